@@ -1,0 +1,14 @@
+//! Pure BMS and inverter protocol codecs. No I/O happens here: every function takes and
+//! returns bytes or values, so the codecs can be tested exhaustively and fuzzed.
+//!
+//! - [`jbd`]: JBD / Xiaoxiang "DD … 77" serial protocol (UART/RS485).
+//! - [`daly`]: Daly 13-byte "A5" serial protocol.
+//! - [`can`]: CAN codecs: Pylontech-compatible inverter frames, Daly CAN, JBD CAN, candump notation.
+//! - [`snapshot`]: the transport-independent reading every protocol decodes to.
+
+pub mod can;
+pub mod daly;
+pub mod jbd;
+pub mod snapshot;
+
+pub use snapshot::{BmsSnapshot, ProtocolKind};

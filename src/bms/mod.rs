@@ -1,0 +1,1 @@
+//! BMS services over any transport (owned by the serial-BMS work; see ARCHITECTURE.md).

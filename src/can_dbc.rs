@@ -1,0 +1,1 @@
+//! DBC decoding for BMS boards whose CAN frames are not built in.

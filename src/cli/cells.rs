@@ -1,0 +1,197 @@
+//! `packwright cells import|list|show|reject`.
+
+use super::{input_error, print_json, Context, EXIT_OK};
+use crate::chemistry::Chemistry;
+use crate::domain::CellStatus;
+use crate::intake::{self, IntakeDefaults};
+use crate::store::CellFilter;
+use anyhow::Context as _;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum CellsCommand {
+    /// Import a grading-cabinet export (CSV, or JSON by extension); all rows or none
+    Import {
+        file: PathBuf,
+        /// Chemistry for rows whose file has no chemistry column
+        #[arg(long)]
+        chemistry: Option<Chemistry>,
+        /// Source module/pack code for rows that do not give one
+        #[arg(long)]
+        source: Option<String>,
+        /// Model for rows that do not give one
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cells
+    List {
+        #[arg(long)]
+        status: Option<CellStatus>,
+        #[arg(long)]
+        chemistry: Option<Chemistry>,
+        /// Only cells harvested from this module/pack code
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one cell
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a cell out of stock with the reason (rejected at inspection, or scrapped)
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// Scrap it rather than reject it
+        #[arg(long)]
+        scrap: bool,
+    },
+}
+
+fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    v.map(|v| format!("{v:.decimals$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
+    match cmd {
+        CellsCommand::Import {
+            file,
+            chemistry,
+            source,
+            model,
+            json,
+        } => {
+            let defaults = IntakeDefaults {
+                chemistry,
+                source_code: source,
+                model,
+            };
+            let parsed = intake::read_file(&file, &defaults).map_err(input_error)?;
+            let mut store = ctx.open_store()?;
+            let name = file.display().to_string();
+            let batch = store
+                .import_cells(&ctx.actor, &name, &parsed)
+                .map_err(input_error)?;
+            let missing_source = parsed
+                .cells
+                .iter()
+                .filter(|c| c.source_code.is_none())
+                .count();
+            if json {
+                print_json(&serde_json::json!({
+                    "file": name, "batch": batch, "imported": parsed.cells.len(),
+                    "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
+                }))?;
+            } else {
+                println!(
+                    "imported {} cells from {name} (batch {batch})",
+                    parsed.cells.len()
+                );
+                if !parsed.ignored_columns.is_empty() {
+                    println!("ignored columns: {}", parsed.ignored_columns.join(", "));
+                }
+                if missing_source > 0 {
+                    println!(
+                        "warning: {missing_source} cells have no source code; they cannot pass the end-of-line test until it is recorded (use --source)"
+                    );
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        CellsCommand::List {
+            status,
+            chemistry,
+            source,
+            json,
+        } => {
+            let store = ctx.open_store()?;
+            let cells = store.list_cells(&CellFilter {
+                status,
+                chemistry,
+                source_code: source,
+            })?;
+            if json {
+                print_json(&cells)?;
+            } else {
+                println!(
+                    "{:<24} {:<4} {:>10} {:>9} {:>8} {:<10} {:<16}",
+                    "id", "chem", "cap mAh", "IR mΩ", "OCV mV", "status", "source"
+                );
+                for c in &cells {
+                    println!(
+                        "{:<24} {:<4} {:>10} {:>9} {:>8} {:<10} {:<16}",
+                        c.id,
+                        c.chemistry.name(),
+                        fmt_opt(c.capacity_mah, 0),
+                        fmt_opt(c.ir_mohm, 3),
+                        fmt_opt(c.ocv_mv, 0),
+                        c.status.as_str(),
+                        c.source_code.as_deref().unwrap_or("-")
+                    );
+                }
+                println!("{} cells", cells.len());
+            }
+            Ok(EXIT_OK)
+        }
+        CellsCommand::Show { id, json } => {
+            let store = ctx.open_store()?;
+            let cell = store
+                .get_cell(&id)?
+                .with_context(|| format!("no cell '{id}' in {}", store.path().display()))
+                .map_err(input_error)?;
+            let pack = store.pack_of_cell(&id)?;
+            if json {
+                let mut v = serde_json::to_value(&cell)?;
+                v["pack_id"] = serde_json::json!(pack);
+                print_json(&v)?;
+            } else {
+                println!("cell       {}", cell.id);
+                println!("chemistry  {}", cell.chemistry);
+                println!("model      {}", cell.model.as_deref().unwrap_or("-"));
+                println!("capacity   {} mAh", fmt_opt(cell.capacity_mah, 0));
+                println!("IR         {} mΩ", fmt_opt(cell.ir_mohm, 3));
+                println!("OCV        {} mV", fmt_opt(cell.ocv_mv, 0));
+                println!(
+                    "self-dis.  {} mV/day",
+                    fmt_opt(cell.self_discharge_mv_per_day, 2)
+                );
+                println!("grade      {}", cell.grade.as_deref().unwrap_or("-"));
+                println!("source     {}", cell.source_code.as_deref().unwrap_or("-"));
+                println!(
+                    "status     {}{}",
+                    cell.status,
+                    cell.status_reason
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                );
+                println!(
+                    "pack       {}",
+                    pack.map(|p| format!("#{p}")).unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(EXIT_OK)
+        }
+        CellsCommand::Reject { id, reason, scrap } => {
+            let store = ctx.open_store()?;
+            let status = if scrap {
+                CellStatus::Scrapped
+            } else {
+                CellStatus::Rejected
+            };
+            store
+                .set_cell_status(&id, status, Some(&reason))
+                .map_err(input_error)?;
+            store.log_event(&ctx.actor, "info", &format!("cell {id} {status}: {reason}"))?;
+            println!("cell {id} {status}: {reason}");
+            Ok(EXIT_OK)
+        }
+    }
+}

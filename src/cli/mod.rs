@@ -1,0 +1,154 @@
+//! The command line: a thin face over the library. Each subcommand parses its arguments,
+//! calls the services, and prints text or `--json`.
+//!
+//! Exit codes, the same for every command: 0 done, 1 verification failed (a test or a
+//! read-back did not match), 2 bad input (file, profile, arguments), 3 device or
+//! communication error.
+
+mod cells;
+mod packs;
+mod profile;
+
+use crate::store::{Actor, Store};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_VERIFY_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_DEVICE: u8 = 3;
+
+/// An error that carries the exit code it should end the process with.
+#[derive(Debug, thiserror::Error)]
+#[error("{error:#}")]
+pub struct Coded {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+/// Mark an error as a device or communication failure (exit 3).
+pub fn device_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Coded {
+        code: EXIT_DEVICE,
+        error: error.into(),
+    }
+    .into()
+}
+
+/// Mark an error as bad input (exit 2). Errors not marked at all also exit 2.
+pub fn input_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Coded {
+        code: EXIT_BAD_INPUT,
+        error: error.into(),
+    }
+    .into()
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "packwright",
+    version,
+    about = "Build energy-storage packs from graded second-life cells: intake, matching, assembly, BMS configuration, end-of-line test, traceability."
+)]
+pub struct Cli {
+    /// SQLite database file [default: the user's data folder, packwright/packwright.db]
+    #[arg(long, global = true, env = "PACKWRIGHT_DB")]
+    pub db: Option<PathBuf>,
+    /// Station name stamped on every record [default: the host name]
+    #[arg(long, global = true, env = "PACKWRIGHT_STATION")]
+    pub station: Option<String>,
+    /// Operator stamped on every record [default: the login name]
+    #[arg(long, global = true, env = "PACKWRIGHT_OPERATOR")]
+    pub operator: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, show and check pack profiles
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// Import graded cells and list the inventory
+    #[command(subcommand)]
+    Cells(cells::CellsCommand),
+    /// List and show packs
+    #[command(subcommand)]
+    Packs(packs::PacksCommand),
+}
+
+/// What every command may need: where the database is and who is working.
+pub struct Context {
+    pub db: PathBuf,
+    pub actor: Actor,
+}
+
+impl Context {
+    pub fn from_cli(cli: &Cli) -> Context {
+        let station = cli.station.clone().unwrap_or_else(hostname);
+        let operator = cli
+            .operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into());
+        Context {
+            db: cli.db.clone().unwrap_or_else(crate::store::default_path),
+            actor: Actor { station, operator },
+        }
+    }
+
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.db)?)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "station".into())
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let ctx = Context::from_cli(&cli);
+    match run(cli.command, &ctx) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<Coded>().map(|c| c.code))
+                .unwrap_or(EXIT_BAD_INPUT);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
+    match command {
+        Command::Profile(cmd) => profile::run(cmd, ctx),
+        Command::Cells(cmd) => cells::run(cmd, ctx),
+        Command::Packs(cmd) => packs::run(cmd, ctx),
+    }
+}

@@ -1,0 +1,73 @@
+//! `packwright packs list|show`.
+
+use super::{input_error, print_json, Context, EXIT_OK};
+use crate::domain::PackStatus;
+use anyhow::Context as _;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum PacksCommand {
+    /// List packs
+    List {
+        #[arg(long)]
+        status: Option<PackStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a pack's cells in series order (by code or number)
+    Show {
+        pack: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
+    let store = ctx.open_store()?;
+    match cmd {
+        PacksCommand::List { status, json } => {
+            let packs = store.list_packs(status)?;
+            if json {
+                print_json(&packs)?;
+            } else {
+                println!(
+                    "{:<26} {:<18} {:<11} {:>5}  created",
+                    "pack", "profile", "status", "cells"
+                );
+                for p in &packs {
+                    let cells: usize = p.groups.iter().map(Vec::len).sum();
+                    println!(
+                        "{:<26} {:<18} {:<11} {:>5}  {}",
+                        p.label(),
+                        p.profile,
+                        p.status,
+                        cells,
+                        p.created_at
+                    );
+                }
+                println!("{} packs", packs.len());
+            }
+        }
+        PacksCommand::Show { pack, json } => {
+            let p = store
+                .find_pack(&pack)?
+                .with_context(|| format!("no pack '{pack}'"))
+                .map_err(input_error)?;
+            if json {
+                print_json(&p)?;
+            } else {
+                println!(
+                    "pack {} ({}, {}), created {}",
+                    p.label(),
+                    p.profile,
+                    p.status,
+                    p.created_at
+                );
+                for (s, group) in p.groups.iter().enumerate() {
+                    println!("  S{:<3} {}", s + 1, group.join("  "));
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,93 @@
+//! `packwright profile list|show|check`.
+
+use super::{print_json, Context, EXIT_BAD_INPUT, EXIT_OK};
+use crate::profile::Profile;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles that can be named with --profile
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one profile (a name or a path to a .toml file)
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check profile files against the chemistry's hard limits and the BMS's abilities
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
+    match cmd {
+        ProfileCommand::List { json } => {
+            let profiles = Profile::list();
+            if json {
+                let rows: Vec<serde_json::Value> = profiles
+                    .iter()
+                    .map(|(name, p)| match p {
+                        Ok(p) => serde_json::json!({
+                            "name": name, "chemistry": p.chemistry, "series": p.series,
+                            "parallel": p.parallel, "nominal_capacity_mah": p.nominal_capacity_mah,
+                            "nominal_voltage_v": p.nominal_voltage_v(), "description": p.description,
+                        }),
+                        Err(e) => serde_json::json!({ "name": name, "error": e.to_string() }),
+                    })
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for (name, p) in &profiles {
+                    match p {
+                        Ok(p) => println!(
+                            "{name:<20} {:<4} {:>2}S{}P {:>7.1} V {:>8.1} Ah  {}",
+                            p.chemistry,
+                            p.series,
+                            p.parallel,
+                            p.nominal_voltage_v(),
+                            p.nominal_capacity_mah * f64::from(p.parallel) / 1000.0,
+                            p.description
+                        ),
+                        Err(e) => println!("{name:<20} INVALID: {e}"),
+                    }
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        ProfileCommand::Show { name, json } => {
+            let p = Profile::load(&name).map_err(super::input_error)?;
+            if json {
+                print_json(&p)?;
+            } else {
+                print!("{}", toml::to_string_pretty(&p)?);
+            }
+            Ok(EXIT_OK)
+        }
+        ProfileCommand::Check { files } => {
+            let mut failed = false;
+            for file in files {
+                match Profile::load_file(&file) {
+                    Ok(p) => println!(
+                        "{}: ok ({} {}S{}P, {} steps in the test plan)",
+                        file.display(),
+                        p.chemistry,
+                        p.series,
+                        p.parallel,
+                        p.eol.steps.len()
+                    ),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(if failed { EXIT_BAD_INPUT } else { EXIT_OK })
+        }
+    }
+}

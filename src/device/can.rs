@@ -1,0 +1,1 @@
+//! SocketCAN device task.

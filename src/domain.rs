@@ -1,0 +1,131 @@
+//! The things on the line: graded cells and the packs built from them.
+
+use crate::chemistry::Chemistry;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One graded second-life cell, as the grading cabinet measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// The cell's barcode or cabinet id; unique in the plant.
+    pub id: String,
+    pub chemistry: Chemistry,
+    pub model: Option<String>,
+    pub capacity_mah: Option<f64>,
+    pub ir_mohm: Option<f64>,
+    pub ocv_mv: Option<f64>,
+    pub self_discharge_mv_per_day: Option<f64>,
+    pub grade: Option<String>,
+    /// Code of the module or pack the cell was harvested from (traceability).
+    pub source_code: Option<String>,
+    pub status: CellStatus,
+    /// Why a cell is rejected or scrapped.
+    pub status_reason: Option<String>,
+}
+
+impl Cell {
+    /// A cell may be repurposed only with its grading record and its origin (IEC 63338).
+    pub fn missing_traceability(&self) -> Option<&'static str> {
+        if self.capacity_mah.is_none() {
+            Some("no graded capacity")
+        } else if self.source_code.as_deref().is_none_or(str::is_empty) {
+            Some("no source module/pack code")
+        } else {
+            None
+        }
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(s))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown {} '{}': expected one of {}", stringify!($name), s, names.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where a cell is in its life on the line.
+    CellStatus {
+        Available => "available",
+        Reserved => "reserved",
+        Assembled => "assembled",
+        Rejected => "rejected",
+        Scrapped => "scrapped",
+    }
+);
+
+string_enum!(
+    /// Where a pack is on the line, in order.
+    PackStatus {
+        Matched => "matched",
+        Assembled => "assembled",
+        Configured => "configured",
+        Passed => "passed",
+        Failed => "failed",
+        Scrapped => "scrapped",
+    }
+);
+
+/// A pack as the store holds it: its cells in series-group order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pack {
+    pub id: i64,
+    /// The traceability code assigned at assembly (GB/T 34014 or the plant's pattern).
+    pub code: Option<String>,
+    pub profile: String,
+    pub status: PackStatus,
+    /// `groups[s][p]` is the cell id in series group `s` (0-based), parallel slot `p`.
+    pub groups: Vec<Vec<String>>,
+    pub created_at: String,
+}
+
+impl Pack {
+    /// The label an operator reads: the code when assigned, else `#id`.
+    pub fn label(&self) -> String {
+        self.code.clone().unwrap_or_else(|| format!("#{}", self.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_rejects_unknown() {
+        for s in CellStatus::ALL {
+            assert_eq!(s.as_str().parse::<CellStatus>().unwrap(), *s);
+        }
+        let err = "lost".parse::<CellStatus>().unwrap_err();
+        assert!(err.contains("lost") && err.contains("available"), "{err}");
+    }
+}

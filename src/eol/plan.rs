@@ -1,0 +1,187 @@
+//! End-of-line test plans as a profile declares them: ordered steps, each with measurements and
+//! their limits. Pure data plus validation; the runner lives beside it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestPlan {
+    /// Bumped whenever steps or limits change; stored with every run.
+    pub plan_version: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Read from the BMS or computed from what it reports.
+    #[default]
+    Auto,
+    /// Typed or scanned by the operator from an instrument or an inspection.
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFail {
+    /// Later steps are skipped (e.g. no point testing cells when the BMS does not answer).
+    Stop,
+    #[default]
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Stable identifier, e.g. `cell_voltages`.
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub kind: StepKind,
+    #[serde(default)]
+    pub on_fail: OnFail,
+    /// Shown to the operator for manual steps.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Only run when the pack voltage is above this (HiPot applies above 60 V DC).
+    #[serde(default)]
+    pub only_above_pack_v: Option<f64>,
+    pub measurements: Vec<MeasurementSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementSpec {
+    /// For automatic steps one of [`AUTO_MEASUREMENTS`]; for manual ones free, snake_case.
+    pub name: String,
+    #[serde(default)]
+    pub unit: String,
+    /// Give `low` and/or `high`, or `equals`, or `pattern`: see [`MeasurementSpec::limit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+/// How a measured value is judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    Range { low: Option<f64>, high: Option<f64> },
+    Equals(toml::Value),
+    Pattern(String),
+}
+
+impl MeasurementSpec {
+    /// The limit this measurement declares, or why it declares none or several.
+    pub fn limit(&self) -> Result<Limit, String> {
+        let range = self.low.is_some() || self.high.is_some();
+        match (range, &self.equals, &self.pattern) {
+            (true, None, None) => Ok(Limit::Range {
+                low: self.low,
+                high: self.high,
+            }),
+            (false, Some(v), None) => Ok(Limit::Equals(v.clone())),
+            (false, None, Some(p)) => Ok(Limit::Pattern(p.clone())),
+            (false, None, None) => Err("give low and/or high, equals, or pattern".into()),
+            _ => Err("give only one kind of limit: low/high, equals, or pattern".into()),
+        }
+    }
+}
+
+/// The automatic measurements the runner knows how to take, with their units.
+pub const AUTO_MEASUREMENTS: &[(&str, &str)] = &[
+    ("bms_responds", ""),
+    ("bms_model", ""),
+    ("firmware_version", ""),
+    ("cell_count", ""),
+    ("cell_voltage_min_mv", "mV"),
+    ("cell_voltage_max_mv", "mV"),
+    ("cell_voltage_spread_mv", "mV"),
+    ("pack_voltage_error_pct", "%"),
+    ("temperature_sensor_count", ""),
+    ("temperature_min_c", "°C"),
+    ("temperature_max_c", "°C"),
+    ("temperature_spread_c", "°C"),
+    ("config_mismatch_count", ""),
+    ("charge_fet_on", ""),
+    ("discharge_fet_on", ""),
+    ("balancing_responds", ""),
+    ("overvoltage_trips", ""),
+    ("overvoltage_releases", ""),
+    ("can_charge_voltage_limit_v", "V"),
+    ("can_charge_current_limit_a", "A"),
+    ("can_discharge_current_limit_a", "A"),
+    ("barcode_matches_label", ""),
+];
+
+impl TestPlan {
+    /// Problems a plan can have on its own: `(field path, reason)` pairs.
+    pub fn issues(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.steps.is_empty() {
+            out.push((
+                "eol.steps".into(),
+                "a test plan needs at least one step".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let at = format!("eol.steps[{i}] ({})", step.id);
+            if !seen.insert(step.id.as_str()) {
+                out.push((at.clone(), format!("step id '{}' is used twice", step.id)));
+            }
+            if step.measurements.is_empty() {
+                out.push((at.clone(), "a step needs at least one measurement".into()));
+            }
+            if step.kind == StepKind::Manual && step.prompt.is_none() {
+                out.push((
+                    at.clone(),
+                    "a manual step needs a prompt for the operator".into(),
+                ));
+            }
+            for m in &step.measurements {
+                let at = format!("{at}.{}", m.name);
+                if step.kind == StepKind::Auto
+                    && !AUTO_MEASUREMENTS.iter().any(|(name, _)| *name == m.name)
+                {
+                    out.push((
+                        at.clone(),
+                        format!(
+                            "unknown automatic measurement; known: {}",
+                            AUTO_MEASUREMENTS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                match m.limit() {
+                    Err(reason) => out.push((at, reason)),
+                    Ok(Limit::Range {
+                        low: Some(lo),
+                        high: Some(hi),
+                    }) if lo > hi => {
+                        out.push((at, format!("low {lo} is above high {hi}")));
+                    }
+                    Ok(Limit::Pattern(pattern)) => {
+                        if let Err(e) = regex::Regex::new(&pattern) {
+                            out.push((at, format!("pattern does not compile: {e}")));
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        out
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}

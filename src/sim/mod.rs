@@ -1,0 +1,6 @@
+//! Simulated BMS boards for tests, demos and training.
+
+pub mod can;
+pub mod daly;
+pub mod jbd;
+pub mod pty;

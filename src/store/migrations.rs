@@ -1,0 +1,129 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how far a file has come.
+//! Never edit a released migration: append a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the whole line's records.
+    r#"
+CREATE TABLE import_batches(
+    id INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL
+);
+CREATE TABLE cells(
+    id TEXT PRIMARY KEY,
+    chemistry TEXT NOT NULL,
+    model TEXT,
+    capacity_mah REAL,
+    ir_mohm REAL,
+    ocv_mv REAL,
+    self_discharge_mv_per_day REAL,
+    grade TEXT,
+    source_code TEXT,
+    status TEXT NOT NULL DEFAULT 'available'
+        CHECK (status IN ('available','reserved','assembled','rejected','scrapped')),
+    status_reason TEXT,
+    batch_id INTEGER REFERENCES import_batches(id),
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX cells_by_status ON cells(status);
+CREATE INDEX cells_by_source ON cells(source_code);
+
+CREATE TABLE packs(
+    id INTEGER PRIMARY KEY,
+    code TEXT UNIQUE,
+    profile TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('matched','assembled','configured','passed','failed','scrapped')),
+    created_at TEXT NOT NULL,
+    assembled_at TEXT,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    metrics_json TEXT
+);
+-- A cell belongs to at most one pack, ever.
+CREATE TABLE pack_cells(
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    cell_id TEXT NOT NULL UNIQUE REFERENCES cells(id),
+    series_index INTEGER NOT NULL,
+    parallel_index INTEGER NOT NULL,
+    placed_at TEXT,
+    PRIMARY KEY (pack_id, series_index, parallel_index)
+);
+
+CREATE TABLE bms_writes(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER REFERENCES packs(id),
+    port TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    bms_identity TEXT,
+    profile TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('started','verified','failed','refused','aborted')),
+    detail TEXT
+);
+CREATE TABLE bms_write_fields(
+    write_id INTEGER NOT NULL REFERENCES bms_writes(id),
+    field TEXT NOT NULL,
+    register TEXT,
+    written TEXT,
+    read_back TEXT,
+    persisted TEXT,
+    ok INTEGER NOT NULL,
+    reason TEXT
+);
+
+CREATE TABLE eol_runs(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    profile TEXT NOT NULL,
+    plan_version TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    software_version TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    pid INTEGER,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('running','pass','fail','error','aborted')),
+    reason TEXT
+);
+CREATE TABLE eol_measurements(
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES eol_runs(id),
+    seq INTEGER NOT NULL,
+    step_id TEXT NOT NULL,
+    step_title TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value_num REAL,
+    value_text TEXT,
+    unit TEXT NOT NULL,
+    limit_json TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('pass','fail','error','skipped')),
+    reason TEXT,
+    taken_at TEXT NOT NULL
+);
+CREATE INDEX eol_measurements_by_run ON eol_measurements(run_id, seq);
+
+CREATE TABLE events(
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('info','warning','problem')),
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+-- Where the console was, so a dropped SSH session resumes.
+CREATE TABLE console_state(
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+];

@@ -1,0 +1,268 @@
+//! Packs and their cells in the store.
+
+use super::{now, Actor, Result, Store, StoreError};
+use crate::domain::{Pack, PackStatus};
+use rusqlite::{params, OptionalExtension};
+
+/// A pack the matcher proposed, to be committed.
+#[derive(Debug, Clone)]
+pub struct NewPack {
+    /// `groups[s][p]`: cell ids in series order.
+    pub groups: Vec<Vec<String>>,
+    /// The matcher's metrics for this pack, kept for the record.
+    pub metrics_json: String,
+}
+
+impl Store {
+    /// Create packs and reserve their cells, all in one transaction. A cell that is no longer
+    /// available (reserved by another station in the meantime, say) aborts the whole commit.
+    pub fn commit_packs(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        packs: &[NewPack],
+    ) -> Result<Vec<i64>> {
+        let tx = self.conn_mut().transaction()?;
+        let at = now();
+        let mut ids = Vec::with_capacity(packs.len());
+        {
+            let mut insert_pack = tx.prepare(
+                "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json)
+                 VALUES (?1, 'matched', ?2, ?3, ?4, ?5)",
+            )?;
+            let mut reserve = tx.prepare(
+                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
+            )?;
+            let mut link = tx.prepare(
+                "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for pack in packs {
+                insert_pack.execute(params![
+                    profile,
+                    at,
+                    actor.station,
+                    actor.operator,
+                    pack.metrics_json
+                ])?;
+                let pack_id = tx.last_insert_rowid();
+                for (s, group) in pack.groups.iter().enumerate() {
+                    for (p, cell) in group.iter().enumerate() {
+                        if reserve.execute(params![cell, at])? != 1 {
+                            return Err(StoreError::Conflict(format!(
+                                "cell '{cell}' is not available any more (reserved, assembled or removed since the match); run the match again"
+                            )));
+                        }
+                        link.execute(params![pack_id, cell, s as i64, p as i64])?;
+                    }
+                }
+                ids.push(pack_id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn pack_from_row(
+        &self,
+        id: i64,
+        code: Option<String>,
+        profile: String,
+        status: String,
+        created_at: String,
+    ) -> Result<Pack> {
+        let mut stmt = self.conn().prepare(
+            "SELECT series_index, parallel_index, cell_id FROM pack_cells WHERE pack_id = ?1
+             ORDER BY series_index, parallel_index",
+        )?;
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))?;
+        for row in rows {
+            let (s, cell) = row?;
+            let s = s as usize;
+            if groups.len() <= s {
+                groups.resize(s + 1, Vec::new());
+            }
+            groups[s].push(cell);
+        }
+        Ok(Pack {
+            id,
+            code,
+            profile,
+            status: status.parse().map_err(StoreError::Conflict)?,
+            groups,
+            created_at,
+        })
+    }
+
+    pub fn get_pack(&self, id: i64) -> Result<Option<Pack>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, code, profile, status, created_at FROM packs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        row.map(|(id, code, profile, status, created)| {
+            self.pack_from_row(id, code, profile, status, created)
+        })
+        .transpose()
+    }
+
+    /// A pack by its code, or by its number written `123` or `#123`.
+    pub fn find_pack(&self, key: &str) -> Result<Option<Pack>> {
+        let key = key.trim();
+        let by_code: Option<i64> = self
+            .conn()
+            .query_row("SELECT id FROM packs WHERE code = ?1", [key], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = by_code {
+            return self.get_pack(id);
+        }
+        match key.trim_start_matches('#').parse::<i64>() {
+            Ok(id) => self.get_pack(id),
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub fn list_packs(&self, status: Option<PackStatus>) -> Result<Vec<Pack>> {
+        let ids: Vec<i64> = self
+            .conn()
+            .prepare("SELECT id FROM packs WHERE (?1 IS NULL OR status = ?1) ORDER BY id")?
+            .query_map([status.map(|s| s.as_str())], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.into_iter()
+            .filter_map(|id| self.get_pack(id).transpose())
+            .collect()
+    }
+
+    pub fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE packs SET status = ?2 WHERE id = ?1",
+            params![id, status.as_str()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("pack #{id}")));
+        }
+        Ok(())
+    }
+
+    /// The pack that holds a cell, if any.
+    pub fn pack_of_cell(&self, cell_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT pack_id FROM pack_cells WHERE cell_id = ?1",
+                [cell_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Record that the operator placed a cell (scanned and put in its slot).
+    pub fn mark_cell_placed(&self, pack_id: i64, cell_id: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE pack_cells SET placed_at = ?3 WHERE pack_id = ?1 AND cell_id = ?2 AND placed_at IS NULL",
+            params![pack_id, cell_id, now()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "cell '{cell_id}' is not waiting to be placed in pack #{pack_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Cell ids of a pack already placed, in placement order.
+    pub fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>> {
+        Ok(self
+            .conn()
+            .prepare("SELECT cell_id FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NOT NULL ORDER BY placed_at, series_index, parallel_index")?
+            .query_map([pack_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
+    pub fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
+        let tx = self.conn_mut().transaction()?;
+        let unplaced: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NULL",
+            [pack_id],
+            |r| r.get(0),
+        )?;
+        if unplaced > 0 {
+            return Err(StoreError::Conflict(format!(
+                "pack #{pack_id} still has {unplaced} cells to place"
+            )));
+        }
+        let taken: Option<i64> = tx
+            .query_row("SELECT id FROM packs WHERE code = ?1", [code], |r| r.get(0))
+            .optional()?;
+        if let Some(other) = taken.filter(|o| *o != pack_id) {
+            return Err(StoreError::Conflict(format!(
+                "code {code} is already on pack #{other}"
+            )));
+        }
+        let at = now();
+        tx.execute(
+            "UPDATE packs SET code = ?2, status = 'assembled', assembled_at = ?3 WHERE id = ?1",
+            params![pack_id, code, at],
+        )?;
+        tx.execute(
+            "UPDATE cells SET status = 'assembled', updated_at = ?2
+             WHERE id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
+            params![pack_id, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many pack codes of this prefix exist already (for the next serial number).
+    pub fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM packs WHERE substr(code, 1, length(?1)) = ?1",
+            [prefix],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Actor;
+    use super::*;
+    use crate::chemistry::Chemistry;
+    use crate::intake::{parse_csv, IntakeDefaults};
+
+    #[test]
+    fn reserved_cells_cannot_be_committed_twice() {
+        let actor = Actor {
+            station: "s".into(),
+            operator: "o".into(),
+        };
+        let mut store = Store::in_memory().unwrap();
+        let d = IntakeDefaults {
+            chemistry: Some(Chemistry::Lfp),
+            ..Default::default()
+        };
+        let cells = parse_csv("a.csv", "id,capacity_mah\na,1\nb,1\nc,1\n", &d).unwrap();
+        store.import_cells(&actor, "a.csv", &cells).unwrap();
+        let pack = NewPack {
+            groups: vec![vec!["a".into()], vec!["b".into()]],
+            metrics_json: "{}".into(),
+        };
+        let ids = store.commit_packs(&actor, "p", &[pack.clone()]).unwrap();
+        let got = store.get_pack(ids[0]).unwrap().unwrap();
+        assert_eq!(got.groups, pack.groups);
+        let again = NewPack {
+            groups: vec![vec!["c".into()], vec!["a".into()]],
+            metrics_json: "{}".into(),
+        };
+        assert!(store.commit_packs(&actor, "p", &[again]).is_err());
+        // The failed commit left c available.
+        assert_eq!(
+            store.get_cell("c").unwrap().unwrap().status,
+            crate::domain::CellStatus::Available
+        );
+    }
+}
