@@ -156,9 +156,7 @@ fn build_cell(values: &[(&str, Field, &str)], defaults: &IntakeDefaults) -> Resu
                 "empty: every graded cell needs a measured capacity",
             ))
         }
-        Some(c) if c == 0.0 => {
-            return Err(row_err(capacity_column, "0 mAh is not a graded capacity"))
-        }
+        Some(0.0) => return Err(row_err(capacity_column, "0 mAh is not a graded capacity")),
         _ => {}
     }
     cell.chemistry = chemistry.ok_or_else(|| {

@@ -113,6 +113,11 @@ pub struct BmsSettings {
     pub ntc_count: u8,
 }
 
+/// True for a positive number; false for zero, negatives and NaN.
+fn is_positive(v: f64) -> bool {
+    v > 0.0
+}
+
 fn yes() -> bool {
     true
 }
@@ -342,7 +347,7 @@ impl Profile {
                 ),
             );
         }
-        if !(self.nominal_capacity_mah > 0.0) {
+        if !is_positive(self.nominal_capacity_mah) {
             bad("nominal_capacity_mah", "must be a positive capacity".into());
         }
 
@@ -626,7 +631,8 @@ impl Profile {
 
         // Tolerances.
         let t = &self.tolerances;
-        if !(t.capacity_floor_mah >= 0.0) || t.capacity_floor_mah > self.nominal_capacity_mah * 1.2
+        if !(is_positive(t.capacity_floor_mah) || t.capacity_floor_mah == 0.0)
+            || t.capacity_floor_mah > self.nominal_capacity_mah * 1.2
         {
             bad(
                 "tolerances.capacity_floor_mah",
@@ -653,7 +659,7 @@ impl Profile {
             ),
         ] {
             if let Some(v) = v {
-                if !(v > 0.0) {
+                if !is_positive(v) {
                     bad(
                         field,
                         format!("{v} must be positive (leave it out for no limit)"),

@@ -251,7 +251,9 @@ mod tests {
             groups: vec![vec!["a".into()], vec!["b".into()]],
             metrics_json: "{}".into(),
         };
-        let ids = store.commit_packs(&actor, "p", &[pack.clone()]).unwrap();
+        let ids = store
+            .commit_packs(&actor, "p", std::slice::from_ref(&pack))
+            .unwrap();
         let got = store.get_pack(ids[0]).unwrap().unwrap();
         assert_eq!(got.groups, pack.groups);
         let again = NewPack {
