@@ -8,6 +8,7 @@
 
 pub mod can;
 pub mod daly;
+pub mod framing;
 pub mod jbd;
 pub mod snapshot;
 
