@@ -291,6 +291,13 @@ impl RegisterDef {
             });
         }
         let per_unit = (1.0 / self.resolution(unit).unwrap_or(1.0)).round();
+        if self.encoding == Encoding::ShuntResistor && unit == CapacityUnit::TenMilli {
+            // A value finer than 0.1 mΩ uses the V11 form: MSB set, 0.01 mΩ in the low 15 bits.
+            let hundredths = (value * 100.0).round();
+            if hundredths % 10.0 != 0.0 && (0.0..=32767.0).contains(&hundredths) {
+                return Ok(0x8000 | hundredths as u16);
+            }
+        }
         // Wire value = value × steps-per-unit + offset, within the field's range.
         let (offset, max_raw) = match self.encoding {
             Encoding::DeciKelvin => (2731.0, 65535.0),
