@@ -1,11 +1,12 @@
 //! Conformance against the real frames in tests/fixtures/frames/public.json: every
 //! `pylontech_can` entry, written in candump notation, parses and decodes to its listed
-//! values; the payloads of the real Daly replies decode through the Daly CAN payload
-//! decoder (Daly CAN carries the UART payloads unchanged, bms-protocols.md §2.5).
+//! values; the real Daly replies, put on the bus as Daly CAN frames, decode as their UART
+//! originals do (Daly CAN carries the UART payloads unchanged, bms-protocols.md §2.5).
 
-use packwright_protocol::can::daly_can::{self, CurrentSign, DalyData};
+use packwright_protocol::can::daly_can;
 use packwright_protocol::can::pylontech::{self, PylonMessage, PylonState, VoltageScale};
 use packwright_protocol::can::{self, parse_frame, CanFrame, Decoded};
+use packwright_protocol::daly::{self, CurrentSign};
 use packwright_protocol::ProtocolKind;
 use serde_json::Value;
 
@@ -113,7 +114,7 @@ fn the_inverter_keep_alive_is_recognised() {
     else {
         panic!("0x305 is not decoded as the inverter keep-alive")
     };
-    assert_eq!(k.data_hex, "0000000000000000");
+    assert_eq!(k.data_hex, "00 00 00 00 00 00 00 00");
     // And it is exactly what our inverter side sends.
     assert_eq!(pylontech::inverter_keep_alive(), frame);
 }
@@ -194,110 +195,114 @@ fn malformed_notation_of_a_real_frame_is_rejected_with_the_reason() {
     }
 }
 
-/// Fixture keys of the `daly` entries to our payload fields, with the wire step.
-fn daly_value(data: &DalyData, raw_sign: &DalyData, key: &str) -> (Value, f64) {
-    let json = serde_json::to_value(data).unwrap();
-    let raw_json = serde_json::to_value(raw_sign).unwrap();
-    match key {
-        "total_V" => (json["total_voltage_v"].clone(), 0.1),
-        "gather_V" => (json["gather_voltage_v"].clone(), 0.1),
-        "current_raw" => (json["current_raw"].clone(), 0.0),
-        // raw minus offset with no sign convention: the "above offset is charge" reading.
-        "current_A_raw_minus_offset" | "current_A" => (raw_json["current_a"].clone(), 0.1),
-        "soc_pct" => (json["soc_pct"].clone(), 0.1),
-        "state" => (json["state"].clone(), 0.0),
-        "charge_mos" => (Value::from(u8::from(json["charge_mos"] == true)), 0.0),
-        "discharge_mos" => (Value::from(u8::from(json["discharge_mos"] == true)), 0.0),
-        "bms_life" => (json["bms_life"].clone(), 0.0),
-        "remaining_mAh" => (
-            Value::from((json["remaining_ah"].as_f64().unwrap() * 1000.0).round()),
-            0.0,
-        ),
-        "frame_no" => (json["frame_no"].clone(), 0.0),
-        "cells_mV" => (json["cells_mv"].clone(), 0.0),
-        "temps_C" => (json["temps_c"].clone(), 0.0),
-        other => panic!("daly fixture key `{other}` has no mapping: extend this test"),
-    }
-}
-
 #[test]
 fn real_daly_reply_payloads_decode_through_the_can_decoder() {
+    // Daly CAN carries the UART payloads unchanged: each real UART reply, put on the bus
+    // under its board's reply id, decodes to exactly what the UART decoder says, and the
+    // values the fixture lists come out under our keys.
     let mut checked = 0;
     for e in entries("daly") {
         let id = e["id"].as_str().unwrap();
         let b = bytes(e["hex"].as_str().unwrap());
         let (address, data_id) = (b[1], b[2]);
-        if address >= 0x40 || !(0x90..=0x98).contains(&data_id) {
-            continue; // requests, and ids Daly CAN does not carry (0x63)
+        if daly::is_request_address(address) || !(0x90..=0x98).contains(&data_id) {
+            continue; // requests, and 0x63 text, which Daly CAN does not carry
         }
         let payload: [u8; 8] = b[4..12].try_into().unwrap();
-        // Sent on the bus as the reply of BMS `address`:
-        let frame = CanFrame::extended(daly_can::reply_id(data_id, address), &payload).unwrap();
-        let Decoded::DalyCan(daly_can::DalyCanMessage::Reply {
-            bms_address, data, ..
-        }) = can::decode(ProtocolKind::DalyCan, &frame).unwrap_or_else(|err| panic!("{id}: {err}"))
+        let frame = daly_can::reply(data_id, address, &payload);
+        let Decoded::DalyCan(msg) =
+            can::decode(ProtocolKind::DalyCan, &frame).unwrap_or_else(|err| panic!("{id}: {err}"))
         else {
-            panic!("{id}: not a reply")
+            panic!("{id}: wrong protocol")
         };
-        assert_eq!(bms_address, address, "{id}");
-        let raw_sign =
-            daly_can::decode_payload(data_id, &payload, CurrentSign::AboveOffsetIsCharge).unwrap();
-        for (key, want) in e["expected"].as_object().unwrap() {
-            if REMARKS.contains(&key.as_str()) {
-                continue;
+        let uart = daly::describe(&b, CurrentSign::default()).unwrap();
+        assert_eq!(msg.payload, uart, "{id}");
+        assert_eq!(msg.can_id, format!("18{data_id:02X}40{address:02X}"));
+
+        let json = serde_json::to_value(&msg).unwrap();
+        let exp = &e["expected"];
+        let mut check = |ours: &str, want: f64, step: f64| {
+            assert_close(id, ours, &json[ours], &Value::from(want), step);
+            checked += 1;
+        };
+        if let Some(v) = exp["total_V"].as_f64() {
+            check("pack_voltage_v", v, 0.1);
+        }
+        if let Some(v) = exp["soc_pct"].as_f64() {
+            check("soc_pct", v, 0.1);
+        }
+        // The fixture's raw-minus-offset is a discharge under the default sign.
+        if let Some(v) = exp["current_A_raw_minus_offset"]
+            .as_f64()
+            .or(exp["current_A"].as_f64())
+        {
+            check("current_a", -v, 0.1);
+        }
+        if let Some(v) = exp["remaining_mAh"].as_f64() {
+            check("remaining_ah", v / 1000.0, 0.001);
+        }
+        if let Some(state) = exp["state"].as_str() {
+            // fixture: "2 discharging"; ours: "discharging"
+            assert_eq!(
+                json["state"],
+                state.split_whitespace().nth(1).unwrap(),
+                "{id}"
+            );
+            checked += 1;
+        }
+        for (theirs, ours) in [
+            ("charge_mos", "charge_fet"),
+            ("discharge_mos", "discharge_fet"),
+        ] {
+            if let Some(v) = exp[theirs].as_u64() {
+                assert_eq!(json[ours], v == 1, "{id}: {theirs}");
+                checked += 1;
             }
-            let (got, step) = daly_value(&data, &raw_sign, key);
-            match key.as_str() {
-                "state" => {
-                    // fixture: "2 discharging"; ours: "discharging"
-                    let word = want.as_str().unwrap().split_whitespace().nth(1).unwrap();
-                    assert_eq!(got, word, "{id}: state");
-                }
-                "temps_C" => {
-                    // only the populated sensors are listed; the rest of the frame is -40 °C
-                    let want = want.as_array().unwrap();
-                    assert_eq!(
-                        &got.as_array().unwrap()[..want.len()],
-                        want.as_slice(),
-                        "{id}"
-                    );
-                }
-                _ => assert_close(id, key, &got, want, step),
+        }
+        for key in ["bms_life", "frame_no"] {
+            if let Some(v) = exp[key].as_u64() {
+                assert_eq!(json[key], v, "{id}: {key}");
+                checked += 1;
             }
+        }
+        if let Some(cells) = exp["cells_mV"].as_array() {
+            assert_eq!(
+                &json["cell_voltages_mv"],
+                &Value::from(cells.clone()),
+                "{id}"
+            );
+            checked += 1;
+        }
+        if let Some(temps) = exp["temps_C"].as_array() {
+            // only the populated sensors are listed; the rest of the frame reads -40 °C
+            assert_eq!(
+                &json["temperatures_c"].as_array().unwrap()[..temps.len()],
+                temps.as_slice(),
+                "{id}"
+            );
             checked += 1;
         }
     }
-    // 13 reply entries of 0x90, 0x93, 0x95 and 0x96 list 37 values between them.
-    assert_eq!(checked, 37, "every listed Daly value was compared");
+    // 5 0x90 replies × 3 values, 0x93 × 5, 6 0x95 frames × 2, 2 0x96 frames (frame_no, 1 temps).
+    assert_eq!(checked, 35, "every listed Daly value was compared");
 }
 
 #[test]
 fn default_daly_sign_agrees_with_the_captured_state() {
     // daly_90_a and daly_93_a come from one unit: raw 30063 while "2 discharging".
     let all = entries("daly");
-    let payload = |name: &str| -> [u8; 8] {
+    let frame = |name: &str| -> CanFrame {
         let e = all.iter().find(|e| e["id"] == name).unwrap();
-        bytes(e["hex"].as_str().unwrap())[4..12].try_into().unwrap()
+        let b = bytes(e["hex"].as_str().unwrap());
+        daly_can::reply(b[2], b[1], &b[4..12].try_into().unwrap())
     };
     let mut st = daly_can::DalyCanState::default();
-    st.apply(
-        daly_can::decode_payload(0x90, &payload("daly_90_a"), CurrentSign::default()).unwrap(),
-    );
-    st.apply(
-        daly_can::decode_payload(0x93, &payload("daly_93_a"), CurrentSign::default()).unwrap(),
-    );
-    assert_eq!(st.soc.as_ref().unwrap().current_a, -6.3);
-    assert_eq!(st.sign_suspect(), None);
-    st.apply(
-        daly_can::decode_payload(
-            0x90,
-            &payload("daly_90_a"),
-            CurrentSign::AboveOffsetIsCharge,
-        )
-        .unwrap(),
-    );
+    for name in ["daly_90_a", "daly_93_a"] {
+        st.apply(&daly_can::split(&frame(name)).unwrap()).unwrap();
+    }
+    assert_eq!(st.sign_suspect(CurrentSign::AboveOffsetDischarges), None);
     assert!(
-        st.sign_suspect().is_some(),
+        st.sign_suspect(CurrentSign::AboveOffsetCharges).is_some(),
         "the opposite sign contradicts 0x93"
     );
 }

@@ -1,13 +1,14 @@
 //! Property tests for the parsers and decoders that face the wire: they never panic on any
 //! input, what they accept formats back to itself, and encoders and decoders agree.
 
-use packwright_protocol::can::daly_can::{self, CurrentSign};
+use packwright_protocol::can::daly_can;
 use packwright_protocol::can::jbd_can;
 use packwright_protocol::can::pylontech::{self, Limits, Measurements, PylonMessage, SocSoh};
 use packwright_protocol::can::{
     self, format_frame, format_log_line, parse_frame, parse_log, parse_log_line, CanFrame,
     DecodeError, LogEntry,
 };
+use packwright_protocol::daly::{self, CurrentSign};
 use packwright_protocol::ProtocolKind;
 use proptest::prelude::*;
 
@@ -139,12 +140,12 @@ proptest! {
     }
 
     #[test]
-    fn daly_payloads_are_stable_through_encoding(data_id in 0x90u8..=0x98, d in any::<[u8; 8]>(),
-                                                 charge in any::<bool>()) {
-        let sign = if charge { CurrentSign::AboveOffsetIsCharge } else { CurrentSign::AboveOffsetIsDischarge };
-        let first = daly_can::decode_payload(data_id, &d, sign).unwrap();
-        let again = daly_can::decode_payload(data_id, &daly_can::encode_payload(&first, sign), sign).unwrap();
-        prop_assert_eq!(again, first);
+    fn daly_can_decodes_as_the_uart_frame_with_its_payload(data_id in any::<u8>(), bms in 1u8..=0x3F,
+                                                           d in any::<[u8; 8]>()) {
+        let f = daly_can::reply(data_id, bms, &d);
+        let uart = daly::Frame { address: bms, data_id, data: d }.encode();
+        let want = daly::describe(&uart, CurrentSign::default()).unwrap();
+        prop_assert_eq!(daly_can::decode(&f, CurrentSign::default()).unwrap().payload, want);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{expect_len, i16_be, scaled, u16_be, CanFrame, DecodeError, Incomplete};
+use crate::jbd::payload::{celsius_from_deci_kelvin, deci_kelvin_from_celsius, decode_model};
+use crate::jbd::{PackedDate, ProtectionFlags};
 use crate::snapshot::{BmsSnapshot, ProtocolKind};
 
 pub const ID_PACK: u32 = 0x100;
@@ -30,8 +32,6 @@ pub const MAX_TEMPS: usize = 3 * (ID_TEMPS_LAST - ID_TEMPS_FIRST + 1) as usize;
 pub const MAX_CELLS: usize = 3 * (ID_CELLS_LAST - ID_CELLS_FIRST + 1) as usize;
 
 const P: ProtocolKind = ProtocolKind::JbdCan;
-/// 0.1 K offset of JBD temperatures: 2731 = 0 °C.
-const KELVIN_OFFSET: i32 = 2731;
 
 /// CRC16/Modbus: reflected polynomial 0xA001, initial value 0xFFFF.
 pub fn crc16_modbus(data: &[u8]) -> u16 {
@@ -47,35 +47,6 @@ pub fn crc16_modbus(data: &[u8]) -> u16 {
         }
     }
     crc
-}
-
-/// JBD protection bits (bms-protocols.md §1.3; same word as serial register 0x03).
-pub const PROTECTION_NAMES: [&str; 15] = [
-    "cell_overvoltage",
-    "cell_undervoltage",
-    "pack_overvoltage",
-    "pack_undervoltage",
-    "charge_over_temperature",
-    "charge_under_temperature",
-    "discharge_over_temperature",
-    "discharge_under_temperature",
-    "charge_overcurrent",
-    "discharge_overcurrent",
-    "short_circuit",
-    "afe_error",
-    "mos_software_lock",
-    "charge_mos_breakdown",
-    "discharge_mos_breakdown",
-];
-
-/// Names of the set protection bits, in bit order.
-pub fn protection_names(bits: u16) -> Vec<String> {
-    PROTECTION_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, n)| n.to_string())
-        .collect()
 }
 
 /// The host's request for one reply: a zero-length data frame on the reply's id.
@@ -126,8 +97,8 @@ pub struct Status {
 pub struct Info {
     pub charge_fet: bool,
     pub discharge_fet: bool,
-    /// `YYYY-MM-DD`, bit-packed as in serial register 0x03.
-    pub manufacture_date: String,
+    /// `YYYY-MM-DD`, bit-packed as in serial register 0x03; `None` when never programmed.
+    pub manufacture_date: Option<String>,
     /// jbdtool prints the u16 divided by 10, e.g. 22 = "2.2".
     pub software_version: String,
 }
@@ -232,7 +203,11 @@ pub fn decode(frame: &CanFrame) -> Result<JbdCanMessage, DecodeError> {
                     .filter(|i| bal & (1 << i) != 0)
                     .map(|i| i + 1)
                     .collect(),
-                protection: protection_names(u16_be(d, 4)),
+                protection: ProtectionFlags(u16_be(d, 4))
+                    .names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
             })
         }
         ID_INFO => {
@@ -242,12 +217,7 @@ pub fn decode(frame: &CanFrame) -> Result<JbdCanMessage, DecodeError> {
             JbdCanMessage::Info(Info {
                 charge_fet: fet & 1 != 0,
                 discharge_fet: fet & 2 != 0,
-                manufacture_date: format!(
-                    "{:04}-{:02}-{:02}",
-                    2000 + (date >> 9),
-                    (date >> 5) & 0x0F,
-                    date & 0x1F
-                ),
+                manufacture_date: PackedDate(date).iso(),
                 software_version: format!("{}.{}", version / 10, version % 10),
             })
         }
@@ -258,7 +228,7 @@ pub fn decode(frame: &CanFrame) -> Result<JbdCanMessage, DecodeError> {
         ID_TEMPS_FIRST..=ID_TEMPS_LAST => JbdCanMessage::Temperatures(Temperatures {
             first: 3 * (id - ID_TEMPS_FIRST) as usize + 1,
             temps_c: (0..3)
-                .map(|i| scaled(f64::from(i32::from(u16_be(d, 2 * i)) - KELVIN_OFFSET), 0.1))
+                .map(|i| celsius_from_deci_kelvin(u16_be(d, 2 * i)))
                 .collect(),
         }),
         ID_CELLS_FIRST..=ID_CELLS_LAST => JbdCanMessage::Cells(Cells {
@@ -267,17 +237,7 @@ pub fn decode(frame: &CanFrame) -> Result<JbdCanMessage, DecodeError> {
         }),
         _ => JbdCanMessage::Model(ModelPart {
             part: (id - ID_MODEL_FIRST) as usize,
-            text: d
-                .iter()
-                .take_while(|&&b| b != 0)
-                .map(|&b| {
-                    if b.is_ascii_graphic() || b == b' ' {
-                        char::from(b)
-                    } else {
-                        '?'
-                    }
-                })
-                .collect(),
+            text: decode_model(d),
         }),
     };
     Ok(msg)
@@ -296,8 +256,7 @@ pub struct JbdCanPack {
     pub protection_bits: u16,
     pub charge_fet: bool,
     pub discharge_fet: bool,
-    /// (year, month, day)
-    pub manufacture_date: (u16, u8, u8),
+    pub manufacture_date: PackedDate,
     /// Version ×10, as on the wire (22 = "2.2").
     pub software_version: u16,
     pub cells_mv: Vec<u16>,
@@ -346,11 +305,7 @@ pub fn encode_reply(pack: &JbdCanPack, id: u32) -> Option<CanFrame> {
                 0,
                 u16::from(pack.charge_fet) | u16::from(pack.discharge_fet) << 1,
             );
-            let (y, m, day) = pack.manufacture_date;
-            let date = (y.saturating_sub(2000).min(127)) << 9
-                | u16::from(m & 0x0F) << 5
-                | u16::from(day & 0x1F);
-            put(&mut d, 2, date);
+            put(&mut d, 2, pack.manufacture_date.0);
             put(&mut d, 4, pack.software_version);
         }
         ID_COUNTS => {
@@ -364,8 +319,7 @@ pub fn encode_reply(pack: &JbdCanPack, id: u32) -> Option<CanFrame> {
                 return None;
             }
             for (i, t) in chunk.enumerate() {
-                let k = wire(*t, 0.1, -2731, 0xFFFF - 2731) + i64::from(KELVIN_OFFSET);
-                put(&mut d, 2 * i, k as u16);
+                put(&mut d, 2 * i, deci_kelvin_from_celsius(*t));
             }
         }
         ID_CELLS_FIRST..=ID_CELLS_LAST => {
@@ -513,7 +467,7 @@ impl JbdCanState {
                 .as_ref()
                 .map(|s| s.balancing_cells.clone())
                 .unwrap_or_default(),
-            manufacture_date: self.info.as_ref().map(|i| i.manufacture_date.clone()),
+            manufacture_date: self.info.as_ref().and_then(|i| i.manufacture_date.clone()),
             model: (!model.is_empty()).then_some(model),
             firmware_version: self.info.as_ref().map(|i| i.software_version.clone()),
         })
@@ -552,7 +506,7 @@ mod tests {
             protection_bits: 0b0000_0100_0000_0001,
             charge_fet: true,
             discharge_fet: false,
-            manufacture_date: (2016, 3, 8),
+            manufacture_date: PackedDate::from_ymd(2016, 3, 8).unwrap(),
             software_version: 22,
             cells_mv: (0..16).map(|i| 3300 + i).collect(),
             temps_c: vec![25.0, -10.5, 31.2, 0.0],
@@ -652,6 +606,7 @@ mod tests {
             (0..16).map(|i| 3300 + i).collect::<Vec<u32>>()
         );
         assert_eq!(snap.temperatures_c, vec![25.0, -10.5, 31.2, 0.0]);
+        // the same names as serial register 0x03's protection word
         assert_eq!(snap.protection, vec!["cell_overvoltage", "short_circuit"]);
         assert_eq!(snap.balancing_cells, vec![1, 3, 17]);
         assert_eq!(snap.charge_fet, Some(true));

@@ -9,7 +9,7 @@
 //! Every decoder takes a [`CanFrame`] and returns typed values whose JSON keys carry their
 //! unit (`pack_voltage_v`, `current_a`, `soc_pct`), the same convention as the serial codecs.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 
 pub mod daly_can;
@@ -259,7 +259,7 @@ pub struct Incomplete {
 }
 
 /// A decoded frame of any CAN protocol, as `packwright bms decode` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "protocol", rename_all = "kebab-case")]
 pub enum Decoded {
     Pylontech(pylontech::PylonMessage),
@@ -267,11 +267,33 @@ pub enum Decoded {
     JbdCan(jbd_can::JbdCanMessage),
 }
 
-/// Decodes one frame with the named CAN protocol.
+/// Scaling choices for packs whose firmware departs from the protocol's documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DecodeOptions {
+    /// Step of the Pylontech 0x356 pack voltage.
+    pub voltage_scale: pylontech::VoltageScale,
+    /// Direction of the Daly current offset.
+    pub current_sign: crate::daly::CurrentSign,
+}
+
+/// Decodes one frame with the named CAN protocol and the documented scaling.
 pub fn decode(protocol: ProtocolKind, frame: &CanFrame) -> Result<Decoded, DecodeError> {
+    decode_with(protocol, frame, DecodeOptions::default())
+}
+
+/// Decodes one frame with the named CAN protocol.
+pub fn decode_with(
+    protocol: ProtocolKind,
+    frame: &CanFrame,
+    options: DecodeOptions,
+) -> Result<Decoded, DecodeError> {
     match protocol {
-        ProtocolKind::Pylontech => pylontech::decode(frame).map(Decoded::Pylontech),
-        ProtocolKind::DalyCan => daly_can::decode(frame).map(Decoded::DalyCan),
+        ProtocolKind::Pylontech => {
+            pylontech::decode_with(frame, options.voltage_scale).map(Decoded::Pylontech)
+        }
+        ProtocolKind::DalyCan => {
+            daly_can::decode(frame, options.current_sign).map(Decoded::DalyCan)
+        }
         ProtocolKind::JbdCan => jbd_can::decode(frame).map(Decoded::JbdCan),
         ProtocolKind::Jbd | ProtocolKind::Daly => Err(DecodeError::UnknownId {
             protocol,

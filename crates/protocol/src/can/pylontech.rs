@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{expect_len, i16_le, scaled, to_wire, u16_le, CanFrame, DecodeError, Incomplete};
+use crate::framing::{parse_hex, to_hex};
 use crate::snapshot::{BmsSnapshot, ProtocolKind};
 
 pub const ID_INVERTER: u32 = 0x305;
@@ -164,7 +165,7 @@ pub struct Manufacturer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatteryInfo {
     pub battery_type: String,
-    /// Bytes 2-7, undocumented in the sources, as upper-case hex.
+    /// Bytes 2-7, undocumented in the sources, as hex pairs (`01 03 3C 02 AA 00`).
     pub rest_hex: String,
 }
 
@@ -293,10 +294,12 @@ pub fn decode_with(frame: &CanFrame, scale: VoltageScale) -> Result<PylonMessage
             expect_len(P, frame, "battery info", &[8], "8")?;
             PylonMessage::BatteryInfo(BatteryInfo {
                 battery_type: ascii_text(&d[0..2]),
-                rest_hex: hex(&d[2..]),
+                rest_hex: to_hex(&d[2..]),
             })
         }
-        ID_INVERTER => PylonMessage::InverterKeepAlive(InverterKeepAlive { data_hex: hex(d) }),
+        ID_INVERTER => PylonMessage::InverterKeepAlive(InverterKeepAlive {
+            data_hex: to_hex(d),
+        }),
         id => {
             return Err(DecodeError::UnknownId {
                 protocol: P,
@@ -383,7 +386,7 @@ pub fn encode_with(msg: &PylonMessage, scale: VoltageScale) -> CanFrame {
 /// The inverter's keep-alive as pylon_bms_diagnostics `--poll` sends it: 8 zero bytes.
 pub fn inverter_keep_alive() -> CanFrame {
     encode(&PylonMessage::InverterKeepAlive(InverterKeepAlive {
-        data_hex: "0000000000000000".into(),
+        data_hex: "00 00 00 00 00 00 00 00".into(),
     }))
 }
 
@@ -436,20 +439,10 @@ fn ascii_text(bytes: &[u8]) -> String {
     s.trim_end_matches([' ', '\0']).to_string()
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-/// Hex text to bytes; stops at the first pair that is not hex (encoder input is ours).
+/// Hex text back to bytes for the encoder. These fields are only ever filled by the decoder
+/// (or by our own code), so text that is not hex is sent as no bytes rather than guessed at.
 fn unhex(text: &str) -> Vec<u8> {
-    text.as_bytes()
-        .chunks_exact(2)
-        .map_while(|p| {
-            std::str::from_utf8(p)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-        })
-        .collect()
+    parse_hex(text).unwrap_or_default()
 }
 
 /// The latest value of each frame a pack broadcast, assembled into one reading.
@@ -692,7 +685,7 @@ mod tests {
             }),
             PylonMessage::BatteryInfo(BatteryInfo {
                 battery_type: "LI".into(),
-                rest_hex: "01033C02AA00".into(),
+                rest_hex: "01 03 3C 02 AA 00".into(),
             }),
         ]
     }
