@@ -68,7 +68,7 @@ pub struct MeasurementSpec {
 }
 
 /// How a measured value is judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
     Range { low: Option<f64>, high: Option<f64> },

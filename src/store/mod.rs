@@ -5,11 +5,15 @@
 //! program reports as saved survives a kill (and a power cut) right after.
 
 mod cells;
+mod eol;
 mod migrations;
 mod packs;
+mod trace;
 
 pub use cells::CellFilter;
+pub use eol::NewRun;
 pub use packs::NewPack;
+pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
