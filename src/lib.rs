@@ -13,6 +13,7 @@ pub mod device;
 pub mod domain;
 pub mod eol;
 pub mod intake;
+pub mod matching;
 pub mod pack_code;
 pub mod profile;
 pub mod sim;

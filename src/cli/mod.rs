@@ -6,6 +6,7 @@
 //! communication error.
 
 mod cells;
+mod match_cmd;
 mod packs;
 mod profile;
 
@@ -76,6 +77,8 @@ pub enum Command {
     /// List and show packs
     #[command(subcommand)]
     Packs(packs::PacksCommand),
+    /// Match available cells into balanced packs for a profile
+    Match(match_cmd::MatchArgs),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -150,5 +153,6 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Profile(cmd) => profile::run(cmd, ctx),
         Command::Cells(cmd) => cells::run(cmd, ctx),
         Command::Packs(cmd) => packs::run(cmd, ctx),
+        Command::Match(args) => match_cmd::run(args, ctx),
     }
 }

@@ -1,0 +1,77 @@
+//! Matching as a service of the line: a profile and the store's cells in, proposed packs out,
+//! and the commit that reserves their cells. The algorithm itself is the pure
+//! `packwright-matching` crate; this module only translates to and from it.
+
+use crate::domain::Cell;
+use crate::profile::Profile;
+use crate::store::{Actor, NewPack, Store, StoreError};
+use packwright_matching::{CellInput, MatchSpec};
+pub use packwright_matching::{MatchError, MatchOutcome, MatchedPack};
+
+/// The matcher's spec for a profile.
+pub fn spec_for(profile: &Profile) -> MatchSpec {
+    let t = &profile.tolerances;
+    MatchSpec {
+        series: profile.series as usize,
+        parallel: profile.parallel as usize,
+        chemistry: profile.chemistry.name().to_string(),
+        capacity_floor_mah: t.capacity_floor_mah,
+        ir_ceiling_mohm: t.ir_ceiling_mohm,
+        self_discharge_ceiling_mv_per_day: t.self_discharge_ceiling_mv_per_day,
+        max_group_ocv_delta_mv: t.max_ocv_delta_mv,
+        max_group_ir_spread_mohm: t.max_group_ir_spread_mohm,
+        max_group_capacity_spread_pct: t.max_group_capacity_spread_pct,
+        allow_mixed_models: profile.allow_mixed_models,
+        ir_weight: t.ir_weight,
+    }
+}
+
+pub fn input_of(cell: &Cell) -> CellInput {
+    CellInput {
+        id: cell.id.clone(),
+        capacity_mah: cell.capacity_mah,
+        ir_mohm: cell.ir_mohm,
+        ocv_mv: cell.ocv_mv,
+        self_discharge_mv_per_day: cell.self_discharge_mv_per_day,
+        chemistry: cell.chemistry.name().to_string(),
+        model: cell.model.clone(),
+    }
+}
+
+/// Propose packs for `profile` from `cells` (normally the available ones).
+pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<MatchOutcome, MatchError> {
+    let inputs: Vec<CellInput> = cells.iter().map(input_of).collect();
+    packwright_matching::match_cells(&inputs, &spec_for(profile))
+}
+
+/// Commit the chosen packs: one transaction creates them and reserves their cells.
+/// Returns the new pack ids, in the order given.
+pub fn commit(
+    store: &mut Store,
+    actor: &Actor,
+    profile: &Profile,
+    packs: &[&MatchedPack],
+) -> Result<Vec<i64>, StoreError> {
+    let new: Vec<NewPack> = packs
+        .iter()
+        .map(|p| NewPack {
+            groups: p.groups.clone(),
+            metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
+        })
+        .collect();
+    let ids = store.commit_packs(actor, &profile.name, &new)?;
+    store.log_event(
+        actor,
+        "info",
+        &format!(
+            "matched {} {} packs: {}",
+            ids.len(),
+            profile.name,
+            ids.iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )?;
+    Ok(ids)
+}
