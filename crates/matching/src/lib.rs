@@ -1,1 +1,238 @@
-//! Work in progress.
+//! Packwright's matching engine: graded second-life cells into balanced S×P packs, with a
+//! proof of how near each pack is to the best possible.
+//!
+//! Pure: no I/O, no database, no clock beyond measuring its own run time. Give it the cells
+//! and a [`MatchSpec`]; it returns the packs (each an ordered list of S groups of P cell
+//! ids), the cells left over, the cells rejected with the reason for each, per-pack metrics
+//! with lower bounds, and a run summary.
+//!
+//! Objectives, in order: the most packs; the best worst-case balance (smallest group-capacity
+//! range, then the strongest weakest group); IR homogeneity (or, with `ir_weight > 0`, a
+//! weighted trade of range % against in-group IR spread %). Hard limits are never violated.
+
+mod bldm;
+mod bounds;
+mod data;
+mod error;
+mod filter;
+mod metrics;
+mod model;
+pub mod rng;
+mod search;
+mod solve;
+mod sort;
+mod window;
+
+pub mod bench;
+
+pub use error::MatchError;
+pub use model::{
+    BoundKind, CellInput, MatchOutcome, MatchSpec, MatchSummary, MatchedPack, PackMetrics,
+    RejectCode, Rejection, StratumSummary, WorstPack,
+};
+pub use solve::MatchOptions;
+
+use data::Data;
+use filter::{intake, validate_spec, Stratum};
+use rng::Rng;
+use search::Ctx;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Matches `cells` into as many balanced packs of `spec` as possible.
+pub fn match_cells(cells: &[CellInput], spec: &MatchSpec) -> Result<MatchOutcome, MatchError> {
+    match_cells_with(cells, spec, &MatchOptions::default())
+}
+
+/// [`match_cells`] with an explicit seed and search budget.
+pub fn match_cells_with(
+    cells: &[CellInput],
+    spec: &MatchSpec,
+    opt: &MatchOptions,
+) -> Result<MatchOutcome, MatchError> {
+    let started = Instant::now();
+    let limits = validate_spec(spec)?;
+    if cells.is_empty() {
+        return Err(MatchError::EmptyInventory);
+    }
+    let (s, p) = (spec.series, spec.parallel);
+    let w = s * p;
+    let intake = intake(cells, spec);
+    let d = &intake.data;
+    let ctx = Ctx {
+        d,
+        lim: limits,
+        w: spec.ir_weight,
+    };
+    let mut rng = Rng::new(opt.seed);
+
+    let mut packs: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut leftover: Vec<u32> = Vec::new();
+    let mut strata = Vec::with_capacity(intake.strata.len());
+    let mut dropped = 0;
+    let mut upper_usable = 0.0;
+    for (k, st) in intake.strata.iter().enumerate() {
+        let plan = solve::solve_stratum(&ctx, &st.cells, s, p, opt, &mut rng);
+        upper_usable += top_capacity(d, &st.cells, plan.packs.len() * w) as f64 / s as f64;
+        strata.push(StratumSummary {
+            model: st.model.clone(),
+            eligible_cells: st.cells.len(),
+            packs_built: plan.packs.len(),
+            max_possible_packs: plan.max_packs,
+        });
+        dropped += plan.dropped;
+        packs.extend(plan.packs.into_iter().map(|pk| (k, pk)));
+        leftover.extend(plan.leftover);
+    }
+
+    if packs.is_empty() {
+        return Err(no_pack_error(cells.len(), spec, &intake, &limits));
+    }
+
+    let mut out_packs = Vec::with_capacity(packs.len());
+    let mut all_metrics = Vec::with_capacity(packs.len());
+    for (i, (k, slots)) in packs.into_iter().enumerate() {
+        let slots = series_order(d, slots, p);
+        let m = metrics::pack_metrics(d, &slots, s, p);
+        all_metrics.push(m.clone());
+        out_packs.push(MatchedPack {
+            index: i + 1,
+            models: pack_models(cells, d, &slots, &intake.strata[k]),
+            groups: slots
+                .chunks(p)
+                .map(|g| {
+                    g.iter()
+                        .map(|&c| cells[d.src[c as usize] as usize].id.clone())
+                        .collect()
+                })
+                .collect(),
+            metrics: m,
+        });
+    }
+    leftover.sort_unstable_by_key(|&c| d.src[c as usize]);
+    let stats = metrics::run_stats(&all_metrics);
+    let mut by_reason = BTreeMap::new();
+    for r in &intake.rejected {
+        *by_reason.entry(r.code).or_insert(0) += 1;
+    }
+    let summary = MatchSummary {
+        shape: spec.shape(),
+        cells_in: cells.len(),
+        eligible_cells: d.len(),
+        rejected_cells: intake.rejected.len(),
+        rejected_by_reason: by_reason,
+        leftover_cells: leftover.len(),
+        packs_built: out_packs.len(),
+        max_possible_packs: strata.iter().map(|s| s.max_possible_packs).sum(),
+        naive_max_packs: d.len() / w,
+        utilisation: stats.utilisation,
+        utilisation_vs_upper_bound: if upper_usable > 0.0 {
+            stats.usable_mah / upper_usable
+        } else {
+            0.0
+        },
+        total_usable_capacity_mah: stats.usable_mah,
+        fraction_at_lower_bound: stats.fraction_at_lower_bound,
+        median_range_pct: stats.median_range_pct,
+        worst_pack: stats.worst,
+        median_group_ir_cv_pct: stats.median_group_ir_cv_pct,
+        max_group_ir_spread_mohm: stats.max_group_ir_spread_mohm,
+        max_group_ocv_spread_mv: stats.max_group_ocv_spread_mv,
+        ir_weight: spec.ir_weight,
+        packs_dropped_for_limits: dropped,
+        strata,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    };
+    Ok(MatchOutcome {
+        packs: out_packs,
+        leftover: leftover
+            .iter()
+            .map(|&c| cells[d.src[c as usize] as usize].id.clone())
+            .collect(),
+        rejected: intake.rejected,
+        summary,
+    })
+}
+
+/// Series position 1 is the strongest group; inside a group, the largest cell first.
+fn series_order(d: &Data, slots: Vec<u32>, p: usize) -> Vec<u32> {
+    let mut groups: Vec<Vec<u32>> = slots.chunks(p).map(<[u32]>::to_vec).collect();
+    for g in groups.iter_mut() {
+        g.sort_by_key(|&c| (std::cmp::Reverse(d.cap[c as usize]), d.src[c as usize]));
+    }
+    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
+    groups.sort_by_key(|g| (std::cmp::Reverse(sum(g)), d.src[g[0] as usize]));
+    groups.concat()
+}
+
+fn pack_models(cells: &[CellInput], d: &Data, slots: &[u32], st: &Stratum) -> Vec<String> {
+    if let Some(m) = &st.model {
+        return vec![m.clone()];
+    }
+    let mut models: Vec<String> = slots
+        .iter()
+        .filter_map(|&c| cells[d.src[c as usize] as usize].model.as_deref())
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    models.sort();
+    models.dedup();
+    models
+}
+
+/// Sum of the `k` largest capacities among `cells`.
+fn top_capacity(d: &Data, cells: &[u32], k: usize) -> i64 {
+    let mut caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
+    caps.sort_unstable_by(|a, b| b.cmp(a));
+    caps.iter().take(k).sum()
+}
+
+fn no_pack_error(
+    cells_in: usize,
+    spec: &MatchSpec,
+    intake: &filter::Intake,
+    limits: &data::Limits,
+) -> MatchError {
+    let w = spec.cells_per_pack();
+    let eligible = intake.data.len();
+    let biggest = intake.strata.iter().max_by_key(|s| s.cells.len());
+    if biggest.is_some_and(|b| b.cells.len() >= w) {
+        return MatchError::NoFeasiblePack {
+            shape: spec.shape(),
+            needed: w,
+            eligible,
+            limits: limits.describe(),
+        };
+    }
+    let largest = match biggest {
+        Some(b) if intake.strata.len() > 1 => format!(
+            ", and models may not mix: the largest single-model stock is {} cells of '{}'",
+            b.cells.len(),
+            b.model.as_deref().unwrap_or("no model given")
+        ),
+        _ => String::new(),
+    };
+    let mut counts: BTreeMap<RejectCode, usize> = BTreeMap::new();
+    for r in &intake.rejected {
+        *counts.entry(r.code).or_insert(0) += 1;
+    }
+    let mut counts: Vec<(RejectCode, usize)> = counts.into_iter().collect();
+    counts.sort_by_key(|&(code, n)| (std::cmp::Reverse(n), code));
+    let rejections = if counts.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(code, n)| format!("{n} {}", code.phrase()))
+            .collect();
+        format!("; rejected: {}", parts.join(", "))
+    };
+    MatchError::NotEnoughCells {
+        shape: spec.shape(),
+        needed: w,
+        cells_in,
+        eligible,
+        largest,
+        rejections,
+    }
+}

@@ -1,0 +1,1 @@
+//! Benchmark: the matcher against baselines on synthetic and real inventories.

@@ -1,0 +1,475 @@
+//! Spec validation, the hard per-cell filters (each rejection with its reason) and the split
+//! into model classes.
+
+use crate::data::{Data, Limits};
+use crate::error::MatchError;
+use crate::model::{CellInput, MatchSpec, RejectCode, Rejection};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Cells that may share a pack: one chemistry and, unless mixing is allowed, one model.
+#[derive(Debug, Clone)]
+pub(crate) struct Stratum {
+    /// The model as first spelled in the input; `None` for "no model given" or when mixing.
+    pub model: Option<String>,
+    /// Indices into [`Intake::data`].
+    pub cells: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Intake {
+    pub data: Data,
+    pub strata: Vec<Stratum>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Checks the spec and returns its multi-cell limits.
+pub(crate) fn validate_spec(spec: &MatchSpec) -> Result<Limits, MatchError> {
+    let bad = |m: String| Err(MatchError::InvalidSpec(m));
+    if spec.series == 0 || spec.parallel == 0 {
+        return bad(format!(
+            "series and parallel must be at least 1 (got {})",
+            spec.shape()
+        ));
+    }
+    if spec
+        .series
+        .checked_mul(spec.parallel)
+        .is_none_or(|n| n > u32::MAX as usize / 4)
+    {
+        return bad(format!("{} is not a buildable pack shape", spec.shape()));
+    }
+    if spec.chemistry.trim().is_empty() {
+        return bad("the chemistry is empty".into());
+    }
+    if !spec.capacity_floor_mah.is_finite() || spec.capacity_floor_mah < 0.0 {
+        return bad(format!(
+            "capacity floor {} mAh must be a number ≥ 0",
+            spec.capacity_floor_mah
+        ));
+    }
+    let positive = [
+        ("IR ceiling (mΩ)", spec.ir_ceiling_mohm),
+        (
+            "self-discharge ceiling (mV/day)",
+            spec.self_discharge_ceiling_mv_per_day,
+        ),
+        ("group OCV delta (mV)", spec.max_group_ocv_delta_mv),
+        ("group IR spread (mΩ)", spec.max_group_ir_spread_mohm),
+        (
+            "group capacity spread (%)",
+            spec.max_group_capacity_spread_pct,
+        ),
+    ];
+    for (name, v) in positive {
+        if let Some(v) = v {
+            if !v.is_finite() || v < 0.0 {
+                return bad(format!("{name} must be a number ≥ 0 (got {v})"));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&spec.ir_weight) {
+        return bad(format!(
+            "ir_weight must be between 0 and 1 (got {})",
+            spec.ir_weight
+        ));
+    }
+    Ok(Limits {
+        ocv_mv: spec.max_group_ocv_delta_mv,
+        ir_mohm: spec.max_group_ir_spread_mohm,
+        range_pct: spec.max_group_capacity_spread_pct,
+    })
+}
+
+/// Applies the per-cell hard filters and splits the eligible cells into strata.
+pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
+    let dup = duplicated_ids(cells);
+    let mut data = Data::default();
+    let mut rejected = Vec::new();
+    let mut strata: Vec<Stratum> = Vec::new();
+    let mut stratum_of: HashMap<String, usize> = HashMap::new();
+    // Inventories come sorted by model more often than not: remember the last lookup.
+    let mut last: Option<(&str, usize)> = None;
+
+    for (i, c) in cells.iter().enumerate() {
+        match check(c, spec, dup.get(c.id.as_str()).copied().unwrap_or(false)) {
+            Err((code, reason)) => rejected.push(Rejection {
+                id: c.id.clone(),
+                code,
+                reason,
+            }),
+            Ok(cap) => {
+                let model = if spec.allow_mixed_models {
+                    ""
+                } else {
+                    c.model.as_deref().map(str::trim).unwrap_or("")
+                };
+                let k = match last {
+                    Some((m, k)) if m == model => k,
+                    _ => {
+                        let key = model.to_ascii_lowercase();
+                        let k = *stratum_of.entry(key).or_insert_with(|| {
+                            strata.push(Stratum {
+                                model: (!model.is_empty()).then(|| model.to_string()),
+                                cells: Vec::new(),
+                            });
+                            strata.len() - 1
+                        });
+                        last = Some((model, k));
+                        k
+                    }
+                };
+                strata[k].cells.push(data.len() as u32);
+                data.cap.push(cap);
+                data.ir.push(c.ir_mohm.unwrap_or(f64::NAN));
+                data.ocv.push(c.ocv_mv.unwrap_or(f64::NAN));
+                data.sd
+                    .push(c.self_discharge_mv_per_day.unwrap_or(f64::NAN));
+                data.src.push(i as u32);
+            }
+        }
+    }
+    Intake {
+        data,
+        strata,
+        rejected,
+    }
+}
+
+/// Ids that occur more than once: every copy is rejected, since which record is the real
+/// cell cannot be told.
+fn duplicated_ids(cells: &[CellInput]) -> HashMap<&str, bool, BuildHasherDefault<FxHasher>> {
+    let mut seen: HashMap<&str, bool, BuildHasherDefault<FxHasher>> = HashMap::default();
+    seen.reserve(cells.len());
+    for c in cells {
+        seen.entry(c.id.as_str())
+            .and_modify(|d| *d = true)
+            .or_insert(false);
+    }
+    seen
+}
+
+/// The whole-mAh capacity of an eligible cell, or the first reason it is not.
+fn check(c: &CellInput, spec: &MatchSpec, duplicated: bool) -> Result<i64, (RejectCode, String)> {
+    use RejectCode::*;
+    if c.id.trim().is_empty() {
+        return Err((EmptyId, "the cell has no id".into()));
+    }
+    if duplicated {
+        return Err((
+            DuplicateId,
+            format!("id '{}' occurs more than once in the inventory", c.id),
+        ));
+    }
+    if !c
+        .chemistry
+        .trim()
+        .eq_ignore_ascii_case(spec.chemistry.trim())
+    {
+        return Err((
+            WrongChemistry,
+            format!(
+                "chemistry '{}' is not the profile's '{}'",
+                c.chemistry, spec.chemistry
+            ),
+        ));
+    }
+    let cap = match c.capacity_mah {
+        None => return Err((MissingCapacity, "no capacity was measured".into())),
+        Some(v) if !v.is_finite() || v <= 0.0 => {
+            return Err((
+                InvalidMeasurement,
+                format!("capacity {v} mAh is not possible"),
+            ))
+        }
+        Some(v) if v > 1e9 => {
+            return Err((
+                InvalidMeasurement,
+                format!("capacity {v} mAh is not possible"),
+            ))
+        }
+        Some(v) => v,
+    };
+    if cap < spec.capacity_floor_mah {
+        return Err((
+            BelowCapacityFloor,
+            format!(
+                "capacity {cap} mAh is below the profile's floor of {} mAh",
+                spec.capacity_floor_mah
+            ),
+        ));
+    }
+    measured(c.ir_mohm, "IR", "mΩ", true)?;
+    measured(c.ocv_mv, "OCV", "mV", true)?;
+    measured(
+        c.self_discharge_mv_per_day,
+        "self-discharge",
+        "mV/day",
+        false,
+    )?;
+    if let Some(ceiling) = spec.ir_ceiling_mohm {
+        match c.ir_mohm {
+            None => {
+                return Err((
+                    MissingIr,
+                    format!("no IR was measured and the profile allows at most {ceiling} mΩ"),
+                ))
+            }
+            Some(ir) if ir > ceiling => {
+                return Err((
+                    AboveIrCeiling,
+                    format!("IR {ir} mΩ is above the profile's ceiling of {ceiling} mΩ"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if spec.max_group_ir_spread_mohm.is_some() && c.ir_mohm.is_none() {
+        return Err((
+            MissingIr,
+            "no IR was measured and the profile limits the IR spread inside a group".into(),
+        ));
+    }
+    if let Some(ceiling) = spec.self_discharge_ceiling_mv_per_day {
+        match c.self_discharge_mv_per_day {
+            None => {
+                return Err((
+                    MissingSelfDischarge,
+                    format!(
+                        "no self-discharge was measured and the profile allows at most {ceiling} mV/day"
+                    ),
+                ))
+            }
+            Some(sd) if sd > ceiling => {
+                return Err((
+                    AboveSelfDischargeCeiling,
+                    format!(
+                        "self-discharge {sd} mV/day is above the profile's ceiling of {ceiling} mV/day"
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if spec.max_group_ocv_delta_mv.is_some() && c.ocv_mv.is_none() {
+        return Err((
+            MissingOcv,
+            "no OCV was measured and the profile limits the OCV difference inside a group".into(),
+        ));
+    }
+    Ok(cap.round() as i64)
+}
+
+/// A measurement, when present, must be a finite number (and positive where physics says so).
+fn measured(
+    v: Option<f64>,
+    what: &str,
+    unit: &str,
+    positive: bool,
+) -> Result<(), (RejectCode, String)> {
+    match v {
+        Some(x) if !x.is_finite() || (positive && x <= 0.0) => Err((
+            RejectCode::InvalidMeasurement,
+            format!("{what} {x} {unit} is not possible"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// FxHash (rustc's hasher): id strings are not attacker-chosen here and SipHash would be
+/// the single largest cost of matching a million cells.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(id: &str, cap: Option<f64>) -> CellInput {
+        CellInput {
+            id: id.into(),
+            capacity_mah: cap,
+            ir_mohm: Some(20.0),
+            ocv_mv: Some(3600.0),
+            self_discharge_mv_per_day: Some(1.0),
+            chemistry: "NMC".into(),
+            model: Some("A".into()),
+        }
+    }
+
+    #[test]
+    fn each_filter_rejects_with_its_code_and_reason() {
+        let mut spec = MatchSpec::new(2, 1, "nmc");
+        spec.capacity_floor_mah = 1000.0;
+        spec.ir_ceiling_mohm = Some(30.0);
+        spec.self_discharge_ceiling_mv_per_day = Some(3.0);
+        spec.max_group_ocv_delta_mv = Some(20.0);
+        let mut cells = vec![
+            cell("ok", Some(2000.0)),
+            cell("", Some(2000.0)),
+            cell("dup", Some(2000.0)),
+            cell("dup", Some(2000.0)),
+            cell("nocap", None),
+            cell("nan", Some(f64::NAN)),
+            cell("low", Some(999.0)),
+            cell("hot", Some(2000.0)),
+            cell("noir", Some(2000.0)),
+            cell("leaky", Some(2000.0)),
+            cell("nosd", Some(2000.0)),
+            cell("noocv", Some(2000.0)),
+            cell("lfp", Some(2000.0)),
+            cell("negir", Some(2000.0)),
+        ];
+        cells[7].ir_mohm = Some(31.0);
+        cells[8].ir_mohm = None;
+        cells[9].self_discharge_mv_per_day = Some(3.5);
+        cells[10].self_discharge_mv_per_day = None;
+        cells[11].ocv_mv = None;
+        cells[12].chemistry = "LFP".into();
+        cells[13].ir_mohm = Some(-1.0);
+        let intake = intake(&cells, &spec);
+        let got: Vec<(&str, RejectCode)> = intake
+            .rejected
+            .iter()
+            .map(|r| (r.id.as_str(), r.code))
+            .collect();
+        use RejectCode::*;
+        assert_eq!(
+            got,
+            vec![
+                ("", EmptyId),
+                ("dup", DuplicateId),
+                ("dup", DuplicateId),
+                ("nocap", MissingCapacity),
+                ("nan", InvalidMeasurement),
+                ("low", BelowCapacityFloor),
+                ("hot", AboveIrCeiling),
+                ("noir", MissingIr),
+                ("leaky", AboveSelfDischargeCeiling),
+                ("nosd", MissingSelfDischarge),
+                ("noocv", MissingOcv),
+                ("lfp", WrongChemistry),
+                ("negir", InvalidMeasurement),
+            ]
+        );
+        let low = &intake.rejected[5].reason;
+        assert!(low.contains("999") && low.contains("1000"), "{low}");
+        assert_eq!(intake.data.len(), 1);
+        assert_eq!(intake.data.src, vec![0]);
+    }
+
+    #[test]
+    fn strata_split_by_model_unless_mixing_is_allowed() {
+        let mut cells: Vec<CellInput> = (0..6)
+            .map(|i| cell(&format!("c{i}"), Some(2000.0 + i as f64)))
+            .collect();
+        cells[1].model = Some(" a ".into()); // same model, other spelling
+        cells[2].model = Some("B".into());
+        cells[3].model = None;
+        cells[4].model = Some("B".into());
+        let spec = MatchSpec::new(2, 1, "NMC");
+        let split = intake(&cells, &spec);
+        let shape: Vec<(Option<&str>, Vec<u32>)> = split
+            .strata
+            .iter()
+            .map(|s| (s.model.as_deref(), s.cells.clone()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (Some("A"), vec![0, 1, 5]),
+                (Some("B"), vec![2, 4]),
+                (None, vec![3]),
+            ]
+        );
+        let mixed = intake(
+            &cells,
+            &MatchSpec {
+                allow_mixed_models: true,
+                ..spec
+            },
+        );
+        assert_eq!(mixed.strata.len(), 1);
+        assert_eq!(mixed.strata[0].cells.len(), 6);
+    }
+
+    #[test]
+    fn capacities_round_to_whole_mah() {
+        let cells = vec![cell("a", Some(2000.4)), cell("b", Some(2000.6))];
+        let intake = intake(&cells, &MatchSpec::new(2, 1, "NMC"));
+        assert_eq!(intake.data.cap, vec![2000, 2001]);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_the_field_named() {
+        let ok = MatchSpec::new(16, 2, "LFP");
+        assert!(validate_spec(&ok).is_ok());
+        let cases = [
+            (
+                MatchSpec {
+                    series: 0,
+                    ..ok.clone()
+                },
+                "at least 1",
+            ),
+            (
+                MatchSpec {
+                    chemistry: " ".into(),
+                    ..ok.clone()
+                },
+                "chemistry",
+            ),
+            (
+                MatchSpec {
+                    capacity_floor_mah: f64::NAN,
+                    ..ok.clone()
+                },
+                "floor",
+            ),
+            (
+                MatchSpec {
+                    ir_ceiling_mohm: Some(-1.0),
+                    ..ok.clone()
+                },
+                "IR ceiling",
+            ),
+            (
+                MatchSpec {
+                    ir_weight: 1.5,
+                    ..ok.clone()
+                },
+                "ir_weight",
+            ),
+            (
+                MatchSpec {
+                    series: usize::MAX,
+                    ..ok.clone()
+                },
+                "buildable",
+            ),
+        ];
+        for (spec, needle) in cases {
+            let err = validate_spec(&spec).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+}

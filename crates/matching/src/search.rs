@@ -1,0 +1,1076 @@
+//! Local search inside one pack: swap cells between its groups (and with the stratum's
+//! spare cells) until the range reaches its lower bound or no move helps.
+//!
+//! Moves, cheapest first: the best single swap touching a strongest or weakest group
+//! (a two-pointer finds the pair whose difference is closest to half the gap); an ejection
+//! chain that moves exactly δ mAh from a strongest to a weakest group through any number of
+//! intermediate groups; a 2-for-2 swap. Iterated local search (random kicks, keep the best)
+//! spends whatever budget the caller gives on packs still above their bound.
+
+use crate::bounds::range_lower_bound;
+use crate::data::{Data, Limits, Span};
+use crate::rng::Rng;
+
+/// What every search shares: the cells, the limits and the IR knob.
+pub(crate) struct Ctx<'a> {
+    pub d: &'a Data,
+    pub lim: Limits,
+    /// `ir_weight` of the spec.
+    pub w: f64,
+}
+
+/// Per-group figures the cost needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct GStat {
+    sum: i64,
+    /// Excess over the OCV/IR group limits (0 when within).
+    viol: f64,
+    /// Max − min IR in the group, mΩ.
+    ir_width: f64,
+}
+
+/// The objective of one pack. Compared lexicographically: limit violations first, then
+/// (w = 0) range, weakest group (higher is better), dispersion of the sums, IR spread; or
+/// (w > 0) range % + w · IR spread %, then the same tie-breaks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cost {
+    pub viol: f64,
+    pub range: i64,
+    pub min: i64,
+    /// S·Σg² − T² = Σ over group pairs of (gᵢ − gⱼ)²: smooth, so ties at the max still move.
+    disp: i128,
+    /// Mean in-group IR spread as a percentage of the pack's mean IR.
+    pub ir_pct: f64,
+    /// range % + w · ir %.
+    scalar: f64,
+}
+
+const EPS: f64 = 1e-12;
+
+impl Cost {
+    pub fn better(&self, o: &Cost, w: f64) -> bool {
+        if (self.viol - o.viol).abs() > EPS {
+            return self.viol < o.viol;
+        }
+        if w > 0.0 && (self.scalar - o.scalar).abs() > EPS {
+            return self.scalar < o.scalar;
+        }
+        if self.range != o.range {
+            return self.range < o.range;
+        }
+        if self.min != o.min {
+            return self.min > o.min;
+        }
+        if self.disp != o.disp {
+            return self.disp < o.disp;
+        }
+        self.ir_pct < o.ir_pct - EPS
+    }
+}
+
+/// The stratum's unused cells, sorted by capacity, that a pack may trade with.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Pool {
+    cells: Vec<u32>,
+}
+
+impl Pool {
+    pub fn new(mut cells: Vec<u32>, cap: &[i64]) -> Self {
+        cells.sort_by_key(|&c| (cap[c as usize], c));
+        Pool { cells }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<u32> {
+        self.cells
+    }
+
+    fn key(c: u32, cap: &[i64]) -> (i64, u32) {
+        (cap[c as usize], c)
+    }
+
+    /// Index of the first cell with capacity ≥ `v`.
+    fn lower_bound(&self, v: i64, cap: &[i64]) -> usize {
+        self.cells.partition_point(|&c| cap[c as usize] < v)
+    }
+
+    fn insert(&mut self, c: u32, cap: &[i64]) {
+        let k = Self::key(c, cap);
+        let at = self.cells.partition_point(|&x| Self::key(x, cap) < k);
+        self.cells.insert(at, c);
+    }
+
+    fn remove(&mut self, c: u32, cap: &[i64]) {
+        let k = Self::key(c, cap);
+        let at = self.cells.partition_point(|&x| Self::key(x, cap) < k);
+        debug_assert_eq!(self.cells.get(at), Some(&c));
+        self.cells.remove(at);
+    }
+}
+
+#[derive(Clone)]
+struct Snapshot {
+    slots: Vec<u32>,
+    st: Vec<GStat>,
+    total: i64,
+    ir_sum: f64,
+    ir_n: u32,
+    cost: Cost,
+    lb: i64,
+    journal_len: usize,
+}
+
+/// One pack under improvement.
+pub(crate) struct Search<'c, 'd> {
+    ctx: &'c Ctx<'d>,
+    s: usize,
+    p: usize,
+    /// Group-major; each group kept sorted by capacity ascending.
+    slots: Vec<u32>,
+    st: Vec<GStat>,
+    total: i64,
+    ir_sum: f64,
+    ir_n: u32,
+    cost: Cost,
+    /// Lower bound on the range of the current cell set (changes with pool trades).
+    lb: i64,
+    /// Pool trades since the last snapshot: (cell that left the pack, cell that came in).
+    journal: Vec<(u32, u32)>,
+}
+
+impl<'c, 'd> Search<'c, 'd> {
+    /// `slots`: S·P cells, group-major.
+    pub fn new(ctx: &'c Ctx<'d>, slots: Vec<u32>, s: usize, p: usize) -> Self {
+        let mut me = Search {
+            ctx,
+            s,
+            p,
+            slots,
+            st: vec![GStat::default(); s],
+            total: 0,
+            ir_sum: 0.0,
+            ir_n: 0,
+            cost: Cost {
+                viol: 0.0,
+                range: 0,
+                min: 0,
+                disp: 0,
+                ir_pct: 0.0,
+                scalar: 0.0,
+            },
+            lb: 0,
+            journal: Vec::new(),
+        };
+        me.recompute();
+        me
+    }
+
+    fn recompute(&mut self) {
+        let (cap, ir) = (&self.ctx.d.cap, &self.ctx.d.ir);
+        for g in 0..self.s {
+            self.slots[g * self.p..(g + 1) * self.p].sort_unstable_by_key(|&c| cap[c as usize]);
+            self.st[g] = self.stat(self.group(g).iter().copied());
+        }
+        self.total = self.st.iter().map(|s| s.sum).sum();
+        self.ir_sum = 0.0;
+        self.ir_n = 0;
+        for &c in &self.slots {
+            let v = ir[c as usize];
+            if !v.is_nan() {
+                self.ir_sum += v;
+                self.ir_n += 1;
+            }
+        }
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.refresh_bound();
+    }
+
+    fn refresh_bound(&mut self) {
+        let mut caps: Vec<i64> = self
+            .slots
+            .iter()
+            .map(|&c| self.ctx.d.cap[c as usize])
+            .collect();
+        caps.sort_unstable();
+        self.lb = range_lower_bound(&caps, self.s, self.p).0;
+    }
+
+    pub fn slots(&self) -> &[u32] {
+        &self.slots
+    }
+
+    pub fn into_slots(self) -> Vec<u32> {
+        self.slots
+    }
+
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    pub fn lower_bound(&self) -> i64 {
+        self.lb
+    }
+
+    /// Nothing left to gain on capacity: within limits and at the bound.
+    pub fn at_bound(&self) -> bool {
+        self.cost.viol <= EPS && self.cost.range <= self.lb
+    }
+
+    /// Whether spending search budget on this pack can still pay: above its bound, or
+    /// a spare cell could change the set to one with a lower bound, or IR is weighted.
+    pub fn wants_more(&self, pool: &Pool) -> bool {
+        self.ctx.w > 0.0 || !self.settled(pool)
+    }
+
+    /// At the bound of the current set, and no spare cell close enough to lower it.
+    fn settled(&self, pool: &Pool) -> bool {
+        if !self.at_bound() {
+            return false;
+        }
+        let range = self.cost.range;
+        if range <= 1 || pool.is_empty() {
+            return true;
+        }
+        // A trade changes one group by (in − out); it can only narrow the range when that
+        // is smaller than the range, so only spares near the pack's cells matter.
+        let cap = &self.ctx.d.cap;
+        let lo = self
+            .slots
+            .iter()
+            .map(|&c| cap[c as usize])
+            .min()
+            .unwrap_or(0);
+        let hi = self
+            .slots
+            .iter()
+            .map(|&c| cap[c as usize])
+            .max()
+            .unwrap_or(0);
+        let k = pool.lower_bound(lo - range + 1, cap);
+        pool.cells
+            .get(k)
+            .is_none_or(|&c| cap[c as usize] > hi + range - 1)
+    }
+
+    fn group(&self, g: usize) -> &[u32] {
+        &self.slots[g * self.p..(g + 1) * self.p]
+    }
+
+    fn cap(&self, c: u32) -> i64 {
+        self.ctx.d.cap[c as usize]
+    }
+
+    fn ir_mean(&self) -> f64 {
+        if self.ir_n == 0 {
+            0.0
+        } else {
+            self.ir_sum / f64::from(self.ir_n)
+        }
+    }
+
+    fn stat(&self, cells: impl Iterator<Item = u32>) -> GStat {
+        let d = self.ctx.d;
+        let (mut sum, mut ocv, mut ir) = (0i64, Span::default(), Span::default());
+        for c in cells {
+            let c = c as usize;
+            sum += d.cap[c];
+            ocv.add(d.ocv[c]);
+            ir.add(d.ir[c]);
+        }
+        GStat {
+            sum,
+            viol: self.ctx.lim.group_violation(ocv.width(), ir.width()),
+            ir_width: ir.width(),
+        }
+    }
+
+    /// Group g's figures with the cells at some of its global slots replaced.
+    fn stat_replacing(&self, g: usize, repl: &[(usize, u32)]) -> GStat {
+        let base = g * self.p;
+        self.stat(self.group(g).iter().enumerate().map(move |(i, &c)| {
+            repl.iter()
+                .find(|(at, _)| *at == base + i)
+                .map_or(c, |&(_, inc)| inc)
+        }))
+    }
+
+    fn cost_with(&self, over: &[(usize, GStat)], total: i64, ir_mean: f64) -> Cost {
+        let (mut hi, mut lo, mut sq, mut viol, mut irw) = (i64::MIN, i64::MAX, 0i128, 0.0, 0.0);
+        for g in 0..self.s {
+            let st = over
+                .iter()
+                .find(|(k, _)| *k == g)
+                .map_or(self.st[g], |(_, s)| *s);
+            hi = hi.max(st.sum);
+            lo = lo.min(st.sum);
+            sq += i128::from(st.sum) * i128::from(st.sum);
+            viol += st.viol;
+            irw += st.ir_width;
+        }
+        let s = self.s as f64;
+        let mean = total as f64 / s;
+        let range = hi - lo;
+        let range_pct = if mean > 0.0 {
+            range as f64 / mean * 100.0
+        } else {
+            0.0
+        };
+        if let Some(lim) = self.ctx.lim.range_pct {
+            if !self.ctx.lim.range_ok(range, mean) {
+                viol += (range_pct - lim) / lim.max(EPS);
+            }
+        }
+        let ir_pct = if ir_mean > 0.0 {
+            irw / s / ir_mean * 100.0
+        } else {
+            0.0
+        };
+        Cost {
+            viol,
+            range,
+            min: lo,
+            disp: self.s as i128 * sq - i128::from(total) * i128::from(total),
+            ir_pct,
+            scalar: range_pct + self.ctx.w * ir_pct,
+        }
+    }
+
+    /// Cost after swapping the cells of each slot pair (a, b); every a in one group, every b
+    /// in another.
+    fn eval_swaps(&self, pairs: &[(usize, usize)]) -> Cost {
+        let (g, h) = (pairs[0].0 / self.p, pairs[0].1 / self.p);
+        let into_g: Vec<(usize, u32)> = pairs.iter().map(|&(a, b)| (a, self.slots[b])).collect();
+        let into_h: Vec<(usize, u32)> = pairs.iter().map(|&(a, b)| (b, self.slots[a])).collect();
+        self.cost_with(
+            &[
+                (g, self.stat_replacing(g, &into_g)),
+                (h, self.stat_replacing(h, &into_h)),
+            ],
+            self.total,
+            self.ir_mean(),
+        )
+    }
+
+    fn eval_swap(&self, a: usize, b: usize) -> Cost {
+        self.eval_swaps(&[(a, b)])
+    }
+
+    fn eval_trade(&self, at: usize, incoming: u32) -> Cost {
+        let out = self.slots[at];
+        let d = self.ctx.d;
+        let total = self.total - d.cap[out as usize] + d.cap[incoming as usize];
+        let (mut ir_sum, mut ir_n) = (self.ir_sum, self.ir_n);
+        for (v, sign) in [(d.ir[out as usize], -1.0), (d.ir[incoming as usize], 1.0)] {
+            if !v.is_nan() {
+                ir_sum += sign * v;
+                ir_n = if sign > 0.0 { ir_n + 1 } else { ir_n - 1 };
+            }
+        }
+        let ir_mean = if ir_n == 0 {
+            0.0
+        } else {
+            ir_sum / f64::from(ir_n)
+        };
+        let g = at / self.p;
+        self.cost_with(
+            &[(g, self.stat_replacing(g, &[(at, incoming)]))],
+            total,
+            ir_mean,
+        )
+    }
+
+    fn resort(&mut self, g: usize) {
+        let cap = &self.ctx.d.cap;
+        self.slots[g * self.p..(g + 1) * self.p].sort_unstable_by_key(|&c| cap[c as usize]);
+        self.st[g] = self.stat(self.group(g).iter().copied());
+    }
+
+    fn apply_swap(&mut self, a: usize, b: usize) {
+        self.slots.swap(a, b);
+        self.resort(a / self.p);
+        self.resort(b / self.p);
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+    }
+
+    fn apply_trade(&mut self, at: usize, incoming: u32, pool: &mut Pool) {
+        let d = self.ctx.d;
+        let out = self.slots[at];
+        pool.remove(incoming, &d.cap);
+        pool.insert(out, &d.cap);
+        self.journal.push((out, incoming));
+        self.total += d.cap[incoming as usize] - d.cap[out as usize];
+        for (v, sign) in [(d.ir[out as usize], -1.0), (d.ir[incoming as usize], 1.0)] {
+            if !v.is_nan() {
+                self.ir_sum += sign * v;
+                self.ir_n = if sign > 0.0 {
+                    self.ir_n + 1
+                } else {
+                    self.ir_n - 1
+                };
+            }
+        }
+        self.slots[at] = incoming;
+        self.resort(at / self.p);
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.refresh_bound();
+    }
+
+    fn extremes(&self) -> (i64, i64) {
+        self.st.iter().fold((i64::MIN, i64::MAX), |(hi, lo), s| {
+            (hi.max(s.sum), lo.min(s.sum))
+        })
+    }
+
+    /// Slots (a in g, b in h) whose capacity difference cap(a) − cap(b) is closest to `t`.
+    fn closest_pair(&self, g: usize, h: usize, t: i64) -> (usize, usize) {
+        let (ga, hb) = (self.group(g), self.group(h));
+        let (mut j, mut best, mut arg) = (0usize, i64::MAX, (0, 0));
+        for (i, &a) in ga.iter().enumerate() {
+            let want = self.cap(a) - t; // the b we would like
+            while j + 1 < hb.len() && self.cap(hb[j + 1]) <= want {
+                j += 1;
+            }
+            for jj in [j, (j + 1).min(hb.len() - 1)] {
+                let e = (self.cap(hb[jj]) - want).abs();
+                if e < best {
+                    best = e;
+                    arg = (i, jj);
+                }
+            }
+        }
+        (g * self.p + arg.0, h * self.p + arg.1)
+    }
+
+    /// Slots (a in g, b in h) with cap(a) − cap(b) exactly `delta`, if any.
+    fn exact_pair(&self, g: usize, h: usize, delta: i64) -> Option<(usize, usize)> {
+        let (ga, hb) = (self.group(g), self.group(h));
+        let (mut i, mut j) = (0, 0);
+        while i < ga.len() && j < hb.len() {
+            let d = self.cap(ga[i]) - self.cap(hb[j]);
+            match d.cmp(&delta) {
+                std::cmp::Ordering::Equal => return Some((g * self.p + i, h * self.p + j)),
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+            }
+        }
+        None
+    }
+
+    /// Best single swap (or pool trade) that touches a strongest or weakest group.
+    fn step_extreme(&mut self, pool: &mut Pool) -> bool {
+        let (hi, lo) = self.extremes();
+        let w = self.ctx.w;
+        let plain = w == 0.0 && !self.ctx.lim.has_group_limits();
+        let mut best: Option<(Cost, usize, usize, bool)> = None;
+        let mut consider = |c: Cost, a: usize, b: usize, trade: bool, cur: &Cost| {
+            let bar = best.as_ref().map_or(cur, |(bc, ..)| bc);
+            if c.better(bar, w) {
+                best = Some((c, a, b, trade));
+            }
+        };
+        let cur = self.cost;
+        let avg = self.total as f64 / self.s as f64;
+        for g in 0..self.s {
+            let sg = self.st[g].sum;
+            if sg != hi && sg != lo {
+                continue;
+            }
+            for h in 0..self.s {
+                let gap = sg - self.st[h].sum;
+                if h == g || (gap == 0 && plain) {
+                    continue;
+                }
+                let half = gap.div_euclid(2);
+                for t in [half, gap - half] {
+                    let (a, b) = self.closest_pair(g, h, t);
+                    consider(self.eval_swap(a, b), a, b, false, &cur);
+                    if gap - half == half {
+                        break;
+                    }
+                }
+            }
+            if !pool.is_empty() {
+                // Bring the group to the mean: trade a cell for one `sg − avg` smaller.
+                let shift = (sg as f64 - avg).round() as i64;
+                for at in g * self.p..(g + 1) * self.p {
+                    let want = self.cap(self.slots[at]) - shift;
+                    let k = pool.lower_bound(want, &self.ctx.d.cap);
+                    for kk in [k.wrapping_sub(1), k] {
+                        if let Some(&c) = pool.cells.get(kk) {
+                            consider(self.eval_trade(at, c), at, c as usize, true, &cur);
+                        }
+                    }
+                }
+            }
+        }
+        match best {
+            Some((_, a, b, false)) => {
+                self.apply_swap(a, b);
+                true
+            }
+            Some((_, at, c, true)) => {
+                self.apply_trade(at, c as u32, pool);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ejection chain: move exactly δ mAh from a strongest to a weakest group through
+    /// intermediate groups, each passing δ on by one 1-for-1 or 2-for-2 swap.
+    fn step_chain(&mut self) -> bool {
+        let (hi, lo) = self.extremes();
+        let gap = hi - lo;
+        if gap < 2 {
+            return false;
+        }
+        let tops: Vec<usize> = (0..self.s)
+            .filter(|&g| self.st[g].sum == hi)
+            .take(4)
+            .collect();
+        let bottoms: Vec<usize> = (0..self.s)
+            .filter(|&g| self.st[g].sum == lo)
+            .take(4)
+            .collect();
+        // δ from half the gap outwards; a few values are enough to find a path when one exists.
+        let half = gap / 2;
+        let mut deltas = vec![half];
+        for k in 1..=3 {
+            for d in [half + k, half - k] {
+                if d >= 1 && d < gap && !deltas.contains(&d) {
+                    deltas.push(d);
+                }
+            }
+        }
+        let pairs: Vec<Vec<(i64, usize, usize)>> = if self.p >= 3 {
+            (0..self.s).map(|g| self.pairs_of(g)).collect()
+        } else {
+            Vec::new()
+        };
+        let cur = self.cost;
+        for &delta in &deltas {
+            for &src in &tops {
+                for &dst in &bottoms {
+                    let Some(path) = self.chain_path(src, dst, delta, &pairs) else {
+                        continue;
+                    };
+                    let snap = self.snapshot();
+                    let mut ok = true;
+                    for step in path.windows(2) {
+                        let (u, v) = (step[0], step[1]);
+                        let fresh: Vec<Vec<(i64, usize, usize)>> = if self.p >= 3 {
+                            (0..self.s)
+                                .map(|g| {
+                                    if g == u || g == v {
+                                        self.pairs_of(g)
+                                    } else {
+                                        Vec::new()
+                                    }
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        match self.exact_move(u, v, delta, &fresh) {
+                            Some(mv) => {
+                                for &(a, b) in mv.iter() {
+                                    self.slots.swap(a, b);
+                                }
+                                self.resort(u);
+                                self.resort(v);
+                            }
+                            None => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                    if ok && self.cost.better(&cur, self.ctx.w) {
+                        return true;
+                    }
+                    self.restore(&snap);
+                }
+            }
+        }
+        false
+    }
+
+    /// A swap moving exactly δ mAh from group u to group v: one cell each way, or (with
+    /// `pairs`, the sorted pair sums per group) two cells each way.
+    fn exact_move(
+        &self,
+        u: usize,
+        v: usize,
+        delta: i64,
+        pairs: &[Vec<(i64, usize, usize)>],
+    ) -> Option<Vec<(usize, usize)>> {
+        if let Some(ab) = self.exact_pair(u, v, delta) {
+            return Some(vec![ab]);
+        }
+        let (pu, pv) = (pairs.get(u)?, pairs.get(v)?);
+        let (mut i, mut j) = (0, 0);
+        while i < pu.len() && j < pv.len() {
+            match (pu[i].0 - pv[j].0).cmp(&delta) {
+                std::cmp::Ordering::Equal => {
+                    return Some(vec![(pu[i].1, pv[j].1), (pu[i].2, pv[j].2)]);
+                }
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+            }
+        }
+        None
+    }
+
+    /// Shortest group path src → … → dst where each step can pass exactly δ on.
+    fn chain_path(
+        &self,
+        src: usize,
+        dst: usize,
+        delta: i64,
+        pairs: &[Vec<(i64, usize, usize)>],
+    ) -> Option<Vec<usize>> {
+        let mut prev = vec![usize::MAX; self.s];
+        prev[src] = src;
+        let mut queue = std::collections::VecDeque::from([src]);
+        while let Some(u) = queue.pop_front() {
+            for v in 0..self.s {
+                if prev[v] != usize::MAX || self.exact_move(u, v, delta, pairs).is_none() {
+                    continue;
+                }
+                prev[v] = u;
+                if v == dst {
+                    let mut path = vec![dst];
+                    let mut at = dst;
+                    while at != src {
+                        at = prev[at];
+                        path.push(at);
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                queue.push_back(v);
+            }
+        }
+        None
+    }
+
+    /// Any two groups: the swap closest to halving their difference. Leaves the extremes as
+    /// they are but evens out the middle, which opens new moves for the extremes.
+    fn step_any_pair(&mut self) -> bool {
+        let cur = self.cost;
+        let mut best: Option<(Cost, usize, usize)> = None;
+        for g in 0..self.s {
+            for h in 0..self.s {
+                let gap = self.st[g].sum - self.st[h].sum;
+                if gap < 2 {
+                    continue;
+                }
+                let (a, b) = self.closest_pair(g, h, gap / 2);
+                let c = self.eval_swap(a, b);
+                let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
+                if c.better(bar, self.ctx.w) {
+                    best = Some((c, a, b));
+                }
+            }
+        }
+        match best {
+            Some((_, a, b)) => {
+                self.apply_swap(a, b);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Pair sums of group g with their slots, sorted.
+    fn pairs_of(&self, g: usize) -> Vec<(i64, usize, usize)> {
+        let mut v = Vec::with_capacity(self.p * (self.p - 1) / 2);
+        for i in 0..self.p {
+            for j in i + 1..self.p {
+                let (a, b) = (g * self.p + i, g * self.p + j);
+                v.push((self.cap(self.slots[a]) + self.cap(self.slots[b]), a, b));
+            }
+        }
+        v.sort_unstable();
+        v
+    }
+
+    /// 2-for-2 swap between a strongest or weakest group and any other, closest to half
+    /// the gap.
+    fn step_pairs(&mut self) -> bool {
+        if self.p < 3 {
+            return false;
+        }
+        let (hi, lo) = self.extremes();
+        let cur = self.cost;
+        let mut best: Option<(Cost, [(usize, usize); 2])> = None;
+        for g in 0..self.s {
+            let sg = self.st[g].sum;
+            if sg != hi && sg != lo {
+                continue;
+            }
+            let pg = self.pairs_of(g);
+            for h in 0..self.s {
+                let gap = sg - self.st[h].sum;
+                if h == g || gap == 0 {
+                    continue;
+                }
+                let t = gap / 2;
+                let ph = self.pairs_of(h);
+                // The pg.sum − ph.sum closest to t.
+                let (mut j, mut arg, mut err) = (0usize, (0, 0), i64::MAX);
+                for (i, x) in pg.iter().enumerate() {
+                    let want = x.0 - t;
+                    while j + 1 < ph.len() && ph[j + 1].0 <= want {
+                        j += 1;
+                    }
+                    for jj in [j, (j + 1).min(ph.len() - 1)] {
+                        let e = (ph[jj].0 - want).abs();
+                        if e < err {
+                            err = e;
+                            arg = (i, jj);
+                        }
+                    }
+                }
+                let (x, y) = (pg[arg.0], ph[arg.1]);
+                let mv = [(x.1, y.1), (x.2, y.2)];
+                let c = self.eval_swaps(&mv);
+                let bar = best.as_ref().map_or(&cur, |(bc, _)| bc);
+                if c.better(bar, self.ctx.w) {
+                    best = Some((c, mv));
+                }
+            }
+        }
+        match best {
+            Some((_, [(a, b), (c, d)])) => {
+                self.slots.swap(a, b);
+                self.slots.swap(c, d);
+                self.resort(a / self.p);
+                self.resort(b / self.p);
+                self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Any single swap out of the group that most violates a limit (or, with w > 0, has the
+    /// widest IR spread): the capacity-targeted moves cannot see these gains.
+    fn step_worst_group(&mut self) -> bool {
+        let key = |s: &GStat| {
+            if self.cost.viol > EPS {
+                s.viol
+            } else {
+                s.ir_width
+            }
+        };
+        let Some(g) = (0..self.s).max_by(|&a, &b| key(&self.st[a]).total_cmp(&key(&self.st[b])))
+        else {
+            return false;
+        };
+        if key(&self.st[g]) <= EPS {
+            return false;
+        }
+        let cur = self.cost;
+        let mut best: Option<(Cost, usize, usize)> = None;
+        for a in g * self.p..(g + 1) * self.p {
+            for b in 0..self.slots.len() {
+                if b / self.p == g {
+                    continue;
+                }
+                let c = self.eval_swap(a, b);
+                let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
+                if c.better(bar, self.ctx.w) {
+                    best = Some((c, a, b));
+                }
+            }
+        }
+        match best {
+            Some((_, a, b)) => {
+                self.apply_swap(a, b);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Steepest descent over all move kinds until none improves.
+    pub fn descend(&mut self, pool: &mut Pool) {
+        let cap_steps = 50 + 20 * self.slots.len();
+        for _ in 0..cap_steps {
+            if self.ctx.w == 0.0 && self.settled(pool) {
+                break;
+            }
+            let w_or_viol = self.ctx.w > 0.0 || self.cost.viol > EPS;
+            if (self.cost.viol > EPS && self.step_worst_group())
+                || self.step_extreme(pool)
+                || self.step_chain()
+                || self.step_pairs()
+                || self.step_any_pair()
+                || (w_or_viol && self.step_worst_group())
+            {
+                continue;
+            }
+            break;
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            slots: self.slots.clone(),
+            st: self.st.clone(),
+            total: self.total,
+            ir_sum: self.ir_sum,
+            ir_n: self.ir_n,
+            cost: self.cost,
+            lb: self.lb,
+            journal_len: self.journal.len(),
+        }
+    }
+
+    /// Restores the pack; pool trades since the snapshot must be undone by the caller via
+    /// [`Self::rollback_pool`] (`restore` alone is for moves that touch no pool cell).
+    fn restore(&mut self, s: &Snapshot) {
+        self.slots.clone_from(&s.slots);
+        self.st.clone_from(&s.st);
+        self.total = s.total;
+        self.ir_sum = s.ir_sum;
+        self.ir_n = s.ir_n;
+        self.cost = s.cost;
+        self.lb = s.lb;
+    }
+
+    fn rollback_pool(&mut self, to: usize, pool: &mut Pool) {
+        let cap = &self.ctx.d.cap;
+        while self.journal.len() > to {
+            if let Some((out, inn)) = self.journal.pop() {
+                pool.remove(out, cap);
+                pool.insert(inn, cap);
+            }
+        }
+    }
+
+    /// Iterated local search: kick (one or two random swaps or a trade with a near pool
+    /// cell), descend, keep the result if it is no worse than the best so far.
+    pub fn iterate(&mut self, pool: &mut Pool, rng: &mut Rng, rounds: usize) {
+        self.descend(pool);
+        let w = self.ctx.w;
+        let mut best = self.snapshot();
+        for _ in 0..rounds {
+            if w == 0.0 && self.settled(pool) {
+                break;
+            }
+            for _ in 0..1 + rng.below(2) {
+                self.kick(pool, rng);
+            }
+            self.descend(pool);
+            if best.cost.better(&self.cost, w) {
+                self.rollback_pool(best.journal_len, pool);
+                self.restore(&best);
+            } else {
+                self.journal.clear();
+                best = self.snapshot();
+            }
+        }
+        self.journal.clear();
+    }
+
+    fn kick(&mut self, pool: &mut Pool, rng: &mut Rng) {
+        let n = self.slots.len();
+        if !pool.is_empty() && rng.below(4) == 0 {
+            let at = rng.below(n);
+            let k = pool.lower_bound(self.cap(self.slots[at]), &self.ctx.d.cap);
+            let k = (k + rng.below(3)).saturating_sub(1).min(pool.len() - 1);
+            let c = pool.cells[k];
+            self.apply_trade(at, c, pool);
+            return;
+        }
+        let g = rng.below(self.s);
+        let h = (g + 1 + rng.below(self.s - 1)) % self.s;
+        let a = g * self.p + rng.below(self.p);
+        let b = h * self.p + rng.below(self.p);
+        self.apply_swap(a, b);
+    }
+
+    /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
+    /// this is free homogeneity. Groups take, in order of their mean IR, the next-lowest-IR
+    /// cells of each capacity they hold. Kept only if the cost improves.
+    pub fn ir_sweep(&mut self) {
+        let d = self.ctx.d;
+        if self.ir_n < 2 || self.p < 2 {
+            return;
+        }
+        let mean_ir = |g: &[u32]| {
+            let (s, n) = g.iter().fold((0.0, 0u32), |(s, n), &c| {
+                let v = d.ir[c as usize];
+                if v.is_nan() {
+                    (s, n)
+                } else {
+                    (s + v, n + 1)
+                }
+            });
+            if n == 0 {
+                f64::INFINITY
+            } else {
+                s / f64::from(n)
+            }
+        };
+        let mut order: Vec<usize> = (0..self.s).collect();
+        order.sort_by(|&a, &b| mean_ir(self.group(a)).total_cmp(&mean_ir(self.group(b))));
+        // Cells of each capacity, lowest IR first (unmeasured last).
+        let mut by_cap: Vec<u32> = self.slots.clone();
+        by_cap.sort_by(|&a, &b| {
+            d.cap[a as usize]
+                .cmp(&d.cap[b as usize])
+                .then(d.ir[a as usize].total_cmp(&d.ir[b as usize]))
+        });
+        let first = |v: i64| by_cap.partition_point(|&c| d.cap[c as usize] < v);
+        let mut taken = vec![0usize; by_cap.len()];
+        let snap = self.snapshot();
+        let mut slots = vec![0u32; self.slots.len()];
+        for &g in &order {
+            for i in 0..self.p {
+                let at = g * self.p + i;
+                let v = d.cap[self.slots[at] as usize];
+                let f = first(v);
+                slots[at] = by_cap[f + taken[f]];
+                taken[f] += 1;
+            }
+        }
+        self.slots = slots;
+        for g in 0..self.s {
+            self.resort(g);
+        }
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        if !self.cost.better(&snap.cost, self.ctx.w) {
+            self.restore(&snap);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bldm::bldm;
+
+    fn data(caps: &[i64]) -> Data {
+        Data {
+            cap: caps.to_vec(),
+            ir: vec![f64::NAN; caps.len()],
+            ocv: vec![f64::NAN; caps.len()],
+            sd: vec![f64::NAN; caps.len()],
+            src: (0..caps.len() as u32).collect(),
+        }
+    }
+
+    fn ctx(d: &Data) -> Ctx<'_> {
+        Ctx {
+            d,
+            lim: Limits::default(),
+            w: 0.0,
+        }
+    }
+
+    #[test]
+    fn descent_reaches_a_perfect_partition_from_a_bad_start() {
+        // 4 groups of 3 from 1..=12 (sum 78, not divisible by 4: bound 1... 78/4 = 19.5).
+        let caps: Vec<i64> = (1..=12).collect();
+        let d = data(&caps);
+        let c = ctx(&d);
+        let mut s = Search::new(&c, (0..12).collect(), 4, 3);
+        assert_eq!(s.lower_bound(), 1);
+        s.descend(&mut Pool::default());
+        assert_eq!(s.cost().range, 1);
+        let mut cells = s.into_slots();
+        cells.sort_unstable();
+        assert_eq!(cells, (0..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chain_moves_delta_through_a_middle_group() {
+        // Groups {10,20,30}=60, {11,21,30}=62, {12,20,31}=63 ... built so that only a chain
+        // fixes it is hard to guarantee; check the chain finder on a direct case instead.
+        let caps: Vec<i64> = vec![10, 20, 30, 11, 20, 30, 10, 21, 30];
+        let d = data(&caps);
+        let c = ctx(&d);
+        let s = Search::new(&c, (0..9).collect(), 3, 3);
+        // sums 60, 61, 61: a path 1 → 0 with δ = 1 exists (11 ↔ 10).
+        assert!(s.chain_path(1, 0, 1, &[]).is_some());
+        assert!(s.chain_path(1, 0, 5, &[]).is_none());
+    }
+
+    #[test]
+    fn pool_trade_replaces_an_outlier() {
+        // One 500 in a 2S2P pack of 1000s; an 1000 waits in the pool.
+        let caps: Vec<i64> = vec![1000, 1000, 1000, 500, 1000];
+        let d = data(&caps);
+        let c = ctx(&d);
+        let mut pool = Pool::new(vec![4], &d.cap);
+        let mut s = Search::new(&c, vec![0, 1, 2, 3], 2, 2);
+        assert_eq!(s.cost().range, 500);
+        s.descend(&mut pool);
+        assert_eq!(s.cost().range, 0);
+        assert_eq!(pool.into_vec(), vec![3]);
+    }
+
+    #[test]
+    fn limits_are_repaired_before_balance() {
+        // Two groups of two; OCVs force {0,1} and {2,3} together (limit 10 mV).
+        let mut d = data(&[1000, 1010, 1005, 1015]);
+        d.ocv = vec![3600.0, 3605.0, 3700.0, 3702.0];
+        let c = Ctx {
+            d: &d,
+            lim: Limits {
+                ocv_mv: Some(10.0),
+                ..Limits::default()
+            },
+            w: 0.0,
+        };
+        let mut s = Search::new(&c, vec![0, 2, 1, 3], 2, 2);
+        assert!(s.cost().viol > 0.0);
+        s.descend(&mut Pool::default());
+        assert_eq!(s.cost().viol, 0.0);
+        let mut g: Vec<Vec<u32>> = s.slots().chunks(2).map(|g| g.to_vec()).collect();
+        g.iter_mut().for_each(|g| g.sort_unstable());
+        g.sort();
+        assert_eq!(g, vec![vec![0, 1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn ir_sweep_keeps_sums_and_groups_similar_ir() {
+        let mut d = data(&[1000; 8]);
+        d.ir = vec![10.0, 50.0, 11.0, 51.0, 12.0, 52.0, 13.0, 53.0];
+        let c = ctx(&d);
+        let mut s = Search::new(&c, (0..8).collect(), 4, 2);
+        let before = s.cost();
+        s.ir_sweep();
+        assert_eq!(s.cost().range, before.range);
+        assert!(s.cost().ir_pct < before.ir_pct / 5.0, "{:?}", s.cost());
+    }
+
+    #[test]
+    fn bldm_then_search_on_a_smooth_set_is_at_bound() {
+        let mut r = Rng::new(11);
+        let caps: Vec<i64> = (0..60).map(|_| 2000 + (60.0 * r.normal()) as i64).collect();
+        let d = data(&caps);
+        let c = ctx(&d);
+        let mut cells: Vec<u32> = (0..60).collect();
+        cells.sort_by_key(|&i| caps[i as usize]);
+        let mut s = Search::new(&c, bldm(&cells, &caps, 15, 4), 15, 4);
+        s.iterate(&mut Pool::default(), &mut Rng::new(1), 200);
+        assert!(
+            s.at_bound(),
+            "range {} bound {}",
+            s.cost().range,
+            s.lower_bound()
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The pipeline for one stratum (one model class): sort by capacity, cut windows of S·P
+//! (choosing which surplus cells to leave out), partition each window (BLDM), improve each
+//! pack by local search with the spare cells, and drop any pack that cannot meet the limits.
+
+use crate::bldm::bldm;
+use crate::bounds::{fold_range, window_bound};
+use crate::data::{Data, Limits};
+use crate::rng::Rng;
+use crate::search::{Ctx, Pool, Search};
+use crate::sort::sort_by_cap;
+use crate::window::choose_windows;
+
+/// How hard the matcher searches. Deterministic: budgets count search rounds, not time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchOptions {
+    pub seed: u64,
+    /// Iterated-local-search rounds shared by all packs still above their bound.
+    pub search_rounds: usize,
+    /// At most this many rounds for one pack.
+    pub search_rounds_per_pack: usize,
+}
+
+impl Default for MatchOptions {
+    fn default() -> Self {
+        MatchOptions {
+            seed: 0x5EED_CE11,
+            search_rounds: 20_000,
+            search_rounds_per_pack: 4_000,
+        }
+    }
+}
+
+/// Packs (group-major cell indices) and what was left of one stratum.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub packs: Vec<Vec<u32>>,
+    pub leftover: Vec<u32>,
+    /// Proven upper bound on packs for this stratum.
+    pub max_packs: usize,
+    /// Candidate packs discarded because no arrangement met the limits.
+    pub dropped: usize,
+}
+
+/// Passes over the leftovers after packs were dropped: a dropped window's cells may still fit
+/// with other spares.
+const MAX_PASSES: usize = 4;
+
+pub(crate) fn solve_stratum(
+    ctx: &Ctx,
+    cells: &[u32],
+    s: usize,
+    p: usize,
+    opt: &MatchOptions,
+    rng: &mut Rng,
+) -> Plan {
+    let d = ctx.d;
+    let w = s * p;
+    let mut plan = Plan {
+        max_packs: pack_bound(d, &ctx.lim, cells, s, p),
+        ..Plan::default()
+    };
+    let mut rest = cells.to_vec();
+    for _ in 0..MAX_PASSES {
+        if rest.len() < w {
+            break;
+        }
+        sort_by_cap(&mut rest, &d.cap);
+        let pass = capacity_first(ctx, &rest, s, p, opt, rng);
+        let progress = !pass.packs.is_empty();
+        plan.packs.extend(pass.packs);
+        plan.dropped += pass.dropped;
+        rest = pass.leftover;
+        if pass.dropped == 0 || !progress {
+            break;
+        }
+    }
+    plan.leftover = rest;
+    plan
+}
+
+/// One pass of sort → windows → BLDM → search over `sorted` (ascending capacity).
+fn capacity_first(
+    ctx: &Ctx,
+    sorted: &[u32],
+    s: usize,
+    p: usize,
+    opt: &MatchOptions,
+    rng: &mut Rng,
+) -> Plan {
+    let d = ctx.d;
+    let w = s * p;
+    let n = sorted.len();
+    let caps: Vec<i64> = sorted.iter().map(|&c| d.cap[c as usize]).collect();
+    let mut pre = Vec::with_capacity(n + 1);
+    pre.push(0i64);
+    for &c in &caps {
+        pre.push(pre[pre.len() - 1] + c);
+    }
+    // The score of a window: exact for P ≤ 2 (range of the cells / of the fold); for P ≥ 3
+    // its cheap lower bound, ties broken by the cells' spread.
+    let starts = choose_windows(n, w, |st| {
+        let span = caps[st + w - 1] - caps[st];
+        match p {
+            1 => span,
+            2 => fold_range(&caps[st..st + w]),
+            _ => (window_bound(&pre, st, s, p) << 24) + span.min((1 << 24) - 1),
+        }
+    });
+    let mut used = vec![false; n];
+    for &st in &starts {
+        used[st..st + w].iter_mut().for_each(|u| *u = true);
+    }
+    let spare: Vec<u32> = (0..n).filter(|&i| !used[i]).map(|i| sorted[i]).collect();
+    let mut pool = Pool::new(spare, &d.cap);
+
+    let mut packs: Vec<Search> = starts
+        .iter()
+        .map(|&st| {
+            let win = &sorted[st..st + w];
+            let slots = if p == 1 {
+                win.to_vec()
+            } else {
+                bldm(win, &d.cap, s, p)
+            };
+            Search::new(ctx, slots, s, p)
+        })
+        .collect();
+
+    // One cell per group: the window fixes the range; only a limit breach is worth a search.
+    for pk in packs.iter_mut() {
+        if p >= 2 || pk.wants_more(&pool) {
+            pk.descend(&mut pool);
+        }
+    }
+    let needy: Vec<usize> = (0..packs.len())
+        .filter(|&i| packs[i].wants_more(&pool))
+        .collect();
+    if !needy.is_empty() {
+        let rounds = (opt.search_rounds / needy.len()).min(opt.search_rounds_per_pack);
+        for &i in &needy {
+            packs[i].iterate(&mut pool, rng, rounds);
+        }
+    }
+    let mut plan = Plan::default();
+    let mut leftover = pool.into_vec();
+    for mut pk in packs {
+        pk.ir_sweep();
+        if pk.cost().viol > 0.0 {
+            plan.dropped += 1;
+            leftover.extend_from_slice(pk.slots());
+        } else {
+            plan.packs.push(pk.into_slots());
+        }
+    }
+    plan.leftover = leftover;
+    plan
+}
+
+/// ⌊n / S·P⌋, lowered when an in-group limit provably allows fewer groups: for one
+/// measurement, the greedy over sorted values (take P consecutive cells whenever they fit
+/// the limit, else drop the lowest) builds the most groups, so ⌊groups / S⌋ bounds the packs.
+pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usize) -> usize {
+    let mut bound = cells.len() / (s * p);
+    if p < 2 {
+        return bound;
+    }
+    for (vals, limit) in [(&d.ocv, lim.ocv_mv), (&d.ir, lim.ir_mohm)] {
+        let Some(limit) = limit else { continue };
+        let mut v: Vec<f64> = cells.iter().map(|&c| vals[c as usize]).collect();
+        v.sort_by(f64::total_cmp);
+        let (mut i, mut groups) = (0, 0);
+        while i + p <= v.len() {
+            if v[i + p - 1] - v[i] <= limit + 1e-9 {
+                groups += 1;
+                i += p;
+            } else {
+                i += 1;
+            }
+        }
+        bound = bound.min(groups / s);
+    }
+    bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(caps: &[i64]) -> Data {
+        Data {
+            cap: caps.to_vec(),
+            ir: vec![f64::NAN; caps.len()],
+            ocv: vec![f64::NAN; caps.len()],
+            sd: vec![f64::NAN; caps.len()],
+            src: (0..caps.len() as u32).collect(),
+        }
+    }
+
+    #[test]
+    fn pack_bound_counts_ocv_compatible_groups() {
+        let mut d = data(&[1000; 8]);
+        // OCV clusters of 3 within 10 mV, then isolated cells: 2P groups possible = 2.
+        d.ocv = vec![
+            3600.0, 3605.0, 3609.0, 3700.0, 3800.0, 3900.0, 4000.0, 4100.0,
+        ];
+        let lim = Limits {
+            ocv_mv: Some(10.0),
+            ..Limits::default()
+        };
+        let cells: Vec<u32> = (0..8).collect();
+        assert_eq!(pack_bound(&d, &lim, &cells, 1, 2), 1);
+        assert_eq!(pack_bound(&d, &Limits::default(), &cells, 1, 2), 4);
+        assert_eq!(pack_bound(&d, &lim, &cells, 2, 1), 4);
+    }
+
+    #[test]
+    fn stratum_packs_use_each_cell_once_and_leave_the_rest() {
+        let caps: Vec<i64> = (0..103).map(|i| 2000 + (i * 37 % 97)).collect();
+        let d = data(&caps);
+        let ctx = Ctx {
+            d: &d,
+            lim: Limits::default(),
+            w: 0.0,
+        };
+        let cells: Vec<u32> = (0..103).collect();
+        let plan = solve_stratum(
+            &ctx,
+            &cells,
+            4,
+            5,
+            &MatchOptions::default(),
+            &mut Rng::new(1),
+        );
+        assert_eq!(plan.packs.len(), 5);
+        assert_eq!(plan.leftover.len(), 3);
+        let mut all: Vec<u32> = plan.packs.concat();
+        all.extend(&plan.leftover);
+        all.sort_unstable();
+        assert_eq!(all, cells);
+    }
+}
