@@ -3,9 +3,11 @@
 
 pub mod answers;
 pub mod judge;
+pub mod measure;
 pub mod plan;
 pub mod precheck;
 pub mod record;
+pub mod runner;
 
 pub use judge::{Outcome, RunOutcome, Value};
 pub use plan::{Limit, MeasurementSpec, OnFail, Step, StepKind, TestPlan};
