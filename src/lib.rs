@@ -5,10 +5,12 @@
 //! crates), the `store` over SQLite, device tasks that own ports (`device`), services that
 //! combine them (`bms`, `eol`), simulators (`sim`), and two thin faces: `cli` and `tui`.
 
+pub mod assembly;
 pub mod bms;
 pub mod can_dbc;
 pub mod chemistry;
 pub mod cli;
+pub mod demo;
 pub mod device;
 pub mod domain;
 pub mod eol;
@@ -18,6 +20,8 @@ pub mod pack_code;
 pub mod profile;
 pub mod sim;
 pub mod store;
+pub mod trace;
+pub mod tui;
 
 /// Version recorded with every test run and configuration write.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,6 +6,7 @@
 //! communication error.
 
 mod cells;
+mod console;
 mod match_cmd;
 mod packs;
 mod profile;
@@ -79,6 +80,10 @@ pub enum Command {
     Packs(packs::PacksCommand),
     /// Match available cells into balanced packs for a profile
     Match(match_cmd::MatchArgs),
+    /// The operator console (full-screen; keyboard and barcode scanner)
+    Console(console::ConsoleArgs),
+    /// The console on a demo line: generated inventory, simulated BMS boards, temporary database
+    Demo(console::DemoArgs),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -154,5 +159,7 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Cells(cmd) => cells::run(cmd, ctx),
         Command::Packs(cmd) => packs::run(cmd, ctx),
         Command::Match(args) => match_cmd::run(args, ctx),
+        Command::Console(args) => console::run_console(args, ctx),
+        Command::Demo(args) => console::run_demo(args, ctx),
     }
 }

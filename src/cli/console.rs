@@ -1,0 +1,156 @@
+//! `packwright console` (the operator console on the line) and `packwright demo` (the same
+//! console on a demo line with a generated inventory and simulated boards).
+
+use super::{input_error, Context, EXIT_OK};
+use crate::tui::devices::PortSpec;
+use crate::tui::theme::Theme;
+use crate::tui::Options;
+use clap::Args;
+use packwright_protocol::ProtocolKind;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the console looks and listens; shared by `console` and `demo`.
+#[derive(Debug, Args)]
+pub struct Display {
+    /// Plain ASCII borders and bars (PuTTY, Linux console, fonts without box drawing)
+    #[arg(long)]
+    pub ascii: bool,
+    /// No colour at all (also when NO_COLOR is set)
+    #[arg(long)]
+    pub no_color: bool,
+    /// Longest pause between two characters of one barcode scan, in milliseconds
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub scan_gap_ms: u64,
+    /// Live BMS readings per second at most
+    #[arg(long, default_value_t = 5.0, value_name = "HZ")]
+    pub refresh_hz: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Profile to start with [default: the one used last, else the first listed]
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// A serial port with a BMS, as DEVICE or DEVICE:PROTOCOL (jbd, daly); repeat for more
+    #[arg(long = "port", value_name = "DEVICE[:PROTOCOL]")]
+    pub ports: Vec<String>,
+    /// Log file [default: the user's state folder, packwright/console.log]
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub display: Display,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of graded cells in the demo inventory
+    #[arg(long, default_value_t = 96)]
+    pub cells: usize,
+    /// Seed of the generated inventory (same seed, same cells)
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub display: Display,
+}
+
+fn parse_port(text: &str) -> anyhow::Result<PortSpec> {
+    let (port, protocol) = match text.rsplit_once(':') {
+        Some((p, proto)) if !p.is_empty() => (
+            p,
+            ProtocolKind::parse(proto)
+                .ok_or_else(|| anyhow::anyhow!("--port {text}: unknown protocol '{proto}'"))?,
+        ),
+        _ => (text, ProtocolKind::Jbd),
+    };
+    if !protocol.is_serial() {
+        anyhow::bail!("--port {text}: {protocol} is not a serial protocol (jbd or daly)");
+    }
+    Ok(PortSpec {
+        port: port.to_string(),
+        protocol,
+    })
+}
+
+fn options(ctx: &Context, display: &Display, log: PathBuf) -> anyhow::Result<Options> {
+    if !(display.refresh_hz > 0.0 && display.refresh_hz <= 50.0) {
+        return Err(input_error(anyhow::anyhow!(
+            "--refresh-hz {} must be above 0 and at most 50",
+            display.refresh_hz
+        )));
+    }
+    Ok(Options {
+        db: ctx.db.clone(),
+        actor: ctx.actor.clone(),
+        profile: None,
+        theme: Theme::from_env(display.no_color, display.ascii),
+        scan_gap: Duration::from_millis(display.scan_gap_ms),
+        log_file: log,
+        ports: Vec::new(),
+        refresh: Duration::from_secs_f64(1.0 / display.refresh_hz),
+        demo: false,
+        bench: None,
+    })
+}
+
+fn default_log() -> PathBuf {
+    dirs::state_dir()
+        .or_else(dirs::data_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("packwright")
+        .join("console.log")
+}
+
+pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let log = args.log.clone().unwrap_or_else(default_log);
+    let mut opts = options(ctx, &args.display, log)?;
+    opts.profile = args.profile;
+    opts.ports = args
+        .ports
+        .iter()
+        .map(|p| parse_port(p))
+        .collect::<anyhow::Result<_>>()
+        .map_err(input_error)?;
+    crate::tui::run(opts)?;
+    Ok(EXIT_OK)
+}
+
+pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let files = crate::demo::create(&ctx.actor, args.cells, args.seed).map_err(input_error)?;
+    let mut demo_ctx = Context {
+        db: files.db.clone(),
+        actor: ctx.actor.clone(),
+    };
+    demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);
+    let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
+    opts.profile = Some(crate::demo::PROFILE.to_string());
+    opts.demo = true;
+    let result = crate::tui::run(opts);
+    // Printed after the terminal is restored, so it stays on the screen.
+    println!("demo database: {}", files.db.display());
+    println!("console log:   {}", files.log.display());
+    result?;
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_with_and_without_protocol() {
+        assert_eq!(
+            parse_port("/dev/ttyUSB0").unwrap(),
+            PortSpec {
+                port: "/dev/ttyUSB0".into(),
+                protocol: ProtocolKind::Jbd
+            }
+        );
+        assert_eq!(
+            parse_port("/dev/ttyUSB1:daly").unwrap().protocol,
+            ProtocolKind::Daly
+        );
+        let err = parse_port("/dev/x:pylontech").unwrap_err().to_string();
+        assert!(err.contains("not a serial protocol"), "{err}");
+    }
+}

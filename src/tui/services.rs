@@ -1,0 +1,351 @@
+//! The store thread: owns the SQLite connection and answers the console's [`Request`]s, one at
+//! a time, so the event loop never waits for the database. Every answer goes back as a
+//! [`Reply`] on the loop's channel.
+
+use super::data::*;
+use crate::domain::{Cell, CellStatus, Pack, PackStatus};
+use crate::intake::{self, IntakeDefaults};
+use crate::profile::Profile;
+use crate::store::{Actor, CellFilter, Store};
+use std::path::Path;
+
+/// Answers requests against one store. Separate from the thread so tests call it directly.
+pub struct Services {
+    pub store: Store,
+    pub actor: Actor,
+}
+
+/// Run the store thread until the request channel closes.
+pub fn spawn(
+    services: Services,
+    requests: std::sync::mpsc::Receiver<Request>,
+    replies: impl Fn(Reply) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut services = services;
+        for req in requests {
+            let started = std::time::Instant::now();
+            let what = format!("{req:?}");
+            let reply = services.handle(req);
+            tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, request = %what.chars().take(80).collect::<String>(), "store request");
+            replies(reply);
+        }
+    })
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Reply {
+    Reply::Failed(format!("{what}: {e}"))
+}
+
+impl Services {
+    pub fn handle(&mut self, req: Request) -> Reply {
+        match req {
+            Request::LoadLine => self
+                .line()
+                .unwrap_or_else(|e| failed("loading the line", e)),
+            Request::LoadCells => match self.store.list_cells(&CellFilter::default()) {
+                Ok(cells) => Reply::Cells(cells),
+                Err(e) => failed("loading cells", e),
+            },
+            Request::Import { path, profile } => self.import(&path, &profile),
+            Request::Resolve(code) => self.resolve(&code),
+            Request::RunMatch { profile } => self.run_match(&profile),
+            Request::CommitPacks { profile, packs } => self.commit(&profile, &packs),
+            Request::LoadPack(id) => match self.store.get_pack(id) {
+                Ok(p) => Reply::Pack(p),
+                Err(e) => failed("loading the pack", e),
+            },
+            Request::NextPack(status) => self.next_pack(status, None),
+            Request::NextPackAfter { status, after } => self.next_pack(status, after),
+            Request::LoadPlacement(id) => match self.store.placed_cells(id) {
+                Ok(placed) => Reply::Placement { pack: id, placed },
+                Err(e) => failed("loading placements", e),
+            },
+            Request::Place { pack, cell } => match self.store.mark_cell_placed(pack, &cell) {
+                Ok(()) => Reply::Placed { pack, cell },
+                Err(e) => failed("placing the cell", e),
+            },
+            Request::CompleteAssembly(id) => self.complete(id),
+            Request::LoadHistory(code) => self.history(&code),
+            Request::SaveState { key, value } => match self.store.set_state(&key, &value) {
+                Ok(()) => Reply::Saved,
+                Err(e) => failed("saving where the console is", e),
+            },
+            Request::SetOperator(name) => {
+                let old = std::mem::replace(&mut self.actor.operator, name.clone());
+                match self.store.log_event(
+                    &self.actor,
+                    "info",
+                    &format!("operator badge scanned: {old} -> {name}"),
+                ) {
+                    Ok(()) => Reply::Saved,
+                    Err(e) => failed("recording the operator", e),
+                }
+            }
+        }
+    }
+
+    fn line(&self) -> crate::store::Result<Reply> {
+        let packs = self.store.list_packs(None)?;
+        let today = crate::store::now().get(..10).unwrap_or("").to_string();
+        let in_progress: Vec<Pack> = packs
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.status,
+                    PackStatus::Matched | PackStatus::Assembled | PackStatus::Configured
+                )
+            })
+            .cloned()
+            .collect();
+        // A pack counts towards every stage it reached today; stages are reached in order.
+        let reached = |p: &Pack, s: PackStatus| -> bool {
+            let order = |x: PackStatus| PackStatus::ALL.iter().position(|y| *y == x);
+            match s {
+                PackStatus::Passed | PackStatus::Failed => p.status == s,
+                _ => p.status != PackStatus::Scrapped && order(p.status) >= order(s),
+            }
+        };
+        let counts = [
+            PackStatus::Matched,
+            PackStatus::Assembled,
+            PackStatus::Configured,
+            PackStatus::Passed,
+            PackStatus::Failed,
+        ]
+        .iter()
+        .map(|s| {
+            let n = packs
+                .iter()
+                .filter(|p| p.created_at.starts_with(&today) && reached(p, *s))
+                .count() as i64;
+            (*s, n)
+        })
+        .collect();
+        let problems = self
+            .store
+            .recent_events(50)?
+            .into_iter()
+            .filter(|(_, level, _)| level != "info")
+            .take(5)
+            .collect();
+        Ok(Reply::Line(LineData {
+            in_progress,
+            today: counts,
+            cells: self.store.cell_counts()?,
+            problems,
+        }))
+    }
+
+    fn import(&mut self, path: &str, profile: &str) -> Reply {
+        let chemistry = Profile::load(profile).ok().map(|p| p.chemistry);
+        let defaults = IntakeDefaults {
+            chemistry,
+            ..Default::default()
+        };
+        let parsed = match intake::read_file(Path::new(path), &defaults) {
+            Ok(p) => p,
+            Err(e) => return Reply::Failed(format!("nothing imported: {e}")),
+        };
+        if let Err(e) = self.store.import_cells(&self.actor, path, &parsed) {
+            return Reply::Failed(format!("nothing imported: {e}"));
+        }
+        let missing = parsed
+            .cells
+            .iter()
+            .filter(|c| c.source_code.is_none())
+            .count();
+        let mut note = String::new();
+        if missing > 0 {
+            note = format!(
+                "; {missing} without a source module code cannot pass the end-of-line test"
+            );
+            let _ = self.store.log_event(
+                &self.actor,
+                "warning",
+                &format!("{path}: {missing} cells imported without a source module code"),
+            );
+        }
+        Reply::Imported {
+            file: path.to_string(),
+            count: parsed.cells.len(),
+            note,
+        }
+    }
+
+    fn resolve(&self, code: &str) -> Reply {
+        let what = (|| -> crate::store::Result<Resolved> {
+            if let Some(cell) = self.store.get_cell(code)? {
+                let pack = self.store.pack_of_cell(code)?;
+                return Ok(Resolved::Cell { cell, pack });
+            }
+            Ok(match self.store.find_pack(code)? {
+                Some(p) => Resolved::Pack(p),
+                None => Resolved::Unknown,
+            })
+        })();
+        match what {
+            Ok(what) => Reply::Resolved {
+                code: code.to_string(),
+                what,
+            },
+            Err(e) => failed(&format!("looking up '{code}'"), e),
+        }
+    }
+
+    fn run_match(&self, profile_name: &str) -> Reply {
+        let profile = match Profile::load(profile_name) {
+            Ok(p) => p,
+            Err(e) => return failed("loading the profile", e),
+        };
+        let cells = match self.store.list_cells(&CellFilter {
+            status: Some(CellStatus::Available),
+            chemistry: Some(profile.chemistry),
+            source_code: None,
+        }) {
+            Ok(c) => c,
+            Err(e) => return failed("loading available cells", e),
+        };
+        match propose(&profile, &cells) {
+            Ok(p) => Reply::Matched(p),
+            Err(e) => Reply::Failed(format!("matching for {profile_name}: {e}")),
+        }
+    }
+
+    fn commit(&mut self, profile: &str, packs: &[MatchedPack]) -> Reply {
+        let profile = match Profile::load(profile) {
+            Ok(p) => p,
+            Err(e) => return failed("loading the profile", e),
+        };
+        let refs: Vec<&MatchedPack> = packs.iter().collect();
+        match crate::matching::commit(&mut self.store, &self.actor, &profile, &refs) {
+            Ok(ids) => Reply::Committed(ids),
+            Err(e) => Reply::Failed(format!("nothing committed: {e}")),
+        }
+    }
+
+    fn next_pack(&self, status: PackStatus, after: Option<i64>) -> Reply {
+        match self.store.list_packs(Some(status)) {
+            Ok(packs) => {
+                let next = after
+                    .and_then(|a| packs.iter().find(|p| p.id > a))
+                    .or_else(|| packs.first())
+                    .cloned();
+                Reply::Pack(next)
+            }
+            Err(e) => failed("finding the next pack", e),
+        }
+    }
+
+    fn complete(&mut self, pack_id: i64) -> Reply {
+        let result = (|| -> anyhow::Result<Pack> {
+            let pack = self
+                .store
+                .get_pack(pack_id)?
+                .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
+            let profile = Profile::load(&pack.profile)?;
+            let today = chrono::Local::now().date_naive();
+            let prefix = crate::pack_code::prefix(&profile.pack_code, profile.chemistry, today)?;
+            let existing = self.store.pack_codes_with_prefix(&prefix)?;
+            let code =
+                crate::pack_code::next(&profile.pack_code, profile.chemistry, today, &existing)?;
+            self.store.complete_assembly(pack_id, &code)?;
+            self.store.log_event(
+                &self.actor,
+                "info",
+                &format!("pack #{pack_id} assembled, code {code}"),
+            )?;
+            self.store
+                .get_pack(pack_id)?
+                .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))
+        })();
+        match result {
+            Ok(p) => Reply::Assembled(p),
+            Err(e) => Reply::Failed(format!("completing assembly of pack #{pack_id}: {e:#}")),
+        }
+    }
+
+    fn history(&self, code: &str) -> Reply {
+        let result = (|| -> crate::store::Result<Option<Found>> {
+            if let Some(cell) = self.store.get_cell(code)? {
+                let pack = match self.store.pack_of_cell(code)? {
+                    Some(id) => self.store.get_pack(id)?,
+                    None => None,
+                };
+                return Ok(Some(Found::Cell { cell, pack }));
+            }
+            let Some(pack) = self.store.find_pack(code)? else {
+                return Ok(None);
+            };
+            let mut cells: Vec<Cell> = Vec::new();
+            for id in pack.groups.iter().flatten() {
+                if let Some(c) = self.store.get_cell(id)? {
+                    cells.push(c);
+                }
+            }
+            let mut records = Vec::new();
+            for w in self.store.bms_writes_for_pack(pack.id)? {
+                records.push(Record {
+                    at: w.started_at,
+                    what: "config write".into(),
+                    outcome: w.outcome,
+                    detail: format!(
+                        "{} of {} fields ok, {} on {}",
+                        w.fields - w.fields_failed,
+                        w.fields,
+                        w.bms_identity.as_deref().unwrap_or("unknown BMS"),
+                        w.port
+                    ),
+                });
+            }
+            for r in self.store.eol_runs_for_pack(pack.id)? {
+                records.push(Record {
+                    at: r.started_at,
+                    what: "EOL test".into(),
+                    outcome: r.outcome.as_str().to_string(),
+                    detail: format!(
+                        "plan {}, {} by {}{}",
+                        r.plan_version,
+                        r.station,
+                        r.operator,
+                        r.reason.map(|x| format!(": {x}")).unwrap_or_default()
+                    ),
+                });
+            }
+            records.sort_by(|a, b| a.at.cmp(&b.at));
+            Ok(Some(Found::Pack {
+                pack,
+                cells,
+                records,
+            }))
+        })();
+        match result {
+            Ok(Some(found)) => Reply::History(found),
+            Ok(None) => Reply::Failed(format!("'{code}' is not a cell or a pack")),
+            Err(e) => failed(&format!("loading the history of '{code}'"), e),
+        }
+    }
+}
+
+/// Run the matcher for a profile over these cells, and shape its answer for the screen.
+pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<Proposal, String> {
+    let out = crate::matching::propose(profile, cells).map_err(|e| e.to_string())?;
+    let mut rejected: Vec<(String, usize)> = out
+        .summary
+        .rejected_by_reason
+        .iter()
+        .map(|(code, n)| (code.phrase().to_string(), *n))
+        .collect();
+    rejected.sort_by_key(|r| std::cmp::Reverse(r.1));
+    Ok(Proposal {
+        profile: profile.name.clone(),
+        shape: out.summary.shape.clone(),
+        cells_in: out.summary.cells_in,
+        eligible: out.summary.eligible_cells,
+        leftover: out.summary.leftover_cells,
+        rejected,
+        max_possible: out.summary.max_possible_packs,
+        utilisation_pct: out.summary.utilisation * 100.0,
+        packs: out.packs,
+    })
+}
