@@ -166,6 +166,19 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The intake file and time that brought a cell's grading data: `(file, imported_at)`.
+    pub fn cell_provenance(&self, cell_id: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT b.file, b.imported_at FROM cells c JOIN import_batches b ON b.id = c.batch_id
+                 WHERE c.id = ?1",
+                [cell_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Pack codes that start with `prefix` (for the next serial number).
     pub fn pack_codes_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(self
@@ -241,5 +254,8 @@ mod tests {
         assert_eq!(store.pack_codes_with_prefix("PW").unwrap(), ["PW00000001"]);
         assert!(store.pack_codes_with_prefix("PWT").unwrap().is_empty());
         assert!(store.bms_writes_for_pack(pack).unwrap().is_empty());
+        let (file, _) = store.cell_provenance("c").unwrap().unwrap();
+        assert_eq!(file, "grading.csv");
+        assert!(store.cell_provenance("nope").unwrap().is_none());
     }
 }
