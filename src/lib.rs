@@ -6,7 +6,6 @@
 //! combine them (`bms`, `eol`), simulators (`sim`), and two thin faces: `cli` and `tui`.
 
 pub mod assembly;
-pub mod assembly;
 pub mod bms;
 pub mod can_dbc;
 pub mod chemistry;
@@ -21,7 +20,6 @@ pub mod pack_code;
 pub mod profile;
 pub mod sim;
 pub mod store;
-pub mod trace;
 pub mod trace;
 pub mod tui;
 
