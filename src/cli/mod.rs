@@ -5,6 +5,7 @@
 //! read-back did not match), 2 bad input (file, profile, arguments), 3 device or
 //! communication error.
 
+pub mod can;
 mod cells;
 mod console;
 mod match_cmd;
@@ -84,6 +85,9 @@ pub enum Command {
     Console(console::ConsoleArgs),
     /// The console on a demo line: generated inventory, simulated BMS boards, temporary database
     Demo(console::DemoArgs),
+    /// Record a CAN bus to a candump log, and decode such logs
+    #[command(subcommand)]
+    Can(can::CanCommand),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -161,5 +165,6 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Match(args) => match_cmd::run(args, ctx),
         Command::Console(args) => console::run_console(args, ctx),
         Command::Demo(args) => console::run_demo(args, ctx),
+        Command::Can(cmd) => can::run(cmd, ctx),
     }
 }
