@@ -303,6 +303,7 @@ impl App {
                 if self.pack.is_none() {
                     fx.push(Effect::Request(Request::NextPack(PackStatus::Matched)));
                 }
+                open_scan_prompt(self);
             }
             Screen::Bms => {
                 if self.pack.is_none() {
@@ -705,15 +706,24 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let Some(Modal::Input(input)) = &mut app.modal else {
         return Vec::new();
     };
-    match keys::lookup(&[keys::INPUT], &key) {
+    // F-keys still switch screens: a field never traps the operator.
+    let global_f = match key.code {
+        KeyCode::F(_) => keys::lookup(&[keys::GLOBAL], &key),
+        _ => None,
+    };
+    match keys::lookup(&[keys::INPUT], &key).or(global_f) {
         Some(Action::Submit) => {
             let input = input.clone();
             app.modal = None;
             submit_input(app, input)
         }
-        Some(_) => {
+        Some(Action::Cancel) => {
             app.modal = None;
             Vec::new()
+        }
+        Some(other) => {
+            app.modal = None;
+            act(app, other)
         }
         None => {
             match key.code {
@@ -766,6 +776,28 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
     }
 }
 
+/// While cells are being placed, the scan field stays open so typing an id by hand works as
+/// well as the scanner.
+fn open_scan_prompt(app: &mut App) {
+    if placing(app) && app.modal.is_none() {
+        open_input(
+            app,
+            InputPurpose::Code,
+            "Scan or type the cell id, then Enter",
+            String::new(),
+        );
+    }
+}
+
+/// The Assemble screen is waiting for cells of the pack on the bench.
+fn placing(app: &App) -> bool {
+    app.screen == Screen::Assemble
+        && app
+            .pack
+            .as_ref()
+            .is_some_and(|p| p.status == PackStatus::Matched)
+}
+
 /// A scan (or a typed code) routed by what it is.
 fn scanned(app: &mut App, code: String) -> Vec<Effect> {
     app.dirty = true;
@@ -786,6 +818,11 @@ fn scanned(app: &mut App, code: String) -> Vec<Effect> {
 
 fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
     match what {
+        Resolved::Cell { .. } | Resolved::Unknown if placing(app) => {
+            // The assembly service decides, and names an unknown or foreign cell loudly.
+            let pack = app.pack.as_ref().map_or(0, |p| p.id);
+            vec![Effect::Request(Request::Place { pack, cell: code })]
+        }
         Resolved::Unknown => {
             app.say(
                 Level::Problem,
@@ -793,15 +830,7 @@ fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
             );
             Vec::new()
         }
-        Resolved::Cell { cell, pack } => {
-            let placing = app.screen == Screen::Assemble
-                && app
-                    .pack
-                    .as_ref()
-                    .is_some_and(|p| p.status == PackStatus::Matched);
-            if placing {
-                return place(app, &cell.id, pack);
-            }
+        Resolved::Cell { cell, .. } => {
             app.history.found = Some(Found::Cell { cell, pack: None });
             let mut fx = vec![Effect::Request(Request::LoadHistory(code))];
             fx.extend(app.go(Screen::History));
@@ -822,56 +851,6 @@ fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
             fx
         }
     }
-}
-
-/// Check a scanned cell against the slot expected next; refuse anything else, loudly.
-fn place(app: &mut App, cell: &str, in_pack: Option<i64>) -> Vec<Effect> {
-    let Some(pack) = &app.pack else {
-        return Vec::new();
-    };
-    let expected = app.assemble.next_slot(pack);
-    let refuse = |why: String| AssembleOutcome::Refused {
-        cell: cell.to_string(),
-        why,
-    };
-    let outcome = match expected {
-        None => refuse("every slot of this pack is already filled".into()),
-        Some(slot) if slot.cell == cell => {
-            return vec![Effect::Request(Request::Place {
-                pack: pack.id,
-                cell: cell.to_string(),
-            })];
-        }
-        Some(slot) => match (in_pack, pack_slot(pack, cell)) {
-            (Some(id), _) if id != pack.id => refuse(format!(
-                "{cell} belongs to pack #{id}, not to {}; next here is {} in {}",
-                pack.label(),
-                slot.cell,
-                slot.name()
-            )),
-            (_, Some(s)) if app.assemble.placed.iter().any(|c| c == cell) => refuse(format!(
-                "{cell} is already placed in {}; next is {} in {}",
-                s.name(),
-                slot.cell,
-                slot.name()
-            )),
-            (_, Some(s)) => refuse(format!(
-                "{cell} goes in {}, not yet: place {} in {} first",
-                s.name(),
-                slot.cell,
-                slot.name()
-            )),
-            (_, None) => refuse(format!(
-                "{cell} is not in pack {}; next is {} in {}",
-                pack.label(),
-                slot.cell,
-                slot.name()
-            )),
-        },
-    };
-    app.say(Level::Problem, outcome.text());
-    app.assemble.last = Some(outcome);
-    Vec::new()
 }
 
 fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
@@ -949,28 +928,32 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
             if app.pack.as_ref().is_some_and(|p| p.id == pack) {
                 app.assemble.placed = placed;
             }
+            open_scan_prompt(app);
             Vec::new()
         }
-        Reply::Placed { pack, cell } => {
+        Reply::Placed {
+            pack,
+            cell,
+            slot,
+            done,
+        } => {
             if app.pack.as_ref().is_some_and(|p| p.id == pack) {
                 app.assemble.placed.push(cell.clone());
-                let slot = app
-                    .pack
-                    .as_ref()
-                    .and_then(|p| pack_slot(p, &cell))
-                    .map(|s| s.name())
-                    .unwrap_or_default();
                 let outcome = AssembleOutcome::Placed { cell, slot };
                 app.say(Level::Good, outcome.text());
                 app.assemble.last = Some(outcome);
-                let done = app
-                    .pack
-                    .as_ref()
-                    .is_some_and(|p| app.assemble.next_slot(p).is_none());
                 if done {
                     return vec![Effect::Request(Request::CompleteAssembly(pack))];
                 }
+                open_scan_prompt(app);
             }
+            Vec::new()
+        }
+        Reply::Refused { cell, why } => {
+            let outcome = AssembleOutcome::Refused { cell, why };
+            app.say(Level::Problem, outcome.text());
+            app.assemble.last = Some(outcome);
+            open_scan_prompt(app);
             Vec::new()
         }
         Reply::Assembled(pack) => {

@@ -67,6 +67,15 @@ pub enum Reply {
     Placed {
         pack: i64,
         cell: String,
+        /// The slot it went into, as printed on the fixture (`S3P1`).
+        slot: String,
+        /// Every slot is filled now.
+        done: bool,
+    },
+    /// The scanned cell must not go in: the text says why, loudly.
+    Refused {
+        cell: String,
+        why: String,
     },
     Assembled(Pack),
     Resolved {
@@ -293,7 +302,7 @@ impl AssembleOutcome {
     pub fn text(&self) -> String {
         match self {
             AssembleOutcome::Placed { cell, slot } => format!("{cell} placed in {slot}"),
-            AssembleOutcome::Refused { why, .. } => format!("WRONG CELL, do not fit it: {why}"),
+            AssembleOutcome::Refused { why, .. } => format!("DO NOT FIT IT. {why}"),
         }
     }
 }

@@ -384,6 +384,20 @@ pub const INPUT: &[Binding] = &[
         "Accept the text",
     ),
     b(&[code(KeyCode::Esc)], Action::Cancel, "cancel", "Cancel"),
+    b(
+        &[code(KeyCode::Tab)],
+        Action::NextScreen,
+        "next screen",
+        "Leave the field for the next screen",
+    ),
+    b(
+        &[code(KeyCode::BackTab)],
+        Action::PrevScreen,
+        "",
+        "Leave the field for the previous screen",
+    ),
+    b(&[code(KeyCode::F(1))], Action::Help, "help", "Help"),
+    b(&[ctrl('c')], Action::Quit, "", "Quit"),
 ];
 
 /// While the help overlay is open.

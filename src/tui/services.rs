@@ -61,10 +61,7 @@ impl Services {
                 Ok(placed) => Reply::Placement { pack: id, placed },
                 Err(e) => failed("loading placements", e),
             },
-            Request::Place { pack, cell } => match self.store.mark_cell_placed(pack, &cell) {
-                Ok(()) => Reply::Placed { pack, cell },
-                Err(e) => failed("placing the cell", e),
-            },
+            Request::Place { pack, cell } => self.place(pack, &cell),
             Request::CompleteAssembly(id) => self.complete(id),
             Request::LoadHistory(code) => self.history(&code),
             Request::SaveState { key, value } => match self.store.set_state(&key, &value) {
@@ -237,6 +234,28 @@ impl Services {
         }
     }
 
+    fn place(&mut self, pack_id: i64, cell: &str) -> Reply {
+        use crate::assembly::{self, AssemblyError};
+        let pack = match self.store.get_pack(pack_id) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Reply::Failed(format!("pack #{pack_id} is gone")),
+            Err(e) => return failed("loading the pack", e),
+        };
+        match assembly::scan(&self.store, &self.actor, &pack, cell) {
+            Ok((slot, progress)) => Reply::Placed {
+                pack: pack_id,
+                cell: slot.cell_id.clone(),
+                slot: slot.label(),
+                done: progress.next.is_none(),
+            },
+            Err(AssemblyError::Refused(r)) => Reply::Refused {
+                cell: cell.to_string(),
+                why: r.to_string(),
+            },
+            Err(e) => failed(&format!("placing {cell}"), e),
+        }
+    }
+
     fn complete(&mut self, pack_id: i64) -> Reply {
         let result = (|| -> anyhow::Result<Pack> {
             let pack = self
@@ -245,16 +264,7 @@ impl Services {
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
             let profile = Profile::load(&pack.profile)?;
             let today = chrono::Local::now().date_naive();
-            let prefix = crate::pack_code::prefix(&profile.pack_code, profile.chemistry, today)?;
-            let existing = self.store.pack_codes_with_prefix(&prefix)?;
-            let code =
-                crate::pack_code::next(&profile.pack_code, profile.chemistry, today, &existing)?;
-            self.store.complete_assembly(pack_id, &code)?;
-            self.store.log_event(
-                &self.actor,
-                "info",
-                &format!("pack #{pack_id} assembled, code {code}"),
-            )?;
+            crate::assembly::complete(&mut self.store, &self.actor, &pack, &profile, None, today)?;
             self.store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))

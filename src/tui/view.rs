@@ -608,9 +608,9 @@ fn assemble_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let a = &app.assemble;
     let total = slots(pack).count();
     let [head, grid, last] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Min(3),
-        Constraint::Length(3),
+        Constraint::Length(4),
     ])
     .areas(area);
     let mut lines = vec![Line::raw(format!(
