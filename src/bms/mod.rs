@@ -6,6 +6,10 @@
 //! render without asking. Nothing here blocks: a caller awaits its reply, or drops it.
 //!
 //! - [`config`]: the configuration plan (profile → registers) and the verified write session.
+//! - [`bench`]: the timed configuration write against a paced simulator.
+
+pub mod bench;
+pub mod config;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

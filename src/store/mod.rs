@@ -4,12 +4,14 @@
 //! returns only after its transaction is committed with `synchronous = FULL`, so whatever the
 //! program reports as saved survives a kill (and a power cut) right after.
 
+mod bms_log;
 mod cells;
 mod eol;
 mod migrations;
 mod packs;
 mod trace;
 
+pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::CellFilter;
 pub use eol::NewRun;
 pub use packs::NewPack;

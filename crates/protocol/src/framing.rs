@@ -97,6 +97,11 @@ impl<F: FrameFormat> StreamFramer<F> {
         self.buf.len()
     }
 
+    /// The bytes held after the last event: e.g. to check what follows a frame.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Forget buffered bytes, e.g. after a silence long enough that they cannot belong to the
     /// next reply.
     pub fn clear(&mut self) {

@@ -1,0 +1,898 @@
+//! BMS configuration: the plan (profile values → registers, with units and the unit flag) and
+//! the verified write session.
+//!
+//! The session, for JBD: read the identity; send the PIN when one is given or the firmware
+//! has the PIN function (a board without it answers 0x80, which is fine); enter factory mode
+//! (with retries); read 0x2D and merge the planned function bits into it; write every register
+//! and require an OK status; read every register back; exit with save; then enter factory mode
+//! again and re-read everything to prove it persisted (an OK status alone proves nothing: some
+//! firmware acknowledges writes it does not store). If anything fails before the save, factory
+//! mode is left *without* saving and the report names the field and the reason.
+
+use std::time::{Duration, Instant};
+
+use packwright_protocol::jbd::{
+    self, eeprom, CapacityUnit, FunctionConfig, Pin, RegisterDef, RegisterValue,
+};
+use packwright_protocol::ProtocolKind;
+use serde::Serialize;
+
+use super::{BmsError, BmsHandle, BmsIdentity, RegisterOp, StatsSnapshot};
+use crate::profile::{Profile, ProfileIssue};
+use crate::store::{FieldRecord, WriteOutcome};
+
+/// What goes into one register.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Wire {
+    /// A 16-bit register value.
+    Word { raw: u16 },
+    /// Bits merged into the board's current value: `(current & !clear) | set`.
+    Bits { set: u16, clear: u16 },
+    /// A length-prefixed string register.
+    Text { text: String },
+}
+
+/// One planned register write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedField {
+    /// Where the value comes from, e.g. `bms.cell_ov_trigger_mv`.
+    pub field: String,
+    pub register: u8,
+    pub name: &'static str,
+    pub wire: Wire,
+    /// The value in engineering units, e.g. `3.65 V`.
+    pub display: String,
+}
+
+impl PlannedField {
+    pub fn register_hex(&self) -> String {
+        format!("0x{:02X}", self.register)
+    }
+}
+
+/// Every register write a profile asks for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigPlan {
+    pub profile: String,
+    pub protocol: ProtocolKind,
+    /// Capacity/current unit the plan uses (0x2D bit 12 is set for the 100 mA unit).
+    pub unit: CapacityUnit,
+    pub fields: Vec<PlannedField>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("profile {profile} is refused, nothing was sent:\n{}", issues.iter().map(|i| format!("  - {}: {}", i.field, i.reason)).collect::<Vec<_>>().join("\n"))]
+    Refused {
+        profile: String,
+        issues: Vec<ProfileIssue>,
+    },
+    #[error("{field}: {reason}")]
+    Value { field: String, reason: String },
+    #[error("configuration writes over {protocol} are not supported: {reason}")]
+    Unsupported {
+        protocol: ProtocolKind,
+        reason: String,
+    },
+}
+
+/// Largest value a 10 mA / 10 mAh register holds (u16 capacity, s16 current).
+const MAX_CAPACITY_10MAH: f64 = 655.35;
+const MAX_CURRENT_10MA: f64 = 327.67;
+
+impl ConfigPlan {
+    /// Plan the write of `profile`'s BMS section (and `barcode`, if given, into 0xA2).
+    /// Refuses a profile that leaves its chemistry's hard limits and any value a register
+    /// cannot hold exactly, before anything is sent.
+    pub fn from_profile(profile: &Profile, barcode: Option<&str>) -> Result<ConfigPlan, PlanError> {
+        let issues = profile.issues();
+        if !issues.is_empty() {
+            return Err(PlanError::Refused {
+                profile: profile.name.clone(),
+                issues,
+            });
+        }
+        let b = &profile.bms;
+        if b.protocol != ProtocolKind::Jbd {
+            return Err(PlanError::Unsupported {
+                protocol: b.protocol,
+                reason: "the public Daly protocol has no writable protection thresholds; only the FETs and the SOC can be set (packwright bms set)".into(),
+            });
+        }
+        // Big packs need the ×10 unit or their capacity and currents do not fit.
+        let design_ah = f64::from(b.design_capacity_mah) / 1000.0;
+        let unit = if design_ah > MAX_CAPACITY_10MAH
+            || b.charge_overcurrent_a > MAX_CURRENT_10MA
+            || b.discharge_overcurrent_a > MAX_CURRENT_10MA
+        {
+            CapacityUnit::HundredMilli
+        } else {
+            CapacityUnit::TenMilli
+        };
+        let mv = |v: u32| f64::from(v) / 1000.0;
+        let numeric = [
+            ("bms.design_capacity_mah", 0x10, design_ah),
+            (
+                "bms.cycle_capacity_mah",
+                0x11,
+                f64::from(b.cycle_capacity_mah) / 1000.0,
+            ),
+            ("bms.full_charge_mv", 0x12, mv(b.full_charge_mv)),
+            ("bms.end_of_discharge_mv", 0x13, mv(b.end_of_discharge_mv)),
+            ("bms.charge_ot_trigger_c", 0x18, b.charge_ot_trigger_c),
+            ("bms.charge_ot_release_c", 0x19, b.charge_ot_release_c),
+            ("bms.charge_ut_trigger_c", 0x1A, b.charge_ut_trigger_c),
+            ("bms.charge_ut_release_c", 0x1B, b.charge_ut_release_c),
+            ("bms.discharge_ot_trigger_c", 0x1C, b.discharge_ot_trigger_c),
+            ("bms.discharge_ot_release_c", 0x1D, b.discharge_ot_release_c),
+            ("bms.discharge_ut_trigger_c", 0x1E, b.discharge_ut_trigger_c),
+            ("bms.discharge_ut_release_c", 0x1F, b.discharge_ut_release_c),
+            ("bms.pack_ov_trigger_mv", 0x20, mv(b.pack_ov_trigger_mv)),
+            ("bms.pack_ov_release_mv", 0x21, mv(b.pack_ov_release_mv)),
+            ("bms.pack_uv_trigger_mv", 0x22, mv(b.pack_uv_trigger_mv)),
+            ("bms.pack_uv_release_mv", 0x23, mv(b.pack_uv_release_mv)),
+            ("bms.cell_ov_trigger_mv", 0x24, mv(b.cell_ov_trigger_mv)),
+            ("bms.cell_ov_release_mv", 0x25, mv(b.cell_ov_release_mv)),
+            ("bms.cell_uv_trigger_mv", 0x26, mv(b.cell_uv_trigger_mv)),
+            ("bms.cell_uv_release_mv", 0x27, mv(b.cell_uv_release_mv)),
+            ("bms.charge_overcurrent_a", 0x28, b.charge_overcurrent_a),
+            (
+                "bms.discharge_overcurrent_a",
+                0x29,
+                b.discharge_overcurrent_a,
+            ),
+            ("bms.balance_start_mv", 0x2A, mv(b.balance_start_mv)),
+            ("bms.balance_delta_mv", 0x2B, mv(b.balance_delta_mv)),
+            ("bms.cell_count", 0x2F, f64::from(b.cell_count)),
+        ];
+        let mut fields = Vec::new();
+        // 0x2D first: its unit bit decides how the board reads the capacity registers.
+        let mut set = 0u16;
+        if b.balance_enabled {
+            set |= FunctionConfig::BALANCE_ENABLE;
+        }
+        if b.balance_only_while_charging {
+            set |= FunctionConfig::BALANCE_WHILE_CHARGING;
+        }
+        if unit == CapacityUnit::HundredMilli {
+            set |= FunctionConfig::UNIT_X10;
+        }
+        let managed = FunctionConfig::BALANCE_ENABLE
+            | FunctionConfig::BALANCE_WHILE_CHARGING
+            | FunctionConfig::UNIT_X10;
+        fields.push(PlannedField {
+            field: "bms.balance_enabled, bms.balance_only_while_charging, unit flag".into(),
+            register: eeprom::FUNCTION_CONFIG,
+            name: "function_config",
+            wire: Wire::Bits {
+                set,
+                clear: managed & !set,
+            },
+            display: format!(
+                "balance {}, {}, unit {}",
+                if b.balance_enabled { "on" } else { "off" },
+                if b.balance_only_while_charging {
+                    "only while charging"
+                } else {
+                    "any time"
+                },
+                if unit == CapacityUnit::HundredMilli {
+                    "x10 (100 mA)"
+                } else {
+                    "10 mA"
+                }
+            ),
+        });
+        for (field, address, value) in numeric {
+            fields.push(plan_number(field, address, value, unit)?);
+        }
+        let ntc_mask = (1u16 << b.ntc_count.min(8)) - 1;
+        fields.push(PlannedField {
+            field: "bms.ntc_count".into(),
+            register: 0x2E,
+            name: "ntc_config",
+            wire: Wire::Word { raw: ntc_mask },
+            display: format!("{} sensors (mask 0x{ntc_mask:02X})", b.ntc_count),
+        });
+        if let Some(code) = barcode {
+            eeprom::encode_string(code).map_err(|e| PlanError::Value {
+                field: "barcode".into(),
+                reason: e.to_string(),
+            })?;
+            fields.push(PlannedField {
+                field: "barcode".into(),
+                register: jbd::reg::BARCODE,
+                name: "barcode",
+                wire: Wire::Text {
+                    text: code.to_string(),
+                },
+                display: code.to_string(),
+            });
+        }
+        Ok(ConfigPlan {
+            profile: profile.name.clone(),
+            protocol: b.protocol,
+            unit,
+            fields,
+        })
+    }
+}
+
+fn register_def(address: u8) -> Result<&'static RegisterDef, PlanError> {
+    eeprom::register(address).ok_or_else(|| PlanError::Value {
+        field: format!("0x{address:02X}"),
+        reason: "not an EEPROM register".into(),
+    })
+}
+
+/// Encode one value, refusing one the register would store differently (e.g. 58 405 mV in a
+/// 10 mV register): the board must hold exactly what the profile says.
+fn plan_number(
+    field: &str,
+    address: u8,
+    value: f64,
+    unit: CapacityUnit,
+) -> Result<PlannedField, PlanError> {
+    let def = register_def(address)?;
+    let wanted = RegisterValue::Quantity {
+        value,
+        unit: def.unit(),
+    };
+    let raw = def.encode(&wanted, unit).map_err(|e| PlanError::Value {
+        field: field.to_string(),
+        reason: e.to_string(),
+    })?;
+    let stored = def.decode(raw, unit);
+    let back = stored.as_f64().unwrap_or(f64::NAN);
+    let res = def.resolution(unit).unwrap_or(1.0);
+    if (back - value).abs() > res * 1e-6 {
+        return Err(PlanError::Value {
+            field: field.to_string(),
+            reason: format!("{value} {} is not a multiple of the register's {res} {} step (it would store {back})", def.unit(), def.unit()),
+        });
+    }
+    Ok(PlannedField {
+        field: field.to_string(),
+        register: address,
+        name: def.name,
+        wire: Wire::Word { raw },
+        display: show(&stored),
+    })
+}
+
+/// `3.65 V`, `2024-03-08`, `0x1004`, `2/3`.
+pub fn show(v: &RegisterValue) -> String {
+    match v {
+        RegisterValue::Quantity { value, unit: "" } => format!("{value}"),
+        RegisterValue::Quantity { value, unit } => format!("{value} {unit}"),
+        RegisterValue::Date { date } => date.iso().unwrap_or_else(|| format!("0x{:04X}", date.0)),
+        RegisterValue::Bits { bits } => format!("0x{bits:04X}"),
+        RegisterValue::Pair { first, second } => format!("{first}/{second}"),
+    }
+}
+
+/// How the session talks to the board.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// PIN to send before factory mode. Without one, the default PIN is sent to firmware
+    /// 0x16–0x20 (which has the PIN function); 0x21 and later have none.
+    pub pin: Option<Pin>,
+    /// Attempts at entering factory mode (each already retried by the device task).
+    pub enter_attempts: u32,
+    pub enter_backoff: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            pin: None,
+            enter_attempts: 3,
+            enter_backoff: Duration::from_millis(300),
+        }
+    }
+}
+
+/// One field's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldResult {
+    pub field: String,
+    pub register: String,
+    pub name: &'static str,
+    /// What was (or would have been) written.
+    pub written: String,
+    pub read_back: Option<String>,
+    pub persisted: Option<String>,
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+impl FieldResult {
+    pub fn record(&self) -> FieldRecord {
+        FieldRecord {
+            field: self.field.clone(),
+            register: Some(self.register.clone()),
+            written: Some(self.written.clone()),
+            read_back: self.read_back.clone(),
+            persisted: self.persisted.clone(),
+            ok: self.ok,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Everything a write attempt did, for the operator, the log and the exit code.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteReport {
+    pub outcome: WriteOutcome,
+    pub identity: BmsIdentity,
+    /// Whether the board was told to save (exit factory mode with 0x2828).
+    pub saved: bool,
+    /// The first failure, naming the field (or the step) and why.
+    pub failure: Option<String>,
+    /// True when the failure was the link rather than the board's answers.
+    pub communication_failure: bool,
+    pub fields: Vec<FieldResult>,
+    pub elapsed_ms: u64,
+    pub traffic: StatsSnapshot,
+}
+
+/// A failure of a step that is not one field.
+struct StepFailure {
+    what: String,
+    error: BmsError,
+}
+
+impl StepFailure {
+    fn new(what: &str, error: BmsError) -> StepFailure {
+        StepFailure {
+            what: what.to_string(),
+            error,
+        }
+    }
+}
+
+/// What a field's raw value reads as, for comparisons and reports.
+#[derive(Debug, Clone, PartialEq)]
+enum Stored {
+    Word(u16),
+    Text(String),
+}
+
+struct Session<'a> {
+    handle: &'a BmsHandle,
+    plan: &'a ConfigPlan,
+    opts: &'a SessionOptions,
+    results: Vec<FieldResult>,
+    /// Resolved wire value per field (bits merged with the board's 0x2D).
+    targets: Vec<Stored>,
+}
+
+/// Run the verified write of `plan` on the board behind `handle`.
+pub async fn write_verified(
+    handle: &BmsHandle,
+    plan: &ConfigPlan,
+    opts: &SessionOptions,
+) -> WriteReport {
+    let started = Instant::now();
+    let before = handle.stats();
+    let mut session = Session {
+        handle,
+        plan,
+        opts,
+        results: plan
+            .fields
+            .iter()
+            .map(|f| FieldResult {
+                field: f.field.clone(),
+                register: f.register_hex(),
+                name: f.name,
+                written: f.display.clone(),
+                read_back: None,
+                persisted: None,
+                ok: false,
+                reason: None,
+            })
+            .collect(),
+        targets: Vec::new(),
+    };
+    let mut identity = BmsIdentity::default();
+    let mut saved = false;
+    let outcome = session.run(&mut identity, &mut saved).await;
+    let (outcome, failure, communication_failure) = match outcome {
+        Ok(()) => (WriteOutcome::Verified, None, false),
+        Err(f) => (WriteOutcome::Failed, Some(f.0), f.1),
+    };
+    let after = handle.stats();
+    WriteReport {
+        outcome,
+        identity,
+        saved,
+        failure,
+        communication_failure,
+        fields: session.results,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        traffic: StatsSnapshot {
+            bytes_out: after.bytes_out - before.bytes_out,
+            bytes_in: after.bytes_in - before.bytes_in,
+            transactions: after.transactions - before.transactions,
+            retries: after.retries - before.retries,
+            dropped_bytes: after.dropped_bytes - before.dropped_bytes,
+        },
+    }
+}
+
+/// (message, was it the link)
+struct Failure(String, bool);
+
+impl From<StepFailure> for Failure {
+    fn from(s: StepFailure) -> Failure {
+        let comm = s.error.is_communication();
+        Failure(format!("{}: {}", s.what, s.error), comm)
+    }
+}
+
+impl Session<'_> {
+    async fn op(&self, what: &str, op: RegisterOp) -> Result<Vec<u8>, StepFailure> {
+        self.handle
+            .register(op)
+            .await
+            .map_err(|e| StepFailure::new(what, e))
+    }
+
+    async fn run(&mut self, identity: &mut BmsIdentity, saved: &mut bool) -> Result<(), Failure> {
+        *identity = self
+            .handle
+            .identity()
+            .await
+            .map_err(|e| StepFailure::new("reading the BMS identity", e))?;
+        self.send_pin(identity).await?;
+        self.enter_factory().await?;
+        // Inside factory mode: learn the barcode (identity) and resolve the 0x2D bits.
+        if let Ok(d) = self
+            .handle
+            .register(RegisterOp::Read(jbd::reg::BARCODE))
+            .await
+        {
+            identity.barcode = eeprom::decode_string(jbd::reg::BARCODE, &d)
+                .ok()
+                .filter(|s| !s.is_empty());
+        }
+        if let Err(f) = self.resolve_targets().await {
+            self.leave_without_saving().await;
+            return Err(f);
+        }
+        if let Err(f) = self.write_and_read_back().await {
+            self.leave_without_saving().await;
+            return Err(f);
+        }
+        self.op(
+            "exit factory mode with save",
+            RegisterOp::ExitFactory { save: true },
+        )
+        .await?;
+        *saved = true;
+        self.prove_persistence().await
+    }
+
+    async fn send_pin(&self, identity: &BmsIdentity) -> Result<(), Failure> {
+        let firmware = identity
+            .firmware_version
+            .as_deref()
+            .and_then(|v| u8::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+        let pin = match (self.opts.pin, firmware) {
+            (Some(pin), _) => pin,
+            (None, Some(fw)) if (0x16..0x21).contains(&fw) => Pin::DEFAULT,
+            _ => return Ok(()),
+        };
+        match self.handle.register(RegisterOp::UsePassword(pin)).await {
+            Ok(_) => Ok(()),
+            // Firmware without the PIN function (0x21+) answers 0x80: nothing to unlock.
+            Err(BmsError::Rejected { status: 0x80, .. }) => Ok(()),
+            Err(BmsError::Rejected {
+                status, meaning, ..
+            }) if self.opts.pin.is_some() => Err(Failure(
+                format!(
+                    "PIN (0x06): the BMS refused the PIN with status 0x{status:02X} ({meaning})"
+                ),
+                false,
+            )),
+            // The default PIN was only a guess; factory mode will say if a PIN is needed.
+            Err(BmsError::Rejected { .. }) => Ok(()),
+            Err(e) => Err(StepFailure::new("PIN (0x06)", e).into()),
+        }
+    }
+
+    async fn enter_factory(&self) -> Result<(), Failure> {
+        let attempts = self.opts.enter_attempts.max(1);
+        for attempt in 1..=attempts {
+            match self.handle.register(RegisterOp::EnterFactory).await {
+                Ok(_) => return Ok(()),
+                Err(e @ BmsError::Timeout { .. }) if attempt < attempts => {
+                    tracing::info!("enter factory mode, attempt {attempt}: {e}; retrying");
+                    tokio::time::sleep(self.opts.enter_backoff).await;
+                }
+                Err(BmsError::Rejected { status: 0x81, .. }) => {
+                    return Err(Failure(
+                        "enter factory mode: refused with status 0x81 (invalid operation): the board probably has a PIN set; give it with --pin".into(),
+                        false,
+                    ))
+                }
+                Err(e) => return Err(StepFailure::new("enter factory mode", e).into()),
+            }
+        }
+        Err(Failure(
+            "enter factory mode: no attempt succeeded".into(),
+            true,
+        ))
+    }
+
+    async fn leave_without_saving(&self) {
+        if let Err(e) = self
+            .handle
+            .register(RegisterOp::ExitFactory { save: false })
+            .await
+        {
+            tracing::warn!("exit factory mode without saving failed: {e}");
+        }
+    }
+
+    async fn resolve_targets(&mut self) -> Result<(), Failure> {
+        let mut targets = Vec::with_capacity(self.plan.fields.len());
+        for f in &self.plan.fields {
+            targets.push(match &f.wire {
+                Wire::Word { raw } => Stored::Word(*raw),
+                Wire::Text { text } => Stored::Text(text.clone()),
+                Wire::Bits { set, clear } => {
+                    let what = format!(
+                        "{}: reading {} before merging bits",
+                        f.field,
+                        f.register_hex()
+                    );
+                    let d = self.op(&what, RegisterOp::Read(f.register)).await?;
+                    let current = word(&d).ok_or_else(|| {
+                        Failure(format!("{what}: {} data bytes, expected 2", d.len()), false)
+                    })?;
+                    Stored::Word((current & !clear) | set)
+                }
+            });
+        }
+        self.targets = targets;
+        Ok(())
+    }
+
+    fn encode(&self, i: usize) -> Vec<u8> {
+        match &self.targets[i] {
+            Stored::Word(raw) => raw.to_be_bytes().to_vec(),
+            // Validated when planned.
+            Stored::Text(t) => eeprom::encode_string(t).unwrap_or_default(),
+        }
+    }
+
+    fn decode(&self, i: usize, d: &[u8]) -> Result<Stored, String> {
+        match &self.targets[i] {
+            Stored::Word(_) => word(d)
+                .map(Stored::Word)
+                .ok_or_else(|| format!("{} data bytes, expected 2", d.len())),
+            Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].register, d)
+                .map(Stored::Text)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn show_stored(&self, i: usize, s: &Stored) -> String {
+        match s {
+            Stored::Text(t) => t.clone(),
+            Stored::Word(raw) => match eeprom::register(self.plan.fields[i].register) {
+                Some(def) => format!("{} (0x{raw:04X})", show(&def.decode(*raw, self.plan.unit))),
+                None => format!("0x{raw:04X}"),
+            },
+        }
+    }
+
+    fn fail_field(&mut self, i: usize, reason: String, comm: bool) -> Failure {
+        self.results[i].ok = false;
+        self.results[i].reason = Some(reason.clone());
+        Failure(
+            format!(
+                "{} (register {}): {reason}",
+                self.plan.fields[i].field,
+                self.plan.fields[i].register_hex()
+            ),
+            comm,
+        )
+    }
+
+    async fn write_and_read_back(&mut self) -> Result<(), Failure> {
+        for i in 0..self.plan.fields.len() {
+            let register = self.plan.fields[i].register;
+            self.results[i].written = self.show_stored(i, &self.targets[i].clone());
+            let data = self.encode(i);
+            if let Err(e) = self
+                .handle
+                .register(RegisterOp::Write { register, data })
+                .await
+            {
+                let comm = e.is_communication();
+                return Err(self.fail_field(i, format!("write not accepted: {e}"), comm));
+            }
+        }
+        for i in 0..self.plan.fields.len() {
+            let got = self.read_field(i).await?;
+            self.results[i].read_back = Some(self.show_stored(i, &got));
+            if got != self.targets[i] {
+                let reason = format!(
+                    "read back {} after writing {}: the board did not store it",
+                    self.show_stored(i, &got),
+                    self.results[i].written
+                );
+                return Err(self.fail_field(i, reason, false));
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_field(&mut self, i: usize) -> Result<Stored, Failure> {
+        let register = self.plan.fields[i].register;
+        match self.handle.register(RegisterOp::Read(register)).await {
+            Ok(d) => self
+                .decode(i, &d)
+                .map_err(|reason| self.fail_field(i, format!("unreadable reply: {reason}"), false)),
+            Err(e) => {
+                let comm = e.is_communication();
+                Err(self.fail_field(i, format!("read-back failed: {e}"), comm))
+            }
+        }
+    }
+
+    async fn prove_persistence(&mut self) -> Result<(), Failure> {
+        self.enter_factory().await.map_err(|f| {
+            Failure(
+                format!("saved, but the persistence check could not start: {}", f.0),
+                f.1,
+            )
+        })?;
+        let mut first: Option<Failure> = None;
+        for i in 0..self.plan.fields.len() {
+            match self.read_field(i).await {
+                Ok(got) => {
+                    self.results[i].persisted = Some(self.show_stored(i, &got));
+                    if got == self.targets[i] {
+                        self.results[i].ok = true;
+                    } else {
+                        let reason = format!(
+                            "not persisted: after the save the board holds {} instead of {}",
+                            self.show_stored(i, &got),
+                            self.results[i].written
+                        );
+                        let f = self.fail_field(i, reason, false);
+                        first.get_or_insert(f);
+                    }
+                }
+                Err(f) => {
+                    first.get_or_insert(f);
+                    break;
+                }
+            }
+        }
+        self.leave_without_saving().await;
+        match first {
+            None => Ok(()),
+            Some(f) => Err(f),
+        }
+    }
+}
+
+fn word(d: &[u8]) -> Option<u16> {
+    match d {
+        [hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
+    }
+}
+
+/// Read the board's current value of every planned register (factory mode, left without
+/// saving) and compare with the plan. `None` plan: every EEPROM register and string.
+pub async fn read_config(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    handle.register(RegisterOp::EnterFactory).await?;
+    let result = read_all(handle, plan).await;
+    let exit = handle
+        .register(RegisterOp::ExitFactory { save: false })
+        .await;
+    let readings = result?;
+    exit?;
+    Ok(readings)
+}
+
+/// One register as read, with what the plan expects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigReading {
+    pub register: String,
+    pub name: &'static str,
+    pub field: Option<String>,
+    pub value: Option<String>,
+    pub raw: Option<u16>,
+    pub expected: Option<String>,
+    /// `None` when nothing is expected; otherwise whether the board matches the plan.
+    pub matches: Option<bool>,
+    /// Why the register could not be read (e.g. 0x80 on firmware without it).
+    pub error: Option<String>,
+}
+
+async fn read_all(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    let unit_raw = word(
+        &handle
+            .register(RegisterOp::Read(eeprom::FUNCTION_CONFIG))
+            .await?,
+    );
+    let unit = unit_raw.map_or(CapacityUnit::TenMilli, |v| FunctionConfig(v).unit());
+    let mut out = Vec::new();
+    let registers: Vec<(u8, Option<&PlannedField>)> = match plan {
+        Some(p) => p.fields.iter().map(|f| (f.register, Some(f))).collect(),
+        None => eeprom::EEPROM
+            .iter()
+            .map(|d| (d.address, None))
+            .chain(
+                [
+                    jbd::reg::MANUFACTURER,
+                    jbd::reg::DEVICE_NAME,
+                    jbd::reg::BARCODE,
+                ]
+                .map(|r| (r, None)),
+            )
+            .collect(),
+    };
+    for (register, planned) in registers {
+        let mut r = ConfigReading {
+            register: format!("0x{register:02X}"),
+            name: jbd::register_name(register),
+            field: planned.map(|p| p.field.clone()),
+            value: None,
+            raw: None,
+            expected: planned.map(|p| p.display.clone()),
+            matches: None,
+            error: None,
+        };
+        match handle.register(RegisterOp::Read(register)).await {
+            Ok(d) => {
+                if let Some(def) = eeprom::register(register) {
+                    r.raw = word(&d);
+                    r.value = r.raw.map(|raw| show(&def.decode(raw, unit)));
+                } else {
+                    r.value = eeprom::decode_string(register, &d).ok();
+                }
+                r.matches = planned.map(|p| match (&p.wire, r.raw) {
+                    (Wire::Word { raw }, Some(got)) => got == *raw,
+                    (Wire::Bits { set, clear }, Some(got)) => got & (set | clear) == *set,
+                    (Wire::Text { text }, _) => r.value.as_deref() == Some(text.as_str()),
+                    _ => false,
+                });
+            }
+            Err(e @ BmsError::Rejected { .. }) => {
+                r.error = Some(e.to_string());
+                r.matches = planned.map(|_| false);
+            }
+            Err(e) => return Err(e),
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: &str) -> Profile {
+        Profile::load(name).unwrap()
+    }
+
+    #[test]
+    fn plan_covers_every_bms_value_with_units() {
+        let p = profile("lfp-16s1p-280ah");
+        let plan = ConfigPlan::from_profile(&p, Some("PW00000042")).unwrap();
+        assert_eq!(plan.unit, CapacityUnit::TenMilli);
+        let get = |name: &str| plan.fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(get("design_capacity").wire, Wire::Word { raw: 28000 });
+        assert_eq!(get("cell_ov_trigger").wire, Wire::Word { raw: 3650 });
+        assert_eq!(get("cell_ov_trigger").display, "3.65 V");
+        assert_eq!(get("pack_ov_trigger").wire, Wire::Word { raw: 5840 });
+        assert_eq!(
+            get("discharge_overcurrent").wire,
+            Wire::Word {
+                raw: 0u16.wrapping_sub(20000)
+            }
+        );
+        assert_eq!(
+            get("charge_overtemp_trigger").wire,
+            Wire::Word { raw: 2731 + 500 }
+        );
+        assert_eq!(
+            get("discharge_undertemp_trigger").wire,
+            Wire::Word { raw: 2731 - 150 }
+        );
+        assert_eq!(get("ntc_config").wire, Wire::Word { raw: 0x0F });
+        assert_eq!(
+            get("barcode").wire,
+            Wire::Text {
+                text: "PW00000042".into()
+            }
+        );
+        assert_eq!(
+            plan.fields[0].name, "function_config",
+            "the unit flag goes first"
+        );
+        assert_eq!(
+            plan.fields[0].wire,
+            Wire::Bits {
+                set: FunctionConfig::BALANCE_ENABLE,
+                clear: FunctionConfig::BALANCE_WHILE_CHARGING | FunctionConfig::UNIT_X10
+            }
+        );
+        // Every [bms] value of the profile lands in a register.
+        assert_eq!(plan.fields.len(), 1 + 25 + 1 + 1);
+    }
+
+    #[test]
+    fn big_packs_switch_to_the_x10_unit() {
+        let mut p = profile("lfp-16s1p-280ah");
+        p.bms.design_capacity_mah = 840_000;
+        p.bms.cycle_capacity_mah = 700_000;
+        let plan = ConfigPlan::from_profile(&p, None).unwrap();
+        assert_eq!(plan.unit, CapacityUnit::HundredMilli);
+        let cap = plan
+            .fields
+            .iter()
+            .find(|f| f.name == "design_capacity")
+            .unwrap();
+        assert_eq!(cap.wire, Wire::Word { raw: 8400 });
+        let oc = plan
+            .fields
+            .iter()
+            .find(|f| f.name == "charge_overcurrent")
+            .unwrap();
+        assert_eq!(oc.wire, Wire::Word { raw: 1500 });
+        assert!(
+            matches!(plan.fields[0].wire, Wire::Bits { set, .. } if set & FunctionConfig::UNIT_X10 != 0)
+        );
+    }
+
+    #[test]
+    fn values_outside_hard_limits_are_refused_naming_the_field() {
+        let mut p = profile("lfp-16s1p-280ah");
+        p.bms.cell_ov_trigger_mv = 3900;
+        let err = ConfigPlan::from_profile(&p, None).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::Refused { issues, .. } if issues.iter().any(|i| i.field == "bms.cell_ov_trigger_mv"))
+        );
+        assert!(err.to_string().contains("nothing was sent"));
+    }
+
+    #[test]
+    fn values_a_register_cannot_hold_exactly_are_refused() {
+        let mut p = profile("lfp-16s1p-280ah");
+        p.bms.pack_ov_trigger_mv = 58_394;
+        let err = ConfigPlan::from_profile(&p, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bms.pack_ov_trigger_mv: 58.394 V is not a multiple of the register's 0.01 V step (it would store 58.39)"
+        );
+        let err = ConfigPlan::from_profile(&profile("lfp-16s1p-280ah"), Some("café")).unwrap_err();
+        assert!(err.to_string().starts_with("barcode:"), "{err}");
+    }
+
+    #[test]
+    fn daly_profiles_are_not_planned() {
+        let mut p = profile("lfp-16s1p-280ah");
+        p.bms.protocol = ProtocolKind::Daly;
+        assert!(matches!(
+            ConfigPlan::from_profile(&p, None),
+            Err(PlanError::Unsupported { .. })
+        ));
+    }
+}

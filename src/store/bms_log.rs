@@ -1,0 +1,234 @@
+//! The BMS configuration-write log: every attempt, refused ones included, with the board's
+//! identity, the operator, the station, the time, and each field's written / read-back /
+//! persisted values. A row is created (and committed) before the first byte goes to the board
+//! and completed afterwards, so an interrupted write stays visible as `started`.
+
+use super::{now, Actor, Result, Store};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+/// Outcome of one write attempt, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteOutcome {
+    Started,
+    /// Written, read back and re-read after the save: all fields match.
+    Verified,
+    /// Something failed; the detail names the field and why.
+    Failed,
+    /// Refused before a byte was sent (profile outside hard limits, unsupported protocol).
+    Refused,
+    Aborted,
+}
+
+impl WriteOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOutcome::Started => "started",
+            WriteOutcome::Verified => "verified",
+            WriteOutcome::Failed => "failed",
+            WriteOutcome::Refused => "refused",
+            WriteOutcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// What is known when an attempt begins.
+#[derive(Debug, Clone)]
+pub struct WriteAttempt<'a> {
+    pub port: &'a str,
+    pub protocol: &'a str,
+    pub profile: &'a str,
+    /// The pack code the write is for (e.g. the barcode written to the board), if it names a
+    /// pack in the store.
+    pub pack_code: Option<&'a str>,
+}
+
+/// One field's history within an attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldRecord {
+    pub field: String,
+    pub register: Option<String>,
+    pub written: Option<String>,
+    pub read_back: Option<String>,
+    pub persisted: Option<String>,
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+impl Store {
+    /// Record the start of an attempt; returns its id.
+    pub fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64> {
+        let pack_id: Option<i64> = match attempt.pack_code {
+            Some(code) => self
+                .conn()
+                .query_row("SELECT id FROM packs WHERE code = ?1", [code], |r| r.get(0))
+                .optional()?,
+            None => None,
+        };
+        self.conn().execute(
+            "INSERT INTO bms_writes(pack_id, port, protocol, profile, station, operator, started_at, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'started')",
+            params![
+                pack_id,
+                attempt.port,
+                attempt.protocol,
+                attempt.profile,
+                actor.station,
+                actor.operator,
+                now()
+            ],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Complete an attempt with its outcome, the board's identity and every field, in one
+    /// transaction.
+    pub fn finish_bms_write(
+        &mut self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+    ) -> Result<()> {
+        let tx = self.conn_mut().transaction()?;
+        tx.execute(
+            "UPDATE bms_writes SET finished_at = ?2, outcome = ?3, bms_identity = COALESCE(?4, bms_identity), detail = ?5
+             WHERE id = ?1",
+            params![id, now(), outcome.as_str(), identity, detail],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO bms_write_fields(write_id, field, register, written, read_back, persisted, ok, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for f in fields {
+                insert.execute(params![
+                    id,
+                    f.field,
+                    f.register,
+                    f.written,
+                    f.read_back,
+                    f.persisted,
+                    f.ok,
+                    f.reason
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The fields of one attempt, in the order they were recorded.
+    pub fn bms_write_fields(&self, id: i64) -> Result<Vec<FieldRecord>> {
+        Ok(self
+            .conn()
+            .prepare(
+                "SELECT field, register, written, read_back, persisted, ok, reason
+                 FROM bms_write_fields WHERE write_id = ?1 ORDER BY rowid",
+            )?
+            .query_map([id], |r| {
+                Ok(FieldRecord {
+                    field: r.get(0)?,
+                    register: r.get(1)?,
+                    written: r.get(2)?,
+                    read_back: r.get(3)?,
+                    persisted: r.get(4)?,
+                    ok: r.get(5)?,
+                    reason: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The most recent attempts, newest first: `(id, port, profile, identity, operator,
+    /// started_at, outcome, detail)`.
+    pub fn recent_bms_writes(&self, limit: usize) -> Result<Vec<BmsWriteRow>> {
+        Ok(self
+            .conn()
+            .prepare(
+                "SELECT id, port, protocol, profile, bms_identity, station, operator, started_at, finished_at, outcome, detail
+                 FROM bms_writes ORDER BY id DESC LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(BmsWriteRow {
+                    id: r.get(0)?,
+                    port: r.get(1)?,
+                    protocol: r.get(2)?,
+                    profile: r.get(3)?,
+                    bms_identity: r.get(4)?,
+                    station: r.get(5)?,
+                    operator: r.get(6)?,
+                    started_at: r.get(7)?,
+                    finished_at: r.get(8)?,
+                    outcome: r.get(9)?,
+                    detail: r.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// One attempt as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BmsWriteRow {
+    pub id: i64,
+    pub port: String,
+    pub protocol: String,
+    pub profile: String,
+    pub bms_identity: Option<String>,
+    pub station: String,
+    pub operator: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_is_visible_as_started_then_complete() {
+        let mut store = Store::in_memory().unwrap();
+        let actor = Actor {
+            station: "bench-2".into(),
+            operator: "ana".into(),
+        };
+        let attempt = WriteAttempt {
+            port: "/dev/ttyUSB0",
+            protocol: "jbd",
+            profile: "lfp-16s1p-280ah",
+            pack_code: None,
+        };
+        let id = store.begin_bms_write(&actor, &attempt).unwrap();
+        let rows = store.recent_bms_writes(5).unwrap();
+        assert_eq!(rows[0].outcome, "started");
+        assert_eq!(rows[0].operator, "ana");
+        let fields = vec![FieldRecord {
+            field: "bms.cell_ov_trigger_mv".into(),
+            register: Some("0x24".into()),
+            written: Some("3.65 V".into()),
+            read_back: Some("3.65 V".into()),
+            persisted: Some("3.6 V".into()),
+            ok: false,
+            reason: Some("not persisted".into()),
+        }];
+        store
+            .finish_bms_write(
+                id,
+                WriteOutcome::Failed,
+                Some("jbd JBD-SIM fw 0x20"),
+                Some("bms.cell_ov_trigger_mv: not persisted"),
+                &fields,
+            )
+            .unwrap();
+        let rows = store.recent_bms_writes(5).unwrap();
+        assert_eq!(rows[0].outcome, "failed");
+        assert_eq!(rows[0].bms_identity.as_deref(), Some("jbd JBD-SIM fw 0x20"));
+        assert!(rows[0].finished_at.is_some());
+        assert_eq!(store.bms_write_fields(id).unwrap(), fields);
+    }
+}
