@@ -5,12 +5,15 @@
 //! read-back did not match), 2 bad input (file, profile, arguments), 3 device or
 //! communication error.
 
+mod assemble;
 pub mod can;
 mod cells;
 mod console;
+mod eol;
 mod match_cmd;
 mod packs;
 mod profile;
+mod trace;
 
 use crate::store::{Actor, Store};
 use clap::{Parser, Subcommand};
@@ -88,6 +91,13 @@ pub enum Command {
     /// Record a CAN bus to a candump log, and decode such logs
     #[command(subcommand)]
     Can(can::CanCommand),
+    /// Place scanned cells into a matched pack in slot order; codes the pack when complete
+    Assemble(assemble::AssembleArgs),
+    /// End-of-line test: run a pack's plan on the bench, report its runs
+    #[command(subcommand)]
+    Eol(eol::EolCommand),
+    /// Lineage of a pack, a source module or a cell, from either end
+    Trace(trace::TraceArgs),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -166,5 +176,8 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Console(args) => console::run_console(args, ctx),
         Command::Demo(args) => console::run_demo(args, ctx),
         Command::Can(cmd) => can::run(cmd, ctx),
+        Command::Assemble(args) => assemble::run(args, ctx),
+        Command::Eol(cmd) => eol::run(cmd, ctx),
+        Command::Trace(args) => trace::run(args, ctx),
     }
 }

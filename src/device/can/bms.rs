@@ -128,6 +128,12 @@ impl CanReader {
         self.cfg.protocol
     }
 
+    /// Pylontech: the latest value of each broadcast frame seen so far, also after a read that
+    /// failed for want of other frames (the EOL inverter step needs 0x351 on its own).
+    pub fn pylon(&self) -> &PylonState {
+        &self.pylon
+    }
+
     fn what(&self) -> String {
         format!("{} on {}", self.cfg.protocol, self.cfg.iface)
     }

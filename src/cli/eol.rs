@@ -1,0 +1,462 @@
+//! `packwright eol run` and `packwright eol report`: the end-of-line test, headless.
+//!
+//! `run` prints each measurement as soon as it is committed to the database (so whatever was
+//! shown survives a kill), takes manual values from `--answers` or standard input, and exits
+//! 0 pass, 1 fail, 3 error or aborted, 2 when the run may not start (bad input, a pack whose
+//! cells lack traceability data). Ctrl-C and SIGTERM end the run as aborted, on the record.
+
+use super::{
+    device_error, input_error, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
+};
+use crate::bms::BmsHandle;
+use crate::device::can::bms::{self as can_bms, CanBmsConfig, CanReader};
+use crate::device::serial::{self, SerialConfig};
+use crate::eol::answers::Answers;
+use crate::eol::bench::{HandleBench, WriteLog};
+use crate::eol::judge::{Outcome, RunOutcome};
+use crate::eol::plan::{Limit, MeasurementSpec, Step};
+use crate::eol::process_alive;
+use crate::eol::record::{self, Measurement, RunDocument};
+use crate::eol::runner::{self, Operator, Reply, RunError, RunEvent, Timing};
+use crate::profile::Profile;
+use crate::store::Store;
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use packwright_protocol::ProtocolKind;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, Subcommand)]
+pub enum EolCommand {
+    /// Run the profile's end-of-line test plan against an assembled pack on the bench
+    Run(RunArgs),
+    /// Show a pack's test runs (every attempt), as text, JSON documents or CSV
+    Report(ReportArgs),
+}
+
+fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
+    ProtocolKind::parse(s).ok_or_else(|| {
+        format!(
+            "unknown protocol '{s}'; known: {}",
+            ProtocolKind::ALL.map(|p| p.name()).join(", ")
+        )
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pack, by code or number
+    #[arg(long)]
+    pub pack: String,
+    /// Serial port of the BMS (USB-UART / RS485 adapter)
+    #[arg(long, required_unless_present = "can")]
+    pub port: Option<String>,
+    /// CAN interface: the BMS when no --port is given, else the pack's inverter port
+    #[arg(long)]
+    pub can: Option<String>,
+    /// BMS protocol [default: the profile's serial protocol, or its CAN protocol with --can only]
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: Option<ProtocolKind>,
+    /// TOML or JSON file with the manual measurements (see `eol::answers`); missing ones are
+    /// asked on standard input
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    /// Print the run's JSON document at the end (progress goes to standard error)
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the BMS link before giving up
+    #[arg(long, default_value_t = 5.0)]
+    pub connect_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The pack, by code or number
+    pub pack: String,
+    /// Only this run
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// One JSON document per run (an array, or one object with --run)
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// One CSV row per measurement
+    #[arg(long)]
+    pub csv: bool,
+}
+
+pub fn run(cmd: EolCommand, ctx: &Context) -> anyhow::Result<u8> {
+    match cmd {
+        EolCommand::Run(args) => run_plan(args, ctx),
+        EolCommand::Report(args) => report(args, ctx),
+    }
+}
+
+/// `≥ 2900 mV`, `≤ 30 mV`, `2900…3500 mV`, `= yes`, `~ ^(?i)pass$`.
+fn limit_text(limit: &Limit, unit: &str) -> String {
+    let u = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    match limit {
+        Limit::Range {
+            low: Some(lo),
+            high: Some(hi),
+        } => format!("{lo}…{hi}{u}"),
+        Limit::Range { low: Some(lo), .. } => format!("≥ {lo}{u}"),
+        Limit::Range { high: Some(hi), .. } => format!("≤ {hi}{u}"),
+        Limit::Range { .. } => "any".into(),
+        Limit::Equals(toml::Value::Boolean(b)) => format!("= {}", if *b { "yes" } else { "no" }),
+        Limit::Equals(v) => format!("= {v}{u}"),
+        Limit::Pattern(p) => format!("~ {p}"),
+    }
+}
+
+fn measurement_line(m: &Measurement) -> String {
+    let tag = match m.outcome {
+        Outcome::Pass => "pass",
+        Outcome::Skipped => "skip",
+        Outcome::Fail => "FAIL",
+        Outcome::Error => "ERROR",
+    };
+    let value = m
+        .value
+        .as_ref()
+        .map(|v| {
+            if m.unit.is_empty() {
+                v.to_string()
+            } else {
+                format!("{v} {}", m.unit)
+            }
+        })
+        .unwrap_or_else(|| "-".into());
+    let mut line = format!(
+        "  {tag:<5} {}/{} = {value}  [{}]",
+        m.step_id,
+        m.name,
+        limit_text(&m.limit, &m.unit)
+    );
+    if let Some(r) = &m.reason {
+        line.push_str(": ");
+        line.push_str(r);
+    }
+    line
+}
+
+/// Manual values from the answers file, then from standard input, one line per value.
+struct Headless {
+    answers: Answers,
+    stdin_closed: bool,
+}
+
+impl Headless {
+    async fn line(&mut self, prompt: String) -> Reply {
+        if self.stdin_closed {
+            return Reply::NoAnswer("standard input is closed".into());
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map(|n| (n, line))
+        })
+        .await;
+        match read {
+            Ok(Ok((0, _))) => {
+                self.stdin_closed = true;
+                Reply::NoAnswer("standard input is closed".into())
+            }
+            Ok(Ok((_, line))) if line.trim().eq_ignore_ascii_case("quit") => Reply::Quit,
+            Ok(Ok((_, line))) => Reply::Text(line.trim().to_string()),
+            Ok(Err(e)) => Reply::NoAnswer(format!("cannot read standard input: {e}")),
+            Err(e) => Reply::NoAnswer(format!("cannot read standard input: {e}")),
+        }
+    }
+}
+
+impl Operator for Headless {
+    async fn ask(&mut self, step: &Step, spec: &MeasurementSpec, refused: Option<&str>) -> Reply {
+        if refused.is_none() {
+            if let Some(a) = self.answers.get(&step.id, &spec.name) {
+                return Reply::Text(a.to_string());
+            }
+        }
+        let limit = spec
+            .limit()
+            .map(|l| limit_text(&l, &spec.unit))
+            .unwrap_or_default();
+        let mut prompt = String::new();
+        if let Some(r) = refused {
+            prompt.push_str(&format!("  not accepted: {r}\n"));
+        }
+        prompt.push_str(&format!(
+            "{}: {}\n  {} [{limit}] (or 'quit'): ",
+            step.title,
+            step.prompt.as_deref().unwrap_or(""),
+            spec.name
+        ));
+        self.line(prompt).await
+    }
+
+    async fn confirm(&mut self, instruction: &str) -> Reply {
+        self.line(format!(
+            "{instruction}; press Enter when done (or 'quit'): "
+        ))
+        .await
+    }
+}
+
+/// Wait for the link to come up; the reason if it does not.
+async fn connected(handle: &BmsHandle, within: Duration) -> Result<(), String> {
+    let mut status = handle.watch_status();
+    let up = match tokio::time::timeout(within, status.wait_for(|s| s.is_connected())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err("the device task stopped".to_string()),
+        Err(_) => Err(handle.status().to_string()),
+    };
+    up
+}
+
+fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let mut store = ctx.open_store()?;
+    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
+    let pack = store
+        .find_pack(&args.pack)?
+        .with_context(|| format!("no pack '{}'", args.pack))
+        .map_err(input_error)?;
+    let profile = Profile::load(&pack.profile)
+        .with_context(|| format!("pack {} needs its profile", pack.label()))
+        .map_err(input_error)?;
+    let answers = match &args.answers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read answers file {}", path.display()))
+                .map_err(input_error)?;
+            Answers::parse(&path.display().to_string(), &text, &profile.eol).map_err(input_error)?
+        }
+        None => Answers::default(),
+    };
+    let protocol = match (&args.port, args.protocol) {
+        (_, Some(p)) => p,
+        (Some(_), None) => profile.bms.protocol,
+        (None, None) => profile
+            .bms
+            .can_protocol
+            .with_context(|| {
+                format!(
+                    "profile {} names no CAN protocol; give --protocol",
+                    profile.name
+                )
+            })
+            .map_err(input_error)?,
+    };
+    if args.port.is_some() && !protocol.is_serial() {
+        return Err(input_error(anyhow::anyhow!(
+            "--protocol {protocol} is a CAN protocol; a serial port speaks jbd or daly"
+        )));
+    }
+    if args.port.is_none() && protocol.is_serial() {
+        return Err(input_error(anyhow::anyhow!(
+            "--protocol {protocol} is spoken over a serial port; with --can give pylontech, daly-can or jbd-can"
+        )));
+    }
+    // A second connection for the bench's own configuration writes, logged as they happen.
+    let log = WriteLog {
+        store: Store::open(&ctx.db)?,
+        actor: ctx.actor.clone(),
+        pack_code: pack.code.clone(),
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let json = args.json;
+    rt.block_on(async move {
+        let (bms, mut transport) = match &args.port {
+            Some(port) => (
+                serial::spawn(SerialConfig::new(port, protocol)).map_err(device_error)?,
+                format!("serial {port} {protocol}"),
+            ),
+            None => {
+                let iface = args.can.clone().unwrap_or_default();
+                (
+                    can_bms::spawn(CanBmsConfig::new(&iface, protocol)).map_err(device_error)?,
+                    format!("can {iface} {protocol}"),
+                )
+            }
+        };
+        connected(&bms, Duration::from_secs_f64(args.connect_timeout.max(0.1)))
+            .await
+            .map_err(|why| {
+                device_error(anyhow::anyhow!(
+                    "no link to the BMS on {}: {why}",
+                    bms.port()
+                ))
+            })?;
+        // The inverter step listens for Pylontech frames on the CAN interface, if there is one.
+        let inverter = match &args.can {
+            Some(iface) => {
+                let reader = CanReader::open(CanBmsConfig::new(iface, ProtocolKind::Pylontech))
+                    .map_err(device_error)?;
+                if args.port.is_some() {
+                    transport.push_str(&format!(" + can {iface} pylontech"));
+                }
+                Some(reader)
+            }
+            None => None,
+        };
+        let mut bench = HandleBench::new(bms, inverter, transport, profile.clone(), Some(log));
+        let mut operator = Headless {
+            answers,
+            stdin_closed: false,
+        };
+        let (abort_tx, abort_rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let reason = wait_for_stop().await;
+            let _ = abort_tx.send(Some(reason));
+        });
+
+        let mut print = |e: RunEvent| {
+            let line = match e {
+                RunEvent::Started { run_id, transport } => format!(
+                    "EOL run {run_id}: pack {} ({}), plan {}, over {transport}, operator {} at {}",
+                    pack.label(),
+                    profile.name,
+                    profile.eol.plan_version,
+                    ctx.actor.operator,
+                    ctx.actor.station
+                ),
+                RunEvent::Step(step) => format!("{} ({})", step.title, step.id),
+                RunEvent::Measured(m) => measurement_line(m),
+                RunEvent::Finished(s) => format!(
+                    "{} pack {} (run {}){}",
+                    s.outcome.as_str().to_uppercase(),
+                    pack.label(),
+                    s.run_id,
+                    s.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            };
+            // Flushed line by line: what is shown has been committed.
+            if json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+                let _ = std::io::stdout().flush();
+            }
+        };
+        let summary = match runner::run(
+            &mut store,
+            &ctx.actor,
+            &pack,
+            &profile,
+            &mut bench,
+            &mut operator,
+            abort_rx,
+            Timing::default(),
+            &mut print,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e @ RunError::Refused(_)) => return Err(input_error(e)),
+            Err(e) => return Err(e.into()),
+        };
+        if json {
+            let header = store
+                .eol_run(summary.run_id)?
+                .with_context(|| format!("run {} vanished", summary.run_id))?;
+            let measurements = store.eol_measurements(summary.run_id)?;
+            print_json(&RunDocument::new(&header, &measurements))?;
+        }
+        Ok(match summary.outcome {
+            RunOutcome::Pass => EXIT_OK,
+            RunOutcome::Fail => EXIT_VERIFY_FAILED,
+            RunOutcome::Error | RunOutcome::Aborted | RunOutcome::Running => EXIT_DEVICE,
+        })
+    })
+}
+
+/// Resolves when the operator interrupts (Ctrl-C) or the process is asked to terminate.
+async fn wait_for_stop() -> String {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "interrupted by the operator (Ctrl-C)".into();
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted by the operator (Ctrl-C)".into(),
+        _ = term.recv() => "terminated (SIGTERM)".into(),
+    }
+}
+
+fn report(args: ReportArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let mut store = ctx.open_store()?;
+    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
+    let pack = store
+        .find_pack(&args.pack)?
+        .with_context(|| format!("no pack '{}'", args.pack))
+        .map_err(input_error)?;
+    let mut runs = store.eol_runs_for_pack(pack.id)?;
+    if let Some(id) = args.run {
+        runs.retain(|r| r.id == id);
+        if runs.is_empty() {
+            return Err(input_error(anyhow::anyhow!(
+                "pack {} has no test run {id}",
+                pack.label()
+            )));
+        }
+    }
+    let mut full = Vec::with_capacity(runs.len());
+    for r in runs {
+        let ms = store.eol_measurements(r.id)?;
+        full.push((r, ms));
+    }
+    if args.csv {
+        print!("{}", record::to_csv(&full)?);
+    } else if args.json {
+        let docs: Vec<RunDocument> = full.iter().map(|(r, ms)| RunDocument::new(r, ms)).collect();
+        match (args.run, docs.as_slice()) {
+            (Some(_), [one]) => print_json(one)?,
+            _ => print_json(&docs)?,
+        }
+    } else {
+        if full.is_empty() {
+            println!("pack {}: no end-of-line runs", pack.label());
+        }
+        for (r, ms) in &full {
+            println!(
+                "run {} of pack {}: {} — plan {}, {} to {}, by {} at {}, over {}, software {}",
+                r.id,
+                pack.label(),
+                r.outcome.as_str().to_uppercase(),
+                r.plan_version,
+                r.started_at,
+                r.ended_at.as_deref().unwrap_or("-"),
+                r.operator,
+                r.station,
+                r.transport,
+                r.software_version
+            );
+            if let Some(reason) = &r.reason {
+                println!("  reason: {reason}");
+            }
+            for m in ms {
+                println!("{}", measurement_line(m));
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,249 @@
+//! `packwright trace CODE [--json] [--passport]`: the lineage of a pack, a source module or a
+//! cell, from whichever end the code names.
+
+use super::{input_error, print_json, Context, EXIT_OK};
+use crate::eol::process_alive;
+use crate::trace::{self, CellLineage, Lineage, PackLineage, Passport, SourceLineage};
+use anyhow::Context as _;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A pack code (or `#id`), a source module/pack code, or a cell id
+    pub code: String,
+    #[arg(long)]
+    pub json: bool,
+    /// Only the battery-passport fields of a pack, as JSON
+    #[arg(long, conflicts_with = "json")]
+    pub passport: bool,
+}
+
+pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let mut store = ctx.open_store()?;
+    // Runs left `running` by a killed process show as what they are.
+    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
+    let lineage = trace::lineage(&store, &args.code)?
+        .with_context(|| {
+            format!(
+                "'{}' is no pack code, pack number, source code or cell id in {}",
+                args.code,
+                ctx.db.display()
+            )
+        })
+        .map_err(input_error)?;
+    if args.passport {
+        let Lineage::Pack(p) = &lineage else {
+            return Err(input_error(anyhow::anyhow!(
+                "'{}' is not a pack: a passport describes a pack",
+                args.code
+            )));
+        };
+        print_json(&p.passport)?;
+    } else if args.json {
+        print_json(&lineage)?;
+    } else {
+        match &lineage {
+            Lineage::Pack(p) => print_pack(p),
+            Lineage::Source(s) => print_source(s),
+            Lineage::Cell(c) => print_cell(c),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), T::to_string)
+}
+
+fn num(v: Option<f64>, scale: f64, decimals: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.decimals$}", v * scale))
+}
+
+fn print_pack(l: &PackLineage) {
+    let p = &l.pack;
+    println!(
+        "pack {} (#{}), profile {}, status {}",
+        opt(&p.code),
+        p.id,
+        p.profile,
+        p.status
+    );
+    println!(
+        "  matched {} by {} at {}; assembled {}",
+        p.created_at,
+        p.operator,
+        p.station,
+        opt(&p.assembled_at)
+    );
+    println!("cells ({}), in series order:", l.cells.len());
+    println!(
+        "  {:<7} {:<14} {:<16} {:>9} {:>8} {:>6}  graded from",
+        "slot", "cell", "source", "cap Ah", "IR mΩ", "grade"
+    );
+    for c in &l.cells {
+        let g = c.grading.as_ref();
+        println!(
+            "  {:<7} {:<14} {:<16} {:>9} {:>8} {:>6}  {} {}",
+            c.position,
+            c.link.cell_id,
+            opt(&c.link.source_code),
+            num(g.and_then(|g| g.capacity_mah), 0.001, 3),
+            num(g.and_then(|g| g.ir_mohm), 1.0, 3),
+            g.and_then(|g| g.grade.clone())
+                .unwrap_or_else(|| "-".into()),
+            opt(&c.link.graded_from_file),
+            opt(&c.link.imported_at),
+        );
+    }
+    println!(
+        "sources: {}",
+        l.sources
+            .iter()
+            .map(|s| format!("{} ({} cells)", s.source_code, s.cells))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if l.bms_writes.is_empty() {
+        println!("BMS configuration writes: none");
+    } else {
+        println!("BMS configuration writes:");
+        for w in &l.bms_writes {
+            println!(
+                "  #{} {} {:<9} {} {} {} by {} at {} ({} fields, {} failed){}",
+                w.id,
+                w.started_at,
+                w.outcome,
+                w.protocol,
+                w.port,
+                opt(&w.bms_identity),
+                w.operator,
+                w.station,
+                w.fields,
+                w.fields_failed,
+                w.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if l.eol_runs.is_empty() {
+        println!("end-of-line runs: none");
+    } else {
+        println!("end-of-line runs:");
+        for r in &l.eol_runs {
+            println!(
+                "  #{} {} {:<8} plan {} by {} at {} over {}{}",
+                r.id,
+                r.started_at,
+                r.outcome,
+                r.plan_version,
+                r.operator,
+                r.station,
+                r.transport,
+                r.reason
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    print_passport(&l.passport);
+}
+
+fn print_passport(p: &Passport) {
+    println!("passport ({}):", p.battery_status);
+    println!(
+        "  {} {}, {} cells, nominal {} V, rated {} Ah / {} kWh",
+        opt(&p.chemistry),
+        opt(&p.configuration),
+        p.cell_count,
+        num(p.nominal_voltage_v, 1.0, 1),
+        num(p.rated_capacity_ah, 1.0, 1),
+        num(p.rated_energy_kwh, 1.0, 2)
+    );
+    println!(
+        "  measured capacity {} Ah, state of health {} %, cell IR mean {} mΩ, max {} mΩ",
+        num(p.measured_capacity_ah, 1.0, 3),
+        num(p.state_of_health_pct, 1.0, 1),
+        num(p.cell_ir_mean_mohm, 1.0, 3),
+        num(p.cell_ir_max_mohm, 1.0, 3)
+    );
+    println!(
+        "  end-of-line verdict {} (run {}, {})",
+        opt(&p.eol_outcome),
+        opt(&p.eol_run_id),
+        opt(&p.eol_tested_at)
+    );
+    for gap in &p.gaps {
+        println!("  gap: {gap}");
+    }
+}
+
+fn print_source(s: &SourceLineage) {
+    let in_packs: usize = s.packs.iter().map(|p| p.cells.len()).sum();
+    println!(
+        "source {}: {} cells in {} packs, {} in no pack",
+        s.source_code,
+        in_packs,
+        s.packs.len(),
+        s.unpacked.len()
+    );
+    for p in &s.packs {
+        println!(
+            "  pack {} (#{}, {}, {}, last EOL {}): {}",
+            opt(&p.code),
+            p.pack_id,
+            p.profile,
+            p.status,
+            opt(&p.latest_eol),
+            p.cells.join(", ")
+        );
+    }
+    if !s.unpacked.is_empty() {
+        println!(
+            "  in no pack: {}",
+            s.unpacked
+                .iter()
+                .map(|c| format!("{} ({})", c.cell_id, c.cell_status))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+fn print_cell(c: &CellLineage) {
+    let cell = &c.cell;
+    println!(
+        "cell {} ({}, {}), status {}{}",
+        cell.id,
+        cell.chemistry,
+        opt(&cell.model),
+        cell.status,
+        cell.status_reason
+            .as_ref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    println!("  source {}", opt(&cell.source_code));
+    println!(
+        "  graded: {} mAh, {} mΩ, OCV {} mV, self-discharge {} mV/day, grade {}; from {} at {}",
+        num(cell.capacity_mah, 1.0, 0),
+        num(cell.ir_mohm, 1.0, 3),
+        num(cell.ocv_mv, 1.0, 0),
+        num(cell.self_discharge_mv_per_day, 1.0, 2),
+        opt(&cell.grade),
+        opt(&c.graded_from_file),
+        opt(&c.imported_at)
+    );
+    match &c.pack {
+        Some(p) => println!(
+            "  in pack {} (#{}, {}) at {}",
+            opt(&p.code),
+            p.id,
+            p.status,
+            opt(&c.position)
+        ),
+        None => println!("  in no pack"),
+    }
+}

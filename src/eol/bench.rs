@@ -1,0 +1,307 @@
+//! The production bench: the runner's [`Bench`] over a `BmsHandle` (serial or CAN) and, for
+//! the inverter step, a Pylontech listener on a CAN interface.
+//!
+//! Balancing and over-voltage protection are exercised with the board's own settings, so the
+//! same test works on a real board and on the simulator: for the test the balance start
+//! voltage (or the cell over-voltage trigger) is lowered just below what the cells read, the
+//! reaction is watched, and the profile's values are written back. Every such write goes
+//! through the verified write session (read back, re-read after the save) and is logged with
+//! the configuration writes. Only ever in the safe direction: a trigger is only lowered.
+//! Should the run die between the two writes, the board is left more conservative than its
+//! profile and the next run's configuration read-back fails until it is written again.
+
+use super::runner::{Bench, BenchError, ConfigMismatch};
+use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire, WriteReport};
+use crate::bms::{BmsError, BmsHandle, BmsIdentity};
+use crate::device::can::bms::CanReader;
+use crate::profile::Profile;
+use crate::store::{Actor, FieldRecord, Store, WriteAttempt};
+use packwright_protocol::can::pylontech::{Limits, PylonState};
+use packwright_protocol::jbd::eeprom::{self, RegisterValue};
+use packwright_protocol::BmsSnapshot;
+
+const BALANCE_START: u8 = 0x2A;
+const BALANCE_WINDOW: u8 = 0x2B;
+const CELL_OV_TRIGGER: u8 = 0x24;
+const CELL_OV_RELEASE: u8 = 0x25;
+
+/// How far below the highest cell the test trigger goes: enough to trip through read noise.
+const TRIP_MARGIN_MV: u32 = 20;
+/// Test release below the test trigger.
+const TEST_HYSTERESIS_MV: u32 = 100;
+/// Balance window for the test: small, so even a well-matched pack shows balancing bits.
+const TEST_BALANCE_WINDOW_MV: u32 = 3;
+
+/// Where test writes are logged: its own connection to the line's database.
+pub struct WriteLog {
+    pub store: Store,
+    pub actor: Actor,
+    /// The pack's code, linking the logged writes to the pack.
+    pub pack_code: Option<String>,
+}
+
+pub struct HandleBench {
+    bms: BmsHandle,
+    inverter: Option<CanReader>,
+    transport: String,
+    profile: Profile,
+    log: Option<WriteLog>,
+    last_cells_mv: Vec<u32>,
+}
+
+impl HandleBench {
+    pub fn new(
+        bms: BmsHandle,
+        inverter: Option<CanReader>,
+        transport: String,
+        profile: Profile,
+        log: Option<WriteLog>,
+    ) -> HandleBench {
+        HandleBench {
+            bms,
+            inverter,
+            transport,
+            profile,
+            log,
+            last_cells_mv: Vec::new(),
+        }
+    }
+
+    fn error(&self, e: BmsError) -> BenchError {
+        match e {
+            BmsError::Disconnected { .. } | BmsError::Closed { .. } => {
+                BenchError::Lost(e.to_string())
+            }
+            BmsError::Timeout { .. } if !self.bms.status().is_connected() => {
+                BenchError::Lost(format!("{e} ({})", self.bms.status()))
+            }
+            BmsError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
+            other => BenchError::Failed(other.to_string()),
+        }
+    }
+
+    async fn cells_now(&mut self) -> Result<Vec<u32>, BenchError> {
+        if self.last_cells_mv.is_empty() {
+            self.read().await?;
+        }
+        if self.last_cells_mv.is_empty() {
+            return Err(BenchError::Failed(
+                "the BMS reported no cell voltages".into(),
+            ));
+        }
+        Ok(self.last_cells_mv.clone())
+    }
+
+    /// The profile's plan, or why this board's settings cannot be written.
+    fn profile_plan(&self) -> Result<ConfigPlan, BenchError> {
+        ConfigPlan::from_profile(&self.profile, None).map_err(|e| match e {
+            PlanError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
+            other => BenchError::Failed(other.to_string()),
+        })
+    }
+
+    /// Write `registers` (cell-voltage registers, in mV; `None` = the profile's value) with
+    /// the verified session, and log the attempt.
+    async fn write_cell_mv(
+        &mut self,
+        registers: &[(u8, Option<u32>)],
+        purpose: &str,
+    ) -> Result<(), BenchError> {
+        let full = self.profile_plan()?;
+        let mut fields = Vec::new();
+        for (register, mv) in registers {
+            let mut f = full
+                .fields
+                .iter()
+                .find(|f| f.register == *register)
+                .cloned()
+                .ok_or_else(|| {
+                    BenchError::Failed(format!("the profile plans no register 0x{register:02X}"))
+                })?;
+            if let Some(mv) = mv {
+                let def = eeprom::register(*register).ok_or_else(|| {
+                    BenchError::Failed(format!("0x{register:02X} is not an EEPROM register"))
+                })?;
+                let value = RegisterValue::Quantity {
+                    value: f64::from(*mv) / 1000.0,
+                    unit: def.unit(),
+                };
+                let raw = def
+                    .encode(&value, full.unit)
+                    .map_err(|e| BenchError::Failed(e.to_string()))?;
+                f.wire = Wire::Word { raw };
+                f.display = config::show(&def.decode(raw, full.unit));
+                f.field = format!("{} (EOL test)", f.field);
+            }
+            fields.push(f);
+        }
+        let plan = ConfigPlan { fields, ..full };
+        let port = self.bms.port().to_string();
+        let protocol = self.bms.protocol().to_string();
+        let logged = match &self.log {
+            Some(log) => Some(
+                log.store
+                    .begin_bms_write(
+                        &log.actor,
+                        &WriteAttempt {
+                            port: &port,
+                            protocol: &protocol,
+                            profile: &self.profile.name,
+                            pack_code: log.pack_code.as_deref(),
+                        },
+                    )
+                    .map_err(|e| BenchError::Failed(format!("cannot log the write: {e}")))?,
+            ),
+            None => None,
+        };
+        let report = config::write_verified(&self.bms, &plan, &SessionOptions::default()).await;
+        if let (Some(id), Some(log)) = (logged, self.log.as_mut()) {
+            let records: Vec<FieldRecord> = report.fields.iter().map(|f| f.record()).collect();
+            let detail = match &report.failure {
+                Some(f) => format!("{purpose}: {f}"),
+                None => purpose.to_string(),
+            };
+            log.store
+                .finish_bms_write(
+                    id,
+                    report.outcome,
+                    Some(&report.identity.summary()),
+                    Some(&detail),
+                    &records,
+                )
+                .map_err(|e| BenchError::Failed(format!("cannot log the write: {e}")))?;
+        }
+        self.outcome_of(report, purpose)
+    }
+
+    fn outcome_of(&self, report: WriteReport, purpose: &str) -> Result<(), BenchError> {
+        match report.failure {
+            None => Ok(()),
+            Some(f) if report.communication_failure && !self.bms.status().is_connected() => {
+                Err(BenchError::Lost(format!("{purpose}: {f}")))
+            }
+            Some(f) => Err(BenchError::Failed(format!("{purpose}: {f}"))),
+        }
+    }
+}
+
+impl Bench for HandleBench {
+    fn transport(&self) -> String {
+        self.transport.clone()
+    }
+
+    async fn read(&mut self) -> Result<BmsSnapshot, BenchError> {
+        let s = self.bms.read().await.map_err(|e| self.error(e))?;
+        self.last_cells_mv = s.cell_voltages_mv.clone();
+        Ok(s)
+    }
+
+    async fn identity(&mut self) -> Result<BmsIdentity, BenchError> {
+        self.bms.identity().await.map_err(|e| self.error(e))
+    }
+
+    async fn config_mismatches(
+        &mut self,
+        profile: &Profile,
+    ) -> Result<Vec<ConfigMismatch>, BenchError> {
+        // The barcode is the barcode step's business, not a configuration value.
+        let plan = ConfigPlan::from_profile(profile, None).map_err(|e| match e {
+            PlanError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
+            other => BenchError::Failed(other.to_string()),
+        })?;
+        let readings = config::read_config(&self.bms, Some(&plan))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(readings
+            .into_iter()
+            .filter(|r| r.matches == Some(false))
+            .map(|r| ConfigMismatch {
+                field: r.field.unwrap_or_else(|| r.name.to_string()),
+                expected: r.expected.unwrap_or_default(),
+                found: r.value.or(r.error).unwrap_or_else(|| "nothing".to_string()),
+            })
+            .collect())
+    }
+
+    async fn force_balancing(&mut self, on: bool) -> Result<(), BenchError> {
+        if !on {
+            return self
+                .write_cell_mv(
+                    &[(BALANCE_START, None), (BALANCE_WINDOW, None)],
+                    "EOL balancing test: profile balance settings restored",
+                )
+                .await;
+        }
+        if !self.profile.bms.balance_enabled {
+            return Err(BenchError::Failed(
+                "the profile disables balancing (bms.balance_enabled = false)".into(),
+            ));
+        }
+        self.profile_plan()?;
+        let cells = self.cells_now().await?;
+        let min = cells.iter().copied().min().unwrap_or(0);
+        let floor = self.profile.chemistry.hard_limits().min_cell_mv;
+        // Lowered only: never above the profile's own start voltage.
+        let start = min
+            .saturating_sub(50)
+            .max(floor)
+            .min(self.profile.bms.balance_start_mv);
+        let window = TEST_BALANCE_WINDOW_MV.min(self.profile.bms.balance_delta_mv);
+        self.write_cell_mv(
+            &[(BALANCE_START, Some(start)), (BALANCE_WINDOW, Some(window))],
+            &format!("EOL balancing test: balance start {start} mV, window {window} mV"),
+        )
+        .await
+    }
+
+    async fn force_overvoltage(&mut self, on: bool) -> Result<(), BenchError> {
+        if !on {
+            return self
+                .write_cell_mv(
+                    &[(CELL_OV_TRIGGER, None), (CELL_OV_RELEASE, None)],
+                    "EOL over-voltage test: profile thresholds restored",
+                )
+                .await;
+        }
+        self.profile_plan()?;
+        let cells = self.cells_now().await?;
+        let max = cells.iter().copied().max().unwrap_or(0);
+        let b = &self.profile.bms;
+        let trigger = max.saturating_sub(TRIP_MARGIN_MV);
+        let release = trigger.saturating_sub(TEST_HYSTERESIS_MV);
+        // Checked before a byte is sent: the test thresholds must be more conservative than the
+        // profile and must not overlap the under-voltage window.
+        if trigger >= b.cell_ov_trigger_mv || release <= b.cell_uv_release_mv {
+            return Err(BenchError::Unsupported(format!(
+                "the highest cell reads {max} mV: a test trigger of {trigger} mV would not be below the profile's {} mV or its release would overlap the under-voltage release {} mV",
+                b.cell_ov_trigger_mv, b.cell_uv_release_mv
+            )));
+        }
+        self.write_cell_mv(
+            &[(CELL_OV_TRIGGER, Some(trigger)), (CELL_OV_RELEASE, Some(release))],
+            &format!(
+                "EOL over-voltage test: cell trigger {trigger} mV, release {release} mV (highest cell {max} mV)"
+            ),
+        )
+        .await
+    }
+
+    async fn inverter_limits(&mut self) -> Result<Option<Limits>, BenchError> {
+        let Some(reader) = self.inverter.as_mut() else {
+            return Err(BenchError::Unsupported(
+                "no CAN interface on this bench: connect the pack's inverter port and give --can IFACE".into(),
+            ));
+        };
+        let result = reader.read().await;
+        // 0x351 counts on its own, even when another frame kept the reading incomplete.
+        if let Some(limits) = reader.pylon().limits.clone() {
+            return Ok(Some(limits));
+        }
+        match result {
+            Ok(_) => Ok(None),
+            // Frames came, but not the limits: the pack does not announce them.
+            Err(BmsError::Timeout { .. }) if *reader.pylon() != PylonState::default() => Ok(None),
+            Err(e) => Err(BenchError::Failed(format!("inverter CAN: {e}"))),
+        }
+    }
+}
