@@ -183,10 +183,11 @@ fn print_passport(p: &Passport) {
 fn print_source(s: &SourceLineage) {
     let in_packs: usize = s.packs.iter().map(|p| p.cells.len()).sum();
     println!(
-        "source {}: {} cells in {} packs, {} in no pack",
+        "source {}: {} cells in {} pack{}, {} in no pack",
         s.source_code,
         in_packs,
         s.packs.len(),
+        if s.packs.len() == 1 { "" } else { "s" },
         s.unpacked.len()
     );
     for p in &s.packs {

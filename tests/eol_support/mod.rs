@@ -1,0 +1,94 @@
+//! Shared setup for the end-of-line, assembly and trace tests: the real binary on a temporary
+//! database, graded cells from two source modules, a matched and an assembled pack.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub const SOURCE_A: &str = "EVMOD-0017";
+pub const SOURCE_B: &str = "EVMOD-0042";
+
+pub fn pw(db: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("packwright").unwrap();
+    cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_STATION", "line-1")
+        .env("PACKWRIGHT_OPERATOR", "ann")
+        .env_remove("PACKWRIGHT_PROFILES")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+pub fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `count` graded LFP cells, the first half from [`SOURCE_A`], the rest from [`SOURCE_B`];
+/// `missing_source` leaves that cell (1-based) without a source code.
+pub fn import_cells(dir: &Path, db: &Path, count: usize, missing_source: Option<usize>) -> PathBuf {
+    let mut csv = String::from(
+        "id,capacity_mah,ir_mohm,ocv_mv,self_discharge_mv_per_day,grade,source_code\n",
+    );
+    for i in 1..=count {
+        let source = match missing_source {
+            Some(m) if m == i => "",
+            _ if i <= count / 2 + 1 => SOURCE_A,
+            _ => SOURCE_B,
+        };
+        csv.push_str(&format!(
+            "LFP-{i:03},{},0.5{},3300,1.0,A,{source}\n",
+            95_000 + i * 97 % 1000,
+            i % 5
+        ));
+    }
+    let file = dir.join("graded.csv");
+    std::fs::write(&file, csv).unwrap();
+    pw(db)
+        .args(["cells", "import"])
+        .arg(&file)
+        .args(["--chemistry", "LFP"])
+        .assert()
+        .success();
+    file
+}
+
+/// Match one pack for `profile` and return its cells in slot order.
+pub fn match_pack(db: &Path, profile: &str) -> Vec<String> {
+    pw(db)
+        .args(["match", "--profile", profile, "--commit"])
+        .assert()
+        .success();
+    let pack = json(
+        &pw(db)
+            .args(["packs", "show", "1", "--json"])
+            .output()
+            .unwrap(),
+    );
+    pack["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| {
+            g.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Place every cell of pack 1 and return its code.
+pub fn assemble(db: &Path, cells: &[String]) -> String {
+    let v = json(
+        &pw(db)
+            .args(["assemble", "1", "--json", "--scan"])
+            .args(cells)
+            .output()
+            .unwrap(),
+    );
+    v["code"].as_str().unwrap().to_string()
+}
