@@ -6,6 +6,7 @@
 //! communication error.
 
 mod assemble;
+mod bms;
 pub mod can;
 mod cells;
 mod console;
@@ -13,6 +14,7 @@ mod eol;
 mod match_cmd;
 mod packs;
 mod profile;
+mod sim;
 mod trace;
 
 use crate::store::{Actor, Store};
@@ -84,6 +86,11 @@ pub enum Command {
     Packs(packs::PacksCommand),
     /// Match available cells into balanced packs for a profile
     Match(match_cmd::MatchArgs),
+    /// Talk to a pack's BMS: decode frames, read it live, write and verify its configuration
+    #[command(subcommand)]
+    Bms(bms::BmsCommand),
+    /// Run a simulated BMS on a pseudo-terminal (jbd, daly) or a CAN interface
+    Sim(sim::SimArgs),
     /// The operator console (full-screen; keyboard and barcode scanner)
     Console(console::ConsoleArgs),
     /// The console on a demo line: generated inventory, simulated BMS boards, temporary database
@@ -173,6 +180,8 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Cells(cmd) => cells::run(cmd, ctx),
         Command::Packs(cmd) => packs::run(cmd, ctx),
         Command::Match(args) => match_cmd::run(args, ctx),
+        Command::Bms(cmd) => bms::run(cmd, ctx),
+        Command::Sim(args) => sim::run(args, ctx),
         Command::Console(args) => console::run_console(args, ctx),
         Command::Demo(args) => console::run_demo(args, ctx),
         Command::Can(cmd) => can::run(cmd, ctx),

@@ -1,0 +1,778 @@
+//! `packwright bms …`: decode frames, read a board live, read or write (and prove) its
+//! configuration, switch its FETs or set its SOC, time the configuration write, and list the
+//! write log.
+//!
+//! Exit codes: 0 done, 1 verification failed (read-back or persistence mismatch, a switch
+//! that did not take), 2 bad input, 3 device or communication error.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use packwright_protocol::daly::{self, CurrentSign};
+use packwright_protocol::framing::{parse_hex, to_hex};
+use packwright_protocol::jbd::{self, CapacityUnit, Pin};
+use packwright_protocol::{BmsSnapshot, ProtocolKind};
+
+use super::{device_error, input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
+use crate::bms::bench::{bench_config_write, BenchOptions};
+use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire};
+use crate::bms::BmsHandle;
+use crate::device::serial::{self, SerialConfig};
+use crate::profile::{Profile, ProfileError};
+use crate::store::{WriteAttempt, WriteOutcome};
+
+#[derive(Debug, Subcommand)]
+pub enum BmsCommand {
+    /// Decode frames given in hex, one frame per argument (spaces allowed inside); CAN
+    /// protocols take candump notation (ID#DATA)
+    Decode(DecodeArgs),
+    /// Read a board live: voltages, current, cells, temperatures, protection, FETs
+    Read(ReadArgs),
+    /// Read or write the BMS configuration of a profile (JBD)
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Switch the FETs or set the state of charge, and check it took
+    Set(SetArgs),
+    /// Time a full verified JBD profile write against the built-in simulator at a baud rate
+    Bench(BenchArgs),
+    /// List the configuration-write log, newest first
+    Writes(WritesArgs),
+}
+
+fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
+    ProtocolKind::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = ProtocolKind::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown protocol '{s}'; known: {}", known.join(", "))
+    })
+}
+
+/// Daly current sign as the command line spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignArg {
+    /// raw current above 30000 means discharge (documented boards)
+    AboveOffsetDischarges,
+    /// raw current above 30000 means charge (firmware with the inverted sign)
+    AboveOffsetCharges,
+}
+
+impl From<SignArg> for CurrentSign {
+    fn from(s: SignArg) -> CurrentSign {
+        match s {
+            SignArg::AboveOffsetDischarges => CurrentSign::AboveOffsetDischarges,
+            SignArg::AboveOffsetCharges => CurrentSign::AboveOffsetCharges,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// jbd, daly, pylontech, daly-can or jbd-can
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: ProtocolKind,
+    /// Daly current sign (default: raw above 30000 means discharge)
+    #[arg(long, value_enum)]
+    pub current_sign: Option<SignArg>,
+    /// The frames
+    #[arg(required = true)]
+    pub frames: Vec<String>,
+}
+
+/// How to reach a board; shared by every command that talks to one.
+#[derive(Debug, Clone, Args)]
+pub struct LinkArgs {
+    /// Serial port (/dev/ttyUSB0, a simulator's pty or link) or CAN interface (can0)
+    #[arg(long)]
+    pub port: String,
+    /// jbd, daly, pylontech, daly-can or jbd-can
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: ProtocolKind,
+    /// Daly: board number on the RS485 line (1 → 0x40, 2 → 0x41, …) or a host address in
+    /// hex (0x40 RS485, 0x80 UART). Daly CAN: the BMS address.
+    #[arg(long)]
+    pub address: Option<String>,
+    #[arg(long, default_value_t = 9600)]
+    pub baud: u32,
+    /// Reply timeout per attempt, beyond the bytes' wire time
+    #[arg(long, default_value_t = 300)]
+    pub timeout_ms: u64,
+    /// Attempts per request (sleeping JBD boards drop the first frame)
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Daly current sign (default: inferred from the charge state the board reports)
+    #[arg(long, value_enum)]
+    pub current_sign: Option<SignArg>,
+    /// JBD: capacity and current in 100 mA units (0x2D bit 12), for boards that do not say so
+    #[arg(long)]
+    pub unit_x10: bool,
+}
+
+/// A Daly `--address`: board number (decimal) or raw host address (hex).
+fn daly_address(text: &str) -> anyhow::Result<u8> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        let a = u8::from_str_radix(hex, 16)
+            .map_err(|_| input_error(anyhow::anyhow!("--address {t}: not a hex byte")))?;
+        if !daly::is_request_address(a) {
+            return Err(input_error(anyhow::anyhow!(
+                "--address {t}: not a Daly host address (0x40-0x7E for RS485 boards, 0x80 UART, 0x20)"
+            )));
+        }
+        return Ok(a);
+    }
+    let board: u8 = t.parse().map_err(|_| {
+        input_error(anyhow::anyhow!(
+            "--address {t}: expected a board number (1-63) or a hex address like 0x40"
+        ))
+    })?;
+    daly::board_address(board).map_err(|e| input_error(anyhow::anyhow!("--address {t}: {e}")))
+}
+
+impl LinkArgs {
+    /// Start the device task for this link on the current runtime.
+    fn open(&self) -> anyhow::Result<BmsHandle> {
+        if self.protocol.is_serial() {
+            let mut cfg = SerialConfig::new(&self.port, self.protocol);
+            cfg.baud = self.baud;
+            cfg.timeout = Duration::from_millis(self.timeout_ms);
+            cfg.attempts = self.attempts.max(1);
+            cfg.current_sign = self.current_sign.map(Into::into);
+            cfg.jbd_unit = self.unit_x10.then_some(CapacityUnit::HundredMilli);
+            if let Some(a) = &self.address {
+                if self.protocol != ProtocolKind::Daly {
+                    return Err(input_error(anyhow::anyhow!(
+                        "--address: JBD has no addresses (one board per serial line)"
+                    )));
+                }
+                cfg.daly_address = daly_address(a)?;
+            }
+            return serial::spawn(cfg).map_err(input_error);
+        }
+        let mut cfg = crate::device::can::bms::CanBmsConfig::new(&self.port, self.protocol);
+        cfg.timeout = cfg.timeout.max(Duration::from_millis(self.timeout_ms));
+        cfg.retries = self.attempts.saturating_sub(1);
+        if let Some(sign) = self.current_sign {
+            cfg.options.current_sign = sign.into();
+        }
+        if let Some(a) = &self.address {
+            cfg.bms_address = a
+                .parse()
+                .map_err(|_| input_error(anyhow::anyhow!("--address {a}: expected a number")))?;
+        }
+        crate::device::can::bms::spawn(cfg).map_err(device_error)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read the board's configuration (factory mode, left without saving) and compare it
+    /// with a profile: exit 1 if any register differs
+    Read(ConfigArgs),
+    /// Write a profile's configuration, read it back, save, and re-read to prove it stuck
+    Write(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Profile name or path (config read without one lists every register)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Pack code to store in the board's barcode register (0xA2) and link the log to
+    #[arg(long)]
+    pub barcode: Option<String>,
+    /// Six-digit PIN for boards that have one set (firmware before 0x21)
+    #[arg(long)]
+    pub pin: Option<String>,
+    /// Print the plan and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Charge FET: on (allowed) or off
+    #[arg(long, value_enum)]
+    pub charge_fet: Option<OnOff>,
+    /// Discharge FET: on (allowed) or off
+    #[arg(long, value_enum)]
+    pub discharge_fet: Option<OnOff>,
+    /// State of charge in percent (Daly)
+    #[arg(long)]
+    pub soc: Option<f64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Profile whose configuration is written
+    #[arg(long, default_value = "lfp-16s1p-280ah")]
+    pub profile: String,
+    #[arg(long, default_value_t = 9600)]
+    pub baud: u32,
+    /// The simulated board's turnaround per request
+    #[arg(long, default_value_t = 10)]
+    pub turnaround_ms: u64,
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WritesArgs {
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
+    match cmd {
+        BmsCommand::Decode(args) => decode(args),
+        BmsCommand::Read(args) => runtime()?.block_on(read(args)),
+        BmsCommand::Config(ConfigCommand::Read(args)) => runtime()?.block_on(config_read(args)),
+        BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
+        BmsCommand::Set(args) => runtime()?.block_on(set(args)),
+        BmsCommand::Bench(args) => bench(args),
+        BmsCommand::Writes(args) => writes(args, ctx),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")
+}
+
+fn decode(args: DecodeArgs) -> anyhow::Result<u8> {
+    let sign = args.current_sign.map(Into::into).unwrap_or_default();
+    let mut bad = 0;
+    for (i, text) in args.frames.iter().enumerate() {
+        let decoded: Result<serde_json::Value, String> = decode_one(args.protocol, text, sign);
+        match decoded {
+            Ok(v) => println!("{}", serde_json::to_string(&v)?),
+            Err(reason) => {
+                bad += 1;
+                eprintln!("frame {} ({}): invalid: {reason}", i + 1, text.trim());
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(input_error(anyhow::anyhow!(
+            "{bad} of {} frame(s) invalid",
+            args.frames.len()
+        )));
+    }
+    Ok(EXIT_OK)
+}
+
+fn decode_one(
+    protocol: ProtocolKind,
+    text: &str,
+    sign: CurrentSign,
+) -> Result<serde_json::Value, String> {
+    let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| e.to_string());
+    match protocol {
+        ProtocolKind::Jbd | ProtocolKind::Daly => {
+            let bytes = parse_hex(text).map_err(|e| e.to_string())?;
+            if protocol == ProtocolKind::Jbd {
+                json(serde_json::to_value(
+                    jbd::describe(&bytes).map_err(|e| e.to_string())?,
+                ))
+            } else {
+                json(serde_json::to_value(
+                    daly::describe(&bytes, sign).map_err(|e| e.to_string())?,
+                ))
+            }
+        }
+        _ => {
+            use packwright_protocol::can;
+            let frame = can::notation::parse_frame(text.trim()).map_err(|e| e.to_string())?;
+            let options = can::DecodeOptions {
+                current_sign: sign,
+                ..Default::default()
+            };
+            json(serde_json::to_value(
+                can::decode_with(protocol, &frame, options).map_err(|e| e.to_string())?,
+            ))
+        }
+    }
+}
+
+async fn read(args: ReadArgs) -> anyhow::Result<u8> {
+    let handle = args.link.open()?;
+    let snapshot = handle.read().await.map_err(device_error)?;
+    if args.json {
+        print_json(&snapshot)?;
+    } else {
+        print_snapshot(&args.link, &snapshot);
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_snapshot(link: &LinkArgs, s: &BmsSnapshot) {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v} {unit}"));
+    println!("{} on {}", link.protocol, link.port);
+    if let Some(m) = &s.model {
+        println!("model          {m}");
+    }
+    if let Some(f) = &s.firmware_version {
+        println!("firmware       {f}");
+    }
+    println!(
+        "pack voltage   {} V (cells sum {:.3} V)",
+        s.pack_voltage_v,
+        s.cell_sum_v()
+    );
+    println!("current        {} A (+ charging)", s.current_a);
+    println!("SOC            {}", opt(s.soc_pct, "%"));
+    println!(
+        "capacity       {} of {}",
+        opt(s.remaining_ah, "Ah"),
+        opt(s.nominal_ah, "Ah")
+    );
+    if let Some(c) = s.cycles {
+        println!("cycles         {c}");
+    }
+    let cells: Vec<String> = s.cell_voltages_mv.iter().map(|v| v.to_string()).collect();
+    println!("cells ({})     {} mV", s.cell_count, cells.join(" "));
+    if let Some(spread) = s.cell_spread_mv() {
+        println!("cell spread    {spread} mV");
+    }
+    let temps: Vec<String> = s.temperatures_c.iter().map(|t| format!("{t}")).collect();
+    println!("temperatures   {} °C", temps.join(" "));
+    let fet = |f: Option<bool>| f.map_or("-", |on| if on { "on" } else { "off" });
+    println!(
+        "FETs           charge {}, discharge {}",
+        fet(s.charge_fet),
+        fet(s.discharge_fet)
+    );
+    println!(
+        "protection     {}",
+        if s.protection.is_empty() {
+            "none".to_string()
+        } else {
+            s.protection.join(", ")
+        }
+    );
+    if !s.balancing_cells.is_empty() {
+        println!("balancing      cells {:?}", s.balancing_cells);
+    }
+    if let Some(d) = &s.manufacture_date {
+        println!("manufactured   {d}");
+    }
+}
+
+/// Load the profile named on the command line; `None` when none was given.
+fn load_profile(name: Option<&str>) -> Result<Option<Profile>, ProfileError> {
+    name.map(Profile::load).transpose()
+}
+
+fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
+    pin.map(|p| Pin::parse(p).map_err(|e| input_error(anyhow::anyhow!("--pin: {e}"))))
+        .transpose()
+}
+
+async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
+    if args.link.protocol != ProtocolKind::Jbd {
+        return Err(input_error(anyhow::anyhow!(
+            "bms config works over jbd only: {} has no readable configuration registers",
+            args.link.protocol
+        )));
+    }
+    let profile = load_profile(args.profile.as_deref()).map_err(input_error)?;
+    let plan = profile
+        .as_ref()
+        .map(|p| ConfigPlan::from_profile(p, args.barcode.as_deref()))
+        .transpose()
+        .map_err(input_error)?;
+    let handle = args.link.open()?;
+    if let Some(pin) = parse_pin(args.pin.as_deref())? {
+        match handle
+            .register(crate::bms::RegisterOp::UsePassword(pin))
+            .await
+        {
+            Ok(_) | Err(crate::bms::BmsError::Rejected { status: 0x80, .. }) => {}
+            Err(e) => return Err(device_error(e)),
+        }
+    }
+    let readings = config::read_config(&handle, plan.as_ref())
+        .await
+        .map_err(device_error)?;
+    let mismatches = readings.iter().filter(|r| r.matches == Some(false)).count();
+    if args.json {
+        print_json(&serde_json::json!({ "registers": readings, "mismatches": mismatches }))?;
+    } else {
+        for r in &readings {
+            let mark = match r.matches {
+                Some(true) => "ok  ",
+                Some(false) => "DIFF",
+                None => "    ",
+            };
+            let value = r
+                .value
+                .clone()
+                .or_else(|| r.error.clone())
+                .unwrap_or_default();
+            let expected = r
+                .expected
+                .as_ref()
+                .map(|e| format!("   (profile: {e})"))
+                .unwrap_or_default();
+            println!("{mark} {} {:<28} {value}{expected}", r.register, r.name);
+        }
+        if plan.is_some() {
+            println!("{mismatches} register(s) differ from the profile");
+        }
+    }
+    Ok(if mismatches > 0 {
+        EXIT_VERIFY_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let link = &args.link;
+    let Some(profile_name) = args.profile.as_deref() else {
+        return Err(input_error(anyhow::anyhow!(
+            "bms config write needs --profile"
+        )));
+    };
+    // Refusals are attempts too: they are logged, then nothing is sent.
+    let refuse = |detail: String| -> anyhow::Result<u8> {
+        if !args.dry_run {
+            let mut store = ctx.open_store()?;
+            let attempt = WriteAttempt {
+                port: &link.port,
+                protocol: link.protocol.name(),
+                profile: profile_name,
+                pack_code: args.barcode.as_deref(),
+            };
+            let id = store.begin_bms_write(&ctx.actor, &attempt)?;
+            store.finish_bms_write(id, WriteOutcome::Refused, None, Some(&detail), &[])?;
+        }
+        Err(input_error(anyhow::anyhow!("{detail}")))
+    };
+    let profile = match Profile::load(profile_name) {
+        Ok(p) => p,
+        Err(e @ ProfileError::Invalid { .. }) => return refuse(format!("{e}\nnothing was sent")),
+        Err(e) => return Err(input_error(e)),
+    };
+    if link.protocol != profile.bms.protocol {
+        return refuse(format!(
+            "profile {} configures a {} board, but --protocol is {}",
+            profile.name, profile.bms.protocol, link.protocol
+        ));
+    }
+    let pin = parse_pin(args.pin.as_deref())?;
+    let plan = match ConfigPlan::from_profile(&profile, args.barcode.as_deref()) {
+        Ok(plan) => plan,
+        Err(
+            e @ (PlanError::Refused { .. }
+            | PlanError::Value { .. }
+            | PlanError::Unsupported { .. }),
+        ) => return refuse(e.to_string()),
+    };
+    if args.dry_run {
+        print_plan(&plan, args.json)?;
+        return Ok(EXIT_OK);
+    }
+    let mut store = ctx.open_store()?;
+    let attempt = WriteAttempt {
+        port: &link.port,
+        protocol: link.protocol.name(),
+        profile: &profile.name,
+        pack_code: args.barcode.as_deref(),
+    };
+    let id = store.begin_bms_write(&ctx.actor, &attempt)?;
+    let opts = SessionOptions {
+        pin,
+        ..SessionOptions::default()
+    };
+    let report = runtime()?.block_on(async {
+        let handle = link.open()?;
+        anyhow::Ok(config::write_verified(&handle, &plan, &opts).await)
+    })?;
+    let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
+    let identity = report.identity.summary();
+    store.finish_bms_write(
+        id,
+        report.outcome,
+        Some(&identity),
+        report.failure.as_deref(),
+        &records,
+    )?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        for f in &report.fields {
+            let mark = if f.ok { "ok  " } else { "FAIL" };
+            println!(
+                "{mark} {} {:<26} {:<22} read back {:<22} persisted {}",
+                f.register,
+                f.name,
+                f.written,
+                f.read_back.as_deref().unwrap_or("-"),
+                f.persisted.as_deref().unwrap_or("-")
+            );
+        }
+        println!(
+            "{} on {} ({}): {} in {} ms, {} requests, {} retries",
+            profile.name,
+            link.port,
+            identity,
+            report.outcome.as_str(),
+            report.elapsed_ms,
+            report.traffic.transactions,
+            report.traffic.retries
+        );
+    }
+    match report.outcome {
+        WriteOutcome::Verified => Ok(EXIT_OK),
+        _ => {
+            let failure = report.failure.unwrap_or_else(|| "unknown failure".into());
+            let saved = if report.saved {
+                "the board saved part of it"
+            } else {
+                "left factory mode without saving"
+            };
+            let msg = anyhow::anyhow!("configuration write failed: {failure} ({saved})");
+            if report.communication_failure {
+                Err(device_error(msg))
+            } else {
+                eprintln!("error: {msg:#}");
+                Ok(EXIT_VERIFY_FAILED)
+            }
+        }
+    }
+}
+
+fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "dry_run": true, "plan": plan }));
+    }
+    println!(
+        "dry run: nothing is sent. Plan for {} ({} unit):",
+        plan.profile,
+        match plan.unit {
+            CapacityUnit::TenMilli => "10 mA",
+            CapacityUnit::HundredMilli => "100 mA",
+        }
+    );
+    for f in &plan.fields {
+        let wire = match &f.wire {
+            Wire::Word { raw } => format!("0x{raw:04X}"),
+            Wire::Bits { set, clear } => format!("set 0x{set:04X} clear 0x{clear:04X}"),
+            Wire::Text { text } => to_hex(&jbd::eeprom::encode_string(text).unwrap_or_default()),
+        };
+        println!(
+            "  {} {:<26} {:<24} {:<18} from {}",
+            f.register_hex(),
+            f.name,
+            f.display,
+            wire,
+            f.field
+        );
+    }
+    Ok(())
+}
+
+async fn set(args: SetArgs) -> anyhow::Result<u8> {
+    if args.charge_fet.is_none() && args.discharge_fet.is_none() && args.soc.is_none() {
+        return Err(input_error(anyhow::anyhow!(
+            "nothing to set: give --charge-fet, --discharge-fet or --soc"
+        )));
+    }
+    if let Some(soc) = args.soc {
+        if !(0.0..=100.0).contains(&soc) {
+            return Err(input_error(anyhow::anyhow!(
+                "--soc {soc}: must be between 0 and 100"
+            )));
+        }
+    }
+    let handle = args.link.open()?;
+    let before = handle.read().await.map_err(device_error)?;
+    let on = |v: Option<OnOff>, current: Option<bool>| {
+        v.map_or(current.unwrap_or(true), |v| v == OnOff::On)
+    };
+    if args.charge_fet.is_some() || args.discharge_fet.is_some() {
+        let charge = on(args.charge_fet, before.charge_fet);
+        let discharge = on(args.discharge_fet, before.discharge_fet);
+        handle
+            .set_fets(charge, discharge)
+            .await
+            .map_err(device_error)?;
+    }
+    if let Some(soc) = args.soc {
+        handle.set_soc(soc).await.map_err(device_error)?;
+    }
+    // An acknowledgement proves nothing: read the board again.
+    let after = handle.read().await.map_err(device_error)?;
+    let mut problems = Vec::new();
+    let protection = if after.protection.is_empty() {
+        "none".to_string()
+    } else {
+        after.protection.join(", ")
+    };
+    for (name, wanted, got) in [
+        ("charge FET", args.charge_fet, after.charge_fet),
+        ("discharge FET", args.discharge_fet, after.discharge_fet),
+    ] {
+        if let Some(w) = wanted {
+            let want_on = w == OnOff::On;
+            if got != Some(want_on) {
+                problems.push(format!(
+                    "{name}: asked {}, the board reports {} (protection: {protection})",
+                    if want_on { "on" } else { "off" },
+                    got.map_or("nothing", |g| if g { "on" } else { "off" })
+                ));
+            }
+        }
+    }
+    if let Some(soc) = args.soc {
+        // The live SOC moves with the current between the write and the read: allow 1 %.
+        if after.soc_pct.is_none_or(|got| (got - soc).abs() > 1.0) {
+            problems.push(format!(
+                "SOC: asked {soc} %, the board reports {:?} %",
+                after.soc_pct
+            ));
+        }
+    }
+    if args.json {
+        print_json(
+            &serde_json::json!({ "verified": problems.is_empty(), "problems": problems, "snapshot": after }),
+        )?;
+    } else if problems.is_empty() {
+        println!("done and verified by read-back");
+    }
+    if problems.is_empty() {
+        Ok(EXIT_OK)
+    } else {
+        eprintln!("error: not verified: {}", problems.join("; "));
+        Ok(EXIT_VERIFY_FAILED)
+    }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<u8> {
+    let profile = Profile::load(&args.profile).map_err(input_error)?;
+    let opts = BenchOptions {
+        baud: args.baud,
+        turnaround: Duration::from_millis(args.turnaround_ms),
+        runs: args.runs.max(1),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = rt
+        .block_on(bench_config_write(&profile, &opts))
+        .map_err(device_error)?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{}: {} registers at {} baud, board turnaround {} ms",
+            report.profile, report.fields, report.baud, report.turnaround_ms
+        );
+        for (i, r) in report.runs.iter().enumerate() {
+            println!(
+                "run {}: {:.0} ms; {} requests, {} bytes out + {} in = {:.0} ms on the wire; budget 1.5 × wire + turnaround = {:.0} ms: {}",
+                i + 1,
+                r.elapsed_ms,
+                r.traffic.transactions,
+                r.traffic.bytes_out,
+                r.traffic.bytes_in,
+                r.wire_ms,
+                r.budget_ms,
+                if r.within_budget { "within" } else { "OVER" }
+            );
+        }
+        println!("worst run: {:.2} of the budget", report.worst_ratio);
+    }
+    Ok(if report.all_within_budget {
+        EXIT_OK
+    } else {
+        EXIT_VERIFY_FAILED
+    })
+}
+
+fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let store = ctx.open_store()?;
+    let rows = store.recent_bms_writes(args.limit)?;
+    if args.json {
+        let mut out = Vec::new();
+        for r in rows {
+            let fields = store.bms_write_fields(r.id)?;
+            out.push(serde_json::json!({ "write": r, "fields": fields }));
+        }
+        print_json(&out)?;
+    } else {
+        for r in rows {
+            println!(
+                "#{} {} {} {} on {} by {}@{}: {}{}",
+                r.id,
+                r.started_at,
+                r.profile,
+                r.bms_identity.as_deref().unwrap_or("(identity unknown)"),
+                r.port,
+                r.operator,
+                r.station,
+                r.outcome,
+                r.detail.map(|d| format!(" — {d}")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daly_addresses_accept_boards_and_hex() {
+        assert_eq!(daly_address("1").unwrap(), 0x40);
+        assert_eq!(daly_address("2").unwrap(), 0x41);
+        assert_eq!(daly_address("0x80").unwrap(), 0x80);
+        assert!(daly_address("0x01").is_err());
+        assert!(daly_address("64").is_err());
+        assert!(daly_address("two").is_err());
+    }
+
+    #[test]
+    fn decode_names_the_reason() {
+        let sign = CurrentSign::default();
+        let ok = decode_one(ProtocolKind::Jbd, "DD A5 03 00 FF FD 77", sign).unwrap();
+        assert_eq!(ok["kind"], "read_request");
+        let err = decode_one(ProtocolKind::Jbd, "DD A5 03 00 FF FE 77", sign).unwrap_err();
+        assert_eq!(err, "checksum 0xFFFE but frame sums to 0xFFFD");
+        let err = decode_one(ProtocolKind::Daly, "A5 40 90 08 00", sign).unwrap_err();
+        assert!(err.contains("length byte says 8"), "{err}");
+        assert!(decode_one(ProtocolKind::Daly, "A5 4Z", sign)
+            .unwrap_err()
+            .contains("not a hex digit"));
+    }
+}
