@@ -100,7 +100,7 @@ impl DalyBoard {
                 cfg.cells
             ));
         }
-        let units = (1..=cfg.boards)
+        let mut units: Vec<Unit> = (1..=cfg.boards)
             .map(|n| Unit {
                 pack: LivePack::new(cfg.chemistry, cfg.cells, cfg.sensors, cfg.capacity_ah, rng),
                 charge_enabled: true,
@@ -114,6 +114,9 @@ impl DalyBoard {
                 },
             })
             .collect();
+        for unit in &mut units {
+            unit.pack.apply_faults(faults)?;
+        }
         Ok(DalyBoard {
             nostore: faults.nostore.clone(),
             overvoltage_cell: faults.overvoltage_cell,

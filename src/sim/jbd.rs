@@ -120,11 +120,13 @@ impl JbdBoard {
                 .collect::<Result<Vec<u8>, String>>()
         };
         let committed = default_memory(&cfg);
+        let mut pack = LivePack::new(cfg.chemistry, cfg.cells, cfg.ntc, cfg.capacity_ah, rng);
+        pack.apply_faults(faults)?;
         Ok(JbdBoard {
             nostore: parse(&faults.nostore)?,
             nopersist: parse(&faults.nopersist)?,
             overvoltage_cell: faults.overvoltage_cell,
-            pack: LivePack::new(cfg.chemistry, cfg.cells, cfg.ntc, cfg.capacity_ah, rng),
+            pack,
             committed,
             staged: None,
             pin_given: false,

@@ -85,12 +85,18 @@ pub struct Faults {
     pub disconnect_for: Duration,
     /// Cell (1-based) driven 50 mV above the configured cell over-voltage trigger.
     pub overvoltage_cell: Option<usize>,
+    /// Cells (1-based) sitting this many mV off their neighbours: a weak cell (negative) or
+    /// one swapped in from another batch at a different charge.
+    pub cell_offsets: Vec<(usize, f64)>,
+    /// Temperature sensors (1-based) that read an open circuit.
+    pub dead_sensors: Vec<usize>,
 }
 
 impl Faults {
     pub const HELP: &'static str =
         "drop=P, corrupt=P, junk=P (probabilities 0..1), split, delay=MS, \
-sleep[=IDLE_MS], nostore=REG[+REG…], nopersist=REG[+REG…], disconnect=N[:MS], overvoltage=CELL";
+sleep[=IDLE_MS], nostore=REG[+REG…], nopersist=REG[+REG…], disconnect=N[:MS], overvoltage=CELL, \
+offset=CELL:MV, deadntc=SENSOR";
 
     /// Parse one or more comma-separated fault specs into `self`.
     pub fn add(&mut self, spec: &str) -> Result<(), String> {
@@ -150,6 +156,24 @@ sleep[=IDLE_MS], nostore=REG[+REG…], nopersist=REG[+REG…], disconnect=N[:MS]
                     self.overvoltage_cell =
                         Some(v.parse().ok().filter(|c| *c >= 1).ok_or_else(|| {
                             format!("fault 'overvoltage': '{v}' is not a cell number (1 or more)")
+                        })?);
+                }
+                "offset" => {
+                    let v = need("CELL:MV")?;
+                    let parsed = v.split_once(':').and_then(|(c, mv)| {
+                        let c = c.trim().parse::<usize>().ok().filter(|c| *c >= 1)?;
+                        let mv = mv.trim().parse::<f64>().ok().filter(|mv| mv.is_finite())?;
+                        Some((c, mv))
+                    });
+                    self.cell_offsets.push(parsed.ok_or_else(|| {
+                        format!("fault 'offset': '{v}' is not CELL:MV (e.g. 7:-400)")
+                    })?);
+                }
+                "deadntc" => {
+                    let v = need("SENSOR")?;
+                    self.dead_sensors
+                        .push(v.parse().ok().filter(|s| *s >= 1).ok_or_else(|| {
+                            format!("fault 'deadntc': '{v}' is not a sensor number (1 or more)")
                         })?);
                 }
                 other => return Err(format!("unknown fault '{other}'; known: {}", Faults::HELP)),
@@ -401,7 +425,12 @@ pub struct LivePack {
     pub soc: f64,
     pub capacity_ah: f64,
     last: Option<std::time::Instant>,
+    /// 1-based sensors reading an open circuit.
+    dead_sensors: Vec<usize>,
 }
+
+/// What an open (broken or unplugged) NTC reads as: the bottom of a typical NTC table.
+pub const OPEN_NTC_C: f64 = -40.0;
 
 impl LivePack {
     pub fn new(
@@ -422,6 +451,7 @@ impl LivePack {
             soc: 0.6,
             capacity_ah,
             last: None,
+            dead_sensors: Vec::new(),
         };
         pack.update(true, true, None, rng);
         pack
@@ -499,6 +529,34 @@ impl LivePack {
             *t = (*t + rng.range(-0.05, 0.05) + self.current_a.abs() * dt * 0.0005)
                 .clamp(-30.0, 80.0);
         }
+        for &sensor in &self.dead_sensors {
+            if let Some(t) = self.temps_c.get_mut(sensor - 1) {
+                *t = OPEN_NTC_C;
+            }
+        }
+    }
+
+    /// Apply the cell and sensor faults; names a cell or sensor the pack does not have.
+    pub fn apply_faults(&mut self, faults: &Faults) -> Result<(), String> {
+        for &(cell, mv) in &faults.cell_offsets {
+            let offset = self.offsets_mv.get_mut(cell - 1).ok_or_else(|| {
+                format!(
+                    "offset cell {cell} does not exist on a {}-cell pack",
+                    self.cells_mv.len()
+                )
+            })?;
+            *offset += mv;
+        }
+        for &sensor in &faults.dead_sensors {
+            if sensor > self.temps_c.len() {
+                return Err(format!(
+                    "dead sensor {sensor} does not exist: the pack has {} sensors",
+                    self.temps_c.len()
+                ));
+            }
+        }
+        self.dead_sensors = faults.dead_sensors.clone();
+        Ok(())
     }
 
     pub fn pack_mv(&self) -> f64 {
@@ -610,5 +668,37 @@ mod tests {
             std::fs::read_link(&link).unwrap(),
             PathBuf::from("/dev/zero")
         );
+    }
+
+    #[test]
+    fn cell_offsets_and_dead_sensors_show_in_the_live_values() {
+        let mut f = Faults::default();
+        f.add("offset=3:-400, offset=5:+120, deadntc=2").unwrap();
+        assert_eq!(f.cell_offsets, vec![(3, -400.0), (5, 120.0)]);
+        assert_eq!(f.dead_sensors, vec![2]);
+        for bad in ["offset=3", "offset=0:5", "offset=x:5", "deadntc=0"] {
+            let err = Faults::default().add(bad).unwrap_err();
+            assert!(err.contains(bad.split('=').next().unwrap()), "{bad}: {err}");
+        }
+        let mut rng = Rng::new(7);
+        let mut pack = LivePack::new(Chemistry::Lfp, 8, 3, 100.0, &mut rng);
+        pack.apply_faults(&f).unwrap();
+        pack.update(true, true, None, &mut rng);
+        let others: Vec<f64> = [0, 1, 3, 5, 6, 7]
+            .iter()
+            .map(|&i| pack.cells_mv[i])
+            .collect();
+        let low = others.iter().cloned().fold(f64::MAX, f64::min);
+        let high = others.iter().cloned().fold(f64::MIN, f64::max);
+        assert!(pack.cells_mv[2] < low - 350.0, "{:?}", pack.cells_mv);
+        assert!(pack.cells_mv[4] > high + 70.0, "{:?}", pack.cells_mv);
+        assert_eq!(pack.temps_c[1], OPEN_NTC_C);
+        assert!(pack.temps_c[0] > 20.0);
+        let mut too_far = Faults::default();
+        too_far.add("deadntc=4").unwrap();
+        assert!(pack
+            .apply_faults(&too_far)
+            .unwrap_err()
+            .contains("3 sensors"));
     }
 }
