@@ -836,6 +836,10 @@ fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
             fx.extend(app.go(Screen::History));
             fx
         }
+        // On History a code is a question about the past, wherever the pack is now.
+        Resolved::Pack(_) if app.screen == Screen::History => {
+            vec![Effect::Request(Request::LoadHistory(code))]
+        }
         Resolved::Pack(pack) => {
             let screen = Screen::for_pack(pack.status);
             let label = pack.label();

@@ -201,7 +201,7 @@ pub const GLOBAL: &[Binding] = &[
         &[k('/')],
         Action::EnterCode,
         "code",
-        "Type a code by hand: a cell, a pack or OP:<name>; handled like a scan",
+        "Type a cell id, pack code or OP:<name>; same as a scan",
     ),
     b(
         &[k('?'), code(KeyCode::F(1))],
@@ -252,7 +252,7 @@ const INVENTORY: &[Binding] = &[
         &[k('i')],
         Action::Import,
         "import",
-        "Import a grading-cabinet file (CSV or JSON), all rows or none",
+        "Import a grading-cabinet file (CSV/JSON): all rows or none",
     ),
     b(
         &[k('f')],
@@ -264,7 +264,7 @@ const INVENTORY: &[Binding] = &[
         &[k('s')],
         Action::CycleStatus,
         "status",
-        "Show available, reserved, assembled, rejected, scrapped or all cells",
+        "Next status to show (available, reserved, ..., all)",
     ),
     b(
         &[k('o')],
@@ -331,7 +331,7 @@ const BMS: &[Binding] = &[
         &[k('w')],
         Action::WriteConfig,
         "write config",
-        "Write the profile's configuration (asks to confirm), then read it back",
+        "Write the profile's configuration (confirm), read it back",
     ),
 ];
 

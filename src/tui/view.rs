@@ -191,7 +191,9 @@ fn help_overlay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut tables = super::keys::screen_table(app.screen, app.session.demo);
     tables.push(super::keys::GLOBAL);
     let rows: Vec<&Binding> = tables.iter().flat_map(|t| t.iter()).collect();
-    let h = (rows.len() as u16 + 4).min(area.height);
+    // The closing note only when it fits: the keys come first.
+    let note = rows.len() + 3 <= area.height as usize;
+    let h = (rows.len() as u16 + 2 + if note { 2 } else { 0 }).min(area.height);
     let rect = centered(area, 76, h);
     let mut lines: Vec<Line> = rows
         .iter()
@@ -202,11 +204,13 @@ fn help_overlay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ])
         })
         .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        "A scan (fast keys + Enter) works on every screen. Esc, ? or q closes.",
-        theme.dim(),
-    ));
+    if note {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "A scan (fast keys + Enter) works on every screen. Esc, ? or q closes.",
+            theme.dim(),
+        ));
+    }
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(block(theme, &format!("Keys: {}", app.screen.title()))),
@@ -288,7 +292,7 @@ fn pack_row(p: &Pack, width: usize) -> String {
         fit(&p.profile, 18),
         fit(p.status.as_str(), 11),
         cells,
-        p.created_at.get(..16).unwrap_or(&p.created_at)
+        p.created_at.get(..10).unwrap_or(&p.created_at)
     );
     fit(&text, width)
 }
@@ -372,7 +376,7 @@ fn hist_lines(
         return out;
     }
     let max = bins.iter().map(|b| b.2).max().unwrap_or(1).max(1);
-    let label_w = 12;
+    let label_w = 7;
     let bar_w = width.saturating_sub(label_w + 5).max(1);
     for (lo, _hi, n) in bins {
         let len = n * bar_w / max;
@@ -388,7 +392,7 @@ fn hist_lines(
 fn inventory_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inv = &app.inventory;
     let [table, side] =
-        Layout::horizontal([Constraint::Min(50), Constraint::Length(30)]).areas(area);
+        Layout::horizontal([Constraint::Min(50), Constraint::Length(24)]).areas(area);
     let visible = inv.visible();
     let width = table.width.saturating_sub(2) as usize;
     let rows = table.height.saturating_sub(3) as usize;
@@ -409,9 +413,10 @@ fn inventory_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     for i in window(visible.len(), inv.selected, rows) {
         let c = visible[i];
         let tail = match c.status {
+            // The reason matters more than the word: keep it in view at 80 columns.
             CellStatus::Rejected | CellStatus::Scrapped => format!(
                 "{}: {}",
-                c.status,
+                &c.status.as_str()[..3],
                 c.status_reason.as_deref().unwrap_or("no reason given")
             ),
             _ => format!("{} {}", c.status, c.source_code.as_deref().unwrap_or("-")),
@@ -636,7 +641,7 @@ fn assemble_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::raw(format!("into {}", slot.name())),
         ]));
         lines.push(Line::styled(
-            "scan the cell (or press / and type its id, then Enter); a wrong cell is refused",
+            "scan the cell, or type its id and Enter; a wrong cell is refused",
             theme.dim(),
         ));
     }

@@ -1,0 +1,322 @@
+//! What each screen draws, as insta snapshots: at 80×24 and at 160×48 as text, and at 80×24
+//! with styles (16 colours and NO_COLOR), plus ASCII, the help overlay and a too-small terminal.
+//! Times, dates and date-bearing pack codes are redacted.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use packwright::tui::app::Event;
+use packwright::tui::data::*;
+use packwright::tui::theme::{ColorMode, Theme};
+use packwright_protocol::BmsSnapshot;
+use tui_support::Harness;
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("snapshots");
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+/// Times and dates change run to run; pack codes carry the production date. Replacements
+/// keep the width so the layout in the snapshot stays what the operator sees.
+fn redact(text: impl std::fmt::Display) -> String {
+    let text = text.to_string();
+    let rules = [
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z",
+            "YYYY-MM-DDThh:mm:ss.mmmZ",
+        ),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}",
+            "YYYY-MM-DDThh:mm:ss",
+        ),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", "YYYY-MM-DDThh:mm"),
+        (r"\b\d{4}-\d{2}-\d{2}\b", "YYYY-MM-DD"),
+        (r"\b\d{2}:\d{2}:\d{2}\b", "hh:mm:ss"),
+        // GB/T 34014: three characters of production date before the serial.
+        (r"(09KPB51ESS0280)\w{3}(\d{7})", "${1}DAT${2}"),
+    ];
+    rules.iter().fold(text, |t, (re, with)| {
+        regex::Regex::new(re)
+            .unwrap()
+            .replace_all(&t, *with)
+            .into_owned()
+    })
+}
+
+const COLOR: Theme = Theme {
+    color: ColorMode::Ansi16,
+    ascii: false,
+};
+
+/// Text at both sizes and styles at 80×24, for one screen state.
+fn check(name: &str, h: &Harness) {
+    settings().bind(|| {
+        insta::assert_snapshot!(format!("{name}_80x24"), redact(h.screen(80, 24)));
+        insta::assert_snapshot!(format!("{name}_160x48"), redact(h.screen(160, 48)));
+        let colour = h.render(80, 24, &COLOR);
+        let colour = format!("{:?}", colour.backend().buffer());
+        insta::assert_snapshot!(format!("{name}_80x24_colour"), redact(colour));
+        let mono = h.render(80, 24, &Theme::plain());
+        let mono = format!("{:?}", mono.backend().buffer());
+        insta::assert_snapshot!(format!("{name}_80x24_no_color"), redact(mono));
+    });
+}
+
+fn snapshot_16s() -> BmsSnapshot {
+    let cells = [
+        3302, 3305, 3298, 3301, 3310, 3304, 3299, 3303, 3287, 3306, 3302, 3300, 3305, 3301, 3298,
+        3304,
+    ];
+    BmsSnapshot {
+        pack_voltage_v: cells.iter().map(|&c| f64::from(c)).sum::<f64>() / 1000.0,
+        current_a: -2.4,
+        remaining_ah: Some(120.0),
+        nominal_ah: Some(280.0),
+        cycles: Some(3),
+        soc_pct: Some(43.0),
+        cell_count: 16,
+        cell_voltages_mv: cells.to_vec(),
+        temperatures_c: vec![24.1, 24.3, 23.9, 24.2],
+        protection: vec![],
+        charge_fet: Some(true),
+        discharge_fet: Some(true),
+        balancing_cells: vec![5],
+        manufacture_date: Some("2026-11-01".into()),
+        model: Some("SP04S034".into()),
+        firmware_version: Some("0x20".into()),
+    }
+}
+
+/// A harness with one pack matched, assembled and on the bench.
+fn assembled() -> Harness {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('4'));
+    let pack = h.app.pack.clone().unwrap();
+    for id in pack.groups.iter().flatten() {
+        h.scan(id);
+    }
+    h
+}
+
+#[test]
+fn line_screen() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('1'));
+    check("line", &h);
+}
+
+#[test]
+fn inventory_screen() {
+    let mut h = Harness::new();
+    h.press(KeyCode::Char('2'));
+    h.press(KeyCode::Char('o'));
+    check("inventory", &h);
+}
+
+#[test]
+fn match_screen() {
+    let mut h = Harness::new();
+    h.press(KeyCode::Char('3'));
+    h.press(KeyCode::Char('r'));
+    h.press(KeyCode::Char(' '));
+    h.press(KeyCode::Down);
+    check("match", &h);
+}
+
+#[test]
+fn assemble_screen_with_a_refused_cell() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('4'));
+    let pack = h.app.pack.clone().unwrap();
+    let order: Vec<String> = pack.groups.iter().flatten().cloned().collect();
+    for id in &order[..5] {
+        h.scan(id);
+    }
+    h.scan(&order[9]);
+    check("assemble", &h);
+}
+
+#[test]
+fn assemble_screen_finished_with_its_label() {
+    let h = assembled();
+    settings().bind(|| insta::assert_snapshot!("assemble_done_80x24", redact(h.screen(80, 24))));
+}
+
+#[test]
+fn bms_screen_live_with_a_verified_write() {
+    let mut h = assembled();
+    h.press(KeyCode::Char('5'));
+    h.event(Event::Device(DeviceEvent::Ports(vec![
+        "/dev/pts/4 (jbd)".into(),
+        "/dev/pts/6 (jbd)".into(),
+    ])));
+    h.event(Event::Device(DeviceEvent::Link(Link::Connected {
+        port: "/dev/pts/4".into(),
+        identity: "jbd SP04S034 fw 0x20".into(),
+    })));
+    h.event(Event::Device(DeviceEvent::Snapshot(Box::new(
+        snapshot_16s(),
+    ))));
+    let fields = [
+        ("cell_ov_trigger_mv", "3650", "3650", true),
+        ("cell_ov_release_mv", "3450", "3450", true),
+        ("cell_uv_trigger_mv", "2700", "2700", true),
+        ("balance_start_mv", "3400", "3400", true),
+        ("design_capacity_mah", "280000", "280000", true),
+    ];
+    h.event(Event::Device(DeviceEvent::WriteDone(WriteResult {
+        ok: true,
+        summary: "configuration verified: 5 of 5 fields read back equal".into(),
+        fields: fields
+            .iter()
+            .map(|(f, w, r, ok)| FieldResult {
+                field: f.to_string(),
+                written: w.to_string(),
+                read_back: r.to_string(),
+                ok: *ok,
+                reason: None,
+            })
+            .collect(),
+    })));
+    check("bms", &h);
+}
+
+#[test]
+fn bms_screen_unplugged() {
+    let mut h = assembled();
+    h.press(KeyCode::Char('5'));
+    h.event(Event::Device(DeviceEvent::Snapshot(Box::new(
+        snapshot_16s(),
+    ))));
+    h.event(Event::Device(DeviceEvent::Link(Link::Lost {
+        port: "/dev/pts/4".into(),
+        reason: "adapter disconnected: Input/output error (os error 5)".into(),
+    })));
+    settings().bind(|| insta::assert_snapshot!("bms_unplugged_80x24", redact(h.screen(80, 24))));
+}
+
+#[test]
+fn test_screen_with_a_failed_verdict() {
+    let mut h = assembled();
+    h.press(KeyCode::Char('6'));
+    let step = |title: &str, manual: bool| TestStep {
+        title: title.into(),
+        manual,
+        state: StepState::Pending,
+    };
+    h.event(Event::Device(DeviceEvent::Test(TestEvent::Plan(vec![
+        step("BMS communication and identity", false),
+        step("Cell count equals the series count", false),
+        step("Cell voltage spread under the limit", false),
+        step("Insulation resistance, HV+ and HV- to chassis", true),
+        step("Visual and torque inspection", true),
+    ]))));
+    let states = [
+        StepState::Pass("bms_responds true".into()),
+        StepState::Pass("cell_count 16".into()),
+        StepState::Fail("cell_voltage_spread_mv 41 above 30 (cell 9 low)".into()),
+        StepState::Pass("insulation_resistance_megaohm 550".into()),
+        StepState::Pass("visual_ok yes".into()),
+    ];
+    for (index, state) in states.into_iter().enumerate() {
+        h.event(Event::Device(DeviceEvent::Test(TestEvent::Step {
+            index,
+            state,
+        })));
+    }
+    h.event(Event::Device(DeviceEvent::Test(TestEvent::Finished {
+        pass: false,
+        reason: "cell_spread: cell_voltage_spread_mv 41 mV above 30 mV".into(),
+    })));
+    check("test_fail", &h);
+}
+
+#[test]
+fn test_screen_waiting_for_a_manual_measurement() {
+    let mut h = assembled();
+    h.press(KeyCode::Char('6'));
+    h.event(Event::Device(DeviceEvent::Test(TestEvent::Plan(vec![
+        TestStep {
+            title: "Insulation resistance, HV+ and HV- to chassis".into(),
+            manual: true,
+            state: StepState::Waiting,
+        },
+    ]))));
+    h.event(Event::Device(DeviceEvent::Test(TestEvent::Prompt {
+        index: 0,
+        prompt: "Insulation resistance at 500 V DC, megaohms".into(),
+    })));
+    h.chars("55");
+    settings().bind(|| insta::assert_snapshot!("test_prompt_80x24", redact(h.screen(80, 24))));
+}
+
+#[test]
+fn history_screen_of_a_pack() {
+    let mut h = assembled();
+    let code = h.app.pack.as_ref().unwrap().code.clone().unwrap();
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Char('7'));
+    h.scan(&code);
+    // An assembled pack's scan goes to the BMS screen; History shows it on f.
+    h.press(KeyCode::Char('7'));
+    h.press(KeyCode::Char('f'));
+    for c in code.chars() {
+        h.press(KeyCode::Char(c));
+    }
+    h.press(KeyCode::Enter);
+    check("history_pack", &h);
+}
+
+#[test]
+fn history_screen_of_a_cell() {
+    let mut h = Harness::new();
+    h.scan("C280-0031");
+    settings().bind(|| insta::assert_snapshot!("history_cell_80x24", redact(h.screen(80, 24))));
+}
+
+#[test]
+fn help_overlay_ascii_and_too_small() {
+    let mut h = Harness::new();
+    h.press(KeyCode::Char('?'));
+    settings().bind(|| {
+        insta::assert_snapshot!("help_line_80x24", redact(h.screen(80, 24)));
+        let ascii = Theme {
+            color: ColorMode::None,
+            ascii: true,
+        };
+        h.press(KeyCode::Esc);
+        let t = h.render(80, 24, &ascii);
+        let text = format!("{}", t.backend());
+        assert!(text.is_ascii(), "--ascii drew non-ASCII:\n{text}");
+        insta::assert_snapshot!("line_ascii_80x24", redact(text));
+        insta::assert_snapshot!("too_small_79x24", redact(h.screen(79, 24)));
+        insta::assert_snapshot!("too_small_40x10", redact(h.screen(40, 10)));
+    });
+    // Degenerate sizes must not panic.
+    for (w, hh) in [(0, 0), (1, 1), (80, 1), (1, 24)] {
+        h.render(w, hh, &Theme::plain());
+    }
+}
+
+#[test]
+fn no_color_draws_no_colour_anywhere() {
+    let mut h = assembled();
+    h.press(KeyCode::Char('5'));
+    h.event(Event::Device(DeviceEvent::Snapshot(Box::new(
+        snapshot_16s(),
+    ))));
+    for screen in ['1', '2', '3', '4', '5', '6', '7'] {
+        h.press(KeyCode::Esc);
+        h.press(KeyCode::Char(screen));
+        let t = h.render(80, 24, &Theme::plain());
+        for cell in t.backend().buffer().content() {
+            assert_eq!(cell.fg, ratatui::style::Color::Reset, "screen {screen}");
+            assert_eq!(cell.bg, ratatui::style::Color::Reset, "screen {screen}");
+        }
+    }
+}
