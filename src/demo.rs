@@ -6,7 +6,7 @@
 //! prismatic cells retired from hybrid vehicles (`tests/fixtures/cells/pulsebat_lfp_35ah.csv`,
 //! PulseBat). Each demo cell resamples one real cell's state of health, DC resistance and OCV,
 //! so the spread and the capacity–IR correlation are those of real retired cells, scaled to
-//! the 280 Ah format of the demo profile.
+//! the 100 Ah format of the demo profile.
 
 use crate::chemistry::Chemistry;
 use crate::domain::{Cell, CellStatus};
@@ -16,11 +16,13 @@ use packwright_matching::rng::Rng;
 use std::path::{Path, PathBuf};
 
 /// The profile the demo line builds.
-pub const PROFILE: &str = "lfp-16s1p-280ah";
+/// A 15S LFP telecom pack: its end-of-line plan needs no inverter CAN port, so the whole
+/// test runs against a simulated board on a pseudo-terminal.
+pub const PROFILE: &str = "lfp-15s1p-100ah";
 /// The nominal capacity of the demo cells, mAh.
-const NOMINAL_MAH: f64 = 280_000.0;
-/// Mean 1 kHz AC resistance of a healthy 280 Ah prismatic LFP cell, mΩ.
-const MEAN_IR_MOHM: f64 = 0.21;
+const NOMINAL_MAH: f64 = 100_000.0;
+/// Mean 1 kHz AC resistance of a healthy 100 Ah prismatic LFP cell, mΩ.
+const MEAN_IR_MOHM: f64 = 0.45;
 /// Mean state of health of the demo cells, and their spread relative to the fixture's.
 const SOH_MEAN: f64 = 0.845;
 const SOH_SPREAD: f64 = 0.6;
@@ -116,7 +118,7 @@ pub fn inventory(count: usize, seed: u64) -> Result<Vec<Cell>, DemoError> {
         let mut ir = s.ir_mohm / mean_ir * MEAN_IR_MOHM * (1.0 + 0.02 * rng.normal());
         // About one cell in thirty has a degraded joint or electrolyte: high resistance.
         if rng.below(30) == 0 {
-            ir *= 1.9;
+            ir *= 2.4;
         }
         let ocv = (s.ocv_mv + 3.0 * rng.normal()).round();
         let mut self_discharge = 0.4 + 1.2 * rng.unit();
@@ -131,9 +133,9 @@ pub fn inventory(count: usize, seed: u64) -> Result<Vec<Cell>, DemoError> {
             "C"
         };
         cells.push(Cell {
-            id: format!("C280-{:04}", i + 1),
+            id: format!("C100-{:04}", i + 1),
             chemistry: Chemistry::Lfp,
-            model: Some("LF280 prismatic".into()),
+            model: Some("LF100 prismatic".into()),
             capacity_mah: Some(capacity),
             ir_mohm: Some((ir * 1000.0).round() / 1000.0),
             ocv_mv: Some(ocv),
@@ -215,8 +217,8 @@ mod tests {
         assert_eq!(a.len(), 80);
         let caps: Vec<f64> = a.iter().filter_map(|c| c.capacity_mah).collect();
         let mean = caps.iter().sum::<f64>() / caps.len() as f64;
-        // SOH 0.845 of 280 Ah cells.
-        assert!((230_000.0..243_000.0).contains(&mean), "{mean}");
+        // SOH 0.845 of 100 Ah cells.
+        assert!((82_000.0..87_000.0).contains(&mean), "{mean}");
         assert!(a.iter().all(|c| c.source_code.is_some()));
         assert_eq!(
             a.iter()
@@ -224,8 +226,8 @@ mod tests {
                 .count(),
             3
         );
-        // Some cells fall below the 224 Ah floor, as in a real second-life batch.
-        assert!(caps.iter().any(|c| *c < 224_000.0));
+        // Some cells fall below the 80 Ah floor, as in a real second-life batch.
+        assert!(caps.iter().any(|c| *c < 80_000.0));
     }
 
     #[test]

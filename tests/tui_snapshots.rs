@@ -34,8 +34,6 @@ fn redact(text: impl std::fmt::Display) -> String {
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", "YYYY-MM-DDThh:mm"),
         (r"\b\d{4}-\d{2}-\d{2}\b", "YYYY-MM-DD"),
         (r"\b\d{2}:\d{2}:\d{2}\b", "hh:mm:ss"),
-        // GB/T 34014: three characters of production date before the serial.
-        (r"(09KPB51ESS0280)\w{3}(\d{7})", "${1}DAT${2}"),
     ];
     rules.iter().fold(text, |t, (re, with)| {
         regex::Regex::new(re)
@@ -275,7 +273,7 @@ fn history_screen_of_a_pack() {
 #[test]
 fn history_screen_of_a_cell() {
     let mut h = Harness::new();
-    h.scan("C280-0031");
+    h.scan("C100-0031");
     settings().bind(|| insta::assert_snapshot!("history_cell_80x24", redact(h.screen(80, 24))));
 }
 

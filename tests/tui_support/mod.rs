@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pty;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use packwright::intake::ParsedCells;
 use packwright::store::{Actor, Store};
@@ -37,9 +39,9 @@ pub fn session() -> Session {
         operator: "ann".into(),
         profile: packwright::demo::PROFILE.into(),
         profiles: vec![
+            "lfp-15s1p-100ah".into(),
             "lfp-16s1p-280ah".into(),
             "lfp-16s2p-105ah".into(),
-            "nmc-14s4p-ev".into(),
         ],
         demo: false,
         scan_gap: Duration::from_millis(50),

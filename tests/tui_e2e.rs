@@ -1,0 +1,223 @@
+//! The real binary in a pseudo-terminal: start, keys and scans, what the screen shows,
+//! resume after a dropped session, terminal restore on quit and on SIGHUP, and the bytes an
+//! idle console writes.
+
+mod tui_support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tui_support::pty::{count, Pty};
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_secs(15);
+const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
+
+fn packwright(db: &Path, log: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_STATION", "bench-1")
+        .env("PACKWRIGHT_OPERATOR", "ann")
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env_remove("PACKWRIGHT_PROFILES")
+        .env_remove("PACKWRIGHT_LOG")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["console", "--log"]).arg(log);
+    cmd
+}
+
+/// A database with the demo inventory.
+fn demo_db(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("line.db");
+    packwright::demo::fill(&db, &tui_support::actor(), 96, 7).unwrap();
+    db
+}
+
+#[test]
+fn a_pack_from_match_to_label_by_keys_and_scans_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
+    pty.wait_text("Cells   available 93", SHORT);
+    pty.key(b"3");
+    pty.key(b"r");
+    pty.wait_text("pack(s) proposed", LONG);
+    pty.key(b" ");
+    pty.key(b"c");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("committed", SHORT);
+    pty.key(b"4");
+    let screen = pty.wait_text("NEXT", SHORT);
+    // The screen names the cell to scan next; a scanner types it in one burst.
+    let next = |s: &str| -> String {
+        s.lines()
+            .find(|l| l.contains("NEXT"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let first = next(&screen);
+    assert!(first.starts_with("C100-"), "{screen}");
+    // A wrong cell first: refused, loudly.
+    pty.send(b"C100-0001\r");
+    pty.wait_text("DO NOT FIT IT", SHORT);
+    let mut current = first;
+    for _ in 0..16 {
+        pty.send(format!("{current}\r").as_bytes());
+        let screen = pty.wait_for("the next cell or the label", SHORT, |s| {
+            s.contains("LABEL:") || (next(s) != current && s.contains("NEXT"))
+        });
+        if screen.contains("LABEL:") {
+            break;
+        }
+        current = next(&screen);
+    }
+    let screen = pty.wait_text("LABEL:", SHORT);
+    let code = screen
+        .lines()
+        .find_map(|l| l.split("LABEL: ").nth(1))
+        .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap();
+    assert!(
+        code.starts_with("PWT") && code.len() == 10,
+        "plant code: {code}"
+    );
+
+    // The session drops: SIGHUP. The terminal is restored once and the process ends.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pty.child.id() as i32, libc::SIGHUP) };
+    let status = pty.wait_exit(SHORT);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        count(&pty.bytes(), LEAVE_ALT),
+        1,
+        "leave the alternate screen exactly once"
+    );
+
+    // Reopened, the console is where it was: the assembled pack and its label.
+    let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
+    let screen = pty.wait_text("LABEL:", SHORT);
+    assert!(
+        screen.contains(&code) && screen.contains("[4 Assemble]"),
+        "{screen}"
+    );
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("console closing"), "{log}");
+}
+
+#[test]
+fn an_idle_console_writes_nothing_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
+    pty.wait_text("Cells   available", SHORT);
+    pty.key(b"2");
+    pty.wait_text("Available stock", SHORT);
+    // Let the last frame settle, then watch for three seconds.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = pty.len();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = pty.len() - before;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "idle: {idle} bytes in {secs:.1} s = {:.1} B/s",
+        idle as f64 / secs
+    );
+    assert_eq!(idle, 0, "an idle console must not write");
+    // A key that changes nothing writes nothing either.
+    pty.key(b"z");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pty.len(), before);
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+}
+
+#[test]
+fn a_small_terminal_is_told_so_and_recovers_when_enlarged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(packwright(&db, &log), 60, 20);
+    pty.wait_text("Terminal too small", SHORT);
+    pty.wait_text("need 80x24, have 60x20", SHORT);
+    pty.resize(80, 24);
+    pty.wait_text("Cells   available", SHORT);
+    // Help works and shows every global key.
+    pty.key(b"?");
+    let help = pty.wait_text("Keys: Line", SHORT);
+    assert!(help.contains("Redraw the whole screen"), "{help}");
+    pty.key(b"\x1b");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    assert_eq!(count(&pty.bytes(), LEAVE_ALT), 1);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
+    pty.wait_text("Cells   available", SHORT);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pty.child.id() as i32, libc::SIGTERM) };
+    assert!(pty.wait_exit(SHORT).success());
+    let out = pty.bytes();
+    assert_eq!(count(&out, LEAVE_ALT), 1);
+    // The cursor is shown again after leaving.
+    let tail = &out[out.len().saturating_sub(64)..];
+    assert!(count(tail, b"\x1b[?25h") >= 1, "{tail:?}");
+}
+
+#[test]
+fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let out = packwright(&db, &dir.path().join("l.log"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("packwright cells"),
+        "{err}"
+    );
+    // Nothing on stdout: no escape sequences leaked into a pipe.
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    cmd.env("TMPDIR", dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("PACKWRIGHT_DB")
+        .arg("demo");
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    let screen = pty.wait_text("DEMO LINE", SHORT);
+    assert!(screen.contains("Cells   available 93"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    let out = String::from_utf8_lossy(&pty.bytes()).to_string();
+    let db_line = out
+        .lines()
+        .find(|l| l.contains("demo database:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let path = db_line.split("demo database:").nth(1).unwrap().trim();
+    assert!(
+        path.starts_with(&dir.path().display().to_string()),
+        "{path}"
+    );
+    assert!(Path::new(path).is_file());
+    assert!(out.contains("console log:"));
+}
