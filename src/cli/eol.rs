@@ -347,11 +347,12 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 ),
             };
             // Flushed line by line: what is shown has been committed.
+            // A closed output (`| head`) must not end the run: the record is what counts.
             if json {
-                eprintln!("{line}");
+                let _ = writeln!(std::io::stderr(), "{line}");
             } else {
-                println!("{line}");
-                let _ = std::io::stdout().flush();
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
             }
         };
         let summary = match runner::run(

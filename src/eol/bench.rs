@@ -174,6 +174,29 @@ impl HandleBench {
         self.outcome_of(report, purpose)
     }
 
+    /// The barcode register, where the identity read does not carry it: JBD keeps it in the
+    /// EEPROM, readable only in factory mode (left without saving). `None` where the board has
+    /// no barcode register this way.
+    async fn stored_barcode(&mut self) -> Result<Option<String>, BenchError> {
+        let Ok(full) = ConfigPlan::from_profile(&self.profile, Some("-")) else {
+            return Ok(None);
+        };
+        let fields = full
+            .fields
+            .iter()
+            .filter(|f| matches!(f.wire, Wire::Text { .. }))
+            .cloned()
+            .collect();
+        let plan = ConfigPlan { fields, ..full };
+        let readings = config::read_config(&self.bms, Some(&plan))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(readings
+            .into_iter()
+            .find_map(|r| r.value)
+            .filter(|b| !b.trim().is_empty()))
+    }
+
     fn outcome_of(&self, report: WriteReport, purpose: &str) -> Result<(), BenchError> {
         match report.failure {
             None => Ok(()),
@@ -197,7 +220,11 @@ impl Bench for HandleBench {
     }
 
     async fn identity(&mut self) -> Result<BmsIdentity, BenchError> {
-        self.bms.identity().await.map_err(|e| self.error(e))
+        let mut id = self.bms.identity().await.map_err(|e| self.error(e))?;
+        if id.barcode.is_none() {
+            id.barcode = self.stored_barcode().await?;
+        }
+        Ok(id)
     }
 
     async fn config_mismatches(

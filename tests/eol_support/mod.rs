@@ -92,3 +92,96 @@ pub fn assemble(db: &Path, cells: &[String]) -> String {
     );
     v["code"].as_str().unwrap().to_string()
 }
+
+/// A simulated BMS on a pseudo-terminal, reachable at `link`; killed when dropped.
+pub struct Sim {
+    child: std::process::Child,
+    pub link: PathBuf,
+}
+
+impl Sim {
+    /// A 15-cell LFP JBD board with two sensors (the `lfp-15s1p-100ah` pack), with `faults`.
+    pub fn jbd15(dir: &Path, faults: &[&str]) -> Sim {
+        let link = dir.join("bms");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packwright"));
+        cmd.args([
+            "sim",
+            "--protocol",
+            "jbd",
+            "--cells",
+            "15",
+            "--chemistry",
+            "LFP",
+        ])
+        .args(["--sensors", "2", "--seed", "11", "--link"])
+        .arg(&link)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        for f in faults {
+            cmd.args(["--fault", f]);
+        }
+        let child = cmd.spawn().unwrap();
+        let start = std::time::Instant::now();
+        while !link.exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the simulator did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Sim { child, link }
+    }
+
+    pub fn port(&self) -> &str {
+        self.link.to_str().unwrap()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Write `profile`'s configuration and the pack code into the simulated board, verified.
+pub fn configure(db: &Path, sim: &Sim, profile: &str, code: &str) {
+    let out = pw(db)
+        .args([
+            "bms",
+            "config",
+            "write",
+            "--protocol",
+            "jbd",
+            "--port",
+            sim.port(),
+        ])
+        .args(["--profile", profile, "--barcode", code])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "config write: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Answers for the manual steps of the shipped plans: everything within its limits.
+pub fn good_answers(dir: &Path) -> PathBuf {
+    let path = dir.join("answers.toml");
+    std::fs::write(
+        &path,
+        "insulation_resistance_megaohm = 550\nhipot_result = \"PASS\"\npe_continuity_ohm = 0.03\nvisual_ok = \"yes\"\n",
+    )
+    .unwrap();
+    path
+}
+
+/// An assembled, coded 15S pack (pack 1) of graded cells; returns its code and cells.
+pub fn assembled_pack(dir: &Path, db: &Path) -> (String, Vec<String>) {
+    import_cells(dir, db, 17, None);
+    let cells = match_pack(db, "lfp-15s1p-100ah");
+    let code = assemble(db, &cells);
+    (code, cells)
+}

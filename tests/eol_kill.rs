@@ -1,0 +1,171 @@
+//! Records that are never lost: killing `eol run` (SIGKILL) in the middle leaves a database
+//! that passes `PRAGMA integrity_check`, holds every measurement printed before the kill, and
+//! shows the run as aborted; SIGTERM ends the run as aborted by the process itself.
+
+mod eol_support;
+
+use eol_support::{assembled_pack, configure, good_answers, json, Sim};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Start `eol run` on pack 1 with stdout piped.
+fn start_run(db: &Path, sim: &Sim, answers: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_packwright"))
+        .env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_STATION", "line-1")
+        .env("PACKWRIGHT_OPERATOR", "ann")
+        .env_remove("PACKWRIGHT_PROFILES")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "eol",
+            "run",
+            "--pack",
+            "1",
+            "--port",
+            sim.port(),
+            "--protocol",
+            "jbd",
+        ])
+        .arg("--answers")
+        .arg(answers)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Read printed measurement lines (`  pass  step/name = …`) until `n` have been shown; returns
+/// their `step/name` keys and the reader, to be kept open while the run goes on.
+fn shown_measurements(child: &mut Child, n: usize) -> (Vec<String>, Lines) {
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let mut shown = Vec::new();
+    while shown.len() < n {
+        let line = lines
+            .next()
+            .expect("the run ended before enough measurements were shown")
+            .unwrap();
+        let t = line.trim_start();
+        if ["pass ", "FAIL ", "ERROR ", "skip "]
+            .iter()
+            .any(|p| t.starts_with(p))
+        {
+            let key = t.split_whitespace().nth(1).unwrap().to_string();
+            shown.push(key);
+        }
+    }
+    (shown, lines)
+}
+
+fn keys_in(doc: &serde_json::Value) -> Vec<String> {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["measurements"].as_array().unwrap().iter().map(|m| {
+                format!(
+                    "{}/{}",
+                    m["step_id"].as_str().unwrap(),
+                    m["name"].as_str().unwrap()
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let (code, _) = assembled_pack(dir.path(), &db);
+    // A slow board, so the kill lands in the middle of the plan.
+    let sim = Sim::jbd15(dir.path(), &["delay=60"]);
+    configure(&db, &sim, "lfp-15s1p-100ah", &code);
+
+    let mut child = start_run(&db, &sim, &good_answers(dir.path()));
+    let (shown, _rest) = shown_measurements(&mut child, 7);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // The file is sound; the run is still marked running until someone looks.
+    let store = packwright::store::Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let runs = store.eol_runs_for_pack(1).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome.as_str(), "running");
+    drop(store);
+
+    // The next report sees the process gone and marks the run aborted, keeping what it took.
+    let docs = json(
+        &eol_support::pw(&db)
+            .args(["eol", "report", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    let doc = &docs[0];
+    assert_eq!(doc["outcome"], "aborted", "{doc:#}");
+    assert!(
+        doc["reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed or crashed"),
+        "{doc:#}"
+    );
+    assert!(doc["ended_at"].is_string());
+    let kept = keys_in(doc);
+    for key in &shown {
+        assert!(kept.contains(key), "{key} was shown but not kept: {kept:?}");
+    }
+    assert!(kept.len() >= shown.len());
+    // The pack keeps its status: an aborted run is no verdict.
+    let pack = json(
+        &eol_support::pw(&db)
+            .args(["packs", "show", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(pack["status"], "assembled");
+    let store = packwright::store::Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let (code, _) = assembled_pack(dir.path(), &db);
+    let sim = Sim::jbd15(dir.path(), &["delay=60"]);
+    configure(&db, &sim, "lfp-15s1p-100ah", &code);
+
+    let mut child = start_run(&db, &sim, &good_answers(dir.path()));
+    let (shown, rest) = shown_measurements(&mut child, 4);
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: signalling our own child process, whose id we hold and have not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    // The process reports its own end on the way out.
+    let tail: Vec<String> = rest.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{tail:?}");
+    assert!(tail.last().unwrap().starts_with("ABORTED"), "{tail:?}");
+
+    let docs = json(
+        &eol_support::pw(&db)
+            .args(["eol", "report", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    let doc = &docs[0];
+    assert_eq!(doc["outcome"], "aborted");
+    assert!(
+        doc["reason"].as_str().unwrap().contains("SIGTERM"),
+        "{doc:#}"
+    );
+    let kept = keys_in(doc);
+    for key in &shown {
+        assert!(kept.contains(key), "{key}: {kept:?}");
+    }
+}
