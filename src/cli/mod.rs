@@ -8,6 +8,7 @@
 mod assemble;
 mod bms;
 pub mod can;
+mod bench;
 mod cells;
 mod console;
 mod eol;
@@ -91,6 +92,9 @@ pub enum Command {
     Bms(bms::BmsCommand),
     /// Run a simulated BMS on a pseudo-terminal (jbd, daly) or a CAN interface
     Sim(sim::SimArgs),
+    /// Measure: the matcher against baselines, the serial configuration write
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// The operator console (full-screen; keyboard and barcode scanner)
     Console(console::ConsoleArgs),
     /// The console on a demo line: generated inventory, simulated BMS boards, temporary database
@@ -182,6 +186,7 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Match(args) => match_cmd::run(args, ctx),
         Command::Bms(cmd) => bms::run(cmd, ctx),
         Command::Sim(args) => sim::run(args, ctx),
+        Command::Bench(cmd) => bench::run(cmd, ctx),
         Command::Console(args) => console::run_console(args, ctx),
         Command::Demo(args) => console::run_demo(args, ctx),
         Command::Can(cmd) => can::run(cmd, ctx),

@@ -1,0 +1,146 @@
+//! `packwright bench match|serial`: the measured figures the issues ask for. Benchmarks are
+//! commands, never timed tests, so a slow CI machine cannot make the suite flaky.
+
+use super::{input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
+use crate::chemistry::Chemistry;
+use crate::intake::{self, IntakeDefaults};
+use crate::matching;
+use crate::profile::Profile;
+use clap::Subcommand;
+use packwright_matching::bench::{self, BenchConfig};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The matcher and the baselines side by side on real and synthetic inventories
+    Match {
+        /// Small synthetic sizes only (10² and 2·10³ cells), one timing run
+        #[arg(long)]
+        quick: bool,
+        /// Folder of real inventories (CSV) to include [default: tests/fixtures/cells]
+        #[arg(long)]
+        real: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A full verified JBD configuration write against the simulator at a given baud rate
+    Serial {
+        #[arg(long, default_value = "lfp-16s1p-280ah")]
+        profile: String,
+        #[arg(long, default_value_t = 9600)]
+        baud: u32,
+        /// The simulated board's turnaround per transaction, in ms
+        #[arg(long, default_value_t = 10)]
+        turnaround_ms: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
+    match cmd {
+        BenchCommand::Match { quick, real, json } => {
+            let cfg = if quick {
+                BenchConfig::quick()
+            } else {
+                BenchConfig::full()
+            };
+            let real_sets =
+                load_real_sets(&real.unwrap_or_else(|| PathBuf::from("tests/fixtures/cells")))?;
+            let report = bench::run(&cfg, &real_sets);
+            if json {
+                print_json(&report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.targets.iter().all(|t| t.pass) {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
+        BenchCommand::Serial {
+            profile,
+            baud,
+            turnaround_ms,
+            runs,
+            json,
+        } => {
+            let profile = Profile::load(&profile).map_err(input_error)?;
+            let opts = crate::bms::bench::BenchOptions {
+                baud,
+                turnaround: std::time::Duration::from_millis(turnaround_ms),
+                runs,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(crate::bms::bench::bench_config_write(&profile, &opts))?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "{}: {} fields written and verified over a simulated {} baud link (turnaround {} ms)",
+                    report.profile, report.fields, report.baud, report.turnaround_ms
+                );
+                println!(
+                    "{:>4} {:>12} {:>12} {:>12} {:>7}",
+                    "run", "elapsed ms", "wire ms", "budget ms", "ratio"
+                );
+                for (i, r) in report.runs.iter().enumerate() {
+                    println!(
+                        "{:>4} {:>12.0} {:>12.0} {:>12.0} {:>7.3}",
+                        i + 1,
+                        r.elapsed_ms,
+                        r.wire_ms,
+                        r.budget_ms,
+                        r.elapsed_ms / r.budget_ms
+                    );
+                }
+                println!(
+                    "worst elapsed/budget {:.3}: {}",
+                    report.worst_ratio,
+                    if report.all_within_budget {
+                        "within budget"
+                    } else {
+                        "OVER BUDGET"
+                    }
+                );
+            }
+            Ok(if report.all_within_budget {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
+    }
+}
+
+/// Every CSV in `dir` with a capacity column, as matcher inputs. Files without one (IR-only
+/// sets) are skipped: the matcher balances capacity.
+fn load_real_sets(
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(String, Vec<packwright_matching::CellInput>)>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| input_error(anyhow::anyhow!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    paths.sort();
+    let mut sets = Vec::new();
+    for path in paths {
+        // Sources that state no chemistry are all Li-ion 18650s; NMC stands in for them.
+        let defaults = IntakeDefaults {
+            chemistry: Some(Chemistry::Nmc),
+            ..Default::default()
+        };
+        if let Ok(parsed) = intake::read_file(&path, &defaults) {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sets.push((name, parsed.cells.iter().map(matching::input_of).collect()));
+        }
+    }
+    Ok(sets)
+}
