@@ -174,6 +174,19 @@ impl TestPlan {
                             out.push((at, format!("pattern does not compile: {e}")));
                         }
                     }
+                    Ok(Limit::Equals(
+                        v @ (toml::Value::Array(_)
+                        | toml::Value::Table(_)
+                        | toml::Value::Datetime(_)),
+                    )) => {
+                        out.push((
+                            at,
+                            format!(
+                                "equals must be true/false, a number or text, not {}",
+                                v.type_str()
+                            ),
+                        ));
+                    }
                     Ok(_) => {}
                 }
             }
@@ -183,5 +196,75 @@ impl TestPlan {
 
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(measurement: MeasurementSpec, kind: StepKind) -> TestPlan {
+        TestPlan {
+            plan_version: "v".into(),
+            steps: vec![Step {
+                id: "s".into(),
+                title: "S".into(),
+                kind,
+                on_fail: OnFail::Continue,
+                prompt: Some("?".into()),
+                only_above_pack_v: None,
+                measurements: vec![measurement],
+            }],
+        }
+    }
+
+    fn spec(name: &str) -> MeasurementSpec {
+        MeasurementSpec {
+            name: name.into(),
+            unit: String::new(),
+            low: None,
+            high: None,
+            equals: None,
+            pattern: None,
+        }
+    }
+
+    #[test]
+    fn limits_that_cannot_judge_a_value_are_named() {
+        let mut m = spec("cell_count");
+        m.equals = Some(toml::Value::Array(vec![]));
+        let issues = plan(m, StepKind::Auto).issues();
+        assert!(
+            issues.iter().any(|(_, r)| r.contains("not array")),
+            "{issues:?}"
+        );
+
+        let mut m = spec("torque_ok");
+        m.low = Some(2.0);
+        m.high = Some(1.0);
+        let issues = plan(m, StepKind::Manual).issues();
+        assert!(
+            issues
+                .iter()
+                .any(|(_, r)| r.contains("low 2 is above high 1")),
+            "{issues:?}"
+        );
+
+        let mut m = spec("cell_count");
+        m.low = Some(1.0);
+        m.pattern = Some("x".into());
+        let issues = plan(m, StepKind::Auto).issues();
+        assert!(
+            issues.iter().any(|(_, r)| r.contains("only one kind")),
+            "{issues:?}"
+        );
+
+        let issues = plan(spec("voltage_of_the_moon"), StepKind::Auto).issues();
+        assert!(
+            issues.iter().any(
+                |(at, r)| at.contains("voltage_of_the_moon") && r.contains("unknown automatic")
+            ),
+            "{issues:?}"
+        );
     }
 }
