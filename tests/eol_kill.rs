@@ -169,3 +169,44 @@ fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
         assert!(kept.contains(key), "{key}: {kept:?}");
     }
 }
+
+#[test]
+fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let (code, _) = assembled_pack(dir.path(), &db);
+    // The adapter vanishes after the board's 12th reply and stays away for a minute.
+    let sim = Sim::jbd15(dir.path(), &["disconnect=12:60000"]);
+    let mut child = start_run(&db, &sim, &good_answers(dir.path()));
+    let (shown, rest) = shown_measurements(&mut child, 2);
+    let tail: Vec<String> = rest.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{tail:?}");
+
+    let docs = json(
+        &eol_support::pw(&db)
+            .args(["eol", "report", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    let doc = &docs[0];
+    assert_eq!(doc["outcome"], "aborted", "{doc:#}");
+    assert!(
+        doc["reason"]
+            .as_str()
+            .unwrap()
+            .contains("link to the BMS lost"),
+        "{doc:#}"
+    );
+    let kept = keys_in(doc);
+    for key in &shown {
+        assert!(kept.contains(key), "{key}: {kept:?}");
+    }
+    let pack = json(
+        &eol_support::pw(&db)
+            .args(["packs", "show", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(pack["status"], "assembled");
+}
