@@ -466,13 +466,21 @@ impl Session<'_> {
             self.leave_without_saving().await;
             return Err(f);
         }
-        self.op(
-            "exit factory mode with save",
-            RegisterOp::ExitFactory { save: true },
-        )
-        .await?;
+        match self
+            .handle
+            .register(RegisterOp::ExitFactory { save: true })
+            .await
+        {
+            Ok(_) => {}
+            // The board left factory mode already: our first exit was taken and its ACK lost,
+            // so this was a retry. Whether it saved is exactly what the re-read below proves.
+            Err(BmsError::Rejected { status: 0x81, .. }) => {
+                tracing::info!("exit with save answered 0x81 (already out of factory mode); checking persistence");
+            }
+            Err(e) => return Err(StepFailure::new("exit factory mode with save", e).into()),
+        }
         *saved = true;
-        self.prove_persistence().await
+        self.prove_persistence(identity).await
     }
 
     async fn send_pin(&self, identity: &BmsIdentity) -> Result<(), Failure> {
@@ -645,7 +653,14 @@ impl Session<'_> {
         }
     }
 
-    async fn prove_persistence(&mut self) -> Result<(), Failure> {
+    async fn prove_persistence(&mut self, identity: &BmsIdentity) -> Result<(), Failure> {
+        // Leaving factory mode ends the PIN session too.
+        self.send_pin(identity).await.map_err(|f| {
+            Failure(
+                format!("saved, but the persistence check could not start: {}", f.0),
+                f.1,
+            )
+        })?;
         self.enter_factory().await.map_err(|f| {
             Failure(
                 format!("saved, but the persistence check could not start: {}", f.0),

@@ -1,6 +1,6 @@
 //! `packwright bms …`: decode frames, read a board live, read or write (and prove) its
-//! configuration, switch its FETs or set its SOC, time the configuration write, and list the
-//! write log.
+//! configuration, switch its FETs or set its SOC, and list the write log. (The timed write is
+//! `packwright bench serial`.)
 //!
 //! Exit codes: 0 done, 1 verification failed (read-back or persistence mismatch, a switch
 //! that did not take), 2 bad input, 3 device or communication error.
@@ -15,7 +15,6 @@ use packwright_protocol::jbd::{self, CapacityUnit, Pin};
 use packwright_protocol::{BmsSnapshot, ProtocolKind};
 
 use super::{device_error, input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
-use crate::bms::bench::{bench_config_write, BenchOptions};
 use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire};
 use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
@@ -34,8 +33,6 @@ pub enum BmsCommand {
     Config(ConfigCommand),
     /// Switch the FETs or set the state of charge, and check it took
     Set(SetArgs),
-    /// Time a full verified JBD profile write against the built-in simulator at a baud rate
-    Bench(BenchArgs),
     /// List the configuration-write log, newest first
     Writes(WritesArgs),
 }
@@ -224,22 +221,6 @@ pub enum OnOff {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Profile whose configuration is written
-    #[arg(long, default_value = "lfp-16s1p-280ah")]
-    pub profile: String,
-    #[arg(long, default_value_t = 9600)]
-    pub baud: u32,
-    /// The simulated board's turnaround per request
-    #[arg(long, default_value_t = 10)]
-    pub turnaround_ms: u64,
-    #[arg(long, default_value_t = 3)]
-    pub runs: u32,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
 pub struct WritesArgs {
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -254,7 +235,6 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
         BmsCommand::Config(ConfigCommand::Read(args)) => runtime()?.block_on(config_read(args)),
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
         BmsCommand::Set(args) => runtime()?.block_on(set(args)),
-        BmsCommand::Bench(args) => bench(args),
         BmsCommand::Writes(args) => writes(args, ctx),
     }
 }
@@ -655,10 +635,10 @@ async fn set(args: SetArgs) -> anyhow::Result<u8> {
     if let Some(soc) = args.soc {
         // The live SOC moves with the current between the write and the read: allow 1 %.
         if after.soc_pct.is_none_or(|got| (got - soc).abs() > 1.0) {
-            problems.push(format!(
-                "SOC: asked {soc} %, the board reports {:?} %",
-                after.soc_pct
-            ));
+            let got = after
+                .soc_pct
+                .map_or("no SOC".to_string(), |g| format!("{g} %"));
+            problems.push(format!("SOC: asked {soc} %, the board reports {got}"));
         }
     }
     if args.json {
@@ -674,49 +654,6 @@ async fn set(args: SetArgs) -> anyhow::Result<u8> {
         eprintln!("error: not verified: {}", problems.join("; "));
         Ok(EXIT_VERIFY_FAILED)
     }
-}
-
-fn bench(args: BenchArgs) -> anyhow::Result<u8> {
-    let profile = Profile::load(&args.profile).map_err(input_error)?;
-    let opts = BenchOptions {
-        baud: args.baud,
-        turnaround: Duration::from_millis(args.turnaround_ms),
-        runs: args.runs.max(1),
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let report = rt
-        .block_on(bench_config_write(&profile, &opts))
-        .map_err(device_error)?;
-    if args.json {
-        print_json(&report)?;
-    } else {
-        println!(
-            "{}: {} registers at {} baud, board turnaround {} ms",
-            report.profile, report.fields, report.baud, report.turnaround_ms
-        );
-        for (i, r) in report.runs.iter().enumerate() {
-            println!(
-                "run {}: {:.0} ms; {} requests, {} bytes out + {} in = {:.0} ms on the wire; budget 1.5 × wire + turnaround = {:.0} ms: {}",
-                i + 1,
-                r.elapsed_ms,
-                r.traffic.transactions,
-                r.traffic.bytes_out,
-                r.traffic.bytes_in,
-                r.wire_ms,
-                r.budget_ms,
-                if r.within_budget { "within" } else { "OVER" }
-            );
-        }
-        println!("worst run: {:.2} of the budget", report.worst_ratio);
-    }
-    Ok(if report.all_within_budget {
-        EXIT_OK
-    } else {
-        EXIT_VERIFY_FAILED
-    })
 }
 
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {

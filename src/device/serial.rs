@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use packwright_protocol::daly::{self, CurrentSign};
-use packwright_protocol::framing::{FrameFormat, FramerEvent, StreamFramer};
+use packwright_protocol::framing::{starts_valid_frame, FrameFormat, FramerEvent, StreamFramer};
 use packwright_protocol::jbd::{self, CapacityUnit, MosControl};
 use packwright_protocol::{BmsSnapshot, ProtocolKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +25,7 @@ use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
 use crate::bms::{
     BmsCommand, BmsError, BmsHandle, BmsIdentity, DeviceEnd, Envelope, LinkStats, LinkStatus,
-    RegisterOp,
+    RegisterOp, Reply,
 };
 
 /// How to reach one board (or one RS485 bus) on a serial port.
@@ -139,30 +139,57 @@ async fn run(cfg: SerialConfig, mut end: DeviceEnd) {
             // Every handle is gone: close the port.
             return;
         };
-        if link.is_none() {
-            link = wait_for_port(&cfg, &end, &mut reason).await;
+        let (op, slot) = split(command);
+        // A command interrupted by an unplug runs again if the port is back within its
+        // budget: every operation here is idempotent (reads, and writes of the same value).
+        let deadline = Instant::now() + cfg.timeout * cfg.attempts.max(1);
+        loop {
             if link.is_none() {
-                command.fail(BmsError::Disconnected {
+                link = wait_for_port(&cfg, &end, &mut reason, deadline).await;
+                if link.is_none() {
+                    slot.fail(BmsError::Disconnected {
+                        reason: reason.clone(),
+                    });
+                    break;
+                }
+                let _ = end.status.send(LinkStatus::Connected);
+            }
+            let Some(l) = link.as_mut() else {
+                slot.fail(BmsError::Disconnected {
                     reason: reason.clone(),
                 });
-                continue;
+                break;
+            };
+            match l.execute(board, &op).await {
+                Ok(answer) => {
+                    slot.send(answer);
+                    break;
+                }
+                Err(gone) => {
+                    reason = gone;
+                    link = None;
+                    let _ = end.status.send(LinkStatus::Disconnected {
+                        reason: reason.clone(),
+                    });
+                    if Instant::now() >= deadline {
+                        slot.fail(BmsError::Disconnected {
+                            reason: reason.clone(),
+                        });
+                        break;
+                    }
+                }
             }
-            let _ = end.status.send(LinkStatus::Connected);
-        }
-        let Some(l) = link.as_mut() else { continue };
-        if let Err(gone) = l.execute(board, command).await {
-            reason = gone;
-            link = None;
-            let _ = end.status.send(LinkStatus::Disconnected {
-                reason: reason.clone(),
-            });
         }
     }
 }
 
 /// A command arrived while the port is away: give it one attempt budget to come back.
-async fn wait_for_port(cfg: &SerialConfig, end: &DeviceEnd, reason: &mut String) -> Option<Link> {
-    let deadline = Instant::now() + cfg.timeout * cfg.attempts.max(1);
+async fn wait_for_port(
+    cfg: &SerialConfig,
+    end: &DeviceEnd,
+    reason: &mut String,
+    deadline: Instant,
+) -> Option<Link> {
     loop {
         match Link::open(cfg, end.stats.clone()) {
             Ok(l) => return Some(l),
@@ -174,10 +201,6 @@ async fn wait_for_port(cfg: &SerialConfig, end: &DeviceEnd, reason: &mut String)
         tokio::time::sleep(cfg.reconnect_every.min(Duration::from_millis(50))).await;
     }
 }
-
-/// Result of executing a command: `Err` only when the port is gone (the command itself has
-/// been answered either way).
-type Gone = Result<(), String>;
 
 struct Link {
     cfg: SerialConfig,
@@ -222,10 +245,11 @@ impl Link {
         })
     }
 
-    async fn execute(&mut self, board: Option<u8>, command: BmsCommand) -> Gone {
+    /// Run one command. `Err` means the port went away before it could be answered.
+    async fn execute(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, String> {
         match self.cfg.protocol {
-            ProtocolKind::Daly => self.execute_daly(board, command).await,
-            _ => self.execute_jbd(command).await,
+            ProtocolKind::Daly => self.execute_daly(board, op).await,
+            _ => self.execute_jbd(op).await,
         }
     }
 
@@ -271,10 +295,11 @@ impl Link {
 
     /// Read until `accept` takes a frame or `deadline` passes.
     ///
-    /// With `confirm_gap`, an accepted frame also needs a clean end: the next byte must start
-    /// another frame, or the line must stay quiet for the gap. A frame that lost a byte and
-    /// borrowed the next frame's first one can pass an 8-bit checksum (1 in 256); it is then
-    /// followed by that frame's second byte, never by a start byte, and is refused.
+    /// With `confirm_gap` (Daly, whose checksum is one byte): a frame that lost a byte can
+    /// borrow the next frame's start byte as its checksum and pass 1 time in 256. Such a frame
+    /// ends in a start byte from which a valid frame follows; when an accepted frame ends in a
+    /// start byte, the bytes after it are examined (waiting up to the gap for them) and the
+    /// frame is refused if they complete a valid frame. Junk between frames is unaffected.
     #[allow(clippy::too_many_arguments)]
     async fn receive<F: FrameFormat, T>(
         stream: &mut SerialStream,
@@ -286,16 +311,23 @@ impl Link {
         mut accept: impl FnMut(&[u8]) -> Option<T>,
     ) -> Result<T, LinkError> {
         let mut buf = [0u8; 256];
-        let mut pending: Option<(T, usize)> = None;
+        let mut pending: Option<(T, Vec<u8>)> = None;
         loop {
-            if let Some((t, len)) = pending.take() {
-                match framer.buffered().first() {
-                    Some(&b) if b == F::START => return Ok(t),
-                    Some(_) => LinkStats::add(&stats.dropped_bytes, len as u64),
+            if let Some((t, frame)) = pending.take() {
+                let mut follow = frame[frame.len() - 1..].to_vec();
+                follow.extend_from_slice(framer.buffered());
+                match starts_valid_frame(framer.format(), &follow) {
+                    Some(false) => return Ok(t),
+                    Some(true) => {
+                        // The frame's "checksum" was the next frame's start byte: give it back.
+                        LinkStats::add(&stats.dropped_bytes, frame.len() as u64 - 1);
+                        framer.push_front(&frame[frame.len() - 1..]);
+                    }
                     None => {
                         let gap = confirm_gap.unwrap_or_default();
                         let until = deadline.min(Instant::now() + gap);
                         match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+                            // Nothing followed: the frame stands on its own.
                             Err(_) => return Ok(t),
                             Ok(Ok(0)) => {
                                 return Err(LinkError::Gone(format!("{port} closed (end of file)")))
@@ -303,7 +335,7 @@ impl Link {
                             Ok(Ok(n)) => {
                                 LinkStats::add(&stats.bytes_in, n as u64);
                                 framer.push(&buf[..n]);
-                                pending = Some((t, len));
+                                pending = Some((t, frame));
                                 continue;
                             }
                             Ok(Err(e)) => return Err(LinkError::Gone(format!("{port}: {e}"))),
@@ -314,8 +346,8 @@ impl Link {
             while let Some(event) = framer.next_event() {
                 match event {
                     FramerEvent::Frame(frame) => match accept(&frame) {
-                        Some(t) if confirm_gap.is_some() => {
-                            pending = Some((t, frame.len()));
+                        Some(t) if confirm_gap.is_some() && frame.last() == Some(&F::START) => {
+                            pending = Some((t, frame));
                             break;
                         }
                         Some(t) => return Ok(t),
@@ -405,12 +437,12 @@ impl Link {
             }))
     }
 
-    async fn execute_jbd(&mut self, command: BmsCommand) -> Gone {
-        match command {
-            BmsCommand::Read { reply } => answer(reply, self.jbd_read().await),
-            BmsCommand::Identity { reply } => answer(reply, self.jbd_identity().await),
-            BmsCommand::Register { op, reply } => {
-                let req = match &op {
+    async fn execute_jbd(&mut self, op: &Op) -> Result<Answer, String> {
+        Ok(match op {
+            Op::Read => Answer::Snapshot(self.jbd_read().await?),
+            Op::Identity => Answer::Identity(self.jbd_identity().await?),
+            Op::Register(op) => {
+                let req = match op {
                     RegisterOp::UsePassword(pin) => jbd::Request::use_password(pin),
                     RegisterOp::EnterFactory => jbd::Request::enter_factory(),
                     RegisterOp::ExitFactory { save } => jbd::Request::exit_factory(*save),
@@ -419,36 +451,31 @@ impl Link {
                         match jbd::Request::write(*register, data.clone()) {
                             Ok(req) => req,
                             Err(e) => {
-                                let _ = reply.send(Err(BmsError::BadRequest(e.to_string())));
-                                return Ok(());
+                                return Ok(Answer::Data(Err(BmsError::BadRequest(e.to_string()))))
                             }
                         }
                     }
                 };
-                answer(reply, self.jbd_ok(&req).await)
+                Answer::Data(self.jbd_ok(&req).await?)
             }
-            BmsCommand::SetFets {
-                charge,
-                discharge,
-                reply,
-            } => {
+            Op::SetFets { charge, discharge } => {
                 let control = match (charge, discharge) {
                     (true, true) => MosControl::Release,
                     (false, true) => MosControl::ChargeOff,
                     (true, false) => MosControl::DischargeOff,
                     (false, false) => MosControl::BothOff,
                 };
-                let r = self.jbd_ok(&jbd::Request::mos_control(control)).await;
-                answer(reply, r.map(|r| r.map(|_| ())))
+                Answer::Done(
+                    self.jbd_ok(&jbd::Request::mos_control(control))
+                        .await?
+                        .map(|_| ()),
+                )
             }
-            BmsCommand::SetSoc { reply, .. } => {
-                let _ = reply.send(Err(BmsError::Unsupported {
-                    what: "setting the state of charge".into(),
-                    protocol: ProtocolKind::Jbd,
-                }));
-                Ok(())
-            }
-        }
+            Op::SetSoc(_) => Answer::Done(Err(BmsError::Unsupported {
+                what: "setting the state of charge".into(),
+                protocol: ProtocolKind::Jbd,
+            })),
+        })
     }
 
     async fn jbd_basic(&mut self) -> Result<Result<jbd::BasicInfo, BmsError>, String> {
@@ -551,8 +578,8 @@ impl Link {
         }
         LinkStats::add(&self.stats.transactions, 1);
         let reply_address = daly::reply_address(request.address);
-        // Three byte times plus scheduling slack: longer than any pause inside a burst.
-        let confirm_gap = self.cfg.wire_time(3) + Duration::from_millis(5);
+        // A frame's time plus scheduling slack: enough for the next frame of a burst.
+        let confirm_gap = self.cfg.wire_time(daly::FRAME_LEN) + Duration::from_millis(5);
         let budget = self
             .cfg
             .attempt_budget(bytes.len(), daly::FRAME_LEN * max_frames);
@@ -794,33 +821,22 @@ impl Link {
         }))
     }
 
-    async fn execute_daly(&mut self, board: Option<u8>, command: BmsCommand) -> Gone {
+    async fn execute_daly(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, String> {
         let address = match self.daly_address(board) {
             Ok(a) => a,
-            Err(e) => {
-                command.fail(e);
-                return Ok(());
-            }
+            Err(e) => return Ok(Answer::failed(op, e)),
         };
-        match command {
-            BmsCommand::Read { reply } => answer(reply, self.daly_read(address).await),
-            BmsCommand::Identity { reply } => answer(reply, self.daly_identity(address).await),
-            BmsCommand::Register { op, reply } => {
-                let _ = reply.send(Err(BmsError::Unsupported {
-                    what: op.describe(),
-                    protocol: ProtocolKind::Daly,
-                }));
-                Ok(())
+        Ok(match op {
+            Op::Read => Answer::Snapshot(self.daly_read(address).await?),
+            Op::Identity => Answer::Identity(self.daly_identity(address).await?),
+            Op::Register(op) => Answer::Data(Err(BmsError::Unsupported {
+                what: op.describe(),
+                protocol: ProtocolKind::Daly,
+            })),
+            Op::SetFets { charge, discharge } => {
+                Answer::Done(self.daly_set_fets(address, *charge, *discharge).await?)
             }
-            BmsCommand::SetFets {
-                charge,
-                discharge,
-                reply,
-            } => {
-                let r = self.daly_set_fets(address, charge, discharge).await;
-                answer(reply, r)
-            }
-            BmsCommand::SetSoc { soc_pct, reply } => {
+            Op::SetSoc(soc_pct) => {
                 let now = chrono::Local::now().naive_local();
                 use chrono::{Datelike, Timelike};
                 let time = daly::DateTime {
@@ -831,15 +847,12 @@ impl Link {
                     minute: now.minute() as u8,
                     second: now.second().min(59) as u8,
                 };
-                match daly::set_soc_request(address, soc_pct, Some(time)) {
-                    Ok(req) => answer(reply, self.daly_write(req).await),
-                    Err(e) => {
-                        let _ = reply.send(Err(BmsError::BadRequest(e.to_string())));
-                        Ok(())
-                    }
+                match daly::set_soc_request(address, *soc_pct, Some(time)) {
+                    Ok(req) => Answer::Done(self.daly_write(req).await?),
+                    Err(e) => Answer::Done(Err(BmsError::BadRequest(e.to_string()))),
                 }
             }
-        }
+        })
     }
 
     async fn daly_identity(
@@ -878,19 +891,77 @@ impl Link {
     }
 }
 
-/// Deliver a command's outcome; when the port went away mid-command, the caller hears
-/// "disconnected" and the task learns the link is gone.
-fn answer<T>(reply: crate::bms::Reply<T>, outcome: Result<Result<T, BmsError>, String>) -> Gone {
-    match outcome {
-        Ok(r) => {
-            let _ = reply.send(r);
-            Ok(())
+/// A command without its reply channel, so it can be run again after a re-open.
+#[derive(Debug, Clone)]
+enum Op {
+    Read,
+    Identity,
+    Register(RegisterOp),
+    SetFets { charge: bool, discharge: bool },
+    SetSoc(f64),
+}
+
+/// Where a command's answer goes.
+enum Slot {
+    Snapshot(Reply<BmsSnapshot>),
+    Identity(Reply<BmsIdentity>),
+    Data(Reply<Vec<u8>>),
+    Done(Reply<()>),
+}
+
+/// A command's outcome on a live link.
+enum Answer {
+    Snapshot(Result<BmsSnapshot, BmsError>),
+    Identity(Result<BmsIdentity, BmsError>),
+    Data(Result<Vec<u8>, BmsError>),
+    Done(Result<(), BmsError>),
+}
+
+impl Answer {
+    fn failed(op: &Op, e: BmsError) -> Answer {
+        match op {
+            Op::Read => Answer::Snapshot(Err(e)),
+            Op::Identity => Answer::Identity(Err(e)),
+            Op::Register(_) => Answer::Data(Err(e)),
+            Op::SetFets { .. } | Op::SetSoc(_) => Answer::Done(Err(e)),
         }
-        Err(reason) => {
-            let _ = reply.send(Err(BmsError::Disconnected {
-                reason: reason.clone(),
-            }));
-            Err(reason)
+    }
+}
+
+fn split(command: BmsCommand) -> (Op, Slot) {
+    match command {
+        BmsCommand::Read { reply } => (Op::Read, Slot::Snapshot(reply)),
+        BmsCommand::Identity { reply } => (Op::Identity, Slot::Identity(reply)),
+        BmsCommand::Register { op, reply } => (Op::Register(op), Slot::Data(reply)),
+        BmsCommand::SetFets {
+            charge,
+            discharge,
+            reply,
+        } => (Op::SetFets { charge, discharge }, Slot::Done(reply)),
+        BmsCommand::SetSoc { soc_pct, reply } => (Op::SetSoc(soc_pct), Slot::Done(reply)),
+    }
+}
+
+impl Slot {
+    /// Deliver; a dropped receiver means the caller gave up, which is fine.
+    fn send(self, answer: Answer) {
+        match (self, answer) {
+            (Slot::Snapshot(r), Answer::Snapshot(a)) => drop(r.send(a)),
+            (Slot::Identity(r), Answer::Identity(a)) => drop(r.send(a)),
+            (Slot::Data(r), Answer::Data(a)) => drop(r.send(a)),
+            (Slot::Done(r), Answer::Done(a)) => drop(r.send(a)),
+            (slot, _) => slot.fail(BmsError::BadRequest(
+                "internal: answer of the wrong kind".into(),
+            )),
+        }
+    }
+
+    fn fail(self, e: BmsError) {
+        match self {
+            Slot::Snapshot(r) => drop(r.send(Err(e))),
+            Slot::Identity(r) => drop(r.send(Err(e))),
+            Slot::Data(r) => drop(r.send(Err(e))),
+            Slot::Done(r) => drop(r.send(Err(e))),
         }
     }
 }
@@ -924,5 +995,68 @@ fn link_result<T>(
             timeout_ms: cfg.timeout.as_millis() as u64,
         })),
         LinkError::Gone(reason) => Err(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Daly reply that lost a byte and borrowed the next frame's start byte as a checksum
+    /// that happens to match (1 in 256): it must be refused, and the real frame behind it used.
+    #[tokio::test]
+    async fn a_frame_completed_by_the_next_start_byte_is_refused() {
+        let (mut master, slave) = SerialStream::pair().unwrap();
+        let path = slave.name().unwrap();
+        let mut cfg = SerialConfig::new(&path, ProtocolKind::Daly);
+        cfg.attempts = 1;
+        let handle = spawn(cfg).unwrap();
+        let board = tokio::spawn(async move {
+            for echo in [0u8, 1] {
+                let mut req = [0u8; daly::FRAME_LEN];
+                master.read_exact(&mut req).await.unwrap();
+                let id = req[2];
+                // Header and data bytes whose sum with the following start byte's value passes.
+                let mut damaged = vec![daly::START, 0x01, id, 0x08, 0, 0, 0, 0, 0, 0, 0];
+                let sum = daly::checksum(&damaged);
+                damaged.push(daly::START.wrapping_sub(sum));
+                assert_eq!(daly::checksum(&damaged), daly::START, "the trap is set");
+                let good = daly::Frame {
+                    address: 0x01,
+                    data_id: id,
+                    data: [echo, 0, 0, 0, 0, 0, 0, 0],
+                };
+                damaged.extend_from_slice(&good.encode());
+                master.write_all(&damaged).await.unwrap();
+            }
+            master
+        });
+        // Charge off (echo 0), discharge on (echo 1): the damaged frames would echo 0 both times.
+        handle.set_fets(false, true).await.unwrap();
+        let stats = handle.stats();
+        assert_eq!(
+            stats.retries, 0,
+            "the real frame was found behind the false one"
+        );
+        assert!(stats.dropped_bytes >= 24, "{stats:?}");
+        drop(board.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_missing_port_is_reported_on_the_status_watch() {
+        let mut cfg = SerialConfig::new("/nonexistent/ttyUSB7", ProtocolKind::Jbd);
+        cfg.timeout = Duration::from_millis(50);
+        cfg.attempts = 1;
+        let handle = spawn(cfg).unwrap();
+        let err = handle.read().await.unwrap_err();
+        assert!(
+            matches!(&err, BmsError::Disconnected { reason } if reason.contains("/nonexistent/ttyUSB7")),
+            "{err}"
+        );
+        assert!(matches!(
+            handle.status(),
+            LinkStatus::Disconnected { .. } | LinkStatus::Reconnecting { .. }
+        ));
+        assert!(spawn(SerialConfig::new("can0", ProtocolKind::Pylontech)).is_err());
     }
 }

@@ -472,7 +472,8 @@ fn default_memory(cfg: &JbdConfig) -> Memory {
     let cap = (cfg.capacity_ah * 100.0).round().clamp(1.0, 65535.0) as u16;
     let dk = payload::deci_kelvin_from_celsius;
     let clamp_c = |c: f64, lo: f64, hi: f64| c.clamp(lo, hi);
-    let cell_ov = lim.max_charge_mv;
+    // A little below the chemistry's maximum charge voltage, so it differs from the profiles.
+    let cell_ov = lim.max_charge_mv - 20;
     let cell_uv = lim.min_cell_mv + 300;
     let soc_mv = |soc: f64| LivePack::ocv_mv(cfg.chemistry, soc).round() as u16;
     let mut regs = [0u16; N_EEPROM];

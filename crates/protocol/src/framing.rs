@@ -102,6 +102,16 @@ impl<F: FrameFormat> StreamFramer<F> {
         &self.buf
     }
 
+    /// Put bytes back in front of the buffer, e.g. a start byte that a refused frame had
+    /// swallowed as its checksum.
+    pub fn push_front(&mut self, bytes: &[u8]) {
+        self.buf.splice(0..0, bytes.iter().copied());
+    }
+
+    pub fn format(&self) -> &F {
+        &self.format
+    }
+
     /// Forget buffered bytes, e.g. after a silence long enough that they cannot belong to the
     /// next reply.
     pub fn clear(&mut self) {
@@ -181,6 +191,23 @@ enum Candidate {
     Incomplete,
     Invalid(FrameError),
     Valid(usize),
+}
+
+/// Whether a valid frame starts at `bytes[0]`: `None` while more bytes are needed to tell.
+pub fn starts_valid_frame<F: FrameFormat>(format: &F, bytes: &[u8]) -> Option<bool> {
+    if bytes.first() != Some(&F::START) {
+        return Some(false);
+    }
+    if bytes.len() < F::HEADER_LEN {
+        return None;
+    }
+    let Ok(len) = format.frame_len(&bytes[..F::HEADER_LEN]) else {
+        return Some(false);
+    };
+    if bytes.len() < len {
+        return None;
+    }
+    Some(format.verify(&bytes[..len]).is_ok())
 }
 
 /// Validate one whole frame given on its own (CLI `bms decode`, tests): exactly one frame, no
@@ -295,6 +322,18 @@ mod tests {
             parse_hex("DD A").unwrap_err(),
             HexError::OddDigits { digits: 3 }
         );
+    }
+
+    #[test]
+    fn starts_valid_frame_waits_then_decides() {
+        let frame = crate::daly::Frame::request(0x40, 0x90).encode();
+        let f = crate::daly::DalyFormat;
+        assert_eq!(starts_valid_frame(&f, &frame[..5]), None);
+        assert_eq!(starts_valid_frame(&f, &frame), Some(true));
+        assert_eq!(starts_valid_frame(&f, &frame[1..]), Some(false));
+        let mut bad = frame;
+        bad[12] ^= 1;
+        assert_eq!(starts_valid_frame(&f, &bad), Some(false));
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! Shared by the serial integration tests: run the real binary as a simulator on a
+//! pseudo-terminal, and as a client against it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_packwright");
+
+/// A `packwright sim` process, killed when dropped.
+pub struct Sim {
+    child: Child,
+    /// The symlink the client opens.
+    pub link: PathBuf,
+    /// The pty path the simulator printed first.
+    pub pty: String,
+}
+
+impl Sim {
+    /// Start `packwright sim ARGS --link DIR/NAME` and wait until it has announced its pty.
+    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Sim {
+        let link = dir.join(name);
+        let mut child = Command::new(BIN)
+            .arg("sim")
+            .args(args)
+            .arg("--link")
+            .arg(&link)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the simulator");
+        let stdout = child.stdout.take().expect("simulator stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep reading so later announcements (after an unplug) never block the simulator.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let pty = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the simulator did not announce its pty ({args:?})");
+            }
+        };
+        assert!(
+            pty.starts_with("/dev/"),
+            "first line is the pty path: {pty}"
+        );
+        for _ in 0..200 {
+            if link.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(link.exists(), "the simulator linked {}", link.display());
+        Sim { child, link, pty }
+    }
+
+    pub fn port(&self) -> &str {
+        self.link.to_str().expect("utf-8 temp path")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The result of one client run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run the client with a database and an operator of its own.
+pub fn packwright(db: &Path, args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_OPERATOR", "test-operator")
+        .env("PACKWRIGHT_STATION", "bench-7")
+        .env_remove("PACKWRIGHT_PROFILES")
+        .output()
+        .expect("run packwright");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Plausibility of one live reading: every value a lithium board could report, cells
+/// consistent with the pack voltage. A frame decoded from shifted or damaged bytes fails this.
+#[track_caller]
+pub fn assert_plausible(s: &serde_json::Value, cells: usize, pack_resolution_v: f64) {
+    let mv: Vec<f64> = s["cell_voltages_mv"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(mv.len(), cells, "{s}");
+    assert_eq!(s["cell_count"], cells, "{s}");
+    for v in &mv {
+        assert!(
+            (2500.0..3800.0).contains(v),
+            "cell {v} mV is not an LFP reading: {s}"
+        );
+    }
+    let spread =
+        mv.iter().cloned().fold(f64::MIN, f64::max) - mv.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread < 80.0, "cell spread {spread} mV: {s}");
+    let sum: f64 = mv.iter().sum::<f64>() / 1000.0;
+    let pack = s["pack_voltage_v"].as_f64().unwrap();
+    // Cells and pack are sampled by separate requests; the pack field has its own resolution.
+    assert!(
+        (pack - sum).abs() <= pack_resolution_v + 0.05 * cells as f64 / 16.0 + 0.05,
+        "pack {pack} V vs cells {sum} V: {s}"
+    );
+    for t in s["temperatures_c"].as_array().unwrap() {
+        assert!((10.0..45.0).contains(&t.as_f64().unwrap()), "{s}");
+    }
+    let soc = s["soc_pct"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&soc), "{s}");
+    assert!(s["current_a"].as_f64().unwrap().abs() < 20.0, "{s}");
+}
