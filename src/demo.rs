@@ -11,9 +11,15 @@
 use crate::chemistry::Chemistry;
 use crate::domain::{Cell, CellStatus};
 use crate::intake::ParsedCells;
+use crate::sim::jbd::{JbdBoard, JbdConfig};
+use crate::sim::pty::{self as simpty, Board, Faults, SimOptions};
 use crate::store::{Actor, Store};
+use crate::tui::devices::{DemoBench, PortSpec};
 use packwright_matching::rng::Rng;
+use packwright_protocol::ProtocolKind;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The profile the demo line builds.
 /// A 15S LFP telecom pack: its end-of-line plan needs no inverter CAN port, so the whole
@@ -47,6 +53,8 @@ pub enum DemoError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot start the simulated boards: {0}")]
+    Sim(String),
 }
 
 fn samples() -> Result<Vec<Sample>, DemoError> {
@@ -166,11 +174,14 @@ pub struct DemoFiles {
 
 /// Create a fresh folder under the system temp dir with a database holding the inventory.
 pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("packwright-demo-{}-{stamp}", std::process::id()));
+    // Short, because the operator reads the board's port path on the BMS screen.
+    let base = std::env::temp_dir();
+    let mut dir = base.join(format!("pw-demo-{}", std::process::id()));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("pw-demo-{}-{n}", std::process::id()));
+    }
     std::fs::create_dir_all(&dir).map_err(|source| DemoError::Folder {
         path: dir.clone(),
         source,
@@ -203,6 +214,145 @@ pub fn fill(db: &Path, actor: &Actor, cells: usize, seed: u64) -> Result<(), Dem
         ),
     )?;
     Ok(())
+}
+
+/// A board shared between the simulator task and the demo, so pulling the cable (ending the
+/// task) and plugging it back (a new task) keep the board's configuration, as on a real bench.
+struct Shared(Arc<Mutex<JbdBoard>>);
+
+impl Shared {
+    fn board(&self) -> std::sync::MutexGuard<'_, JbdBoard> {
+        // A panic inside the simulator poisons the lock; the board itself is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Board for Shared {
+    type Format = <JbdBoard as Board>::Format;
+
+    fn request_framer(&self) -> packwright_protocol::framing::StreamFramer<Self::Format> {
+        self.board().request_framer()
+    }
+
+    fn handle(&mut self, request: &[u8], rng: &mut simpty::Rng) -> Vec<Vec<u8>> {
+        self.board().handle(request, rng)
+    }
+
+    fn checksum_range(len: usize) -> std::ops::Range<usize> {
+        JbdBoard::checksum_range(len)
+    }
+}
+
+struct BenchSlot {
+    link: PathBuf,
+    board: Arc<Mutex<JbdBoard>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Simulated JBD boards standing in for the packs on the bench, each on a pseudo-terminal
+/// reached through a stable symlink in the demo folder (`bench-1`, `bench-2`, …).
+pub struct DemoBoards {
+    runtime: tokio::runtime::Runtime,
+    slots: Vec<BenchSlot>,
+}
+
+impl DemoBoards {
+    /// Start `count` boards configured for the demo profile's cell count.
+    pub fn start(dir: &Path, count: u8, seed: u64) -> Result<DemoBoards, DemoError> {
+        let profile =
+            crate::profile::Profile::load(PROFILE).map_err(|e| DemoError::Sim(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("demo-boards")
+            .enable_all()
+            .build()
+            .map_err(|e| DemoError::Sim(e.to_string()))?;
+        let mut rng = simpty::Rng::new(seed);
+        let mut slots = Vec::new();
+        for i in 1..=count {
+            let mut cfg = JbdConfig::new(profile.series as usize, profile.chemistry);
+            cfg.capacity_ah = profile.nominal_capacity_mah / 1000.0;
+            cfg.ntc = usize::from(profile.bms.ntc_count);
+            cfg.model = format!("JBD-SP{:02}S-DEMO{i}", profile.series);
+            let board = JbdBoard::new(cfg, &Faults::default(), &mut rng).map_err(DemoError::Sim)?;
+            slots.push(BenchSlot {
+                link: dir.join(format!("bench-{i}")),
+                board: Arc::new(Mutex::new(board)),
+                task: Mutex::new(None),
+            });
+        }
+        let boards = DemoBoards { runtime, slots };
+        for (i, slot) in boards.slots.iter().enumerate() {
+            boards.plug(slot, seed.wrapping_add(i as u64));
+        }
+        // The links appear as soon as each simulator has its pty.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while boards.slots.iter().any(|s| !s.link.exists()) {
+            if std::time::Instant::now() > until {
+                return Err(DemoError::Sim(
+                    "the simulated boards did not get a pseudo-terminal within 5 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(boards)
+    }
+
+    fn plug(&self, slot: &BenchSlot, seed: u64) {
+        let opts = SimOptions {
+            baud: 9600,
+            turnaround: Duration::from_millis(10),
+            link: Some(slot.link.clone()),
+            faults: Faults::default(),
+            seed,
+        };
+        let board = Shared(slot.board.clone());
+        let task = self.runtime.spawn(async move {
+            if let Err(e) = simpty::serve(board, opts, |path| {
+                tracing::info!(%path, "demo board on a new pty");
+            })
+            .await
+            {
+                tracing::error!("demo board stopped: {e}");
+            }
+        });
+        *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+    }
+
+    /// The ports to offer the console.
+    pub fn ports(&self) -> Vec<PortSpec> {
+        self.slots
+            .iter()
+            .map(|s| PortSpec {
+                port: s.link.display().to_string(),
+                protocol: ProtocolKind::Jbd,
+            })
+            .collect()
+    }
+}
+
+impl DemoBench for DemoBoards {
+    fn toggle_unplug(&self, port: &str) -> Result<bool, String> {
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.link.display().to_string() == port)
+            .ok_or_else(|| format!("{port} is not a simulated board of the demo line"))?;
+        let mut task = slot.task.lock().unwrap_or_else(|e| e.into_inner());
+        match task.take() {
+            Some(t) if !t.is_finished() => {
+                // Pulling the cable: the pty disappears with the task, and so does the link.
+                t.abort();
+                let _ = std::fs::remove_file(&slot.link);
+                Ok(true)
+            }
+            _ => {
+                drop(task);
+                self.plug(slot, 1);
+                Ok(false)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! `packwright console` (the operator console on the line) and `packwright demo` (the same
 //! console on a demo line with a generated inventory and simulated boards).
 
-use super::{input_error, Context, EXIT_OK};
+use super::{device_error, input_error, Context, EXIT_OK};
 use crate::tui::devices::PortSpec;
 use crate::tui::theme::Theme;
 use crate::tui::Options;
 use clap::Args;
 use packwright_protocol::ProtocolKind;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the console looks and listens; shared by `console` and `demo`.
@@ -50,6 +51,9 @@ pub struct DemoArgs {
     /// Seed of the generated inventory (same seed, same cells)
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Simulated BMS boards on the bench
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub boards: u8,
     #[command(flatten)]
     pub display: Display,
 }
@@ -125,7 +129,14 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
     opts.profile = Some(crate::demo::PROFILE.to_string());
     opts.demo = true;
+    let boards = Arc::new(
+        crate::demo::DemoBoards::start(&files.dir, args.boards, args.seed).map_err(device_error)?,
+    );
+    opts.ports = boards.ports();
+    opts.bench = Some(boards.clone());
     let result = crate::tui::run(opts);
+    // The boards' runtime must end here, outside the console's.
+    drop(boards);
     // Printed after the terminal is restored, so it stays on the screen.
     println!("demo database: {}", files.db.display());
     println!("console log:   {}", files.log.display());

@@ -315,6 +315,7 @@ impl App {
                 if self.pack.is_none() {
                     fx.push(Effect::Request(Request::NextPack(PackStatus::Configured)));
                 }
+                reopen_prompt(self);
             }
             Screen::History => {}
         }
@@ -609,7 +610,22 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
     }
 }
 
+/// Put the runner's pending question back in front of the operator (after Esc, or after
+/// looking at another screen).
+fn reopen_prompt(app: &mut App) {
+    if app.screen != Screen::Test || app.modal.is_some() {
+        return;
+    }
+    if let Some((_, prompt)) = app.test.prompt.clone() {
+        open_input(app, InputPurpose::Measurement, &prompt, String::new());
+    }
+}
+
 fn start_test(app: &mut App) -> Vec<Effect> {
+    if app.test.prompt.is_some() {
+        reopen_prompt(app);
+        return Vec::new();
+    }
     let Some(pack) = &app.pack else {
         app.say(
             Level::Warning,
@@ -772,7 +788,10 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
             app.inventory.selected = 0;
             Vec::new()
         }
-        InputPurpose::Measurement => vec![Effect::Device(DeviceRequest::Answer(input.text))],
+        InputPurpose::Measurement => {
+            app.test.prompt = None;
+            vec![Effect::Device(DeviceRequest::Answer(input.text))]
+        }
     }
 }
 
@@ -1056,11 +1075,24 @@ fn test_update(app: &mut App, ev: TestEvent) -> Vec<Effect> {
         }
         TestEvent::Prompt { index, prompt } => {
             app.test.scroll = index;
-            open_input(app, InputPurpose::Measurement, &prompt, String::new());
+            if let Some(s) = app.test.steps.get_mut(index) {
+                s.state = StepState::Waiting;
+            }
+            app.test.prompt = Some((index, prompt));
+            reopen_prompt(app);
         }
         TestEvent::Finished { pass, reason } => {
             app.test.running = false;
-            app.modal = None;
+            app.test.prompt = None;
+            if matches!(
+                &app.modal,
+                Some(Modal::Input(Input {
+                    purpose: InputPurpose::Measurement,
+                    ..
+                }))
+            ) {
+                app.modal = None;
+            }
             app.say(
                 if pass { Level::Good } else { Level::Problem },
                 if pass {

@@ -450,6 +450,8 @@ pub struct Verdict {
 #[derive(Debug, Clone, Default)]
 pub struct TestView {
     pub running: bool,
+    /// The question the runner is waiting on: (step index, prompt).
+    pub prompt: Option<(usize, String)>,
     pub steps: Vec<TestStep>,
     pub verdict: Option<Verdict>,
     pub scroll: usize,

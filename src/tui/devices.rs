@@ -7,8 +7,16 @@
 
 use super::app::Event;
 use super::data::*;
+use crate::bms::config::{self, ConfigPlan, SessionOptions};
 use crate::bms::{BmsHandle, LinkStatus};
+use crate::domain::{Pack, PackStatus};
+use crate::eol::judge::{Outcome, RunOutcome};
+use crate::eol::plan::{MeasurementSpec, Step};
+use crate::eol::runner::{self, Operator, RunEvent, Timing};
+use crate::profile::Profile;
+use crate::store::{Actor, Store, WriteAttempt, WriteOutcome};
 use packwright_protocol::ProtocolKind;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -48,6 +56,19 @@ impl Drop for Connection {
     }
 }
 
+/// A test in progress: where the operator's answers go, and the abort switch.
+struct TestRun {
+    answers: mpsc::UnboundedSender<String>,
+    abort: watch::Sender<Option<String>>,
+}
+
+/// Where the bench records what it does: the line's database, as this operator.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub db: PathBuf,
+    pub actor: Actor,
+}
+
 pub struct Devices {
     events: mpsc::UnboundedSender<Event>,
     ports: Vec<PortSpec>,
@@ -56,6 +77,9 @@ pub struct Devices {
     watching: watch::Sender<bool>,
     poll_every: Duration,
     demo: Option<Arc<dyn DemoBench>>,
+    recorder: Recorder,
+    test: Option<TestRun>,
+    writing: Option<JoinHandle<()>>,
 }
 
 fn send(events: &mpsc::UnboundedSender<Event>, ev: DeviceEvent) {
@@ -69,6 +93,7 @@ impl Devices {
         ports: Vec<PortSpec>,
         poll_every: Duration,
         demo: Option<Arc<dyn DemoBench>>,
+        recorder: Recorder,
     ) -> Devices {
         send(
             &events,
@@ -82,7 +107,15 @@ impl Devices {
             watching: watch::channel(false).0,
             poll_every,
             demo,
+            recorder,
+            test: None,
+            writing: None,
         }
+    }
+
+    /// The operator changed (badge scan): later records carry the new name.
+    pub fn set_operator(&mut self, name: &str) {
+        self.recorder.actor.operator = name.to_string();
     }
 
     /// The handle to the board on the bench, if connected.
@@ -185,8 +218,400 @@ impl Devices {
     }
 
     fn bench_work(&mut self, req: DeviceRequest) {
-        tracing::warn!(?req, "bench work not available in this build");
+        match req {
+            DeviceRequest::WriteConfig { pack } => self.write_config(pack),
+            DeviceRequest::StartTest { pack } => self.start_test(pack),
+            DeviceRequest::Answer(text) => match &self.test {
+                Some(t) => {
+                    let _ = t.answers.send(text);
+                }
+                None => tracing::warn!("an answer with no test running"),
+            },
+            DeviceRequest::AbortTest => {
+                if let Some(t) = &self.test {
+                    let _ = t.abort.send(Some("aborted by the operator".into()));
+                }
+            }
+            DeviceRequest::Watch(_)
+            | DeviceRequest::ConnectNext
+            | DeviceRequest::Disconnect
+            | DeviceRequest::ToggleUnplug => {}
+        }
     }
+
+    fn refuse_write(&self, why: String) {
+        send(
+            &self.events,
+            DeviceEvent::WriteDone(WriteResult {
+                ok: false,
+                summary: why,
+                fields: Vec::new(),
+            }),
+        );
+    }
+
+    fn write_config(&mut self, pack_id: i64) {
+        let Some(conn) = &self.conn else {
+            return self.refuse_write("not connected to a BMS: press c first".into());
+        };
+        if self.writing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return self.refuse_write("a configuration write is already running".into());
+        }
+        if self.test.is_some() {
+            return self
+                .refuse_write("a test is running on this board; wait for it or abort it".into());
+        }
+        let handle = conn.handle.clone();
+        let spec = conn.spec.clone();
+        let recorder = self.recorder.clone();
+        let events = self.events.clone();
+        self.writing = Some(tokio::spawn(async move {
+            let result = write_config(&handle, &spec, &recorder, pack_id).await;
+            let result = result.unwrap_or_else(|e| WriteResult {
+                ok: false,
+                summary: format!("configuration not written: {e:#}"),
+                fields: Vec::new(),
+            });
+            send(&events, DeviceEvent::WriteDone(result));
+        }));
+    }
+
+    fn start_test(&mut self, pack_id: i64) {
+        let finish = |events: &mpsc::UnboundedSender<Event>, reason: String| {
+            send(
+                events,
+                DeviceEvent::Test(TestEvent::Finished {
+                    pass: false,
+                    reason,
+                }),
+            );
+        };
+        let Some(conn) = &self.conn else {
+            return finish(&self.events, "not connected to the pack's BMS".into());
+        };
+        if self.writing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return finish(
+                &self.events,
+                "a configuration write is still running".into(),
+            );
+        }
+        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        let (abort_tx, abort_rx) = watch::channel(None);
+        self.test = Some(TestRun {
+            answers: answers_tx,
+            abort: abort_tx,
+        });
+        let handle = conn.handle.clone();
+        let transport = format!("serial {} {}", conn.spec.port, conn.spec.protocol);
+        let recorder = self.recorder.clone();
+        let events = self.events.clone();
+        // The runner holds a store connection across awaits and is not Send: it gets a thread
+        // and a runtime of its own; the board is still reached through the same handle.
+        let spawned = std::thread::Builder::new()
+            .name("eol-test".into())
+            .spawn(move || {
+                let outcome = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| {
+                        rt.block_on(run_test(
+                            handle, transport, recorder, pack_id, answers_rx, abort_rx, &events,
+                        ))
+                    });
+                if let Err(e) = outcome {
+                    finish(&events, format!("the test could not run: {e:#}"));
+                }
+            });
+        if let Err(e) = spawned {
+            self.test = None;
+            finish(&self.events, format!("the test could not start: {e}"));
+        }
+    }
+
+    /// The test thread reported its verdict: answers and aborts have nowhere to go now.
+    pub fn test_finished(&mut self) {
+        self.test = None;
+    }
+}
+
+/// Write the profile's configuration to the board, read every field back, log the attempt
+/// with the pack, and mark the pack configured when every field is verified.
+async fn write_config(
+    handle: &BmsHandle,
+    spec: &PortSpec,
+    recorder: &Recorder,
+    pack_id: i64,
+) -> anyhow::Result<WriteResult> {
+    let mut store = Store::open(&recorder.db)?;
+    let pack = store
+        .get_pack(pack_id)?
+        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is not in the database"))?;
+    let code = pack
+        .code
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} has no code yet: finish its assembly"))?;
+    let profile = Profile::load(&pack.profile)?;
+    let attempt = WriteAttempt {
+        port: &spec.port,
+        protocol: spec.protocol.name(),
+        profile: &profile.name,
+        pack_code: Some(&code),
+    };
+    let id = store.begin_bms_write(&recorder.actor, &attempt)?;
+    let plan = match ConfigPlan::from_profile(&profile, Some(&code)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            // Refused before a byte was sent: the refusal is a record too.
+            store.finish_bms_write(id, WriteOutcome::Refused, None, Some(&e.to_string()), &[])?;
+            return Ok(WriteResult {
+                ok: false,
+                summary: format!("refused, nothing was sent: {e}"),
+                fields: Vec::new(),
+            });
+        }
+    };
+    let report = config::write_verified(handle, &plan, &SessionOptions::default()).await;
+    let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
+    store.finish_bms_write(
+        id,
+        report.outcome,
+        Some(&report.identity.summary()),
+        report.failure.as_deref(),
+        &records,
+    )?;
+    let ok = report.outcome == WriteOutcome::Verified;
+    if ok && pack.status == PackStatus::Assembled {
+        store.set_pack_status(pack.id, PackStatus::Configured)?;
+    }
+    let verified = report.fields.iter().filter(|f| f.ok).count();
+    let summary = if ok {
+        format!(
+            "configuration verified: {verified} of {} fields read back and persisted; next: 6 Test",
+            report.fields.len()
+        )
+    } else {
+        format!(
+            "configuration NOT verified: {}",
+            report
+                .failure
+                .as_deref()
+                .unwrap_or("see the fields marked FAIL")
+        )
+    };
+    store.log_event(
+        &recorder.actor,
+        if ok { "info" } else { "problem" },
+        &format!("pack {code}: {summary}"),
+    )?;
+    Ok(WriteResult {
+        ok,
+        summary,
+        fields: report
+            .fields
+            .iter()
+            .map(|f| FieldResult {
+                field: f.field.clone(),
+                written: f.written.clone(),
+                read_back: f.read_back.clone().unwrap_or_else(|| "-".into()),
+                ok: f.ok,
+                reason: f.reason.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// The person at the bench, through the console: each question becomes a prompt on the Test
+/// screen, each answer comes back over a channel.
+struct ConsoleOperator<'a> {
+    events: &'a mpsc::UnboundedSender<Event>,
+    answers: mpsc::UnboundedReceiver<String>,
+    plan: Vec<String>,
+}
+
+impl ConsoleOperator<'_> {
+    async fn prompt(&mut self, index: usize, prompt: String) -> runner::Reply {
+        send(
+            self.events,
+            DeviceEvent::Test(TestEvent::Prompt { index, prompt }),
+        );
+        match self.answers.recv().await {
+            Some(a) if a.trim().eq_ignore_ascii_case("quit") => runner::Reply::Quit,
+            Some(a) => runner::Reply::Text(a.trim().to_string()),
+            None => runner::Reply::NoAnswer("the console closed".into()),
+        }
+    }
+}
+
+impl Operator for ConsoleOperator<'_> {
+    async fn ask(
+        &mut self,
+        step: &Step,
+        spec: &MeasurementSpec,
+        refused: Option<&str>,
+    ) -> runner::Reply {
+        let index = self.plan.iter().position(|id| *id == step.id).unwrap_or(0);
+        let mut prompt = String::new();
+        if let Some(r) = refused {
+            prompt.push_str(&format!("not accepted ({r}). "));
+        }
+        prompt.push_str(step.prompt.as_deref().unwrap_or(&step.title));
+        if !spec.unit.is_empty() {
+            prompt.push_str(&format!(" [{}]", spec.unit));
+        }
+        self.prompt(index, prompt).await
+    }
+
+    async fn confirm(&mut self, instruction: &str) -> runner::Reply {
+        let index = self.plan.len().saturating_sub(1);
+        self.prompt(index, format!("{instruction}; Enter when done"))
+            .await
+    }
+}
+
+/// One measurement as the Test screen shows it: `name value unit`, and why when not a pass.
+fn measured_text(m: &crate::eol::record::Measurement) -> String {
+    let value = m
+        .value
+        .as_ref()
+        .map(|v| {
+            format!(
+                "{v}{}",
+                if m.unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", m.unit)
+                }
+            )
+        })
+        .unwrap_or_else(|| "-".into());
+    match &m.reason {
+        Some(r) if m.outcome != Outcome::Pass => format!("{} {value}: {r}", m.name),
+        _ => format!("{} {value}", m.name),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_test(
+    handle: BmsHandle,
+    transport: String,
+    recorder: Recorder,
+    pack_id: i64,
+    answers: mpsc::UnboundedReceiver<String>,
+    abort: watch::Receiver<Option<String>>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<()> {
+    let mut store = Store::open(&recorder.db)?;
+    let pack: Pack = store
+        .get_pack(pack_id)?
+        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is not in the database"))?;
+    let profile = Profile::load(&pack.profile)?;
+    let plan: Vec<String> = profile.eol.steps.iter().map(|s| s.id.clone()).collect();
+    send(
+        events,
+        DeviceEvent::Test(TestEvent::Plan(
+            profile
+                .eol
+                .steps
+                .iter()
+                .map(|s| TestStep {
+                    title: s.title.clone(),
+                    manual: s.kind == crate::eol::StepKind::Manual,
+                    state: StepState::Pending,
+                })
+                .collect(),
+        )),
+    );
+    let log = crate::eol::bench::WriteLog {
+        store: Store::open(&recorder.db)?,
+        actor: recorder.actor.clone(),
+        pack_code: pack.code.clone(),
+    };
+    let mut bench =
+        crate::eol::bench::HandleBench::new(handle, None, transport, profile.clone(), Some(log));
+    let mut operator = ConsoleOperator {
+        events,
+        answers,
+        plan: plan.clone(),
+    };
+    // Per step: the worst outcome so far and what the screen says about it.
+    let mut current: Option<(usize, Outcome, Vec<String>)> = None;
+    let flush = |cur: &Option<(usize, Outcome, Vec<String>)>| {
+        if let Some((index, outcome, texts)) = cur {
+            let text = texts.join("; ");
+            let state = match outcome {
+                Outcome::Pass => StepState::Pass(text),
+                Outcome::Skipped => StepState::Skipped(text),
+                Outcome::Fail | Outcome::Error => StepState::Fail(text),
+            };
+            send(
+                events,
+                DeviceEvent::Test(TestEvent::Step {
+                    index: *index,
+                    state,
+                }),
+            );
+        }
+    };
+    let mut on_event = |e: RunEvent| match e {
+        RunEvent::Started { .. } => {}
+        RunEvent::Step(step) => {
+            flush(&current);
+            let index = plan.iter().position(|id| *id == step.id).unwrap_or(0);
+            current = Some((index, Outcome::Skipped, Vec::new()));
+            send(
+                events,
+                DeviceEvent::Test(TestEvent::Step {
+                    index,
+                    state: StepState::Running,
+                }),
+            );
+        }
+        RunEvent::Measured(m) => {
+            let index = plan.iter().position(|id| *id == m.step_id).unwrap_or(0);
+            let cur = current.get_or_insert((index, Outcome::Skipped, Vec::new()));
+            if cur.0 != index {
+                // A measurement of a step the runner did not announce (skipped steps).
+                let done = std::mem::replace(cur, (index, Outcome::Skipped, Vec::new()));
+                flush(&Some(done));
+            }
+            let cur = current.get_or_insert((index, Outcome::Skipped, Vec::new()));
+            cur.1 = cur.1.max(m.outcome);
+            cur.2.push(measured_text(m));
+        }
+        RunEvent::Finished(_) => flush(&current),
+    };
+    let summary = runner::run(
+        &mut store,
+        &recorder.actor,
+        &pack,
+        &profile,
+        &mut bench,
+        &mut operator,
+        abort,
+        Timing::default(),
+        &mut on_event,
+    )
+    .await;
+    let (pass, reason) = match summary {
+        Ok(s) => (
+            s.outcome == RunOutcome::Pass,
+            match s.outcome {
+                RunOutcome::Pass => "every step passed".to_string(),
+                other => format!(
+                    "{}: {}",
+                    other.as_str(),
+                    s.reason.unwrap_or_else(|| "see the failed steps".into())
+                ),
+            },
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    send(
+        events,
+        DeviceEvent::Test(TestEvent::Finished { pass, reason }),
+    );
+    Ok(())
 }
 
 /// Mirror the device task's link status into the console, with the board's identity once

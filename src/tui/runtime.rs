@@ -6,7 +6,8 @@
 //! and writes nothing to the terminal.
 
 use super::app::{update, App, Effect, Event, Resume, Screen, Session};
-use super::devices::{DemoBench, Devices, PortSpec};
+use super::data::{DeviceEvent, Request, TestEvent};
+use super::devices::{DemoBench, Devices, PortSpec, Recorder};
 use super::services::{self, Services};
 use super::theme::Theme;
 use super::view;
@@ -141,6 +142,15 @@ fn resume_from(store: &Store) -> anyhow::Result<Resume> {
     })
 }
 
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 fn profile_names() -> Vec<String> {
     crate::profile::Profile::list()
         .into_iter()
@@ -158,7 +168,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         );
     }
     init_logging(&opts.log_file)?;
-    let store = Store::open(&opts.db)?;
+    let mut store = Store::open(&opts.db)?;
+    // A test left running by a console that died (killed, power cut) is recorded as aborted.
+    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, process_alive)?;
+    if !orphans.is_empty() {
+        tracing::warn!(?orphans, "test runs of dead processes marked aborted");
+    }
     let resume = resume_from(&store)?;
     let profiles = profile_names();
     let profile = opts
@@ -203,11 +218,19 @@ async fn event_loop(
     let store_thread = services::spawn(services, req_rx, move |r| {
         let _ = reply_tx.send(Event::Reply(Box::new(r)));
     });
+    let recorder = Recorder {
+        db: opts.db.clone(),
+        actor: Actor {
+            station: session.station.clone(),
+            operator: session.operator.clone(),
+        },
+    };
     let mut devices = Devices::new(
         tx.clone(),
         opts.ports.clone(),
         opts.refresh,
         opts.bench.clone(),
+        recorder,
     );
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -244,6 +267,9 @@ async fn event_loop(
                     app.dirty = true;
                 }
                 Effect::Request(r) => {
+                    if let Request::SetOperator(name) = &r {
+                        devices.set_operator(name);
+                    }
                     if req_tx.send(r).is_err() {
                         anyhow::bail!("the store thread stopped; see the log");
                     }
@@ -277,10 +303,10 @@ async fn event_loop(
             Some(ev) = rx.recv() => ev,
             _ = sleep_until(deadline), if deadline.is_some() => Event::ScanTimeout(Instant::now()),
         };
-        pending.extend(update(&mut app, ev));
+        pending.extend(step(&mut app, &mut devices, ev));
         // Drain whatever else is queued before drawing once.
         while let Ok(ev) = rx.try_recv() {
-            pending.extend(update(&mut app, ev));
+            pending.extend(step(&mut app, &mut devices, ev));
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -295,6 +321,14 @@ async fn event_loop(
     drop(req_tx);
     let _ = store_thread.join();
     Ok(())
+}
+
+/// One event through `update`; a finished test also closes its channels on the device side.
+fn step(app: &mut App, devices: &mut Devices, ev: Event) -> Vec<Effect> {
+    if let Event::Device(DeviceEvent::Test(TestEvent::Finished { .. })) = &ev {
+        devices.test_finished();
+    }
+    update(app, ev)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -134,8 +134,13 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some(Modal::Input(input)) = &app.modal {
+        // A test question can be long: the Test screen shows it whole, here only the field.
+        let label = match input.purpose {
+            super::app::InputPurpose::Measurement => "answer",
+            _ => input.prompt.as_str(),
+        };
         let line = Line::from(vec![
-            Span::styled(format!("{}: ", input.prompt), theme.key()),
+            Span::styled(format!("{label}: "), theme.key()),
             Span::raw(input.text.clone()),
             Span::styled("_", theme.selected()),
         ]);
@@ -903,9 +908,9 @@ fn write_table(frame: &mut Frame, area: Rect, w: &WriteView, theme: &Theme) {
         fit(
             &format!(
                 "{} {} {} {}",
-                fit("field", 26),
-                rfit("written", 10),
-                rfit("read back", 10),
+                fit("field", 24),
+                fit("written", 19),
+                fit("read back", 19),
                 "result"
             ),
             width,
@@ -923,13 +928,14 @@ fn write_table(frame: &mut Frame, area: Rect, w: &WriteView, theme: &Theme) {
         } else {
             format!("FAIL {}", f.reason.as_deref().unwrap_or(""))
         };
+        let field = f.field.strip_prefix("bms.").unwrap_or(&f.field);
         lines.push(Line::styled(
             fit(
                 &format!(
                     "{} {} {} {}",
-                    fit(&f.field, 26),
-                    rfit(&f.written, 10),
-                    rfit(&f.read_back, 10),
+                    fit(field, 24),
+                    fit(&f.written, 19),
+                    fit(&f.read_back, 19),
                     result
                 ),
                 width,
@@ -957,18 +963,35 @@ fn write_table(frame: &mut Frame, area: Rect, w: &WriteView, theme: &Theme) {
 fn test_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let t = &app.test;
     let verdict_rows = if t.verdict.is_some() { 5 } else { 0 };
-    let [head, steps, verdict] = Layout::vertical([
+    let question_rows = if t.prompt.is_some() { 4 } else { 0 };
+    let [head, question, steps, verdict] = Layout::vertical([
         Constraint::Length(2),
+        Constraint::Length(question_rows),
         Constraint::Min(3),
         Constraint::Length(verdict_rows),
     ])
     .areas(area);
+    if let Some((index, prompt)) = &t.prompt {
+        let title = t
+            .steps
+            .get(*index)
+            .map(|s| s.title.as_str())
+            .unwrap_or("Manual step");
+        frame.render_widget(
+            Paragraph::new(Line::styled(prompt.clone(), theme.key()))
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block(theme, title)),
+            question,
+        );
+    }
     let pack = app
         .pack
         .as_ref()
         .map(|p| format!("pack {} ({})", p.label(), p.status))
         .unwrap_or_else(|| "no pack on the bench: scan its code".into());
-    let hint = if t.running {
+    let hint = if t.prompt.is_some() {
+        "type the reading and Enter (t brings the question back after Esc); x aborts"
+    } else if t.running {
         "test running; x aborts"
     } else {
         "t starts the end-of-line test"
