@@ -10,11 +10,13 @@ use std::path::Path;
 
 /// Where a fault is and what it is.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}: {}{}: {message}", .line.map(|l| format!("line {l}")).unwrap_or_else(|| "file".into()), .column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+#[error("{file}: {}{}: {message}", .line.map(|l| format!("{} {l}", .unit)).unwrap_or_else(|| "file".into()), .column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
 pub struct ImportError {
     pub file: String,
     /// 1-based line (CSV; the header is line 1) or 1-based record number (JSON).
     pub line: Option<usize>,
+    /// How `line` is named: "line" (CSV) or "record" (JSON).
+    pub unit: &'static str,
     pub column: Option<String>,
     pub message: String,
 }
@@ -171,20 +173,19 @@ fn build_cell(values: &[(&str, Field, &str)], defaults: &IntakeDefaults) -> Resu
 /// Read a CSV or JSON export (by extension; `.json` is JSON, anything else CSV).
 pub fn read_file(path: &Path, defaults: &IntakeDefaults) -> Result<ParsedCells, ImportError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ImportError {
+    let whole_file = |message: String| ImportError {
         file: file.clone(),
         line: None,
+        unit: "line",
         column: None,
-        message: format!("cannot read: {e}"),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| ImportError {
-        file: file.clone(),
-        line: None,
-        column: None,
-        message: format!(
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole_file(format!(
             "not UTF-8 text (byte {}); export the file as UTF-8 CSV",
             e.utf8_error().valid_up_to()
-        ),
+        ))
     })?;
     let is_json = path
         .extension()
@@ -196,17 +197,80 @@ pub fn read_file(path: &Path, defaults: &IntakeDefaults) -> Result<ParsedCells, 
     }
 }
 
+/// Collects a file's rows into cells, checking ids are unique within the file.
+struct Rows<'a> {
+    file: &'a str,
+    /// "line" for CSV, "record" for JSON: how a position is named in messages.
+    unit: &'static str,
+    cells: Vec<Cell>,
+    lines: Vec<usize>,
+    first_at: HashMap<String, usize>,
+    ignored_columns: Vec<String>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(file: &'a str, unit: &'static str) -> Self {
+        Rows {
+            file,
+            unit,
+            cells: Vec::new(),
+            lines: Vec::new(),
+            first_at: HashMap::new(),
+            ignored_columns: Vec::new(),
+        }
+    }
+
+    fn err(&self, line: Option<usize>, column: Option<String>, message: String) -> ImportError {
+        ImportError {
+            file: self.file.to_string(),
+            line,
+            unit: self.unit,
+            column,
+            message,
+        }
+    }
+
+    fn push(
+        &mut self,
+        at: usize,
+        values: &[(&str, Field, &str)],
+        defaults: &IntakeDefaults,
+    ) -> Result<(), ImportError> {
+        let cell =
+            build_cell(values, defaults).map_err(|e| self.err(Some(at), e.column, e.message))?;
+        if let Some(prev) = self.first_at.insert(cell.id.clone(), at) {
+            return Err(self.err(
+                Some(at),
+                Some("id".into()),
+                format!("duplicate id '{}' (first on {} {prev})", cell.id, self.unit),
+            ));
+        }
+        self.cells.push(cell);
+        self.lines.push(at);
+        Ok(())
+    }
+
+    fn finish(self, empty: &str) -> Result<ParsedCells, ImportError> {
+        if self.cells.is_empty() {
+            return Err(self.err(None, None, empty.to_string()));
+        }
+        Ok(ParsedCells {
+            cells: self.cells,
+            lines: self.lines,
+            ignored_columns: self.ignored_columns,
+        })
+    }
+}
+
 /// Parse CSV text. `file` only names the source in errors.
 pub fn parse_csv(
     file: &str,
     text: &str,
     defaults: &IntakeDefaults,
 ) -> Result<ParsedCells, ImportError> {
-    let err = |line: Option<usize>, column: Option<String>, message: String| ImportError {
-        file: file.to_string(),
-        line,
-        column,
-        message,
+    let mut rows = Rows::new(file, "line");
+    let header_err = |rows: &Rows, column: Option<&str>, message: &str| {
+        rows.err(Some(1), column.map(str::to_string), message.to_string())
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
@@ -215,66 +279,57 @@ pub fn parse_csv(
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| err(Some(1), None, format!("cannot read the header row: {e}")))?
+        .map_err(|e| header_err(&rows, None, &format!("cannot read the header row: {e}")))?
         .clone();
     if headers.iter().all(str::is_empty) {
-        return Err(err(
-            Some(1),
+        return Err(header_err(
+            &rows,
             None,
-            "empty file: expected a header row such as 'id,capacity_mah,ir_mohm'".into(),
+            "empty file: expected a header row such as 'id,capacity_mah,ir_mohm'",
         ));
     }
     let mut columns = Vec::new();
-    let mut ignored = Vec::new();
     let mut seen: HashMap<String, &str> = HashMap::new();
     for name in headers.iter() {
         let field = field_for(name);
         if let Some(f) = field {
             let key = format!("{:?}", std::mem::discriminant(&f));
             if let Some(other) = seen.insert(key, name) {
-                return Err(err(
-                    Some(1),
-                    Some(name.to_string()),
-                    format!("gives the same quantity as column '{other}'; keep one"),
-                ));
+                let message = format!("gives the same quantity as column '{other}'; keep one");
+                return Err(header_err(&rows, Some(name), &message));
             }
         } else {
-            ignored.push(name.to_string());
+            rows.ignored_columns.push(name.to_string());
         }
         columns.push((name.to_string(), field));
     }
     if !columns.iter().any(|(_, f)| *f == Some(Field::Id)) {
-        return Err(err(
-            Some(1),
+        return Err(header_err(
+            &rows,
             None,
-            "no 'id' column: the header must name each cell's id or barcode".into(),
+            "no 'id' column: the header must name each cell's id or barcode",
         ));
     }
     if !columns
         .iter()
         .any(|(_, f)| matches!(f, Some(Field::CapacityMah(_))))
     {
-        return Err(err(
-            Some(1),
+        return Err(header_err(
+            &rows,
             None,
-            "no capacity column: expected 'capacity_mah' or 'capacity_ah'".into(),
+            "no capacity column: expected 'capacity_mah' or 'capacity_ah'",
         ));
     }
-    let mut cells = Vec::new();
-    let mut lines = Vec::new();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize);
             let message = match e.kind() {
                 csv::ErrorKind::UnequalLengths {
                     expected_len, len, ..
-                } => {
-                    format!("has {len} fields but the header has {expected_len}")
-                }
+                } => format!("has {len} fields but the header has {expected_len}"),
                 _ => e.to_string(),
             };
-            err(line, None, message)
+            rows.err(line, None, message)
         })?;
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
         if record.iter().all(str::is_empty) {
@@ -285,30 +340,9 @@ pub fn parse_csv(
             .zip(record.iter())
             .filter_map(|((name, field), raw)| field.map(|f| (name.as_str(), f, raw)))
             .collect();
-        let cell =
-            build_cell(&values, defaults).map_err(|e| err(Some(line), e.column, e.message))?;
-        if let Some(prev) = first_line.insert(cell.id.clone(), line) {
-            return Err(err(
-                Some(line),
-                Some("id".into()),
-                format!("duplicate id '{}' (first on line {prev})", cell.id),
-            ));
-        }
-        cells.push(cell);
-        lines.push(line);
+        rows.push(line, &values, defaults)?;
     }
-    if cells.is_empty() {
-        return Err(err(
-            None,
-            None,
-            "no cells: the file has a header but no rows".into(),
-        ));
-    }
-    Ok(ParsedCells {
-        cells,
-        lines,
-        ignored_columns: ignored,
-    })
+    rows.finish("no cells: the file has a header but no rows")
 }
 
 /// Parse JSON: an array of objects with the CSV column names as keys, or `{"cells": [...]}`.
@@ -317,42 +351,28 @@ pub fn parse_json(
     text: &str,
     defaults: &IntakeDefaults,
 ) -> Result<ParsedCells, ImportError> {
-    let err = |line: Option<usize>, column: Option<String>, message: String| ImportError {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    };
+    let mut rows = Rows::new(file, "record");
     let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| err(Some(e.line()), None, format!("not valid JSON: {e}")))?;
+        .map_err(|e| rows.err(Some(e.line()), None, format!("not valid JSON: {e}")))?;
+    let not_cells = "expected an array of cells or an object with a 'cells' array".to_string();
     let records = match &value {
         serde_json::Value::Array(a) => a,
         serde_json::Value::Object(o) => match o.get("cells") {
             Some(serde_json::Value::Array(a)) => a,
-            _ => {
-                return Err(err(
-                    None,
-                    None,
-                    "expected an array of cells or an object with a 'cells' array".into(),
-                ))
-            }
+            _ => return Err(rows.err(None, None, not_cells)),
         },
-        _ => return Err(err(None, None, "expected an array of cells".into())),
+        _ => return Err(rows.err(None, None, not_cells)),
     };
-    let mut cells = Vec::new();
-    let mut lines = Vec::new();
-    let mut first: HashMap<String, usize> = HashMap::new();
-    let mut ignored: Vec<String> = Vec::new();
     for (i, record) in records.iter().enumerate() {
         let n = i + 1;
         let obj = record
             .as_object()
-            .ok_or_else(|| err(Some(n), None, "record is not an object".into()))?;
+            .ok_or_else(|| rows.err(Some(n), None, "record is not an object".into()))?;
         let mut owned: Vec<(String, Field, String)> = Vec::new();
         for (key, v) in obj {
             let Some(field) = field_for(key) else {
-                if !ignored.contains(key) {
-                    ignored.push(key.clone());
+                if !rows.ignored_columns.contains(key) {
+                    rows.ignored_columns.push(key.clone());
                 }
                 continue;
             };
@@ -361,55 +381,35 @@ pub fn parse_json(
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
                 other => {
-                    return Err(err(
-                        Some(n),
-                        Some(key.clone()),
-                        format!("unexpected value {other}"),
-                    ))
+                    let message = format!("unexpected value {other}");
+                    return Err(rows.err(Some(n), Some(key.clone()), message));
                 }
             };
             owned.push((key.clone(), field, raw));
         }
-        if !owned.iter().any(|(_, f, _)| *f == Field::Id) {
-            return Err(err(
-                Some(n),
-                Some("id".into()),
-                "missing: every cell needs its id or barcode".into(),
-            ));
-        }
-        if !owned
-            .iter()
-            .any(|(_, f, _)| matches!(f, Field::CapacityMah(_)))
-        {
-            return Err(err(
-                Some(n),
-                Some("capacity_mah".into()),
-                "missing: every graded cell needs a measured capacity".into(),
-            ));
+        for (needed, column, what) in [
+            (Field::Id, "id", "its id or barcode"),
+            (
+                Field::CapacityMah(1.0),
+                "capacity_mah",
+                "a measured capacity",
+            ),
+        ] {
+            let present = owned
+                .iter()
+                .any(|(_, f, _)| std::mem::discriminant(f) == std::mem::discriminant(&needed));
+            if !present {
+                let message = format!("missing: every graded cell needs {what}");
+                return Err(rows.err(Some(n), Some(column.into()), message));
+            }
         }
         let values: Vec<(&str, Field, &str)> = owned
             .iter()
             .map(|(k, f, r)| (k.as_str(), *f, r.as_str()))
             .collect();
-        let cell = build_cell(&values, defaults).map_err(|e| err(Some(n), e.column, e.message))?;
-        if let Some(prev) = first.insert(cell.id.clone(), n) {
-            return Err(err(
-                Some(n),
-                Some("id".into()),
-                format!("duplicate id '{}' (first in record {prev})", cell.id),
-            ));
-        }
-        cells.push(cell);
-        lines.push(n);
+        rows.push(n, &values, defaults)?;
     }
-    if cells.is_empty() {
-        return Err(err(None, None, "no cells in the file".into()));
-    }
-    Ok(ParsedCells {
-        cells,
-        lines,
-        ignored_columns: ignored,
-    })
+    rows.finish("no cells in the file")
 }
 
 #[cfg(test)]
