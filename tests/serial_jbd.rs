@@ -651,3 +651,48 @@ fn decode_prints_every_fixture_frame_and_names_damage() {
     assert_eq!(v["current_a"], -20.12);
     assert_eq!(v["manufacture_date"], "2018-04-17");
 }
+
+#[test]
+fn big_packs_switch_the_board_to_the_x10_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let s = sim(dir.path(), "bms", &FAST);
+    // 840 Ah does not fit 10 mAh steps: the plan sets 0x2D bit 12 and writes 100 mAh units.
+    let text = std::fs::read_to_string("profiles/lfp-16s1p-280ah.toml").unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(
+        &big,
+        text.replace(
+            "design_capacity_mah = 280000",
+            "design_capacity_mah = 840000",
+        )
+        .replace("cycle_capacity_mah = 224000", "cycle_capacity_mah = 700000"),
+    )
+    .unwrap();
+    let mut args = vec!["bms", "config", "write", "--json"];
+    args.extend(link(
+        &s,
+        &["--profile", big.to_str().unwrap(), "--baud", "115200"],
+    ));
+    let report = packwright(&db, &args).expect(0).json();
+    let fields = report["fields"].as_array().unwrap();
+    let get = |name: &str| fields.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(get("design_capacity")["persisted"], "840 Ah (0x20D0)");
+    assert_eq!(get("charge_overcurrent")["persisted"], "150 A (0x05DC)");
+    let func = get("function_config")["persisted"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bits =
+        u16::from_str_radix(func.split("0x").last().unwrap().trim_end_matches(')'), 16).unwrap();
+    assert_ne!(bits & (1 << 12), 0, "unit flag set: {func}");
+    // Live values in the board's 100 mAh unit, read as such.
+    let snap = read_json(&db, &s, &["--baud", "115200", "--unit-x10"]);
+    assert_eq!(snap["nominal_ah"], 840.0);
+    let mut args = vec!["bms", "config", "read", "--json"];
+    args.extend(link(
+        &s,
+        &["--profile", big.to_str().unwrap(), "--baud", "115200"],
+    ));
+    assert_eq!(packwright(&db, &args).expect(0).json()["mismatches"], 0);
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use packwright_protocol::daly::{self, CurrentSign};
 use packwright_protocol::framing::{starts_valid_frame, FrameFormat, FramerEvent, StreamFramer};
-use packwright_protocol::jbd::{self, CapacityUnit, MosControl};
+use packwright_protocol::jbd::{self, eeprom, CapacityUnit, FunctionConfig, MosControl};
 use packwright_protocol::{BmsSnapshot, ProtocolKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -456,7 +456,15 @@ impl Link {
                         }
                     }
                 };
-                Answer::Data(self.jbd_ok(&req).await?)
+                let answer = self.jbd_ok(&req).await?;
+                // The board just told us its unit flag (0x2D bit 12): live reads on this link
+                // use it from now on, whatever was assumed before.
+                if let (RegisterOp::Read(eeprom::FUNCTION_CONFIG), Ok([hi, lo])) =
+                    (op, answer.as_deref())
+                {
+                    self.cfg.jbd_unit = Some(FunctionConfig(u16::from_be_bytes([*hi, *lo])).unit());
+                }
+                Answer::Data(answer)
             }
             Op::SetFets { charge, discharge } => {
                 let control = match (charge, discharge) {
@@ -1040,6 +1048,73 @@ mod tests {
         );
         assert!(stats.dropped_bytes >= 24, "{stats:?}");
         drop(board.await.unwrap());
+    }
+
+    /// Once the link has read 0x2D, live reads use the board's unit without being told.
+    #[tokio::test]
+    async fn the_unit_flag_read_from_the_board_scales_live_reads() {
+        use crate::sim::jbd::{JbdBoard, JbdConfig};
+        use crate::sim::pty::{self, Faults, Rng, SimOptions};
+        let faults = Faults::default();
+        let board = JbdBoard::new(
+            JbdConfig::new(4, crate::chemistry::Chemistry::Lfp),
+            &faults,
+            &mut Rng::new(1),
+        )
+        .unwrap();
+        let opts = SimOptions {
+            baud: 115_200,
+            turnaround: Duration::ZERO,
+            link: None,
+            faults,
+            seed: 1,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut tx = Some(tx);
+        let sim = tokio::spawn(pty::serve(board, opts, move |p| {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(p.to_string());
+            }
+        }));
+        let path = rx.await.unwrap();
+        let handle = spawn(SerialConfig::new(&path, ProtocolKind::Jbd)).unwrap();
+        // Default board: 100 Ah in 10 mAh steps.
+        assert_eq!(handle.read().await.unwrap().nominal_ah, Some(100.0));
+        handle.register(RegisterOp::EnterFactory).await.unwrap();
+        let func = handle
+            .register(RegisterOp::Read(eeprom::FUNCTION_CONFIG))
+            .await
+            .unwrap();
+        let x10 = u16::from_be_bytes([func[0], func[1]]) | FunctionConfig::UNIT_X10;
+        handle
+            .register(RegisterOp::Write {
+                register: eeprom::FUNCTION_CONFIG,
+                data: x10.to_be_bytes().to_vec(),
+            })
+            .await
+            .unwrap();
+        handle
+            .register(RegisterOp::Write {
+                register: 0x10,
+                data: 8400u16.to_be_bytes().to_vec(),
+            })
+            .await
+            .unwrap();
+        handle
+            .register(RegisterOp::ExitFactory { save: true })
+            .await
+            .unwrap();
+        handle.register(RegisterOp::EnterFactory).await.unwrap();
+        handle
+            .register(RegisterOp::Read(eeprom::FUNCTION_CONFIG))
+            .await
+            .unwrap();
+        handle
+            .register(RegisterOp::ExitFactory { save: false })
+            .await
+            .unwrap();
+        assert_eq!(handle.read().await.unwrap().nominal_ah, Some(840.0));
+        sim.abort();
     }
 
     #[tokio::test]

@@ -171,8 +171,8 @@ impl Frame {
         Ok(Frame::from_verified(bytes))
     }
 
-    /// Split a frame the framer already verified (13 bytes).
-    pub fn from_verified(bytes: &[u8]) -> Frame {
+    /// Split a frame already verified to be 13 bytes.
+    fn from_verified(bytes: &[u8]) -> Frame {
         let mut data = [0u8; 8];
         data.copy_from_slice(&bytes[4..12]);
         Frame {
