@@ -221,3 +221,158 @@ fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
     assert!(Path::new(path).is_file());
     assert!(out.contains("console log:"));
 }
+
+/// The cell the Assemble screen asks for next.
+fn next_cell(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find(|l| l.contains(" NEXT "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .map(str::to_string)
+}
+
+#[test]
+fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    cmd.env("TMPDIR", dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("PACKWRIGHT_OPERATOR", "ann")
+        .env_remove("PACKWRIGHT_DB")
+        .arg("demo");
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("DEMO LINE", SHORT);
+    pty.wait_text("Next    cells are in stock", SHORT);
+    pty.key(b"3");
+    pty.key(b"r");
+    pty.wait_text("pack(s) proposed", LONG);
+    pty.key(b" ");
+    pty.key(b"c");
+    pty.key(b"y");
+    pty.wait_text("committed", SHORT);
+    pty.key(b"4");
+    let mut screen = pty.wait_text("NEXT", SHORT);
+    while let Some(cell) = next_cell(&screen) {
+        // Typed by hand into the open field, one key at a time, like a new user would.
+        for c in cell.bytes() {
+            pty.key(&[c]);
+        }
+        pty.key(b"\r");
+        screen = pty.wait_for("the next cell or the label", SHORT, |s| {
+            s.contains("LABEL:") || next_cell(s).is_some_and(|n| n != cell)
+        });
+    }
+    assert!(screen.contains("LABEL: PWT"), "{screen}");
+
+    pty.key(b"\x1b");
+    pty.key(b"5");
+    pty.key(b"c");
+    pty.wait_text("link: connected to jbd", SHORT);
+    pty.wait_text("Cell voltages: min", SHORT);
+
+    // Pull the cable in the middle of the BMS screen: said plainly, keys still work.
+    pty.key(b"u");
+    pty.wait_text("lost", SHORT);
+    pty.key(b"2");
+    pty.wait_text("[2 Inventory]", SHORT);
+    pty.key(b"5");
+    pty.wait_text("[5 BMS]", SHORT);
+    pty.key(b"u");
+    pty.wait_text("link: connected to jbd", LONG);
+
+    pty.key(b"w");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("Configuration: VERIFIED", LONG);
+
+    pty.key(b"6");
+    pty.key(b"t");
+    for answer in ["550", "0.05", "yes"] {
+        pty.wait_text("answer:", LONG);
+        pty.send(format!("{answer}\r").as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let screen = pty.wait_text("P A S S", LONG);
+    assert!(screen.contains("(passed)"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    let out = String::from_utf8_lossy(&pty.bytes()).to_string();
+    let db = out
+        .lines()
+        .find_map(|l| l.split("demo database:").nth(1))
+        .map(|p| p.trim().to_string())
+        .unwrap();
+    // The record: passed, with its configuration write and its test run.
+    let store = packwright::store::Store::open(Path::new(&db)).unwrap();
+    let passed = store
+        .list_packs(Some(packwright::domain::PackStatus::Passed))
+        .unwrap();
+    assert_eq!(passed.len(), 1);
+    // The operator's write first, then the test's own logged writes (balancing, protection).
+    let writes = store.bms_writes_for_pack(passed[0].id).unwrap();
+    assert_eq!(writes[0].outcome, "verified", "{writes:?}");
+    assert!(writes.iter().all(|w| w.outcome == "verified"), "{writes:?}");
+    assert_eq!(store.eol_runs_for_pack(passed[0].id).unwrap().len(), 1);
+}
+
+#[test]
+fn bytes_written_while_the_bms_screen_refreshes_at_5_hz_over_a_16s_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let link = dir.path().join("bms16");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_packwright"))
+        .args([
+            "sim",
+            "--protocol",
+            "jbd",
+            "--cells",
+            "16",
+            "--seed",
+            "3",
+            "--link",
+        ])
+        .arg(&link)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + SHORT;
+    while !link.exists() {
+        assert!(Instant::now() < until, "the simulator made no pty");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut cmd = packwright(&db, &log);
+    cmd.arg("--port").arg(format!("{}:jbd", link.display()));
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("Cells   available", SHORT);
+    pty.key(b"5");
+    pty.key(b"c");
+    pty.wait_text("Cell voltages: min", SHORT);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = pty.len();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let bytes = pty.len() - before;
+    let secs = started.elapsed().as_secs_f64();
+    let rate = bytes as f64 / secs;
+    println!("BMS screen, 16S at 5 Hz: {bytes} bytes in {secs:.1} s = {rate:.0} B/s");
+    // Live readings do reach the screen, and cost a small fraction of a 9600-baud link.
+    assert!(bytes > 0);
+    assert!(rate < 4000.0, "{rate} B/s");
+    // Leaving the BMS screen stops the polling: idle again.
+    pty.key(b"1");
+    std::thread::sleep(Duration::from_millis(800));
+    let before = pty.len();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        pty.len(),
+        before,
+        "the Line screen must not redraw for BMS readings"
+    );
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
