@@ -50,7 +50,7 @@ pub(crate) fn bldm(cells: &[u32], cap: &[i64], s: usize, p: usize) -> Vec<u32> {
         let (i, j) = (order[0].1.min(order[1].1), order[0].1.max(order[1].1));
         let mut b = layers.swap_remove(j);
         let mut a = layers.swap_remove(i);
-        a.sort_unstable_by(|x, y| y.sum.cmp(&x.sum));
+        a.sort_unstable_by_key(|x| std::cmp::Reverse(x.sum));
         b.sort_unstable_by_key(|x| x.sum);
         let merged: Vec<Part> = a
             .iter()

@@ -111,7 +111,7 @@ impl Span {
     }
 
     pub fn width_opt(&self) -> Option<f64> {
-        (self.n >= 2).then(|| self.max - self.min)
+        (self.n >= 2).then_some(self.max - self.min)
     }
 }
 

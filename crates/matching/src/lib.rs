@@ -14,6 +14,7 @@ mod bldm;
 mod bounds;
 mod data;
 mod error;
+mod exact;
 mod filter;
 mod metrics;
 mod model;
@@ -30,7 +31,7 @@ pub use model::{
     BoundKind, CellInput, MatchOutcome, MatchSpec, MatchSummary, MatchedPack, PackMetrics,
     RejectCode, Rejection, StratumSummary, WorstPack,
 };
-pub use solve::MatchOptions;
+pub use solve::{MatchOptions, FULL_EFFORT_CELLS};
 
 use data::Data;
 use filter::{intake, validate_spec, Stratum};
@@ -66,7 +67,7 @@ pub fn match_cells_with(
     };
     let mut rng = Rng::new(opt.seed);
 
-    let mut packs: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut packs: Vec<(usize, solve::PlannedPack)> = Vec::new();
     let mut leftover: Vec<u32> = Vec::new();
     let mut strata = Vec::with_capacity(intake.strata.len());
     let mut dropped = 0;
@@ -91,9 +92,9 @@ pub fn match_cells_with(
 
     let mut out_packs = Vec::with_capacity(packs.len());
     let mut all_metrics = Vec::with_capacity(packs.len());
-    for (i, (k, slots)) in packs.into_iter().enumerate() {
-        let slots = series_order(d, slots, p);
-        let m = metrics::pack_metrics(d, &slots, s, p);
+    for (i, (k, planned)) in packs.into_iter().enumerate() {
+        let slots = series_order(d, planned.slots, p);
+        let m = metrics::pack_metrics(d, &slots, s, p, planned.proven_bound);
         all_metrics.push(m.clone());
         out_packs.push(MatchedPack {
             index: i + 1,

@@ -5,8 +5,15 @@ use crate::bounds::range_lower_bound;
 use crate::data::{Data, Span};
 use crate::model::{BoundKind, PackMetrics, WorstPack};
 
-/// Figures of one pack; `slots` is group-major in series order.
-pub(crate) fn pack_metrics(d: &Data, slots: &[u32], s: usize, p: usize) -> PackMetrics {
+/// Figures of one pack; `slots` is group-major in series order. `proven` is a bound an
+/// exact search proved for these cells, if any.
+pub(crate) fn pack_metrics(
+    d: &Data,
+    slots: &[u32],
+    s: usize,
+    p: usize,
+    proven: Option<i64>,
+) -> PackMetrics {
     let groups: Vec<&[u32]> = slots.chunks(p).collect();
     debug_assert_eq!(groups.len(), s);
     let sums: Vec<i64> = groups
@@ -20,7 +27,10 @@ pub(crate) fn pack_metrics(d: &Data, slots: &[u32], s: usize, p: usize) -> PackM
     let mean = total as f64 / s as f64;
     let mut caps: Vec<i64> = slots.iter().map(|&c| d.cap[c as usize]).collect();
     caps.sort_unstable();
-    let (lb, kind) = range_lower_bound(&caps, s, p);
+    let (lb, kind) = match (range_lower_bound(&caps, s, p), proven) {
+        ((lb, _), Some(x)) if x > lb => (x, BoundKind::Exhaustive),
+        (analytic, _) => analytic,
+    };
     let at = range <= lb;
 
     let ir_of = |g: &[u32]| g.iter().map(|&c| d.ir[c as usize]).collect::<Vec<f64>>();
@@ -191,7 +201,7 @@ mod tests {
     fn pack_figures_by_hand() {
         let d = data();
         // groups {0,1} = 2010, {2,3} = 1990
-        let m = pack_metrics(&d, &[0, 1, 2, 3], 2, 2);
+        let m = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None);
         assert_eq!(m.group_capacities_mah, vec![2010.0, 1990.0]);
         assert_eq!(m.usable_capacity_mah, 1990.0);
         assert_eq!(m.range_mah, 20.0);
@@ -216,8 +226,8 @@ mod tests {
     #[test]
     fn run_stats_pick_the_worst_and_count_bound_hits() {
         let d = data();
-        let a = pack_metrics(&d, &[0, 1, 2, 3], 2, 2); // range 20
-        let b = pack_metrics(&d, &[2, 1, 0, 3], 2, 2); // 2000 / 2000: range 0
+        let a = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None); // range 20
+        let b = pack_metrics(&d, &[2, 1, 0, 3], 2, 2, None); // 2000 / 2000: range 0
         let st = run_stats(&[a, b]);
         assert_eq!(st.worst.as_ref().map(|w| w.index), Some(1));
         assert_eq!(st.fraction_at_lower_bound, 0.5);

@@ -188,6 +188,8 @@ pub enum BoundKind {
     PerCell,
     /// The k smallest (largest) cells must sit in some d groups; those groups cap (floor) the rest.
     OutlierSet,
+    /// An exhaustive search (exact cover over group-sum bands) proved no smaller range exists.
+    Exhaustive,
 }
 
 /// The pack that bounds the run's quality.

@@ -14,26 +14,54 @@ use crate::window::choose_windows;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchOptions {
     pub seed: u64,
-    /// Iterated-local-search rounds shared by all packs still above their bound.
+    /// Iterated-local-search rounds shared by all packs still above their bound, for a
+    /// stock of up to [`FULL_EFFORT_CELLS`] cells; larger stocks get proportionally fewer
+    /// (their packs are near-identical cells and rarely need them), which keeps the run time
+    /// linear.
     pub search_rounds: usize,
     /// At most this many rounds for one pack.
     pub search_rounds_per_pack: usize,
+    /// Exact-search work (scaled like `search_rounds`) for a small pack still above its
+    /// bound after the search.
+    pub exact_nodes_per_pack: usize,
+}
+
+/// Stock size up to which the full search budget applies.
+pub const FULL_EFFORT_CELLS: usize = 2_000;
+
+impl MatchOptions {
+    /// `budget` scaled down for a stock of `n` cells.
+    fn scaled(budget: usize, n: usize) -> usize {
+        if n <= FULL_EFFORT_CELLS {
+            budget
+        } else {
+            (budget as u128 * FULL_EFFORT_CELLS as u128 / n as u128) as usize
+        }
+    }
 }
 
 impl Default for MatchOptions {
     fn default() -> Self {
         MatchOptions {
             seed: 0x5EED_CE11,
-            search_rounds: 20_000,
-            search_rounds_per_pack: 4_000,
+            search_rounds: 4_000,
+            search_rounds_per_pack: 400,
+            exact_nodes_per_pack: 2_000_000,
         }
     }
 }
 
-/// Packs (group-major cell indices) and what was left of one stratum.
+/// One pack: its cells group-major, and a lower bound proved by exact search if any.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedPack {
+    pub slots: Vec<u32>,
+    pub proven_bound: Option<i64>,
+}
+
+/// Packs and what was left of one stratum.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    pub packs: Vec<Vec<u32>>,
+    pub packs: Vec<PlannedPack>,
     pub leftover: Vec<u32>,
     /// Proven upper bound on packs for this stratum.
     pub max_packs: usize,
@@ -65,7 +93,7 @@ pub(crate) fn solve_stratum(
             break;
         }
         sort_by_cap(&mut rest, &d.cap);
-        let pass = capacity_first(ctx, &rest, s, p, opt, rng);
+        let pass = capacity_first(ctx, &rest, s, p, opt, cells.len(), rng);
         let progress = !pass.packs.is_empty();
         plan.packs.extend(pass.packs);
         plan.dropped += pass.dropped;
@@ -85,6 +113,7 @@ fn capacity_first(
     s: usize,
     p: usize,
     opt: &MatchOptions,
+    stock: usize,
     rng: &mut Rng,
 ) -> Plan {
     let d = ctx.d;
@@ -126,9 +155,10 @@ fn capacity_first(
         })
         .collect();
 
-    // One cell per group: the window fixes the range; only a limit breach is worth a search.
+    // Capacity phase. One cell per group: the window fixes the range, only spare cells or
+    // a limit breach are worth a search. Two: the fold is optimal, only trades can help.
     for pk in packs.iter_mut() {
-        if p >= 2 || pk.wants_more(&pool) {
+        if p >= 3 || pk.wants_more(&pool) {
             pk.descend(&mut pool);
         }
     }
@@ -136,20 +166,48 @@ fn capacity_first(
         .filter(|&i| packs[i].wants_more(&pool))
         .collect();
     if !needy.is_empty() {
-        let rounds = (opt.search_rounds / needy.len()).min(opt.search_rounds_per_pack);
+        let total = MatchOptions::scaled(opt.search_rounds, stock);
+        let rounds = (total / needy.len()).min(opt.search_rounds_per_pack);
         for &i in &needy {
-            packs[i].iterate(&mut pool, rng, rounds);
+            match p {
+                1 => {}
+                2 => packs[i].select_pairs(&mut pool),
+                _ => packs[i].iterate(&mut pool, rng, rounds),
+            }
+        }
+    }
+    let proven: Vec<Option<i64>> = packs
+        .iter_mut()
+        .map(|pk| pk.settle_exactly(MatchOptions::scaled(opt.exact_nodes_per_pack, stock)))
+        .collect();
+    // IR phase (ir_weight > 0): trade range, within an allowance, for IR-homogeneous groups;
+    // also try starting from IR order and keep the better.
+    if ctx.w > 0.0 && p >= 2 {
+        for pk in packs.iter_mut() {
+            let reached = pk.cost().range;
+            pk.enter_ir_phase(&mut pool, reached);
+            let mut alt = Search::new(ctx, pk.ir_ordered_copy(), s, p);
+            alt.set_allowed(pk.allowed());
+            // No pool: a discarded alternative must not have traded cells away.
+            alt.descend(&mut Pool::default());
+            alt.ir_sweep();
+            if alt.better_than(pk) {
+                *pk = alt;
+            }
         }
     }
     let mut plan = Plan::default();
     let mut leftover = pool.into_vec();
-    for mut pk in packs {
+    for (mut pk, proven_bound) in packs.into_iter().zip(proven) {
         pk.ir_sweep();
         if pk.cost().viol > 0.0 {
             plan.dropped += 1;
             leftover.extend_from_slice(pk.slots());
         } else {
-            plan.packs.push(pk.into_slots());
+            plan.packs.push(PlannedPack {
+                slots: pk.into_slots(),
+                proven_bound,
+            });
         }
     }
     plan.leftover = leftover;
@@ -233,7 +291,7 @@ mod tests {
         );
         assert_eq!(plan.packs.len(), 5);
         assert_eq!(plan.leftover.len(), 3);
-        let mut all: Vec<u32> = plan.packs.concat();
+        let mut all: Vec<u32> = plan.packs.iter().flat_map(|p| p.slots.clone()).collect();
         all.extend(&plan.leftover);
         all.sort_unstable();
         assert_eq!(all, cells);

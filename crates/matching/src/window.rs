@@ -21,8 +21,8 @@ pub(crate) fn choose_windows(n: usize, w: usize, cost: impl Fn(usize) -> i64) ->
     // k·w + j (j cells left out below it). from[k][j]: the j' used for window k − 1.
     let mut best = vec![0i64; m * width];
     let mut from = vec![0u32; m * width];
-    for j in 0..width {
-        best[j] = cost(j);
+    for (j, b) in best.iter_mut().enumerate().take(width) {
+        *b = cost(j);
     }
     for k in 1..m {
         // Running minimum over j' ≤ j of best[k − 1][j']; ties go to the larger j' (cells

@@ -1,1 +1,496 @@
-//! Benchmark: the matcher against baselines on synthetic and real inventories.
+//! Benchmark: the matcher and the baselines side by side on the same inventories, with
+//! quality (range, bound, share of packs at their bound, utilisation, IR) and time.
+//!
+//! No I/O: the caller loads real inventories and prints the report (`Display` gives a plain
+//! text table, `Serialize` the same figures as JSON).
+
+mod baselines;
+mod synth;
+
+pub use synth::{synthetic, Distribution};
+
+use crate::data::Limits;
+use crate::filter::{intake, validate_spec};
+use crate::metrics::{pack_metrics, run_stats, RunStats};
+use crate::model::{CellInput, MatchSpec, PackMetrics};
+use crate::rng::Rng;
+use crate::solve::MatchOptions;
+use serde::Serialize;
+use std::fmt;
+use std::time::Instant;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchConfig {
+    /// Synthetic inventory sizes (cells).
+    pub sizes: Vec<usize>,
+    pub distributions: Vec<Distribution>,
+    /// (S, P) for the synthetic inventories.
+    pub configs: Vec<(usize, usize)>,
+    /// (S, P) tried on every real inventory; shapes larger than a set are reported as such.
+    pub real_configs: Vec<(usize, usize)>,
+    /// Timed runs of the matcher per case (the median is reported).
+    pub repeats: usize,
+    pub seed: u64,
+    /// Also run the matcher with this `ir_weight` (the capacity/IR trade-off, both ways).
+    pub ir_weight_variant: Option<f64>,
+    /// Skip the repackr re-implementation above this many cells (it costs 19,100
+    /// proposals per pack).
+    pub repackr_max_cells: usize,
+}
+
+impl BenchConfig {
+    /// The issue's benchmark: 10², 10⁴, 10⁶ cells × four distributions × four shapes.
+    pub fn full() -> Self {
+        BenchConfig {
+            sizes: vec![100, 10_000, 1_000_000],
+            distributions: Distribution::ALL.to_vec(),
+            configs: vec![(16, 1), (16, 2), (15, 4), (14, 10)],
+            real_configs: vec![
+                (16, 1),
+                (16, 2),
+                (15, 4),
+                (14, 10),
+                (5, 7),
+                (10, 4),
+                (4, 10),
+                (13, 7),
+                (7, 13),
+                (4, 9),
+                (13, 3),
+                (12, 2),
+                (150, 2),
+                (10, 15),
+            ],
+            repeats: 5,
+            seed: 2024,
+            ir_weight_variant: Some(0.5),
+            repackr_max_cells: 1_000_000,
+        }
+    }
+
+    /// Small sizes only, one timing run: for tests and a quick look.
+    pub fn quick() -> Self {
+        BenchConfig {
+            sizes: vec![100, 2_000],
+            repeats: 1,
+            ..Self::full()
+        }
+    }
+}
+
+/// One inventory × shape, every method on it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchCase {
+    pub inventory: String,
+    pub synthetic: bool,
+    pub cells: usize,
+    pub shape: String,
+    /// Upper bound on packs (per model class, after the filters).
+    pub max_packs: usize,
+    /// Why nothing ran (too few cells, …).
+    pub note: Option<String>,
+    pub methods: Vec<MethodResult>,
+}
+
+/// One method's figures on one case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodResult {
+    pub method: String,
+    pub packs: usize,
+    pub worst_range_mah: f64,
+    pub worst_range_pct: f64,
+    /// The worst pack's own lower bound.
+    pub worst_bound_mah: f64,
+    pub median_range_pct: f64,
+    pub p99_range_pct: f64,
+    pub at_lower_bound_pct: f64,
+    pub utilisation_pct: f64,
+    pub median_group_ir_cv_pct: Option<f64>,
+    /// Groups outside the OCV/IR limits plus packs outside the capacity-spread limit.
+    pub limit_violations: usize,
+    /// Median wall time in ms, single thread, including the filters.
+    pub time_ms: f64,
+}
+
+/// A target from the issue, checked on one case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub case: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchReport {
+    pub cases: Vec<BenchCase>,
+    pub targets: Vec<TargetCheck>,
+}
+
+const MATCHER: &str = "matcher";
+
+/// Runs every configured case: synthetic inventories first, then `real_sets` (name, cells).
+pub fn run(cfg: &BenchConfig, real_sets: &[(String, Vec<CellInput>)]) -> BenchReport {
+    let mut cases = Vec::new();
+    for &dist in &cfg.distributions {
+        for &n in &cfg.sizes {
+            let cells = synthetic(dist, n, cfg.seed);
+            for &(s, p) in &cfg.configs {
+                cases.push(run_case(dist.name(), true, &cells, &dist.spec(s, p), cfg));
+            }
+        }
+    }
+    for (name, cells) in real_sets {
+        for &(s, p) in &cfg.real_configs {
+            cases.push(run_case(name, false, cells, &real_spec(cells, s, p), cfg));
+        }
+    }
+    let targets = check_targets(&cases);
+    BenchReport { cases, targets }
+}
+
+/// Real sets carry no profile: their own chemistry, models may mix (the reference's
+/// benchmark instances), no floor and no limits.
+fn real_spec(cells: &[CellInput], s: usize, p: usize) -> MatchSpec {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for c in cells {
+        match counts.iter_mut().find(|(k, _)| *k == c.chemistry) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&c.chemistry, 1)),
+        }
+    }
+    let chem = counts
+        .iter()
+        .max_by_key(|(_, n)| *n)
+        .map_or("unknown", |(k, _)| k);
+    MatchSpec {
+        allow_mixed_models: true,
+        ..MatchSpec::new(s, p, chem)
+    }
+}
+
+fn run_case(
+    name: &str,
+    synthetic: bool,
+    cells: &[CellInput],
+    spec: &MatchSpec,
+    cfg: &BenchConfig,
+) -> BenchCase {
+    let mut case = BenchCase {
+        inventory: name.to_string(),
+        synthetic,
+        cells: cells.len(),
+        shape: spec.shape(),
+        max_packs: 0,
+        note: None,
+        methods: Vec::new(),
+    };
+    let opts = MatchOptions {
+        seed: cfg.seed,
+        ..MatchOptions::default()
+    };
+    let lim = match validate_spec(spec) {
+        Ok(l) => l,
+        Err(e) => {
+            case.note = Some(e.to_string());
+            return case;
+        }
+    };
+    let mut variants = vec![(MATCHER.to_string(), spec.clone())];
+    if let Some(w) = cfg.ir_weight_variant {
+        variants.push((
+            format!("matcher ir_weight {w}"),
+            MatchSpec {
+                ir_weight: w,
+                ..spec.clone()
+            },
+        ));
+    }
+    for (label, spec) in &variants {
+        let mut times = Vec::new();
+        let mut result = None;
+        for _ in 0..cfg.repeats.max(1) {
+            let t = Instant::now();
+            let r = crate::match_cells_with(cells, spec, &opts);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            result.get_or_insert(r);
+        }
+        times.sort_by(f64::total_cmp);
+        match result {
+            Some(Ok(out)) => {
+                case.max_packs = out.summary.max_possible_packs;
+                let metrics: Vec<PackMetrics> = out.packs.into_iter().map(|p| p.metrics).collect();
+                case.methods
+                    .push(figures(label, &metrics, &lim, times[times.len() / 2]));
+            }
+            Some(Err(e)) => {
+                case.note = Some(e.to_string());
+                return case;
+            }
+            None => {}
+        }
+    }
+
+    let (s, p) = (spec.series, spec.parallel);
+    let mut rng = Rng::new(cfg.seed);
+    type Baseline<'a> = Box<dyn FnMut(&crate::data::Data, &[u32]) -> Vec<Vec<u32>> + 'a>;
+    let mut methods: Vec<(&str, Baseline)> = vec![
+        (
+            "sorted snake",
+            Box::new(|d, c| baselines::sorted_snake(d, c, s, p)),
+        ),
+        (
+            "random",
+            Box::new(|_, c| baselines::random(c, s, p, &mut Rng::new(cfg.seed))),
+        ),
+    ];
+    if cells.len() <= cfg.repackr_max_cells {
+        methods.insert(
+            1,
+            (
+                "repackr random swap",
+                Box::new(|d, c| baselines::repackr(d, c, s, p, &mut rng)),
+            ),
+        );
+    }
+    for (label, mut method) in methods {
+        let t = Instant::now();
+        let split = intake(cells, spec);
+        let packs: Vec<Vec<u32>> = split
+            .strata
+            .iter()
+            .flat_map(|st| method(&split.data, &st.cells))
+            .collect();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let metrics: Vec<PackMetrics> = packs
+            .iter()
+            .map(|slots| pack_metrics(&split.data, slots, s, p, None))
+            .collect();
+        case.methods.push(figures(label, &metrics, &lim, ms));
+    }
+    case
+}
+
+fn figures(label: &str, packs: &[PackMetrics], lim: &Limits, time_ms: f64) -> MethodResult {
+    let st: RunStats = run_stats(packs);
+    let over =
+        |v: Option<f64>, l: Option<f64>| matches!((v, l), (Some(v), Some(l)) if v > l + 1e-9);
+    let violations = packs
+        .iter()
+        .map(|m| {
+            let groups = m
+                .group_ocv_spread_mv
+                .iter()
+                .zip(&m.group_ir_spread_mohm)
+                .filter(|(o, i)| over(**o, lim.ocv_mv) || over(**i, lim.ir_mohm))
+                .count();
+            groups + usize::from(over(Some(m.range_pct), lim.range_pct))
+        })
+        .sum();
+    let worst = st.worst.as_ref();
+    MethodResult {
+        method: label.to_string(),
+        packs: st.packs,
+        worst_range_mah: worst.map_or(0.0, |w| w.range_mah),
+        worst_range_pct: worst.map_or(0.0, |w| w.range_pct),
+        worst_bound_mah: worst.map_or(0.0, |w| w.lower_bound_range_mah),
+        median_range_pct: st.median_range_pct,
+        p99_range_pct: st.p99_range_pct,
+        at_lower_bound_pct: st.fraction_at_lower_bound * 100.0,
+        utilisation_pct: st.utilisation * 100.0,
+        median_group_ir_cv_pct: st.median_group_ir_cv_pct,
+        limit_violations: violations,
+        time_ms,
+    }
+}
+
+fn check_targets(cases: &[BenchCase]) -> Vec<TargetCheck> {
+    let mut out = Vec::new();
+    for c in cases {
+        let Some(m) = c.methods.iter().find(|m| m.method == MATCHER) else {
+            continue;
+        };
+        let label = format!("{} {} cells {}", c.inventory, c.cells, c.shape);
+        let mut check = |target: &str, measured: String, pass: bool| {
+            out.push(TargetCheck {
+                target: target.to_string(),
+                case: label.clone(),
+                measured,
+                pass,
+            })
+        };
+        if c.synthetic {
+            check(
+                "maximum number of packs",
+                format!("{} of {}", m.packs, c.max_packs),
+                m.packs == c.max_packs,
+            );
+            check(
+                "≥ 99 % of packs at their lower bound",
+                format!("{:.2} %", m.at_lower_bound_pct),
+                m.at_lower_bound_pct >= 99.0,
+            );
+            let best_baseline = c
+                .methods
+                .iter()
+                .filter(|b| !b.method.starts_with(MATCHER))
+                .map(|b| b.worst_range_mah)
+                .fold(f64::INFINITY, f64::min);
+            check(
+                "worst-pack range ≤ every baseline's",
+                format!(
+                    "{} mAh vs best baseline {} mAh",
+                    m.worst_range_mah, best_baseline
+                ),
+                m.worst_range_mah <= best_baseline,
+            );
+            let limit = match c.cells {
+                1_000_000 if c.shape == "16S2P" || c.shape == "14S10P" => Some(500.0),
+                10_000 => Some(20.0),
+                _ => None,
+            };
+            if let Some(limit) = limit {
+                check(
+                    &format!("time < {limit} ms"),
+                    format!("{:.1} ms", m.time_ms),
+                    m.time_ms < limit,
+                );
+            }
+        } else if c.cells <= 300 {
+            let bound = m.worst_bound_mah;
+            check(
+                "real: worst-pack range within 10 % of its lower bound",
+                format!("{} mAh vs bound {} mAh", m.worst_range_mah, bound),
+                m.worst_range_mah <= bound * 1.1,
+            );
+        }
+    }
+    out
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Times: median wall ms, one thread, filters included (matcher: also metrics and output)."
+        )?;
+        let mut skipped = Vec::new();
+        for c in &self.cases {
+            if let Some(note) = &c.note {
+                skipped.push(format!(
+                    "  {} ({} cells) {}: {note}",
+                    c.inventory, c.cells, c.shape
+                ));
+                continue;
+            }
+            writeln!(
+                f,
+                "\n{} · {} cells · {} · at most {} packs",
+                c.inventory, c.cells, c.shape, c.max_packs
+            )?;
+            writeln!(
+                f,
+                "  {:<22} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>9}",
+                "method",
+                "packs",
+                "worst mAh",
+                "worst %",
+                "its LB",
+                "p99 %",
+                "at LB %",
+                "util %",
+                "IR CV %",
+                "viol",
+                "time ms"
+            )?;
+            for m in &c.methods {
+                writeln!(
+                    f,
+                    "  {:<22} {:>7} {:>10.0} {:>8.3} {:>8.0} {:>8.3} {:>8.1} {:>8.3} {:>7} {:>6} {:>9.2}",
+                    m.method,
+                    m.packs,
+                    m.worst_range_mah,
+                    m.worst_range_pct,
+                    m.worst_bound_mah,
+                    m.p99_range_pct,
+                    m.at_lower_bound_pct,
+                    m.utilisation_pct,
+                    m.median_group_ir_cv_pct
+                        .map_or("-".to_string(), |v| format!("{v:.1}")),
+                    m.limit_violations,
+                    m.time_ms
+                )?;
+            }
+        }
+        if !skipped.is_empty() {
+            writeln!(f, "\nNot run:")?;
+            for s in skipped {
+                writeln!(f, "{s}")?;
+            }
+        }
+        let failed = self.targets.iter().filter(|t| !t.pass).count();
+        writeln!(
+            f,
+            "\nTargets: {} checked, {} failed",
+            self.targets.len(),
+            failed
+        )?;
+        for t in &self.targets {
+            writeln!(
+                f,
+                "  {} {:<52} {:<36} {}",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.target,
+                t.case,
+                t.measured
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_bench_runs_every_method_and_checks_targets() {
+        let cfg = BenchConfig {
+            sizes: vec![300],
+            distributions: vec![Distribution::Normal, Distribution::MixedModels],
+            configs: vec![(4, 3)],
+            real_configs: vec![(3, 2), (50, 50)],
+            repeats: 1,
+            ..BenchConfig::quick()
+        };
+        let real = vec![("tiny".to_string(), synthetic(Distribution::Normal, 30, 9))];
+        let report = run(&cfg, &real);
+        assert_eq!(report.cases.len(), 4);
+        let first = &report.cases[0];
+        let names: Vec<&str> = first.methods.iter().map(|m| m.method.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "matcher",
+                "matcher ir_weight 0.5",
+                "sorted snake",
+                "repackr random swap",
+                "random"
+            ]
+        );
+        // Every method fills the same number of packs from the same eligible cells.
+        assert!(first.methods.iter().all(|m| m.packs == first.max_packs));
+        let too_big = &report.cases[3];
+        assert!(too_big
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("not enough cells")));
+        assert!(!report.targets.is_empty());
+        let text = report.to_string();
+        assert!(
+            text.contains("sorted snake") && text.contains("Targets:"),
+            "{text}"
+        );
+    }
+}

@@ -7,9 +7,15 @@
 //! intermediate groups; a 2-for-2 swap. Iterated local search (random kicks, keep the best)
 //! spends whatever budget the caller gives on packs still above their bound.
 
+mod lns;
+
 use crate::bounds::range_lower_bound;
 use crate::data::{Data, Limits, Span};
+use crate::exact;
 use crate::rng::Rng;
+
+/// Search-tree nodes one exact re-partition may visit.
+const LNS_NODES: usize = 20_000;
 
 /// What every search shares: the cells, the limits and the IR knob.
 pub(crate) struct Ctx<'a> {
@@ -29,31 +35,36 @@ struct GStat {
     ir_width: f64,
 }
 
-/// The objective of one pack. Compared lexicographically: limit violations first, then
-/// (w = 0) range, weakest group (higher is better), dispersion of the sums, IR spread; or
-/// (w > 0) range % + w · IR spread %, then the same tie-breaks.
+/// The objective of one pack, compared lexicographically. Capacity phase: limit violations,
+/// range, weakest group (higher is better), dispersion of the sums, IR spread. IR phase
+/// (`ir_weight > 0`): violations, range above the allowance, IR spread, then the same.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cost {
     pub viol: f64,
+    /// Range above the IR phase's allowance (0 in the capacity phase).
+    excess: i64,
     pub range: i64,
     pub min: i64,
     /// S·Σg² − T² = Σ over group pairs of (gᵢ − gⱼ)²: smooth, so ties at the max still move.
     disp: i128,
     /// Mean in-group IR spread as a percentage of the pack's mean IR.
     pub ir_pct: f64,
-    /// range % + w · ir %.
-    scalar: f64,
 }
 
 const EPS: f64 = 1e-12;
 
 impl Cost {
-    pub fn better(&self, o: &Cost, w: f64) -> bool {
+    pub fn better(&self, o: &Cost, ir_phase: bool) -> bool {
         if (self.viol - o.viol).abs() > EPS {
             return self.viol < o.viol;
         }
-        if w > 0.0 && (self.scalar - o.scalar).abs() > EPS {
-            return self.scalar < o.scalar;
+        if ir_phase {
+            if self.excess != o.excess {
+                return self.excess < o.excess;
+            }
+            if (self.ir_pct - o.ir_pct).abs() > EPS {
+                return self.ir_pct < o.ir_pct;
+            }
         }
         if self.range != o.range {
             return self.range < o.range;
@@ -115,6 +126,21 @@ impl Pool {
     }
 }
 
+fn stat_of(d: &Data, lim: &Limits, cells: impl Iterator<Item = u32>) -> GStat {
+    let (mut sum, mut ocv, mut ir) = (0i64, Span::default(), Span::default());
+    for c in cells {
+        let c = c as usize;
+        sum += d.cap[c];
+        ocv.add(d.ocv[c]);
+        ir.add(d.ir[c]);
+    }
+    GStat {
+        sum,
+        viol: lim.group_violation(ocv.width(), ir.width()),
+        ir_width: ir.width(),
+    }
+}
+
 #[derive(Clone)]
 struct Snapshot {
     slots: Vec<u32>,
@@ -143,6 +169,8 @@ pub(crate) struct Search<'c, 'd> {
     lb: i64,
     /// Pool trades since the last snapshot: (cell that left the pack, cell that came in).
     journal: Vec<(u32, u32)>,
+    /// IR phase: the largest range allowed while making groups IR-homogeneous.
+    allowed: Option<i64>,
 }
 
 impl<'c, 'd> Search<'c, 'd> {
@@ -163,10 +191,11 @@ impl<'c, 'd> Search<'c, 'd> {
                 min: 0,
                 disp: 0,
                 ir_pct: 0.0,
-                scalar: 0.0,
+                excess: 0,
             },
             lb: 0,
             journal: Vec::new(),
+            allowed: None,
         };
         me.recompute();
         me
@@ -214,6 +243,7 @@ impl<'c, 'd> Search<'c, 'd> {
         self.cost
     }
 
+    #[cfg(test)]
     pub fn lower_bound(&self) -> i64 {
         self.lb
     }
@@ -223,10 +253,10 @@ impl<'c, 'd> Search<'c, 'd> {
         self.cost.viol <= EPS && self.cost.range <= self.lb
     }
 
-    /// Whether spending search budget on this pack can still pay: above its bound, or
-    /// a spare cell could change the set to one with a lower bound, or IR is weighted.
+    /// Whether the capacity search can still pay: above the bound, or a spare cell could
+    /// change the set to one with a lower bound.
     pub fn wants_more(&self, pool: &Pool) -> bool {
-        self.ctx.w > 0.0 || !self.settled(pool)
+        !self.settled(pool)
     }
 
     /// At the bound of the current set, and no spare cell close enough to lower it.
@@ -235,7 +265,7 @@ impl<'c, 'd> Search<'c, 'd> {
             return false;
         }
         let range = self.cost.range;
-        if range <= 1 || pool.is_empty() {
+        if range <= 1 || pool.is_empty() || self.p == 1 {
             return true;
         }
         // A trade changes one group by (in − out); it can only narrow the range when that
@@ -276,19 +306,7 @@ impl<'c, 'd> Search<'c, 'd> {
     }
 
     fn stat(&self, cells: impl Iterator<Item = u32>) -> GStat {
-        let d = self.ctx.d;
-        let (mut sum, mut ocv, mut ir) = (0i64, Span::default(), Span::default());
-        for c in cells {
-            let c = c as usize;
-            sum += d.cap[c];
-            ocv.add(d.ocv[c]);
-            ir.add(d.ir[c]);
-        }
-        GStat {
-            sum,
-            viol: self.ctx.lim.group_violation(ocv.width(), ir.width()),
-            ir_width: ir.width(),
-        }
+        stat_of(self.ctx.d, &self.ctx.lim, cells)
     }
 
     /// Group g's figures with the cells at some of its global slots replaced.
@@ -317,14 +335,9 @@ impl<'c, 'd> Search<'c, 'd> {
         let s = self.s as f64;
         let mean = total as f64 / s;
         let range = hi - lo;
-        let range_pct = if mean > 0.0 {
-            range as f64 / mean * 100.0
-        } else {
-            0.0
-        };
         if let Some(lim) = self.ctx.lim.range_pct {
             if !self.ctx.lim.range_ok(range, mean) {
-                viol += (range_pct - lim) / lim.max(EPS);
+                viol += (range as f64 / mean * 100.0 - lim) / lim.max(EPS);
             }
         }
         let ir_pct = if ir_mean > 0.0 {
@@ -334,12 +347,16 @@ impl<'c, 'd> Search<'c, 'd> {
         };
         Cost {
             viol,
+            excess: self.allowed.map_or(0, |a| (range - a).max(0)),
             range,
             min: lo,
             disp: self.s as i128 * sq - i128::from(total) * i128::from(total),
             ir_pct,
-            scalar: range_pct + self.ctx.w * ir_pct,
         }
+    }
+
+    fn ir_phase(&self) -> bool {
+        self.allowed.is_some()
     }
 
     /// Cost after swapping the cells of each slot pair (a, b); every a in one group, every b
@@ -420,6 +437,24 @@ impl<'c, 'd> Search<'c, 'd> {
         self.resort(at / self.p);
         self.cost = self.cost_with(&[], self.total, self.ir_mean());
         self.refresh_bound();
+        if self.p == 2 {
+            self.refold();
+        }
+    }
+
+    /// P = 2: the fold of the current cells is range-optimal; take it when it is better.
+    fn refold(&mut self) {
+        let snap = self.snapshot();
+        let mut cells = self.slots.clone();
+        cells.sort_by_key(|&c| self.cap(c));
+        self.slots = crate::bldm::bldm(&cells, &self.ctx.d.cap, self.s, self.p);
+        for g in 0..self.s {
+            self.resort(g);
+        }
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        if !self.cost.better(&snap.cost, self.ir_phase()) {
+            self.restore(&snap);
+        }
     }
 
     fn extremes(&self) -> (i64, i64) {
@@ -466,12 +501,12 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Best single swap (or pool trade) that touches a strongest or weakest group.
     fn step_extreme(&mut self, pool: &mut Pool) -> bool {
         let (hi, lo) = self.extremes();
-        let w = self.ctx.w;
-        let plain = w == 0.0 && !self.ctx.lim.has_group_limits();
+        let ir = self.ir_phase();
+        let plain = !ir && !self.ctx.lim.has_group_limits();
         let mut best: Option<(Cost, usize, usize, bool)> = None;
         let mut consider = |c: Cost, a: usize, b: usize, trade: bool, cur: &Cost| {
             let bar = best.as_ref().map_or(cur, |(bc, ..)| bc);
-            if c.better(bar, w) {
+            if c.better(bar, ir) {
                 best = Some((c, a, b, trade));
             }
         };
@@ -593,7 +628,7 @@ impl<'c, 'd> Search<'c, 'd> {
                         }
                     }
                     self.cost = self.cost_with(&[], self.total, self.ir_mean());
-                    if ok && self.cost.better(&cur, self.ctx.w) {
+                    if ok && self.cost.better(&cur, self.ir_phase()) {
                         return true;
                     }
                     self.restore(&snap);
@@ -676,7 +711,7 @@ impl<'c, 'd> Search<'c, 'd> {
                 let (a, b) = self.closest_pair(g, h, gap / 2);
                 let c = self.eval_swap(a, b);
                 let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
-                if c.better(bar, self.ctx.w) {
+                if c.better(bar, self.ir_phase()) {
                     best = Some((c, a, b));
                 }
             }
@@ -744,7 +779,7 @@ impl<'c, 'd> Search<'c, 'd> {
                 let mv = [(x.1, y.1), (x.2, y.2)];
                 let c = self.eval_swaps(&mv);
                 let bar = best.as_ref().map_or(&cur, |(bc, _)| bc);
-                if c.better(bar, self.ctx.w) {
+                if c.better(bar, self.ir_phase()) {
                     best = Some((c, mv));
                 }
             }
@@ -762,16 +797,12 @@ impl<'c, 'd> Search<'c, 'd> {
         }
     }
 
-    /// Any single swap out of the group that most violates a limit (or, with w > 0, has the
-    /// widest IR spread): the capacity-targeted moves cannot see these gains.
+    /// Any single swap out of the group that most violates a limit (or, in the IR phase,
+    /// of the widest-IR group's lowest- and highest-IR cells): capacity-targeted moves cannot
+    /// see these gains.
     fn step_worst_group(&mut self) -> bool {
-        let key = |s: &GStat| {
-            if self.cost.viol > EPS {
-                s.viol
-            } else {
-                s.ir_width
-            }
-        };
+        let repair = self.cost.viol > EPS;
+        let key = |s: &GStat| if repair { s.viol } else { s.ir_width };
         let Some(g) = (0..self.s).max_by(|&a, &b| key(&self.st[a]).total_cmp(&key(&self.st[b])))
         else {
             return false;
@@ -779,16 +810,35 @@ impl<'c, 'd> Search<'c, 'd> {
         if key(&self.st[g]) <= EPS {
             return false;
         }
+        let ir = &self.ctx.d.ir;
+        let movers: Vec<usize> = if repair {
+            (g * self.p..(g + 1) * self.p).collect()
+        } else {
+            let by_ir = |&a: &usize, &b: &usize| {
+                ir[self.slots[a] as usize].total_cmp(&ir[self.slots[b] as usize])
+            };
+            let range = g * self.p..(g + 1) * self.p;
+            let measured: Vec<usize> = range
+                .filter(|&a| !ir[self.slots[a] as usize].is_nan())
+                .collect();
+            [
+                measured.iter().copied().min_by(by_ir),
+                measured.iter().copied().max_by(by_ir),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        };
         let cur = self.cost;
         let mut best: Option<(Cost, usize, usize)> = None;
-        for a in g * self.p..(g + 1) * self.p {
+        for &a in &movers {
             for b in 0..self.slots.len() {
                 if b / self.p == g {
                     continue;
                 }
                 let c = self.eval_swap(a, b);
                 let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
-                if c.better(bar, self.ctx.w) {
+                if c.better(bar, self.ir_phase()) {
                     best = Some((c, a, b));
                 }
             }
@@ -802,24 +852,28 @@ impl<'c, 'd> Search<'c, 'd> {
         }
     }
 
-    /// Steepest descent over all move kinds until none improves.
+    fn capacity_moves(&mut self, pool: &mut Pool) -> bool {
+        self.step_extreme(pool) || self.step_chain() || self.step_pairs() || self.step_any_pair()
+    }
+
+    /// Steepest descent until no move improves: capacity moves in the capacity phase; in
+    /// the IR phase, IR moves once the range is within its allowance.
     pub fn descend(&mut self, pool: &mut Pool) {
         let cap_steps = 50 + 20 * self.slots.len();
         for _ in 0..cap_steps {
-            if self.ctx.w == 0.0 && self.settled(pool) {
+            let moved = if self.ir_phase() {
+                (self.cost.viol > EPS && self.step_worst_group())
+                    || (self.cost.excess > 0 && self.capacity_moves(pool))
+                    || self.step_worst_group()
+            } else {
+                if self.settled(pool) {
+                    break;
+                }
+                (self.cost.viol > EPS && self.step_worst_group()) || self.capacity_moves(pool)
+            };
+            if !moved {
                 break;
             }
-            let w_or_viol = self.ctx.w > 0.0 || self.cost.viol > EPS;
-            if (self.cost.viol > EPS && self.step_worst_group())
-                || self.step_extreme(pool)
-                || self.step_chain()
-                || self.step_pairs()
-                || self.step_any_pair()
-                || (w_or_viol && self.step_worst_group())
-            {
-                continue;
-            }
-            break;
         }
     }
 
@@ -858,21 +912,26 @@ impl<'c, 'd> Search<'c, 'd> {
         }
     }
 
-    /// Iterated local search: kick (one or two random swaps or a trade with a near pool
-    /// cell), descend, keep the result if it is no worse than the best so far.
+    /// Iterated local search in the capacity phase: each round either re-partitions a few
+    /// groups exactly (one strongest, one weakest, random others) or kicks with random
+    /// swaps, then descends; the result is kept when it is no worse than the best so far.
     pub fn iterate(&mut self, pool: &mut Pool, rng: &mut Rng, rounds: usize) {
         self.descend(pool);
-        let w = self.ctx.w;
         let mut best = self.snapshot();
-        for _ in 0..rounds {
-            if w == 0.0 && self.settled(pool) {
+        for round in 0..rounds {
+            if self.settled(pool) {
                 break;
             }
-            for _ in 0..1 + rng.below(2) {
-                self.kick(pool, rng);
+            if self.p >= 3 && round % 2 == 0 {
+                let groups = self.pick_groups(rng);
+                self.repartition(&groups, LNS_NODES);
+            } else {
+                for _ in 0..1 + rng.below(2) {
+                    self.kick(pool, rng);
+                }
             }
             self.descend(pool);
-            if best.cost.better(&self.cost, w) {
+            if best.cost.better(&self.cost, false) {
                 self.rollback_pool(best.journal_len, pool);
                 self.restore(&best);
             } else {
@@ -881,6 +940,29 @@ impl<'c, 'd> Search<'c, 'd> {
             }
         }
         self.journal.clear();
+    }
+
+    /// A strongest group, a weakest group and random others: as many as an exact
+    /// re-partition can enumerate quickly (about a dozen cells).
+    fn pick_groups(&self, rng: &mut Rng) -> Vec<usize> {
+        let k = (12 / self.p).clamp(2, self.s);
+        let (hi, lo) = self.extremes();
+        let pick = |rng: &mut Rng, want: i64| {
+            let ties: Vec<usize> = (0..self.s).filter(|&g| self.st[g].sum == want).collect();
+            ties[rng.below(ties.len())]
+        };
+        let mut groups = vec![pick(rng, hi)];
+        let low = pick(rng, lo);
+        if low != groups[0] {
+            groups.push(low);
+        }
+        while groups.len() < k {
+            let g = rng.below(self.s);
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+        groups
     }
 
     fn kick(&mut self, pool: &mut Pool, rng: &mut Rng) {
@@ -950,9 +1032,210 @@ impl<'c, 'd> Search<'c, 'd> {
             self.resort(g);
         }
         self.cost = self.cost_with(&[], self.total, self.ir_mean());
-        if !self.cost.better(&snap.cost, self.ctx.w) {
+        if !self.cost.better(&snap.cost, self.ir_phase()) {
             self.restore(&snap);
         }
+    }
+}
+
+impl Search<'_, '_> {
+    /// P = 2 without in-group limits: the fold is optimal for any set of cells, so only the
+    /// choice of cells matters, and that choice is solved exactly over the pack's cells and
+    /// the nearby spares. For a band [L, L + R] of pair sums, pairing the smallest cell with
+    /// the largest unused partner in the band yields the most disjoint pairs (exchange
+    /// argument; checked against brute force in the tests). Binary search on R, and for each
+    /// R the highest L with S pairs (the most capacity), gives the least achievable range.
+    pub fn select_pairs(&mut self, pool: &mut Pool) {
+        if self.p != 2 || pool.is_empty() || self.ctx.lim.has_group_limits() || self.ir_phase() {
+            return;
+        }
+        let cap = &self.ctx.d.cap;
+        let range = self.cost.range;
+        if range <= 1 {
+            return;
+        }
+        // The spares closest in capacity to the pack (all of them in a small stock).
+        const SPARES: usize = 256;
+        let mid = {
+            let mut c: Vec<i64> = self.slots.iter().map(|&c| cap[c as usize]).collect();
+            c.sort_unstable();
+            c[c.len() / 2]
+        };
+        let at = pool.lower_bound(mid, cap);
+        let from = at.saturating_sub(SPARES / 2);
+        let to = (from + SPARES).min(pool.len());
+        let from = to.saturating_sub(SPARES);
+        let mut cand: Vec<u32> = self.slots.clone();
+        cand.extend_from_slice(&pool.cells[from..to]);
+        cand.sort_by_key(|&c| (cap[c as usize], c));
+        let v: Vec<i64> = cand.iter().map(|&c| cap[c as usize]).collect();
+        let (mut lo_r, mut hi_r, mut best) = (0, range - 1, None);
+        while lo_r <= hi_r {
+            let r = lo_r + (hi_r - lo_r) / 2;
+            match best_band(&v, self.s, r) {
+                Some(pairs) => {
+                    best = Some(pairs);
+                    hi_r = r - 1;
+                }
+                None => lo_r = r + 1,
+            }
+        }
+        let Some(pairs) = best else {
+            return;
+        };
+        let mut chosen: Vec<u32> = pairs
+            .iter()
+            .flat_map(|&(i, j)| [cand[i], cand[j]])
+            .collect();
+        let old = std::mem::take(&mut self.slots);
+        for &c in &old {
+            if !chosen.contains(&c) {
+                pool.insert(c, cap);
+            }
+        }
+        for &c in &chosen {
+            if !old.contains(&c) {
+                pool.remove(c, cap);
+            }
+        }
+        chosen.sort_by_key(|&c| (cap[c as usize], c));
+        self.slots = crate::bldm::bldm(&chosen, cap, self.s, self.p);
+        self.recompute();
+    }
+}
+
+/// The `s` pairs (indices into ascending `v`) with sums in the highest band [L, L + r]
+/// that holds `s` disjoint pairs, if any band does.
+fn best_band(v: &[i64], s: usize, r: i64) -> Option<Vec<(usize, usize)>> {
+    let n = v.len();
+    if n < 2 * s {
+        return None;
+    }
+    let (min_sum, max_sum) = (v[0] + v[1], v[n - 1] + v[n - 2]);
+    // Raising L to the lowest pair sum in the band loses no pair, so only pair sums need
+    // trying as L: all of them when fewer than the integers in between.
+    let starts: Vec<i64> = if n * n / 2 < (max_sum - min_sum) as usize {
+        let mut sums: Vec<i64> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| v[i] + v[j])
+            .collect();
+        sums.sort_unstable_by(|a, b| b.cmp(a));
+        sums.dedup();
+        sums
+    } else {
+        (min_sum..=max_sum).rev().collect()
+    };
+    let mut used = vec![false; n];
+    let mut pairs = Vec::with_capacity(n / 2);
+    for l in starts {
+        pairs.clear();
+        used.iter_mut().for_each(|u| *u = false);
+        let h = l + r;
+        let mut t = n - 1;
+        for i in 0..n {
+            if used[i] {
+                continue;
+            }
+            while t > i && (used[t] || v[t] > h - v[i]) {
+                t -= 1;
+            }
+            if t <= i {
+                break;
+            }
+            if v[t] >= l - v[i] {
+                used[i] = true;
+                used[t] = true;
+                pairs.push((i, t));
+                t -= 1;
+            }
+        }
+        if pairs.len() >= s {
+            // The strongest s pairs: all in the band, the most capacity.
+            pairs.sort_by_key(|&(i, j)| std::cmp::Reverse(v[i] + v[j]));
+            pairs.truncate(s);
+            return Some(pairs);
+        }
+    }
+    None
+}
+
+impl Search<'_, '_> {
+    /// Exact search for a pack still above its bound (small packs only): adopts a better
+    /// arrangement when one is found and keeps the limits, and raises the bound to what the
+    /// search proved. Returns the proven bound.
+    pub fn settle_exactly(&mut self, nodes: usize) -> Option<i64> {
+        if self.at_bound() || self.slots.len() > exact::MAX_CELLS || self.p < 3 {
+            return None;
+        }
+        let mut cells = self.slots.clone();
+        cells.sort_by_key(|&c| self.cap(c));
+        let caps: Vec<i64> = cells.iter().map(|&c| self.cap(c)).collect();
+        let found = exact::exact_range(&caps, self.s, self.p, self.lb, self.cost.range, nodes);
+        if let Some((_, groups)) = &found.better {
+            let snap = self.snapshot();
+            self.slots = groups.iter().map(|&i| cells[i]).collect();
+            for g in 0..self.s {
+                self.resort(g);
+            }
+            self.cost = self.cost_with(&[], self.total, self.ir_mean());
+            if !self.cost.better(&snap.cost, self.ir_phase()) {
+                self.restore(&snap);
+            }
+        }
+        self.lb = self.lb.max(found.proven_bound);
+        Some(self.lb)
+    }
+}
+
+impl Search<'_, '_> {
+    /// Switches to the IR phase: from here on the groups are made IR-homogeneous while the
+    /// range stays within what the capacity phase reached plus `ir_weight` × the slack (the
+    /// profile's capacity-spread limit, or 1 % of the mean group without one), and never
+    /// beyond that limit.
+    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64) {
+        let w = self.ctx.w;
+        if w <= 0.0 || self.ir_n < 2 || self.p < 2 {
+            return;
+        }
+        let mean = self.total as f64 / self.s as f64;
+        let limit = self
+            .ctx
+            .lim
+            .range_pct
+            .map(|pct| (pct / 100.0 * mean).floor() as i64);
+        let slack = limit.map_or(0.01 * mean, |l| l as f64);
+        let mut allowed = reached + (w * slack).floor() as i64;
+        if let Some(l) = limit {
+            allowed = allowed.min(l.max(reached));
+        }
+        self.allowed = Some(allowed);
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.ir_sweep();
+        self.descend(pool);
+        self.ir_sweep();
+    }
+
+    /// Restarts this pack's cells from IR order (consecutive cells by IR make the groups),
+    /// keeping the IR phase's allowance; for comparing with the capacity-first result.
+    pub fn ir_ordered_copy(&self) -> Vec<u32> {
+        let ir = &self.ctx.d.ir;
+        let mut v = self.slots.clone();
+        v.sort_by(|&a, &b| ir[a as usize].total_cmp(&ir[b as usize]));
+        v
+    }
+
+    /// Sets the allowance directly (for a second start that must meet the same one).
+    pub fn set_allowed(&mut self, allowed: Option<i64>) {
+        self.allowed = allowed;
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+    }
+
+    pub fn allowed(&self) -> Option<i64> {
+        self.allowed
+    }
+
+    pub fn better_than(&self, other: &Search) -> bool {
+        self.cost.better(&other.cost, self.ir_phase())
     }
 }
 
@@ -976,6 +1259,48 @@ mod tests {
             d,
             lim: Limits::default(),
             w: 0.0,
+        }
+    }
+
+    /// Most disjoint pairs with sums in [l, h], by brute force.
+    fn brute_pairs(v: &[i64], l: i64, h: i64) -> usize {
+        fn go(v: &[i64], used: &mut Vec<bool>, l: i64, h: i64) -> usize {
+            let Some(i) = (0..v.len()).find(|&i| !used[i]) else {
+                return 0;
+            };
+            used[i] = true;
+            let mut best = go(v, used, l, h);
+            for j in i + 1..v.len() {
+                if !used[j] && (l..=h).contains(&(v[i] + v[j])) {
+                    used[j] = true;
+                    best = best.max(1 + go(v, used, l, h));
+                    used[j] = false;
+                }
+            }
+            used[i] = false;
+            best
+        }
+        go(v, &mut vec![false; v.len()], l, h)
+    }
+
+    #[test]
+    fn band_greedy_finds_as_many_pairs_as_brute_force() {
+        let mut r = Rng::new(21);
+        for _ in 0..400 {
+            let n = 2 + r.below(9);
+            let mut v: Vec<i64> = (0..n).map(|_| r.below(30) as i64).collect();
+            v.sort_unstable();
+            let width = r.below(8) as i64;
+            let most = brute_pairs(&v, 0, i64::MAX);
+            for s in 1..=most.max(1) {
+                // best_band answers "is there a band of this width with s pairs?"
+                let any = (0..=60).any(|l| brute_pairs(&v, l, l + width) >= s);
+                assert_eq!(
+                    best_band(&v, s, width).is_some(),
+                    any,
+                    "{v:?} s={s} r={width}"
+                );
+            }
         }
     }
 
