@@ -198,6 +198,24 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
         "{}",
         run.stderr
     );
+    // Both attempts are in the write log, with the board, the operator and the field.
+    let log = packwright(&db, &["bms", "writes", "--json", "--limit", "2"])
+        .expect(0)
+        .json();
+    for w in log.as_array().unwrap() {
+        assert_eq!(w["write"]["outcome"], "failed", "{w}");
+        assert_eq!(w["write"]["operator"], "test-operator");
+        assert!(
+            w["write"]["bms_identity"]
+                .as_str()
+                .unwrap()
+                .contains("DL-BMS-SIM"),
+            "{w}"
+        );
+        assert_eq!(w["fields"][0]["ok"], false);
+    }
+    assert_eq!(log[0]["fields"][0]["field"], "charge_fet");
+    assert_eq!(log[1]["fields"][0]["field"], "soc_pct");
 }
 
 /// Wire faults on reads: every reading that comes back is right (plausible and

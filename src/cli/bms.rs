@@ -19,7 +19,7 @@ use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire};
 use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
-use crate::store::{WriteAttempt, WriteOutcome};
+use crate::store::{FieldRecord, WriteAttempt, WriteOutcome};
 
 #[derive(Debug, Subcommand)]
 pub enum BmsCommand {
@@ -234,7 +234,7 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
         BmsCommand::Read(args) => runtime()?.block_on(read(args)),
         BmsCommand::Config(ConfigCommand::Read(args)) => runtime()?.block_on(config_read(args)),
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
-        BmsCommand::Set(args) => runtime()?.block_on(set(args)),
+        BmsCommand::Set(args) => runtime()?.block_on(set(args, ctx)),
         BmsCommand::Writes(args) => writes(args, ctx),
     }
 }
@@ -580,7 +580,7 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn set(args: SetArgs) -> anyhow::Result<u8> {
+async fn set(args: SetArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.charge_fet.is_none() && args.discharge_fet.is_none() && args.soc.is_none() {
         return Err(input_error(anyhow::anyhow!(
             "nothing to set: give --charge-fet, --discharge-fet or --soc"
@@ -594,53 +594,31 @@ async fn set(args: SetArgs) -> anyhow::Result<u8> {
         }
     }
     let handle = args.link.open()?;
-    let before = handle.read().await.map_err(device_error)?;
-    let on = |v: Option<OnOff>, current: Option<bool>| {
-        v.map_or(current.unwrap_or(true), |v| v == OnOff::On)
+    // A switch or SOC write is a write: logged like a configuration write, before any byte.
+    let mut store = ctx.open_store()?;
+    let attempt = WriteAttempt {
+        port: &args.link.port,
+        protocol: args.link.protocol.name(),
+        profile: "bms set",
+        pack_code: None,
     };
-    if args.charge_fet.is_some() || args.discharge_fet.is_some() {
-        let charge = on(args.charge_fet, before.charge_fet);
-        let discharge = on(args.discharge_fet, before.discharge_fet);
-        handle
-            .set_fets(charge, discharge)
-            .await
-            .map_err(device_error)?;
-    }
-    if let Some(soc) = args.soc {
-        handle.set_soc(soc).await.map_err(device_error)?;
-    }
-    // An acknowledgement proves nothing: read the board again.
-    let after = handle.read().await.map_err(device_error)?;
-    let mut problems = Vec::new();
-    let protection = if after.protection.is_empty() {
-        "none".to_string()
+    let id = store.begin_bms_write(&ctx.actor, &attempt)?;
+    let outcome = set_and_verify(&args, &handle).await;
+    let (identity, fields, problems, after) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let detail = format!("{e:#}");
+            store.finish_bms_write(id, WriteOutcome::Failed, None, Some(&detail), &[])?;
+            return Err(device_error(e));
+        }
+    };
+    let verdict = if problems.is_empty() {
+        WriteOutcome::Verified
     } else {
-        after.protection.join(", ")
+        WriteOutcome::Failed
     };
-    for (name, wanted, got) in [
-        ("charge FET", args.charge_fet, after.charge_fet),
-        ("discharge FET", args.discharge_fet, after.discharge_fet),
-    ] {
-        if let Some(w) = wanted {
-            let want_on = w == OnOff::On;
-            if got != Some(want_on) {
-                problems.push(format!(
-                    "{name}: asked {}, the board reports {} (protection: {protection})",
-                    if want_on { "on" } else { "off" },
-                    got.map_or("nothing", |g| if g { "on" } else { "off" })
-                ));
-            }
-        }
-    }
-    if let Some(soc) = args.soc {
-        // The live SOC moves with the current between the write and the read: allow 1 %.
-        if after.soc_pct.is_none_or(|got| (got - soc).abs() > 1.0) {
-            let got = after
-                .soc_pct
-                .map_or("no SOC".to_string(), |g| format!("{g} %"));
-            problems.push(format!("SOC: asked {soc} %, the board reports {got}"));
-        }
-    }
+    let detail = (!problems.is_empty()).then(|| problems.join("; "));
+    store.finish_bms_write(id, verdict, identity.as_deref(), detail.as_deref(), &fields)?;
     if args.json {
         print_json(
             &serde_json::json!({ "verified": problems.is_empty(), "problems": problems, "snapshot": after }),
@@ -654,6 +632,105 @@ async fn set(args: SetArgs) -> anyhow::Result<u8> {
         eprintln!("error: not verified: {}", problems.join("; "));
         Ok(EXIT_VERIFY_FAILED)
     }
+}
+
+type SetOutcome = (Option<String>, Vec<FieldRecord>, Vec<String>, BmsSnapshot);
+
+/// Write what was asked, then read the board again: an acknowledgement proves nothing.
+async fn set_and_verify(
+    args: &SetArgs,
+    handle: &BmsHandle,
+) -> Result<SetOutcome, crate::bms::BmsError> {
+    let before = handle.read().await?;
+    let identity = before.model.as_ref().map(|m| {
+        format!(
+            "{} {m}{}",
+            args.link.protocol,
+            before
+                .firmware_version
+                .as_ref()
+                .map(|f| format!(" fw {f}"))
+                .unwrap_or_default()
+        )
+    });
+    let on = |v: Option<OnOff>, current: Option<bool>| {
+        v.map_or(current.unwrap_or(true), |v| v == OnOff::On)
+    };
+    if args.charge_fet.is_some() || args.discharge_fet.is_some() {
+        let charge = on(args.charge_fet, before.charge_fet);
+        let discharge = on(args.discharge_fet, before.discharge_fet);
+        handle.set_fets(charge, discharge).await?;
+    }
+    if let Some(soc) = args.soc {
+        handle.set_soc(soc).await?;
+    }
+    let after = handle.read().await?;
+    let mut problems = Vec::new();
+    let mut fields = Vec::new();
+    let protection = if after.protection.is_empty() {
+        "none".to_string()
+    } else {
+        after.protection.join(", ")
+    };
+    let word = |b: bool| if b { "on" } else { "off" };
+    for (field, name, wanted, got) in [
+        (
+            "charge_fet",
+            "charge FET",
+            args.charge_fet,
+            after.charge_fet,
+        ),
+        (
+            "discharge_fet",
+            "discharge FET",
+            args.discharge_fet,
+            after.discharge_fet,
+        ),
+    ] {
+        let Some(w) = wanted else { continue };
+        let want_on = w == OnOff::On;
+        let ok = got == Some(want_on);
+        let got_text = got.map_or("nothing", word);
+        let reason = (!ok).then(|| {
+            format!(
+                "{name}: asked {}, the board reports {got_text} (protection: {protection})",
+                word(want_on)
+            )
+        });
+        if let Some(r) = &reason {
+            problems.push(r.clone());
+        }
+        fields.push(FieldRecord {
+            field: field.into(),
+            register: None,
+            written: Some(word(want_on).into()),
+            read_back: Some(got_text.into()),
+            persisted: None,
+            ok,
+            reason,
+        });
+    }
+    if let Some(soc) = args.soc {
+        // The live SOC moves with the current between the write and the read: allow 1 %.
+        let ok = after.soc_pct.is_some_and(|got| (got - soc).abs() <= 1.0);
+        let got = after
+            .soc_pct
+            .map_or("no SOC".to_string(), |g| format!("{g} %"));
+        let reason = (!ok).then(|| format!("SOC: asked {soc} %, the board reports {got}"));
+        if let Some(r) = &reason {
+            problems.push(r.clone());
+        }
+        fields.push(FieldRecord {
+            field: "soc_pct".into(),
+            register: None,
+            written: Some(format!("{soc} %")),
+            read_back: Some(got),
+            persisted: None,
+            ok,
+            reason,
+        });
+    }
+    Ok((identity, fields, problems, after))
 }
 
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
