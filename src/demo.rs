@@ -331,6 +331,15 @@ impl DemoBoards {
     }
 }
 
+impl Drop for DemoBoards {
+    fn drop(&mut self) {
+        // The boards go with the demo: no dangling links to ptys that no longer exist.
+        for slot in &self.slots {
+            let _ = std::fs::remove_file(&slot.link);
+        }
+    }
+}
+
 impl DemoBench for DemoBoards {
     fn toggle_unplug(&self, port: &str) -> Result<bool, String> {
         let slot = self

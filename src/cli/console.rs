@@ -36,6 +36,13 @@ pub struct ConsoleArgs {
     /// A serial port with a BMS, as DEVICE or DEVICE:PROTOCOL (jbd, daly); repeat for more
     #[arg(long = "port", value_name = "DEVICE[:PROTOCOL]")]
     pub ports: Vec<String>,
+    /// A CAN interface with a BMS, as IFACE or IFACE:PROTOCOL (pylontech, daly-can, jbd-can);
+    /// repeat for more
+    #[arg(long = "can", value_name = "IFACE[:PROTOCOL]")]
+    pub cans: Vec<String>,
+    /// CAN interface wired to the pack's inverter port, for the test's inverter step
+    #[arg(long, value_name = "IFACE")]
+    pub inverter_can: Option<String>,
     /// Log file [default: the user's state folder, packwright/console.log]
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -58,17 +65,28 @@ pub struct DemoArgs {
     pub display: Display,
 }
 
-fn parse_port(text: &str) -> anyhow::Result<PortSpec> {
+/// `NAME` or `NAME:PROTOCOL`; `serial` says which kind of protocol the option takes.
+fn parse_port(text: &str, serial: bool) -> anyhow::Result<PortSpec> {
+    let (option, default) = if serial {
+        ("--port", ProtocolKind::Jbd)
+    } else {
+        ("--can", ProtocolKind::Pylontech)
+    };
     let (port, protocol) = match text.rsplit_once(':') {
         Some((p, proto)) if !p.is_empty() => (
             p,
             ProtocolKind::parse(proto)
-                .ok_or_else(|| anyhow::anyhow!("--port {text}: unknown protocol '{proto}'"))?,
+                .ok_or_else(|| anyhow::anyhow!("{option} {text}: unknown protocol '{proto}'"))?,
         ),
-        _ => (text, ProtocolKind::Jbd),
+        _ => (text, default),
     };
-    if !protocol.is_serial() {
-        anyhow::bail!("--port {text}: {protocol} is not a serial protocol (jbd or daly)");
+    if protocol.is_serial() != serial {
+        let kind = if serial {
+            "a serial protocol (jbd or daly)"
+        } else {
+            "a CAN protocol (pylontech, daly-can, jbd-can)"
+        };
+        anyhow::bail!("{option} {text}: {protocol} is not {kind}");
     }
     Ok(PortSpec {
         port: port.to_string(),
@@ -92,6 +110,7 @@ fn options(ctx: &Context, display: &Display, log: PathBuf) -> anyhow::Result<Opt
         log_file: log,
         ports: Vec::new(),
         refresh: Duration::from_secs_f64(1.0 / display.refresh_hz),
+        inverter_can: None,
         demo: false,
         bench: None,
     })
@@ -112,9 +131,11 @@ pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
     opts.ports = args
         .ports
         .iter()
-        .map(|p| parse_port(p))
+        .map(|p| parse_port(p, true))
+        .chain(args.cans.iter().map(|c| parse_port(c, false)))
         .collect::<anyhow::Result<_>>()
         .map_err(input_error)?;
+    opts.inverter_can = args.inverter_can;
     crate::tui::run(opts)?;
     Ok(EXIT_OK)
 }
@@ -151,17 +172,27 @@ mod tests {
     #[test]
     fn ports_parse_with_and_without_protocol() {
         assert_eq!(
-            parse_port("/dev/ttyUSB0").unwrap(),
+            parse_port("/dev/ttyUSB0", true).unwrap(),
             PortSpec {
                 port: "/dev/ttyUSB0".into(),
                 protocol: ProtocolKind::Jbd
             }
         );
         assert_eq!(
-            parse_port("/dev/ttyUSB1:daly").unwrap().protocol,
+            parse_port("/dev/ttyUSB1:daly", true).unwrap().protocol,
             ProtocolKind::Daly
         );
-        let err = parse_port("/dev/x:pylontech").unwrap_err().to_string();
+        let err = parse_port("/dev/x:pylontech", true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a serial protocol"), "{err}");
+        assert_eq!(
+            parse_port("vcan0", false).unwrap().protocol,
+            ProtocolKind::Pylontech
+        );
+        let err = parse_port("can0:jbd", false).unwrap_err().to_string();
+        assert!(err.contains("not a CAN protocol"), "{err}");
+        let err = parse_port("can0:nope", false).unwrap_err().to_string();
+        assert!(err.contains("unknown protocol 'nope'"), "{err}");
     }
 }

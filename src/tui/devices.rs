@@ -62,11 +62,13 @@ struct TestRun {
     abort: watch::Sender<Option<String>>,
 }
 
-/// Where the bench records what it does: the line's database, as this operator.
+/// Where the bench records what it does (the line's database, as this operator), and the
+/// CAN interface wired to the pack's inverter port, for the inverter step of the test.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub db: PathBuf,
     pub actor: Actor,
+    pub inverter_can: Option<String>,
 }
 
 pub struct Devices {
@@ -147,7 +149,7 @@ impl Devices {
                 &self.events,
                 DeviceEvent::Link(Link::Lost {
                     port: "-".into(),
-                    reason: "no port configured: start the console with --port <device>".into(),
+                    reason: "no port configured: start the console with --port <device> or --can <interface>".into(),
                 }),
             );
             return;
@@ -162,15 +164,21 @@ impl Devices {
                 port: spec.port.clone(),
             }),
         );
-        let config = crate::device::serial::SerialConfig::new(&spec.port, spec.protocol);
-        let handle = match crate::device::serial::spawn(config) {
+        let handle = if spec.protocol.is_serial() {
+            let config = crate::device::serial::SerialConfig::new(&spec.port, spec.protocol);
+            crate::device::serial::spawn(config).map_err(|e| e.to_string())
+        } else {
+            let config = crate::device::can::bms::CanBmsConfig::new(&spec.port, spec.protocol);
+            crate::device::can::bms::spawn(config).map_err(|e| e.to_string())
+        };
+        let handle = match handle {
             Ok(h) => h,
             Err(e) => {
                 send(
                     &self.events,
                     DeviceEvent::Link(Link::Lost {
                         port: spec.port.clone(),
-                        reason: e.to_string(),
+                        reason: e,
                     }),
                 );
                 return;
@@ -302,7 +310,12 @@ impl Devices {
             abort: abort_tx,
         });
         let handle = conn.handle.clone();
-        let transport = format!("serial {} {}", conn.spec.port, conn.spec.protocol);
+        let kind = if conn.spec.protocol.is_serial() {
+            "serial"
+        } else {
+            "can"
+        };
+        let transport = format!("{kind} {} {}", conn.spec.port, conn.spec.protocol);
         let recorder = self.recorder.clone();
         let events = self.events.clone();
         // The runner holds a store connection across awaits and is not Send: it gets a thread
@@ -527,8 +540,23 @@ async fn run_test(
         actor: recorder.actor.clone(),
         pack_code: pack.code.clone(),
     };
-    let mut bench =
-        crate::eol::bench::HandleBench::new(handle, None, transport, profile.clone(), Some(log));
+    // The inverter step listens for Pylontech frames on the inverter CAN port, if wired.
+    let (inverter, transport) = match &recorder.inverter_can {
+        Some(iface) => {
+            let cfg = crate::device::can::bms::CanBmsConfig::new(iface, ProtocolKind::Pylontech);
+            let reader = crate::device::can::bms::CanReader::open(cfg)
+                .map_err(|e| anyhow::anyhow!("inverter CAN port {iface}: {e}"))?;
+            (Some(reader), format!("{transport} + can {iface} pylontech"))
+        }
+        None => (None, transport),
+    };
+    let mut bench = crate::eol::bench::HandleBench::new(
+        handle,
+        inverter,
+        transport,
+        profile.clone(),
+        Some(log),
+    );
     let mut operator = ConsoleOperator {
         events,
         answers,

@@ -38,6 +38,8 @@ pub struct Options {
     pub ports: Vec<PortSpec>,
     /// Live readings at most this often.
     pub refresh: Duration,
+    /// CAN interface on the pack's inverter port, for the test's inverter step.
+    pub inverter_can: Option<String>,
     /// This is the demo line: say so on screen and offer its extra keys.
     pub demo: bool,
     /// The demo line's simulated boards.
@@ -224,6 +226,7 @@ async fn event_loop(
             station: session.station.clone(),
             operator: session.operator.clone(),
         },
+        inverter_can: opts.inverter_can.clone(),
     };
     let mut devices = Devices::new(
         tx.clone(),
