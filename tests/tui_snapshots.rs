@@ -90,7 +90,7 @@ fn snapshot_16s() -> BmsSnapshot {
 /// A harness with one pack matched, assembled and on the bench.
 fn assembled() -> Harness {
     let mut h = Harness::new();
-    h.match_and_commit_all();
+    h.commit_fixed_packs(4);
     h.press(KeyCode::Char('4'));
     let pack = h.app.pack.clone().unwrap();
     for id in pack.groups.iter().flatten() {
@@ -102,7 +102,7 @@ fn assembled() -> Harness {
 #[test]
 fn line_screen() {
     let mut h = Harness::new();
-    h.match_and_commit_all();
+    h.commit_fixed_packs(4);
     h.press(KeyCode::Char('1'));
     check("line", &h);
 }
@@ -119,16 +119,74 @@ fn inventory_screen() {
 fn match_screen() {
     let mut h = Harness::new();
     h.press(KeyCode::Char('3'));
-    h.press(KeyCode::Char('r'));
+    // A fixed proposal: the matcher's own results are tested in its crate.
+    h.reply(Reply::Matched(fixed_proposal()));
     h.press(KeyCode::Char(' '));
     h.press(KeyCode::Down);
     check("match", &h);
 }
 
+fn fixed_proposal() -> Proposal {
+    let pack = |index: usize, first: usize, range: f64, bound: f64| {
+        let groups: Vec<Vec<String>> = (0..15)
+            .map(|s| vec![format!("C100-{:04}", first + s)])
+            .collect();
+        let caps: Vec<f64> = (0..15)
+            .map(|s| 84_000.0 + range * s as f64 / 14.0)
+            .collect();
+        let mean = caps.iter().sum::<f64>() / 15.0;
+        MatchedPack {
+            index,
+            models: vec!["LF100 prismatic".into()],
+            groups,
+            metrics: packwright_matching::PackMetrics {
+                group_capacities_mah: caps.clone(),
+                usable_capacity_mah: caps[0],
+                mean_group_capacity_mah: mean,
+                range_mah: range,
+                range_pct: range / mean * 100.0,
+                lower_bound_range_mah: bound,
+                lower_bound_kind: packwright_matching::BoundKind::SingleCell,
+                gap_to_bound_mah: range - bound,
+                at_lower_bound: range == bound,
+                optimal: range == bound,
+                group_ir_spread_mohm: vec![None; 15],
+                group_ir_cv_pct: vec![None; 15],
+                group_parallel_ir_mohm: vec![Some(0.45); 15],
+                pack_ir_cv_pct: Some(6.5),
+                group_ocv_spread_mv: vec![None; 15],
+                ocv_spread_mv: Some(9.0),
+                max_inrush_a: None,
+                self_discharge_spread_mv_per_day: Some(1.1),
+            },
+        }
+    };
+    Proposal {
+        profile: "lfp-15s1p-100ah".into(),
+        shape: "15S1P".into(),
+        cells_in: 93,
+        eligible: 77,
+        leftover: 17,
+        rejected: vec![
+            ("below the capacity floor".into(), 8),
+            ("above the IR ceiling".into(), 5),
+            ("above the self-discharge ceiling".into(), 3),
+        ],
+        max_possible: 5,
+        utilisation_pct: 99.1,
+        packs: vec![
+            pack(1, 1, 1520.0, 1520.0),
+            pack(2, 16, 1870.0, 1810.0),
+            pack(3, 31, 2210.0, 2210.0),
+            pack(4, 46, 2480.0, 2295.0),
+        ],
+    }
+}
+
 #[test]
 fn assemble_screen_with_a_refused_cell() {
     let mut h = Harness::new();
-    h.match_and_commit_all();
+    h.commit_fixed_packs(4);
     h.press(KeyCode::Char('4'));
     let pack = h.app.pack.clone().unwrap();
     let order: Vec<String> = pack.groups.iter().flatten().cloned().collect();

@@ -505,7 +505,7 @@ fn match_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let [summary, table, detail] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(6),
         Constraint::Min(4),
         Constraint::Length(5),
     ])
@@ -522,22 +522,24 @@ fn match_screen(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     };
     let lines = vec![
         Line::raw(format!(
-            "{} {}{dot}{} cells in, {} eligible{dot}{} packs of at most {} possible{dot}{} left over",
+            "{} {}{dot}{} cells in, {} eligible{dot}{} packs proposed, {} at most",
             p.profile,
             p.shape,
             p.cells_in,
             p.eligible,
             p.packs.len(),
             p.max_possible,
-            p.leftover
         )),
         Line::raw(format!(
-            "capacity used {:.1} %{dot}rejected: {rejected}",
-            p.utilisation_pct
+            "{} cells left over{dot}capacity used {:.1} % (the rest is lost to imbalance)",
+            p.leftover, p.utilisation_pct
         )),
+        Line::raw(format!("rejected: {rejected}")),
     ];
     frame.render_widget(
-        Paragraph::new(lines).block(block(theme, "Proposal")),
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(block(theme, "Proposal")),
         summary,
     );
 

@@ -163,6 +163,36 @@ impl Harness {
             .join("\n")
     }
 
+    /// Commit `n` packs of the demo profile straight into the store, cells taken in id order:
+    /// for screens whose snapshots must not change when the matcher improves.
+    pub fn commit_fixed_packs(&mut self, n: usize) {
+        let profile = packwright::profile::Profile::load(packwright::demo::PROFILE).unwrap();
+        let ids: Vec<String> = self
+            .services
+            .store
+            .list_cells(&packwright::store::CellFilter {
+                status: Some(packwright::domain::CellStatus::Available),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let per = profile.cells_per_pack();
+        let packs: Vec<packwright::store::NewPack> = ids
+            .chunks(per)
+            .take(n)
+            .map(|chunk| packwright::store::NewPack {
+                groups: chunk.iter().map(|id| vec![id.clone()]).collect(),
+                metrics_json: "{}".into(),
+            })
+            .collect();
+        self.services
+            .store
+            .commit_packs(&actor(), &profile.name, &packs)
+            .unwrap();
+    }
+
     /// Match with the current profile, mark every proposed pack and commit them.
     pub fn match_and_commit_all(&mut self) {
         self.press(KeyCode::Char('3'));
