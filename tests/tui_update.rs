@@ -245,6 +245,18 @@ fn keys_that_do_nothing_do_not_redraw() {
     h.app.dirty = false;
     h.press(KeyCode::Char('z'));
     assert!(!h.app.dirty, "an unbound key must not cause a frame");
+    // ... but it must not cancel a frame something else asked for.
+    h.app.dirty = true;
+    h.press(KeyCode::Char('z'));
+    assert!(h.app.dirty);
+    h.reply(packwright::tui::data::Reply::Saved);
+    assert!(h.app.dirty, "a saved state must not cancel a pending frame");
+    h.app.dirty = false;
+    h.reply(packwright::tui::data::Reply::Saved);
+    assert!(
+        !h.app.dirty,
+        "a saved state alone changes nothing on screen"
+    );
     // A repeated identical reading from the board changes nothing either.
     h.press(KeyCode::Char('5'));
     let snap = Box::new(packwright_protocol::BmsSnapshot {

@@ -385,7 +385,10 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             vec![Effect::Quit]
         }
         Event::Reply(reply) => {
-            app.dirty = true;
+            // A saved console state changes nothing on screen.
+            if !matches!(*reply, Reply::Saved) {
+                app.dirty = true;
+            }
             reply_update(app, *reply)
         }
         Event::Device(ev) => device_update(app, ev),
@@ -393,6 +396,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
 }
 
 fn dispatch(app: &mut App, out: Output) -> Vec<Effect> {
+    let was_dirty = app.dirty;
     app.dirty = true;
     match out {
         Output::Scan(code) => scanned(app, code),
@@ -402,7 +406,7 @@ fn dispatch(app: &mut App, out: Output) -> Vec<Effect> {
                 Some(action) => act(app, action),
                 None => {
                     // An unbound key changes nothing visible: no redraw for it.
-                    app.dirty = false;
+                    app.dirty = was_dirty;
                     Vec::new()
                 }
             }
@@ -421,6 +425,9 @@ fn open_input(app: &mut App, purpose: InputPurpose, prompt: &str, text: String) 
 fn act(app: &mut App, action: Action) -> Vec<Effect> {
     if app.help {
         app.help = false;
+        // A field the help covered comes back: placing cells, or a test question.
+        open_scan_prompt(app);
+        reopen_prompt(app);
         return Vec::new();
     }
     if let Some(Modal::Confirm(c)) = &app.modal {
@@ -1000,10 +1007,7 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
             app.say(Level::Problem, text);
             Vec::new()
         }
-        Reply::Saved => {
-            app.dirty = false;
-            Vec::new()
-        }
+        Reply::Saved => Vec::new(),
     }
 }
 
