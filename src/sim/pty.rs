@@ -342,15 +342,15 @@ impl<F: FrameFormat> Session<'_, F> {
                     }
                 }
                 // The request took its wire time to arrive; then the board thinks.
-                let ready = arrived
+                let mut ready = arrived
                     + wire_time(self.opts.baud, request.len())
                     + self.opts.turnaround
                     + faults.delay;
-                tokio::time::sleep_until(ready).await;
                 for reply in board.handle(&request, rng) {
                     let reply = self.damage::<B>(reply, rng);
-                    if let Err(e) = self.send_paced(&reply, rng).await {
-                        return Unplug::MasterFailed(e.to_string());
+                    match self.send_paced(&reply, ready, rng).await {
+                        Ok(done) => ready = done,
+                        Err(e) => return Unplug::MasterFailed(e.to_string()),
                     }
                     *replies_sent += 1;
                     // One unplug, after the N-th reply of the simulator's life.
@@ -381,26 +381,32 @@ impl<F: FrameFormat> Session<'_, F> {
         reply
     }
 
-    /// Write at the baud rate: each byte leaves no earlier than 10 bit-times after the last.
-    async fn send_paced(&mut self, bytes: &[u8], rng: &mut Rng) -> std::io::Result<()> {
-        let start = Instant::now();
+    /// Send a frame that starts leaving at `start` at the baud rate: it is complete on the
+    /// client's side no earlier than `start` + its wire time, the moment returned. One timer
+    /// per frame, so timer granularity does not pile up per byte; with the split fault the
+    /// frame goes out in random pieces, each at its own time.
+    async fn send_paced(
+        &mut self,
+        bytes: &[u8],
+        start: Instant,
+        rng: &mut Rng,
+    ) -> std::io::Result<Instant> {
+        let done = start + wire_time(self.opts.baud, bytes.len());
+        if !self.opts.faults.split {
+            tokio::time::sleep_until(done).await;
+            self.master.write_all(bytes).await?;
+            return Ok(done);
+        }
         let mut sent = 0;
         while sent < bytes.len() {
-            let chunk = if self.opts.faults.split {
-                1 + rng.below(7)
-            } else {
-                8
-            };
-            let end = (sent + chunk).min(bytes.len());
+            let end = (sent + 1 + rng.below(7)).min(bytes.len());
             tokio::time::sleep_until(start + wire_time(self.opts.baud, end)).await;
             self.master.write_all(&bytes[sent..end]).await?;
-            if self.opts.faults.split {
-                // The pause that makes the client see the frame in pieces.
-                tokio::time::sleep(Duration::from_millis(1 + rng.below(4) as u64)).await;
-            }
+            // The pause that makes the client see the frame in pieces.
+            tokio::time::sleep(Duration::from_millis(1 + rng.below(4) as u64)).await;
             sent = end;
         }
-        Ok(())
+        Ok(done.max(Instant::now()))
     }
 }
 
