@@ -383,3 +383,27 @@ fn hangup_and_ctrl_c_quit() {
     h.press_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert!(h.app.quit);
 }
+
+#[test]
+fn quitting_during_a_test_asks_first() {
+    use packwright::tui::data::{StepState, TestEvent, TestStep};
+    let mut h = Harness::new();
+    h.press(KeyCode::Char('6'));
+    h.app.test.running = true;
+    h.event(Event::Device(DeviceEvent::Test(TestEvent::Plan(vec![
+        TestStep {
+            title: "BMS communication and identity".into(),
+            manual: false,
+            state: StepState::Running,
+        },
+    ]))));
+    h.press(KeyCode::Char('q'));
+    assert!(!h.app.quit);
+    assert!(matches!(h.app.modal, Some(Modal::Confirm(_))));
+    h.press(KeyCode::Char('n'));
+    assert!(!h.app.quit);
+    h.press(KeyCode::Char('q'));
+    h.press(KeyCode::Char('y'));
+    assert!(h.app.quit);
+    assert!(h.device.contains(&DeviceRequest::AbortTest));
+}

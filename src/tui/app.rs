@@ -145,6 +145,7 @@ pub enum Pending {
     CommitPacks,
     WriteConfig,
     AbortTest,
+    Quit,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -443,6 +444,21 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
     }
     match action {
         Action::Quit => {
+            let busy = if app.test.running {
+                Some("an end-of-line test is running; quitting aborts it (recorded as aborted)")
+            } else if app.bms.write.as_ref().is_some_and(|w| w.running) {
+                Some("a configuration write is running; quitting stops it half-way")
+            } else {
+                None
+            };
+            if let Some(why) = busy {
+                app.modal = Some(Modal::Confirm(Confirm {
+                    title: "Quit".into(),
+                    body: vec![why.to_string(), "Quit anyway?".into()],
+                    pending: Pending::Quit,
+                }));
+                return Vec::new();
+            }
             app.quit = true;
             vec![Effect::Quit]
         }
@@ -678,6 +694,10 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
             None => Vec::new(),
         },
         Pending::AbortTest => vec![Effect::Device(DeviceRequest::AbortTest)],
+        Pending::Quit => {
+            app.quit = true;
+            vec![Effect::Device(DeviceRequest::AbortTest), Effect::Quit]
+        }
     }
 }
 
