@@ -210,7 +210,11 @@ fn the_console_resumes_where_it_was() {
         let mut h = Harness::with(store, Resume::default());
         h.match_and_commit_all();
         h.press(KeyCode::Char('4'));
+        // Not the oldest pack waiting: the second one.
+        h.press(KeyCode::Esc);
+        h.press(KeyCode::Char('n'));
         let pack = h.app.pack.clone().unwrap();
+        assert_eq!(pack.id, 2);
         h.scan(&pack.groups[0][0]);
         h.scan("OP:cy");
         // The SSH session drops here: nothing else is saved on purpose.
@@ -232,6 +236,7 @@ fn the_console_resumes_where_it_was() {
     assert_eq!(h.app.screen, Screen::Assemble);
     assert_eq!(h.app.session.operator, "cy");
     let pack = h.app.pack.clone().expect("the pack comes back");
+    assert_eq!(pack.id, 2);
     assert_eq!(h.app.assemble.placed, vec![pack.groups[0][0].clone()]);
     assert_eq!(
         h.app.assemble.next_slot(&pack).unwrap().cell,

@@ -243,7 +243,14 @@ impl App {
     pub fn start(&mut self, resume_pack: Option<i64>) -> Vec<Effect> {
         let mut fx = self.enter_screen();
         if let Some(id) = resume_pack {
-            fx.push(Effect::Request(Request::LoadPack(id)));
+            // The pack that was open comes back, not merely the next one waiting.
+            fx.retain(|e| {
+                !matches!(
+                    e,
+                    Effect::Request(Request::NextPack(_) | Request::NextPackAfter { .. })
+                )
+            });
+            fx.insert(0, Effect::Request(Request::LoadPack(id)));
         }
         fx
     }

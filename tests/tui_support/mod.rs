@@ -85,8 +85,10 @@ impl Harness {
     }
 
     /// Carry out effects until none are left: store requests are answered at once.
-    pub fn run(&mut self, mut fx: Vec<Effect>) {
-        while let Some(e) = fx.pop() {
+    /// In order, as the event loop does.
+    pub fn run(&mut self, fx: Vec<Effect>) {
+        let mut fx: std::collections::VecDeque<Effect> = fx.into();
+        while let Some(e) = fx.pop_front() {
             match e {
                 Effect::Request(r) => {
                     let reply = self.services.handle(r);
