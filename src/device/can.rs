@@ -58,10 +58,16 @@ impl IdFilter {
     }
 
     /// The kernel filter: the EFF flag is part of both id and mask, so 11-bit filters never
-    /// match 29-bit frames with the same low bits and vice versa. RTR frames pass.
+    /// match 29-bit frames with the same low bits and vice versa. The mask must stay within
+    /// the id bits: with CAN_ERR_FLAG in it the kernel files the filter under error frames
+    /// and no data frame ever matches.
     fn kernel(self) -> socketcan::CanFilter {
-        let eff = if self.extended { CAN_EFF_FLAG } else { 0 };
-        socketcan::CanFilter::new(self.id | eff, self.mask | CAN_EFF_FLAG)
+        let (width, eff) = if self.extended {
+            (0x1FFF_FFFF, CAN_EFF_FLAG)
+        } else {
+            (0x7FF, 0)
+        };
+        socketcan::CanFilter::new((self.id & width) | eff, (self.mask & width) | CAN_EFF_FLAG)
     }
 
     fn matches(&self, frame: &CanFrame) -> bool {
@@ -633,13 +639,18 @@ mod tests {
         assert!(std.matches(&CanFrame::standard(0x351, &[]).unwrap()));
         assert!(!std.matches(&CanFrame::extended(0x351, &[]).unwrap()));
         assert!(!std.matches(&CanFrame::standard(0x352, &[]).unwrap()));
-        let daly = IdFilter::masked(0x1800_4001, 0xFF00_FFFF, true);
+        let daly = IdFilter::masked(0x1800_4001, 0x1F00_FFFF, true);
         assert!(daly.matches(&CanFrame::extended(0x1890_4001, &[]).unwrap()));
         assert!(!daly.matches(&CanFrame::extended(0x1890_0140, &[]).unwrap()));
         let k = std.kernel();
         let raw: &libc::can_filter = k.as_ref();
         assert_eq!(raw.can_id, 0x351);
         assert_eq!(raw.can_mask, 0x7FF | CAN_EFF_FLAG);
+        // Even a sloppy mask never carries the RTR or error flag into the kernel.
+        let wide = IdFilter::masked(0x1800_4001, 0xFF00_FFFF, true).kernel();
+        let raw: &libc::can_filter = wide.as_ref();
+        assert_eq!(raw.can_mask, 0x1F00_FFFF | CAN_EFF_FLAG);
+        assert_eq!(raw.can_id, 0x1800_4001 | CAN_EFF_FLAG);
     }
 
     #[test]

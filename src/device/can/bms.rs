@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use packwright_protocol::can::daly_can::{self, DalyCanState};
 use packwright_protocol::can::jbd_can::{self, JbdCanMessage, JbdCanState};
@@ -68,7 +68,7 @@ impl CanBmsConfig {
             // Replies to the PC from our board: 0x18 <any id> 40 <bms>.
             ProtocolKind::DalyCan => vec![IdFilter::masked(
                 daly_can::reply_id(0, self.bms_address),
-                0xFF00_FFFF,
+                0x1F00_FFFF,
                 true,
             )],
             // 0x100-0x11F
@@ -92,7 +92,9 @@ pub struct CanReader {
     bus: CanBus,
     events: mpsc::Receiver<BusEvent>,
     pylon: PylonState,
-    last_seen: HashMap<u32, (Instant, CanFrame)>,
+    /// When each broadcast id was last received (the bus task's receive time, so frames
+    /// that waited in the queue are not taken for fresh ones).
+    last_seen: HashMap<u32, (SystemTime, CanFrame)>,
     last_keep_alive: Option<Instant>,
 }
 
@@ -174,8 +176,7 @@ impl CanReader {
             return;
         }
         if let Ok(msg) = pylontech::decode_with(&r.frame, self.cfg.options.voltage_scale) {
-            self.last_seen
-                .insert(r.frame.id(), (Instant::now(), r.frame));
+            self.last_seen.insert(r.frame.id(), (r.at, r.frame));
             self.pylon.apply(msg);
         }
     }
@@ -270,16 +271,14 @@ impl CanReader {
 
     /// Every broadcast frame seen within the stale limit.
     fn pylon_fresh(&self) -> bool {
+        let fresh = |id: &u32| {
+            self.last_seen
+                .get(id)
+                .is_some_and(|(t, _)| age(*t) <= self.cfg.stale_after)
+        };
         self.pylon.missing().is_empty()
             && pylontech::BROADCAST_IDS.iter().all(|id| {
-                self.last_seen
-                    .get(id)
-                    .is_some_and(|(t, _)| t.elapsed() <= self.cfg.stale_after)
-                    || (*id == pylontech::ID_REQUESTS
-                        && self
-                            .last_seen
-                            .get(&pylontech::ID_BATTERY_INFO)
-                            .is_some_and(|(t, _)| t.elapsed() <= self.cfg.stale_after))
+                fresh(id) || (*id == pylontech::ID_REQUESTS && fresh(&pylontech::ID_BATTERY_INFO))
             })
     }
 
@@ -316,10 +315,8 @@ impl CanReader {
         let stale: Vec<String> = self
             .last_seen
             .iter()
-            .filter(|(_, (t, _))| t.elapsed() > self.cfg.stale_after)
-            .map(|(id, (t, _))| {
-                format!("{id:03X} last seen {:.1} s ago", t.elapsed().as_secs_f64())
-            })
+            .filter(|(_, (t, _))| age(*t) > self.cfg.stale_after)
+            .map(|(id, (t, _))| format!("{id:03X} last seen {:.1} s ago", age(*t).as_secs_f64()))
             .collect();
         BmsError::BadReply {
             what: self.what(),
@@ -475,6 +472,11 @@ impl CanReader {
             manufacture_date: s.manufacture_date.clone(),
         })
     }
+}
+
+/// How long ago a frame was received (0 if the clock stepped back).
+fn age(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
 }
 
 /// A reading whose pack voltage disagrees with its own cells is mis-scaled: refuse it.
