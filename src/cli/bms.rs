@@ -79,7 +79,7 @@ pub struct DecodeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LinkArgs {
     /// Serial port (/dev/ttyUSB0, a simulator's pty or link) or CAN interface (can0)
-    #[arg(long)]
+    #[arg(long, visible_alias = "can")]
     pub port: String,
     /// jbd, daly, pylontech, daly-can or jbd-can
     #[arg(long, value_parser = parse_protocol)]

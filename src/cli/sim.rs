@@ -35,7 +35,7 @@ pub struct SimArgs {
     pub link: Option<PathBuf>,
     /// Fault on request (repeatable, or comma-separated): drop=P, corrupt=P, junk=P, split,
     /// delay=MS, sleep[=IDLE_MS], nostore=REG[+REG], nopersist=REG[+REG], disconnect=N[:MS],
-    /// overvoltage=CELL
+    /// overvoltage=CELL; CAN: missing=ID[+ID], wrong-scaling, stale=SECONDS
     #[arg(long = "fault")]
     pub faults: Vec<String>,
     /// Baud rate the replies are paced at (10 bits per byte)
@@ -68,7 +68,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// CAN interface for the CAN protocols (e.g. vcan0)
-    #[arg(long)]
+    #[arg(long, visible_alias = "can")]
     pub iface: Option<String>,
 }
 
@@ -204,13 +204,14 @@ async fn run_can(args: SimArgs) -> anyhow::Result<u8> {
             args.protocol
         )));
     };
-    if !args.faults.is_empty() {
-        return Err(input_error(anyhow::anyhow!(
-            "--fault applies to the serial simulators (jbd, daly)"
-        )));
-    }
     let mut cfg = CanSimConfig::new(iface, args.protocol);
     cfg.pack = SimPack::lfp(args.cells);
+    // CAN faults: missing=ID[+ID], wrong-scaling, stale=SECONDS.
+    for spec in &args.faults {
+        cfg.faults
+            .add(spec)
+            .map_err(|e| input_error(anyhow::anyhow!("--fault: {e}")))?;
+    }
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };

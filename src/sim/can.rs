@@ -86,6 +86,45 @@ pub struct CanFaults {
     pub stale_after: Option<Duration>,
 }
 
+impl CanFaults {
+    /// Adds one `--fault` spec: `missing=ID[+ID…]` (hex, `0x` optional), `wrong-scaling`,
+    /// `stale=SECONDS`. Comma-separated specs are split by the caller or here.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim())),
+                None => (part, None),
+            };
+            match (name, value) {
+                ("missing", Some(ids)) => {
+                    for id in ids.split('+') {
+                        let hex = id.trim().trim_start_matches("0x").trim_start_matches("0X");
+                        let n = u32::from_str_radix(hex, 16).map_err(|_| {
+                            format!("missing={ids}: `{id}` is not a hex id (e.g. 0x359)")
+                        })?;
+                        self.missing.push(n);
+                    }
+                }
+                ("wrong-scaling", None) => self.wrong_scaling = true,
+                ("stale", Some(secs)) => {
+                    let s: f64 = secs
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                        .ok_or_else(|| format!("stale={secs}: not a number of seconds"))?;
+                    self.stale_after = Some(Duration::from_secs_f64(s));
+                }
+                _ => {
+                    return Err(format!(
+                        "`{part}` is not a CAN fault; use missing=ID[+ID], wrong-scaling or stale=SECONDS"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CanSimConfig {
     pub iface: String,
@@ -470,6 +509,28 @@ mod tests {
         assert_eq!(snap.cell_count, 15);
         assert_eq!(snap.model.as_deref(), Some("PW-SIM-CAN"));
         assert!((snap.pack_voltage_v - pack.pack_voltage_v()).abs() < 0.01);
+    }
+
+    #[test]
+    fn fault_specs_parse_and_bad_ones_say_why() {
+        let mut f = CanFaults::default();
+        f.add("missing=0x359+35C, wrong-scaling").unwrap();
+        f.add("stale=2.5").unwrap();
+        assert_eq!(f.missing, vec![0x359, 0x35C]);
+        assert!(f.wrong_scaling);
+        assert_eq!(f.stale_after, Some(Duration::from_millis(2500)));
+        assert!(f
+            .add("missing=xyz")
+            .unwrap_err()
+            .contains("`xyz` is not a hex id"));
+        assert!(f
+            .add("stale=-1")
+            .unwrap_err()
+            .contains("not a number of seconds"));
+        assert!(f
+            .add("drop=0.5")
+            .unwrap_err()
+            .contains("is not a CAN fault"));
     }
 
     #[test]
