@@ -387,6 +387,17 @@ fn hangup_and_ctrl_c_quit() {
     let mut h = Harness::new();
     h.press_mod(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert!(h.app.quit);
+    // A dropped SSH session in the middle of a test ends the test as aborted.
+    let mut h = Harness::new();
+    h.app.test.running = true;
+    let fx = update(&mut h.app, Event::Hangup("SIGHUP"));
+    assert_eq!(
+        fx,
+        vec![
+            packwright::tui::app::Effect::Device(DeviceRequest::AbortTest),
+            packwright::tui::app::Effect::Quit
+        ]
+    );
 }
 
 #[test]

@@ -390,7 +390,14 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Hangup(why) => {
             app.quit = true;
             tracing::info!("quitting on {why}");
-            vec![Effect::Quit]
+            let mut fx = Vec::new();
+            if app.test.running {
+                // Nobody is at this console any more: end the test as aborted, keeping what
+                // was measured, rather than leave it waiting for an answer.
+                fx.push(Effect::Device(DeviceRequest::AbortTest));
+            }
+            fx.push(Effect::Quit);
+            fx
         }
         Event::Reply(reply) => {
             // A saved console state changes nothing on screen.

@@ -346,6 +346,10 @@ impl Devices {
     pub fn test_finished(&mut self) {
         self.test = None;
     }
+
+    pub fn test_running(&self) -> bool {
+        self.test.is_some()
+    }
 }
 
 /// Write the profile's configuration to the board, read every field back, log the attempt

@@ -312,6 +312,16 @@ async fn event_loop(
             pending.extend(step(&mut app, &mut devices, ev));
         }
     }
+    // An aborted test records its end (outcome `aborted`, what was measured kept) before the
+    // process goes; give it a moment rather than leave the run for the orphan sweep.
+    if devices.test_running() {
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Some(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
+            if let Event::Device(DeviceEvent::Test(TestEvent::Finished { .. })) = ev {
+                break;
+            }
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         bytes = bytes.load(Ordering::Relaxed),
