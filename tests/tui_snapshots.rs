@@ -329,6 +329,14 @@ fn history_screen_of_a_pack() {
 }
 
 #[test]
+fn history_screen_of_a_source_module() {
+    let mut h = Harness::new();
+    h.commit_fixed_packs(2);
+    h.scan("ESS-M01");
+    settings().bind(|| insta::assert_snapshot!("history_source_80x24", redact(h.screen(80, 24))));
+}
+
+#[test]
 fn history_screen_of_a_cell() {
     let mut h = Harness::new();
     h.scan("C100-0031");

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyModifiers};
 use packwright::domain::{CellStatus, PackStatus};
 use packwright::store::Store;
 use packwright::tui::app::{update, Event, Level, Modal, Resume, Screen};
-use packwright::tui::data::{DeviceEvent, DeviceRequest, Found, Link};
+use packwright::tui::data::{DeviceEvent, DeviceRequest, Lineage, Link};
 use packwright::tui::keys;
 use packwright::tui::view;
 use tui_support::Harness;
@@ -76,7 +76,22 @@ fn a_scan_is_recognised_on_any_screen_and_routed_by_what_it_is() {
     h.scan("C100-0010");
     assert_eq!(h.app.screen, Screen::History);
     match &h.app.history.found {
-        Some(Found::Cell { cell, .. }) => assert_eq!(cell.id, "C100-0010"),
+        Some(Lineage::Cell(c)) => {
+            assert_eq!(c.cell.id, "C100-0010");
+            assert_eq!(c.graded_from_file.as_deref(), Some("demo.csv"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A source module's code: the packs its cells went into, and the rest.
+    h.press(KeyCode::Char('1'));
+    h.scan("ESS-M02");
+    assert_eq!(h.app.screen, Screen::History);
+    match &h.app.history.found {
+        Some(Lineage::Source(s)) => {
+            assert_eq!(s.source_code, "ESS-M02");
+            assert!(s.packs.is_empty());
+            assert_eq!(s.unpacked.len(), 16);
+        }
         other => panic!("{other:?}"),
     }
     // An operator badge from Inventory: the operator changes and is remembered.

@@ -886,12 +886,14 @@ fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
         Resolved::Unknown => {
             app.say(
                 Level::Problem,
-                format!("'{code}' is not a cell, a pack code or an operator badge (OP:<name>)"),
+                format!(
+                    "'{code}' is not a cell, a pack code, a source module or an operator badge (OP:<name>)"
+                ),
             );
             Vec::new()
         }
-        Resolved::Cell { cell, .. } => {
-            app.history.found = Some(Found::Cell { cell, pack: None });
+        // A cell or a source module: where it came from and where it went.
+        Resolved::Cell { .. } | Resolved::Source => {
             let mut fx = vec![Effect::Request(Request::LoadHistory(code))];
             fx.extend(app.go(Screen::History));
             fx
@@ -1032,7 +1034,7 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
         }
         Reply::Resolved { code, what } => resolved(app, code, what),
         Reply::History(found) => {
-            app.history.found = Some(found);
+            app.history.found = Some(*found);
             app.history.scroll = 0;
             Vec::new()
         }

@@ -2,6 +2,7 @@
 //! store thread and the device side). Plain data: the screens read it, `update` writes it.
 
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
+pub use crate::trace::Lineage;
 pub use packwright_matching::MatchedPack;
 use packwright_protocol::BmsSnapshot;
 
@@ -82,7 +83,7 @@ pub enum Reply {
         code: String,
         what: Resolved,
     },
-    History(Found),
+    History(Box<Lineage>),
     /// An operation failed; the text says what and where.
     Failed(String),
     Saved,
@@ -90,8 +91,13 @@ pub enum Reply {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolved {
-    Cell { cell: Cell, pack: Option<i64> },
+    Cell {
+        cell: Cell,
+        pack: Option<i64>,
+    },
     Pack(Pack),
+    /// The code of a module or pack the cells were harvested from.
+    Source,
     Unknown,
 }
 
@@ -459,32 +465,10 @@ pub struct TestView {
 
 // ---------------------------------------------------------------- History
 
-/// One configuration write or test run in a pack's history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub at: String,
-    pub what: String,
-    pub outcome: String,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Found {
-    Cell {
-        cell: Cell,
-        pack: Option<Pack>,
-    },
-    Pack {
-        pack: Pack,
-        /// The pack's cells in series order, with their grading and origin.
-        cells: Vec<Cell>,
-        records: Vec<Record>,
-    },
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct HistoryView {
-    pub found: Option<Found>,
+    /// What was looked up last: a pack, a source module or a cell, with its lineage.
+    pub found: Option<Lineage>,
     pub scroll: usize,
 }
 

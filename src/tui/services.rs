@@ -176,9 +176,13 @@ impl Services {
                 let pack = self.store.pack_of_cell(code)?;
                 return Ok(Resolved::Cell { cell, pack });
             }
-            Ok(match self.store.find_pack(code)? {
-                Some(p) => Resolved::Pack(p),
-                None => Resolved::Unknown,
+            if let Some(p) = self.store.find_pack(code)? {
+                return Ok(Resolved::Pack(p));
+            }
+            Ok(if self.store.cells_from_source(code)?.is_empty() {
+                Resolved::Unknown
+            } else {
+                Resolved::Source
             })
         })();
         match what {
@@ -276,62 +280,11 @@ impl Services {
     }
 
     fn history(&self, code: &str) -> Reply {
-        let result = (|| -> crate::store::Result<Option<Found>> {
-            if let Some(cell) = self.store.get_cell(code)? {
-                let pack = match self.store.pack_of_cell(code)? {
-                    Some(id) => self.store.get_pack(id)?,
-                    None => None,
-                };
-                return Ok(Some(Found::Cell { cell, pack }));
-            }
-            let Some(pack) = self.store.find_pack(code)? else {
-                return Ok(None);
-            };
-            let mut cells: Vec<Cell> = Vec::new();
-            for id in pack.groups.iter().flatten() {
-                if let Some(c) = self.store.get_cell(id)? {
-                    cells.push(c);
-                }
-            }
-            let mut records = Vec::new();
-            for w in self.store.bms_writes_for_pack(pack.id)? {
-                records.push(Record {
-                    at: w.started_at,
-                    what: "config write".into(),
-                    outcome: w.outcome,
-                    detail: format!(
-                        "{} of {} fields ok, {} on {}",
-                        w.fields - w.fields_failed,
-                        w.fields,
-                        w.bms_identity.as_deref().unwrap_or("unknown BMS"),
-                        w.port
-                    ),
-                });
-            }
-            for r in self.store.eol_runs_for_pack(pack.id)? {
-                records.push(Record {
-                    at: r.started_at,
-                    what: "EOL test".into(),
-                    outcome: r.outcome.as_str().to_string(),
-                    detail: format!(
-                        "plan {}, {} by {}{}",
-                        r.plan_version,
-                        r.station,
-                        r.operator,
-                        r.reason.map(|x| format!(": {x}")).unwrap_or_default()
-                    ),
-                });
-            }
-            records.sort_by(|a, b| a.at.cmp(&b.at));
-            Ok(Some(Found::Pack {
-                pack,
-                cells,
-                records,
-            }))
-        })();
-        match result {
-            Ok(Some(found)) => Reply::History(found),
-            Ok(None) => Reply::Failed(format!("'{code}' is not a cell or a pack")),
+        match crate::trace::lineage(&self.store, code) {
+            Ok(Some(l)) => Reply::History(Box::new(l)),
+            Ok(None) => Reply::Failed(format!(
+                "'{code}' is not a pack, a source module or a cell in this database"
+            )),
             Err(e) => failed(&format!("loading the history of '{code}'"), e),
         }
     }
