@@ -1,0 +1,148 @@
+//! Benchmark (reports figures; asserts only that no frame is lost): does the CAN decoder keep
+//! up with a fully loaded 1 Mbit/s bus? An 8-byte classic frame is about 125 bits with
+//! stuffing, so 1 Mbit/s carries about 8,000 frames/s.
+//!
+//! 1. Socket: a raw SocketCAN sender paces 8,000 frames/s for 3 s onto vcan0; the product's
+//!    device task receives them and the Pylontech decoder decodes each. Every frame carries a
+//!    sequence number, so a single lost or reordered frame fails the test.
+//! 2. Socket, unpaced: as fast as the sender can go, to show the headroom.
+//! 3. Replay: parsing and decoding a candump log (what `packwright can replay` does).
+//!
+//! Figures go straight to stderr (not captured by the test harness) so CI logs show them.
+
+#[path = "vcan/support.rs"]
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use packwright::device::can::{BusConfig, BusEvent, CanBus, IdFilter};
+use packwright_protocol::can::pylontech::{self, PylonMessage};
+use packwright_protocol::can::{format_log_line, parse_log_line, CanFrame, LogEntry};
+use socketcan::{CanSocket, EmbeddedFrame, Socket, StandardId};
+use support::*;
+
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "bench: {line}");
+}
+
+/// 0x351 with the sequence number in the charge-voltage (low 16 bits) and the
+/// discharge-voltage (high 16 bits) fields, so the decoded values give it back.
+fn numbered(seq: u32) -> [u8; 8] {
+    let lo = (seq & 0xFFFF) as u16;
+    let hi = (seq >> 16) as u16;
+    let mut d = [0u8; 8];
+    d[0..2].copy_from_slice(&lo.to_le_bytes());
+    d[6..8].copy_from_slice(&hi.to_le_bytes());
+    d
+}
+
+fn seq_of(frame: &CanFrame) -> u32 {
+    match pylontech::decode(frame) {
+        Ok(PylonMessage::Limits(l)) => {
+            let lo = (l.charge_voltage_limit_v * 10.0).round() as u32;
+            let hi = (l.discharge_voltage_limit_v * 10.0).round() as u32;
+            hi << 16 | lo
+        }
+        other => panic!("{frame} did not decode as 0x351: {other:?}"),
+    }
+}
+
+/// Sends `count` numbered frames from a plain thread, `rate` per second (0 = unpaced).
+fn sender(count: u32, rate: u32) -> std::thread::JoinHandle<Duration> {
+    let iface = iface();
+    std::thread::spawn(move || {
+        let sock = CanSocket::open(&iface).expect("raw socket on vcan0");
+        let id = StandardId::new(0x351).expect("11-bit");
+        let start = Instant::now();
+        for seq in 0..count {
+            if rate > 0 {
+                let due = start + Duration::from_secs_f64(f64::from(seq) / f64::from(rate));
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+            }
+            let frame = socketcan::CanFrame::new(id, &numbered(seq)).expect("frame");
+            // vcan has no bus to wait for; a full queue (ENOBUFS) clears within microseconds.
+            while let Err(e) = sock.write_frame(&frame) {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "send failed: {e}");
+                std::thread::yield_now();
+            }
+        }
+        start.elapsed()
+    })
+}
+
+/// Receives `count` frames through the device task, decoding each; returns frames/s of the
+/// receive side and asserts the sequence is complete and in order.
+async fn receive(count: u32, rate: u32) -> f64 {
+    let mut cfg = BusConfig::new(&iface());
+    cfg.filters = vec![IdFilter::exact(0x351, false)];
+    let (bus, mut events) = CanBus::open(cfg).unwrap();
+    bus.wait_for(Duration::from_secs(5), |s| s.is_usable())
+        .await
+        .expect("vcan0 up");
+    let send = sender(count, rate);
+    let mut expected = 0u32;
+    let mut first = None;
+    let deadline = Duration::from_secs(60);
+    while expected < count {
+        let ev = tokio::time::timeout(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("stalled after {expected} of {count} frames"))
+            .expect("device task alive");
+        if let BusEvent::Frame(r) = ev {
+            first.get_or_insert_with(Instant::now);
+            let seq = seq_of(&r.frame);
+            assert_eq!(seq, expected, "frame lost or reordered");
+            expected += 1;
+        }
+    }
+    let took = first.map_or(Duration::ZERO, |t| t.elapsed());
+    let sent_in = send.join().expect("sender");
+    bus.close().await;
+    assert_eq!(bus.counters().received, u64::from(count));
+    report(&format!(
+        "{count} frames sent in {:.2} s ({:.0}/s), all {count} received and decoded in order, receive side {:.0} frames/s",
+        sent_in.as_secs_f64(),
+        f64::from(count) / sent_in.as_secs_f64(),
+        f64::from(count) / took.as_secs_f64().max(1e-9)
+    ));
+    f64::from(count) / took.as_secs_f64().max(1e-9)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a vcan interface: run tests/vcan/run"]
+async fn decoder_keeps_up_with_a_fully_loaded_1_mbit_bus() {
+    report("paced at 8000 frames/s (a full 1 Mbit/s bus) for 3 s:");
+    receive(24_000, 8_000).await;
+    report("unpaced, as fast as the sender goes:");
+    receive(50_000, 0).await;
+}
+
+#[test]
+#[ignore = "benchmark: run with the SocketCAN suite by tests/vcan/run"]
+fn replaying_a_log_decodes_far_faster_than_a_bus_delivers() {
+    let n = 200_000u32;
+    let text: String = (0..n)
+        .map(|seq| {
+            let e = LogEntry {
+                secs: 1_700_000_000 + u64::from(seq / 8000),
+                micros: (seq % 8000) * 125,
+                interface: iface(),
+                frame: CanFrame::standard(0x351, &numbered(seq)).unwrap(),
+            };
+            format_log_line(&e) + "\n"
+        })
+        .collect();
+    let start = Instant::now();
+    for (i, line) in text.lines().enumerate() {
+        let e = parse_log_line(line).expect("our own log line parses");
+        assert_eq!(seq_of(&e.frame), i as u32);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report(&format!(
+        "replay: {n} log lines parsed and decoded in {secs:.3} s ({:.0} frames/s)",
+        f64::from(n) / secs
+    ));
+}
