@@ -294,10 +294,6 @@ pub fn slots(pack: &Pack) -> impl Iterator<Item = Slot> + '_ {
     })
 }
 
-pub fn pack_slot(pack: &Pack, cell: &str) -> Option<Slot> {
-    slots(pack).find(|s| s.cell == cell)
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssembleOutcome {
     Placed { cell: String, slot: String },
