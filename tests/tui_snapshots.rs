@@ -368,7 +368,7 @@ fn help_overlay_ascii_and_too_small() {
 }
 
 #[test]
-fn no_color_draws_no_colour_anywhere() {
+fn no_color_draws_no_colour_and_ascii_no_unicode_anywhere() {
     let mut h = assembled();
     h.press(KeyCode::Char('5'));
     h.event(Event::Device(DeviceEvent::Snapshot(Box::new(
@@ -382,5 +382,13 @@ fn no_color_draws_no_colour_anywhere() {
             assert_eq!(cell.fg, ratatui::style::Color::Reset, "screen {screen}");
             assert_eq!(cell.bg, ratatui::style::Color::Reset, "screen {screen}");
         }
+        // And --ascii draws nothing but ASCII, units included.
+        let ascii = Theme {
+            color: ColorMode::Ansi16,
+            ascii: true,
+        };
+        let t = h.render(80, 24, &ascii);
+        let text = format!("{}", t.backend());
+        assert!(text.is_ascii(), "screen {screen} in --ascii:\n{text}");
     }
 }

@@ -87,6 +87,34 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     if app.help {
         help_overlay(frame, area, app, theme);
     }
+    if theme.ascii {
+        asciify(frame.buffer_mut());
+    }
+}
+
+/// `--ascii`: the glyphs the console draws are ASCII already; units and text from files may
+/// not be. Map the common ones, and anything else to `?`, so nothing prints as garbage.
+pub fn asciify(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let sym = cell.symbol();
+        if sym.is_ascii() {
+            continue;
+        }
+        let plain = match sym {
+            "°" => "o",
+            "Ω" => "R",
+            "µ" | "μ" => "u",
+            "…" => ".",
+            "–" | "—" => "-",
+            "×" => "x",
+            "Δ" => "d",
+            "≥" => ">",
+            "≤" => "<",
+            "" => "",
+            _ => "?",
+        };
+        cell.set_symbol(plain);
+    }
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -1322,6 +1350,16 @@ mod tests {
         let t = Theme::plain();
         let rows = bar_rows(&[3050], 3000, 3200, 1, 2, &t);
         assert_eq!(rows, vec!["▂▂".to_string()]);
+    }
+
+    #[test]
+    fn ascii_mode_leaves_no_other_byte() {
+        let mut buf = ratatui::buffer::Buffer::empty(Rect::new(0, 0, 20, 1));
+        buf.set_string(0, 0, "24.2 °C 0.4 mΩ ok…", Style::default());
+        asciify(&mut buf);
+        let text: String = buf.content.iter().map(|c| c.symbol()).collect();
+        assert!(text.is_ascii(), "{text}");
+        assert!(text.starts_with("24.2 oC 0.4 mR ok."), "{text}");
     }
 
     #[test]
