@@ -73,9 +73,10 @@ fn sender(count: u32, rate: u32) -> std::thread::JoinHandle<Duration> {
     })
 }
 
-/// Receives `count` frames through the device task, decoding each; returns frames/s of the
-/// receive side and asserts the sequence is complete and in order.
-async fn receive(count: u32, rate: u32) -> f64 {
+/// Receives what `sender(count, rate)` sends through the device task, decoding each frame.
+/// `strict`: every frame must arrive, in order (the 8,000 frames/s case). Otherwise frames
+/// lost to a sender that outruns the receiver are counted and reported, not failed.
+async fn receive(count: u32, rate: u32, strict: bool) {
     let mut cfg = BusConfig::new(&iface());
     cfg.filters = vec![IdFilter::exact(0x351, false)];
     let (bus, mut events) = CanBus::open(cfg).unwrap();
@@ -83,41 +84,55 @@ async fn receive(count: u32, rate: u32) -> f64 {
         .await
         .expect("vcan0 up");
     let send = sender(count, rate);
-    let mut expected = 0u32;
+    let (mut received, mut next, mut lost) = (0u32, 0u32, 0u32);
     let mut first = None;
-    let deadline = Duration::from_secs(60);
-    while expected < count {
-        let ev = tokio::time::timeout(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("stalled after {expected} of {count} frames"))
-            .expect("device task alive");
-        if let BusEvent::Frame(r) = ev {
+    let mut last = Instant::now();
+    // Strict runs wait long for a stalled frame; lenient ones stop once the bus is quiet.
+    let quiet = if strict {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_millis(1500)
+    };
+    while next < count {
+        let Ok(ev) = tokio::time::timeout(quiet, events.recv()).await else {
+            assert!(!strict, "stalled after {received} of {count} frames");
+            lost += count - next;
+            break;
+        };
+        if let Some(BusEvent::Frame(r)) = ev {
             first.get_or_insert_with(Instant::now);
+            last = Instant::now();
             let seq = seq_of(&r.frame);
-            assert_eq!(seq, expected, "frame lost or reordered");
-            expected += 1;
+            if strict {
+                assert_eq!(seq, next, "frame lost or reordered");
+            }
+            assert!(seq >= next, "frame {seq} arrived after {next}: reordered");
+            lost += seq - next;
+            next = seq + 1;
+            received += 1;
         }
     }
-    let took = first.map_or(Duration::ZERO, |t| t.elapsed());
+    let took = first.map_or(Duration::ZERO, |t| last.duration_since(t));
     let sent_in = send.join().expect("sender");
     bus.close().await;
-    assert_eq!(bus.counters().received, u64::from(count));
     report(&format!(
-        "{count} frames sent in {:.2} s ({:.0}/s), all {count} received and decoded in order, receive side {:.0} frames/s",
+        "{count} frames sent in {:.2} s ({:.0}/s); {received} received and decoded in order, {lost} lost; receive side {:.0} frames/s",
         sent_in.as_secs_f64(),
         f64::from(count) / sent_in.as_secs_f64(),
-        f64::from(count) / took.as_secs_f64().max(1e-9)
+        f64::from(received) / took.as_secs_f64().max(1e-9)
     ));
-    f64::from(count) / took.as_secs_f64().max(1e-9)
+    if strict {
+        assert_eq!(bus.counters().received, u64::from(count));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a vcan interface: run tests/vcan/run"]
 async fn decoder_keeps_up_with_a_fully_loaded_1_mbit_bus() {
     report("paced at 8000 frames/s (a full 1 Mbit/s bus) for 3 s:");
-    receive(24_000, 8_000).await;
-    report("unpaced, as fast as the sender goes:");
-    receive(50_000, 0).await;
+    receive(24_000, 8_000, true).await;
+    report("unpaced, as fast as the sender goes (headroom; losses reported, not failed):");
+    receive(50_000, 0, false).await;
 }
 
 #[test]

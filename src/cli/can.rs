@@ -22,6 +22,25 @@ pub enum CanCommand {
     Log(LogArgs),
     /// Decode a candump log file (from `can log` or `candump -l`)
     Replay(ReplayArgs),
+    /// Read a pack live through a DBC file (a BMS whose CAN frames are not built in)
+    Read(DbcReadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbcReadArgs {
+    /// CAN interface, e.g. can0 or vcan0
+    pub iface: String,
+    /// The DBC file
+    #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
+    pub dbc: Option<PathBuf>,
+    /// Take the DBC file the profile names (`bms.dbc`)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// How long to wait for every mapped signal
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +145,7 @@ pub fn run(cmd: CanCommand, _ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
         CanCommand::Log(args) => log(args),
         CanCommand::Replay(args) => replay(args),
+        CanCommand::Read(args) => dbc_read(args),
     }
 }
 
@@ -190,6 +210,91 @@ fn log(args: LogArgs) -> anyhow::Result<u8> {
         eprintln!("logged {n} frames to {}", args.file.display());
         Ok(EXIT_OK)
     })
+}
+
+fn dbc_read(args: DbcReadArgs) -> anyhow::Result<u8> {
+    let path = match (&args.dbc, &args.profile) {
+        (Some(p), _) => p.clone(),
+        (None, Some(name)) => {
+            let profile = crate::profile::Profile::load(name).map_err(input_error)?;
+            profile.bms.dbc.clone().ok_or_else(|| {
+                input_error(anyhow::anyhow!(
+                    "profile {name} names no DBC file (bms.dbc)"
+                ))
+            })?
+        }
+        (None, None) => {
+            return Err(input_error(anyhow::anyhow!(
+                "give --dbc FILE or --profile NAME"
+            )))
+        }
+    };
+    let decoder = DbcDecoder::load(&path).map_err(input_error)?;
+    let rt = runtime()?;
+    let snapshot = rt.block_on(async {
+        let mut cfg = BusConfig::new(&args.iface);
+        cfg.filters = decoder
+            .ids()
+            .into_iter()
+            .map(|(id, ext)| crate::device::can::IdFilter::exact(id, ext))
+            .collect();
+        let (bus, mut events) = CanBus::open(cfg).map_err(input_error)?;
+        let mut state = crate::can_dbc::DbcState::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(args.timeout_ms);
+        let result = loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) | Ok(None) => {
+                    let missing: Vec<String> = decoder
+                        .missing(&state)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    break Err(device_error(anyhow::anyhow!(
+                        "{}: within {} ms through {}: not received: {} (bus {})",
+                        args.iface,
+                        args.timeout_ms,
+                        decoder.origin(),
+                        missing.join(", "),
+                        bus.status()
+                    )));
+                }
+                Ok(Some(BusEvent::Status(s))) if !s.is_usable() && s != BusStatus::Opening => {
+                    break Err(device_error(anyhow::anyhow!("{}: {s}", args.iface)));
+                }
+                Ok(Some(BusEvent::Status(_))) => {}
+                Ok(Some(BusEvent::Frame(r))) => {
+                    decoder.apply(&mut state, &r.frame).map_err(input_error)?;
+                    if let Ok(s) = decoder.snapshot(&state) {
+                        break Ok(s);
+                    }
+                }
+            }
+        };
+        bus.close().await;
+        result
+    })?;
+    if args.json {
+        super::print_json(&snapshot)?;
+    } else {
+        println!("pack voltage   {} V", snapshot.pack_voltage_v);
+        println!("current        {} A (+ charging)", snapshot.current_a);
+        if let Some(soc) = snapshot.soc_pct {
+            println!("SOC            {soc} %");
+        }
+        let cells: Vec<String> = snapshot
+            .cell_voltages_mv
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        println!(
+            "cells ({})      {} mV",
+            snapshot.cell_count,
+            cells.join(" ")
+        );
+        let temps: Vec<String> = snapshot.temperatures_c.iter().map(f64::to_string).collect();
+        println!("temperatures   {} °C", temps.join(" "));
+    }
+    Ok(EXIT_OK)
 }
 
 /// Tries the protocols in turn; the id ranges do not overlap, so at most one decodes.
