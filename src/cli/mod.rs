@@ -6,9 +6,9 @@
 //! communication error.
 
 mod assemble;
+mod bench;
 mod bms;
 pub mod can;
-mod bench;
 mod cells;
 mod console;
 mod eol;
@@ -62,13 +62,28 @@ pub fn input_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
 )]
 pub struct Cli {
     /// SQLite database file [default: the user's data folder, packwright/packwright.db]
-    #[arg(long, global = true, env = "PACKWRIGHT_DB", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_DB",
+        help_heading = "Global options"
+    )]
     pub db: Option<PathBuf>,
     /// Station name stamped on every record [default: the host name]
-    #[arg(long, global = true, env = "PACKWRIGHT_STATION", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_STATION",
+        help_heading = "Global options"
+    )]
     pub station: Option<String>,
     /// Operator stamped on every record [default: the login name]
-    #[arg(long, global = true, env = "PACKWRIGHT_OPERATOR", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_OPERATOR",
+        help_heading = "Global options"
+    )]
     pub operator: Option<String>,
     #[command(subcommand)]
     pub command: Command,
