@@ -24,19 +24,41 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--repeats") {
         cfg.repeats = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(1);
     }
+    if args.iter().any(|a| a == "--matcher-only") {
+        cfg.baselines = false;
+        cfg.ir_weight_variant = None;
+    }
     let real = if args.iter().any(|a| a == "--no-real") {
         Vec::new()
     } else {
         real_sets()
     };
-    let report = run(&cfg, &real);
-    if args.iter().any(|a| a == "--json") {
+    let json = args.iter().any(|a| a == "--json");
+    if json {
+        let report = run(&cfg, &real);
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
             Err(e) => eprintln!("cannot serialise the report: {e}"),
         }
-    } else {
-        print!("{report}");
+        return;
+    }
+    // One inventory at a time, so a long run shows its progress.
+    for &dist in &cfg.distributions.clone() {
+        for &n in &cfg.sizes.clone() {
+            let one = BenchConfig {
+                sizes: vec![n],
+                distributions: vec![dist],
+                ..cfg.clone()
+            };
+            print!("{}", run(&one, &[]));
+        }
+    }
+    if !real.is_empty() {
+        let reals = BenchConfig {
+            sizes: Vec::new(),
+            ..cfg.clone()
+        };
+        print!("{}", run(&reals, &real));
     }
 }
 

@@ -16,6 +16,18 @@ impl Data {
     pub fn len(&self) -> usize {
         self.cap.len()
     }
+
+    /// The cells in the order of `order` (indices into `self`).
+    pub fn permuted(&self, order: &[u32]) -> Data {
+        let pick_f = |v: &[f64]| order.iter().map(|&i| v[i as usize]).collect();
+        Data {
+            cap: order.iter().map(|&i| self.cap[i as usize]).collect(),
+            ir: pick_f(&self.ir),
+            ocv: pick_f(&self.ocv),
+            sd: pick_f(&self.sd),
+            src: order.iter().map(|&i| self.src[i as usize]).collect(),
+        }
+    }
 }
 
 /// Hard limits that involve more than one cell.

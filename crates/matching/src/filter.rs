@@ -4,8 +4,9 @@
 use crate::data::{Data, Limits};
 use crate::error::MatchError;
 use crate::model::{CellInput, MatchSpec, RejectCode, Rejection};
+use crate::sort::sort_by_cap;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 /// Cells that may share a pack: one chemistry and, unless mixing is allowed, one model.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
     let mut last: Option<(&str, usize)> = None;
 
     for (i, c) in cells.iter().enumerate() {
-        match check(c, spec, dup.get(c.id.as_str()).copied().unwrap_or(false)) {
+        match check(c, spec, dup[i]) {
             Err((code, reason)) => rejected.push(Rejection {
                 id: c.id.clone(),
                 code,
@@ -129,24 +130,49 @@ pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
             }
         }
     }
+    // Lay the cells out class by class in capacity order: every later pass walks packs of
+    // neighbouring capacities, and contiguous memory makes that several times faster.
+    let mut order: Vec<u32> = Vec::with_capacity(data.len());
+    for st in strata.iter_mut() {
+        sort_by_cap(&mut st.cells, &data.cap);
+        let start = order.len() as u32;
+        order.extend_from_slice(&st.cells);
+        st.cells = (start..order.len() as u32).collect();
+    }
     Intake {
-        data,
+        data: data.permuted(&order),
         strata,
         rejected,
     }
 }
 
-/// Ids that occur more than once: every copy is rejected, since which record is the real
-/// cell cannot be told.
-fn duplicated_ids(cells: &[CellInput]) -> HashMap<&str, bool, BuildHasherDefault<FxHasher>> {
-    let mut seen: HashMap<&str, bool, BuildHasherDefault<FxHasher>> = HashMap::default();
-    seen.reserve(cells.len());
-    for c in cells {
-        seen.entry(c.id.as_str())
-            .and_modify(|d| *d = true)
-            .or_insert(false);
+/// Marks the cells whose id occurs more than once: every copy is rejected, since which
+/// record is the real cell cannot be told. Sorting (hash, index) pairs keeps memory access
+/// sequential; a hash table of a million ids is dominated by cache misses.
+fn duplicated_ids(cells: &[CellInput]) -> Vec<bool> {
+    let mut keyed: Vec<(u64, u32)> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut h = FxHasher::default();
+            h.write(c.id.as_bytes());
+            (h.finish(), i as u32)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut dup = vec![false; cells.len()];
+    for run in keyed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        // Equal hashes: compare the ids themselves.
+        for (k, a) in run.iter().enumerate() {
+            for b in &run[k + 1..] {
+                if cells[a.1 as usize].id == cells[b.1 as usize].id {
+                    dup[a.1 as usize] = true;
+                    dup[b.1 as usize] = true;
+                }
+            }
+        }
     }
-    seen
+    dup
 }
 
 /// The whole-mAh capacity of an eligible cell, or the first reason it is not.
@@ -276,8 +302,8 @@ fn measured(
     }
 }
 
-/// FxHash (rustc's hasher): id strings are not attacker-chosen here and SipHash would be
-/// the single largest cost of matching a million cells.
+/// FxHash (rustc's hasher) with a finaliser: id strings are not attacker-chosen here and
+/// SipHash would be the single largest cost of matching a million cells.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -296,7 +322,13 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // fmix64 (MurmurHash3): ids share long prefixes and the table needs every bit mixed.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        x ^ (x >> 33)
     }
 }
 
@@ -388,10 +420,18 @@ mod tests {
         cells[4].model = Some("B".into());
         let spec = MatchSpec::new(2, 1, "NMC");
         let split = intake(&cells, &spec);
+        // Each class is a run of the data in capacity order; `src` points back to the input.
         let shape: Vec<(Option<&str>, Vec<u32>)> = split
             .strata
             .iter()
-            .map(|s| (s.model.as_deref(), s.cells.clone()))
+            .map(|s| {
+                let src = s
+                    .cells
+                    .iter()
+                    .map(|&c| split.data.src[c as usize])
+                    .collect();
+                (s.model.as_deref(), src)
+            })
             .collect();
         assert_eq!(
             shape,

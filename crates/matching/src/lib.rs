@@ -90,28 +90,40 @@ pub fn match_cells_with(
         return Err(no_pack_error(cells.len(), spec, &intake, &limits));
     }
 
+    // Ids are cloned walking the input in order (sequential memory), then moved into place.
+    let mut at = vec![u32::MAX; cells.len()];
+    for (k, &i) in d.src.iter().enumerate() {
+        at[i as usize] = k as u32;
+    }
+    let mut ids: Vec<String> = vec![String::new(); d.len()];
+    for (c, &k) in cells.iter().zip(&at) {
+        if let Some(slot) = ids.get_mut(k as usize) {
+            *slot = c.id.clone();
+        }
+    }
     let mut out_packs = Vec::with_capacity(packs.len());
-    let mut all_metrics = Vec::with_capacity(packs.len());
     for (i, (k, planned)) in packs.into_iter().enumerate() {
         let slots = series_order(d, planned.slots, p);
-        let m = metrics::pack_metrics(d, &slots, s, p, planned.proven_bound);
-        all_metrics.push(m.clone());
         out_packs.push(MatchedPack {
             index: i + 1,
             models: pack_models(cells, d, &slots, &intake.strata[k]),
+            metrics: metrics::pack_metrics(d, &slots, s, p, planned.proven_bound),
             groups: slots
                 .chunks(p)
                 .map(|g| {
                     g.iter()
-                        .map(|&c| cells[d.src[c as usize] as usize].id.clone())
+                        .map(|&c| std::mem::take(&mut ids[c as usize]))
                         .collect()
                 })
                 .collect(),
-            metrics: m,
         });
     }
     leftover.sort_unstable_by_key(|&c| d.src[c as usize]);
-    let stats = metrics::run_stats(&all_metrics);
+    let leftover: Vec<String> = leftover
+        .iter()
+        .map(|&c| std::mem::take(&mut ids[c as usize]))
+        .collect();
+    let stats = metrics::run_stats(&out_packs.iter().map(|p| &p.metrics).collect::<Vec<_>>());
     let mut by_reason = BTreeMap::new();
     for r in &intake.rejected {
         *by_reason.entry(r.code).or_insert(0) += 1;
@@ -146,24 +158,31 @@ pub fn match_cells_with(
     };
     Ok(MatchOutcome {
         packs: out_packs,
-        leftover: leftover
-            .iter()
-            .map(|&c| cells[d.src[c as usize] as usize].id.clone())
-            .collect(),
+        leftover,
         rejected: intake.rejected,
         summary,
     })
 }
 
 /// Series position 1 is the strongest group; inside a group, the largest cell first.
-fn series_order(d: &Data, slots: Vec<u32>, p: usize) -> Vec<u32> {
-    let mut groups: Vec<Vec<u32>> = slots.chunks(p).map(<[u32]>::to_vec).collect();
-    for g in groups.iter_mut() {
-        g.sort_by_key(|&c| (std::cmp::Reverse(d.cap[c as usize]), d.src[c as usize]));
+fn series_order(d: &Data, mut slots: Vec<u32>, p: usize) -> Vec<u32> {
+    let key = |c: u32| (std::cmp::Reverse(d.cap[c as usize]), d.src[c as usize]);
+    for g in slots.chunks_mut(p) {
+        g.sort_unstable_by_key(|&c| key(c));
     }
-    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
-    groups.sort_by_key(|g| (std::cmp::Reverse(sum(g)), d.src[g[0] as usize]));
-    groups.concat()
+    let mut order: Vec<(std::cmp::Reverse<i64>, u32, usize)> = slots
+        .chunks(p)
+        .enumerate()
+        .map(|(i, g)| {
+            let sum = g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
+            (std::cmp::Reverse(sum), d.src[g[0] as usize], i)
+        })
+        .collect();
+    order.sort_unstable();
+    order
+        .iter()
+        .flat_map(|&(_, _, i)| slots[i * p..(i + 1) * p].iter().copied())
+        .collect()
 }
 
 fn pack_models(cells: &[CellInput], d: &Data, slots: &[u32], st: &Stratum) -> Vec<String> {

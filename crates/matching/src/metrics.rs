@@ -6,7 +6,8 @@ use crate::data::{Data, Span};
 use crate::model::{BoundKind, PackMetrics, WorstPack};
 
 /// Figures of one pack; `slots` is group-major in series order. `proven` is a bound an
-/// exact search proved for these cells, if any.
+/// exact search proved for these cells, if any. Written as plain loops: it runs for every
+/// pack of a million-cell stock.
 pub(crate) fn pack_metrics(
     d: &Data,
     slots: &[u32],
@@ -14,12 +15,33 @@ pub(crate) fn pack_metrics(
     p: usize,
     proven: Option<i64>,
 ) -> PackMetrics {
-    let groups: Vec<&[u32]> = slots.chunks(p).collect();
-    debug_assert_eq!(groups.len(), s);
-    let sums: Vec<i64> = groups
-        .iter()
-        .map(|g| g.iter().map(|&c| d.cap[c as usize]).sum())
-        .collect();
+    debug_assert_eq!(slots.len(), s * p);
+    let mut sums = Vec::with_capacity(s);
+    let mut ir_spread = Vec::with_capacity(s);
+    let mut ir_cv = Vec::with_capacity(s);
+    let mut parallel = Vec::with_capacity(s);
+    let mut ocv_spread = Vec::with_capacity(s);
+    let mut inrush_max: Option<f64> = None;
+    for g in slots.chunks(p) {
+        let (mut sum, mut ir, mut ocv) = (0i64, Span::default(), Span::default());
+        let mut conductance = 0.0;
+        for &c in g {
+            let c = c as usize;
+            sum += d.cap[c];
+            ir.add(d.ir[c]);
+            ocv.add(d.ocv[c]);
+            conductance += 1.0 / d.ir[c];
+        }
+        sums.push(sum);
+        ir_spread.push(ir.width_opt());
+        ir_cv.push(cv_pct(g.iter().map(|&c| d.ir[c as usize])));
+        // NaN (an unmeasured cell) poisons the sum, which is what we want: no parallel IR.
+        parallel.push((ir.n == g.len()).then_some(1.0 / conductance));
+        ocv_spread.push(ocv.width_opt());
+        if let Some(x) = inrush(d, g) {
+            inrush_max = Some(inrush_max.map_or(x, |m: f64| m.max(x)));
+        }
+    }
     let total: i64 = sums.iter().sum();
     let hi = sums.iter().copied().max().unwrap_or(0);
     let lo = sums.iter().copied().min().unwrap_or(0);
@@ -32,21 +54,8 @@ pub(crate) fn pack_metrics(
         (analytic, _) => analytic,
     };
     let at = range <= lb;
-
-    let ir_of = |g: &[u32]| g.iter().map(|&c| d.ir[c as usize]).collect::<Vec<f64>>();
-    let spread = |vals: &[f64]| {
-        let mut sp = Span::default();
-        vals.iter().for_each(|&v| sp.add(v));
-        sp.width_opt()
-    };
-    let group_ir: Vec<Vec<f64>> = groups.iter().map(|g| ir_of(g)).collect();
-    let all_ir: Vec<f64> = slots.iter().map(|&c| d.ir[c as usize]).collect();
-    let group_ocv_spread: Vec<Option<f64>> = groups
-        .iter()
-        .map(|g| spread(&g.iter().map(|&c| d.ocv[c as usize]).collect::<Vec<_>>()))
-        .collect();
-    let sd: Vec<f64> = slots.iter().map(|&c| d.sd[c as usize]).collect();
-
+    let mut sd = Span::default();
+    slots.iter().for_each(|&c| sd.add(d.sd[c as usize]));
     PackMetrics {
         group_capacities_mah: sums.iter().map(|&x| x as f64).collect(),
         usable_capacity_mah: lo as f64,
@@ -58,20 +67,14 @@ pub(crate) fn pack_metrics(
         gap_to_bound_mah: (range - lb).max(0) as f64,
         at_lower_bound: at,
         optimal: at || kind == BoundKind::SingleCell,
-        group_ir_spread_mohm: group_ir.iter().map(|v| spread(v)).collect(),
-        group_ir_cv_pct: group_ir.iter().map(|v| cv_pct(v)).collect(),
-        group_parallel_ir_mohm: group_ir
-            .iter()
-            .map(|v| {
-                (v.iter().all(|x| !x.is_nan()))
-                    .then(|| 1.0 / v.iter().map(|r| 1.0 / r).sum::<f64>())
-            })
-            .collect(),
-        pack_ir_cv_pct: cv_pct(&all_ir),
-        ocv_spread_mv: group_ocv_spread.iter().flatten().copied().reduce(f64::max),
-        group_ocv_spread_mv: group_ocv_spread,
-        max_inrush_a: groups.iter().filter_map(|g| inrush(d, g)).reduce(f64::max),
-        self_discharge_spread_mv_per_day: spread(&sd),
+        group_ir_spread_mohm: ir_spread,
+        group_ir_cv_pct: ir_cv,
+        group_parallel_ir_mohm: parallel,
+        pack_ir_cv_pct: cv_pct(slots.iter().map(|&c| d.ir[c as usize])),
+        ocv_spread_mv: ocv_spread.iter().flatten().copied().reduce(f64::max),
+        group_ocv_spread_mv: ocv_spread,
+        max_inrush_a: inrush_max,
+        self_discharge_spread_mv_per_day: sd.width_opt(),
     }
 }
 
@@ -84,13 +87,20 @@ fn pct(x: f64, of: f64) -> f64 {
 }
 
 /// Population coefficient of variation in percent over the measured values (≥ 2 needed).
-fn cv_pct(vals: &[f64]) -> Option<f64> {
-    let v: Vec<f64> = vals.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.len() < 2 {
+fn cv_pct(vals: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let (n, sum) = vals
+        .clone()
+        .filter(|x| !x.is_nan())
+        .fold((0usize, 0.0), |(n, s), x| (n + 1, s + x));
+    if n < 2 {
         return None;
     }
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+    let mean = sum / n as f64;
+    let var = vals
+        .filter(|x| !x.is_nan())
+        .map(|x| (x - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
     Some(pct(var.sqrt(), mean))
 }
 
@@ -125,7 +135,7 @@ pub(crate) struct RunStats {
     pub max_group_ocv_spread_mv: Option<f64>,
 }
 
-pub(crate) fn run_stats(packs: &[PackMetrics]) -> RunStats {
+pub(crate) fn run_stats(packs: &[&PackMetrics]) -> RunStats {
     let n = packs.len();
     let usable: f64 = packs.iter().map(|m| m.usable_capacity_mah).sum();
     let mean: f64 = packs.iter().map(|m| m.mean_group_capacity_mah).sum();
@@ -228,7 +238,7 @@ mod tests {
         let d = data();
         let a = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None); // range 20
         let b = pack_metrics(&d, &[2, 1, 0, 3], 2, 2, None); // 2000 / 2000: range 0
-        let st = run_stats(&[a, b]);
+        let st = run_stats(&[&a, &b]);
         assert_eq!(st.worst.as_ref().map(|w| w.index), Some(1));
         assert_eq!(st.fraction_at_lower_bound, 0.5);
         assert!((st.utilisation - (1990.0 + 2000.0) / 4000.0).abs() < 1e-12);

@@ -69,6 +69,9 @@ pub(crate) struct Plan {
     pub dropped: usize,
 }
 
+/// Search rounds one exact P = 2 cell selection is worth in the budget.
+const PAIR_SELECTION_COST: usize = 10;
+
 /// Passes over the leftovers after packs were dropped: a dropped window's cells may still fit
 /// with other spares.
 const MAX_PASSES: usize = 4;
@@ -162,17 +165,25 @@ fn capacity_first(
             pk.descend(&mut pool);
         }
     }
-    let needy: Vec<usize> = (0..packs.len())
-        .filter(|&i| packs[i].wants_more(&pool))
-        .collect();
-    if !needy.is_empty() {
-        let total = MatchOptions::scaled(opt.search_rounds, stock);
-        let rounds = (total / needy.len()).min(opt.search_rounds_per_pack);
-        for &i in &needy {
-            match p {
-                1 => {}
-                2 => packs[i].select_pairs(&mut pool),
-                _ => packs[i].iterate(&mut pool, rng, rounds),
+    let total = MatchOptions::scaled(opt.search_rounds, stock);
+    if p == 2 {
+        // Choosing the cells is the only lever and it is solved exactly per pack: worst
+        // packs first, as many as the budget pays for (every pack in a small stock).
+        let mut order: Vec<usize> = (0..packs.len())
+            .filter(|&i| packs[i].cost().range > 1)
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(packs[i].cost().range));
+        for &i in order.iter().take((total / PAIR_SELECTION_COST).max(4)) {
+            packs[i].select_pairs(&mut pool);
+        }
+    } else if p >= 3 {
+        let needy: Vec<usize> = (0..packs.len())
+            .filter(|&i| packs[i].wants_more(&pool))
+            .collect();
+        if !needy.is_empty() {
+            let rounds = (total / needy.len()).min(opt.search_rounds_per_pack);
+            for &i in &needy {
+                packs[i].iterate(&mut pool, rng, rounds);
             }
         }
     }

@@ -37,6 +37,8 @@ pub struct BenchConfig {
     /// Skip the repackr re-implementation above this many cells (it costs 19,100
     /// proposals per pack).
     pub repackr_max_cells: usize,
+    /// Run the baselines (off: the matcher alone, for timing).
+    pub baselines: bool,
 }
 
 impl BenchConfig {
@@ -66,6 +68,7 @@ impl BenchConfig {
             seed: 2024,
             ir_weight_variant: Some(0.5),
             repackr_max_cells: 1_000_000,
+            baselines: true,
         }
     }
 
@@ -232,6 +235,9 @@ fn run_case(
         }
     }
 
+    if !cfg.baselines {
+        return case;
+    }
     let (s, p) = (spec.series, spec.parallel);
     let mut rng = Rng::new(cfg.seed);
     type Baseline<'a> = Box<dyn FnMut(&crate::data::Data, &[u32]) -> Vec<Vec<u32>> + 'a>;
@@ -273,7 +279,7 @@ fn run_case(
 }
 
 fn figures(label: &str, packs: &[PackMetrics], lim: &Limits, time_ms: f64) -> MethodResult {
-    let st: RunStats = run_stats(packs);
+    let st: RunStats = run_stats(&packs.iter().collect::<Vec<_>>());
     let over =
         |v: Option<f64>, l: Option<f64>| matches!((v, l), (Some(v), Some(l)) if v > l + 1e-9);
     let violations = packs

@@ -945,7 +945,7 @@ impl<'c, 'd> Search<'c, 'd> {
     /// A strongest group, a weakest group and random others: as many as an exact
     /// re-partition can enumerate quickly (about a dozen cells).
     fn pick_groups(&self, rng: &mut Rng) -> Vec<usize> {
-        let k = (12 / self.p).clamp(2, self.s);
+        let k = (12 / self.p).max(2).min(self.s);
         let (hi, lo) = self.extremes();
         let pick = |rng: &mut Rng, want: i64| {
             let ties: Vec<usize> = (0..self.s).filter(|&g| self.st[g].sum == want).collect();
