@@ -121,14 +121,14 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
         assert!(kept.contains(key), "{key} was shown but not kept: {kept:?}");
     }
     assert!(kept.len() >= shown.len());
-    // The pack keeps its status: an aborted run is no verdict.
+    // The pack keeps its status (configured by the write above): an aborted run is no verdict.
     let pack = json(
         &eol_support::pw(&db)
             .args(["packs", "show", &code, "--json"])
             .output()
             .unwrap(),
     );
-    assert_eq!(pack["status"], "assembled");
+    assert_eq!(pack["status"], "configured");
     let store = packwright::store::Store::open(&db).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }

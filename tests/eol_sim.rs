@@ -84,6 +84,14 @@ fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_line
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &[]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);
+    // The verified write with the pack's code as barcode configured the pack.
+    let pack = json(
+        &pw(&db)
+            .args(["packs", "show", &code, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(pack["status"], "configured");
 
     // No answers file: the operator types the four manual values (HiPot is skipped below 60 V).
     let out = pw(&db)

@@ -6,10 +6,13 @@
 //! render without asking. Nothing here blocks: a caller awaits its reply, or drops it.
 //!
 //! - [`config`]: the configuration plan (profile → registers) and the verified write session.
+//! - [`service`]: the logged configuration write every face uses (attempt, verified write,
+//!   outcome and fields, the pack marked configured).
 //! - [`bench`]: the timed configuration write against a paced simulator.
 
 pub mod bench;
 pub mod config;
+pub mod service;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use packwright_protocol::{BmsSnapshot, ProtocolKind};
 
 use super::{device_error, input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire};
+use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
@@ -441,18 +442,17 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
             "bms config write needs --profile"
         )));
     };
+    let write_log = || -> anyhow::Result<WriteLog> {
+        Ok(WriteLog {
+            store: ctx.open_store()?,
+            actor: ctx.actor.clone(),
+            pack_code: args.barcode.clone(),
+        })
+    };
     // Refusals are attempts too: they are logged, then nothing is sent.
     let refuse = |detail: String| -> anyhow::Result<u8> {
         if !args.dry_run {
-            let mut store = ctx.open_store()?;
-            let attempt = WriteAttempt {
-                port: &link.port,
-                protocol: link.protocol.name(),
-                profile: profile_name,
-                pack_code: args.barcode.as_deref(),
-            };
-            let id = store.begin_bms_write(&ctx.actor, &attempt)?;
-            store.finish_bms_write(id, WriteOutcome::Refused, None, Some(&detail), &[])?;
+            write_log()?.refuse(&link.port, link.protocol, profile_name, &detail)?;
         }
         Err(input_error(anyhow::anyhow!("{detail}")))
     };
@@ -480,31 +480,17 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
         print_plan(&plan, args.json)?;
         return Ok(EXIT_OK);
     }
-    let mut store = ctx.open_store()?;
-    let attempt = WriteAttempt {
-        port: &link.port,
-        protocol: link.protocol.name(),
-        profile: &profile.name,
-        pack_code: args.barcode.as_deref(),
-    };
-    let id = store.begin_bms_write(&ctx.actor, &attempt)?;
+    let mut log = write_log()?;
     let opts = SessionOptions {
         pin,
         ..SessionOptions::default()
     };
     let report = runtime()?.block_on(async {
         let handle = link.open()?;
-        anyhow::Ok(config::write_verified(&handle, &plan, &opts).await)
+        let logged = log.write(&handle, &plan, &opts, Purpose::Configure).await?;
+        anyhow::Ok(logged.report)
     })?;
-    let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
     let identity = report.identity.summary();
-    store.finish_bms_write(
-        id,
-        report.outcome,
-        Some(&identity),
-        report.failure.as_deref(),
-        &records,
-    )?;
     if args.json {
         print_json(&report)?;
     } else {

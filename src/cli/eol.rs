@@ -8,11 +8,12 @@
 use super::{
     device_error, input_error, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
 };
+use crate::bms::service::WriteLog;
 use crate::bms::BmsHandle;
 use crate::device::can::bms::{self as can_bms, CanBmsConfig, CanReader};
 use crate::device::serial::{self, SerialConfig};
 use crate::eol::answers::Answers;
-use crate::eol::bench::{HandleBench, WriteLog};
+use crate::eol::bench::HandleBench;
 use crate::eol::judge::{Outcome, RunOutcome};
 use crate::eol::plan::{Limit, MeasurementSpec, Step};
 use crate::eol::process_alive;

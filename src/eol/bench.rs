@@ -12,10 +12,10 @@
 
 use super::runner::{Bench, BenchError, ConfigMismatch};
 use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire, WriteReport};
+use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::{BmsError, BmsHandle, BmsIdentity};
 use crate::device::can::bms::CanReader;
 use crate::profile::Profile;
-use crate::store::{Actor, FieldRecord, Store, WriteAttempt};
 use packwright_protocol::can::pylontech::{Limits, PylonState};
 use packwright_protocol::jbd::eeprom::{self, RegisterValue};
 use packwright_protocol::BmsSnapshot;
@@ -32,12 +32,12 @@ const TEST_HYSTERESIS_MV: u32 = 100;
 /// Balance window for the test: small, so even a well-matched pack shows balancing bits.
 const TEST_BALANCE_WINDOW_MV: u32 = 3;
 
-/// Where test writes are logged: its own connection to the line's database.
-pub struct WriteLog {
-    pub store: Store,
-    pub actor: Actor,
-    /// The pack's code, linking the logged writes to the pack.
-    pub pack_code: Option<String>,
+/// `profile`'s configuration plan (no barcode), or why this board's settings cannot be written.
+fn plan_without_barcode(profile: &Profile) -> Result<ConfigPlan, BenchError> {
+    ConfigPlan::from_profile(profile, None).map_err(|e| match e {
+        PlanError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
+        other => BenchError::Failed(other.to_string()),
+    })
 }
 
 pub struct HandleBench {
@@ -94,10 +94,7 @@ impl HandleBench {
 
     /// The profile's plan, or why this board's settings cannot be written.
     fn profile_plan(&self) -> Result<ConfigPlan, BenchError> {
-        ConfigPlan::from_profile(&self.profile, None).map_err(|e| match e {
-            PlanError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
-            other => BenchError::Failed(other.to_string()),
-        })
+        plan_without_barcode(&self.profile)
     }
 
     /// Write `registers` (cell-voltage registers, in mV; `None` = the profile's value) with
@@ -136,41 +133,16 @@ impl HandleBench {
             fields.push(f);
         }
         let plan = ConfigPlan { fields, ..full };
-        let port = self.bms.port().to_string();
-        let protocol = self.bms.protocol().to_string();
-        let logged = match &self.log {
-            Some(log) => Some(
-                log.store
-                    .begin_bms_write(
-                        &log.actor,
-                        &WriteAttempt {
-                            port: &port,
-                            protocol: &protocol,
-                            profile: &self.profile.name,
-                            pack_code: log.pack_code.as_deref(),
-                        },
-                    )
-                    .map_err(|e| BenchError::Failed(format!("cannot log the write: {e}")))?,
-            ),
-            None => None,
+        let opts = SessionOptions::default();
+        let report = match self.log.as_mut() {
+            Some(log) => {
+                log.write(&self.bms, &plan, &opts, Purpose::Test(purpose))
+                    .await
+                    .map_err(|e| BenchError::Failed(format!("cannot log the write: {e}")))?
+                    .report
+            }
+            None => config::write_verified(&self.bms, &plan, &opts).await,
         };
-        let report = config::write_verified(&self.bms, &plan, &SessionOptions::default()).await;
-        if let (Some(id), Some(log)) = (logged, self.log.as_mut()) {
-            let records: Vec<FieldRecord> = report.fields.iter().map(|f| f.record()).collect();
-            let detail = match &report.failure {
-                Some(f) => format!("{purpose}: {f}"),
-                None => purpose.to_string(),
-            };
-            log.store
-                .finish_bms_write(
-                    id,
-                    report.outcome,
-                    Some(&report.identity.summary()),
-                    Some(&detail),
-                    &records,
-                )
-                .map_err(|e| BenchError::Failed(format!("cannot log the write: {e}")))?;
-        }
         self.outcome_of(report, purpose)
     }
 
@@ -232,10 +204,7 @@ impl Bench for HandleBench {
         profile: &Profile,
     ) -> Result<Vec<ConfigMismatch>, BenchError> {
         // The barcode is the barcode step's business, not a configuration value.
-        let plan = ConfigPlan::from_profile(profile, None).map_err(|e| match e {
-            PlanError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
-            other => BenchError::Failed(other.to_string()),
-        })?;
+        let plan = plan_without_barcode(profile)?;
         let readings = config::read_config(&self.bms, Some(&plan))
             .await
             .map_err(|e| self.error(e))?;

@@ -92,6 +92,34 @@ impl Store {
         detail: Option<&str>,
         fields: &[FieldRecord],
     ) -> Result<()> {
+        self.finish(id, outcome, identity, detail, fields, false)
+            .map(|_| ())
+    }
+
+    /// Complete a write of a profile's whole configuration like [`Store::finish_bms_write`];
+    /// when it verified and its pack (named by the pack code of the attempt) was waiting for
+    /// its configuration (assembled), mark that pack configured in the same transaction.
+    /// Returns whether the pack was marked.
+    pub fn finish_configuration_write(
+        &mut self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+    ) -> Result<bool> {
+        self.finish(id, outcome, identity, detail, fields, true)
+    }
+
+    fn finish(
+        &mut self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+        configures: bool,
+    ) -> Result<bool> {
         let tx = self.conn_mut().transaction()?;
         tx.execute(
             "UPDATE bms_writes SET finished_at = ?2, outcome = ?3, bms_identity = COALESCE(?4, bms_identity), detail = ?5
@@ -116,8 +144,15 @@ impl Store {
                 ])?;
             }
         }
+        let configured = configures
+            && outcome == WriteOutcome::Verified
+            && tx.execute(
+                "UPDATE packs SET status = 'configured'
+                 WHERE status = 'assembled' AND id = (SELECT pack_id FROM bms_writes WHERE id = ?1)",
+                [id],
+            )? == 1;
         tx.commit()?;
-        Ok(())
+        Ok(configured)
     }
 
     /// The fields of one attempt, in the order they were recorded.
@@ -230,5 +265,41 @@ mod tests {
         assert_eq!(rows[0].bms_identity.as_deref(), Some("jbd JBD-SIM fw 0x20"));
         assert!(rows[0].finished_at.is_some());
         assert_eq!(store.bms_write_fields(id).unwrap(), fields);
+    }
+
+    #[test]
+    fn a_verified_configuration_marks_only_an_assembled_pack_configured() {
+        use crate::domain::PackStatus;
+        use crate::store::testing::{actor, assemble, store_with_pack};
+        let (mut store, pack) = store_with_pack();
+        assemble(&mut store, pack, "PW1");
+        let status = |store: &Store| store.get_pack(pack).unwrap().unwrap().status;
+        let attempt = WriteAttempt {
+            port: "/dev/ttyUSB0",
+            protocol: "jbd",
+            profile: "p",
+            pack_code: Some("PW1"),
+        };
+        let finish = |store: &mut Store, outcome, configures: bool| {
+            let id = store.begin_bms_write(&actor(), &attempt).unwrap();
+            if configures {
+                store.finish_configuration_write(id, outcome, None, None, &[])
+            } else {
+                store
+                    .finish_bms_write(id, outcome, None, None, &[])
+                    .map(|_| false)
+            }
+            .unwrap()
+        };
+        // A failed configuration, or a verified write that is not one, changes nothing.
+        assert!(!finish(&mut store, WriteOutcome::Failed, true));
+        assert!(!finish(&mut store, WriteOutcome::Verified, false));
+        assert_eq!(status(&store), PackStatus::Assembled);
+        assert!(finish(&mut store, WriteOutcome::Verified, true));
+        assert_eq!(status(&store), PackStatus::Configured);
+        // A pack past its configuration keeps its status.
+        store.set_pack_status(pack, PackStatus::Passed).unwrap();
+        assert!(!finish(&mut store, WriteOutcome::Verified, true));
+        assert_eq!(status(&store), PackStatus::Passed);
     }
 }

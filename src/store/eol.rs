@@ -243,38 +243,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chemistry::Chemistry;
-    use crate::intake::{parse_csv, IntakeDefaults};
-    use crate::store::NewPack;
-
-    fn actor() -> Actor {
-        Actor {
-            station: "st1".into(),
-            operator: "ann".into(),
-        }
-    }
-
-    fn store_with_pack() -> (Store, i64) {
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            source_code: Some("M1".into()),
-            ..Default::default()
-        };
-        let cells = parse_csv("a.csv", "id,capacity_mah\na,1\nb,1\n", &d).unwrap();
-        store.import_cells(&actor(), "a.csv", &cells).unwrap();
-        let ids = store
-            .commit_packs(
-                &actor(),
-                "p",
-                &[NewPack {
-                    groups: vec![vec!["a".into()], vec!["b".into()]],
-                    metrics_json: "{}".into(),
-                }],
-            )
-            .unwrap();
-        (store, ids[0])
-    }
+    use crate::store::testing::{actor, store_with_pack};
 
     fn new_run(pack_id: i64, pid: u32) -> NewRun {
         NewRun {

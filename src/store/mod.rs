@@ -9,6 +9,8 @@ mod cells;
 mod eol;
 mod migrations;
 mod packs;
+#[cfg(test)]
+pub(crate) mod testing;
 mod trace;
 
 pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};

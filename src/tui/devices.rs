@@ -7,14 +7,15 @@
 
 use super::app::Event;
 use super::data::*;
-use crate::bms::config::{self, ConfigPlan, SessionOptions};
+use crate::bms::config::{ConfigPlan, SessionOptions};
+use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::{BmsHandle, LinkStatus};
-use crate::domain::{Pack, PackStatus};
+use crate::domain::Pack;
 use crate::eol::judge::{Outcome, RunOutcome};
 use crate::eol::plan::{MeasurementSpec, Step};
 use crate::eol::runner::{self, Operator, RunEvent, Timing};
 use crate::profile::Profile;
-use crate::store::{Actor, Store, WriteAttempt, WriteOutcome};
+use crate::store::{Actor, Store, WriteOutcome};
 use packwright_protocol::ProtocolKind;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -360,7 +361,7 @@ async fn write_config(
     recorder: &Recorder,
     pack_id: i64,
 ) -> anyhow::Result<WriteResult> {
-    let mut store = Store::open(&recorder.db)?;
+    let store = Store::open(&recorder.db)?;
     let pack = store
         .get_pack(pack_id)?
         .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is not in the database"))?;
@@ -369,18 +370,16 @@ async fn write_config(
         .clone()
         .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} has no code yet: finish its assembly"))?;
     let profile = Profile::load(&pack.profile)?;
-    let attempt = WriteAttempt {
-        port: &spec.port,
-        protocol: spec.protocol.name(),
-        profile: &profile.name,
-        pack_code: Some(&code),
+    let mut log = WriteLog {
+        store,
+        actor: recorder.actor.clone(),
+        pack_code: Some(code.clone()),
     };
-    let id = store.begin_bms_write(&recorder.actor, &attempt)?;
     let plan = match ConfigPlan::from_profile(&profile, Some(&code)) {
         Ok(plan) => plan,
         Err(e) => {
             // Refused before a byte was sent: the refusal is a record too.
-            store.finish_bms_write(id, WriteOutcome::Refused, None, Some(&e.to_string()), &[])?;
+            log.refuse(&spec.port, spec.protocol, &profile.name, &e.to_string())?;
             return Ok(WriteResult {
                 ok: false,
                 summary: format!("refused, nothing was sent: {e}"),
@@ -388,19 +387,16 @@ async fn write_config(
             });
         }
     };
-    let report = config::write_verified(handle, &plan, &SessionOptions::default()).await;
-    let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
-    store.finish_bms_write(
-        id,
-        report.outcome,
-        Some(&report.identity.summary()),
-        report.failure.as_deref(),
-        &records,
-    )?;
+    let report = log
+        .write(
+            handle,
+            &plan,
+            &SessionOptions::default(),
+            Purpose::Configure,
+        )
+        .await?
+        .report;
     let ok = report.outcome == WriteOutcome::Verified;
-    if ok && pack.status == PackStatus::Assembled {
-        store.set_pack_status(pack.id, PackStatus::Configured)?;
-    }
     let verified = report.fields.iter().filter(|f| f.ok).count();
     let summary = if ok {
         format!(
@@ -416,7 +412,7 @@ async fn write_config(
                 .unwrap_or("see the fields marked FAIL")
         )
     };
-    store.log_event(
+    log.store.log_event(
         &recorder.actor,
         if ok { "info" } else { "problem" },
         &format!("pack {code}: {summary}"),
@@ -561,7 +557,7 @@ async fn run_test(
                 .collect(),
         )),
     );
-    let log = crate::eol::bench::WriteLog {
+    let log = WriteLog {
         store: Store::open(&recorder.db)?,
         actor: recorder.actor.clone(),
         pack_code: pack.code.clone(),

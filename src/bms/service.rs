@@ -1,0 +1,278 @@
+//! The logged configuration write: the one path the CLI, the console and the end-of-line
+//! runner take to change a board's settings.
+//!
+//! The attempt is recorded (and committed) before a byte is sent; the verified write session
+//! runs; the outcome, the board's identity and every field are recorded; and a verified write
+//! of the profile's whole configuration marks its pack (the one the pack code names, when it
+//! was waiting for its configuration) `configured`, in the same transaction. A refusal is an
+//! attempt too: recorded, and nothing is sent.
+
+use packwright_protocol::ProtocolKind;
+
+use super::config::{self, ConfigPlan, SessionOptions, WriteReport};
+use super::BmsHandle;
+use crate::store::{self, Actor, Store, WriteAttempt, WriteOutcome};
+
+/// Where writes are logged: a connection to the line's database, who is working, and the
+/// pack the board belongs to.
+pub struct WriteLog {
+    pub store: Store,
+    pub actor: Actor,
+    /// The pack code linking the logged writes to a pack (the barcode written to the board).
+    pub pack_code: Option<String>,
+}
+
+/// What a write is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose<'a> {
+    /// The profile's whole configuration: once verified, the pack is configured.
+    Configure,
+    /// A temporary change for a test (the end-of-line balancing and over-voltage checks),
+    /// named in the log's detail; it changes no pack's status.
+    Test(&'a str),
+}
+
+/// A write as it was logged.
+#[derive(Debug, Clone)]
+pub struct LoggedWrite {
+    /// The attempt's row in the write log.
+    pub id: i64,
+    pub report: WriteReport,
+    /// Whether this write moved its pack from assembled to configured.
+    pub pack_configured: bool,
+}
+
+impl WriteLog {
+    fn attempt<'a>(
+        &'a self,
+        port: &'a str,
+        protocol: &'a str,
+        profile: &'a str,
+    ) -> WriteAttempt<'a> {
+        WriteAttempt {
+            port,
+            protocol,
+            profile,
+            pack_code: self.pack_code.as_deref(),
+        }
+    }
+
+    /// Record an attempt refused before a byte was sent (a profile outside its chemistry's
+    /// limits, a protocol without writable settings), with why.
+    pub fn refuse(
+        &mut self,
+        port: &str,
+        protocol: ProtocolKind,
+        profile: &str,
+        detail: &str,
+    ) -> store::Result<()> {
+        let id = self
+            .store
+            .begin_bms_write(&self.actor, &self.attempt(port, protocol.name(), profile))?;
+        self.store
+            .finish_bms_write(id, WriteOutcome::Refused, None, Some(detail), &[])
+    }
+
+    /// Write `plan` to the board behind `handle` with the verified session, logged before and
+    /// after. A store error before the write means nothing was sent.
+    pub async fn write(
+        &mut self,
+        handle: &BmsHandle,
+        plan: &ConfigPlan,
+        opts: &SessionOptions,
+        purpose: Purpose<'_>,
+    ) -> store::Result<LoggedWrite> {
+        let protocol = handle.protocol().name();
+        let attempt = self.attempt(handle.port(), protocol, &plan.profile);
+        let id = self.store.begin_bms_write(&self.actor, &attempt)?;
+        let report = config::write_verified(handle, plan, opts).await;
+        let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
+        let identity = report.identity.summary();
+        let failure = report.failure.as_deref();
+        let pack_configured = match purpose {
+            Purpose::Configure => self.store.finish_configuration_write(
+                id,
+                report.outcome,
+                Some(&identity),
+                failure,
+                &records,
+            )?,
+            Purpose::Test(why) => {
+                let detail = match failure {
+                    Some(f) => format!("{why}: {f}"),
+                    None => why.to_string(),
+                };
+                self.store.finish_bms_write(
+                    id,
+                    report.outcome,
+                    Some(&identity),
+                    Some(&detail),
+                    &records,
+                )?;
+                false
+            }
+        };
+        Ok(LoggedWrite {
+            id,
+            report,
+            pack_configured,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bms::{BmsCommand, BmsError, BmsIdentity, DeviceEnd, RegisterOp};
+    use crate::domain::PackStatus;
+    use crate::profile::Profile;
+    use crate::store::testing::{actor, assemble, store_with_pack};
+    use std::collections::HashMap;
+
+    /// A JBD-like EEPROM behind a handle: writes are staged in factory mode and kept by an
+    /// exit with save, unless `forgets` (firmware that acknowledges writes it does not store).
+    fn board(forgets: bool) -> BmsHandle {
+        let (handle, mut end): (BmsHandle, DeviceEnd) =
+            BmsHandle::channel(ProtocolKind::Jbd, "/dev/fake");
+        tokio::spawn(async move {
+            let mut kept: HashMap<u8, Vec<u8>> = HashMap::new();
+            let mut staged = kept.clone();
+            while let Some(env) = end.commands.recv().await {
+                let (op, reply) = match env.command {
+                    BmsCommand::Identity { reply } => {
+                        let id = BmsIdentity {
+                            protocol: Some(ProtocolKind::Jbd),
+                            model: Some("FAKE".into()),
+                            ..Default::default()
+                        };
+                        let _ = reply.send(Ok(id));
+                        continue;
+                    }
+                    BmsCommand::Register { op, reply } => (op, reply),
+                    other => {
+                        other.fail(BmsError::BadRequest("not in this fake".into()));
+                        continue;
+                    }
+                };
+                let data = match op {
+                    RegisterOp::EnterFactory => {
+                        staged = kept.clone();
+                        Vec::new()
+                    }
+                    RegisterOp::ExitFactory { save } => {
+                        if save && !forgets {
+                            kept = staged.clone();
+                        }
+                        Vec::new()
+                    }
+                    RegisterOp::Read(r) => staged.get(&r).cloned().unwrap_or(vec![0, 0]),
+                    RegisterOp::Write { register, data } => {
+                        staged.insert(register, data);
+                        Vec::new()
+                    }
+                    RegisterOp::UsePassword(_) => Vec::new(),
+                };
+                let _ = reply.send(Ok(data));
+            }
+        });
+        handle
+    }
+
+    /// A write log for an assembled pack coded `PW1`, and the plan of a real profile.
+    fn setup() -> (WriteLog, i64, ConfigPlan) {
+        let (mut store, pack) = store_with_pack();
+        assemble(&mut store, pack, "PW1");
+        let profile = Profile::load("lfp-16s1p-280ah").unwrap();
+        let plan = ConfigPlan::from_profile(&profile, Some("PW1")).unwrap();
+        let log = WriteLog {
+            store,
+            actor: actor(),
+            pack_code: Some("PW1".into()),
+        };
+        (log, pack, plan)
+    }
+
+    #[tokio::test]
+    async fn a_verified_configuration_is_logged_and_configures_its_pack() {
+        let (mut log, pack, plan) = setup();
+        let opts = SessionOptions::default();
+        let done = log
+            .write(&board(false), &plan, &opts, Purpose::Configure)
+            .await
+            .unwrap();
+        assert_eq!(
+            done.report.outcome,
+            WriteOutcome::Verified,
+            "{:?}",
+            done.report.failure
+        );
+        assert!(done.pack_configured);
+        let status = log.store.get_pack(pack).unwrap().unwrap().status;
+        assert_eq!(status, PackStatus::Configured);
+        let row = &log.store.recent_bms_writes(1).unwrap()[0];
+        assert_eq!((row.id, row.outcome.as_str()), (done.id, "verified"));
+        assert_eq!(
+            (row.port.as_str(), row.protocol.as_str()),
+            ("/dev/fake", "jbd")
+        );
+        assert_eq!(row.bms_identity.as_deref(), Some("jbd FAKE"));
+        let fields = log.store.bms_write_fields(done.id).unwrap();
+        assert_eq!(fields.len(), plan.fields.len());
+        assert!(fields.iter().all(|f| f.ok));
+    }
+
+    #[tokio::test]
+    async fn a_test_write_names_its_purpose_and_configures_nothing() {
+        let (mut log, pack, plan) = setup();
+        let opts = SessionOptions::default();
+        let done = log
+            .write(
+                &board(true),
+                &plan,
+                &opts,
+                Purpose::Test("EOL balancing test"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.report.outcome, WriteOutcome::Failed);
+        let row = &log.store.recent_bms_writes(1).unwrap()[0];
+        let detail = row.detail.as_deref().unwrap();
+        assert!(detail.starts_with("EOL balancing test: "), "{detail}");
+        assert!(detail.contains("not persisted"), "{detail}");
+        let done = log
+            .write(&board(false), &plan, &opts, Purpose::Test("restored"))
+            .await
+            .unwrap();
+        assert!(!done.pack_configured);
+        let row = &log.store.recent_bms_writes(1).unwrap()[0];
+        assert_eq!(row.detail.as_deref(), Some("restored"));
+        let status = log.store.get_pack(pack).unwrap().unwrap().status;
+        assert_eq!(status, PackStatus::Assembled);
+    }
+
+    #[test]
+    fn a_refusal_is_logged_with_why_and_nothing_else() {
+        let mut log = WriteLog {
+            store: Store::in_memory().unwrap(),
+            actor: Actor {
+                station: "bench-2".into(),
+                operator: "ana".into(),
+            },
+            pack_code: Some("PW00000042".into()),
+        };
+        log.refuse(
+            "/dev/ttyUSB0",
+            ProtocolKind::Daly,
+            "lfp-16s1p-280ah",
+            "not supported",
+        )
+        .unwrap();
+        let rows = log.store.recent_bms_writes(5).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].outcome, "refused");
+        assert_eq!(rows[0].protocol, "daly");
+        assert_eq!(rows[0].operator, "ana");
+        assert_eq!(rows[0].detail.as_deref(), Some("not supported"));
+        assert!(log.store.bms_write_fields(rows[0].id).unwrap().is_empty());
+    }
+}
