@@ -15,7 +15,7 @@ use crate::device::serial::{self, SerialConfig};
 use crate::eol::answers::Answers;
 use crate::eol::bench::HandleBench;
 use crate::eol::judge::{Outcome, RunOutcome};
-use crate::eol::plan::{Limit, MeasurementSpec, Step};
+use crate::eol::plan::{MeasurementSpec, Step};
 use crate::eol::process_alive;
 use crate::eol::record::{self, Measurement, RunDocument};
 use crate::eol::runner::{self, Operator, Reply, RunError, RunEvent, Timing};
@@ -94,27 +94,6 @@ pub fn run(cmd: EolCommand, ctx: &Context) -> anyhow::Result<u8> {
     }
 }
 
-/// `≥ 2900 mV`, `≤ 30 mV`, `2900…3500 mV`, `= yes`, `~ ^(?i)pass$`.
-fn limit_text(limit: &Limit, unit: &str) -> String {
-    let u = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {unit}")
-    };
-    match limit {
-        Limit::Range {
-            low: Some(lo),
-            high: Some(hi),
-        } => format!("{lo}…{hi}{u}"),
-        Limit::Range { low: Some(lo), .. } => format!("≥ {lo}{u}"),
-        Limit::Range { high: Some(hi), .. } => format!("≤ {hi}{u}"),
-        Limit::Range { .. } => "any".into(),
-        Limit::Equals(toml::Value::Boolean(b)) => format!("= {}", if *b { "yes" } else { "no" }),
-        Limit::Equals(v) => format!("= {v}{u}"),
-        Limit::Pattern(p) => format!("~ {p}"),
-    }
-}
-
 fn measurement_line(m: &Measurement) -> String {
     let tag = match m.outcome {
         Outcome::Pass => "pass",
@@ -137,7 +116,7 @@ fn measurement_line(m: &Measurement) -> String {
         "  {tag:<5} {}/{} = {value}  [{}]",
         m.step_id,
         m.name,
-        limit_text(&m.limit, &m.unit)
+        m.limit.describe(&m.unit)
     );
     if let Some(r) = &m.reason {
         line.push_str(": ");
@@ -189,7 +168,7 @@ impl Operator for Headless {
         }
         let limit = spec
             .limit()
-            .map(|l| limit_text(&l, &spec.unit))
+            .map(|l| l.describe(&spec.unit))
             .unwrap_or_default();
         let mut prompt = String::new();
         if let Some(r) = refused {

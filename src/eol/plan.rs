@@ -76,6 +76,31 @@ pub enum Limit {
     Pattern(String),
 }
 
+impl Limit {
+    /// What passes, in plain words (the unit is the only thing not ASCII): `at least 1 MΩ`,
+    /// `at most 30 mV`, `3000 to 3500 mV`, `= 16`, `yes`, `text matching ^(?i)pass$`.
+    pub fn describe(&self, unit: &str) -> String {
+        let u = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        match self {
+            Limit::Range {
+                low: Some(lo),
+                high: Some(hi),
+            } => format!("{lo} to {hi}{u}"),
+            Limit::Range { low: Some(lo), .. } => format!("at least {lo}{u}"),
+            Limit::Range { high: Some(hi), .. } => format!("at most {hi}{u}"),
+            Limit::Range { .. } => "any value".into(),
+            Limit::Equals(toml::Value::Boolean(b)) => if *b { "yes" } else { "no" }.into(),
+            Limit::Equals(toml::Value::String(text)) => format!("= {text}"),
+            Limit::Equals(v) => format!("= {v}{u}"),
+            Limit::Pattern(p) => format!("text matching {p}"),
+        }
+    }
+}
+
 impl MeasurementSpec {
     /// The limit this measurement declares, or why it declares none or several.
     pub fn limit(&self) -> Result<Limit, String> {
@@ -227,6 +252,40 @@ mod tests {
             equals: None,
             pattern: None,
         }
+    }
+
+    #[test]
+    fn limits_read_as_what_passes() {
+        let r = |low, high| Limit::Range { low, high };
+        assert_eq!(r(Some(1.0), None).describe("MΩ"), "at least 1 MΩ");
+        assert_eq!(r(None, Some(0.1)).describe("Ω"), "at most 0.1 Ω");
+        assert_eq!(
+            r(Some(3000.0), Some(3500.0)).describe("mV"),
+            "3000 to 3500 mV"
+        );
+        assert_eq!(r(Some(2.9), Some(3.5)).describe("V"), "2.9 to 3.5 V");
+        assert_eq!(r(None, None).describe("V"), "any value");
+        assert_eq!(Limit::Equals(toml::Value::Integer(16)).describe(""), "= 16");
+        assert_eq!(
+            Limit::Equals(toml::Value::Integer(2)).describe("A"),
+            "= 2 A"
+        );
+        assert_eq!(
+            Limit::Equals(toml::Value::Boolean(true)).describe(""),
+            "yes"
+        );
+        assert_eq!(
+            Limit::Equals(toml::Value::Boolean(false)).describe(""),
+            "no"
+        );
+        assert_eq!(
+            Limit::Equals(toml::Value::String("PASS".into())).describe(""),
+            "= PASS"
+        );
+        assert_eq!(
+            Limit::Pattern("^(?i)pass$".into()).describe(""),
+            "text matching ^(?i)pass$"
+        );
     }
 
     #[test]

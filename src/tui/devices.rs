@@ -471,7 +471,7 @@ impl Operator for ConsoleOperator<'_> {
         prompt.push_str(step.prompt.as_deref().unwrap_or(&step.title));
         // The limit, so the operator knows what passes before typing.
         if let Ok(limit) = spec.limit() {
-            prompt.push_str(&format!(" (pass: {})", limit_hint(&limit, &spec.unit)));
+            prompt.push_str(&format!(" (pass: {})", limit.describe(&spec.unit)));
         }
         self.prompt(index, prompt).await
     }
@@ -480,27 +480,6 @@ impl Operator for ConsoleOperator<'_> {
         let index = self.plan.len().saturating_sub(1);
         self.prompt(index, format!("{instruction}; Enter when done"))
             .await
-    }
-}
-
-/// What passes, in the operator's words: `at least 1 MΩ`, `at most 0.1 Ω`, `yes`.
-fn limit_hint(limit: &crate::eol::plan::Limit, unit: &str) -> String {
-    use crate::eol::plan::Limit;
-    let u = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {unit}")
-    };
-    match limit {
-        Limit::Range {
-            low: Some(lo),
-            high: Some(hi),
-        } => format!("{lo} to {hi}{u}"),
-        Limit::Range { low: Some(lo), .. } => format!("at least {lo}{u}"),
-        Limit::Range { high: Some(hi), .. } => format!("at most {hi}{u}"),
-        Limit::Range { .. } => "any value".into(),
-        Limit::Equals(v) => format!("{v}{u}"),
-        Limit::Pattern(p) => format!("text matching {p}"),
     }
 }
 
@@ -735,19 +714,6 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eol::plan::Limit;
-
-    #[test]
-    fn limits_read_as_what_passes() {
-        let r = |low, high| Limit::Range { low, high };
-        assert_eq!(limit_hint(&r(Some(1.0), None), "MΩ"), "at least 1 MΩ");
-        assert_eq!(limit_hint(&r(None, Some(0.1)), "Ω"), "at most 0.1 Ω");
-        assert_eq!(limit_hint(&r(Some(2.9), Some(3.5)), "V"), "2.9 to 3.5 V");
-        assert_eq!(
-            limit_hint(&Limit::Pattern("^(?i)pass$".into()), ""),
-            "text matching ^(?i)pass$"
-        );
-    }
 
     #[test]
     fn ports_are_labelled_with_their_protocol() {
