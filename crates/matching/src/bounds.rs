@@ -117,6 +117,7 @@ pub(crate) fn general_bound(caps: &[i64], s: usize, p: usize) -> (i64, BoundKind
     if independent > best.0 {
         best = (independent, kind(max_lb.1.max(min_ub.1)));
     }
+
     (
         best.0.max(0),
         if best.0 > 0 {

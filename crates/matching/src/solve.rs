@@ -4,7 +4,7 @@
 
 use crate::bldm::bldm;
 use crate::bounds::{fold_range, window_bound};
-use crate::data::{Data, Limits};
+use crate::data::{Data, Limits, Span};
 use crate::rng::Rng;
 use crate::search::{Ctx, Pool, Search};
 use crate::sort::sort_by_cap;
@@ -45,8 +45,8 @@ impl Default for MatchOptions {
         MatchOptions {
             seed: 0x5EED_CE11,
             search_rounds: 4_000,
-            search_rounds_per_pack: 400,
-            exact_nodes_per_pack: 2_000_000,
+            search_rounds_per_pack: 2_000,
+            exact_nodes_per_pack: 8_000_000,
         }
     }
 }
@@ -84,42 +84,96 @@ pub(crate) fn solve_stratum(
     opt: &MatchOptions,
     rng: &mut Rng,
 ) -> Plan {
-    let d = ctx.d;
-    let w = s * p;
-    let mut plan = Plan {
-        max_packs: pack_bound(d, &ctx.lim, cells, s, p),
-        ..Plan::default()
+    let max_packs = pack_bound(ctx.d, &ctx.lim, cells, s, p);
+    let run = |first: Strategy, rng: &mut Rng| {
+        let mut plan = passes(ctx, cells, s, p, opt, first, rng);
+        plan.max_packs = max_packs;
+        plan
     };
+    let plan = run(Strategy::CapacityFirst, rng);
+    // When the in-group limits bind, windows of similar capacity rarely hold P cells that
+    // fit them: build the groups first and compare.
+    if ctx.lim.has_group_limits() && plan.packs.len() < max_packs && p >= 2 {
+        let other = run(Strategy::GroupsFirst, rng);
+        if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
+            return other;
+        }
+    }
+    plan
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Strategy {
+    /// Windows of S·P cells of similar capacity, each split into balanced groups.
+    CapacityFirst,
+    /// Groups of P cells that fit the in-group limits, then packs of S groups of similar sum.
+    GroupsFirst,
+}
+
+/// The first strategy on all cells, then passes over what is left: a pack dropped for the
+/// limits may still fit with other spares. Later passes build groups first when the
+/// in-group limits are what dropped it.
+fn passes(
+    ctx: &Ctx,
+    cells: &[u32],
+    s: usize,
+    p: usize,
+    opt: &MatchOptions,
+    first: Strategy,
+    rng: &mut Rng,
+) -> Plan {
+    let mut plan = Plan::default();
     let mut rest = cells.to_vec();
+    let mut strategy = first;
     for _ in 0..MAX_PASSES {
-        if rest.len() < w {
+        if rest.len() < s * p {
             break;
         }
-        sort_by_cap(&mut rest, &d.cap);
-        let pass = capacity_first(ctx, &rest, s, p, opt, cells.len(), rng);
+        sort_by_cap(&mut rest, &ctx.d.cap);
+        let (packs, spare) = match strategy {
+            Strategy::CapacityFirst => cut_windows(ctx.d, &rest, s, p),
+            Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p),
+        };
+        let pass = improve(ctx, packs, spare, s, p, opt, cells.len(), rng);
         let progress = !pass.packs.is_empty();
         plan.packs.extend(pass.packs);
         plan.dropped += pass.dropped;
         rest = pass.leftover;
-        if pass.dropped == 0 || !progress {
+        if !progress {
             break;
         }
+        strategy = if ctx.lim.has_group_limits() && strategy == Strategy::CapacityFirst {
+            Strategy::GroupsFirst
+        } else {
+            Strategy::CapacityFirst
+        };
     }
     plan.leftover = rest;
     plan
 }
 
-/// One pass of sort → windows → BLDM → search over `sorted` (ascending capacity).
-fn capacity_first(
-    ctx: &Ctx,
-    sorted: &[u32],
-    s: usize,
-    p: usize,
-    opt: &MatchOptions,
-    stock: usize,
-    rng: &mut Rng,
-) -> Plan {
-    let d = ctx.d;
+/// Packs first, then the worst range (smaller is better), then usable capacity.
+fn quality(d: &Data, plan: &Plan, p: usize) -> (usize, std::cmp::Reverse<i64>, i64) {
+    let (mut worst, mut usable) = (0i64, 0i64);
+    for pk in &plan.packs {
+        let sums: Vec<i64> = pk
+            .slots
+            .chunks(p)
+            .map(|g| g.iter().map(|&c| d.cap[c as usize]).sum())
+            .collect();
+        let (hi, lo) = (
+            sums.iter().max().unwrap_or(&0),
+            sums.iter().min().unwrap_or(&0),
+        );
+        worst = worst.max(hi - lo);
+        usable += lo;
+    }
+    (plan.packs.len(), std::cmp::Reverse(worst), usable)
+}
+
+/// Windows of S·P consecutive cells of `sorted` (ascending capacity), the surplus left out
+/// where it costs least, each window split by BLDM. Returns the packs and the spare cells.
+fn cut_windows(d: &Data, sorted: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
     let w = s * p;
     let n = sorted.len();
     let caps: Vec<i64> = sorted.iter().map(|&c| d.cap[c as usize]).collect();
@@ -143,21 +197,90 @@ fn capacity_first(
         used[st..st + w].iter_mut().for_each(|u| *u = true);
     }
     let spare: Vec<u32> = (0..n).filter(|&i| !used[i]).map(|i| sorted[i]).collect();
-    let mut pool = Pool::new(spare, &d.cap);
-
-    let mut packs: Vec<Search> = starts
+    let packs = starts
         .iter()
         .map(|&st| {
             let win = &sorted[st..st + w];
-            let slots = if p == 1 {
+            if p == 1 {
                 win.to_vec()
             } else {
                 bldm(win, &d.cap, s, p)
-            };
-            Search::new(ctx, slots, s, p)
+            }
         })
         .collect();
+    (packs, spare)
+}
 
+/// Groups first: in order of the limited measurement (OCV, else IR), take P consecutive
+/// cells whenever they fit every in-group limit, else set the lowest aside (for one limit
+/// this builds the most groups). Then sort the groups by capacity and cut packs of S groups
+/// of similar sum, leaving out the surplus groups where it costs least.
+fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let d = ctx.d;
+    let key = if ctx.lim.ocv_mv.is_some() {
+        &d.ocv
+    } else {
+        &d.ir
+    };
+    let mut order = cells.to_vec();
+    order.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
+    let (mut groups, mut spare) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i + p <= order.len() {
+        let g = &order[i..i + p];
+        let (mut ocv, mut ir) = (Span::default(), Span::default());
+        for &c in g {
+            ocv.add(d.ocv[c as usize]);
+            ir.add(d.ir[c as usize]);
+        }
+        if ctx.lim.group_violation(ocv.width(), ir.width()) == 0.0 {
+            groups.push(g.to_vec());
+            i += p;
+        } else {
+            spare.push(order[i]);
+            i += 1;
+        }
+    }
+    spare.extend_from_slice(&order[i..]);
+    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
+    groups.sort_by_key(sum);
+    let sums: Vec<i64> = groups.iter().map(sum).collect();
+    let starts = choose_windows(groups.len(), s, |st| sums[st + s - 1] - sums[st]);
+    let mut used = vec![false; groups.len()];
+    let packs = starts
+        .iter()
+        .map(|&st| {
+            used[st..st + s].iter_mut().for_each(|u| *u = true);
+            groups[st..st + s].concat()
+        })
+        .collect();
+    for (g, u) in groups.iter().zip(&used) {
+        if !u {
+            spare.extend_from_slice(g);
+        }
+    }
+    (packs, spare)
+}
+
+/// Search, exact settling and the IR phase for cut packs; drops those still outside the
+/// limits. `stock` is the stratum's size (it scales the search budget).
+#[allow(clippy::too_many_arguments)]
+fn improve(
+    ctx: &Ctx,
+    cut: Vec<Vec<u32>>,
+    spare: Vec<u32>,
+    s: usize,
+    p: usize,
+    opt: &MatchOptions,
+    stock: usize,
+    rng: &mut Rng,
+) -> Plan {
+    let d = ctx.d;
+    let mut pool = Pool::new(spare, &d.cap);
+    let mut packs: Vec<Search> = cut
+        .into_iter()
+        .map(|slots| Search::new(ctx, slots, s, p))
+        .collect();
     // Capacity phase. One cell per group: the window fixes the range, only spare cells or
     // a limit breach are worth a search. Two: the fold is optimal, only trades can help.
     for pk in packs.iter_mut() {
@@ -177,8 +300,10 @@ fn capacity_first(
             packs[i].select_pairs(&mut pool);
         }
     } else if p >= 3 {
+        // A pack still outside the in-group limits after descent is cut from cells that do
+        // not fit together; it is dropped and its cells go to the groups-first pass.
         let needy: Vec<usize> = (0..packs.len())
-            .filter(|&i| packs[i].wants_more(&pool))
+            .filter(|&i| packs[i].within_limits() && packs[i].wants_more(&pool))
             .collect();
         if !needy.is_empty() {
             let rounds = (total / needy.len()).min(opt.search_rounds_per_pack);
@@ -187,14 +312,25 @@ fn capacity_first(
             }
         }
     }
-    let proven: Vec<Option<i64>> = packs
-        .iter_mut()
-        .map(|pk| pk.settle_exactly(MatchOptions::scaled(opt.exact_nodes_per_pack, stock)))
-        .collect();
+    let exact = MatchOptions::scaled(opt.exact_nodes_per_pack, stock);
+    for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
+        let before = pk.cost().range;
+        pk.settle_exactly(exact);
+        // A small stock whose pack has a proved bound it does not meet yet: the search gets
+        // one more round, and the exact search another look at the result.
+        if stock <= FULL_EFFORT_CELLS
+            && pk.proven_bound().is_some()
+            && !pk.at_bound()
+            && pk.cost().range == before
+        {
+            pk.iterate(&mut pool, rng, opt.search_rounds_per_pack.min(total));
+            pk.settle_exactly(exact);
+        }
+    }
     // IR phase (ir_weight > 0): trade range, within an allowance, for IR-homogeneous groups;
     // also try starting from IR order and keep the better.
     if ctx.w > 0.0 && p >= 2 {
-        for pk in packs.iter_mut() {
+        for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
             let reached = pk.cost().range;
             pk.enter_ir_phase(&mut pool, reached);
             let mut alt = Search::new(ctx, pk.ir_ordered_copy(), s, p);
@@ -209,9 +345,10 @@ fn capacity_first(
     }
     let mut plan = Plan::default();
     let mut leftover = pool.into_vec();
-    for (mut pk, proven_bound) in packs.into_iter().zip(proven) {
+    for mut pk in packs {
         pk.ir_sweep();
-        if pk.cost().viol > 0.0 {
+        let proven_bound = pk.proven_bound();
+        if !pk.within_limits() {
             plan.dropped += 1;
             leftover.extend_from_slice(pk.slots());
         } else {

@@ -150,6 +150,7 @@ struct Snapshot {
     ir_n: u32,
     cost: Cost,
     lb: i64,
+    proven: Option<i64>,
     journal_len: usize,
 }
 
@@ -171,6 +172,10 @@ pub(crate) struct Search<'c, 'd> {
     journal: Vec<(u32, u32)>,
     /// IR phase: the largest range allowed while making groups IR-homogeneous.
     allowed: Option<i64>,
+    /// Step counter that rotates tie-breaking among equal groups.
+    turn: usize,
+    /// A bound an exact search proved for exactly the current cells.
+    proven: Option<i64>,
 }
 
 impl<'c, 'd> Search<'c, 'd> {
@@ -196,6 +201,8 @@ impl<'c, 'd> Search<'c, 'd> {
             lb: 0,
             journal: Vec::new(),
             allowed: None,
+            turn: 0,
+            proven: None,
         };
         me.recompute();
         me
@@ -221,7 +228,9 @@ impl<'c, 'd> Search<'c, 'd> {
         self.refresh_bound();
     }
 
+    /// The analytic bound of the current cells; any earlier proof was about other cells.
     fn refresh_bound(&mut self) {
+        self.proven = None;
         let mut caps: Vec<i64> = self
             .slots
             .iter()
@@ -246,6 +255,11 @@ impl<'c, 'd> Search<'c, 'd> {
     #[cfg(test)]
     pub fn lower_bound(&self) -> i64 {
         self.lb
+    }
+
+    /// Every group within the OCV/IR limits and the pack within the capacity-spread limit.
+    pub fn within_limits(&self) -> bool {
+        self.cost.viol <= EPS
     }
 
     /// Nothing left to gain on capacity: within limits and at the bound.
@@ -362,13 +376,18 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Cost after swapping the cells of each slot pair (a, b); every a in one group, every b
     /// in another.
     fn eval_swaps(&self, pairs: &[(usize, usize)]) -> Cost {
+        debug_assert!(pairs.len() <= 2);
         let (g, h) = (pairs[0].0 / self.p, pairs[0].1 / self.p);
-        let into_g: Vec<(usize, u32)> = pairs.iter().map(|&(a, b)| (a, self.slots[b])).collect();
-        let into_h: Vec<(usize, u32)> = pairs.iter().map(|&(a, b)| (b, self.slots[a])).collect();
+        let (mut into_g, mut into_h) = ([(0usize, 0u32); 2], [(0usize, 0u32); 2]);
+        for (k, &(a, b)) in pairs.iter().enumerate().take(2) {
+            into_g[k] = (a, self.slots[b]);
+            into_h[k] = (b, self.slots[a]);
+        }
+        let n = pairs.len().min(2);
         self.cost_with(
             &[
-                (g, self.stat_replacing(g, &into_g)),
-                (h, self.stat_replacing(h, &into_h)),
+                (g, self.stat_replacing(g, &into_g[..n])),
+                (h, self.stat_replacing(h, &into_h[..n])),
             ],
             self.total,
             self.ir_mean(),
@@ -512,11 +531,21 @@ impl<'c, 'd> Search<'c, 'd> {
         };
         let cur = self.cost;
         let avg = self.total as f64 / self.s as f64;
-        for g in 0..self.s {
+        // With many groups tied at an extreme, moving any one of them gains the same; two
+        // per side keep a step O(S) instead of O(S²).
+        // Which two rotates from step to step, so plateaus do not cycle.
+        self.turn = self.turn.wrapping_add(1);
+        let (mut tops, mut bottoms) = (0, 0);
+        for k in 0..self.s {
+            let g = (k + self.turn) % self.s;
             let sg = self.st[g].sum;
-            if sg != hi && sg != lo {
+            let at_top = sg == hi && tops < 2;
+            let at_bottom = sg == lo && bottoms < 2;
+            if !at_top && !at_bottom {
                 continue;
             }
+            tops += usize::from(at_top);
+            bottoms += usize::from(at_bottom);
             for h in 0..self.s {
                 let gap = sg - self.st[h].sum;
                 if h == g || (gap == 0 && plain) {
@@ -886,6 +915,7 @@ impl<'c, 'd> Search<'c, 'd> {
             ir_n: self.ir_n,
             cost: self.cost,
             lb: self.lb,
+            proven: self.proven,
             journal_len: self.journal.len(),
         }
     }
@@ -900,6 +930,7 @@ impl<'c, 'd> Search<'c, 'd> {
         self.ir_n = s.ir_n;
         self.cost = s.cost;
         self.lb = s.lb;
+        self.proven = s.proven;
     }
 
     fn rollback_pool(&mut self, to: usize, pool: &mut Pool) {
@@ -965,21 +996,33 @@ impl<'c, 'd> Search<'c, 'd> {
         groups
     }
 
+    /// A random perturbation: a trade with a spare of similar capacity, or a swap between
+    /// two groups. Under in-group limits it only takes moves that keep them (a few tries):
+    /// a kick into a violation costs a whole repair descent and is then thrown away.
     fn kick(&mut self, pool: &mut Pool, rng: &mut Rng) {
         let n = self.slots.len();
-        if !pool.is_empty() && rng.below(4) == 0 {
-            let at = rng.below(n);
-            let k = pool.lower_bound(self.cap(self.slots[at]), &self.ctx.d.cap);
-            let k = (k + rng.below(3)).saturating_sub(1).min(pool.len() - 1);
-            let c = pool.cells[k];
-            self.apply_trade(at, c, pool);
-            return;
+        let limited = self.ctx.lim.has_group_limits();
+        for _ in 0..if limited { 8 } else { 1 } {
+            if !pool.is_empty() && rng.below(4) == 0 {
+                let at = rng.below(n);
+                let k = pool.lower_bound(self.cap(self.slots[at]), &self.ctx.d.cap);
+                let k = (k + rng.below(3)).saturating_sub(1).min(pool.len() - 1);
+                let c = pool.cells[k];
+                if !limited || self.eval_trade(at, c).viol <= self.cost.viol {
+                    self.apply_trade(at, c, pool);
+                    return;
+                }
+                continue;
+            }
+            let g = rng.below(self.s);
+            let h = (g + 1 + rng.below(self.s - 1)) % self.s;
+            let a = g * self.p + rng.below(self.p);
+            let b = h * self.p + rng.below(self.p);
+            if !limited || self.eval_swap(a, b).viol <= self.cost.viol {
+                self.apply_swap(a, b);
+                return;
+            }
         }
-        let g = rng.below(self.s);
-        let h = (g + 1 + rng.below(self.s - 1)) % self.s;
-        let a = g * self.p + rng.below(self.p);
-        let b = h * self.p + rng.below(self.p);
-        self.apply_swap(a, b);
     }
 
     /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
@@ -1160,6 +1203,11 @@ fn best_band(v: &[i64], s: usize, r: i64) -> Option<Vec<(usize, usize)>> {
 }
 
 impl Search<'_, '_> {
+    /// A bound an exact search proved for the current cells (none once they changed).
+    pub fn proven_bound(&self) -> Option<i64> {
+        self.proven
+    }
+
     /// Exact search for a pack still above its bound (small packs only): adopts a better
     /// arrangement when one is found and keeps the limits, and raises the bound to what the
     /// search proved. Returns the proven bound.
@@ -1183,7 +1231,8 @@ impl Search<'_, '_> {
             }
         }
         self.lb = self.lb.max(found.proven_bound);
-        Some(self.lb)
+        self.proven = Some(self.lb);
+        self.proven
     }
 }
 
