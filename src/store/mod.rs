@@ -9,6 +9,7 @@ mod cells;
 mod eol;
 mod migrations;
 mod packs;
+mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 mod trace;
@@ -17,6 +18,7 @@ pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::CellFilter;
 pub use eol::NewRun;
 pub use packs::NewPack;
+pub use stats::DayCounts;
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};
 
 use rusqlite::{Connection, OptionalExtension};

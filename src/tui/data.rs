@@ -107,7 +107,8 @@ pub enum Resolved {
 pub struct LineData {
     /// Packs not yet through the test, oldest first.
     pub in_progress: Vec<Pack>,
-    /// Today's counts per stage reached: matched, assembled, configured, passed, failed.
+    /// Today's (local date) counts per stage: packs matched, assembled, configured, and
+    /// passed or failed (their last verdict of the day), from [`crate::store::DayCounts`].
     pub today: Vec<(PackStatus, i64)>,
     pub cells: Vec<(CellStatus, i64)>,
     /// Latest warnings and problems, newest first: (time, level, message).

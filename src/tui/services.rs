@@ -83,42 +83,25 @@ impl Services {
     }
 
     fn line(&self) -> crate::store::Result<Reply> {
-        let packs = self.store.list_packs(None)?;
-        let today = crate::store::now().get(..10).unwrap_or("").to_string();
-        let in_progress: Vec<Pack> = packs
-            .iter()
+        let in_progress: Vec<Pack> = self
+            .store
+            .list_packs(None)?
+            .into_iter()
             .filter(|p| {
                 matches!(
                     p.status,
                     PackStatus::Matched | PackStatus::Assembled | PackStatus::Configured
                 )
             })
-            .cloned()
             .collect();
-        // A pack counts towards every stage it reached today; stages are reached in order.
-        let reached = |p: &Pack, s: PackStatus| -> bool {
-            let order = |x: PackStatus| PackStatus::ALL.iter().position(|y| *y == x);
-            match s {
-                PackStatus::Passed | PackStatus::Failed => p.status == s,
-                _ => p.status != PackStatus::Scrapped && order(p.status) >= order(s),
-            }
-        };
-        let counts = [
-            PackStatus::Matched,
-            PackStatus::Assembled,
-            PackStatus::Configured,
-            PackStatus::Passed,
-            PackStatus::Failed,
-        ]
-        .iter()
-        .map(|s| {
-            let n = packs
-                .iter()
-                .filter(|p| p.created_at.starts_with(&today) && reached(p, *s))
-                .count() as i64;
-            (*s, n)
-        })
-        .collect();
+        let day = self.store.day_counts(chrono::Local::now().date_naive())?;
+        let counts = vec![
+            (PackStatus::Matched, day.matched),
+            (PackStatus::Assembled, day.assembled),
+            (PackStatus::Configured, day.configured),
+            (PackStatus::Passed, day.passed),
+            (PackStatus::Failed, day.failed),
+        ];
         let problems = self
             .store
             .recent_events(50)?
