@@ -2,9 +2,9 @@
 //! Pure: no I/O, so every rule is unit-tested here.
 
 use super::plan::Limit;
+use crate::domain::text_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 
 /// A measured or typed value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,32 +75,6 @@ pub enum RunOutcome {
     Fail,
     Error,
     Aborted,
-}
-
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| format!("unknown {} '{s}'", stringify!($name)))
-            }
-        }
-    };
 }
 
 text_enum!(Outcome { Skipped => "skipped", Pass => "pass", Error => "error", Fail => "fail" });
