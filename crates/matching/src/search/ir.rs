@@ -1,0 +1,113 @@
+//! IR homogeneity: the free regrouping of equal-capacity cells, and the IR phase that trades
+//! range (within an allowance) for IR-homogeneous groups.
+
+use super::{Pool, Search};
+
+impl Search<'_, '_> {
+    /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
+    /// this is free homogeneity. Groups take, in order of their mean IR, the next-lowest-IR
+    /// cells of each capacity they hold. Kept only if the cost improves.
+    pub fn ir_sweep(&mut self) {
+        let d = self.ctx.d;
+        if self.ir_n < 2 || self.p < 2 {
+            return;
+        }
+        let mean_ir = |g: &[u32]| {
+            let (s, n) = g.iter().fold((0.0, 0u32), |(s, n), &c| {
+                let v = d.ir[c as usize];
+                if v.is_nan() {
+                    (s, n)
+                } else {
+                    (s + v, n + 1)
+                }
+            });
+            if n == 0 {
+                f64::INFINITY
+            } else {
+                s / f64::from(n)
+            }
+        };
+        let mut order: Vec<usize> = (0..self.s).collect();
+        order.sort_by(|&a, &b| mean_ir(self.group(a)).total_cmp(&mean_ir(self.group(b))));
+        // Cells of each capacity, lowest IR first (unmeasured last).
+        let mut by_cap: Vec<u32> = self.slots.clone();
+        by_cap.sort_by(|&a, &b| {
+            d.cap[a as usize]
+                .cmp(&d.cap[b as usize])
+                .then(d.ir[a as usize].total_cmp(&d.ir[b as usize]))
+        });
+        let first = |v: i64| by_cap.partition_point(|&c| d.cap[c as usize] < v);
+        let mut taken = vec![0usize; by_cap.len()];
+        let snap = self.snapshot();
+        let mut slots = vec![0u32; self.slots.len()];
+        for &g in &order {
+            for i in 0..self.p {
+                let at = g * self.p + i;
+                let v = d.cap[self.slots[at] as usize];
+                let f = first(v);
+                slots[at] = by_cap[f + taken[f]];
+                taken[f] += 1;
+            }
+        }
+        self.slots = slots;
+        for g in 0..self.s {
+            self.resort(g);
+        }
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        if !self.cost.better(&snap.cost, self.ir_phase()) {
+            self.restore(&snap);
+        }
+    }
+}
+
+impl Search<'_, '_> {
+    /// Switches to the IR phase: from here on the groups are made IR-homogeneous while the
+    /// range stays within what the capacity phase reached plus `ir_weight` × the slack (the
+    /// profile's capacity-spread limit, or 1 % of the mean group without one), and never
+    /// beyond that limit.
+    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64) {
+        let w = self.ctx.w;
+        if w <= 0.0 || self.ir_n < 2 || self.p < 2 {
+            return;
+        }
+        let mean = self.total as f64 / self.s as f64;
+        let limit = self
+            .ctx
+            .lim
+            .range_pct
+            .map(|pct| (pct / 100.0 * mean).floor() as i64);
+        let slack = limit.map_or(0.01 * mean, |l| l as f64);
+        let mut allowed = reached + (w * slack).floor() as i64;
+        if let Some(l) = limit {
+            allowed = allowed.min(l.max(reached));
+        }
+        self.allowed = Some(allowed);
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.ir_sweep();
+        self.descend(pool);
+        self.ir_sweep();
+    }
+
+    /// Restarts this pack's cells from IR order (consecutive cells by IR make the groups),
+    /// keeping the IR phase's allowance; for comparing with the capacity-first result.
+    pub fn ir_ordered_copy(&self) -> Vec<u32> {
+        let ir = &self.ctx.d.ir;
+        let mut v = self.slots.clone();
+        v.sort_by(|&a, &b| ir[a as usize].total_cmp(&ir[b as usize]));
+        v
+    }
+
+    /// Sets the allowance directly (for a second start that must meet the same one).
+    pub fn set_allowed(&mut self, allowed: Option<i64>) {
+        self.allowed = allowed;
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+    }
+
+    pub fn allowed(&self) -> Option<i64> {
+        self.allowed
+    }
+
+    pub fn better_than(&self, other: &Search) -> bool {
+        self.cost.better(&other.cost, self.ir_phase())
+    }
+}
