@@ -311,8 +311,11 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
     assert_eq!(passed.len(), 1);
     // The operator's write first, then the test's own logged writes (balancing, protection).
     let writes = store.bms_writes_for_pack(passed[0].id).unwrap();
-    assert_eq!(writes[0].outcome, "verified", "{writes:?}");
-    assert!(writes.iter().all(|w| w.outcome == "verified"), "{writes:?}");
+    assert_eq!(writes[0].write.outcome, "verified", "{writes:?}");
+    assert!(
+        writes.iter().all(|w| w.write.outcome == "verified"),
+        "{writes:?}"
+    );
     assert_eq!(store.eol_runs_for_pack(passed[0].id).unwrap().len(), 1);
 }
 

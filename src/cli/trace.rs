@@ -107,7 +107,8 @@ fn print_pack(l: &PackLineage) {
         println!("BMS configuration writes: none");
     } else {
         println!("BMS configuration writes:");
-        for w in &l.bms_writes {
+        for r in &l.bms_writes {
+            let w = &r.write;
             println!(
                 "  #{} {} {:<9} {} {} {} by {} at {} ({} fields, {} failed){}",
                 w.id,
@@ -118,8 +119,8 @@ fn print_pack(l: &PackLineage) {
                 opt(&w.bms_identity),
                 w.operator,
                 w.station,
-                w.fields,
-                w.fields_failed,
+                r.fields,
+                r.fields_failed,
                 w.detail
                     .as_ref()
                     .map(|d| format!(": {d}"))

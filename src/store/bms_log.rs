@@ -4,7 +4,7 @@
 //! and completed afterwards, so an interrupted write stays visible as `started`.
 
 use super::{now, Actor, Result, Store};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 /// Outcome of one write attempt, as stored.
@@ -177,32 +177,37 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The most recent attempts, newest first: `(id, port, profile, identity, operator,
-    /// started_at, outcome, detail)`.
+    /// The most recent attempts, newest first.
     pub fn recent_bms_writes(&self, limit: usize) -> Result<Vec<BmsWriteRow>> {
         Ok(self
             .conn()
-            .prepare(
-                "SELECT id, port, protocol, profile, bms_identity, station, operator, started_at, finished_at, outcome, detail
-                 FROM bms_writes ORDER BY id DESC LIMIT ?1",
-            )?
-            .query_map([limit as i64], |r| {
-                Ok(BmsWriteRow {
-                    id: r.get(0)?,
-                    port: r.get(1)?,
-                    protocol: r.get(2)?,
-                    profile: r.get(3)?,
-                    bms_identity: r.get(4)?,
-                    station: r.get(5)?,
-                    operator: r.get(6)?,
-                    started_at: r.get(7)?,
-                    finished_at: r.get(8)?,
-                    outcome: r.get(9)?,
-                    detail: r.get(10)?,
-                })
-            })?
+            .prepare(&format!(
+                "SELECT {WRITE_COLUMNS} FROM bms_writes w ORDER BY w.id DESC LIMIT ?1"
+            ))?
+            .query_map([limit as i64], write_row)?
             .collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The columns [`write_row`] reads, in its order, from `bms_writes` named `w`.
+pub(super) const WRITE_COLUMNS: &str = "w.id, w.port, w.protocol, w.profile, w.bms_identity, \
+     w.station, w.operator, w.started_at, w.finished_at, w.outcome, w.detail";
+
+/// One attempt from a row that starts with [`WRITE_COLUMNS`].
+pub(super) fn write_row(r: &Row) -> rusqlite::Result<BmsWriteRow> {
+    Ok(BmsWriteRow {
+        id: r.get(0)?,
+        port: r.get(1)?,
+        protocol: r.get(2)?,
+        profile: r.get(3)?,
+        bms_identity: r.get(4)?,
+        station: r.get(5)?,
+        operator: r.get(6)?,
+        started_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        outcome: r.get(9)?,
+        detail: r.get(10)?,
+    })
 }
 
 /// One attempt as listed.

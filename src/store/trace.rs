@@ -1,6 +1,7 @@
 //! Traceability queries: a pack's assembly record, its cells with where their grading data came
 //! from, its BMS configuration writes, the packs a source module fed, and existing pack codes.
 
+use super::bms_log::{write_row, BmsWriteRow, WRITE_COLUMNS};
 use super::{Result, Store};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -35,17 +36,8 @@ pub struct CellLink {
 /// One configuration write to a pack's BMS, with its field counts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BmsWriteRecord {
-    pub id: i64,
-    pub port: String,
-    pub protocol: String,
-    pub bms_identity: Option<String>,
-    pub profile: String,
-    pub station: String,
-    pub operator: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
+    #[serde(flatten)]
+    pub write: BmsWriteRow,
     pub fields: i64,
     pub fields_failed: i64,
 }
@@ -115,26 +107,15 @@ impl Store {
     pub fn bms_writes_for_pack(&self, pack_id: i64) -> Result<Vec<BmsWriteRecord>> {
         Ok(self
             .conn()
-            .prepare(
-                "SELECT w.id, w.port, w.protocol, w.bms_identity, w.profile, w.station, w.operator,
-                        w.started_at, w.finished_at, w.outcome, w.detail,
+            .prepare(&format!(
+                "SELECT {WRITE_COLUMNS},
                         (SELECT COUNT(*) FROM bms_write_fields f WHERE f.write_id = w.id),
                         (SELECT COUNT(*) FROM bms_write_fields f WHERE f.write_id = w.id AND f.ok = 0)
-                 FROM bms_writes w WHERE w.pack_id = ?1 ORDER BY w.id",
-            )?
+                 FROM bms_writes w WHERE w.pack_id = ?1 ORDER BY w.id"
+            ))?
             .query_map([pack_id], |r| {
                 Ok(BmsWriteRecord {
-                    id: r.get(0)?,
-                    port: r.get(1)?,
-                    protocol: r.get(2)?,
-                    bms_identity: r.get(3)?,
-                    profile: r.get(4)?,
-                    station: r.get(5)?,
-                    operator: r.get(6)?,
-                    started_at: r.get(7)?,
-                    finished_at: r.get(8)?,
-                    outcome: r.get(9)?,
-                    detail: r.get(10)?,
+                    write: write_row(r)?,
                     fields: r.get(11)?,
                     fields_failed: r.get(12)?,
                 })

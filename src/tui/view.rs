@@ -1206,15 +1206,16 @@ fn pack_lineage(
     let mut records: Vec<(String, String, String, String)> = l
         .bms_writes
         .iter()
-        .map(|w| {
+        .map(|r| {
+            let w = &r.write;
             (
                 w.started_at.clone(),
                 "config write".to_string(),
                 w.outcome.clone(),
                 format!(
                     "{} of {} fields ok, {} on {}{}",
-                    w.fields - w.fields_failed,
-                    w.fields,
+                    r.fields - r.fields_failed,
+                    r.fields,
                     w.bms_identity.as_deref().unwrap_or("unknown BMS"),
                     w.port,
                     w.detail
