@@ -7,9 +7,7 @@ use super::{input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::assembly::{self, AssemblyError, Progress, Slot};
 use crate::domain::PackStatus;
 use crate::pack_code;
-use crate::profile::Profile;
 use crate::store::StoreError;
-use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
@@ -48,13 +46,8 @@ fn slot_text(s: &Slot) -> String {
 
 pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
-    let pack = store
-        .find_pack(&args.pack)?
-        .with_context(|| format!("no pack '{}'", args.pack))
-        .map_err(input_error)?;
-    let profile = Profile::load(&pack.profile)
-        .with_context(|| format!("pack {} needs its profile", pack.label()))
-        .map_err(input_error)?;
+    let pack = super::packs::find(&store, &args.pack)?;
+    let profile = super::packs::profile_of(&pack)?;
     // A wrong label is caught before any cell is placed.
     if let Some(code) = &args.code {
         pack_code::validate(&profile.pack_code, profile.chemistry, code.trim())

@@ -6,12 +6,13 @@
 //! cells lack traceability data). Ctrl-C and SIGTERM end the run as aborted, on the record.
 
 use super::{
-    device_error, input_error, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
+    device_error, input_error, packs, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
 };
 use crate::bms::service::WriteLog;
 use crate::bms::BmsHandle;
 use crate::device::can::bms::{self as can_bms, CanBmsConfig, CanReader};
 use crate::device::serial::{self, SerialConfig};
+use crate::domain::Pack;
 use crate::eol::answers::Answers;
 use crate::eol::bench::HandleBench;
 use crate::eol::judge::{Outcome, RunOutcome};
@@ -19,7 +20,6 @@ use crate::eol::plan::{MeasurementSpec, Step};
 use crate::eol::process_alive;
 use crate::eol::record::{self, Measurement, RunDocument};
 use crate::eol::runner::{self, Operator, Reply, RunError, RunEvent, Timing};
-use crate::profile::Profile;
 use crate::store::Store;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -101,17 +101,7 @@ fn measurement_line(m: &Measurement) -> String {
         Outcome::Fail => "FAIL",
         Outcome::Error => "ERROR",
     };
-    let value = m
-        .value
-        .as_ref()
-        .map(|v| {
-            if m.unit.is_empty() {
-                v.to_string()
-            } else {
-                format!("{v} {}", m.unit)
-            }
-        })
-        .unwrap_or_else(|| "-".into());
+    let value = m.value_text();
     let mut line = format!(
         "  {tag:<5} {}/{} = {value}  [{}]",
         m.step_id,
@@ -202,16 +192,17 @@ async fn connected(handle: &BmsHandle, within: Duration) -> Result<(), String> {
     up
 }
 
-fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
+/// The store, with this station's orphaned runs marked aborted, and the pack named by `key`.
+fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(Store, Pack)> {
     let mut store = ctx.open_store()?;
     store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
-    let pack = store
-        .find_pack(&args.pack)?
-        .with_context(|| format!("no pack '{}'", args.pack))
-        .map_err(input_error)?;
-    let profile = Profile::load(&pack.profile)
-        .with_context(|| format!("pack {} needs its profile", pack.label()))
-        .map_err(input_error)?;
+    let pack = packs::find(&store, key)?;
+    Ok((store, pack))
+}
+
+fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let (mut store, pack) = open_for_pack(ctx, &args.pack)?;
+    let profile = packs::profile_of(&pack)?;
     let answers = match &args.answers {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -384,12 +375,7 @@ async fn wait_for_stop() -> String {
 }
 
 fn report(args: ReportArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let mut store = ctx.open_store()?;
-    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
-    let pack = store
-        .find_pack(&args.pack)?
-        .with_context(|| format!("no pack '{}'", args.pack))
-        .map_err(input_error)?;
+    let (store, pack) = open_for_pack(ctx, &args.pack)?;
     let mut runs = store.eol_runs_for_pack(pack.id)?;
     if let Some(id) = args.run {
         runs.retain(|r| r.id == id);

@@ -1,9 +1,26 @@
 //! `packwright packs list|show`.
 
 use super::{input_error, print_json, Context, EXIT_OK};
-use crate::domain::PackStatus;
+use crate::domain::{Pack, PackStatus};
+use crate::profile::Profile;
+use crate::store::Store;
 use anyhow::Context as _;
 use clap::Subcommand;
+
+/// The pack named on the command line (code or number); bad input when there is none.
+pub(super) fn find(store: &Store, key: &str) -> anyhow::Result<Pack> {
+    store
+        .find_pack(key)?
+        .with_context(|| format!("no pack '{key}'"))
+        .map_err(input_error)
+}
+
+/// The profile a pack was matched for; bad input when it cannot be loaded.
+pub(super) fn profile_of(pack: &Pack) -> anyhow::Result<Profile> {
+    Profile::load(&pack.profile)
+        .with_context(|| format!("pack {} needs its profile", pack.label()))
+        .map_err(input_error)
+}
 
 #[derive(Debug, Subcommand)]
 pub enum PacksCommand {
@@ -49,10 +66,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         PacksCommand::Show { pack, json } => {
-            let p = store
-                .find_pack(&pack)?
-                .with_context(|| format!("no pack '{pack}'"))
-                .map_err(input_error)?;
+            let p = find(&store, &pack)?;
             if json {
                 print_json(&p)?;
             } else {

@@ -44,6 +44,17 @@ pub struct Measurement {
     pub taken_at: String,
 }
 
+impl Measurement {
+    /// The value with its unit, `3301 mV`, `yes`, or `-` when none was taken.
+    pub fn value_text(&self) -> String {
+        match &self.value {
+            None => "-".into(),
+            Some(v) if self.unit.is_empty() => v.to_string(),
+            Some(v) => format!("{v} {}", self.unit),
+        }
+    }
+}
+
 /// A step of a run document: its measurements in order and the worst of their outcomes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRecord {
@@ -297,6 +308,17 @@ mod tests {
                 Outcome::Skipped,
             ),
         ]
+    }
+
+    #[test]
+    fn values_read_with_their_unit() {
+        let ms = sample();
+        assert_eq!(ms[0].value_text(), "2850 mV");
+        let mut flag = ms[2].clone();
+        flag.unit.clear();
+        assert_eq!(flag.value_text(), "yes");
+        flag.value = None;
+        assert_eq!(flag.value_text(), "-");
     }
 
     #[test]

@@ -485,20 +485,7 @@ impl Operator for ConsoleOperator<'_> {
 
 /// One measurement as the Test screen shows it: `name value unit`, and why when not a pass.
 fn measured_text(m: &crate::eol::record::Measurement) -> String {
-    let value = m
-        .value
-        .as_ref()
-        .map(|v| {
-            format!(
-                "{v}{}",
-                if m.unit.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", m.unit)
-                }
-            )
-        })
-        .unwrap_or_else(|| "-".into());
+    let value = m.value_text();
     match &m.reason {
         Some(r) if m.outcome != Outcome::Pass => format!("{} {value}: {r}", m.name),
         _ => format!("{} {value}", m.name),
