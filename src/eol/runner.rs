@@ -986,6 +986,16 @@ mod tests {
         (r, shown)
     }
 
+    /// [`go`] with an operator who gives good answers and no abort.
+    async fn go_well(
+        store: &mut Store,
+        pack: &Pack,
+        profile: &Profile,
+        bench: &mut FakeBench,
+    ) -> (Result<RunSummary, RunError>, Vec<String>) {
+        go(store, pack, profile, bench, &mut Script::good(), no_abort()).await
+    }
+
     fn no_abort() -> watch::Receiver<Option<String>> {
         watch::channel(None).1
     }
@@ -997,15 +1007,7 @@ mod tests {
     #[tokio::test]
     async fn a_good_pack_passes_and_every_measurement_is_kept() {
         let (mut store, pack, profile) = setup("MOD-B");
-        let (r, shown) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut FakeBench::good(),
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, shown) = go_well(&mut store, &pack, &profile, &mut FakeBench::good()).await;
         let summary = r.unwrap();
         assert_eq!(summary.outcome, RunOutcome::Pass, "{:?}", summary.reason);
         let ms = store.eol_measurements(summary.run_id).unwrap();
@@ -1044,15 +1046,7 @@ mod tests {
         let (mut store, pack, profile) = setup("MOD-B");
         let mut bench = FakeBench::good();
         bench.snapshot.cell_voltages_mv[6] = 2850;
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let summary = r.unwrap();
         assert_eq!(summary.outcome, RunOutcome::Fail);
         let ms = store.eol_measurements(summary.run_id).unwrap();
@@ -1085,15 +1079,7 @@ mod tests {
         }];
         bench.snapshot.temperatures_c[1] = -40.0;
         bench.snapshot.discharge_fet = Some(false);
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let ms = store.eol_measurements(r.unwrap().run_id).unwrap();
         let cfg = find(&ms, "config_mismatch_count");
         assert_eq!(cfg.outcome, Outcome::Fail);
@@ -1118,15 +1104,7 @@ mod tests {
         let (mut store, pack, profile) = setup("MOD-B");
         let mut bench = FakeBench::good();
         bench.silent = true;
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let summary = r.unwrap();
         assert_eq!(summary.outcome, RunOutcome::Fail);
         let ms = store.eol_measurements(summary.run_id).unwrap();
@@ -1148,15 +1126,7 @@ mod tests {
         let (mut store, pack, profile) = setup("MOD-B");
         let mut bench = FakeBench::good();
         bench.reads_until_lost = Some(3);
-        let (r, shown) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, shown) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let summary = r.unwrap();
         assert_eq!(summary.outcome, RunOutcome::Aborted);
         assert!(summary
@@ -1220,15 +1190,7 @@ mod tests {
         let mut bench = FakeBench::good();
         bench.overvoltage = None;
         // Nobody confirms: the protection measurements are errors, not passes.
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let summary = r.unwrap();
         assert_eq!(summary.outcome, RunOutcome::Error);
         let ms = store.eol_measurements(summary.run_id).unwrap();
@@ -1242,15 +1204,7 @@ mod tests {
 
         let mut bench = FakeBench::good();
         bench.overvoltage = Some(false);
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let ms = store.eol_measurements(r.unwrap().run_id).unwrap();
         assert_eq!(
             find(&ms, "overvoltage_trips").value,
@@ -1262,15 +1216,7 @@ mod tests {
     #[tokio::test]
     async fn a_cell_without_source_code_refuses_the_run_before_anything_is_recorded() {
         let (mut store, pack, profile) = setup("");
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut FakeBench::good(),
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut FakeBench::good()).await;
         let err = r.unwrap_err().to_string();
         assert!(
             err.contains("cell c3 has no source module/pack code"),
@@ -1293,15 +1239,7 @@ mod tests {
             .retain(|s| s.id == "inverter_can" || s.id == "barcode");
         let mut bench = FakeBench::good();
         bench.identity.barcode = Some("PWT0000099".into());
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         let ms = store.eol_measurements(r.unwrap().run_id).unwrap();
         let v = find(&ms, "can_charge_voltage_limit_v");
         assert_eq!(v.outcome, Outcome::Fail);
@@ -1317,15 +1255,7 @@ mod tests {
             discharge_voltage_limit_v: 44.8,
         });
         bench.identity.barcode = Some("PWT0000001".into());
-        let (r, _) = go(
-            &mut store,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut Script::good(),
-            no_abort(),
-        )
-        .await;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
         assert_eq!(r.unwrap().outcome, RunOutcome::Pass);
     }
 }
