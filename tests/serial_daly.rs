@@ -4,36 +4,11 @@
 
 mod serial_support;
 
-use serial_support::{assert_plausible, packwright, Sim};
+use serial_support::{assert_plausible, link, packwright, read_json, Sim, FAST};
 use std::path::Path;
 
-const FAST: [&str; 4] = ["--baud", "115200", "--turnaround-ms", "1"];
-
 fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
-    let mut args = vec![
-        "--protocol",
-        "daly",
-        "--cells",
-        "16",
-        "--chemistry",
-        "LFP",
-        "--seed",
-        "7",
-    ];
-    args.extend_from_slice(extra);
-    Sim::start(dir, name, &args)
-}
-
-fn client<'a>(sim: &'a Sim, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--port", sim.port(), "--protocol", "daly"];
-    v.extend_from_slice(extra);
-    v
-}
-
-fn read_json(db: &Path, sim: &Sim, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["bms", "read", "--json"];
-    args.extend(client(sim, extra));
-    packwright(db, &args).expect(0).json()
+    Sim::lfp16(dir, name, "daly", "7", extra)
 }
 
 #[test]
@@ -80,7 +55,7 @@ fn several_boards_on_one_line_answer_by_address() {
     assert_eq!(uart["cycles"], 11, "the UART address reaches board 1");
     // Nobody answers board 3: a communication error, not an invented reading.
     let mut args = vec!["bms", "read"];
-    args.extend(client(
+    args.extend(link(
         &s,
         &["--address", "3", "--timeout-ms", "100", "--attempts", "1"],
     ));
@@ -92,7 +67,7 @@ fn several_boards_on_one_line_answer_by_address() {
         run.stderr
     );
     let mut args = vec!["bms", "read"];
-    args.extend(client(&s, &["--address", "0x12"]));
+    args.extend(link(&s, &["--address", "0x12"]));
     packwright(&db, &args).expect(2);
 }
 
@@ -136,7 +111,7 @@ fn mos_and_soc_writes_are_proven_by_read_back() {
     let s = sim(dir.path(), "daly", &FAST);
     let set = |extra: &[&str]| {
         let mut args = vec!["bms", "set", "--json"];
-        args.extend(client(&s, &["--baud", "115200"]));
+        args.extend(link(&s, &["--baud", "115200"]));
         args.extend_from_slice(extra);
         packwright(&db, &args)
     };
@@ -184,12 +159,12 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
     extra.extend(["--fault", "nostore=soc+charge_mos"]);
     let s = sim(dir.path(), "daly", &extra);
     let mut args = vec!["bms", "set"];
-    args.extend(client(&s, &["--baud", "115200", "--soc", "10"]));
+    args.extend(link(&s, &["--baud", "115200", "--soc", "10"]));
     let run = packwright(&db, &args);
     run.expect(1);
     assert!(run.stderr.contains("SOC: asked 10 %"), "{}", run.stderr);
     let mut args = vec!["bms", "set"];
-    args.extend(client(&s, &["--baud", "115200", "--charge-fet", "off"]));
+    args.extend(link(&s, &["--baud", "115200", "--charge-fet", "off"]));
     let run = packwright(&db, &args);
     run.expect(1);
     assert!(

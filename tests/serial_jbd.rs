@@ -5,33 +5,13 @@
 
 mod serial_support;
 
-use serial_support::{assert_plausible, packwright, Sim};
+use serial_support::{assert_plausible, link, packwright, read_json, Sim, FAST};
 use std::path::Path;
 
 const PROFILE: &str = "lfp-16s1p-280ah";
 
-/// Fault tests run at a fast baud rate with a quick board, so retries dominate their time.
-const FAST: [&str; 4] = ["--baud", "115200", "--turnaround-ms", "1"];
-
 fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
-    let mut args = vec![
-        "--protocol",
-        "jbd",
-        "--cells",
-        "16",
-        "--chemistry",
-        "LFP",
-        "--seed",
-        "42",
-    ];
-    args.extend_from_slice(extra);
-    Sim::start(dir, name, &args)
-}
-
-fn link<'a>(sim: &'a Sim, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--port", sim.port(), "--protocol", "jbd"];
-    v.extend_from_slice(extra);
-    v
+    Sim::lfp16(dir, name, "jbd", "42", extra)
 }
 
 fn config(db: &Path, verb: &str, sim: &Sim, extra: &[&str]) -> serial_support::Run {
@@ -39,12 +19,6 @@ fn config(db: &Path, verb: &str, sim: &Sim, extra: &[&str]) -> serial_support::R
     args.extend(link(sim, &["--profile", PROFILE]));
     args.extend_from_slice(extra);
     packwright(db, &args)
-}
-
-fn read_json(db: &Path, sim: &Sim, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["bms", "read", "--json"];
-    args.extend(link(sim, extra));
-    packwright(db, &args).expect(0).json()
 }
 
 /// The board holds exactly the profile: `config read` against the profile finds no difference.

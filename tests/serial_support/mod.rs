@@ -11,6 +11,9 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_packwright");
 
+/// Fault tests run at a fast baud rate with a quick board, so retries dominate their time.
+pub const FAST: [&str; 4] = ["--baud", "115200", "--turnaround-ms", "1"];
+
 /// A `packwright sim` process, killed when dropped.
 pub struct Sim {
     child: Child,
@@ -18,9 +21,27 @@ pub struct Sim {
     pub link: PathBuf,
     /// The pty path the simulator printed first.
     pub pty: String,
+    /// The protocol it speaks (`--protocol`).
+    pub protocol: String,
 }
 
 impl Sim {
+    /// A 16-cell LFP board speaking `protocol`, with a fixed seed and `extra` arguments.
+    pub fn lfp16(dir: &Path, name: &str, protocol: &str, seed: &str, extra: &[&str]) -> Sim {
+        let mut args = vec![
+            "--protocol",
+            protocol,
+            "--cells",
+            "16",
+            "--chemistry",
+            "LFP",
+            "--seed",
+            seed,
+        ];
+        args.extend_from_slice(extra);
+        Sim::start(dir, name, &args)
+    }
+
     /// Start `packwright sim ARGS --link DIR/NAME` and wait until it has announced its pty.
     pub fn start(dir: &Path, name: &str, args: &[&str]) -> Sim {
         let link = dir.join(name);
@@ -59,7 +80,18 @@ impl Sim {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(link.exists(), "the simulator linked {}", link.display());
-        Sim { child, link, pty }
+        let protocol = args
+            .iter()
+            .skip_while(|a| **a != "--protocol")
+            .nth(1)
+            .unwrap_or(&"jbd")
+            .to_string();
+        Sim {
+            child,
+            link,
+            pty,
+            protocol,
+        }
     }
 
     pub fn port(&self) -> &str {
@@ -121,6 +153,20 @@ pub fn packwright(db: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The client's arguments for reaching `sim`, then `extra`.
+pub fn link<'a>(sim: &'a Sim, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--port", sim.port(), "--protocol", &sim.protocol];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `bms read --json` of `sim`.
+pub fn read_json(db: &Path, sim: &Sim, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["bms", "read", "--json"];
+    args.extend(link(sim, extra));
+    packwright(db, &args).expect(0).json()
 }
 
 /// Plausibility of one live reading: every value a lithium board could report, cells
