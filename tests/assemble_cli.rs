@@ -3,7 +3,7 @@
 
 mod eol_support;
 
-use eol_support::{import_cells, json, match_pack, pw};
+use eol_support::{import_cells, json, match_pack, pack_json, pw, pw_json};
 
 #[test]
 fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed() {
@@ -73,19 +73,9 @@ fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed() {
     assert_eq!(v["progress"]["placed"], 15);
     assert_eq!(v["placed"].as_array().unwrap().len(), 12);
 
-    let pack = json(
-        &pw(&db)
-            .args(["packs", "show", "PWT0000001", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let pack = pack_json(&db, "PWT0000001");
     assert_eq!(pack["status"], "assembled");
     // Assembled cells are marked so in the inventory.
-    let cell = json(
-        &pw(&db)
-            .args(["cells", "show", &cells[0], "--json"])
-            .output()
-            .unwrap(),
-    );
+    let cell = pw_json(&db, &["cells", "show", &cells[0], "--json"]);
     assert_eq!(cell["status"], "assembled");
 }

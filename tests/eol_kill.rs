@@ -4,31 +4,14 @@
 
 mod eol_support;
 
-use eol_support::{assembled_pack, configure, good_answers, json, Sim};
+use eol_support::{assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 /// Start `eol run` on pack 1 with stdout piped.
 fn start_run(db: &Path, sim: &Sim, answers: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_packwright"))
-        .env("PACKWRIGHT_DB", db)
-        .env("PACKWRIGHT_STATION", "line-1")
-        .env("PACKWRIGHT_OPERATOR", "ann")
-        .env_remove("PACKWRIGHT_PROFILES")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "eol",
-            "run",
-            "--pack",
-            "1",
-            "--port",
-            sim.port(),
-            "--protocol",
-            "jbd",
-        ])
-        .arg("--answers")
-        .arg(answers)
+    eol_run(db, sim, answers)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -100,12 +83,7 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
     drop(store);
 
     // The next report sees the process gone and marks the run aborted, keeping what it took.
-    let docs = json(
-        &eol_support::pw(&db)
-            .args(["eol", "report", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let docs = runs_json(&db, &code);
     let doc = &docs[0];
     assert_eq!(doc["outcome"], "aborted", "{doc:#}");
     assert!(
@@ -122,12 +100,7 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
     }
     assert!(kept.len() >= shown.len());
     // The pack keeps its status (configured by the write above): an aborted run is no verdict.
-    let pack = json(
-        &eol_support::pw(&db)
-            .args(["packs", "show", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "configured");
     let store = packwright::store::Store::open(&db).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
@@ -152,12 +125,7 @@ fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
     assert_eq!(status.code(), Some(3), "{tail:?}");
     assert!(tail.last().unwrap().starts_with("ABORTED"), "{tail:?}");
 
-    let docs = json(
-        &eol_support::pw(&db)
-            .args(["eol", "report", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let docs = runs_json(&db, &code);
     let doc = &docs[0];
     assert_eq!(doc["outcome"], "aborted");
     assert!(
@@ -183,12 +151,7 @@ fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "{tail:?}");
 
-    let docs = json(
-        &eol_support::pw(&db)
-            .args(["eol", "report", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let docs = runs_json(&db, &code);
     let doc = &docs[0];
     assert_eq!(doc["outcome"], "aborted", "{doc:#}");
     assert!(
@@ -202,11 +165,6 @@ fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
     for key in &shown {
         assert!(kept.contains(key), "{key}: {kept:?}");
     }
-    let pack = json(
-        &eol_support::pw(&db)
-            .args(["packs", "show", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "assembled");
 }

@@ -6,35 +6,17 @@
 mod eol_support;
 
 use eol_support::{
-    assemble, assembled_pack, configure, good_answers, import_cells, json, match_pack, pw, Sim,
+    assemble, assembled_pack, configure, eol_run, good_answers, import_cells, match_pack,
+    pack_json, pw, pw_json, runs_json, Sim,
 };
 use serde_json::Value;
 use std::path::Path;
 
 /// Run the plan of pack 1; the exit code, what was printed, and the run's JSON document.
 fn eol(db: &Path, sim: &Sim, answers: &Path) -> (i32, String, Value) {
-    let out = pw(db)
-        .args([
-            "eol",
-            "run",
-            "--pack",
-            "1",
-            "--port",
-            sim.port(),
-            "--protocol",
-            "jbd",
-        ])
-        .arg("--answers")
-        .arg(answers)
-        .output()
-        .unwrap();
+    let out = eol_run(db, sim, answers).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let runs = json(
-        &pw(db)
-            .args(["eol", "report", "1", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let runs = runs_json(db, "1");
     let last = runs
         .as_array()
         .unwrap()
@@ -85,12 +67,7 @@ fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_line
     let sim = Sim::jbd15(dir.path(), &[]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);
     // The verified write with the pack's code as barcode configured the pack.
-    let pack = json(
-        &pw(&db)
-            .args(["packs", "show", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "configured");
 
     // No answers file: the operator types the four manual values (HiPot is skipped below 60 V).
@@ -152,7 +129,7 @@ fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_line
 
     // The pack passed; its lineage shows the run, the configuration writes (the profile's and
     // the test's temporary thresholds, each restored) and the verdict in the passport.
-    let v = json(&pw(&db).args(["trace", &code, "--json"]).output().unwrap());
+    let v = pw_json(&db, &["trace", &code, "--json"]);
     assert_eq!(v["pack"]["status"], "passed");
     assert_eq!(v["eol_runs"][0]["outcome"], "pass");
     let writes: Vec<&str> = v["bms_writes"]
@@ -236,12 +213,7 @@ fn a_weak_cell_fails_the_cell_voltage_step_naming_the_cell() {
     // The failed pack can be re-tested; every attempt is kept.
     let (exit, _, _) = eol(&db, &sim, &good_answers(dir.path()));
     assert_eq!(exit, 1);
-    let runs = json(
-        &pw(&db)
-            .args(["eol", "report", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let runs = runs_json(&db, &code);
     assert_eq!(runs.as_array().unwrap().len(), 2);
 }
 
@@ -352,11 +324,6 @@ fn a_cell_without_its_source_code_refuses_the_run_and_bad_answers_are_named() {
         err.contains("cell LFP-005 has no source module/pack code") && err.contains("IEC 63338"),
         "{err}"
     );
-    let runs = json(
-        &pw(&db)
-            .args(["eol", "report", &code, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let runs = runs_json(&db, &code);
     assert!(runs.as_array().unwrap().is_empty());
 }

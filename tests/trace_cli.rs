@@ -3,7 +3,7 @@
 
 mod eol_support;
 
-use eol_support::{assemble, import_cells, json, match_pack, pw, SOURCE_A, SOURCE_B};
+use eol_support::{assemble, import_cells, match_pack, pw, pw_json, SOURCE_A, SOURCE_B};
 
 #[test]
 fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {
@@ -14,7 +14,7 @@ fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {
     let code = assemble(&db, &cells);
 
     // Pack -> cells -> sources, as JSON.
-    let v = json(&pw(&db).args(["trace", &code, "--json"]).output().unwrap());
+    let v = pw_json(&db, &["trace", &code, "--json"]);
     assert_eq!(v["kind"], "pack");
     assert_eq!(v["pack"]["code"], code.as_str());
     assert_eq!(v["pack"]["status"], "assembled");
@@ -61,12 +61,7 @@ fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {
     assert!(text.contains("end-of-line runs: none"), "{text}");
 
     // Source -> the pack that holds its cells, and its cells in no pack.
-    let v = json(
-        &pw(&db)
-            .args(["trace", SOURCE_B, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let v = pw_json(&db, &["trace", SOURCE_B, "--json"]);
     assert_eq!(v["kind"], "source");
     assert_eq!(v["packs"][0]["code"], code.as_str());
     let in_pack = v["packs"][0]["cells"].as_array().unwrap().len();
@@ -82,23 +77,13 @@ fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {
     assert!(text.contains(&format!("pack {code} (#1")), "{text}");
 
     // A cell knows its source and its slot.
-    let v = json(
-        &pw(&db)
-            .args(["trace", &cells[0], "--json"])
-            .output()
-            .unwrap(),
-    );
+    let v = pw_json(&db, &["trace", &cells[0], "--json"]);
     assert_eq!(v["kind"], "cell");
     assert_eq!(v["position"], "S1P1");
     assert_eq!(v["pack"]["code"], code.as_str());
 
     // The passport alone; and a code nobody knows is bad input.
-    let v = json(
-        &pw(&db)
-            .args(["trace", &code, "--passport"])
-            .output()
-            .unwrap(),
-    );
+    let v = pw_json(&db, &["trace", &code, "--passport"]);
     assert_eq!(v["format"], "packwright.passport/1");
     assert_eq!(v["source_codes"].as_array().unwrap().len(), 2);
     let out = pw(&db).args(["trace", "NO-SUCH-CODE"]).output().unwrap();

@@ -8,14 +8,20 @@ use std::path::{Path, PathBuf};
 pub const SOURCE_A: &str = "EVMOD-0017";
 pub const SOURCE_B: &str = "EVMOD-0042";
 
-pub fn pw(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("packwright").unwrap();
+/// The binary on `db`, as operator ann at station line-1, as a process to spawn.
+pub fn pw_process(db: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packwright"));
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "line-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
         .env_remove("PACKWRIGHT_PROFILES")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
+}
+
+/// [`pw_process`], to run to completion.
+pub fn pw(db: &Path) -> Command {
+    Command::from_std(pw_process(db))
 }
 
 pub fn json(out: &std::process::Output) -> serde_json::Value {
@@ -25,6 +31,30 @@ pub fn json(out: &std::process::Output) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `packwright ARGS` that must succeed, its output read as JSON.
+pub fn pw_json(db: &Path, args: &[&str]) -> serde_json::Value {
+    json(&pw(db).args(args).output().unwrap())
+}
+
+/// `packs show KEY --json`.
+pub fn pack_json(db: &Path, key: &str) -> serde_json::Value {
+    pw_json(db, &["packs", "show", key, "--json"])
+}
+
+/// `eol report KEY --json`: every run of the pack.
+pub fn runs_json(db: &Path, key: &str) -> serde_json::Value {
+    pw_json(db, &["eol", "report", key, "--json"])
+}
+
+/// `eol run` of pack 1 on `sim` over JBD, manual values from `answers`.
+pub fn eol_run(db: &Path, sim: &Sim, answers: &Path) -> std::process::Command {
+    let mut cmd = pw_process(db);
+    cmd.args(["eol", "run", "--pack", "1", "--port", sim.port()])
+        .args(["--protocol", "jbd", "--answers"])
+        .arg(answers);
+    cmd
 }
 
 /// `count` graded LFP cells, the first half from [`SOURCE_A`], the rest from [`SOURCE_B`];
@@ -62,12 +92,7 @@ pub fn match_pack(db: &Path, profile: &str) -> Vec<String> {
         .args(["match", "--profile", profile, "--commit"])
         .assert()
         .success();
-    let pack = json(
-        &pw(db)
-            .args(["packs", "show", "1", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let pack = pack_json(db, "1");
     pack["groups"]
         .as_array()
         .unwrap()
