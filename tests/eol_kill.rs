@@ -43,8 +43,10 @@ fn shown_measurements(child: &mut Child, n: usize) -> (Vec<String>, Lines) {
     (shown, lines)
 }
 
-fn keys_in(doc: &serde_json::Value) -> Vec<String> {
-    doc["steps"]
+/// Every measurement shown before the run ended is in its record.
+#[track_caller]
+fn assert_kept(doc: &serde_json::Value, shown: &[String]) {
+    let kept: Vec<String> = doc["steps"]
         .as_array()
         .unwrap()
         .iter()
@@ -57,7 +59,11 @@ fn keys_in(doc: &serde_json::Value) -> Vec<String> {
                 )
             })
         })
-        .collect()
+        .collect();
+    for key in shown {
+        assert!(kept.contains(key), "{key} was shown but not kept: {kept:?}");
+    }
+    assert!(kept.len() >= shown.len());
 }
 
 #[test]
@@ -94,11 +100,7 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
         "{doc:#}"
     );
     assert!(doc["ended_at"].is_string());
-    let kept = keys_in(doc);
-    for key in &shown {
-        assert!(kept.contains(key), "{key} was shown but not kept: {kept:?}");
-    }
-    assert!(kept.len() >= shown.len());
+    assert_kept(doc, &shown);
     // The pack keeps its status (configured by the write above): an aborted run is no verdict.
     let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "configured");
@@ -132,10 +134,7 @@ fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
         doc["reason"].as_str().unwrap().contains("SIGTERM"),
         "{doc:#}"
     );
-    let kept = keys_in(doc);
-    for key in &shown {
-        assert!(kept.contains(key), "{key}: {kept:?}");
-    }
+    assert_kept(doc, &shown);
 }
 
 #[test]
@@ -161,10 +160,7 @@ fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
             .contains("link to the BMS lost"),
         "{doc:#}"
     );
-    let kept = keys_in(doc);
-    for key in &shown {
-        assert!(kept.contains(key), "{key}: {kept:?}");
-    }
+    assert_kept(doc, &shown);
     let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "assembled");
 }
