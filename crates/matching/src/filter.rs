@@ -88,7 +88,7 @@ pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
     let mut data = Data::default();
     let mut rejected = Vec::new();
     let mut strata: Vec<Stratum> = Vec::new();
-    let mut stratum_of: HashMap<String, usize> = HashMap::new();
+    let mut index = ModelIndex::default();
     // Inventories come sorted by model more often than not: remember the last lookup.
     let mut last: Option<(&str, usize)> = None;
 
@@ -108,14 +108,17 @@ pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
                 let k = match last {
                     Some((m, k)) if m == model => k,
                     _ => {
-                        let key = model.to_ascii_lowercase();
-                        let k = *stratum_of.entry(key).or_insert_with(|| {
-                            strata.push(Stratum {
-                                model: (!model.is_empty()).then(|| model.to_string()),
-                                cells: Vec::new(),
-                            });
-                            strata.len() - 1
-                        });
+                        let k = match index.find(model) {
+                            Some(k) => k,
+                            None => {
+                                strata.push(Stratum {
+                                    model: (!model.is_empty()).then(|| model.to_string()),
+                                    cells: Vec::new(),
+                                });
+                                index.add(model, strata.len() - 1);
+                                strata.len() - 1
+                            }
+                        };
                         last = Some((model, k));
                         k
                     }
@@ -146,33 +149,94 @@ pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
     }
 }
 
+/// Model name (case-insensitive) → stratum. Inventories hold a handful of models, and a
+/// scan then beats hashing a freshly lower-cased string for every cell.
+#[derive(Default)]
+struct ModelIndex {
+    few: Vec<(String, usize)>,
+    many: HashMap<String, usize>,
+}
+
+impl ModelIndex {
+    const SCAN: usize = 16;
+
+    fn find(&self, model: &str) -> Option<usize> {
+        if self.many.is_empty() {
+            self.few
+                .iter()
+                .find(|(m, _)| m.eq_ignore_ascii_case(model))
+                .map(|&(_, k)| k)
+        } else {
+            self.many.get(&model.to_ascii_lowercase()).copied()
+        }
+    }
+
+    fn add(&mut self, model: &str, k: usize) {
+        if self.few.len() < Self::SCAN {
+            self.few.push((model.to_string(), k));
+            return;
+        }
+        if self.many.is_empty() {
+            for (m, k) in &self.few {
+                self.many.insert(m.to_ascii_lowercase(), *k);
+            }
+        }
+        self.many.insert(model.to_ascii_lowercase(), k);
+    }
+}
+
 /// Marks the cells whose id occurs more than once: every copy is rejected, since which
 /// record is the real cell cannot be told. Sorting (hash, index) pairs keeps memory access
 /// sequential; a hash table of a million ids is dominated by cache misses.
 fn duplicated_ids(cells: &[CellInput]) -> Vec<bool> {
-    let mut keyed: Vec<(u64, u32)> = cells
+    // (32-bit hash << 32 | index), radix-sorted on the hash: equal ids end up adjacent.
+    let mut keyed: Vec<u64> = cells
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let mut h = FxHasher::default();
             h.write(c.id.as_bytes());
-            (h.finish(), i as u32)
+            (h.finish() & 0xFFFF_FFFF_0000_0000) | i as u64
         })
         .collect();
-    keyed.sort_unstable();
+    radix_sort_high32(&mut keyed);
     let mut dup = vec![false; cells.len()];
-    for run in keyed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+    for run in keyed
+        .chunk_by(|a, b| a >> 32 == b >> 32)
+        .filter(|r| r.len() > 1)
+    {
         // Equal hashes: compare the ids themselves.
-        for (k, a) in run.iter().enumerate() {
-            for b in &run[k + 1..] {
-                if cells[a.1 as usize].id == cells[b.1 as usize].id {
-                    dup[a.1 as usize] = true;
-                    dup[b.1 as usize] = true;
+        for (k, &a) in run.iter().enumerate() {
+            for &b in &run[k + 1..] {
+                let (a, b) = ((a & 0xFFFF_FFFF) as usize, (b & 0xFFFF_FFFF) as usize);
+                if cells[a].id == cells[b].id {
+                    dup[a] = true;
+                    dup[b] = true;
                 }
             }
         }
     }
     dup
+}
+
+/// LSD radix sort on the upper 32 bits, 8 bits a pass.
+fn radix_sort_high32(v: &mut Vec<u64>) {
+    let mut buf = vec![0u64; v.len()];
+    for shift in [32, 40, 48, 56] {
+        let mut count = [0usize; 257];
+        for &x in v.iter() {
+            count[((x >> shift) & 0xFF) as usize + 1] += 1;
+        }
+        for k in 1..257 {
+            count[k] += count[k - 1];
+        }
+        for &x in v.iter() {
+            let b = ((x >> shift) & 0xFF) as usize;
+            buf[count[b]] = x;
+            count[b] += 1;
+        }
+        std::mem::swap(v, &mut buf);
+    }
 }
 
 /// The whole-mAh capacity of an eligible cell, or the first reason it is not.
@@ -450,6 +514,42 @@ mod tests {
         );
         assert_eq!(mixed.strata.len(), 1);
         assert_eq!(mixed.strata[0].cells.len(), 6);
+    }
+
+    #[test]
+    fn radix_sort_orders_by_the_high_half_and_keeps_every_value() {
+        let mut r = crate::rng::Rng::new(4);
+        let mut v: Vec<u64> = (0..5000).map(|_| r.next_u64()).collect();
+        let mut expect = v.clone();
+        radix_sort_high32(&mut v);
+        assert!(v.windows(2).all(|w| w[0] >> 32 <= w[1] >> 32));
+        v.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(v, expect);
+    }
+
+    #[test]
+    fn many_models_still_find_their_class() {
+        let cells: Vec<CellInput> = (0..100)
+            .map(|i| CellInput {
+                model: Some(format!("{}M{}", if i % 2 == 0 { "" } else { " " }, i % 40)),
+                ..cell(&format!("c{i}"), Some(2000.0))
+            })
+            .collect();
+        let split = intake(&cells, &MatchSpec::new(2, 1, "NMC"));
+        assert_eq!(split.strata.len(), 40);
+        assert!(split.strata.iter().all(|s| s.cells.len() >= 2));
+        let m7 = split
+            .strata
+            .iter()
+            .find(|s| s.model.as_deref() == Some("M7"))
+            .expect("M7");
+        let srcs: Vec<u32> = m7
+            .cells
+            .iter()
+            .map(|&c| split.data.src[c as usize])
+            .collect();
+        assert_eq!(srcs, vec![7, 47, 87]);
     }
 
     #[test]
