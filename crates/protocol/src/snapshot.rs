@@ -42,7 +42,11 @@ impl BmsSnapshot {
 
     /// Sum of the cell voltages in volts, to compare with the pack voltage.
     pub fn cell_sum_v(&self) -> f64 {
-        self.cell_voltages_mv.iter().map(|&mv| f64::from(mv)).sum::<f64>() / 1000.0
+        self.cell_voltages_mv
+            .iter()
+            .map(|&mv| f64::from(mv))
+            .sum::<f64>()
+            / 1000.0
     }
 }
 
@@ -82,7 +86,9 @@ impl ProtocolKind {
     }
 
     pub fn parse(name: &str) -> Option<ProtocolKind> {
-        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
     }
 }
 
