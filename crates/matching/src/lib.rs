@@ -7,8 +7,10 @@
 //! with lower bounds, and a run summary.
 //!
 //! Objectives, in order: the most packs; the best worst-case balance (smallest group-capacity
-//! range, then the strongest weakest group); IR homogeneity (or, with `ir_weight > 0`, a
-//! weighted trade of range % against in-group IR spread %). Hard limits are never violated.
+//! range, then the strongest weakest group); IR homogeneity inside the groups. With
+//! `ir_weight = w > 0` each pack may give up to w × (the profile's capacity-spread limit, or
+//! 1 % of the mean group) of range, never beyond that limit, for IR-homogeneous groups.
+//! Hard limits are never violated. See `README.md` for the pipeline, the bounds and figures.
 
 mod bldm;
 mod bounds;
@@ -124,16 +126,12 @@ pub fn match_cells_with(
         .map(|&c| std::mem::take(&mut ids[c as usize]))
         .collect();
     let stats = metrics::run_stats(&out_packs.iter().map(|p| &p.metrics).collect::<Vec<_>>());
-    let mut by_reason = BTreeMap::new();
-    for r in &intake.rejected {
-        *by_reason.entry(r.code).or_insert(0) += 1;
-    }
     let summary = MatchSummary {
         shape: spec.shape(),
         cells_in: cells.len(),
         eligible_cells: d.len(),
         rejected_cells: intake.rejected.len(),
-        rejected_by_reason: by_reason,
+        rejected_by_reason: count_by_reason(&intake.rejected),
         leftover_cells: leftover.len(),
         packs_built: out_packs.len(),
         max_possible_packs: strata.iter().map(|s| s.max_possible_packs).sum(),
@@ -200,6 +198,14 @@ fn pack_models(cells: &[CellInput], d: &Data, slots: &[u32], st: &Stratum) -> Ve
     models
 }
 
+fn count_by_reason(rejected: &[Rejection]) -> BTreeMap<RejectCode, usize> {
+    let mut counts = BTreeMap::new();
+    for r in rejected {
+        *counts.entry(r.code).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Sum of the `k` largest capacities among `cells`.
 fn top_capacity(d: &Data, cells: &[u32], k: usize) -> i64 {
     let mut caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
@@ -232,11 +238,8 @@ fn no_pack_error(
         ),
         _ => String::new(),
     };
-    let mut counts: BTreeMap<RejectCode, usize> = BTreeMap::new();
-    for r in &intake.rejected {
-        *counts.entry(r.code).or_insert(0) += 1;
-    }
-    let mut counts: Vec<(RejectCode, usize)> = counts.into_iter().collect();
+    let mut counts: Vec<(RejectCode, usize)> =
+        count_by_reason(&intake.rejected).into_iter().collect();
     counts.sort_by_key(|&(code, n)| (std::cmp::Reverse(n), code));
     let rejections = if counts.is_empty() {
         String::new()

@@ -19,10 +19,10 @@ pub struct MatchOptions {
     /// (their packs are near-identical cells and rarely need them), which keeps the run time
     /// linear.
     pub search_rounds: usize,
-    /// At most this many rounds for one pack.
+    /// At most this many rounds for one pack (scaled like `search_rounds`).
     pub search_rounds_per_pack: usize,
-    /// Exact-search work (scaled like `search_rounds`) for a small pack still above its
-    /// bound after the search.
+    /// Exact-search work for a pack still above its bound after the search (scaled down
+    /// with the square of the stock's excess over [`FULL_EFFORT_CELLS`]).
     pub exact_nodes_per_pack: usize,
 }
 
@@ -306,13 +306,15 @@ fn improve(
             .filter(|&i| packs[i].within_limits() && packs[i].wants_more(&pool))
             .collect();
         if !needy.is_empty() {
-            let rounds = (total / needy.len()).min(opt.search_rounds_per_pack);
+            let per_pack = MatchOptions::scaled(opt.search_rounds_per_pack, stock);
+            let rounds = (total / needy.len()).min(per_pack);
             for &i in &needy {
                 packs[i].iterate(&mut pool, rng, rounds);
             }
         }
     }
-    let exact = MatchOptions::scaled(opt.exact_nodes_per_pack, stock);
+    // Large stocks have dense packs, where exact cover rarely pays: scale it down faster.
+    let exact = MatchOptions::scaled(MatchOptions::scaled(opt.exact_nodes_per_pack, stock), stock);
     for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
         let before = pk.cost().range;
         pk.settle_exactly(exact);
