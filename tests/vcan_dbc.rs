@@ -69,9 +69,14 @@ fn can_read_names_the_signals_that_never_came() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("packwright can read");
-    std::thread::sleep(Duration::from_millis(1000));
-    // Only the pack frame: cells and temperatures never come.
-    cansend(&iface(), FRAMES[0]);
+    // Only the pack frame: cells and temperatures never come. It is sent again and again until
+    // the reader gives up, so however long the reader takes to start (seconds under emulation),
+    // it sees the pack frame.
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        cansend(&iface(), FRAMES[0]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
