@@ -17,6 +17,19 @@ impl Data {
         self.cap.len()
     }
 
+    /// Cells with these capacities and nothing else measured (tests).
+    #[cfg(test)]
+    pub fn with_caps(caps: &[i64]) -> Data {
+        let none = vec![f64::NAN; caps.len()];
+        Data {
+            cap: caps.to_vec(),
+            ir: none.clone(),
+            ocv: none.clone(),
+            sd: none,
+            src: (0..caps.len() as u32).collect(),
+        }
+    }
+
     /// The cells in the order of `order` (indices into `self`).
     pub fn permuted(&self, order: &[u32]) -> Data {
         let pick_f = |v: &[f64]| order.iter().map(|&i| v[i as usize]).collect();

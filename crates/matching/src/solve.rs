@@ -293,7 +293,7 @@ fn improve(
         // Choosing the cells is the only lever and it is solved exactly per pack: worst
         // packs first, as many as the budget pays for (every pack in a small stock).
         let mut order: Vec<usize> = (0..packs.len())
-            .filter(|&i| packs[i].cost().range > 1)
+            .filter(|&i| packs[i].cost().range > 0)
             .collect();
         order.sort_by_key(|&i| std::cmp::Reverse(packs[i].cost().range));
         for &i in order.iter().take((total / PAIR_SELECTION_COST).max(4)) {
@@ -395,13 +395,7 @@ mod tests {
     use super::*;
 
     fn data(caps: &[i64]) -> Data {
-        Data {
-            cap: caps.to_vec(),
-            ir: vec![f64::NAN; caps.len()],
-            ocv: vec![f64::NAN; caps.len()],
-            sd: vec![f64::NAN; caps.len()],
-            src: (0..caps.len() as u32).collect(),
-        }
+        Data::with_caps(caps)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::assert_accounted;
-use packwright_matching::{match_cells, CellInput, MatchError, MatchSpec};
+use packwright_matching::{match_cells_with, CellInput, MatchError, MatchOptions, MatchSpec};
 use proptest::prelude::*;
 
 fn arb_cell(i: usize) -> impl Strategy<Value = CellInput> {
@@ -75,7 +75,14 @@ proptest! {
 
     #[test]
     fn no_pack_breaks_a_hard_limit(cells in arb_inventory(), spec in arb_spec()) {
-        let out = match match_cells(&cells, &spec) {
+        // Every code path, a smaller budget: the limits do not depend on how deep it searches.
+        let opts = MatchOptions {
+            search_rounds: 400,
+            search_rounds_per_pack: 200,
+            exact_nodes_per_pack: 200_000,
+            ..MatchOptions::default()
+        };
+        let out = match match_cells_with(&cells, &spec, &opts) {
             Ok(out) => out,
             Err(MatchError::EmptyInventory) => {
                 prop_assert!(cells.is_empty());

@@ -177,15 +177,9 @@ mod tests {
 
     #[test]
     fn finds_the_perfect_split_a_swap_cannot_reach() {
-        // 3 groups of 3 with sums 15, 15, 18 … an exact split of 1..=9 gives 15, 15, 15.
+        // 1..=9 in consecutive groups; an exact split gives 15, 15, 15.
         let caps: Vec<i64> = (1..=9).collect();
-        let d = Data {
-            cap: caps.clone(),
-            ir: vec![f64::NAN; 9],
-            ocv: vec![f64::NAN; 9],
-            sd: vec![f64::NAN; 9],
-            src: (0..9).collect(),
-        };
+        let d = Data::with_caps(&caps);
         let ctx = Ctx {
             d: &d,
             lim: Limits::default(),

@@ -622,13 +622,7 @@ mod tests {
     use crate::bldm::bldm;
 
     fn data(caps: &[i64]) -> Data {
-        Data {
-            cap: caps.to_vec(),
-            ir: vec![f64::NAN; caps.len()],
-            ocv: vec![f64::NAN; caps.len()],
-            sd: vec![f64::NAN; caps.len()],
-            src: (0..caps.len() as u32).collect(),
-        }
+        Data::with_caps(caps)
     }
 
     fn ctx(d: &Data) -> Ctx<'_> {

@@ -251,20 +251,27 @@ impl Search<'_, '_> {
     /// Any two groups: the swap closest to halving their difference. Leaves the extremes as
     /// they are but evens out the middle, which opens new moves for the extremes.
     fn step_any_pair(&mut self) -> bool {
-        let cur = self.cost;
-        let mut best: Option<(Cost, usize, usize)> = None;
+        let mut cands = Vec::new();
         for g in 0..self.s {
             for h in 0..self.s {
                 let gap = self.st[g].sum - self.st[h].sum;
-                if gap < 2 {
-                    continue;
+                if gap >= 2 {
+                    cands.push(self.closest_pair(g, h, gap / 2));
                 }
-                let (a, b) = self.closest_pair(g, h, gap / 2);
-                let c = self.eval_swap(a, b);
-                let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
-                if c.better(bar, self.ir_phase()) {
-                    best = Some((c, a, b));
-                }
+            }
+        }
+        self.apply_best_swap(cands)
+    }
+
+    /// Evaluates the candidate swaps and applies the best one, if it beats the current cost.
+    fn apply_best_swap(&mut self, cands: impl IntoIterator<Item = (usize, usize)>) -> bool {
+        let cur = self.cost;
+        let mut best: Option<(Cost, usize, usize)> = None;
+        for (a, b) in cands {
+            let c = self.eval_swap(a, b);
+            let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
+            if c.better(bar, self.ir_phase()) {
+                best = Some((c, a, b));
             }
         }
         match best {
@@ -380,27 +387,16 @@ impl Search<'_, '_> {
             .flatten()
             .collect()
         };
-        let cur = self.cost;
-        let mut best: Option<(Cost, usize, usize)> = None;
-        for &a in &movers {
-            for b in 0..self.slots.len() {
-                if b / self.p == g {
-                    continue;
-                }
-                let c = self.eval_swap(a, b);
-                let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
-                if c.better(bar, self.ir_phase()) {
-                    best = Some((c, a, b));
-                }
-            }
-        }
-        match best {
-            Some((_, a, b)) => {
-                self.apply_swap(a, b);
-                true
-            }
-            None => false,
-        }
+        let p = self.p;
+        let cands = movers
+            .into_iter()
+            .flat_map(|a| {
+                (0..self.slots.len())
+                    .filter(move |b| b / p != g)
+                    .map(move |b| (a, b))
+            })
+            .collect::<Vec<_>>();
+        self.apply_best_swap(cands)
     }
 
     pub(super) fn capacity_moves(&mut self, pool: &mut Pool) -> bool {

@@ -15,7 +15,8 @@ impl Search<'_, '_> {
         }
         let cap = &self.ctx.d.cap;
         let range = self.cost.range;
-        if range <= 1 {
+        // Already at zero: nothing to improve. A range of 1 mAh can still reach 0.
+        if range == 0 {
             return;
         }
         // The spares closest in capacity to the pack (all of them in a small stock).
