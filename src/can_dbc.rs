@@ -203,28 +203,12 @@ impl DbcDecoder {
 
     /// Decodes a frame; `None` when the file has no message with its id.
     pub fn decode(&self, frame: &CanFrame) -> Option<Result<DecodedMessage, FrameTooShort>> {
-        let mi = *self.by_id.get(&(frame.id(), frame.is_extended()))?;
+        let (mi, switch) = match self.message_of(frame)? {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
         let m = &self.dbc.messages[mi];
-        if (frame.len() as u64) < m.size || frame.is_remote() {
-            return Some(Err(FrameTooShort {
-                frame: frame.to_string(),
-                message: m.name.clone(),
-                expected: m.size,
-                got: frame.data().len(),
-            }));
-        }
         let data = frame.data();
-        let switch = m
-            .signals
-            .iter()
-            .find(|s| {
-                matches!(
-                    s.multiplexer_indicator,
-                    MultiplexIndicator::Multiplexor
-                        | MultiplexIndicator::MultiplexorAndMultiplexedSignal(_)
-                )
-            })
-            .map(|s| raw_bits(s, data));
         let signals = m
             .signals
             .iter()
@@ -242,26 +226,42 @@ impl DbcDecoder {
         }))
     }
 
-    /// Feeds a frame into `state`; frames of other ids are ignored.
-    pub fn apply(&self, state: &mut DbcState, frame: &CanFrame) -> Result<(), FrameTooShort> {
-        let Some(mi) = self.by_id.get(&(frame.id(), frame.is_extended())).copied() else {
-            return Ok(());
-        };
+    /// The file's message for `frame` (index) and the value of its multiplexor switch, if it
+    /// has one; `None` for ids the file does not describe. One place, so decoding and the
+    /// snapshot state agree on which multiplexed signals a frame carries.
+    fn message_of(&self, frame: &CanFrame) -> Option<Result<(usize, Option<u64>), FrameTooShort>> {
+        let mi = *self.by_id.get(&(frame.id(), frame.is_extended()))?;
         let m = &self.dbc.messages[mi];
         if (frame.len() as u64) < m.size || frame.is_remote() {
-            return Err(FrameTooShort {
+            return Some(Err(FrameTooShort {
                 frame: frame.to_string(),
                 message: m.name.clone(),
                 expected: m.size,
                 got: frame.data().len(),
-            });
+            }));
         }
-        let data = frame.data();
         let switch = m
             .signals
             .iter()
-            .find(|s| matches!(s.multiplexer_indicator, MultiplexIndicator::Multiplexor))
-            .map(|s| raw_bits(s, data));
+            .find(|s| {
+                matches!(
+                    s.multiplexer_indicator,
+                    MultiplexIndicator::Multiplexor
+                        | MultiplexIndicator::MultiplexorAndMultiplexedSignal(_)
+                )
+            })
+            .map(|s| raw_bits(s, frame.data()));
+        Some(Ok((mi, switch)))
+    }
+
+    /// Feeds a frame into `state`; frames of other ids are ignored.
+    pub fn apply(&self, state: &mut DbcState, frame: &CanFrame) -> Result<(), FrameTooShort> {
+        let Some(found) = self.message_of(frame) else {
+            return Ok(());
+        };
+        let (mi, switch) = found?;
+        let m = &self.dbc.messages[mi];
+        let data = frame.data();
         for map in self.mapped.iter().filter(|x| x.message == mi) {
             let s = &m.signals[map.signal];
             if active(s, switch) {
