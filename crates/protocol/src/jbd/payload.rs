@@ -310,7 +310,7 @@ impl BasicInfo {
 
 /// Register 0x04: u16 mV per cell, in series order. A 0 is kept: it is a reading.
 pub fn decode_cell_voltages(d: &[u8]) -> Result<Vec<u16>, DecodeError> {
-    if d.len() % 2 != 0 {
+    if !d.len().is_multiple_of(2) {
         return Err(DecodeError::PayloadLength {
             register: reg::CELL_VOLTAGES,
             what: "cell voltages (2 bytes per cell)",
