@@ -9,6 +9,7 @@ pub mod assembly;
 pub mod bms;
 pub mod can_dbc;
 pub mod chemistry;
+pub mod clock;
 pub mod cli;
 pub mod demo;
 pub mod device;

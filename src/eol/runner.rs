@@ -14,7 +14,7 @@ use super::record::Measurement;
 use crate::bms::BmsIdentity;
 use crate::domain::{Cell, Pack};
 use crate::profile::Profile;
-use crate::store::{now, Actor, NewRun, Store, StoreError};
+use crate::store::{Actor, NewRun, Store, StoreError};
 use packwright_protocol::can::pylontech::Limits;
 use packwright_protocol::BmsSnapshot;
 use std::future::Future;
@@ -243,7 +243,7 @@ impl<B: Bench, O: Operator> Run<'_, B, O> {
             limit,
             outcome,
             reason,
-            taken_at: now(),
+            taken_at: self.store.clock().stamp(),
         };
         self.store.record_eol_measurement(self.run_id, &m)?;
         if matches!(outcome, Outcome::Fail | Outcome::Error) {
