@@ -3,18 +3,18 @@
 //! from [`crate::sim`]; the console wires them in (`packwright demo`).
 //!
 //! The inventory is generated deterministically from a real fixture: second-life 35 Ah LFP
-//! prismatic cells retired from hybrid vehicles (`tests/fixtures/cells/pulsebat_lfp_35ah.csv`,
+//! prismatic cells retired from hybrid vehicles (`data/cells/pulsebat_lfp_35ah.csv`,
 //! PulseBat). Each demo cell resamples one real cell's state of health, DC resistance and OCV,
 //! so the spread and the capacity–IR correlation are those of real retired cells, scaled to
 //! the 100 Ah format of the demo profile.
 
 use crate::chemistry::Chemistry;
+use crate::device::PortSpec;
 use crate::domain::{Cell, CellStatus};
 use crate::intake::ParsedCells;
 use crate::sim::jbd::{JbdBoard, JbdConfig};
 use crate::sim::pty::{self as simpty, Board, Faults, SimOptions};
 use crate::store::{Actor, Store};
-use crate::tui::devices::{DemoBench, PortSpec};
 use packwright_matching::rng::Rng;
 use packwright_protocol::ProtocolKind;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ const MEAN_IR_MOHM: f64 = 0.45;
 /// Mean state of health of the demo cells, and their spread relative to the fixture's.
 const SOH_MEAN: f64 = 0.845;
 const SOH_SPREAD: f64 = 0.6;
-const FIXTURE: &str = include_str!("../tests/fixtures/cells/pulsebat_lfp_35ah.csv");
+const FIXTURE: &str = crate::data::DEMO_INVENTORY;
 
 /// One real cell of the fixture: state of health, DC resistance (mΩ) and OCV (mV).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -338,6 +338,13 @@ impl Drop for DemoBoards {
             let _ = std::fs::remove_file(&slot.link);
         }
     }
+}
+
+/// What the demo line lets the operator do to its simulated boards.
+pub trait DemoBench: Send + Sync {
+    /// Pull the board's cable if it is plugged in, plug it back if not. Returns true when
+    /// the board is now unplugged.
+    fn toggle_unplug(&self, port: &str) -> Result<bool, String>;
 }
 
 impl DemoBench for DemoBoards {

@@ -6,11 +6,14 @@
 //! combine them (`bms`, `eol`), simulators (`sim`), and two thin faces: `cli` and `tui`.
 
 pub mod assembly;
+pub mod benchmarks;
 pub mod bms;
 pub mod can_dbc;
+pub mod can_kernel;
 pub mod chemistry;
 pub mod cli;
 pub mod clock;
+pub mod data;
 pub mod demo;
 pub mod device;
 pub mod domain;
@@ -27,3 +30,6 @@ pub mod tui;
 
 /// Version recorded with every test run and configuration write.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tidy;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cells")
+        .join("data/cells")
         .join(name)
 }
 

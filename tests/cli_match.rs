@@ -57,7 +57,7 @@ fn real_inventory_matches_to_its_bound_without_touching_a_database() {
         "--profile",
         "tests/fixtures/profiles/nmc-13s7p-18650.toml",
         "--cells",
-        "tests/fixtures/cells/nikasal_91.csv",
+        "data/cells/nikasal_91.csv",
         "--json",
     ]));
     assert!(!db.exists(), "--cells must not create or touch a database");
@@ -158,7 +158,7 @@ fn bad_input_gets_a_clear_message_and_exit_2() {
             "--profile",
             "nmc-14s4p-ev",
             "--cells",
-            "tests/fixtures/cells/kuking_18650.csv",
+            "data/cells/kuking_18650.csv",
         ])
         .assert()
         .code(2)

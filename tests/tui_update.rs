@@ -351,8 +351,8 @@ fn import_names_the_file_line_and_column_of_a_bad_row() {
             && text.contains("capacity_mah"),
         "{text}"
     );
-    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cells/pulsebat_lfp_35ah.csv");
+    let good =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cells/pulsebat_lfp_35ah.csv");
     h.press(KeyCode::Char('i'));
     h.chars(&good.display().to_string());
     h.press(KeyCode::Enter);

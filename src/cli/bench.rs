@@ -17,7 +17,8 @@ pub enum BenchCommand {
         /// Small synthetic sizes only (10² and 2·10³ cells), one timing run
         #[arg(long)]
         quick: bool,
-        /// Folder of real inventories (CSV) to include [default: tests/fixtures/cells]
+        /// Folder of real inventories (CSV) to include [default: the ones built in, from
+        /// data/cells]
         #[arg(long)]
         real: Option<PathBuf>,
         #[arg(long)]
@@ -47,8 +48,10 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
             } else {
                 BenchConfig::full()
             };
-            let real_sets =
-                load_real_sets(&real.unwrap_or_else(|| PathBuf::from("tests/fixtures/cells")))?;
+            let real_sets = match real {
+                Some(dir) => load_real_sets(&dir)?,
+                None => built_in_real_sets(),
+            };
             let report = bench::run(&cfg, &real_sets);
             if json {
                 print_json(&report)?;
@@ -69,13 +72,15 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
             json,
         } => {
             let profile = Profile::load(&profile).map_err(input_error)?;
-            let opts = crate::bms::bench::BenchOptions {
+            let opts = crate::benchmarks::serial::BenchOptions {
                 baud,
                 turnaround: std::time::Duration::from_millis(turnaround_ms),
                 runs,
             };
             let rt = tokio::runtime::Runtime::new()?;
-            let report = rt.block_on(crate::bms::bench::bench_config_write(&profile, &opts))?;
+            let report = rt.block_on(crate::benchmarks::serial::bench_config_write(
+                &profile, &opts,
+            ))?;
             if json {
                 print_json(&report)?;
             } else {
@@ -116,11 +121,33 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
     }
 }
 
-/// Every CSV in `dir` with a capacity column, as matcher inputs. Files without one (IR-only
-/// sets) are skipped: the matcher balances capacity.
-fn load_real_sets(
-    dir: &std::path::Path,
-) -> anyhow::Result<Vec<(String, Vec<packwright_matching::CellInput>)>> {
+type RealSet = (String, Vec<packwright_matching::CellInput>);
+
+/// A real inventory as matcher inputs; `None` without a capacity column (IR-only sets are
+/// skipped: the matcher balances capacity).
+fn real_set(name: &str, text: &str) -> Option<RealSet> {
+    // Sources that state no chemistry are all Li-ion 18650s; NMC stands in for them.
+    let defaults = IntakeDefaults {
+        chemistry: Some(Chemistry::Nmc),
+        ..Default::default()
+    };
+    let parsed = intake::parse_csv(name, text, &defaults).ok()?;
+    Some((
+        name.to_string(),
+        parsed.cells.iter().map(matching::input_of).collect(),
+    ))
+}
+
+/// The real inventories the binary carries.
+fn built_in_real_sets() -> Vec<RealSet> {
+    crate::data::REAL_INVENTORIES
+        .iter()
+        .filter_map(|(name, text)| real_set(name, text))
+        .collect()
+}
+
+/// Every CSV in `dir` with a capacity column, as matcher inputs.
+fn load_real_sets(dir: &std::path::Path) -> anyhow::Result<Vec<RealSet>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| input_error(anyhow::anyhow!("cannot read {}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -129,18 +156,13 @@ fn load_real_sets(
     paths.sort();
     let mut sets = Vec::new();
     for path in paths {
-        // Sources that state no chemistry are all Li-ion 18650s; NMC stands in for them.
-        let defaults = IntakeDefaults {
-            chemistry: Some(Chemistry::Nmc),
-            ..Default::default()
-        };
-        if let Ok(parsed) = intake::read_file(&path, &defaults) {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            sets.push((name, parsed.cells.iter().map(matching::input_of).collect()));
-        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| input_error(anyhow::anyhow!("cannot read {}: {e}", path.display())))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        sets.extend(real_set(&name, &text));
     }
     Ok(sets)
 }

@@ -14,12 +14,14 @@ use packwright_protocol::framing::{parse_hex, to_hex};
 use packwright_protocol::jbd::{self, CapacityUnit, Pin};
 use packwright_protocol::{BmsSnapshot, ProtocolKind};
 
-use super::{device_error, input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
-use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire};
-use crate::bms::service::{Purpose, WriteLog};
+use super::{
+    device_error, input_error, print_json, service_error, Context, EXIT_OK, EXIT_VERIFY_FAILED,
+};
+use crate::bms::config::{self, ConfigPlan, SessionOptions, Wire};
 use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
+use crate::services::bench;
 use crate::store::{FieldRecord, WriteAttempt, WriteOutcome};
 
 #[derive(Debug, Subcommand)]
@@ -182,12 +184,20 @@ pub enum ConfigCommand {
 pub struct ConfigArgs {
     #[command(flatten)]
     pub link: LinkArgs,
-    /// Profile name or path (config read without one lists every register)
+    /// Profile name or path (config read without one lists every register; config write takes
+    /// the pack's own profile, and this only with --no-pack)
     #[arg(long)]
     pub profile: Option<String>,
-    /// Pack code to store in the board's barcode register (0xA2) and link the log to
+    /// The pack (code or number) whose board this is: its profile is written and its code
+    /// stored in the board
+    #[arg(long)]
+    pub pack: Option<String>,
+    /// With --pack: the same. With --no-pack: a code to store in the board's barcode register
     #[arg(long)]
     pub barcode: Option<String>,
+    /// Write --profile to a board that belongs to no pack (logged as such)
+    #[arg(long, conflicts_with = "pack")]
+    pub no_pack: bool,
     /// Six-digit PIN for boards that have one set (firmware before 0x21)
     #[arg(long)]
     pub pin: Option<String>,
@@ -437,58 +447,92 @@ async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
 
 fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     let link = &args.link;
-    let Some(profile_name) = args.profile.as_deref() else {
-        return Err(input_error(anyhow::anyhow!(
-            "bms config write needs --profile"
-        )));
-    };
-    let write_log = || -> anyhow::Result<WriteLog> {
-        Ok(WriteLog {
-            store: ctx.open_store()?,
-            actor: ctx.actor.clone(),
-            pack_code: args.barcode.clone(),
-        })
-    };
-    // Refusals are attempts too: they are logged, then nothing is sent.
-    let refuse = |detail: String| -> anyhow::Result<u8> {
-        if !args.dry_run {
-            write_log()?.refuse(&link.port, link.protocol, profile_name, &detail)?;
-        }
-        Err(input_error(anyhow::anyhow!("{detail}")))
-    };
-    let profile = match Profile::load(profile_name) {
-        Ok(p) => p,
-        Err(e @ ProfileError::Invalid { .. }) => return refuse(format!("{e}\nnothing was sent")),
-        Err(e) => return Err(input_error(e)),
-    };
-    if link.protocol != profile.bms.protocol {
-        return refuse(format!(
-            "profile {} configures a {} board, but --protocol is {}",
-            profile.name, profile.bms.protocol, link.protocol
-        ));
-    }
+    let station = ctx.station();
     let pin = parse_pin(args.pin.as_deref())?;
-    let plan = match ConfigPlan::from_profile(&profile, args.barcode.as_deref()) {
-        Ok(plan) => plan,
-        Err(
-            e @ (PlanError::Refused { .. }
-            | PlanError::Value { .. }
-            | PlanError::Unsupported { .. }),
-        ) => return refuse(e.to_string()),
-    };
-    if args.dry_run {
-        print_plan(&plan, args.json)?;
-        return Ok(EXIT_OK);
-    }
-    let mut log = write_log()?;
     let opts = SessionOptions {
         pin,
         ..SessionOptions::default()
     };
+    // Which board this is: a pack's (the usual case), or explicitly none.
+    let pack = match (&args.pack, &args.barcode, args.no_pack) {
+        (Some(p), _, _) => Some(p.clone()),
+        (None, Some(code), false) => Some(code.clone()),
+        (None, _, true) => None,
+        (None, None, false) => {
+            return Err(input_error(anyhow::anyhow!(
+                "bms config write needs --pack CODE (the pack this board belongs to), or \
+                 --no-pack --profile NAME for a board that belongs to no pack"
+            )))
+        }
+    };
+    let (profile, plan) = match &pack {
+        Some(key) => {
+            let store = ctx.open_store()?;
+            let (pack, profile) = crate::services::pack_and_profile(
+                &store,
+                &crate::services::PackKey::Text(key.clone()),
+            )
+            .map_err(service_error)?;
+            if let Some(named) = args.profile.as_deref() {
+                if Profile::load(named).map(|p| p.name).ok().as_deref() != Some(&profile.name) {
+                    return Err(input_error(anyhow::anyhow!(
+                        "pack {} was matched for profile {}; --profile {named} would configure \
+                         its board for another pack (leave --profile out)",
+                        pack.label(),
+                        profile.name
+                    )));
+                }
+            }
+            let plan = bench::plan_for(&profile, pack.code.as_deref());
+            (profile, plan)
+        }
+        None => {
+            let Some(name) = args.profile.as_deref() else {
+                return Err(input_error(anyhow::anyhow!(
+                    "--no-pack needs --profile NAME"
+                )));
+            };
+            let profile = match Profile::load(name) {
+                Ok(p) => p,
+                Err(e @ ProfileError::Invalid { .. }) => {
+                    // Refusals are attempts too: logged, then nothing is sent.
+                    let detail = format!("{e}\nnothing was sent");
+                    if !args.dry_run {
+                        bench::log_refusal(&station, &link.port, link.protocol, name, &detail)
+                            .map_err(service_error)?;
+                    }
+                    return Err(input_error(anyhow::anyhow!("{detail}")));
+                }
+                Err(e) => return Err(input_error(e)),
+            };
+            let plan = bench::plan_for(&profile, args.barcode.as_deref());
+            (profile, plan)
+        }
+    };
+    if args.dry_run {
+        let plan = plan
+            .and_then(|p| bench::check_protocol(&profile, link.protocol).map(|()| p))
+            .map_err(service_error)?;
+        print_plan(&plan, args.json)?;
+        return Ok(EXIT_OK);
+    }
     let report = runtime()?.block_on(async {
         let handle = link.open()?;
-        let logged = log.write(&handle, &plan, &opts, Purpose::Configure).await?;
-        anyhow::Ok(logged.report)
+        let done = match &pack {
+            Some(key) => bench::configure_pack(
+                &station,
+                &crate::services::PackKey::Text(key.clone()),
+                &handle,
+                &opts,
+            )
+            .await
+            .map(|c| c.report),
+            None => {
+                bench::configure_board(&station, &profile, args.barcode.as_deref(), &handle, &opts)
+                    .await
+            }
+        };
+        done.map_err(service_error)
     })?;
     let identity = report.identity.summary();
     if args.json {

@@ -6,7 +6,7 @@
 //! reopen the interface, and comes back by itself when it is usable again. Every frame it sees
 //! or sends can be logged in candump's log format (`(secs.micros) iface ID#DATA`).
 //!
-//! [`bms`] builds the BMS client on top: a [`crate::bms::BmsHandle`] whose device task
+//! [`bms`] builds the BMS client on top: a [`crate::device::handle::BmsHandle`] whose device task
 //! speaks Pylontech, Daly CAN or JBD CAN over a [`CanBus`].
 
 pub mod bms;
@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::can_kernel::{from_socketcan, to_socketcan};
 use packwright_protocol::can::{format_log_line, CanFrame, LogEntry};
-use socketcan::{EmbeddedFrame, ExtendedId, Frame, Id, SocketOptions, StandardId};
+use socketcan::{EmbeddedFrame, SocketOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// How often the task checks that the interface is still up while the bus is quiet, and
@@ -358,32 +359,6 @@ pub fn iface_state(iface: &str) -> Result<(), String> {
         return Err(format!("interface {iface} is down"));
     }
     Ok(())
-}
-
-/// Converts a kernel frame; `None` for error frames (handled apart).
-pub fn from_socketcan(frame: &socketcan::CanFrame) -> Option<CanFrame> {
-    match frame {
-        socketcan::CanFrame::Data(d) => CanFrame::new(d.raw_id(), d.is_extended(), d.data()).ok(),
-        socketcan::CanFrame::Remote(r) => {
-            CanFrame::remote(r.raw_id(), r.is_extended(), r.dlc()).ok()
-        }
-        socketcan::CanFrame::Error(_) => None,
-    }
-}
-
-/// Converts to a kernel frame. Our frames are valid by construction, so this only fails on
-/// an id the kernel types reject, which [`CanFrame`] already excludes.
-pub fn to_socketcan(frame: &CanFrame) -> Option<socketcan::CanFrame> {
-    let id: Id = if frame.is_extended() {
-        ExtendedId::new(frame.id())?.into()
-    } else {
-        StandardId::new(u16::try_from(frame.id()).ok()?)?.into()
-    };
-    if frame.is_remote() {
-        socketcan::CanFrame::new_remote(id, frame.len())
-    } else {
-        socketcan::CanFrame::new(id, frame.data())
-    }
 }
 
 fn now_entry(iface: &str, frame: CanFrame, at: SystemTime) -> LogEntry {

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
 
-use crate::bms::{
+use crate::device::handle::{
     BmsCommand, BmsError, BmsHandle, BmsIdentity, DeviceEnd, Envelope, LinkStats, LinkStatus,
     RegisterOp, Reply,
 };

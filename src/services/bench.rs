@@ -4,7 +4,7 @@
 
 use super::{pack_and_profile, PackKey, Result, ServiceError, Station};
 use crate::bms::config::{ConfigPlan, SessionOptions, WriteReport};
-use crate::bms::service::{Purpose, WriteLog};
+use crate::bms::service::{LoggedWrite, Purpose, WriteLog};
 use crate::bms::BmsHandle;
 use crate::device::can::bms::{CanBmsConfig, CanReader};
 use crate::domain::{Pack, PackStatus};
@@ -109,7 +109,8 @@ fn configurable(pack: &Pack) -> Result<()> {
 
 /// Write the configuration of `pack`'s own profile to the board behind `bms`, read every
 /// field back, prove it persisted, and log the attempt with the pack; a verified write marks
-/// the pack configured. Refusals are logged too, and nothing is sent.
+/// the pack configured and stores the pack's code in the board. Refusals are logged too, and
+/// nothing is sent.
 pub async fn configure_pack(
     station: &Station,
     pack: &PackKey,
@@ -123,37 +124,91 @@ pub async fn configure_pack(
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
     };
-    let checks = configurable(&pack)
-        .and_then(|()| check_protocol(&profile, bms.protocol()))
-        .and_then(|()| {
-            pack.code.as_deref().map(|_| ()).ok_or_else(|| {
-                ServiceError::Refused(format!(
-                    "pack {} has no code yet: finish its assembly",
-                    pack.label()
-                ))
-            })
-        })
-        .and_then(|()| {
-            ConfigPlan::from_profile(&profile, pack.code.as_deref())
-                .map_err(|e| ServiceError::Refused(format!("refused, nothing was sent: {e}")))
-        });
-    let plan = match checks {
+    let plan = configurable(&pack).and_then(|()| {
+        let code = pack.code.as_deref().ok_or_else(|| {
+            ServiceError::Refused(format!(
+                "pack {} has no code yet: finish its assembly",
+                pack.label()
+            ))
+        })?;
+        plan_for(&profile, Some(code))
+    });
+    let logged = write_checked(&mut log, &profile, plan, bms, opts, &pack.label()).await?;
+    Ok(Configured {
+        pack,
+        profile: profile.name,
+        report: logged.report,
+        pack_configured: logged.pack_configured,
+    })
+}
+
+/// Write `profile` to a board that belongs to no pack (a spare or a bench board): the
+/// operator's explicit choice, logged with no pack. `barcode`, if given, is stored in the
+/// board. The same checks as for a pack, but the pack's.
+pub async fn configure_board(
+    station: &Station,
+    profile: &Profile,
+    barcode: Option<&str>,
+    bms: &BmsHandle,
+    opts: &SessionOptions,
+) -> Result<WriteReport> {
+    let mut log = WriteLog {
+        store: station.open()?,
+        actor: station.actor.clone(),
+        pack_code: None,
+    };
+    let plan = plan_for(profile, barcode);
+    let logged = write_checked(&mut log, profile, plan, bms, opts, "the profile").await?;
+    Ok(logged.report)
+}
+
+/// Log a write refused before anything could be planned (a profile that cannot be loaded).
+pub fn log_refusal(
+    station: &Station,
+    port: &str,
+    protocol: ProtocolKind,
+    profile: &str,
+    detail: &str,
+) -> Result<()> {
+    let mut log = WriteLog {
+        store: station.open()?,
+        actor: station.actor.clone(),
+        pack_code: None,
+    };
+    Ok(log.refuse(port, protocol, profile, detail)?)
+}
+
+/// The profile's configuration plan, or why it may not be sent.
+pub fn plan_for(profile: &Profile, barcode: Option<&str>) -> Result<ConfigPlan> {
+    ConfigPlan::from_profile(profile, barcode)
+        .map_err(|e| ServiceError::Refused(format!("refused, nothing was sent: {e}")))
+}
+
+/// The checks every configuration write makes before a byte is sent (the plan, the protocol,
+/// the board's cell count), then the logged, verified write. A refusal is logged.
+async fn write_checked(
+    log: &mut WriteLog,
+    profile: &Profile,
+    plan: Result<ConfigPlan>,
+    bms: &BmsHandle,
+    opts: &SessionOptions,
+    target: &str,
+) -> Result<LoggedWrite> {
+    let plan = match plan.and_then(|p| check_protocol(profile, bms.protocol()).map(|()| p)) {
         Ok(plan) => plan,
         Err(e) => {
             log.refuse(bms.port(), bms.protocol(), &profile.name, &e.to_string())?;
             return Err(e);
         }
     };
-    let cells_per_pack = profile.series as usize;
+    let series = profile.series as usize;
     match bms.read().await {
-        Ok(s) if s.cell_count != cells_per_pack => {
+        Ok(s) if s.cell_count != series => {
             let why = format!(
-                "the board on {} reports {} cells, but pack {} is {}S ({}): wrong board or \
-                 wrong pack; nothing was sent",
+                "the board on {} reports {} cells, but {target} is {series}S ({}): wrong board \
+                 or wrong pack; nothing was sent",
                 bms.port(),
                 s.cell_count,
-                pack.label(),
-                cells_per_pack,
                 profile.name
             );
             log.refuse(bms.port(), bms.protocol(), &profile.name, &why)?;
@@ -167,13 +222,7 @@ pub async fn configure_pack(
             )))
         }
     }
-    let logged = log.write(bms, &plan, opts, Purpose::Configure).await?;
-    Ok(Configured {
-        pack,
-        profile: profile.name,
-        report: logged.report,
-        pack_configured: logged.pack_configured,
-    })
+    Ok(log.write(bms, &plan, opts, Purpose::Configure).await?)
 }
 
 /// What a face gives a test run besides the board: the person at the bench, the abort

@@ -26,7 +26,7 @@ use packwright_protocol::jbd::PackedDate;
 use packwright_protocol::ProtocolKind;
 use socketcan::tokio::CanSocket;
 
-use crate::device::can::{from_socketcan, to_socketcan};
+use crate::can_kernel::{from_socketcan, to_socketcan};
 
 /// The pack a simulator reports: deterministic, so tests can assert exact values.
 #[derive(Debug, Clone, PartialEq)]

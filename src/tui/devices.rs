@@ -17,31 +17,13 @@ use crate::profile::Profile;
 use crate::services::bench::{self, BenchLink};
 use crate::services::{PackKey, ServiceError, Station};
 use crate::store::WriteOutcome;
-use packwright_protocol::ProtocolKind;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// A port or interface the console may open, and the protocol spoken on it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PortSpec {
-    pub port: String,
-    pub protocol: ProtocolKind,
-}
-
-impl PortSpec {
-    pub fn label(&self) -> String {
-        format!("{} ({})", self.port, self.protocol)
-    }
-}
-
-/// What the demo line lets the operator do to its simulated boards.
-pub trait DemoBench: Send + Sync {
-    /// Pull the board's cable if it is plugged in, plug it back if not. Returns true when
-    /// the board is now unplugged.
-    fn toggle_unplug(&self, port: &str) -> Result<bool, String>;
-}
+pub use crate::demo::DemoBench;
+pub use crate::device::PortSpec;
 
 struct Connection {
     spec: PortSpec,
@@ -646,19 +628,5 @@ async fn poll(
             Err(_) => tracing::warn!("read took more than 5 s"),
         }
         tokio::time::sleep_until(started + every).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_labelled_with_their_protocol() {
-        let p = PortSpec {
-            port: "/dev/ttyUSB0".into(),
-            protocol: ProtocolKind::Daly,
-        };
-        assert_eq!(p.label(), "/dev/ttyUSB0 (daly)");
     }
 }

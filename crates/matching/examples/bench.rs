@@ -1,7 +1,7 @@
 //! Runs the matching benchmark: `cargo run --release -p packwright-matching --example bench
 //! [-- --quick] [--json] [--sizes 100,10000] [--no-real]`.
 //!
-//! Real inventories are read from `tests/fixtures/cells/*.csv` (a plain comma split is
+//! Real inventories are read from `data/cells/*.csv` (a plain comma split is
 //! enough: the files have no quoting).
 
 use packwright_matching::bench::{run, BenchConfig};
@@ -63,7 +63,7 @@ fn main() {
 }
 
 fn real_sets() -> Vec<(String, Vec<CellInput>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cells");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cells");
     let mut files: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -18,7 +18,7 @@ use packwright_protocol::{BmsSnapshot, ProtocolKind};
 use tokio::sync::mpsc;
 
 use super::{BusConfig, BusError, BusEvent, BusStatus, CanBus, IdFilter, Received};
-use crate::bms::{BmsCommand, BmsError, BmsHandle, BmsIdentity, DeviceEnd, LinkStatus};
+use crate::device::handle::{BmsCommand, BmsError, BmsHandle, BmsIdentity, DeviceEnd, LinkStatus};
 
 /// How to reach and read one pack.
 #[derive(Debug, Clone)]
@@ -535,7 +535,7 @@ async fn serve(mut reader: CanReader, mut end: DeviceEnd) {
                 match env.command {
                     BmsCommand::Read { reply } => {
                         let r = reader.read().await.map(|r| r.snapshot);
-                        crate::bms::LinkStats::add(&end.stats.transactions, 1);
+                        crate::device::handle::LinkStats::add(&end.stats.transactions, 1);
                         let _ = reply.send(r);
                     }
                     BmsCommand::Identity { reply } => {
@@ -604,7 +604,7 @@ mod tests {
     async fn config_writes_are_refused_over_can_and_say_so() {
         let handle = spawn(CanBmsConfig::new("pwnosuch1", ProtocolKind::JbdCan)).unwrap();
         let err = handle
-            .register(crate::bms::RegisterOp::EnterFactory)
+            .register(crate::device::handle::RegisterOp::EnterFactory)
             .await
             .unwrap_err();
         assert_eq!(

@@ -5,10 +5,10 @@ use packwright_matching::{CellInput, MatchOutcome};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// A fixture inventory from `tests/fixtures/cells` (plain CSV, no quoting).
+/// A fixture inventory from `data/cells` (plain CSV, no quoting).
 pub fn fixture(name: &str) -> Vec<CellInput> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/cells")
+        .join("../../data/cells")
         .join(format!("{name}.csv"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::config::{write_verified, ConfigPlan, SessionOptions};
-use super::StatsSnapshot;
+use crate::bms::config::{write_verified, ConfigPlan, SessionOptions};
+use crate::device::handle::StatsSnapshot;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::Profile;
 use crate::sim::jbd::{JbdBoard, JbdConfig};
@@ -63,7 +63,7 @@ pub struct BenchReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    Plan(#[from] super::config::PlanError),
+    Plan(#[from] crate::bms::config::PlanError),
     #[error("simulator: {0}")]
     Sim(String),
     #[error("the write did not verify: {0}")]

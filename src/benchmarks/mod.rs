@@ -1,0 +1,4 @@
+//! Benchmarks behind `packwright bench`: measured here, never asserted in timed tests.
+//! (The matcher's benchmark is pure and lives with it, in `packwright_matching::bench`.)
+
+pub mod serial;
