@@ -6,7 +6,7 @@
 //! unplugged board never freezes the console.
 
 use super::app::Event;
-use super::data::*;
+use super::msg::*;
 use crate::bms::config::{ConfigPlan, SessionOptions};
 use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::{BmsHandle, LinkStatus};
