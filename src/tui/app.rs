@@ -288,6 +288,7 @@ impl App {
         }
     }
 
+    /// Show a message on the message row.
     pub(crate) fn say(&mut self, level: Level, text: impl Into<String>) {
         self.message = Some(Message {
             level,
@@ -295,6 +296,7 @@ impl App {
         });
     }
 
+    /// Remember `key` in `console_state` for the next start.
     pub(crate) fn save(&self, key: &str, value: String) -> Effect {
         Effect::Request(Request::SaveState {
             key: key.to_string(),
@@ -302,6 +304,7 @@ impl App {
         })
     }
 
+    /// Show `screen`; showing it again loads its figures afresh.
     pub(crate) fn go(&mut self, screen: Screen) -> Vec<Effect> {
         if self.screen == screen {
             return self.enter_screen();

@@ -186,13 +186,20 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let a = &app.assemble;
-    let total = slots(pack).count();
     let [head, grid, last] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Min(3),
         Constraint::Length(4),
     ])
     .areas(area);
+    draw_head(frame, head, pack, a, theme);
+    draw_slots(frame, grid, pack, a, theme);
+    draw_last(frame, last, a, theme);
+}
+
+/// The pack, how far along it is, and the next cell and slot (or the label once done).
+fn draw_head(frame: &mut Frame, area: Rect, pack: &Pack, a: &AssembleView, theme: &Theme) {
+    let total = slots(pack).count();
     let mut lines = vec![Line::raw(format!(
         "pack {}{}profile {}{}{} of {} cells placed",
         pack.label(),
@@ -220,12 +227,15 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.dim(),
         ));
     }
-    frame.render_widget(Paragraph::new(lines).block(block(theme, "Assemble")), head);
+    frame.render_widget(Paragraph::new(lines).block(block(theme, "Assemble")), area);
+}
 
-    // The slot grid, column by column, as many columns as it needs.
-    let rows = grid.height.saturating_sub(2).max(1) as usize;
+/// The slot grid, column by column, as many columns as it needs.
+fn draw_slots(frame: &mut Frame, area: Rect, pack: &Pack, a: &AssembleView, theme: &Theme) {
+    let total = slots(pack).count();
+    let rows = area.height.saturating_sub(2).max(1) as usize;
     let cols = total.div_ceil(rows).max(1);
-    let col_w = (grid.width.saturating_sub(2) as usize / cols).max(8);
+    let col_w = (area.width.saturating_sub(2) as usize / cols).max(8);
     let all: Vec<Slot> = slots(pack).collect();
     let next = a.next_slot(pack);
     let mut lines = Vec::new();
@@ -260,9 +270,12 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(
         Paragraph::new(lines).block(block(theme, "Slots (ok placed, >> next)")),
-        grid,
+        area,
     );
+}
 
+/// What the last scan did: placed, or refused and why.
+fn draw_last(frame: &mut Frame, area: Rect, a: &AssembleView, theme: &Theme) {
     let line = match &a.last {
         Some(o @ AssembleOutcome::Refused { .. }) => {
             Line::styled(format!(" {} ", o.text()), theme.banner(false))
@@ -274,7 +287,7 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(line)
             .wrap(ratatui::widgets::Wrap { trim: true })
             .block(block(theme, "Last scan")),
-        last,
+        area,
     );
 }
 

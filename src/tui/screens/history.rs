@@ -148,6 +148,14 @@ fn pack_lineage(
         Line::raw(fit(&format!("sources: {sources}"), width)),
         Line::styled("Records", theme.heading()),
     ];
+    lines.extend(record_lines(l, width, theme));
+    lines.extend(cell_lines(l, width, theme));
+    (format!("Pack {label}"), lines)
+}
+
+/// The pack's configuration writes and test runs, oldest first.
+fn record_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     if l.bms_writes.is_empty() && l.eol_runs.is_empty() {
         lines.push(Line::styled(
             "no configuration write or test yet",
@@ -211,13 +219,18 @@ fn pack_lineage(
             Span::raw(fit(&detail, width.saturating_sub(43))),
         ]));
     }
-    lines.push(Line::styled(
+    lines
+}
+
+/// Each cell of the pack: its slot, its grading and the module it came from.
+fn cell_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled(
         fit(
             "Lineage: slot   cell           cap Ah   IR mΩ  OCV   source module",
             width,
         ),
         theme.heading(),
-    ));
+    )];
     for c in &l.cells {
         let g = c.grading.as_ref();
         lines.push(Line::raw(fit(
@@ -236,7 +249,7 @@ fn pack_lineage(
             width,
         )));
     }
-    (format!("Pack {label}"), lines)
+    lines
 }
 
 fn source_lineage(

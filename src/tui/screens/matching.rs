@@ -214,6 +214,13 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(5),
     ])
     .areas(area);
+    draw_summary(frame, summary, p, theme);
+    draw_packs(frame, table, m, p, theme);
+    draw_selected(frame, detail, m, p, theme);
+}
+
+/// The proposal's figures: cells in and eligible, packs, leftovers, capacity used, rejections.
+fn draw_summary(frame: &mut Frame, area: Rect, p: &Proposal, theme: &Theme) {
     let dot = theme.dot();
     let rejected = if p.rejected.is_empty() {
         "none".to_string()
@@ -244,11 +251,14 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: true })
             .block(block(theme, "Proposal")),
-        summary,
+        area,
     );
+}
 
-    let width = table.width.saturating_sub(2) as usize;
-    let rows = table.height.saturating_sub(3) as usize;
+/// The proposed packs with their figures, marked or not.
+fn draw_packs(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme: &Theme) {
+    let width = area.width.saturating_sub(2) as usize;
+    let rows = area.height.saturating_sub(3) as usize;
     let mut lines = vec![Line::styled(
         fit(
             "    pack  usable Ah  range mAh  range %  bound mAh  gap mAh  optimal  IR CV %",
@@ -286,9 +296,12 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let marked = m.marked.iter().filter(|x| **x).count();
     frame.render_widget(
         Paragraph::new(lines).block(block(theme, &format!("Proposed packs ({marked} marked)"))),
-        table,
+        area,
     );
+}
 
+/// The selected pack's cells, series group by series group.
+fn draw_selected(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme: &Theme) {
     let mut lines = Vec::new();
     if let Some(pk) = p.packs.get(m.selected) {
         let cells: Vec<String> = pk
@@ -303,6 +316,6 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: true })
             .block(block(theme, "Selected pack, series order")),
-        detail,
+        area,
     );
 }

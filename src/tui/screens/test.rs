@@ -226,8 +226,16 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ]),
         head,
     );
-    let width = steps.width.saturating_sub(2) as usize;
-    let rows = steps.height.saturating_sub(2) as usize;
+    draw_steps(frame, steps, t, theme);
+    if let Some(v) = &t.verdict {
+        draw_verdict(frame, verdict, v, theme);
+    }
+}
+
+/// The plan's steps with their state, the latest in view.
+fn draw_steps(frame: &mut Frame, area: Rect, t: &TestView, theme: &Theme) {
+    let width = area.width.saturating_sub(2) as usize;
+    let rows = area.height.saturating_sub(2) as usize;
     let mut lines = Vec::new();
     for i in window(t.steps.len(), t.scroll, rows) {
         let s = &t.steps[i];
@@ -256,27 +264,29 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     frame.render_widget(
         Paragraph::new(lines).block(block(theme, "End-of-line test")),
-        steps,
+        area,
     );
-    if let Some(v) = &t.verdict {
-        let word = if v.pass { "PASS" } else { "FAIL" };
-        let big = format!(
-            "   {}   ",
-            word.chars().map(|c| format!("{c} ")).collect::<String>()
-        );
-        let lines = vec![
-            Line::styled(" ".repeat(big.len()), theme.banner(v.pass)),
-            Line::styled(big.clone(), theme.banner(v.pass)),
-            Line::styled(" ".repeat(big.len()), theme.banner(v.pass)),
-            Line::raw(if v.pass {
-                "every step passed; the record is saved".to_string()
-            } else {
-                v.reason.clone()
-            }),
-        ];
-        frame.render_widget(
-            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-            verdict,
-        );
-    }
+}
+
+/// PASS or FAIL in large letters, and why.
+fn draw_verdict(frame: &mut Frame, area: Rect, v: &Verdict, theme: &Theme) {
+    let word = if v.pass { "PASS" } else { "FAIL" };
+    let big = format!(
+        "   {}   ",
+        word.chars().map(|c| format!("{c} ")).collect::<String>()
+    );
+    let lines = vec![
+        Line::styled(" ".repeat(big.len()), theme.banner(v.pass)),
+        Line::styled(big.clone(), theme.banner(v.pass)),
+        Line::styled(" ".repeat(big.len()), theme.banner(v.pass)),
+        Line::raw(if v.pass {
+            "every step passed; the record is saved".to_string()
+        } else {
+            v.reason.clone()
+        }),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }
