@@ -5,7 +5,7 @@
 //!
 //! What is the same on every screen is here: switching screens, help, confirmations, text
 //! fields, scans and the pack on the bench. Each screen's own part (its actions, the replies
-//! and reports it takes) is in its module under [`screens`](super::screens).
+//! and reports it takes) is in its module under [`screens`].
 
 use super::keys::{self, Action, Binding};
 use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved};
@@ -473,7 +473,7 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
     }
 }
 
-/// Any key closes the help.
+/// Close the help (the only thing its keys do).
 fn close_help(app: &mut App) -> Vec<Effect> {
     app.help = false;
     // A field the help covered comes back: placing cells, or a test question.

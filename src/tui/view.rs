@@ -1,6 +1,6 @@
 //! Drawing: reads the state, never changes it, never does I/O. This is the frame around the
 //! screens (tabs, status, message row, footer, help and confirmations); each screen's body is
-//! drawn by its module under [`screens`](super::screens).
+//! drawn by its module under [`screens`].
 //!
 //! The frame at 80×24: one row of screen tabs (the current one bracketed, so it reads without
 //! colour), one row saying who and where, the screen's body, one message row (or the text
