@@ -85,7 +85,7 @@ pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let progress = assembly::progress(&store, &pack)?;
     let code = if refused.is_none() && progress.next.is_none() && pack.status == PackStatus::Matched
     {
-        let today = chrono::Local::now().date_naive();
+        let today = store.clock().today();
         match assembly::complete(
             &mut store,
             &ctx.actor,

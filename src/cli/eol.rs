@@ -8,18 +8,18 @@
 use super::{
     device_error, input_error, packs, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
 };
-use crate::bms::service::WriteLog;
 use crate::bms::BmsHandle;
-use crate::device::can::bms::{self as can_bms, CanBmsConfig, CanReader};
+use crate::device::can::bms::{self as can_bms, CanBmsConfig};
 use crate::device::serial::{self, SerialConfig};
 use crate::domain::Pack;
 use crate::eol::answers::Answers;
-use crate::eol::bench::HandleBench;
 use crate::eol::judge::{Outcome, RunOutcome};
 use crate::eol::plan::{MeasurementSpec, Step};
 use crate::eol::process_alive;
 use crate::eol::record::{self, Measurement, RunDocument};
-use crate::eol::runner::{self, Operator, Reply, RunError, RunEvent, Timing};
+use crate::eol::runner::{Operator, Reply, RunEvent, Timing};
+use crate::services::bench;
+use crate::services::PackKey;
 use crate::store::Store;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -201,8 +201,11 @@ fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(Store, Pack)> {
 }
 
 fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let (mut store, pack) = open_for_pack(ctx, &args.pack)?;
+    // The pack's profile decides the protocol unless one is given; the service checks that a
+    // given one is the profile's.
+    let (store, pack) = open_for_pack(ctx, &args.pack)?;
     let profile = packs::profile_of(&pack)?;
+    drop(store);
     let answers = match &args.answers {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -236,12 +239,8 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             "--protocol {protocol} is spoken over a serial port; with --can give pylontech, daly-can or jbd-can"
         )));
     }
-    // A second connection for the bench's own configuration writes, logged as they happen.
-    let log = WriteLog {
-        store: Store::open(&ctx.db)?,
-        actor: ctx.actor.clone(),
-        pack_code: pack.code.clone(),
-    };
+    bench::check_protocol(&profile, protocol).map_err(input_error)?;
+    let station = ctx.station();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -250,16 +249,16 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     let json = args.json;
     rt.block_on(async move {
-        let (bms, mut transport) = match &args.port {
+        let (bms, inverter_can) = match &args.port {
             Some(port) => (
                 serial::spawn(SerialConfig::new(port, protocol)).map_err(device_error)?,
-                format!("serial {port} {protocol}"),
+                args.can.clone(),
             ),
             None => {
                 let iface = args.can.clone().unwrap_or_default();
                 (
                     can_bms::spawn(CanBmsConfig::new(&iface, protocol)).map_err(device_error)?,
-                    format!("can {iface} {protocol}"),
+                    None,
                 )
             }
         };
@@ -271,19 +270,6 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                     bms.port()
                 ))
             })?;
-        // The inverter step listens for Pylontech frames on the CAN interface, if there is one.
-        let inverter = match &args.can {
-            Some(iface) => {
-                let reader = CanReader::open(CanBmsConfig::new(iface, ProtocolKind::Pylontech))
-                    .map_err(device_error)?;
-                if args.port.is_some() {
-                    transport.push_str(&format!(" + can {iface} pylontech"));
-                }
-                Some(reader)
-            }
-            None => None,
-        };
-        let mut bench = HandleBench::new(bms, inverter, transport, profile.clone(), Some(log));
         let mut operator = Headless {
             answers,
             stdin_closed: false,
@@ -293,12 +279,11 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             let reason = wait_for_stop().await;
             let _ = abort_tx.send(Some(reason));
         });
-
+        let label = pack.label();
         let mut print = |e: RunEvent| {
             let line = match e {
                 RunEvent::Started { run_id, transport } => format!(
-                    "EOL run {run_id}: pack {} ({}), plan {}, over {transport}, operator {} at {}",
-                    pack.label(),
+                    "EOL run {run_id}: pack {label} ({}), plan {}, over {transport}, operator {} at {}",
                     profile.name,
                     profile.eol.plan_version,
                     ctx.actor.operator,
@@ -307,9 +292,8 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 RunEvent::Step(step) => format!("{} ({})", step.title, step.id),
                 RunEvent::Measured(m) => measurement_line(m),
                 RunEvent::Finished(s) => format!(
-                    "{} pack {} (run {}){}",
+                    "{} pack {label} (run {}){}",
                     s.outcome.as_str().to_uppercase(),
-                    pack.label(),
                     s.run_id,
                     s.reason
                         .as_ref()
@@ -326,24 +310,20 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 let _ = writeln!(out, "{line}").and_then(|()| out.flush());
             }
         };
-        let summary = match runner::run(
-            &mut store,
-            &ctx.actor,
-            &pack,
-            &profile,
-            &mut bench,
-            &mut operator,
-            abort_rx,
-            Timing::default(),
-            &mut print,
-        )
-        .await
-        {
+        let request = bench::TestRequest {
+            pack: PackKey::Id(pack.id),
+            link: bench::BenchLink { bms, inverter_can },
+            operator: &mut operator,
+            abort: abort_rx,
+            timing: Timing::default(),
+        };
+        let summary = match bench::test_pack(&station, request, |_, _| {}, &mut print).await {
             Ok(s) => s,
-            Err(e @ RunError::Refused(_)) => return Err(input_error(e)),
-            Err(e) => return Err(e.into()),
+            Err(e @ bench::TestError::Refused(_)) => return Err(input_error(e)),
+            Err(bench::TestError::Service(e)) => return Err(super::service_error(e)),
         };
         if json {
+            let store = ctx.open_store()?;
             let header = store
                 .eol_run(summary.run_id)?
                 .with_context(|| format!("run {} vanished", summary.run_id))?;

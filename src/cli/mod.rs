@@ -1,9 +1,11 @@
 //! The command line: a thin face over the library. Each subcommand parses its arguments,
 //! calls the services, and prints text or `--json`.
 //!
-//! Exit codes, the same for every command: 0 done, 1 verification failed (a test or a
-//! read-back did not match), 2 bad input (file, profile, arguments), 3 device or
-//! communication error.
+//! Exit codes, the same for every command and decided in one place ([`exit_code`]) from the
+//! error's type: 0 done, 1 verification failed (a test or a read-back did not match), 2 bad
+//! input or refused by the line's rules (file, profile, arguments, pack state), 3 device or
+//! communication error, 4 the database or the environment (locked, corrupt, read-only, no
+//! permission, disk full, newer schema).
 
 mod assemble;
 mod bench;
@@ -27,6 +29,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_VERIFY_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_DEVICE: u8 = 3;
+pub const EXIT_STORE: u8 = 4;
 
 /// An error that carries the exit code it should end the process with.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,85 @@ impl Context {
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&self.db)?)
     }
+
+    /// This station, for the line services.
+    pub fn station(&self) -> crate::services::Station {
+        crate::services::Station {
+            db: self.db.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+}
+
+/// A service's refusal or failure, with the exit code its kind calls for.
+pub fn service_error(e: crate::services::ServiceError) -> anyhow::Error {
+    anyhow::Error::from(e)
+}
+
+/// The exit code for an error, from its type. A database or environment error anywhere in
+/// the chain wins (a locked database is not bad input, whoever reported it); then a code a
+/// call site marked; then the kind of the first typed error.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use crate::services::ServiceError;
+    use crate::store::StoreError;
+    fn store_kind(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+        let mut cur = Some(e);
+        while let Some(c) = cur {
+            if let Some(s) = c.downcast_ref::<StoreError>() {
+                return Some(match s {
+                    StoreError::Conflict(_) | StoreError::NotFound(_) => EXIT_BAD_INPUT,
+                    _ => EXIT_STORE,
+                });
+            }
+            if let Some(coded) = c.downcast_ref::<Coded>() {
+                if let Some(k) = store_kind(coded.error.as_ref()) {
+                    return Some(k);
+                }
+            }
+            cur = c.source();
+        }
+        None
+    }
+    if let Some(EXIT_STORE) = store_kind(e.as_ref()) {
+        return EXIT_STORE;
+    }
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<Coded>() {
+            return c.code;
+        }
+        if let Some(s) = cause.downcast_ref::<ServiceError>() {
+            return match s {
+                ServiceError::Refused(_) | ServiceError::NotFound(_) | ServiceError::Profile(_) => {
+                    EXIT_BAD_INPUT
+                }
+                ServiceError::Device(_) => EXIT_DEVICE,
+                ServiceError::Store(_) => EXIT_STORE,
+            };
+        }
+        if let Some(b) = cause.downcast_ref::<crate::bms::BmsError>() {
+            if b.is_communication() {
+                return EXIT_DEVICE;
+            }
+        }
+    }
+    EXIT_BAD_INPUT
+}
+
+/// The error as one message: each cause once (a cause whose text the message already
+/// carries is not repeated).
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn hostname() -> String {
@@ -183,12 +265,8 @@ pub fn main() -> ExitCode {
     match run(cli.command, &ctx) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<Coded>().map(|c| c.code))
-                .unwrap_or(EXIT_BAD_INPUT);
-            ExitCode::from(code)
+            eprintln!("error: {}", error_message(&e));
+            ExitCode::from(exit_code(&e))
         }
     }
 }

@@ -14,7 +14,7 @@ use super::record::Measurement;
 use crate::bms::BmsIdentity;
 use crate::domain::{Cell, Pack};
 use crate::profile::Profile;
-use crate::store::{now, Actor, NewRun, Store, StoreError};
+use crate::store::{Actor, NewRun, Store, StoreError};
 use packwright_protocol::can::pylontech::Limits;
 use packwright_protocol::BmsSnapshot;
 use std::future::Future;
@@ -45,24 +45,81 @@ pub struct ConfigMismatch {
 }
 
 /// What the runner needs from the test bench. Each call does one thing and returns.
-// Single-task use (the runner holds `&mut Store`), so the futures need not be `Send`.
-#[allow(async_fn_in_trait)]
-pub trait Bench {
+/// The futures are `Send`, so a run is an ordinary task on any runtime.
+pub trait Bench: Send {
     /// How the bench reaches the BMS, recorded with the run (`serial /dev/ttyUSB0 jbd`).
     fn transport(&self) -> String;
-    async fn read(&mut self) -> Result<BmsSnapshot, BenchError>;
-    async fn identity(&mut self) -> Result<BmsIdentity, BenchError>;
+    fn read(&mut self) -> impl Future<Output = Result<BmsSnapshot, BenchError>> + Send;
+    fn identity(&mut self) -> impl Future<Output = Result<BmsIdentity, BenchError>> + Send;
     /// Read the configuration back and compare it with the profile.
-    async fn config_mismatches(
+    fn config_mismatches(
         &mut self,
         profile: &Profile,
-    ) -> Result<Vec<ConfigMismatch>, BenchError>;
-    async fn force_balancing(&mut self, on: bool) -> Result<(), BenchError>;
+    ) -> impl Future<Output = Result<Vec<ConfigMismatch>, BenchError>> + Send;
+    fn force_balancing(&mut self, on: bool) -> impl Future<Output = Result<(), BenchError>> + Send;
     /// Put a cell above its over-voltage trigger (`true`) or take it back (`false`).
-    async fn force_overvoltage(&mut self, on: bool) -> Result<(), BenchError>;
+    fn force_overvoltage(
+        &mut self,
+        on: bool,
+    ) -> impl Future<Output = Result<(), BenchError>> + Send;
     /// The charge/discharge limits the pack announces to an inverter; `None` if the frame
     /// did not come within the bench's wait.
-    async fn inverter_limits(&mut self) -> Result<Option<Limits>, BenchError>;
+    fn inverter_limits(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Limits>, BenchError>> + Send;
+}
+
+/// Where a run is recorded as it happens. Each call returns after its commit, so what the
+/// runner reports has been kept.
+pub trait RunJournal: Send {
+    /// Each id with its cell record (`None` when the store has no such cell).
+    fn cells(&mut self, ids: &[String]) -> Result<Vec<(String, Option<Cell>)>, StoreError>;
+    /// A line in the station's event log.
+    fn note(&mut self, level: &str, message: &str) -> Result<(), StoreError>;
+    fn start(&mut self, run: &NewRun) -> Result<i64, StoreError>;
+    fn measured(&mut self, run_id: i64, m: &Measurement) -> Result<(), StoreError>;
+    fn finish(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Now, as the journal stamps records.
+    fn stamp(&self) -> String;
+}
+
+/// The journal over the station's store, as this operator.
+pub struct StoreJournal<'s> {
+    pub store: &'s mut Store,
+    pub actor: Actor,
+}
+
+impl RunJournal for StoreJournal<'_> {
+    fn cells(&mut self, ids: &[String]) -> Result<Vec<(String, Option<Cell>)>, StoreError> {
+        ids.iter()
+            .map(|id| Ok((id.clone(), self.store.get_cell(id)?)))
+            .collect()
+    }
+    fn note(&mut self, level: &str, message: &str) -> Result<(), StoreError> {
+        self.store.log_event(&self.actor, level, message)
+    }
+    fn start(&mut self, run: &NewRun) -> Result<i64, StoreError> {
+        self.store.start_eol_run(&self.actor, run)
+    }
+    fn measured(&mut self, run_id: i64, m: &Measurement) -> Result<(), StoreError> {
+        self.store.record_eol_measurement(run_id, m)
+    }
+    fn finish(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store.finish_eol_run(run_id, outcome, reason)
+    }
+    fn stamp(&self) -> String {
+        self.store.clock().stamp()
+    }
 }
 
 /// What an operator said.
@@ -76,13 +133,20 @@ pub enum Reply {
 }
 
 /// The person at the bench.
-#[allow(async_fn_in_trait)]
-pub trait Operator {
+pub trait Operator: Send {
     /// Ask for a manual measurement. `refused` says why the previous answer was not accepted.
-    async fn ask(&mut self, step: &Step, spec: &MeasurementSpec, refused: Option<&str>) -> Reply;
+    fn ask(
+        &mut self,
+        step: &Step,
+        spec: &MeasurementSpec,
+        refused: Option<&str>,
+    ) -> impl Future<Output = Reply> + Send;
     /// Have the operator do something at the bench and confirm it is done.
-    async fn confirm(&mut self, instruction: &str) -> Reply;
+    fn confirm(&mut self, instruction: &str) -> impl Future<Output = Reply> + Send;
 }
+
+/// Where the runner reports progress: a face prints or draws it.
+pub type Progress<'a> = dyn FnMut(RunEvent) + Send + 'a;
 
 /// How long the runner waits for the pack to react.
 #[derive(Debug, Clone, Copy)]
@@ -174,8 +238,8 @@ async fn aborted(mut abort: watch::Receiver<Option<String>>) -> String {
     }
 }
 
-struct Run<'a, B, O> {
-    store: &'a mut Store,
+struct Run<'a, B, O, J> {
+    journal: &'a mut J,
     bench: &'a mut B,
     operator: &'a mut O,
     profile: &'a Profile,
@@ -214,7 +278,7 @@ struct Verdict {
     reason: Option<String>,
 }
 
-impl<B: Bench, O: Operator> Run<'_, B, O> {
+impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
     fn abort_requested(&self) -> Option<String> {
         self.abort.borrow().clone()
     }
@@ -225,7 +289,7 @@ impl<B: Bench, O: Operator> Run<'_, B, O> {
         spec: &MeasurementSpec,
         limit: Limit,
         verdict: Verdict,
-        on_event: &mut dyn FnMut(RunEvent),
+        on_event: &mut Progress,
     ) -> Result<(), StoreError> {
         let Verdict {
             value,
@@ -243,9 +307,9 @@ impl<B: Bench, O: Operator> Run<'_, B, O> {
             limit,
             outcome,
             reason,
-            taken_at: now(),
+            taken_at: self.journal.stamp(),
         };
-        self.store.record_eol_measurement(self.run_id, &m)?;
+        self.journal.measured(self.run_id, &m)?;
         if matches!(outcome, Outcome::Fail | Outcome::Error) {
             self.failures.push(format!(
                 "{} {} {}: {}",
@@ -587,31 +651,35 @@ impl<B: Bench, O: Operator> Run<'_, B, O> {
     }
 }
 
+/// Who runs which pack against which plan, and how the run can be stopped.
+pub struct RunSpec<'a> {
+    pub pack: &'a Pack,
+    pub profile: &'a Profile,
+    pub abort: watch::Receiver<Option<String>>,
+    pub timing: Timing,
+}
+
 /// Run `profile`'s plan against `pack`. Refuses before anything is recorded when the pack may
 /// not be tested (see [`precheck::blockers`]); otherwise every outcome, abort included, ends
 /// with a recorded run and a summary.
-#[allow(clippy::too_many_arguments)]
-pub async fn run<B: Bench, O: Operator>(
-    store: &mut Store,
-    actor: &Actor,
-    pack: &Pack,
-    profile: &Profile,
+pub async fn run<B: Bench, O: Operator, J: RunJournal>(
+    spec: RunSpec<'_>,
+    journal: &mut J,
     bench: &mut B,
     operator: &mut O,
-    abort: watch::Receiver<Option<String>>,
-    timing: Timing,
-    on_event: &mut dyn FnMut(RunEvent),
+    on_event: &mut Progress<'_>,
 ) -> Result<RunSummary, RunError> {
+    let RunSpec {
+        pack,
+        profile,
+        abort,
+        timing,
+    } = spec;
     let ids: Vec<String> = pack.groups.iter().flatten().cloned().collect();
-    let mut cells: Vec<(String, Option<Cell>)> = Vec::with_capacity(ids.len());
-    for id in ids {
-        let cell = store.get_cell(&id)?;
-        cells.push((id, cell));
-    }
+    let cells = journal.cells(&ids)?;
     let blockers = precheck::blockers(pack, profile, &cells);
     if !blockers.is_empty() {
-        store.log_event(
-            actor,
+        journal.note(
             "warning",
             &format!(
                 "EOL test of pack {} refused: {}",
@@ -627,24 +695,21 @@ pub async fn run<B: Bench, O: Operator>(
     }
 
     let transport = bench.transport();
-    let run_id = store.start_eol_run(
-        actor,
-        &NewRun {
-            pack_id: pack.id,
-            profile: profile.name.clone(),
-            plan_version: profile.eol.plan_version.clone(),
-            software_version: crate::VERSION.to_string(),
-            transport: transport.clone(),
-            pid: std::process::id(),
-        },
-    )?;
+    let run_id = journal.start(&NewRun {
+        pack_id: pack.id,
+        profile: profile.name.clone(),
+        plan_version: profile.eol.plan_version.clone(),
+        software_version: crate::VERSION.to_string(),
+        transport: transport.clone(),
+        pid: std::process::id(),
+    })?;
     on_event(RunEvent::Started {
         run_id,
         transport: &transport,
     });
 
     let mut run = Run {
-        store,
+        journal,
         bench,
         operator,
         profile,
@@ -746,8 +811,7 @@ pub async fn run<B: Bench, O: Operator>(
             (outcome, reason)
         }
     };
-    run.store
-        .finish_eol_run(run_id, outcome, reason.as_deref())?;
+    run.journal.finish(run_id, outcome, reason.as_deref())?;
     let summary = RunSummary {
         run_id,
         outcome,
@@ -967,21 +1031,21 @@ mod tests {
         abort: watch::Receiver<Option<String>>,
     ) -> (Result<RunSummary, RunError>, Vec<String>) {
         let mut shown = Vec::new();
-        let r = run(
-            store,
-            &actor(),
+        let spec = RunSpec {
             pack,
             profile,
-            bench,
-            op,
             abort,
-            fast(),
-            &mut |e| {
-                if let RunEvent::Measured(m) = e {
-                    shown.push(format!("{} {} {}", m.step_id, m.name, m.outcome));
-                }
-            },
-        )
+            timing: fast(),
+        };
+        let mut journal = StoreJournal {
+            store,
+            actor: actor(),
+        };
+        let r = run(spec, &mut journal, bench, op, &mut |e| {
+            if let RunEvent::Measured(m) = e {
+                shown.push(format!("{} {} {}", m.step_id, m.name, m.outcome));
+            }
+        })
         .await;
         (r, shown)
     }

@@ -3,7 +3,7 @@
 //! persisted values. A row is created (and committed) before the first byte goes to the board
 //! and completed afterwards, so an interrupted write stays visible as `started`.
 
-use super::{now, Actor, Result, Store};
+use super::{Actor, Result, Store};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ impl Store {
                 attempt.profile,
                 actor.station,
                 actor.operator,
-                now()
+                self.now()
             ],
         )?;
         Ok(self.conn().last_insert_rowid())
@@ -120,11 +120,12 @@ impl Store {
         fields: &[FieldRecord],
         configures: bool,
     ) -> Result<bool> {
+        let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         tx.execute(
             "UPDATE bms_writes SET finished_at = ?2, outcome = ?3, bms_identity = COALESCE(?4, bms_identity), detail = ?5
              WHERE id = ?1",
-            params![id, now(), outcome.as_str(), identity, detail],
+            params![id, stamp.clone(), outcome.as_str(), identity, detail],
         )?;
         {
             let mut insert = tx.prepare(

@@ -1,6 +1,6 @@
 //! Cells in the store.
 
-use super::{now, Actor, Result, Store, StoreError};
+use super::{Actor, Result, Store, StoreError};
 use crate::chemistry::Chemistry;
 use crate::domain::{Cell, CellStatus};
 use crate::intake::ParsedCells;
@@ -43,6 +43,7 @@ impl Store {
     /// Insert every parsed cell in one transaction, or none. An id already in the database
     /// is a conflict naming the file's line.
     pub fn import_cells(&mut self, actor: &Actor, file: &str, parsed: &ParsedCells) -> Result<i64> {
+        let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         {
             let mut exists = tx.prepare("SELECT status FROM cells WHERE id = ?1")?;
@@ -58,7 +59,7 @@ impl Store {
                 }
             }
         }
-        let at = now();
+        let at = stamp;
         tx.execute(
             "INSERT INTO import_batches(file, imported_at, rows, station, operator) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![file, at, parsed.cells.len() as i64, actor.station, actor.operator],
@@ -131,7 +132,7 @@ impl Store {
     ) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE cells SET status = ?2, status_reason = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, status.as_str(), reason, now()],
+            params![id, status.as_str(), reason, self.now()],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("cell '{id}'")));

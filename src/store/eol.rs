@@ -1,7 +1,7 @@
 //! End-of-line runs and their measurements. Each measurement is committed on its own as it is
 //! taken, so a killed process loses nothing it already reported.
 
-use super::{now, Actor, Result, Store, StoreError};
+use super::{Actor, Result, Store, StoreError};
 use crate::domain::PackStatus;
 use crate::eol::judge::{Outcome, RunOutcome, Value};
 use crate::eol::plan::Limit;
@@ -82,7 +82,7 @@ impl Store {
                 run.software_version,
                 run.transport,
                 i64::from(run.pid),
-                now()
+                self.now()
             ],
         )?;
         Ok(self.conn().last_insert_rowid())
@@ -138,10 +138,11 @@ impl Store {
                 "test run {run_id} cannot be finished as 'running'"
             )));
         }
+        let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         let n = tx.execute(
             "UPDATE eol_runs SET outcome = ?2, reason = ?3, ended_at = ?4 WHERE id = ?1 AND outcome = 'running'",
-            params![run_id, outcome.as_str(), reason, now()],
+            params![run_id, outcome.as_str(), reason, stamp.clone()],
         )?;
         if n == 0 {
             return Err(StoreError::Conflict(format!(

@@ -21,6 +21,7 @@ pub use packs::NewPack;
 pub use stats::DayCounts;
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};
 
+use crate::clock::Clock;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Clock(#[from] crate::clock::BadClock),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -62,11 +65,7 @@ pub struct Actor {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-}
-
-/// The current time as RFC 3339 UTC with milliseconds: sortable as text.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    clock: Clock,
 }
 
 /// The default database file: `$PACKWRIGHT_DB`, else the user's data folder.
@@ -96,6 +95,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            clock: Clock::from_env()?,
         };
         store.configure()?;
         store.migrate()?;
@@ -107,10 +107,26 @@ impl Store {
         let mut store = Store {
             conn: Connection::open_in_memory()?,
             path: PathBuf::from(":memory:"),
+            clock: Clock::from_env()?,
         };
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Stamp records from `clock` from now on (tests fix it).
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, as records are stamped.
+    fn now(&self) -> String {
+        self.clock.stamp()
     }
 
     fn configure(&self) -> Result<()> {
@@ -174,7 +190,7 @@ impl Store {
     pub fn log_event(&self, actor: &Actor, level: &str, message: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO events(at, level, station, operator, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            (now(), level, &actor.station, &actor.operator, message),
+            (self.now(), level, &actor.station, &actor.operator, message),
         )?;
         Ok(())
     }

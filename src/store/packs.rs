@@ -1,6 +1,6 @@
 //! Packs and their cells in the store.
 
-use super::{now, Actor, Result, Store, StoreError};
+use super::{Actor, Result, Store, StoreError};
 use crate::domain::{Pack, PackStatus};
 use rusqlite::{params, OptionalExtension};
 
@@ -22,8 +22,9 @@ impl Store {
         profile: &str,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
+        let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
-        let at = now();
+        let at = stamp;
         let mut ids = Vec::with_capacity(packs.len());
         {
             let mut insert_pack = tx.prepare(
@@ -163,7 +164,7 @@ impl Store {
     pub fn mark_cell_placed(&self, pack_id: i64, cell_id: &str) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE pack_cells SET placed_at = ?3 WHERE pack_id = ?1 AND cell_id = ?2 AND placed_at IS NULL",
-            params![pack_id, cell_id, now()],
+            params![pack_id, cell_id, self.now()],
         )?;
         if n == 0 {
             return Err(StoreError::Conflict(format!(
@@ -184,6 +185,7 @@ impl Store {
 
     /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
     pub fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
+        let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         let unplaced: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NULL",
@@ -203,7 +205,7 @@ impl Store {
                 "code {code} is already on pack #{other}"
             )));
         }
-        let at = now();
+        let at = stamp;
         tx.execute(
             "UPDATE packs SET code = ?2, status = 'assembled', assembled_at = ?3 WHERE id = ?1",
             params![pack_id, code, at],

@@ -237,15 +237,18 @@ mod tests {
 
     #[test]
     fn today_in_local_time_covers_what_was_just_recorded() {
-        let date = Local::now().date_naive();
-        let (mut store, pack) = store_with_pack();
+        // A fixed clock at a year's last minute: "today" must not depend on when tests run.
+        let clock = crate::clock::Clock::fixed(
+            chrono::DateTime::parse_from_rfc3339("2027-12-31T12:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        );
+        let (store, pack) = store_with_pack();
+        let mut store = store.with_clock(clock.clone());
         assemble(&mut store, pack, "PW1");
-        if Local::now().date_naive() != date {
-            return; // midnight came in between
-        }
-        let today = store.day_counts(date).unwrap();
-        assert_eq!((today.matched, today.assembled), (1, 1));
-        let yesterday = date.pred_opt().unwrap();
-        assert_eq!(store.day_counts(yesterday).unwrap(), DayCounts::default());
+        let today = store.day_counts(clock.today()).unwrap();
+        assert_eq!(today.assembled, 1);
+        let tomorrow = clock.today().succ_opt().unwrap();
+        assert_eq!(store.day_counts(tomorrow).unwrap().assembled, 0);
     }
 }

@@ -7,18 +7,18 @@
 
 use super::app::Event;
 use super::msg::*;
-use crate::bms::config::{ConfigPlan, SessionOptions};
-use crate::bms::service::{Purpose, WriteLog};
+use crate::bms::config::SessionOptions;
 use crate::bms::{BmsHandle, LinkStatus};
 use crate::domain::Pack;
 use crate::eol::judge::{Outcome, RunOutcome};
 use crate::eol::plan::{MeasurementSpec, Step};
 use crate::eol::runner::{self, Operator, RunEvent, Timing};
 use crate::profile::Profile;
-use crate::store::{Actor, Store, WriteOutcome};
+use crate::services::bench::{self, BenchLink};
+use crate::services::{PackKey, ServiceError, Station};
+use crate::store::WriteOutcome;
 use packwright_protocol::ProtocolKind;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -67,8 +67,7 @@ struct TestRun {
 /// CAN interface wired to the pack's inverter port, for the inverter step of the test.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    pub db: PathBuf,
-    pub actor: Actor,
+    pub station: Station,
     pub inverter_can: Option<String>,
 }
 
@@ -118,7 +117,7 @@ impl Devices {
 
     /// The operator changed (badge scan): later records carry the new name.
     pub fn set_operator(&mut self, name: &str) {
-        self.recorder.actor.operator = name.to_string();
+        self.recorder.station.actor.operator = name.to_string();
     }
 
     /// The handle to the board on the bench, if connected.
@@ -271,16 +270,10 @@ impl Devices {
                 .refuse_write("a test is running on this board; wait for it or abort it".into());
         }
         let handle = conn.handle.clone();
-        let spec = conn.spec.clone();
-        let recorder = self.recorder.clone();
+        let station = self.recorder.station.clone();
         let events = self.events.clone();
         self.writing = Some(tokio::spawn(async move {
-            let result = write_config(&handle, &spec, &recorder, pack_id).await;
-            let result = result.unwrap_or_else(|e| WriteResult {
-                ok: false,
-                summary: format!("configuration not written: {e:#}"),
-                fields: Vec::new(),
-            });
+            let result = write_config(&handle, &station, pack_id).await;
             send(&events, DeviceEvent::WriteDone(result));
         }));
     }
@@ -310,40 +303,20 @@ impl Devices {
             answers: answers_tx,
             abort: abort_tx,
         });
-        let handle = conn.handle.clone();
-        let kind = if conn.spec.protocol.is_serial() {
-            "serial"
-        } else {
-            "can"
+        let link = BenchLink {
+            bms: conn.handle.clone(),
+            inverter_can: self.recorder.inverter_can.clone(),
         };
-        let transport = format!("{kind} {} {}", conn.spec.port, conn.spec.protocol);
-        let recorder = self.recorder.clone();
+        let station = self.recorder.station.clone();
         let events = self.events.clone();
-        // The runner holds a store connection across awaits and is not Send: it gets a thread
-        // and a runtime of its own; the board is still reached through the same handle.
-        let spawned = std::thread::Builder::new()
-            .name("eol-test".into())
-            .spawn(move || {
-                let outcome = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|rt| {
-                        rt.block_on(run_test(
-                            handle, transport, recorder, pack_id, answers_rx, abort_rx, &events,
-                        ))
-                    });
-                if let Err(e) = outcome {
-                    finish(&events, format!("the test could not run: {e:#}"));
-                }
-            });
-        if let Err(e) = spawned {
-            self.test = None;
-            finish(&self.events, format!("the test could not start: {e}"));
-        }
+        // An ordinary task on the console's runtime: the run records through its own
+        // connection and reaches the board through the same handle.
+        tokio::spawn(async move {
+            run_test(station, link, pack_id, answers_rx, abort_rx, &events).await;
+        });
     }
 
-    /// The test thread reported its verdict: answers and aborts have nowhere to go now.
+    /// The test task reported its verdict: answers and aborts have nowhere to go now.
     pub fn test_finished(&mut self) {
         self.test = None;
     }
@@ -353,49 +326,33 @@ impl Devices {
     }
 }
 
-/// Write the profile's configuration to the board, read every field back, log the attempt
-/// with the pack, and mark the pack configured when every field is verified.
-async fn write_config(
-    handle: &BmsHandle,
-    spec: &PortSpec,
-    recorder: &Recorder,
-    pack_id: i64,
-) -> anyhow::Result<WriteResult> {
-    let store = Store::open(&recorder.db)?;
-    let pack = store
-        .get_pack(pack_id)?
-        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is not in the database"))?;
-    let code = pack
-        .code
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} has no code yet: finish its assembly"))?;
-    let profile = Profile::load(&pack.profile)?;
-    let mut log = WriteLog {
-        store,
-        actor: recorder.actor.clone(),
-        pack_code: Some(code.clone()),
-    };
-    let plan = match ConfigPlan::from_profile(&profile, Some(&code)) {
-        Ok(plan) => plan,
-        Err(e) => {
-            // Refused before a byte was sent: the refusal is a record too.
-            log.refuse(&spec.port, spec.protocol, &profile.name, &e.to_string())?;
-            return Ok(WriteResult {
+/// Write the pack's configuration through the line service and say how it went.
+async fn write_config(handle: &BmsHandle, station: &Station, pack_id: i64) -> WriteResult {
+    let done = bench::configure_pack(
+        station,
+        &PackKey::Id(pack_id),
+        handle,
+        &SessionOptions::default(),
+    )
+    .await;
+    let configured = match done {
+        Ok(c) => c,
+        Err(e @ ServiceError::Refused(_)) => {
+            return WriteResult {
                 ok: false,
-                summary: format!("refused, nothing was sent: {e}"),
+                summary: e.to_string(),
                 fields: Vec::new(),
-            });
+            }
+        }
+        Err(e) => {
+            return WriteResult {
+                ok: false,
+                summary: format!("configuration not written: {e}"),
+                fields: Vec::new(),
+            }
         }
     };
-    let report = log
-        .write(
-            handle,
-            &plan,
-            &SessionOptions::default(),
-            Purpose::Configure,
-        )
-        .await?
-        .report;
+    let report = &configured.report;
     let ok = report.outcome == WriteOutcome::Verified;
     let verified = report.fields.iter().filter(|f| f.ok).count();
     let summary = if ok {
@@ -412,12 +369,16 @@ async fn write_config(
                 .unwrap_or("see the fields marked FAIL")
         )
     };
-    log.store.log_event(
-        &recorder.actor,
-        if ok { "info" } else { "problem" },
-        &format!("pack {code}: {summary}"),
-    )?;
-    Ok(WriteResult {
+    // The station's event log says it too (the Line screen's problems list reads it).
+    if let Ok(store) = station.open() {
+        let level = if ok { "info" } else { "problem" };
+        let _ = store.log_event(
+            &station.actor,
+            level,
+            &format!("pack {}: {summary}", configured.pack.label()),
+        );
+    }
+    WriteResult {
         ok,
         summary,
         fields: report
@@ -431,7 +392,7 @@ async fn write_config(
                 reason: f.reason.clone(),
             })
             .collect(),
-    })
+    }
 }
 
 /// The person at the bench, through the console: each question becomes a prompt on the Test
@@ -439,7 +400,14 @@ async fn write_config(
 struct ConsoleOperator<'a> {
     events: &'a mpsc::UnboundedSender<Event>,
     answers: mpsc::UnboundedReceiver<String>,
-    plan: Vec<String>,
+    /// The plan's step ids, known once the service has loaded the pack's profile.
+    plan: &'a Mutex<Vec<String>>,
+}
+
+impl ConsoleOperator<'_> {
+    fn plan(&self) -> Vec<String> {
+        self.plan.lock().map(|p| p.clone()).unwrap_or_default()
+    }
 }
 
 impl ConsoleOperator<'_> {
@@ -463,7 +431,11 @@ impl Operator for ConsoleOperator<'_> {
         spec: &MeasurementSpec,
         refused: Option<&str>,
     ) -> runner::Reply {
-        let index = self.plan.iter().position(|id| *id == step.id).unwrap_or(0);
+        let index = self
+            .plan()
+            .iter()
+            .position(|id| *id == step.id)
+            .unwrap_or(0);
         let mut prompt = String::new();
         if let Some(r) = refused {
             prompt.push_str(&format!("not accepted ({r}). "));
@@ -477,7 +449,7 @@ impl Operator for ConsoleOperator<'_> {
     }
 
     async fn confirm(&mut self, instruction: &str) -> runner::Reply {
-        let index = self.plan.len().saturating_sub(1);
+        let index = self.plan().len().saturating_sub(1);
         self.prompt(index, format!("{instruction}; Enter when done"))
             .await
     }
@@ -492,63 +464,27 @@ fn measured_text(m: &crate::eol::record::Measurement) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a step is in the plan shown on the Test screen.
+fn step_index(plan: &Mutex<Vec<String>>, id: &str) -> usize {
+    plan.lock()
+        .ok()
+        .and_then(|p| p.iter().position(|s| s == id))
+        .unwrap_or(0)
+}
+
 async fn run_test(
-    handle: BmsHandle,
-    transport: String,
-    recorder: Recorder,
+    station: Station,
+    link: BenchLink,
     pack_id: i64,
     answers: mpsc::UnboundedReceiver<String>,
     abort: watch::Receiver<Option<String>>,
     events: &mpsc::UnboundedSender<Event>,
-) -> anyhow::Result<()> {
-    let mut store = Store::open(&recorder.db)?;
-    let pack: Pack = store
-        .get_pack(pack_id)?
-        .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is not in the database"))?;
-    let profile = Profile::load(&pack.profile)?;
-    let plan: Vec<String> = profile.eol.steps.iter().map(|s| s.id.clone()).collect();
-    send(
-        events,
-        DeviceEvent::Test(TestEvent::Plan(
-            profile
-                .eol
-                .steps
-                .iter()
-                .map(|s| TestStep {
-                    title: s.title.clone(),
-                    manual: s.kind == crate::eol::StepKind::Manual,
-                    state: StepState::Pending,
-                })
-                .collect(),
-        )),
-    );
-    let log = WriteLog {
-        store: Store::open(&recorder.db)?,
-        actor: recorder.actor.clone(),
-        pack_code: pack.code.clone(),
-    };
-    // The inverter step listens for Pylontech frames on the inverter CAN port, if wired.
-    let (inverter, transport) = match &recorder.inverter_can {
-        Some(iface) => {
-            let cfg = crate::device::can::bms::CanBmsConfig::new(iface, ProtocolKind::Pylontech);
-            let reader = crate::device::can::bms::CanReader::open(cfg)
-                .map_err(|e| anyhow::anyhow!("inverter CAN port {iface}: {e}"))?;
-            (Some(reader), format!("{transport} + can {iface} pylontech"))
-        }
-        None => (None, transport),
-    };
-    let mut bench = crate::eol::bench::HandleBench::new(
-        handle,
-        inverter,
-        transport,
-        profile.clone(),
-        Some(log),
-    );
+) {
+    let plan_ids = Mutex::new(Vec::new());
     let mut operator = ConsoleOperator {
         events,
         answers,
-        plan: plan.clone(),
+        plan: &plan_ids,
     };
     // Per step: the worst outcome so far and what the screen says about it.
     let mut current: Option<(usize, Outcome, Vec<String>)> = None;
@@ -569,11 +505,31 @@ async fn run_test(
             );
         }
     };
+    let show_plan = |_: &Pack, profile: &Profile| {
+        if let Ok(mut ids) = plan_ids.lock() {
+            *ids = profile.eol.steps.iter().map(|s| s.id.clone()).collect();
+        }
+        send(
+            events,
+            DeviceEvent::Test(TestEvent::Plan(
+                profile
+                    .eol
+                    .steps
+                    .iter()
+                    .map(|s| TestStep {
+                        title: s.title.clone(),
+                        manual: s.kind == crate::eol::StepKind::Manual,
+                        state: StepState::Pending,
+                    })
+                    .collect(),
+            )),
+        );
+    };
     let mut on_event = |e: RunEvent| match e {
         RunEvent::Started { .. } => {}
         RunEvent::Step(step) => {
             flush(&current);
-            let index = plan.iter().position(|id| *id == step.id).unwrap_or(0);
+            let index = step_index(&plan_ids, &step.id);
             current = Some((index, Outcome::Skipped, Vec::new()));
             send(
                 events,
@@ -584,7 +540,7 @@ async fn run_test(
             );
         }
         RunEvent::Measured(m) => {
-            let index = plan.iter().position(|id| *id == m.step_id).unwrap_or(0);
+            let index = step_index(&plan_ids, &m.step_id);
             let cur = current.get_or_insert((index, Outcome::Skipped, Vec::new()));
             if cur.0 != index {
                 // A measurement of a step the runner did not announce (skipped steps).
@@ -597,18 +553,14 @@ async fn run_test(
         }
         RunEvent::Finished(_) => flush(&current),
     };
-    let summary = runner::run(
-        &mut store,
-        &recorder.actor,
-        &pack,
-        &profile,
-        &mut bench,
-        &mut operator,
+    let request = bench::TestRequest {
+        pack: PackKey::Id(pack_id),
+        link,
+        operator: &mut operator,
         abort,
-        Timing::default(),
-        &mut on_event,
-    )
-    .await;
+        timing: Timing::default(),
+    };
+    let summary = bench::test_pack(&station, request, show_plan, &mut on_event).await;
     let (pass, reason) = match summary {
         Ok(s) => (
             s.outcome == RunOutcome::Pass,
@@ -621,13 +573,12 @@ async fn run_test(
                 ),
             },
         ),
-        Err(e) => (false, e.to_string()),
+        Err(e) => (false, format!("the test could not run: {e}")),
     };
     send(
         events,
         DeviceEvent::Test(TestEvent::Finished { pass, reason }),
     );
-    Ok(())
 }
 
 /// Mirror the device task's link status into the console, with the board's identity once

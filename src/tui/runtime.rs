@@ -221,10 +221,12 @@ async fn event_loop(
         let _ = reply_tx.send(Event::Reply(Box::new(r)));
     });
     let recorder = Recorder {
-        db: opts.db.clone(),
-        actor: Actor {
-            station: session.station.clone(),
-            operator: session.operator.clone(),
+        station: crate::services::Station {
+            db: opts.db.clone(),
+            actor: Actor {
+                station: session.station.clone(),
+                operator: session.operator.clone(),
+            },
         },
         inverter_can: opts.inverter_can.clone(),
     };

@@ -94,7 +94,7 @@ impl Services {
                 )
             })
             .collect();
-        let day = self.store.day_counts(chrono::Local::now().date_naive())?;
+        let day = self.store.day_counts(self.store.clock().today())?;
         let counts = vec![
             (PackStatus::Matched, day.matched),
             (PackStatus::Assembled, day.assembled),
@@ -250,7 +250,7 @@ impl Services {
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
             let profile = Profile::load(&pack.profile)?;
-            let today = chrono::Local::now().date_naive();
+            let today = self.store.clock().today();
             crate::assembly::complete(&mut self.store, &self.actor, &pack, &profile, None, today)?;
             self.store
                 .get_pack(pack_id)?

@@ -48,9 +48,16 @@ pub fn session() -> Session {
     }
 }
 
+/// The test clock: every record of these tests is stamped from it, so no wall-clock date
+/// reaches a snapshot (the Line screen shows the month a pack was matched).
+pub fn test_clock() -> packwright::clock::Clock {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-20T08:00:00Z").unwrap();
+    packwright::clock::Clock::fixed(at.with_timezone(&chrono::Utc))
+}
+
 /// A store with the demo inventory (96 cells, seed 7).
 pub fn demo_store() -> Store {
-    let mut store = Store::in_memory().unwrap();
+    let mut store = Store::in_memory().unwrap().with_clock(test_clock());
     let cells = packwright::demo::inventory(96, 7).unwrap();
     let parsed = ParsedCells {
         lines: (2..cells.len() + 2).collect(),

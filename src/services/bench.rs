@@ -1,0 +1,297 @@
+//! The bench: configure a pack's BMS and run its end-of-line test. Both faces call these two
+//! functions; every check (pack status, profile against protocol, the board's cell count,
+//! hard limits through the configuration plan) and every log row is here once.
+
+use super::{pack_and_profile, PackKey, Result, ServiceError, Station};
+use crate::bms::config::{ConfigPlan, SessionOptions, WriteReport};
+use crate::bms::service::{Purpose, WriteLog};
+use crate::bms::BmsHandle;
+use crate::device::can::bms::{CanBmsConfig, CanReader};
+use crate::domain::{Pack, PackStatus};
+use crate::eol::bench::HandleBench;
+use crate::eol::process_alive;
+use crate::eol::runner::Timing;
+use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
+use crate::profile::Profile;
+use packwright_protocol::ProtocolKind;
+use std::fmt;
+use tokio::sync::watch;
+
+/// How the bench reaches a pack, as recorded with every test run:
+/// `serial /dev/ttyUSB0 jbd + can can1 pylontech`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    pub port: String,
+    pub protocol: ProtocolKind,
+    /// The CAN interface wired to the pack's inverter port, for the inverter step.
+    pub inverter_can: Option<String>,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.protocol.is_serial() {
+            "serial"
+        } else {
+            "can"
+        };
+        write!(f, "{kind} {} {}", self.port, self.protocol)?;
+        if let Some(iface) = &self.inverter_can {
+            write!(f, " + can {iface} {}", ProtocolKind::Pylontech)?;
+        }
+        Ok(())
+    }
+}
+
+/// The board on the bench: a handle to the device task that owns its port, and the CAN
+/// interface on the pack's inverter port if one is wired.
+#[derive(Clone)]
+pub struct BenchLink {
+    pub bms: BmsHandle,
+    pub inverter_can: Option<String>,
+}
+
+impl BenchLink {
+    pub fn transport(&self) -> Transport {
+        Transport {
+            port: self.bms.port().to_string(),
+            protocol: self.bms.protocol(),
+            inverter_can: self.inverter_can.clone(),
+        }
+    }
+}
+
+/// Whether `protocol` is how a board built to `profile` is reached: its serial protocol, or
+/// its CAN protocol.
+pub fn check_protocol(profile: &Profile, protocol: ProtocolKind) -> Result<()> {
+    let expected = if protocol.is_serial() {
+        Some(profile.bms.protocol)
+    } else {
+        profile.bms.can_protocol
+    };
+    match expected {
+        Some(p) if p == protocol => Ok(()),
+        Some(p) => Err(ServiceError::Refused(format!(
+            "profile {} speaks {p} to its board, but the bench link is {protocol}",
+            profile.name
+        ))),
+        None => Err(ServiceError::Refused(format!(
+            "profile {} names no CAN protocol; its board is reached over {}",
+            profile.name, profile.bms.protocol
+        ))),
+    }
+}
+
+/// A configuration write as the faces report it.
+#[derive(Debug, Clone)]
+pub struct Configured {
+    pub pack: Pack,
+    pub profile: String,
+    pub report: WriteReport,
+    /// Whether this write moved the pack from assembled to configured.
+    pub pack_configured: bool,
+}
+
+/// Which pack states may have their board (re)configured, and why not otherwise.
+fn configurable(pack: &Pack) -> Result<()> {
+    let why = match pack.status {
+        PackStatus::Assembled | PackStatus::Configured | PackStatus::Failed => return Ok(()),
+        PackStatus::Matched => "it is not assembled yet: finish its assembly first",
+        PackStatus::Passed => {
+            "it has passed its end-of-line test; a new configuration would void that result"
+        }
+        PackStatus::Scrapped => "it is scrapped",
+    };
+    Err(ServiceError::Refused(format!(
+        "pack {} cannot be configured: {why}",
+        pack.label()
+    )))
+}
+
+/// Write the configuration of `pack`'s own profile to the board behind `bms`, read every
+/// field back, prove it persisted, and log the attempt with the pack; a verified write marks
+/// the pack configured. Refusals are logged too, and nothing is sent.
+pub async fn configure_pack(
+    station: &Station,
+    pack: &PackKey,
+    bms: &BmsHandle,
+    opts: &SessionOptions,
+) -> Result<Configured> {
+    let store = station.open()?;
+    let (pack, profile) = pack_and_profile(&store, pack)?;
+    let mut log = WriteLog {
+        store,
+        actor: station.actor.clone(),
+        pack_code: pack.code.clone(),
+    };
+    let checks = configurable(&pack)
+        .and_then(|()| check_protocol(&profile, bms.protocol()))
+        .and_then(|()| {
+            pack.code.as_deref().map(|_| ()).ok_or_else(|| {
+                ServiceError::Refused(format!(
+                    "pack {} has no code yet: finish its assembly",
+                    pack.label()
+                ))
+            })
+        })
+        .and_then(|()| {
+            ConfigPlan::from_profile(&profile, pack.code.as_deref())
+                .map_err(|e| ServiceError::Refused(format!("refused, nothing was sent: {e}")))
+        });
+    let plan = match checks {
+        Ok(plan) => plan,
+        Err(e) => {
+            log.refuse(bms.port(), bms.protocol(), &profile.name, &e.to_string())?;
+            return Err(e);
+        }
+    };
+    let cells_per_pack = profile.series as usize;
+    match bms.read().await {
+        Ok(s) if s.cell_count != cells_per_pack => {
+            let why = format!(
+                "the board on {} reports {} cells, but pack {} is {}S ({}): wrong board or \
+                 wrong pack; nothing was sent",
+                bms.port(),
+                s.cell_count,
+                pack.label(),
+                cells_per_pack,
+                profile.name
+            );
+            log.refuse(bms.port(), bms.protocol(), &profile.name, &why)?;
+            return Err(ServiceError::Refused(why));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return Err(ServiceError::Device(format!(
+                "cannot read the board on {} before writing: {e}",
+                bms.port()
+            )))
+        }
+    }
+    let logged = log.write(bms, &plan, opts, Purpose::Configure).await?;
+    Ok(Configured {
+        pack,
+        profile: profile.name,
+        report: logged.report,
+        pack_configured: logged.pack_configured,
+    })
+}
+
+/// What a face gives a test run besides the board: the person at the bench, the abort
+/// switch, and where progress goes.
+pub struct TestRequest<'a, O> {
+    pub pack: PackKey,
+    pub link: BenchLink,
+    pub operator: &'a mut O,
+    pub abort: watch::Receiver<Option<String>>,
+    pub timing: Timing,
+}
+
+/// Run the end-of-line plan of `pack`'s profile against the board on the bench, recording
+/// every measurement as it is taken. `on_start` sees the pack and profile before the run
+/// begins (a face shows the plan).
+pub async fn test_pack<O: Operator>(
+    station: &Station,
+    req: TestRequest<'_, O>,
+    on_start: impl FnOnce(&Pack, &Profile),
+    on_event: &mut Progress<'_>,
+) -> std::result::Result<RunSummary, TestError> {
+    let mut store = station.open().map_err(ServiceError::from)?;
+    // A run whose process died reads as aborted before this station starts another.
+    store
+        .abort_orphaned_eol_runs(&station.actor.station, process_alive)
+        .map_err(ServiceError::from)?;
+    let (pack, profile) = pack_and_profile(&store, &req.pack)?;
+    check_protocol(&profile, req.link.bms.protocol())?;
+    on_start(&pack, &profile);
+    let inverter = match &req.link.inverter_can {
+        Some(iface) => Some(
+            CanReader::open(CanBmsConfig::new(iface, ProtocolKind::Pylontech))
+                .map_err(|e| ServiceError::Device(format!("inverter CAN port {iface}: {e}")))?,
+        ),
+        None => None,
+    };
+    // The bench's own temporary writes are logged through a second connection.
+    let log = WriteLog {
+        store: station.open().map_err(ServiceError::from)?,
+        actor: station.actor.clone(),
+        pack_code: pack.code.clone(),
+    };
+    let transport = req.link.transport().to_string();
+    let mut bench = HandleBench::new(
+        req.link.bms.clone(),
+        inverter,
+        transport,
+        profile.clone(),
+        Some(log),
+    );
+    let mut journal = StoreJournal {
+        store: &mut store,
+        actor: station.actor.clone(),
+    };
+    let spec = RunSpec {
+        pack: &pack,
+        profile: &profile,
+        abort: req.abort,
+        timing: req.timing,
+    };
+    runner::run(spec, &mut journal, &mut bench, req.operator, on_event)
+        .await
+        .map_err(TestError::from)
+}
+
+/// Why a test run did not end with a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    /// The pack may not be tested (cells without traceability data); nothing was recorded
+    /// but the refusal.
+    #[error(transparent)]
+    Refused(RunError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<RunError> for TestError {
+    fn from(e: RunError) -> TestError {
+        match e {
+            RunError::Store(s) => TestError::Service(ServiceError::Store(s)),
+            refused @ RunError::Refused(_) => TestError::Refused(refused),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_reads_as_recorded() {
+        let t = Transport {
+            port: "/dev/ttyUSB0".into(),
+            protocol: ProtocolKind::Jbd,
+            inverter_can: Some("can1".into()),
+        };
+        assert_eq!(
+            t.to_string(),
+            "serial /dev/ttyUSB0 jbd + can can1 pylontech"
+        );
+        let t = Transport {
+            port: "can0".into(),
+            protocol: ProtocolKind::Pylontech,
+            inverter_can: None,
+        };
+        assert_eq!(t.to_string(), "can can0 pylontech");
+    }
+
+    #[test]
+    fn a_board_of_another_protocol_is_refused() {
+        let profile = Profile::load("lfp-15s1p-100ah").unwrap();
+        assert!(check_protocol(&profile, profile.bms.protocol).is_ok());
+        let other = if profile.bms.protocol == ProtocolKind::Jbd {
+            ProtocolKind::Daly
+        } else {
+            ProtocolKind::Jbd
+        };
+        let e = check_protocol(&profile, other).unwrap_err().to_string();
+        assert!(e.contains("speaks"), "{e}");
+    }
+}
