@@ -285,9 +285,15 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inv = &app.inventory;
     let [table, side] =
         Layout::horizontal([Constraint::Min(50), Constraint::Length(24)]).areas(area);
+    draw_cells(frame, table, inv, theme);
+    draw_stock(frame, side, inv, theme);
+}
+
+/// The cells shown, one row each, with what is shown and how it is sorted in the title.
+fn draw_cells(frame: &mut Frame, area: Rect, inv: &InventoryView, theme: &Theme) {
     let visible = inv.visible();
-    let width = table.width.saturating_sub(2) as usize;
-    let rows = table.height.saturating_sub(3) as usize;
+    let width = area.width.saturating_sub(2) as usize;
+    let rows = area.height.saturating_sub(3) as usize;
     let mut lines = vec![Line::styled(
         fit(
             &format!(
@@ -353,8 +359,11 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             format!("{}filter '{}'", theme.dot(), inv.filter)
         }
     );
-    frame.render_widget(Paragraph::new(lines).block(block(theme, &title)), table);
+    frame.render_widget(Paragraph::new(lines).block(block(theme, &title)), area);
+}
 
+/// Histograms of the available cells' capacity and internal resistance.
+fn draw_stock(frame: &mut Frame, area: Rect, inv: &InventoryView, theme: &Theme) {
     let available: Vec<&Cell> = inv
         .cells
         .iter()
@@ -362,13 +371,13 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .collect();
     let caps: Vec<f64> = available.iter().filter_map(|c| c.capacity_mah).collect();
     let irs: Vec<f64> = available.iter().filter_map(|c| c.ir_mohm).collect();
-    let w = side.width.saturating_sub(2) as usize;
+    let w = area.width.saturating_sub(2) as usize;
     let mut lines = hist_lines("Capacity Ah", &caps, 1000.0, 1, w, theme);
     lines.push(Line::raw(""));
     lines.extend(hist_lines("IR mΩ", &irs, 1.0, 3, w, theme));
     frame.render_widget(
         Paragraph::new(lines).block(block(theme, "Available stock")),
-        side,
+        area,
     );
 }
 
