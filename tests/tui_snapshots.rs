@@ -6,7 +6,7 @@ mod tui_support;
 
 use crossterm::event::KeyCode;
 use packwright::tui::app::Event;
-use packwright::tui::data::*;
+use packwright::tui::msg::*;
 use packwright::tui::theme::{ColorMode, Theme};
 use packwright_protocol::BmsSnapshot;
 use tui_support::Harness;

@@ -7,8 +7,8 @@ use crossterm::event::{KeyCode, KeyModifiers};
 use packwright::domain::{CellStatus, PackStatus};
 use packwright::store::Store;
 use packwright::tui::app::{update, Event, Level, Modal, Resume, Screen};
-use packwright::tui::data::{DeviceEvent, DeviceRequest, Lineage, Link};
 use packwright::tui::keys;
+use packwright::tui::msg::{DeviceEvent, DeviceRequest, Lineage, Link};
 use packwright::tui::view;
 use tui_support::Harness;
 
@@ -269,10 +269,10 @@ fn keys_that_do_nothing_do_not_redraw() {
     h.app.dirty = true;
     h.press(KeyCode::Char('z'));
     assert!(h.app.dirty);
-    h.reply(packwright::tui::data::Reply::Saved);
+    h.reply(packwright::tui::msg::Reply::Saved);
     assert!(h.app.dirty, "a saved state must not cancel a pending frame");
     h.app.dirty = false;
-    h.reply(packwright::tui::data::Reply::Saved);
+    h.reply(packwright::tui::msg::Reply::Saved);
     assert!(
         !h.app.dirty,
         "a saved state alone changes nothing on screen"
@@ -417,7 +417,7 @@ fn hangup_and_ctrl_c_quit() {
 
 #[test]
 fn quitting_during_a_test_asks_first() {
-    use packwright::tui::data::{StepState, TestEvent, TestStep};
+    use packwright::tui::msg::{StepState, TestEvent, TestStep};
     let mut h = Harness::new();
     h.press(KeyCode::Char('6'));
     h.app.test.running = true;

@@ -2,11 +2,23 @@
 //! store, a device report) goes through [`update`], which changes the state and returns the
 //! effects the event loop must carry out. Nothing here does I/O, so every behaviour is tested
 //! by feeding events and looking at the state and the effects.
+//!
+//! What is the same on every screen is here: switching screens, help, confirmations, text
+//! fields, scans and the pack on the bench. Each screen's own part (its actions, the replies
+//! and reports it takes) is in its module under [`screens`].
 
-use super::data::*;
 use super::keys::{self, Action, Binding};
+use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved};
 use super::scan::{Output, ScanDetector};
-use crate::domain::{CellStatus, Pack, PackStatus};
+use super::screens;
+use super::screens::assemble::{self, AssembleView};
+use super::screens::bms::{self, BmsView};
+use super::screens::history::{self, HistoryView};
+use super::screens::inventory::{self, InventoryView};
+use super::screens::line::{self, LineView};
+use super::screens::matching::{self, MatchView};
+use super::screens::test::{self, TestView};
+use crate::domain::{Pack, PackStatus};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::{Duration, Instant};
 
@@ -276,21 +288,24 @@ impl App {
         }
     }
 
-    fn say(&mut self, level: Level, text: impl Into<String>) {
+    /// Show a message on the message row.
+    pub(crate) fn say(&mut self, level: Level, text: impl Into<String>) {
         self.message = Some(Message {
             level,
             text: text.into(),
         });
     }
 
-    fn save(&self, key: &str, value: String) -> Effect {
+    /// Remember `key` in `console_state` for the next start.
+    pub(crate) fn save(&self, key: &str, value: String) -> Effect {
         Effect::Request(Request::SaveState {
             key: key.to_string(),
             value,
         })
     }
 
-    fn go(&mut self, screen: Screen) -> Vec<Effect> {
+    /// Show `screen`; showing it again loads its figures afresh.
+    pub(crate) fn go(&mut self, screen: Screen) -> Vec<Effect> {
         if self.screen == screen {
             return self.enter_screen();
         }
@@ -302,38 +317,15 @@ impl App {
 
     /// What to load when a screen is shown, so it never shows stale figures.
     fn enter_screen(&mut self) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        match self.screen {
-            Screen::Line => fx.push(Effect::Request(Request::LoadLine)),
-            Screen::Inventory => fx.push(Effect::Request(Request::LoadCells)),
-            Screen::Match => {}
-            Screen::Assemble => {
-                if self.pack.is_none() {
-                    fx.push(Effect::Request(Request::NextPack(PackStatus::Matched)));
-                }
-                open_scan_prompt(self);
-            }
-            Screen::Bms => {
-                if self.pack.is_none() {
-                    fx.push(Effect::Request(Request::NextPack(PackStatus::Assembled)));
-                }
-                fx.push(Effect::Device(DeviceRequest::Watch(true)));
-            }
-            Screen::Test => {
-                if self.pack.is_none() {
-                    fx.push(Effect::Request(Request::NextPack(PackStatus::Configured)));
-                }
-                reopen_prompt(self);
-            }
-            Screen::History => {}
-        }
+        let mut fx = screens::enter(self);
         if self.screen != Screen::Bms {
             fx.push(Effect::Device(DeviceRequest::Watch(false)));
         }
         fx
     }
 
-    fn set_pack(&mut self, pack: Option<Pack>) -> Vec<Effect> {
+    /// Put `pack` on the bench (or none); a different pack starts its screens afresh.
+    pub(crate) fn set_pack(&mut self, pack: Option<Pack>) -> Vec<Effect> {
         let changed = self.pack.as_ref().map(|p| p.id) != pack.as_ref().map(|p| p.id);
         self.pack = pack;
         if changed {
@@ -429,7 +421,7 @@ fn dispatch(app: &mut App, out: Output) -> Vec<Effect> {
     }
 }
 
-fn open_input(app: &mut App, purpose: InputPurpose, prompt: &str, text: String) {
+pub(crate) fn open_input(app: &mut App, purpose: InputPurpose, prompt: &str, text: String) {
     app.modal = Some(Modal::Input(Input {
         purpose,
         prompt: prompt.to_string(),
@@ -439,11 +431,7 @@ fn open_input(app: &mut App, purpose: InputPurpose, prompt: &str, text: String) 
 
 fn act(app: &mut App, action: Action) -> Vec<Effect> {
     if app.help {
-        app.help = false;
-        // A field the help covered comes back: placing cells, or a test question.
-        open_scan_prompt(app);
-        reopen_prompt(app);
-        return Vec::new();
+        return close_help(app);
     }
     if let Some(Modal::Confirm(c)) = &app.modal {
         let pending = c.pending.clone();
@@ -457,25 +445,7 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
         };
     }
     match action {
-        Action::Quit => {
-            let busy = if app.test.running {
-                Some("an end-of-line test is running; quitting aborts it (recorded as aborted)")
-            } else if app.bms.write.as_ref().is_some_and(|w| w.running) {
-                Some("a configuration write is running; quitting stops it half-way")
-            } else {
-                None
-            };
-            if let Some(why) = busy {
-                app.modal = Some(Modal::Confirm(Confirm {
-                    title: "Quit".into(),
-                    body: vec![why.to_string(), "Quit anyway?".into()],
-                    pending: Pending::Quit,
-                }));
-                return Vec::new();
-            }
-            app.quit = true;
-            vec![Effect::Quit]
-        }
+        Action::Quit => quit(app),
         Action::Help => {
             app.help = true;
             Vec::new()
@@ -497,216 +467,46 @@ fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Down => move_selection(app, 1),
         Action::PageUp => move_selection(app, -(PAGE as isize)),
         Action::PageDown => move_selection(app, PAGE as isize),
-        Action::Submit => match app.screen {
-            Screen::Line => match app.line.data.in_progress.get(app.line.selected).cloned() {
-                Some(p) => {
-                    let screen = Screen::for_pack(p.status);
-                    let mut fx = app.set_pack(Some(p));
-                    fx.extend(app.go(screen));
-                    fx
-                }
-                None => Vec::new(),
-            },
-            _ => Vec::new(),
-        },
-        Action::Import => {
-            open_input(
-                app,
-                InputPurpose::ImportPath,
-                "File to import (CSV or JSON)",
-                String::new(),
-            );
-            Vec::new()
-        }
-        Action::Filter => {
-            let text = app.inventory.filter.clone();
-            open_input(
-                app,
-                InputPurpose::Filter,
-                "Show cells whose id, model or source contains",
-                text,
-            );
-            Vec::new()
-        }
-        Action::CycleStatus => {
-            app.inventory.status = next_status(app.inventory.status);
-            app.inventory.selected = 0;
-            Vec::new()
-        }
-        Action::CycleSort => {
-            app.inventory.sort = app.inventory.sort.next();
-            app.inventory.selected = 0;
-            Vec::new()
-        }
-        Action::ChooseProfile => {
-            let list = &app.session.profiles;
-            if let Some(i) = list.iter().position(|p| *p == app.session.profile) {
-                app.session.profile = list[(i + 1) % list.len()].clone();
-            } else if let Some(first) = list.first() {
-                app.session.profile = first.clone();
-            }
-            app.matching = MatchView::default();
-            vec![app.save("profile", app.session.profile.clone())]
-        }
-        Action::RunMatch => {
-            if app.matching.running {
-                return Vec::new();
-            }
-            app.matching.running = true;
-            app.say(
-                Level::Info,
-                format!("matching available cells for {}…", app.session.profile),
-            );
-            vec![Effect::Request(Request::RunMatch {
-                profile: app.session.profile.clone(),
-            })]
-        }
-        Action::ToggleAccept => {
-            let sel = app.matching.selected;
-            if let Some(m) = app.matching.marked.get_mut(sel) {
-                *m = !*m;
-            }
-            Vec::new()
-        }
-        Action::AcceptAll => {
-            let all = app.matching.marked.iter().all(|m| *m);
-            app.matching.marked.iter_mut().for_each(|m| *m = !all);
-            Vec::new()
-        }
-        Action::Commit => {
-            let n = app.matching.marked.iter().filter(|m| **m).count();
-            if n == 0 {
-                app.say(
-                    Level::Warning,
-                    "no pack marked: Space marks the selected pack, a marks all",
-                );
-                return Vec::new();
-            }
-            let cells: usize = marked_packs(&app.matching)
-                .iter()
-                .map(|p| p.groups.iter().map(Vec::len).sum::<usize>())
-                .sum();
-            app.modal = Some(Modal::Confirm(Confirm {
-                title: "Commit packs".into(),
-                body: vec![
-                    format!("Create {n} pack(s) for {}", app.session.profile),
-                    format!("and reserve their {cells} cells?"),
-                ],
-                pending: Pending::CommitPacks,
-            }));
-            Vec::new()
-        }
-        Action::ChoosePack => {
-            vec![Effect::Request(Request::NextPackAfter {
-                status: PackStatus::Matched,
-                after: app.pack.as_ref().map(|p| p.id),
-            })]
-        }
-        Action::Connect => {
-            vec![Effect::Device(DeviceRequest::ConnectNext)]
-        }
-        Action::Disconnect => vec![Effect::Device(DeviceRequest::Disconnect)],
-        Action::WriteConfig => {
-            let Some(pack) = &app.pack else {
-                app.say(
-                    Level::Warning,
-                    "no pack on the bench: scan the pack's code first",
-                );
-                return Vec::new();
-            };
-            if !matches!(app.bms.link, Link::Connected { .. }) {
-                app.say(
-                    Level::Warning,
-                    "not connected to a BMS: press c to connect first",
-                );
-                return Vec::new();
-            }
-            app.modal = Some(Modal::Confirm(Confirm {
-                title: "Write BMS configuration".into(),
-                body: vec![
-                    format!("Write profile {} to the BMS of", pack.profile),
-                    format!("pack {}, then read every field back?", pack.label()),
-                ],
-                pending: Pending::WriteConfig,
-            }));
-            Vec::new()
-        }
-        Action::ToggleUnplug => vec![Effect::Device(DeviceRequest::ToggleUnplug)],
-        Action::StartTest => start_test(app),
-        Action::AbortTest => {
-            if app.test.running {
-                app.modal = Some(Modal::Confirm(Confirm {
-                    title: "Abort test".into(),
-                    body: vec!["Abort the running test? It is recorded as aborted.".into()],
-                    pending: Pending::AbortTest,
-                }));
-            }
-            Vec::new()
-        }
         Action::Confirm | Action::Cancel => Vec::new(),
+        // The rest are bound by one screen's table only.
+        _ => screens::act(app, action),
     }
 }
 
-/// Put the runner's pending question back in front of the operator (after Esc, or after
-/// looking at another screen).
-fn reopen_prompt(app: &mut App) {
-    if app.screen != Screen::Test || app.modal.is_some() {
-        return;
-    }
-    if let Some((_, prompt)) = app.test.prompt.clone() {
-        open_input(app, InputPurpose::Measurement, &prompt, String::new());
-    }
+/// Close the help (the only thing its keys do).
+fn close_help(app: &mut App) -> Vec<Effect> {
+    app.help = false;
+    // A field the help covered comes back: placing cells, or a test question.
+    assemble::open_scan_prompt(app);
+    test::reopen_prompt(app);
+    Vec::new()
 }
 
-fn start_test(app: &mut App) -> Vec<Effect> {
-    if app.test.prompt.is_some() {
-        reopen_prompt(app);
-        return Vec::new();
-    }
-    let Some(pack) = &app.pack else {
-        app.say(
-            Level::Warning,
-            "no pack on the bench: scan the pack's code first",
-        );
-        return Vec::new();
+/// Quit, after asking when that would cut work on the bench short.
+fn quit(app: &mut App) -> Vec<Effect> {
+    let busy = if app.test.running {
+        Some("an end-of-line test is running; quitting aborts it (recorded as aborted)")
+    } else if app.bms.write.as_ref().is_some_and(|w| w.running) {
+        Some("a configuration write is running; quitting stops it half-way")
+    } else {
+        None
     };
-    if app.test.running {
+    if let Some(why) = busy {
+        app.modal = Some(Modal::Confirm(Confirm {
+            title: "Quit".into(),
+            body: vec![why.to_string(), "Quit anyway?".into()],
+            pending: Pending::Quit,
+        }));
         return Vec::new();
     }
-    if !matches!(app.bms.link, Link::Connected { .. }) {
-        app.say(
-            Level::Warning,
-            "not connected to the pack's BMS: connect on the BMS screen (5, then c)",
-        );
-        return Vec::new();
-    }
-    let id = pack.id;
-    app.test = TestView {
-        running: true,
-        ..TestView::default()
-    };
-    vec![Effect::Device(DeviceRequest::StartTest { pack: id })]
+    app.quit = true;
+    vec![Effect::Quit]
 }
 
 fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
-        Pending::CommitPacks => {
-            let packs = marked_packs(&app.matching);
-            vec![Effect::Request(Request::CommitPacks {
-                profile: app.session.profile.clone(),
-                packs,
-            })]
-        }
-        Pending::WriteConfig => match &app.pack {
-            Some(p) => {
-                app.bms.write = Some(WriteView {
-                    running: true,
-                    ..WriteView::default()
-                });
-                vec![Effect::Device(DeviceRequest::WriteConfig { pack: p.id })]
-            }
-            None => Vec::new(),
-        },
+        Pending::CommitPacks => matching::commit(app),
+        Pending::WriteConfig => bms::write(app),
         Pending::AbortTest => vec![Effect::Device(DeviceRequest::AbortTest)],
         Pending::Quit => {
             app.quit = true;
@@ -715,47 +515,8 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     }
 }
 
-fn marked_packs(m: &MatchView) -> Vec<MatchedPack> {
-    m.proposal
-        .as_ref()
-        .map(|p| {
-            p.packs
-                .iter()
-                .zip(&m.marked)
-                .filter(|(_, on)| **on)
-                .map(|(p, _)| p.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn next_status(s: Option<CellStatus>) -> Option<CellStatus> {
-    match s {
-        None => Some(CellStatus::ALL[0]),
-        Some(cur) => {
-            let i = CellStatus::ALL.iter().position(|x| *x == cur).unwrap_or(0);
-            CellStatus::ALL.get(i + 1).copied()
-        }
-    }
-}
-
 fn move_selection(app: &mut App, by: isize) -> Vec<Effect> {
-    let (sel, len) = match app.screen {
-        Screen::Line => (&mut app.line.selected, app.line.data.in_progress.len()),
-        Screen::Inventory => {
-            let len = app.inventory.visible().len();
-            (&mut app.inventory.selected, len)
-        }
-        Screen::Match => (
-            &mut app.matching.selected,
-            app.matching.proposal.as_ref().map_or(0, |p| p.packs.len()),
-        ),
-        Screen::Test => (&mut app.test.scroll, app.test.steps.len()),
-        Screen::History => (&mut app.history.scroll, usize::MAX),
-        Screen::Assemble | Screen::Bms => return Vec::new(),
-    };
-    let max = len.saturating_sub(1) as isize;
-    *sel = (*sel as isize + by).clamp(0, max.max(0)) as usize;
+    screens::scroll(app, by);
     Vec::new()
 }
 
@@ -814,48 +575,11 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
                 scanned(app, text)
             }
         }
-        InputPurpose::ImportPath => {
-            if text.is_empty() {
-                return Vec::new();
-            }
-            app.say(Level::Info, format!("importing {text}…"));
-            vec![Effect::Request(Request::Import {
-                path: text,
-                profile: app.session.profile.clone(),
-            })]
-        }
-        InputPurpose::Filter => {
-            app.inventory.filter = text;
-            app.inventory.selected = 0;
-            Vec::new()
-        }
-        InputPurpose::Measurement => {
-            app.test.prompt = None;
-            vec![Effect::Device(DeviceRequest::Answer(input.text))]
-        }
+        InputPurpose::ImportPath => inventory::import(app, text),
+        InputPurpose::Filter => inventory::set_filter(app, text),
+        // The reading as typed: the runner parses it.
+        InputPurpose::Measurement => test::answer(app, input.text),
     }
-}
-
-/// While cells are being placed, the scan field stays open so typing an id by hand works as
-/// well as the scanner.
-fn open_scan_prompt(app: &mut App) {
-    if placing(app) && app.modal.is_none() {
-        open_input(
-            app,
-            InputPurpose::Code,
-            "Scan or type the cell id, then Enter",
-            String::new(),
-        );
-    }
-}
-
-/// The Assemble screen is waiting for cells of the pack on the bench.
-fn placing(app: &App) -> bool {
-    app.screen == Screen::Assemble
-        && app
-            .pack
-            .as_ref()
-            .is_some_and(|p| p.status == PackStatus::Matched)
 }
 
 /// A scan (or a typed code) routed by what it is.
@@ -878,7 +602,7 @@ fn scanned(app: &mut App, code: String) -> Vec<Effect> {
 
 fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
     match what {
-        Resolved::Cell { .. } | Resolved::Unknown if placing(app) => {
+        Resolved::Cell { .. } | Resolved::Unknown if assemble::placing(app) => {
             // The assembly service decides, and names an unknown or foreign cell loudly.
             let pack = app.pack.as_ref().map_or(0, |p| p.id);
             vec![Effect::Request(Request::Place { pack, cell: code })]
@@ -921,123 +645,23 @@ fn resolved(app: &mut App, code: String, what: Resolved) -> Vec<Effect> {
 
 fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
     match reply {
-        Reply::Line(data) => {
-            app.line.data = data;
-            app.line.selected = app
-                .line
-                .selected
-                .min(app.line.data.in_progress.len().saturating_sub(1));
-            Vec::new()
-        }
-        Reply::Cells(cells) => {
-            app.inventory.cells = cells;
-            app.inventory.loaded = true;
-            Vec::new()
-        }
-        Reply::Imported { file, count, note } => {
-            app.say(
-                Level::Good,
-                format!("imported {count} cells from {file}{note}"),
-            );
-            vec![Effect::Request(Request::LoadCells)]
-        }
-        Reply::Matched(proposal) => {
-            app.matching.running = false;
-            app.matching.selected = 0;
-            app.matching.marked = vec![false; proposal.packs.len()];
-            let n = proposal.packs.len();
-            app.say(
-                if n > 0 { Level::Good } else { Level::Warning },
-                format!(
-                    "{n} pack(s) proposed from {} eligible cells; Space marks, c commits",
-                    proposal.eligible
-                ),
-            );
-            app.matching.proposal = Some(proposal);
-            Vec::new()
-        }
-        Reply::Committed(ids) => {
-            app.matching = MatchView::default();
-            app.say(
-                Level::Good,
-                format!(
-                    "{} pack(s) committed ({}); their cells are reserved. Next: 4 Assemble",
-                    ids.len(),
-                    ids.iter()
-                        .map(|i| format!("#{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-            Vec::new()
-        }
-        Reply::Pack(pack) => {
-            if pack.is_none() {
-                let what = match app.screen {
-                    Screen::Assemble => {
-                        "no pack is waiting for assembly: match and commit packs first (3)"
-                    }
-                    Screen::Bms => {
-                        "no assembled pack waiting: scan a pack's code to put it on the bench"
-                    }
-                    Screen::Test => {
-                        "no configured pack waiting: scan a pack's code to put it on the bench"
-                    }
-                    _ => "no such pack",
-                };
-                app.say(Level::Info, what);
-                return Vec::new();
-            }
-            app.set_pack(pack)
-        }
-        Reply::Placement { pack, placed } => {
-            if app.pack.as_ref().is_some_and(|p| p.id == pack) {
-                app.assemble.placed = placed;
-            }
-            open_scan_prompt(app);
-            Vec::new()
-        }
+        Reply::Line(data) => line::loaded(app, data),
+        Reply::Cells(cells) => inventory::loaded(app, cells),
+        Reply::Imported { file, count, note } => inventory::imported(app, &file, count, &note),
+        Reply::Matched(proposal) => matching::proposed(app, proposal),
+        Reply::Committed(ids) => matching::committed(app, &ids),
+        Reply::Pack(pack) => pack_loaded(app, pack),
+        Reply::Placement { pack, placed } => assemble::placement(app, pack, placed),
         Reply::Placed {
             pack,
             cell,
             slot,
             done,
-        } => {
-            if app.pack.as_ref().is_some_and(|p| p.id == pack) {
-                app.assemble.placed.push(cell.clone());
-                let outcome = AssembleOutcome::Placed { cell, slot };
-                app.say(Level::Good, outcome.text());
-                app.assemble.last = Some(outcome);
-                if done {
-                    return vec![Effect::Request(Request::CompleteAssembly(pack))];
-                }
-                open_scan_prompt(app);
-            }
-            Vec::new()
-        }
-        Reply::Refused { cell, why } => {
-            let outcome = AssembleOutcome::Refused { cell, why };
-            app.say(Level::Problem, outcome.text());
-            app.assemble.last = Some(outcome);
-            open_scan_prompt(app);
-            Vec::new()
-        }
-        Reply::Assembled(pack) => {
-            let code = pack.label();
-            app.assemble.code = Some(code.clone());
-            app.say(
-                Level::Good,
-                format!("pack assembled: label it {code}. Next: 5 BMS to configure it"),
-            );
-            app.pack = Some(pack);
-            Vec::new()
-        }
+        } => assemble::placed(app, pack, cell, slot, done),
+        Reply::Refused { cell, why } => assemble::refused(app, cell, why),
+        Reply::Assembled(pack) => assemble::assembled(app, pack),
         Reply::Resolved { code, what } => resolved(app, code, what),
-        Reply::History(found) => {
-            app.history.found = Some(*found);
-            app.history.scroll = 0;
-            Vec::new()
-        }
+        Reply::History(found) => history::found(app, *found),
         Reply::Failed(text) => {
             app.matching.running = false;
             app.say(Level::Problem, text);
@@ -1047,108 +671,30 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
     }
 }
 
-fn device_update(app: &mut App, ev: DeviceEvent) -> Vec<Effect> {
-    match ev {
-        DeviceEvent::Ports(ports) => {
-            if app.bms.ports != ports {
-                app.bms.ports = ports;
-                app.dirty = true;
-            }
-        }
-        DeviceEvent::Link(link) => {
-            if app.bms.link != link {
-                let text = link.describe();
-                let level = match link {
-                    Link::Connected { .. } => Level::Good,
-                    Link::Lost { .. } => Level::Problem,
-                    _ => Level::Info,
-                };
-                app.bms.link = link;
-                if app.screen == Screen::Bms || app.screen == Screen::Test {
-                    app.say(level, text);
-                }
-                app.dirty = true;
-            }
-        }
-        DeviceEvent::Snapshot(snap) => {
-            // Only redraw when a reading actually changed: a quiet pack writes nothing.
-            if app.bms.snapshot.as_ref() != Some(&snap) {
-                app.bms.snapshot = Some(snap);
-                app.dirty = app.dirty || app.screen == Screen::Bms;
-            }
-        }
-        DeviceEvent::WriteDone(result) => {
-            let ok = result.ok;
-            app.say(
-                if ok { Level::Good } else { Level::Problem },
-                result.summary.clone(),
-            );
-            app.bms.write = Some(WriteView {
-                running: false,
-                result: Some(result),
-            });
-            app.dirty = true;
-            if ok {
-                if let Some(p) = &mut app.pack {
-                    p.status = PackStatus::Configured;
-                }
-            }
-        }
-        DeviceEvent::Test(tev) => {
-            app.dirty = true;
-            return test_update(app, tev);
-        }
+/// The pack asked for (by id, or the next one waiting), or none.
+fn pack_loaded(app: &mut App, pack: Option<Pack>) -> Vec<Effect> {
+    if pack.is_none() {
+        let what = match app.screen {
+            Screen::Assemble => "no pack is waiting for assembly: match and commit packs first (3)",
+            Screen::Bms => "no assembled pack waiting: scan a pack's code to put it on the bench",
+            Screen::Test => "no configured pack waiting: scan a pack's code to put it on the bench",
+            _ => "no such pack",
+        };
+        app.say(Level::Info, what);
+        return Vec::new();
     }
-    Vec::new()
+    app.set_pack(pack)
 }
 
-fn test_update(app: &mut App, ev: TestEvent) -> Vec<Effect> {
+fn device_update(app: &mut App, ev: DeviceEvent) -> Vec<Effect> {
     match ev {
-        TestEvent::Plan(steps) => {
-            app.test.steps = steps;
-        }
-        TestEvent::Step { index, state } => {
-            if let Some(s) = app.test.steps.get_mut(index) {
-                s.state = state;
-            }
-            app.test.scroll = index;
-        }
-        TestEvent::Prompt { index, prompt } => {
-            app.test.scroll = index;
-            if let Some(s) = app.test.steps.get_mut(index) {
-                s.state = StepState::Waiting;
-            }
-            app.test.prompt = Some((index, prompt));
-            reopen_prompt(app);
-        }
-        TestEvent::Finished { pass, reason } => {
-            app.test.running = false;
-            app.test.prompt = None;
-            if matches!(
-                &app.modal,
-                Some(Modal::Input(Input {
-                    purpose: InputPurpose::Measurement,
-                    ..
-                }))
-            ) {
-                app.modal = None;
-            }
-            app.say(
-                if pass { Level::Good } else { Level::Problem },
-                if pass {
-                    "PASS: the pack is ready to ship".to_string()
-                } else {
-                    format!("FAIL: {reason}")
-                },
-            );
-            app.test.verdict = Some(Verdict { pass, reason });
-            if let Some(p) = &mut app.pack {
-                p.status = if pass {
-                    PackStatus::Passed
-                } else {
-                    PackStatus::Failed
-                };
-            }
+        DeviceEvent::Ports(ports) => bms::ports(app, ports),
+        DeviceEvent::Link(link) => bms::link(app, link),
+        DeviceEvent::Snapshot(snap) => bms::snapshot(app, snap),
+        DeviceEvent::WriteDone(result) => bms::write_done(app, result),
+        DeviceEvent::Test(tev) => {
+            app.dirty = true;
+            return test::on_event(app, tev);
         }
     }
     Vec::new()

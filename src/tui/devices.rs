@@ -6,7 +6,7 @@
 //! unplugged board never freezes the console.
 
 use super::app::Event;
-use super::data::*;
+use super::msg::*;
 use crate::bms::config::SessionOptions;
 use crate::bms::{BmsHandle, LinkStatus};
 use crate::domain::Pack;

@@ -1,10 +1,13 @@
 //! Key bindings as data: one table per context feeds the key lookup, the footer and the `?`
-//! overlay, so what the footer promises is exactly what the keys do.
+//! overlay, so what the footer promises is exactly what the keys do. The tables for every
+//! screen (global keys, list moves, modals, help) live here; each screen's own rows live in its
+//! module under [`screens`](super::screens), and [`screen_table`] puts them together.
 //!
 //! Only keys that survive tmux, screen and SSH: letters, digits, F-keys, arrows, PgUp/PgDn,
 //! Enter, Tab, Esc and Ctrl+letter. Bare Esc only ever goes back or cancels.
 
 use super::app::Screen;
+use super::screens::{assemble, bms, history, inventory, line, matching, test};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// What a key asks for. Screen-specific actions only appear in that screen's table.
@@ -54,13 +57,13 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key(pub KeyCode, pub KeyModifiers);
 
-const fn k(c: char) -> Key {
+pub(crate) const fn k(c: char) -> Key {
     Key(KeyCode::Char(c), KeyModifiers::NONE)
 }
-const fn ctrl(c: char) -> Key {
+pub(crate) const fn ctrl(c: char) -> Key {
     Key(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
-const fn code(c: KeyCode) -> Key {
+pub(crate) const fn code(c: KeyCode) -> Key {
     Key(c, KeyModifiers::NONE)
 }
 
@@ -132,7 +135,8 @@ impl Binding {
     }
 }
 
-const fn b(
+/// One binding, written as a table row.
+pub(crate) const fn b(
     keys: &'static [Key],
     action: Action,
     hint: &'static str,
@@ -223,7 +227,8 @@ pub const GLOBAL: &[Binding] = &[
     ),
 ];
 
-const NAV: &[Binding] = &[
+/// Moving through a list, on the screens that have one.
+pub const NAV: &[Binding] = &[
     b(&[code(KeyCode::Up), k('k')], Action::Up, "", "Move up"),
     b(
         &[code(KeyCode::Down), k('j')],
@@ -239,130 +244,6 @@ const NAV: &[Binding] = &[
         "Page down",
     ),
 ];
-
-const LINE: &[Binding] = &[b(
-    &[code(KeyCode::Enter)],
-    Action::Submit,
-    "open pack",
-    "Open the selected pack at its next stage",
-)];
-
-const INVENTORY: &[Binding] = &[
-    b(
-        &[k('i')],
-        Action::Import,
-        "import",
-        "Import a grading-cabinet file (CSV/JSON): all rows or none",
-    ),
-    b(
-        &[k('f')],
-        Action::Filter,
-        "filter",
-        "Filter by text in id, model or source code",
-    ),
-    b(
-        &[k('s')],
-        Action::CycleStatus,
-        "status",
-        "Next status to show (available, reserved, ..., all)",
-    ),
-    b(
-        &[k('o')],
-        Action::CycleSort,
-        "sort",
-        "Sort by id, capacity, IR or OCV",
-    ),
-];
-
-const MATCH: &[Binding] = &[
-    b(
-        &[k('p')],
-        Action::ChooseProfile,
-        "profile",
-        "Choose the next profile",
-    ),
-    b(
-        &[k('r')],
-        Action::RunMatch,
-        "run",
-        "Run the matcher on the available cells",
-    ),
-    b(
-        &[code(KeyCode::Char(' '))],
-        Action::ToggleAccept,
-        "accept",
-        "Mark or unmark the selected pack for acceptance",
-    ),
-    b(
-        &[k('a')],
-        Action::AcceptAll,
-        "all",
-        "Mark every proposed pack",
-    ),
-    b(
-        &[k('c')],
-        Action::Commit,
-        "commit",
-        "Commit the marked packs: reserves their cells",
-    ),
-];
-
-const ASSEMBLE: &[Binding] = &[b(
-    &[k('n')],
-    Action::ChoosePack,
-    "next pack",
-    "Take the next pack waiting for assembly",
-)];
-
-const BMS: &[Binding] = &[
-    b(
-        &[k('c')],
-        Action::Connect,
-        "connect",
-        "Connect to the next port or CAN interface",
-    ),
-    b(
-        &[k('d')],
-        Action::Disconnect,
-        "disconnect",
-        "Close the connection",
-    ),
-    b(
-        &[k('w')],
-        Action::WriteConfig,
-        "write config",
-        "Write the profile's configuration (confirm), read it back",
-    ),
-];
-
-const BMS_DEMO: &[Binding] = &[b(
-    &[k('u')],
-    Action::ToggleUnplug,
-    "unplug",
-    "Demo: pull or plug back the simulated board's cable",
-)];
-
-const TEST: &[Binding] = &[
-    b(
-        &[k('t')],
-        Action::StartTest,
-        "start",
-        "Start the end-of-line test of the pack on the bench",
-    ),
-    b(
-        &[k('x')],
-        Action::AbortTest,
-        "abort",
-        "Abort the running test (recorded as aborted)",
-    ),
-];
-
-const HISTORY: &[Binding] = &[b(
-    &[k('f')],
-    Action::EnterCode,
-    "find",
-    "Find a pack or cell by code (or just scan it)",
-)];
 
 /// While a question waits for an answer.
 pub const CONFIRM: &[Binding] = &[
@@ -408,17 +289,17 @@ pub const HELP: &[Binding] = &[b(
     "Close the help",
 )];
 
-/// The screen's own keys (without the global ones).
+/// The screen's own keys (without the global ones), from the screen's module.
 pub fn screen_table(screen: Screen, demo: bool) -> Vec<&'static [Binding]> {
     match screen {
-        Screen::Line => vec![LINE, NAV],
-        Screen::Inventory => vec![INVENTORY, NAV],
-        Screen::Match => vec![MATCH, NAV],
-        Screen::Assemble => vec![ASSEMBLE],
-        Screen::Bms if demo => vec![BMS, BMS_DEMO],
-        Screen::Bms => vec![BMS],
-        Screen::Test => vec![TEST, NAV],
-        Screen::History => vec![HISTORY, NAV],
+        Screen::Line => vec![line::KEYS, NAV],
+        Screen::Inventory => vec![inventory::KEYS, NAV],
+        Screen::Match => vec![matching::KEYS, NAV],
+        Screen::Assemble => vec![assemble::KEYS],
+        Screen::Bms if demo => vec![bms::KEYS, bms::DEMO_KEYS],
+        Screen::Bms => vec![bms::KEYS],
+        Screen::Test => vec![test::KEYS, NAV],
+        Screen::History => vec![history::KEYS, NAV],
     }
 }
 

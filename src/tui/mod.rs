@@ -2,8 +2,12 @@
 //!
 //! Shape (see `ARCHITECTURE.md` and the models in the TUI reference):
 //! - [`app`]: the state and a pure `update(state, event) -> effects`;
-//! - [`view`]: drawing, which only reads the state;
+//! - [`screens`]: one module per screen with its state, its key rows, its part of `update` and
+//!   its drawing;
+//! - [`view`]: drawing the frame around the screens, which only reads the state;
+//! - [`widgets`]: drawing helpers the screens share;
 //! - [`keys`]: one key table per context, feeding the key lookup, the footer and the `?` help;
+//! - [`msg`]: the messages between the loop and the store thread and device side;
 //! - [`scan`]: telling a barcode scan (fast keys ending in Enter) from typing;
 //! - [`services`]: the store thread, so SQLite never blocks the loop;
 //! - [`devices`]: the bench side (BMS links, configuration writes, the EOL test), all through
@@ -15,13 +19,15 @@
 //! writes nothing; every exit path restores the terminal.
 
 pub mod app;
-pub mod data;
 pub mod devices;
 pub mod keys;
+pub mod msg;
 pub mod runtime;
 pub mod scan;
+pub mod screens;
 pub mod services;
 pub mod theme;
 pub mod view;
+pub mod widgets;
 
 pub use runtime::{run, Options};

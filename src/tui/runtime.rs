@@ -6,8 +6,8 @@
 //! and writes nothing to the terminal.
 
 use super::app::{update, App, Effect, Event, Resume, Screen, Session};
-use super::data::{DeviceEvent, Request, TestEvent};
 use super::devices::{DemoBench, Devices, PortSpec, Recorder};
+use super::msg::{DeviceEvent, Request, TestEvent};
 use super::services::{self, Services};
 use super::theme::Theme;
 use super::view;

@@ -2,7 +2,7 @@
 //! a time, so the event loop never waits for the database. Every answer goes back as a
 //! [`Reply`] on the loop's channel.
 
-use super::data::*;
+use super::msg::*;
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::intake::{self, IntakeDefaults};
 use crate::profile::Profile;

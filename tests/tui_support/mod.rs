@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use packwright::intake::ParsedCells;
 use packwright::store::{Actor, Store};
 use packwright::tui::app::{update, App, Effect, Event, Resume, Session};
-use packwright::tui::data::{DeviceRequest, Reply};
+use packwright::tui::msg::{DeviceRequest, Reply};
 use packwright::tui::services::Services;
 use packwright::tui::theme::Theme;
 use packwright::tui::view;

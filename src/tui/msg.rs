@@ -1,0 +1,237 @@
+//! The messages between the event loop and the work done for it: requests to the store thread
+//! and its replies, requests to the device side and its reports, and the data they carry.
+//! Plain data, so both sides and the tests can build them.
+
+use crate::domain::{Cell, CellStatus, Pack, PackStatus};
+pub use crate::trace::Lineage;
+pub use packwright_matching::MatchedPack;
+use packwright_protocol::BmsSnapshot;
+
+// ---------------------------------------------------------------- The store thread
+
+/// Work for the store thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    LoadLine,
+    LoadCells,
+    Import {
+        path: String,
+        /// Cells of files without a chemistry column take this profile's chemistry.
+        profile: String,
+    },
+    /// What a scanned or typed code is.
+    Resolve(String),
+    RunMatch {
+        profile: String,
+    },
+    CommitPacks {
+        profile: String,
+        packs: Vec<MatchedPack>,
+    },
+    LoadPack(i64),
+    /// The oldest pack in this state.
+    NextPack(PackStatus),
+    /// The next pack in this state after `after` (wrapping round).
+    NextPackAfter {
+        status: PackStatus,
+        after: Option<i64>,
+    },
+    LoadPlacement(i64),
+    Place {
+        pack: i64,
+        cell: String,
+    },
+    CompleteAssembly(i64),
+    LoadHistory(String),
+    SaveState {
+        key: String,
+        value: String,
+    },
+    SetOperator(String),
+}
+
+/// The store thread's answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Line(LineData),
+    Cells(Vec<Cell>),
+    Imported {
+        file: String,
+        count: usize,
+        /// Anything the operator should know, starting with "; " (or empty).
+        note: String,
+    },
+    Matched(Proposal),
+    Committed(Vec<i64>),
+    Pack(Option<Pack>),
+    Placement {
+        pack: i64,
+        placed: Vec<String>,
+    },
+    Placed {
+        pack: i64,
+        cell: String,
+        /// The slot it went into, as printed on the fixture (`S3P1`).
+        slot: String,
+        /// Every slot is filled now.
+        done: bool,
+    },
+    /// The scanned cell must not go in: the text says why, loudly.
+    Refused {
+        cell: String,
+        why: String,
+    },
+    Assembled(Pack),
+    Resolved {
+        code: String,
+        what: Resolved,
+    },
+    History(Box<Lineage>),
+    /// An operation failed; the text says what and where.
+    Failed(String),
+    Saved,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    Cell {
+        cell: Cell,
+        pack: Option<i64>,
+    },
+    Pack(Pack),
+    /// The code of a module or pack the cells were harvested from.
+    Source,
+    Unknown,
+}
+
+/// What the Line screen shows, as the store thread loads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineData {
+    /// Packs not yet through the test, oldest first.
+    pub in_progress: Vec<Pack>,
+    /// Today's (local date) counts per stage: packs matched, assembled, configured, and
+    /// passed or failed (their last verdict of the day), from [`crate::store::DayCounts`].
+    pub today: Vec<(PackStatus, i64)>,
+    pub cells: Vec<(CellStatus, i64)>,
+    /// Latest warnings and problems, newest first: (time, level, message).
+    pub problems: Vec<(String, String, String)>,
+}
+
+/// The matcher's answer, as the Match screen shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub profile: String,
+    pub shape: String,
+    pub cells_in: usize,
+    pub eligible: usize,
+    pub leftover: usize,
+    /// `(reason, count)`, most frequent first.
+    pub rejected: Vec<(String, usize)>,
+    pub max_possible: usize,
+    pub utilisation_pct: f64,
+    pub packs: Vec<MatchedPack>,
+}
+
+// ---------------------------------------------------------------- The device side (BMS and test)
+
+/// Work for the device side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceRequest {
+    /// Poll the connected BMS for live readings while the BMS screen is shown.
+    Watch(bool),
+    ConnectNext,
+    Disconnect,
+    ToggleUnplug,
+    WriteConfig {
+        pack: i64,
+    },
+    StartTest {
+        pack: i64,
+    },
+    /// The operator's answer to a manual test step.
+    Answer(String),
+    AbortTest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceEvent {
+    /// The ports and interfaces the console can connect to.
+    Ports(Vec<String>),
+    Link(Link),
+    Snapshot(Box<BmsSnapshot>),
+    WriteDone(WriteResult),
+    Test(TestEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Link {
+    #[default]
+    Idle,
+    Connecting {
+        port: String,
+    },
+    Connected {
+        port: String,
+        identity: String,
+    },
+    /// The link dropped; the device side keeps trying.
+    Lost {
+        port: String,
+        reason: String,
+    },
+}
+
+impl Link {
+    pub fn describe(&self) -> String {
+        match self {
+            Link::Idle => "not connected".into(),
+            Link::Connecting { port } => format!("connecting to {port}…"),
+            Link::Connected { port, identity } => format!("connected to {identity} on {port}"),
+            Link::Lost { port, reason } => {
+                format!("link to {port} lost: {reason}; retrying, the console stays usable")
+            }
+        }
+    }
+}
+
+/// One field of a configuration write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldResult {
+    pub field: String,
+    pub written: String,
+    pub read_back: String,
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteResult {
+    pub ok: bool,
+    pub summary: String,
+    pub fields: Vec<FieldResult>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepState {
+    Pending,
+    Running,
+    Waiting,
+    Pass(String),
+    Fail(String),
+    Skipped(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestStep {
+    pub title: String,
+    pub manual: bool,
+    pub state: StepState,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestEvent {
+    Plan(Vec<TestStep>),
+    Step { index: usize, state: StepState },
+    Prompt { index: usize, prompt: String },
+    Finished { pass: bool, reason: String },
+}
