@@ -2,7 +2,7 @@
 //! console on a demo line with a generated inventory and simulated boards).
 
 use super::{device_error, input_error, Context, EXIT_OK};
-use crate::tui::devices::PortSpec;
+use crate::device::PortSpec;
 use crate::tui::theme::Theme;
 use crate::tui::Options;
 use clap::Args;

@@ -19,13 +19,13 @@
 //! writes nothing; every exit path restores the terminal.
 
 pub mod app;
-pub mod devices;
+pub mod bench;
 pub mod keys;
 pub mod msg;
+pub mod records;
 pub mod runtime;
 pub mod scan;
 pub mod screens;
-pub mod services;
 pub mod theme;
 pub mod view;
 pub mod widgets;

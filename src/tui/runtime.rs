@@ -6,9 +6,9 @@
 //! and writes nothing to the terminal.
 
 use super::app::{update, App, Effect, Event, Resume, Screen, Session};
-use super::devices::{DemoBench, Devices, PortSpec, Recorder};
+use super::bench::{DemoBench, Devices, PortSpec, Recorder};
 use super::msg::{DeviceEvent, Request, TestEvent};
-use super::services::{self, Services};
+use super::records::{self, Services};
 use super::theme::Theme;
 use super::view;
 use crate::store::{Actor, Store};
@@ -217,7 +217,7 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (req_tx, req_rx) = std::sync::mpsc::channel();
     let reply_tx = tx.clone();
-    let store_thread = services::spawn(services, req_rx, move |r| {
+    let store_thread = records::spawn(services, req_rx, move |r| {
         let _ = reply_tx.send(Event::Reply(Box::new(r)));
     });
     let recorder = Recorder {

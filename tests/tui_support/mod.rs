@@ -11,7 +11,7 @@ use packwright::intake::ParsedCells;
 use packwright::store::{Actor, Store};
 use packwright::tui::app::{update, App, Effect, Event, Resume, Session};
 use packwright::tui::msg::{DeviceRequest, Reply};
-use packwright::tui::services::Services;
+use packwright::tui::records::Services;
 use packwright::tui::theme::Theme;
 use packwright::tui::view;
 use ratatui::backend::TestBackend;
