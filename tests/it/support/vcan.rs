@@ -1,4 +1,4 @@
-//! Shared by the `tests/vcan_*.rs` SocketCAN tests: interface names, the can-utils peer,
+//! Shared by the `vcan_*` SocketCAN test modules: interface names, the can-utils peer,
 //! and the product's binary. These tests need a real vcan interface and root (`ip link`);
 //! `tests/vcan/run` provides both, in a VM where the kernel has no CAN.
 
@@ -112,8 +112,7 @@ impl Candump {
     }
 
     pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::sim::reap(&mut self.child);
     }
 }
 
@@ -133,14 +132,4 @@ pub fn ip_link(args: &[&str]) {
         .status()
         .expect("ip (iproute2) is installed");
     assert!(status.success(), "ip link {args:?} failed");
-}
-
-/// A child process killed when dropped, so a failing test leaves no simulator behind.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
