@@ -111,7 +111,14 @@ impl Candump {
         }
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Candump {
+    /// candump never ends by itself: a test that panics must not leave it running.
+    fn drop(&mut self) {
         super::sim::reap(&mut self.child);
     }
 }
