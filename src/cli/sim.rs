@@ -18,7 +18,7 @@ use super::{device_error, input_error, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::sim::daly::{DalyBoard, DalyConfig};
 use crate::sim::jbd::{JbdBoard, JbdConfig};
-use crate::sim::pty::{self, Faults, Rng, SimOptions};
+use crate::sim::pty::{self, FaultCounts, Faults, Rng, SimOptions};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -132,6 +132,7 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
         let _ = std::io::stdout().flush();
         eprintln!("sim: {describe} on {path}");
     };
+    let counts = FaultCounts::default();
     let result = match args.protocol {
         ProtocolKind::Jbd => {
             let mut cfg = JbdConfig::new(args.cells, args.chemistry);
@@ -151,7 +152,9 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
                 .map_err(|e| input_error(anyhow::anyhow!("--pin: {e}")))?;
             let board = JbdBoard::new(cfg, &faults, &mut rng)
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
-            rt.block_on(until_stopped(pty::serve(board, opts, announce)))
+            rt.block_on(until_stopped(pty::serve_counting(
+                board, opts, &counts, announce,
+            )))
         }
         _ => {
             let mut cfg = DalyConfig::new(args.cells, args.chemistry);
@@ -166,12 +169,16 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
             }
             let board = DalyBoard::new(cfg, &faults, &mut rng)
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
-            rt.block_on(until_stopped(pty::serve(board, opts, announce)))
+            rt.block_on(until_stopped(pty::serve_counting(
+                board, opts, &counts, announce,
+            )))
         }
     };
     if let Some(l) = &link {
         let _ = std::fs::remove_file(l);
     }
+    // What the tests read to prove a fault they asked for was injected.
+    eprintln!("sim: faults injected: {}", counts.summary());
     result.map_err(device_error)?;
     Ok(EXIT_OK)
 }

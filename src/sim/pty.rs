@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use packwright_protocol::framing::{FrameFormat, FramerEvent, StreamFramer};
@@ -257,11 +258,61 @@ pub fn relink(link: &Path, target: &str) -> Result<(), SimError> {
     std::fs::rename(&tmp, link).map_err(err)
 }
 
+/// How many times each wire fault was injected: `packwright sim` prints them when it stops,
+/// so a test can prove that the fault it asked for happened.
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    pub corrupt: AtomicU64,
+    pub drop: AtomicU64,
+    pub junk: AtomicU64,
+    /// Replies sent in pieces.
+    pub split: AtomicU64,
+    /// Replies sent late.
+    pub delay: AtomicU64,
+    /// Requests ignored because they only woke the board.
+    pub sleep: AtomicU64,
+    /// Simulated unplugs.
+    pub disconnect: AtomicU64,
+}
+
+impl FaultCounts {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `corrupt=N drop=N junk=N split=N delay=N sleep=N disconnect=N`.
+    pub fn summary(&self) -> String {
+        [
+            ("corrupt", &self.corrupt),
+            ("drop", &self.drop),
+            ("junk", &self.junk),
+            ("split", &self.split),
+            ("delay", &self.delay),
+            ("sleep", &self.sleep),
+            ("disconnect", &self.disconnect),
+        ]
+        .iter()
+        .map(|(name, n)| format!("{name}={}", n.load(Ordering::Relaxed)))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
 /// Serve `board` until the process is stopped. `announce` receives each pty path as it is
 /// opened (the first one, and a new one after every simulated unplug).
 pub async fn serve<B: Board>(
+    board: B,
+    opts: SimOptions,
+    announce: impl FnMut(&str),
+) -> Result<(), SimError> {
+    serve_counting(board, opts, &FaultCounts::default(), announce).await
+}
+
+/// [`serve`], counting the faults it injects into `counts`.
+pub async fn serve_counting<B: Board>(
     mut board: B,
     opts: SimOptions,
+    counts: &FaultCounts,
     mut announce: impl FnMut(&str),
 ) -> Result<(), SimError> {
     let mut rng = Rng::new(opts.seed);
@@ -276,6 +327,7 @@ pub async fn serve<B: Board>(
             master: pty.master,
             framer: board.request_framer(),
             opts: &opts,
+            counts,
             last_request: None,
         };
         let unplug = session.run(&mut board, &mut rng, &mut replies_sent).await;
@@ -286,7 +338,10 @@ pub async fn serve<B: Board>(
             let _ = std::fs::remove_file(link);
         }
         match unplug {
-            Unplug::Now => tokio::time::sleep(opts.faults.disconnect_for).await,
+            Unplug::Now => {
+                FaultCounts::bump(&counts.disconnect);
+                tokio::time::sleep(opts.faults.disconnect_for).await
+            }
             Unplug::MasterFailed(e) => {
                 tracing::warn!("pty master failed ({e}); opening a new one");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -304,6 +359,7 @@ struct Session<'a, F> {
     master: SerialStream,
     framer: StreamFramer<F>,
     opts: &'a SimOptions,
+    counts: &'a FaultCounts,
     last_request: Option<Instant>,
 }
 
@@ -338,6 +394,7 @@ impl<F: FrameFormat> Session<'_, F> {
                     self.last_request = Some(arrived);
                     if asleep {
                         // Sleep mode: the first frame only wakes the board.
+                        FaultCounts::bump(&self.counts.sleep);
                         continue;
                     }
                 }
@@ -348,6 +405,9 @@ impl<F: FrameFormat> Session<'_, F> {
                     + faults.delay;
                 for reply in board.handle(&request, rng) {
                     let reply = self.damage::<B>(reply, rng);
+                    if !faults.delay.is_zero() {
+                        FaultCounts::bump(&self.counts.delay);
+                    }
                     match self.send_paced(&reply, ready, rng).await {
                         Ok(done) => ready = done,
                         Err(e) => return Unplug::MasterFailed(e.to_string()),
@@ -368,15 +428,18 @@ impl<F: FrameFormat> Session<'_, F> {
             let range = B::checksum_range(reply.len());
             let at = range.start + rng.below(range.len());
             reply[at] ^= 1 << rng.below(8);
+            FaultCounts::bump(&self.counts.corrupt);
         }
         if rng.chance(f.drop) && !reply.is_empty() {
             reply.remove(rng.below(reply.len()));
+            FaultCounts::bump(&self.counts.drop);
         }
         if rng.chance(f.junk) {
             let n = 1 + rng.below(8);
             let mut junk: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
             junk.extend_from_slice(&reply);
             reply = junk;
+            FaultCounts::bump(&self.counts.junk);
         }
         reply
     }
@@ -397,6 +460,7 @@ impl<F: FrameFormat> Session<'_, F> {
             self.master.write_all(bytes).await?;
             return Ok(done);
         }
+        FaultCounts::bump(&self.counts.split);
         let mut sent = 0;
         while sent < bytes.len() {
             let end = (sent + 1 + rng.below(7)).min(bytes.len());

@@ -2,12 +2,11 @@
 //! resume after a dropped session, terminal restore on quit and on SIGHUP, and the bytes an
 //! idle console writes.
 
-mod tui_support;
-
+use crate::support::pty::{count, Pty};
+use crate::support::sim::Sim;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tui_support::pty::{count, Pty};
 
 const LONG: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_secs(15);
@@ -30,7 +29,7 @@ fn packwright(db: &Path, log: &Path) -> Command {
 /// A database with the demo inventory.
 fn demo_db(dir: &Path) -> std::path::PathBuf {
     let db = dir.join("line.db");
-    packwright::demo::fill(&db, &tui_support::actor(), 96, 7).unwrap();
+    packwright::demo::fill(&db, &crate::support::tui::actor(), 96, 7).unwrap();
     db
 }
 
@@ -119,18 +118,12 @@ fn an_idle_console_writes_nothing_to_the_terminal() {
     pty.wait_text("Cells   available", SHORT);
     pty.key(b"2");
     pty.wait_text("Available stock", SHORT);
-    // Let the last frame settle, then watch for three seconds.
+    // Let the last frame settle, then watch for three seconds: a count of bytes, no rate.
     std::thread::sleep(Duration::from_millis(500));
     let before = pty.len();
-    let started = Instant::now();
     std::thread::sleep(Duration::from_secs(3));
     let idle = pty.len() - before;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "idle: {idle} bytes in {secs:.1} s = {:.1} B/s",
-        idle as f64 / secs
-    );
-    assert_eq!(idle, 0, "an idle console must not write");
+    assert_eq!(idle, 0, "an idle console must not write: {idle} bytes");
     // A key that changes nothing writes nothing either.
     pty.key(b"z");
     std::thread::sleep(Duration::from_millis(300));
@@ -320,50 +313,32 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
 }
 
 #[test]
-fn bytes_written_while_the_bms_screen_refreshes_at_5_hz_over_a_16s_pack() {
+fn the_bms_screen_writes_while_it_polls_a_16s_pack_and_nothing_once_left() {
     let dir = tempfile::tempdir().unwrap();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
-    let link = dir.path().join("bms16");
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_packwright"))
-        .args([
-            "sim",
-            "--protocol",
-            "jbd",
-            "--cells",
-            "16",
-            "--seed",
-            "3",
-            "--link",
-        ])
-        .arg(&link)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + SHORT;
-    while !link.exists() {
-        assert!(Instant::now() < until, "the simulator made no pty");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sim = Sim::serial(
+        dir.path(),
+        "bms16",
+        &["--protocol", "jbd", "--cells", "16", "--seed", "3"],
+    );
     let mut cmd = packwright(&db, &log);
-    cmd.arg("--port").arg(format!("{}:jbd", link.display()));
+    cmd.arg("--port").arg(format!("{}:jbd", sim.port()));
     let mut pty = Pty::spawn(cmd, 80, 24);
     pty.wait_text("Cells   available", SHORT);
     pty.key(b"5");
     pty.key(b"c");
     pty.wait_text("Cell voltages: min", SHORT);
+    // Live readings keep reaching the screen. How many bytes per second that costs is a
+    // measurement, which depends on the machine: it is not asserted here (timings belong to
+    // `packwright bench`, which has no console figure yet).
     std::thread::sleep(Duration::from_secs(1));
     let before = pty.len();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(5));
-    let bytes = pty.len() - before;
-    let secs = started.elapsed().as_secs_f64();
-    let rate = bytes as f64 / secs;
-    println!("BMS screen, 16S at 5 Hz: {bytes} bytes in {secs:.1} s = {rate:.0} B/s");
-    // Live readings do reach the screen, and cost a small fraction of a 9600-baud link.
-    assert!(bytes > 0);
-    assert!(rate < 4000.0, "{rate} B/s");
+    let until = Instant::now() + SHORT;
+    while pty.len() == before {
+        assert!(Instant::now() < until, "no live reading reached the screen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Leaving the BMS screen stops the polling: idle again.
     pty.key(b"1");
     std::thread::sleep(Duration::from_millis(800));
@@ -376,6 +351,4 @@ fn bytes_written_while_the_bms_screen_refreshes_at_5_hz_over_a_16s_pack() {
     );
     pty.key(b"q");
     assert!(pty.wait_exit(SHORT).success());
-    let _ = sim.kill();
-    let _ = sim.wait();
 }

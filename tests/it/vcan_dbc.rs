@@ -1,14 +1,12 @@
 //! DBC decoding live on a real vcan interface: `packwright can read --dbc` reads a board whose
 //! frames are not built in, from frames cansend (the independent peer) puts on the bus.
 
-#[path = "vcan/support.rs"]
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::sim::reap;
+use crate::support::vcan::*;
 use serde_json::Value;
-use support::*;
 
 const FRAMES: [&str; 4] = [
     "18FF5000#14A7FF83AE000000",
@@ -38,7 +36,7 @@ fn can_read_decodes_a_custom_board_through_its_dbc_file() {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(25) {
-            let _ = child.kill();
+            reap(&mut child);
             panic!("can read never finished");
         }
         for f in FRAMES {

@@ -4,8 +4,6 @@
 
 #![allow(dead_code)]
 
-pub mod pty;
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use packwright::intake::ParsedCells;
 use packwright::store::{Actor, Store};

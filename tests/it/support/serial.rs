@@ -1,114 +1,14 @@
-//! Shared by the serial integration tests: run the real binary as a simulator on a
-//! pseudo-terminal, and as a client against it.
+//! Shared by the serial tests: the real binary as a client of a simulator ([`Sim`]).
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_packwright");
+pub use super::sim::{Sim, BIN};
 
 /// Fault tests run at a fast baud rate with a quick board, so retries dominate their time.
 pub const FAST: [&str; 4] = ["--baud", "115200", "--turnaround-ms", "1"];
-
-/// A `packwright sim` process, killed when dropped.
-pub struct Sim {
-    child: Child,
-    /// The symlink the client opens.
-    pub link: PathBuf,
-    /// The pty path the simulator printed first.
-    pub pty: String,
-    /// The protocol it speaks (`--protocol`).
-    pub protocol: String,
-}
-
-impl Sim {
-    /// A 16-cell LFP board speaking `protocol`, with a fixed seed and `extra` arguments.
-    pub fn lfp16(dir: &Path, name: &str, protocol: &str, seed: &str, extra: &[&str]) -> Sim {
-        let mut args = vec![
-            "--protocol",
-            protocol,
-            "--cells",
-            "16",
-            "--chemistry",
-            "LFP",
-            "--seed",
-            seed,
-        ];
-        args.extend_from_slice(extra);
-        Sim::start(dir, name, &args)
-    }
-
-    /// Start `packwright sim ARGS --link DIR/NAME` and wait until it has announced its pty.
-    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Sim {
-        let link = dir.join(name);
-        let mut child = Command::new(BIN)
-            .arg("sim")
-            .args(args)
-            .arg("--link")
-            .arg(&link)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("simulator stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep reading so later announcements (after an unplug) never block the simulator.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let pty = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(p) => p,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the simulator did not announce its pty ({args:?})");
-            }
-        };
-        assert!(
-            pty.starts_with("/dev/"),
-            "first line is the pty path: {pty}"
-        );
-        for _ in 0..200 {
-            if link.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(link.exists(), "the simulator linked {}", link.display());
-        let protocol = args
-            .iter()
-            .skip_while(|a| **a != "--protocol")
-            .nth(1)
-            .unwrap_or(&"jbd")
-            .to_string();
-        Sim {
-            child,
-            link,
-            pty,
-            protocol,
-        }
-    }
-
-    pub fn port(&self) -> &str {
-        self.link.to_str().expect("utf-8 temp path")
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// The result of one client run.
 pub struct Run {

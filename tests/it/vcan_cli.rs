@@ -2,37 +2,16 @@
 //! the real binary) reads `packwright sim --can` (the simulators, the real binary) for each
 //! CAN protocol; a simulator fault makes the read fail with the reason and exit code 3.
 
-#[path = "vcan/support.rs"]
-mod support;
+use std::process::Output;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
-
+use crate::support::sim::Sim;
+use crate::support::vcan::*;
 use packwright::sim::can::SimPack;
 use serde_json::Value;
-use support::*;
 
 /// Starts `packwright sim --protocol P --can IFACE [extra]` and waits for its ready line.
-fn start_sim(protocol: &str, extra: &[&str]) -> Guard {
-    let mut child = packwright()
-        .args(["sim", "--protocol", protocol, "--can", &iface()])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("packwright sim");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let ready = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("sim:"));
-    assert!(
-        ready.is_some(),
-        "packwright sim --protocol {protocol} did not start"
-    );
-    // Keep draining so the simulator never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Guard(child)
+fn start_sim(protocol: &str, extra: &[&str]) -> Sim {
+    Sim::can(protocol, &iface(), extra)
 }
 
 fn bms_read(protocol: &str) -> Output {

@@ -3,9 +3,7 @@
 //! the write log, and every fault mode. No fault may make the client report a wrong value or
 //! a write that did not happen.
 
-mod serial_support;
-
-use serial_support::{assert_plausible, link, packwright, read_json, Sim, FAST};
+use crate::support::serial::{assert_plausible, link, packwright, read_json, Sim, FAST};
 use std::path::Path;
 
 const PROFILE: &str = "lfp-16s1p-280ah";
@@ -14,7 +12,7 @@ fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
     Sim::lfp16(dir, name, "jbd", "42", extra)
 }
 
-fn config(db: &Path, verb: &str, sim: &Sim, extra: &[&str]) -> serial_support::Run {
+fn config(db: &Path, verb: &str, sim: &Sim, extra: &[&str]) -> crate::support::serial::Run {
     let mut args = vec!["bms", "config", verb];
     args.extend(link(sim, &["--profile", PROFILE]));
     args.extend_from_slice(extra);
@@ -207,13 +205,14 @@ fn an_absent_adapter_is_a_communication_error() {
     );
 }
 
-/// Transient wire faults: the write must still verify, and the board must hold the profile.
+/// Transient wire faults: the write must still verify, and the board must hold the profile;
+/// the simulator must have injected the fault (its count, by the fault's name, is above 0).
 fn transient_fault_write(fault: &str, client: &[&str], causes_retries: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", fault]);
-    let s = sim(dir.path(), "bms", &extra);
+    let mut s = sim(dir.path(), "bms", &extra);
     let mut args = vec!["--json", "--baud", "115200"];
     args.extend_from_slice(client);
     let run = config(&db, "write", &s, &args);
@@ -229,6 +228,8 @@ fn transient_fault_write(fault: &str, client: &[&str], causes_retries: bool) {
     read_args.extend_from_slice(client);
     assert_board_holds_profile(&db, &s, &read_args);
     assert_plausible(&read_json(&db, &s, &read_args), 16, 0.01);
+    let name = fault.split('=').next().unwrap();
+    assert!(s.injected(name) > 0, "the simulator never injected {fault}");
 }
 
 #[test]
@@ -274,7 +275,7 @@ fn a_sleeping_board_is_woken_by_the_retry() {
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "sleep=300"]);
-    let s = sim(dir.path(), "bms", &extra);
+    let mut s = sim(dir.path(), "bms", &extra);
     // It starts asleep: the first frame is dropped, the retry is answered.
     assert_plausible(
         &read_json(&db, &s, &["--baud", "115200", "--timeout-ms", "150"]),
@@ -319,6 +320,9 @@ fn a_sleeping_board_is_woken_by_the_retry() {
         "{}",
         run.stderr
     );
+    // Three times the board was asleep and a request only woke it: the first read, the
+    // write and the single-attempt read.
+    assert!(s.injected("sleep") >= 3);
 }
 
 #[test]
@@ -401,7 +405,7 @@ fn an_unplugged_adapter_is_reported_and_reopened() {
     // The adapter vanishes after the 3rd reply (one full read) for 400 ms.
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "disconnect=3:400"]);
-    let s = sim(dir.path(), "bms", &extra);
+    let mut s = sim(dir.path(), "bms", &extra);
     assert_plausible(&read_json(&db, &s, &["--baud", "115200"]), 16, 0.01);
     // Right after the unplug the link is gone; a read within its budget waits for it to come
     // back (a new pty behind the same link) and succeeds.
@@ -411,10 +415,11 @@ fn an_unplugged_adapter_is_reported_and_reopened() {
         &["--baud", "115200", "--timeout-ms", "300", "--attempts", "3"],
     );
     assert_plausible(&snap, 16, 0.01);
+    assert_eq!(s.injected("disconnect"), 1, "one unplug");
     // A write cut by an unplug is a communication failure, never a success.
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "disconnect=20:3000"]);
-    let s2 = sim(dir.path(), "bms2", &extra);
+    let mut s2 = sim(dir.path(), "bms2", &extra);
     let run = config(
         &db,
         "write",
@@ -439,6 +444,11 @@ fn an_unplugged_adapter_is_reported_and_reopened() {
         "{report}"
     );
     assert_eq!(last_write(&db)["write"]["outcome"], "failed");
+    assert_eq!(
+        s2.injected("disconnect"),
+        1,
+        "the write was cut by the unplug"
+    );
     // Killed for good: exit 3 naming the port.
     let mut s3 = sim(dir.path(), "bms3", &[]);
     s3.kill();

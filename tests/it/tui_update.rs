@@ -1,8 +1,7 @@
 //! The console's behaviour through its pure `update`: keys, scans, confirmations, replies from
 //! the store and reports from the bench, with the real store services underneath.
 
-mod tui_support;
-
+use crate::support::tui::Harness;
 use crossterm::event::{KeyCode, KeyModifiers};
 use packwright::domain::{CellStatus, PackStatus};
 use packwright::store::Store;
@@ -10,7 +9,6 @@ use packwright::tui::app::{update, Event, Level, Modal, Resume, Screen};
 use packwright::tui::keys;
 use packwright::tui::msg::{DeviceEvent, DeviceRequest, Lineage, Link};
 use packwright::tui::view;
-use tui_support::Harness;
 
 fn message(h: &Harness) -> String {
     h.app
@@ -212,7 +210,7 @@ fn the_console_resumes_where_it_was() {
     let db = dir.path().join("line.db");
     {
         let mut store = Store::open(&db).unwrap();
-        let fresh = tui_support::demo_store();
+        let fresh = crate::support::tui::demo_store();
         let cells = fresh.list_cells(&Default::default()).unwrap();
         let parsed = packwright::intake::ParsedCells {
             lines: (2..cells.len() + 2).collect(),
@@ -220,7 +218,7 @@ fn the_console_resumes_where_it_was() {
             ignored_columns: Vec::new(),
         };
         store
-            .import_cells(&tui_support::actor(), "x.csv", &parsed)
+            .import_cells(&crate::support::tui::actor(), "x.csv", &parsed)
             .unwrap();
         let mut h = Harness::with(store, Resume::default());
         h.match_and_commit_all();

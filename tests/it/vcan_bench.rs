@@ -1,6 +1,7 @@
-//! Benchmark (reports figures; asserts only that no frame is lost): does the CAN decoder keep
-//! up with a fully loaded 1 Mbit/s bus? An 8-byte classic frame is about 125 bits with
-//! stuffing, so 1 Mbit/s carries about 8,000 frames/s.
+//! Does the CAN decoder keep up with a fully loaded 1 Mbit/s bus? An 8-byte classic frame is
+//! about 125 bits with stuffing, so 1 Mbit/s carries about 8,000 frames/s. Benchmark-shaped,
+//! but no timing is asserted: every assertion is a count (no frame lost or reordered, every
+//! log line decoded to its sequence number); the rates are only printed, for a person to read.
 //!
 //! 1. Socket: a raw SocketCAN sender paces 8,000 frames/s for 3 s onto vcan0; the product's
 //!    device task receives them and the Pylontech decoder decodes each. Every frame carries a
@@ -10,17 +11,14 @@
 //!
 //! Figures go straight to stderr (not captured by the test harness) so CI logs show them.
 
-#[path = "vcan/support.rs"]
-mod support;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::support::vcan::*;
 use packwright::device::can::{BusConfig, BusEvent, CanBus, IdFilter};
 use packwright_protocol::can::pylontech::{self, PylonMessage};
 use packwright_protocol::can::{format_log_line, parse_log_line, CanFrame, LogEntry};
 use socketcan::{CanSocket, EmbeddedFrame, Socket, StandardId};
-use support::*;
 
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "bench: {line}");
@@ -137,7 +135,7 @@ async fn decoder_keeps_up_with_a_fully_loaded_1_mbit_bus() {
 
 #[test]
 #[ignore = "benchmark: run with the SocketCAN suite by tests/vcan/run"]
-fn replaying_a_log_decodes_far_faster_than_a_bus_delivers() {
+fn replaying_a_log_decodes_every_frame_in_order() {
     let n = 200_000u32;
     let text: String = (0..n)
         .map(|seq| {

@@ -2,18 +2,16 @@
 //! with styles (16 colours and NO_COLOR), plus ASCII, the help overlay and a too-small terminal.
 //! Times, dates and date-bearing pack codes are redacted.
 
-mod tui_support;
-
+use crate::support::tui::Harness;
 use crossterm::event::KeyCode;
 use packwright::tui::app::Event;
 use packwright::tui::msg::*;
 use packwright::tui::theme::{ColorMode, Theme};
 use packwright_protocol::BmsSnapshot;
-use tui_support::Harness;
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path("snapshots");
+    s.set_snapshot_path("../snapshots");
     s.set_prepend_module_to_snapshot(false);
     s
 }

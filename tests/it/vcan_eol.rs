@@ -3,16 +3,14 @@
 //! passes; without the 0x351 limits frame it fails at the `inverter_can` step with the reason.
 //! Needs a vcan interface and root: run through `tests/vcan/run`.
 
-#[path = "vcan/support.rs"]
-mod support;
-
+use crate::support::sim::Sim;
+use crate::support::vcan::{iface, packwright};
 use packwright::sim::can::{self as sim, CanSimConfig};
 use packwright_protocol::ProtocolKind;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use support::{iface, packwright};
+use std::process::{Command, Output};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 const PROFILE: &str = "lfp-16s1p-280ah";
@@ -96,41 +94,20 @@ fn pack(dir: &Path, db: &Path) -> String {
     v["code"].as_str().unwrap().to_string()
 }
 
-struct Board(Child);
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn jbd_board(dir: &Path) -> (Board, PathBuf) {
-    let link = dir.join("bms");
-    let child = packwright()
-        .args([
-            "sim",
-            "--protocol",
-            "jbd",
-            "--cells",
-            "16",
-            "--sensors",
-            "4",
-            "--seed",
-            "3",
-        ])
-        .arg("--link")
-        .arg(&link)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !link.exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "no simulator");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Board(child), link)
+fn jbd_board(dir: &Path) -> (Sim, PathBuf) {
+    let args = [
+        "--protocol",
+        "jbd",
+        "--cells",
+        "16",
+        "--sensors",
+        "4",
+        "--seed",
+        "3",
+    ];
+    let board = Sim::serial(dir, "bms", &args);
+    let link = board.link.clone();
+    (board, link)
 }
 
 /// Run the plan; exit code and the run's document.

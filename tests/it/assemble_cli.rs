@@ -1,9 +1,7 @@
 //! `packwright assemble` through the real binary: slot-order placement, loud refusals, and the
 //! pack code printed when the last cell is in.
 
-mod eol_support;
-
-use eol_support::{import_cells, json, match_pack, pack_json, pw, pw_json};
+use crate::support::eol::{import_cells, json, match_pack, pack_json, pw, pw_json};
 
 #[test]
 fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed() {

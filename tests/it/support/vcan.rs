@@ -1,4 +1,4 @@
-//! Shared by the `tests/vcan_*.rs` SocketCAN tests: interface names, the can-utils peer,
+//! Shared by the `vcan_*` SocketCAN test modules: interface names, the can-utils peer,
 //! and the product's binary. These tests need a real vcan interface and root (`ip link`);
 //! `tests/vcan/run` provides both, in a VM where the kernel has no CAN.
 
@@ -111,9 +111,15 @@ impl Candump {
         }
     }
 
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Candump {
+    /// candump never ends by itself: a test that panics must not leave it running.
+    fn drop(&mut self) {
+        super::sim::reap(&mut self.child);
     }
 }
 
@@ -133,14 +139,4 @@ pub fn ip_link(args: &[&str]) {
         .status()
         .expect("ip (iproute2) is installed");
     assert!(status.success(), "ip link {args:?} failed");
-}
-
-/// A child process killed when dropped, so a failing test leaves no simulator behind.
-pub struct Guard(pub Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

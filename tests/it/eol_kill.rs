@@ -2,9 +2,9 @@
 //! that passes `PRAGMA integrity_check`, holds every measurement printed before the kill, and
 //! shows the run as aborted; SIGTERM ends the run as aborted by the process itself.
 
-mod eol_support;
-
-use eol_support::{assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim};
+use crate::support::eol::{
+    assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim,
+};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -143,7 +143,7 @@ fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
     let db = dir.path().join("line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // The adapter vanishes after the board's 12th reply and stays away for a minute.
-    let sim = Sim::jbd15(dir.path(), &["disconnect=12:60000"]);
+    let mut sim = Sim::jbd15(dir.path(), &["disconnect=12:60000"]);
     let mut child = start_run(&db, &sim, &good_answers(dir.path()));
     let (shown, rest) = shown_measurements(&mut child, 2);
     let tail: Vec<String> = rest.map_while(Result::ok).collect();
@@ -163,4 +163,5 @@ fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
     assert_kept(doc, &shown);
     let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "assembled");
+    assert_eq!(sim.injected("disconnect"), 1, "the cable was pulled once");
 }

@@ -3,9 +3,7 @@
 //! configuration and a dead temperature sensor each fail at their step with the reason in the
 //! record; a pack whose cell lacks its source code is refused before anything is measured.
 
-mod eol_support;
-
-use eol_support::{
+use crate::support::eol::{
     assemble, assembled_pack, configure, eol_run, good_answers, import_cells, match_pack,
     pack_json, pw, pw_json, runs_json, Sim,
 };

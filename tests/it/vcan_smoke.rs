@@ -1,15 +1,12 @@
 //! The harness itself: a real vcan interface exists, and can-utils (the independent peer)
 //! sees what a raw SocketCAN socket sends, and the other way round.
 
-#[path = "vcan/support.rs"]
-mod support;
-
 use std::time::Duration;
 
+use crate::support::vcan::*;
 use packwright::device::can::{BusConfig, BusEvent, CanBus};
 use packwright_protocol::can::parse_frame;
 use socketcan::{CanFrame, CanSocket, EmbeddedFrame, Socket, StandardId};
-use support::*;
 
 #[test]
 #[ignore = "needs a vcan interface: run tests/vcan/run"]

@@ -5,6 +5,8 @@
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
+pub use super::sim::Sim;
+
 pub const SOURCE_A: &str = "EVMOD-0017";
 pub const SOURCE_B: &str = "EVMOD-0042";
 
@@ -116,57 +118,6 @@ pub fn assemble(db: &Path, cells: &[String]) -> String {
             .unwrap(),
     );
     v["code"].as_str().unwrap().to_string()
-}
-
-/// A simulated BMS on a pseudo-terminal, reachable at `link`; killed when dropped.
-pub struct Sim {
-    child: std::process::Child,
-    pub link: PathBuf,
-}
-
-impl Sim {
-    /// A 15-cell LFP JBD board with two sensors (the `lfp-15s1p-100ah` pack), with `faults`.
-    pub fn jbd15(dir: &Path, faults: &[&str]) -> Sim {
-        let link = dir.join("bms");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packwright"));
-        cmd.args([
-            "sim",
-            "--protocol",
-            "jbd",
-            "--cells",
-            "15",
-            "--chemistry",
-            "LFP",
-        ])
-        .args(["--sensors", "2", "--seed", "11", "--link"])
-        .arg(&link)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-        for f in faults {
-            cmd.args(["--fault", f]);
-        }
-        let child = cmd.spawn().unwrap();
-        let start = std::time::Instant::now();
-        while !link.exists() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "the simulator did not come up"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Sim { child, link }
-    }
-
-    pub fn port(&self) -> &str {
-        self.link.to_str().unwrap()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Write `profile`'s configuration and the pack code into the simulated board, verified.

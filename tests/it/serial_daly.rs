@@ -2,9 +2,7 @@
 //! pseudo-terminals: live read with multi-frame cells and temperatures, several boards on one
 //! RS485 line, the known writes (MOS, SOC) proven by read-back, and the wire faults.
 
-mod serial_support;
-
-use serial_support::{assert_plausible, link, packwright, read_json, Sim, FAST};
+use crate::support::serial::{assert_plausible, link, packwright, read_json, Sim, FAST};
 use std::path::Path;
 
 fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
@@ -194,17 +192,22 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
 }
 
 /// Wire faults on reads: every reading that comes back is right (plausible and
-/// self-consistent); none is invented from damaged bytes.
+/// self-consistent); none is invented from damaged bytes. And the faults did happen: the
+/// simulator's count of each one in `fault` (by name) is above 0.
 fn faulty_reads(fault: &str, client_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", fault]);
-    let s = sim(dir.path(), "daly", &extra);
+    let mut s = sim(dir.path(), "daly", &extra);
     let mut args = vec!["--baud", "115200"];
     args.extend_from_slice(client_args);
     for _ in 0..5 {
         assert_plausible(&read_json(&db, &s, &args), 16, 0.1);
+    }
+    let injected = s.stop();
+    for name in fault.split(',').map(|f| f.split('=').next().unwrap()) {
+        assert!(injected[name] > 0, "{name} never injected: {injected:?}");
     }
 }
 
@@ -238,13 +241,14 @@ fn an_unplugged_adapter_comes_back() {
     let mut extra = FAST.to_vec();
     // One full read is about 14 replies; the adapter drops out in the middle of the second.
     extra.extend(["--fault", "disconnect=20:300"]);
-    let s = sim(dir.path(), "daly", &extra);
+    let mut s = sim(dir.path(), "daly", &extra);
     assert_plausible(&read_json(&db, &s, &["--baud", "115200"]), 16, 0.1);
     assert_plausible(
         &read_json(&db, &s, &["--baud", "115200", "--timeout-ms", "300"]),
         16,
         0.1,
     );
+    assert_eq!(s.injected("disconnect"), 1, "one unplug");
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! `packwright trace` through the real binary: from a pack code down to the source modules,
 //! from a source module up to the packs that hold its cells, and from a cell.
 
-mod eol_support;
-
-use eol_support::{assemble, import_cells, match_pack, pw, pw_json, SOURCE_A, SOURCE_B};
+use crate::support::eol::{assemble, import_cells, match_pack, pw, pw_json, SOURCE_A, SOURCE_B};
 
 #[test]
 fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {

@@ -318,7 +318,7 @@ impl Pty {
                 return status;
             }
             if Instant::now() > until {
-                let _ = self.child.kill();
+                super::sim::reap(&mut self.child);
                 panic!("the console did not exit; screen:\n{}", self.text());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -328,10 +328,7 @@ impl Pty {
 
 impl Drop for Pty {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        super::sim::reap(&mut self.child);
     }
 }
 

@@ -3,17 +3,15 @@
 //! and drives them, faults are caught, and the device task reports an interface going down,
 //! a bus-off and their recovery.
 
-#[path = "vcan/support.rs"]
-mod support;
-
 use std::time::Duration;
 
+use crate::support::sim::ChildGuard;
+use crate::support::vcan::*;
 use packwright::device::can::bms::{CanBmsConfig, CanReader};
 use packwright::device::can::{BusConfig, BusEvent, BusStatus, CanBus};
 use packwright::sim::can::{self as sim, CanSimConfig, SimPack};
 use packwright_protocol::can::{self, jbd_can, parse_frame, Decoded};
 use packwright_protocol::ProtocolKind;
-use support::*;
 use tokio::sync::oneshot;
 
 /// Runs a simulator in the background until the returned sender is dropped or fired.
@@ -331,7 +329,7 @@ fn can_log_records_what_cansend_sends_and_replay_decodes_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("packwright can log");
-    let mut guard = Guard(child);
+    let mut guard = ChildGuard(child);
     // Send only once it says it is logging (start-up is slow under emulation).
     let stderr = guard.0.stderr.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));

@@ -1,0 +1,25 @@
+//! Packwright's integration tests, one test binary: one module per area, the shared fixtures in
+//! [`support`]. One binary links SQLite, tokio and ratatui once instead of once per file.
+//!
+//! The SocketCAN tests (`vcan_*` modules) are `#[ignore]`d: they need a real vcan interface,
+//! which `tests/vcan/run` provides (`it --ignored vcan_`).
+
+mod support;
+
+mod assemble_cli;
+mod cli_foundation;
+mod cli_match;
+mod eol_kill;
+mod eol_sim;
+mod serial_daly;
+mod serial_jbd;
+mod trace_cli;
+mod tui_e2e;
+mod tui_snapshots;
+mod tui_update;
+mod vcan_bench;
+mod vcan_can;
+mod vcan_cli;
+mod vcan_dbc;
+mod vcan_eol;
+mod vcan_smoke;
