@@ -3,6 +3,8 @@
 //!
 //! - [`jbd`]: JBD / Xiaoxiang "DD … 77" serial protocol (UART/RS485).
 //! - [`daly`]: Daly 13-byte "A5" serial protocol.
+//! - [`modbus`]: Modbus RTU framing (CRC16, 0x03/0x06/0x10, exceptions), both directions.
+//! - [`jk_pb`]: JK PB series over Modbus RTU: live data, device info, settings.
 //! - [`can`]: CAN codecs: Pylontech-compatible inverter frames, Daly CAN, JBD CAN, candump notation.
 //! - [`snapshot`]: the transport-independent reading every protocol decodes to.
 
@@ -10,6 +12,8 @@ pub mod can;
 pub mod daly;
 pub mod framing;
 pub mod jbd;
+pub mod jk_pb;
+pub mod modbus;
 pub mod snapshot;
 
 pub use snapshot::{BmsSnapshot, ProtocolKind};
