@@ -2,7 +2,7 @@
 //! protocols Packwright speaks.
 //!
 //! - [`notation`]: `ID#DATA` (cansend/candump `-L` notation) and candump log-file lines.
-//! - [`pylontech`]: Pylontech-compatible inverter frames (0x351 … 0x35F, 0x305), both ways.
+//! - [`pylontech`]: Pylontech-compatible inverter frames (0x351 … 0x35F, 0x370 … 0x379, 0x305), both ways.
 //! - [`daly_can`]: Daly CAN, 29-bit ids `0x18 <data id> <dst> <src>`, UART payloads.
 //! - [`jbd_can`]: JBD proprietary CAN, ids 0x100 … 0x114, CRC16/Modbus in bytes 6–7.
 //!
