@@ -5,6 +5,7 @@
 //! - [`daly`]: Daly 13-byte "A5" serial protocol.
 //! - [`modbus`]: Modbus RTU framing (CRC16, 0x03/0x06/0x10, exceptions), both directions.
 //! - [`jk_pb`]: JK PB series over Modbus RTU: live data, device info, settings.
+//! - [`jk_serial`]: JK older `4E 57` serial protocol: read-all, password, writes.
 //! - [`pylon_ascii`]: Pylontech-style RS485 ASCII (`~…\r`): Pylontech, Pace v25, Seplos V2.
 //! - [`can`]: CAN codecs: Pylontech-compatible inverter frames, Daly CAN, JBD CAN, candump notation.
 //! - [`snapshot`]: the transport-independent reading every protocol decodes to.
@@ -14,6 +15,7 @@ pub mod daly;
 pub mod framing;
 pub mod jbd;
 pub mod jk_pb;
+pub mod jk_serial;
 pub mod modbus;
 pub mod pylon_ascii;
 pub mod snapshot;
