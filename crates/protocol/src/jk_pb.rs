@@ -18,6 +18,13 @@
 //!
 //! Decoders work on a [`BlockImage`], the bytes of one block as far as reads have filled
 //! them, so a block read in several pieces decodes the same as one read.
+//!
+//! Cross-checks (no public capture of a whole PB reply exists that we know of): the read of
+//! 0x1290 with 2 registers as `01 03 12 90 00 02 C1 5E` is in syssi/esphome-jk-bms issue 390;
+//! big-endian word order (`U_DWORD`, fixed from `U_DWORD_R` in its PR 699), SOC as the second
+//! byte of 0x12A6 and SOH as the first of 0x12B8 agree with syssi's Modbus example. That
+//! example reads the charge MOS state from byte 0xC1 and discharge from 0xC0, the reverse of
+//! the document's order, which this codec follows: unverified on hardware.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -963,10 +970,10 @@ mod tests {
     }
 
     #[test]
-    fn pack_voltage_read_is_the_documented_frame() {
-        // 0x1290, 2 registers, slave 1.
+    fn pack_voltage_read_is_the_published_frame() {
+        // 0x1290, 2 registers, slave 1, as logged in syssi/esphome-jk-bms issue 390.
         let f = read_request(1, 0x1290, 2).unwrap().encode().unwrap();
-        assert_eq!(&f[..6], &[0x01, 0x03, 0x12, 0x90, 0x00, 0x02]);
+        assert_eq!(f, [0x01, 0x03, 0x12, 0x90, 0x00, 0x02, 0xC1, 0x5E]);
     }
 
     #[test]
