@@ -347,7 +347,7 @@ impl Fields {
         let raw = self.u(0x84)? as u16;
         let ca = if self.u(0xC0) == Some(1) {
             let mag = f64::from(raw & 0x7FFF) / 100.0;
-            if raw & 0x8000 != 0 {
+            if raw & 0x8000 != 0 || mag == 0.0 {
                 mag
             } else {
                 -mag
