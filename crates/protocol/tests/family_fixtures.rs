@@ -220,6 +220,9 @@ fn pace_parameter_captures_round_trip() {
     }
 }
 
+/// Pushes bytes into a framer and drains the frames it completes.
+type Pusher = Box<dyn FnMut(&[u8]) -> Vec<Vec<u8>>>;
+
 #[test]
 fn every_fixture_frame_survives_the_stream_framers() {
     let mut ascii = Vec::new();
@@ -236,7 +239,7 @@ fn every_fixture_frame_survives_the_stream_framers() {
             _ => {}
         }
     }
-    let run = |frames: &[Vec<u8>], mut push: Box<dyn FnMut(&[u8]) -> Vec<Vec<u8>>>| {
+    let run = |frames: &[Vec<u8>], mut push: Pusher| {
         let mut stream = vec![0x00, 0x7E, 0x4E, 0x0D];
         for f in frames {
             stream.extend_from_slice(f);
