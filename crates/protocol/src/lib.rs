@@ -8,10 +8,12 @@
 //! - [`jk_serial`]: JK older `4E 57` serial protocol: read-all, password, writes.
 //! - [`pylon_ascii`]: Pylontech-style RS485 ASCII (`~…\r`): Pylontech, Pace v25, Seplos V2.
 //! - [`can`]: CAN codecs: Pylontech-compatible inverter frames, Daly CAN, JBD CAN, candump notation.
+//! - [`family`]: the serial families above, outside `ProtocolKind`, with a decode entry point.
 //! - [`snapshot`]: the transport-independent reading every protocol decodes to.
 
 pub mod can;
 pub mod daly;
+pub mod family;
 pub mod framing;
 pub mod jbd;
 pub mod jk_pb;
