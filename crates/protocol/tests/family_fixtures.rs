@@ -126,12 +126,12 @@ fn pylon_ascii_frames_decode() {
         if x.get("cid2").is_some() {
             // A request: our request builder makes the same frame.
             assert_eq!(u64::from(f.ver), hex_num(&x["ver"]), "{id}");
-            let built = pylon_ascii::pack_request(
-                d,
-                x["adr"].as_u64().unwrap() as u8,
-                hex_num(&x["cid2"]) as u8,
-                x["command"].as_u64().unwrap() as u8,
-            );
+            let adr = x["adr"].as_u64().unwrap() as u8;
+            let cid2 = hex_num(&x["cid2"]) as u8;
+            let built = match x["command"].as_u64() {
+                Some(c) => pylon_ascii::pack_request(d, adr, cid2, c as u8),
+                None => pylon_ascii::plain_request(d, adr, cid2),
+            };
             assert_eq!(built.encode().unwrap(), bytes, "{id}");
         } else if x.get("cell1_mv").is_some() {
             let a = values::Analog::decode(d, f.reply_info().unwrap()).unwrap();
@@ -166,6 +166,15 @@ fn pylon_ascii_frames_decode() {
             );
             close(p.temperatures_c[0], &x["temp1_c"], id, "temp1_c");
             assert_eq!(u64::from(p.cycles.unwrap()), x["cycles"].as_u64().unwrap());
+            for (key, got) in [
+                ("soc_pct", p.soc_pct),
+                ("soh_pct", p.soh_pct),
+                ("port_voltage_v", p.port_voltage_v),
+            ] {
+                if let Some(want) = x.get(key) {
+                    close(got.unwrap(), want, id, key);
+                }
+            }
             assert_eq!(a.encode(d), f.info, "{id} INFO re-encodes");
         } else if x.get("cells").is_some() {
             let s = values::AlarmInfo::decode(f.reply_info().unwrap()).unwrap();

@@ -27,10 +27,10 @@ pub fn alarm_request(adr: u8, group: u8) -> Frame {
     super::pack_request(Dialect::Seplos, adr, super::cid2::ALARM, group)
 }
 
-/// Parameter read (0x47). The document gives no INFO for it; like the other reads it sends
-/// the group byte.
-pub fn parameters_request(adr: u8, group: u8) -> Frame {
-    super::pack_request(Dialect::Seplos, adr, GET_PARAMETERS, group)
+/// Parameter read (0x47). The document gives no INFO for it; like Pylontech's 0x47 it is
+/// sent empty (`~200046470000FDA9`, as in syssi/esphome-seplos-bms's README).
+pub fn parameters_request(adr: u8) -> Frame {
+    super::plain_request(Dialect::Seplos, adr, GET_PARAMETERS)
 }
 
 /// Parameter set (0x49) with the INFO bytes as the caller built them (layout undocumented).
@@ -91,7 +91,7 @@ mod tests {
         let req = set_parameters_request(1, vec![0x0E, 0x10, 0x0D, 0x48]);
         let back = Frame::decode(&req.encode().unwrap()).unwrap();
         assert_eq!(back, req);
-        let reply = parameters_request(1, 1)
+        let reply = parameters_request(1)
             .reply(
                 super::super::ReturnCode::Normal,
                 vec![0x0E, 0x10, 0x0D, 0x47],
@@ -100,7 +100,7 @@ mod tests {
             .unwrap();
         let read = decode_parameters_reply(&reply).unwrap();
         assert_eq!(verify_raw(&req.info, &read), vec![3]);
-        let denied = parameters_request(1, 1)
+        let denied = parameters_request(1)
             .reply(
                 super::super::ReturnCode::from_byte(RETURN_NO_PERMISSION),
                 vec![],
