@@ -444,6 +444,21 @@ pub fn password_request(source: u8, password: &str) -> Result<Frame, JkError> {
     Ok(Frame::request(command::PASSWORD, source, data))
 }
 
+/// The frames of a configuration change in the order the document requires: the password
+/// frame first, then one write per setting. Refuses the whole sequence if any setting is
+/// invalid, so a half-applied configuration is never sent.
+pub fn write_sequence(
+    source: u8,
+    password: &str,
+    settings: &[Setting],
+) -> Result<Vec<Frame>, JkError> {
+    let mut frames = vec![password_request(source, password)?];
+    for s in settings {
+        frames.push(s.request(source)?);
+    }
+    Ok(frames)
+}
+
 /// A value for a writable register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -676,6 +691,16 @@ mod tests {
         assert_eq!(p.command, command::PASSWORD);
         assert_eq!(&p.data[..7], b"\xB2123456");
         assert!(password_request(source::PC, "12345678901").is_err());
+        let seq = write_sequence(
+            source::PC,
+            "123456",
+            &[Setting::number(0xA9, 16), Setting::number(0xAA, 280)],
+        )
+        .unwrap();
+        assert_eq!(seq.len(), 3);
+        assert_eq!(seq[0].command, command::PASSWORD);
+        assert_eq!(seq[2].data, vec![0xAA, 0, 0, 0x01, 0x18]);
+        assert!(write_sequence(source::PC, "123456", &[Setting::number(0xA9, 40)]).is_err());
     }
 
     #[test]
