@@ -614,7 +614,8 @@ pub fn protocol_version(reply: &Frame) -> Result<u8, AsciiError> {
 }
 
 /// 0x51 manufacturer info: battery name (10 ASCII), software version (2 bytes),
-/// manufacturer name (20 ASCII).
+/// manufacturer name (20 ASCII). US2000 packs pad the manufacturer with `-` (`Pylon-----…`,
+/// martiby/ess capture); the padding is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManufacturerInfo {
     pub battery_name: String,
@@ -627,7 +628,7 @@ impl ManufacturerInfo {
         let mut r = Reader::new("manufacturer info", info);
         let battery_name = ascii(r.bytes(10)?);
         let v = r.bytes(2)?;
-        let manufacturer = ascii(r.bytes(20)?);
+        let manufacturer = ascii(r.bytes(20)?).trim_end_matches('-').to_string();
         Ok(ManufacturerInfo {
             battery_name,
             software_version: [v[0], v[1]],
