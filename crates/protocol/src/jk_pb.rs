@@ -91,6 +91,39 @@ pub enum JkPbError {
     Modbus(#[from] ModbusError),
 }
 
+/// The 300-byte `55 AA EB 90` frames a board sends after a one-register FC16 write at these
+/// addresses (bms-protocols-2.md §2, as dbus-serialbattery reads PB boards): device info
+/// (type 03), settings (01) and live data (02), followed by the write's acknowledgement.
+/// Only the triggering requests are built here; the `55 AA` frames are JK's BLE layout and
+/// are not decoded by this codec (a Modbus reply framer skips them as junk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameTrigger {
+    DeviceInfo,
+    Settings,
+    LiveData,
+}
+
+impl FrameTrigger {
+    pub fn register(self) -> u16 {
+        match self {
+            FrameTrigger::DeviceInfo => 0x161C,
+            FrameTrigger::Settings => 0x161E,
+            FrameTrigger::LiveData => 0x1620,
+        }
+    }
+
+    /// FC16, one register, value 0.
+    pub fn request(self, address: u8) -> Result<Request, JkPbError> {
+        check_address(address)?;
+        Ok(Request::WriteMultiple {
+            address,
+            start: self.register(),
+            values: vec![0],
+        })
+    }
+}
+
 /// A JK PB slave address: 1–15; 0 is refused with the reason.
 pub fn check_address(address: u8) -> Result<u8, JkPbError> {
     match address {
@@ -933,6 +966,19 @@ mod tests {
         s.device_address = 0;
         assert_eq!(
             s.writes(1, &sample_settings()),
+            Err(JkPbError::MasterAddress)
+        );
+    }
+
+    #[test]
+    fn frame_triggers_are_one_register_writes() {
+        let f = FrameTrigger::LiveData.request(1).unwrap().encode().unwrap();
+        assert_eq!(
+            &f[..9],
+            &[0x01, 0x10, 0x16, 0x20, 0x00, 0x01, 0x02, 0x00, 0x00]
+        );
+        assert_eq!(
+            FrameTrigger::Settings.request(0),
             Err(JkPbError::MasterAddress)
         );
     }

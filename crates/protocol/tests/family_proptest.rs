@@ -228,6 +228,15 @@ proptest! {
     }
 
     #[test]
+    fn jk_pb_live_data_survives_encode_and_decode(bytes in prop::collection::vec(any::<u8>(), jk_pb::LIVE_LEN)) {
+        // Whatever a board sends, what we decode, a simulator sends back and we decode again.
+        let live = LiveData::decode(&BlockImage::from_bytes(jk_pb::LIVE_BLOCK, bytes)).unwrap();
+        prop_assert_eq!(LiveData::decode(&live.encode()).unwrap(), live.clone());
+        let snap = live.snapshot();
+        prop_assert_eq!(snap.cell_count, live.cell_presence_mask.count_ones() as usize);
+    }
+
+    #[test]
     fn jk_pb_settings_round_trip(words in prop::collection::vec(any::<u32>(), 36)) {
         // Any register contents decode, encode and decode to the same settings.
         let mut img = BlockImage::from_bytes(jk_pb::SETTINGS_BLOCK, vec![0; jk_pb::SETTINGS_LEN]);
