@@ -356,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn pylontech_35a_decodes_through_the_crate_entry_point() {
+        // What `bms decode --protocol pylontech 35A#…` calls.
+        let f = parse_frame("35A#0400000000000000").unwrap();
+        let d = decode(ProtocolKind::Pylontech, &f).unwrap();
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["frame"], "sma_alarms");
+        assert_eq!(v["alarms"][0], "high_voltage");
+        for text in [
+            "370#5550313653303135",
+            "373#D10CF00C23012901",
+            "379#1801000000000000",
+        ] {
+            assert!(
+                decode(ProtocolKind::Pylontech, &parse_frame(text).unwrap()).is_ok(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn serial_protocols_have_no_can_decoder() {
         let f = CanFrame::standard(0x355, &[0; 4]).unwrap();
         assert!(matches!(
