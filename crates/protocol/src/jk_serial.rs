@@ -459,6 +459,20 @@ pub fn write_sequence(
     Ok(frames)
 }
 
+/// The BMS's (simulator's) answer to `request` carrying `data` (read-all: the encoded
+/// [`Fields`]; write/password: the identifier written): same terminal, command and source,
+/// transport 1 (response).
+pub fn reply(request: &Frame, data: Vec<u8>) -> Frame {
+    Frame {
+        terminal: request.terminal,
+        command: request.command,
+        source: source::BMS,
+        transport: transport::RESPONSE,
+        data,
+        record: request.record,
+    }
+}
+
 /// A value for a writable register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -663,6 +677,15 @@ mod tests {
         // Re-encoding the fields gives the captured data back.
         assert_eq!(fields.encode(), f.data);
         assert_eq!(f.encode().unwrap(), bytes);
+    }
+
+    #[test]
+    fn simulator_reply_has_the_captured_header() {
+        let captured = Frame::decode(&parse_hex(SYSSI_REPLY).unwrap()).unwrap();
+        let fields = Fields::decode(&captured.data).unwrap();
+        let mut sim = reply(&read_all_request(source::PC), fields.encode());
+        sim.record = captured.record;
+        assert_eq!(sim, captured);
     }
 
     #[test]

@@ -441,6 +441,75 @@ pub fn plain_request(dialect: Dialect, adr: u8, cid2: u8) -> Frame {
     Frame::new(dialect.version(), adr, cid2, Vec::new())
 }
 
+/// A client's request as a pack (simulator) reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// 0x42, 0x44, 0x92, 0x93, 0x96 with their command byte (pack number, 0xFF = all).
+    Analog {
+        pack: u8,
+    },
+    Alarm {
+        pack: u8,
+    },
+    ChargeManagement {
+        pack: u8,
+    },
+    SerialNumber {
+        pack: u8,
+    },
+    Firmware {
+        pack: u8,
+    },
+    SystemParameters,
+    ProtocolVersion,
+    Manufacturer,
+    /// Pace v25 configuration read / write.
+    PaceRead {
+        kind: pace::ParamKind,
+    },
+    PaceWrite {
+        param: pace::Param,
+    },
+    /// Anything else, kept for the simulator to refuse (return code 04, CID2 invalid).
+    Other {
+        cid2: u8,
+        info: Vec<u8>,
+    },
+}
+
+impl Command {
+    /// Classifies a request frame. Pace configuration codes are only read as such in the Pace
+    /// dialect; a malformed Pace write is an error naming why.
+    pub fn decode(dialect: Dialect, frame: &Frame) -> Result<Command, AsciiError> {
+        let pack = || frame.info.first().copied().unwrap_or(0);
+        Ok(match frame.cid2 {
+            cid2::ANALOG => Command::Analog { pack: pack() },
+            cid2::ALARM => Command::Alarm { pack: pack() },
+            cid2::CHARGE_MANAGEMENT => Command::ChargeManagement { pack: pack() },
+            cid2::SERIAL_NUMBER => Command::SerialNumber { pack: pack() },
+            cid2::FIRMWARE => Command::Firmware { pack: pack() },
+            cid2::SYSTEM_PARAMETERS => Command::SystemParameters,
+            cid2::PROTOCOL_VERSION => Command::ProtocolVersion,
+            cid2::MANUFACTURER => Command::Manufacturer,
+            c if dialect == Dialect::Pace && pace::ParamKind::from_read_cid2(c).is_some() => {
+                Command::PaceRead {
+                    kind: pace::ParamKind::from_read_cid2(c).expect("checked"),
+                }
+            }
+            c if dialect == Dialect::Pace && pace::ParamKind::from_write_cid2(c).is_some() => {
+                Command::PaceWrite {
+                    param: pace::decode_write_request(frame)?,
+                }
+            }
+            c => Command::Other {
+                cid2: c,
+                info: frame.info.clone(),
+            },
+        })
+    }
+}
+
 /// Decode a whole frame and check it is a normal reply; its INFO.
 pub fn reply_payload(bytes: &[u8]) -> Result<Frame, AsciiError> {
     let f = Frame::decode(bytes)?;
@@ -518,6 +587,28 @@ mod tests {
         let e = reply_payload(&reply).unwrap_err();
         assert_eq!(e, AsciiError::Return(ReturnCode::InvalidCid2));
         assert_eq!(e.to_string(), "the pack answered CID2 invalid (04)");
+    }
+
+    #[test]
+    fn simulator_classifies_requests() {
+        let f = Frame::decode(b"~20024642E00202FD33\r").unwrap();
+        assert_eq!(
+            Command::decode(Dialect::Pylontech, &f).unwrap(),
+            Command::Analog { pack: 2 }
+        );
+        let f = pace::read_request(0, pace::ParamKind::Protocols);
+        assert_eq!(
+            Command::decode(Dialect::Pace, &f).unwrap(),
+            Command::PaceRead {
+                kind: pace::ParamKind::Protocols
+            }
+        );
+        assert!(matches!(
+            Command::decode(Dialect::Pylontech, &f).unwrap(),
+            Command::Other { cid2: 0xEB, .. }
+        ));
+        let bad = Frame::new(VER_PACE_25, 0, 0xD0, vec![1, 2]);
+        assert!(Command::decode(Dialect::Pace, &bad).is_err());
     }
 
     #[test]
