@@ -159,7 +159,13 @@ pub fn read_plan(address: u8, block: u16, len: usize) -> Result<Vec<Request>, Jk
     while offset < len {
         let bytes = (len - offset).min(usize::from(MAX_READ_REGISTERS) * 2);
         let count = bytes.div_ceil(2) as u16;
-        out.push(read_request(address, block + offset as u16, count)?);
+        let register =
+            u16::try_from(usize::from(block) + offset).map_err(|_| JkPbError::OutsideBlock {
+                register: u16::MAX,
+                block,
+                len,
+            })?;
+        out.push(read_request(address, register, count)?);
         offset += usize::from(count) * 2;
     }
     Ok(out)
@@ -1013,6 +1019,11 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn read_plan_refuses_to_run_past_the_address_space() {
+        assert!(read_plan(1, 0xFF00, 0x1000).is_err());
     }
 
     #[test]
