@@ -237,6 +237,22 @@ proptest! {
     }
 
     #[test]
+    fn jk_pb_requests_never_panic_on_any_arguments(address in any::<u8>(), block in any::<u16>(),
+                                                   len in 0usize..70000, reg in any::<u16>(),
+                                                   count in any::<u16>(), words in prop::collection::vec(any::<u16>(), 0..200)) {
+        if let Ok(plan) = jk_pb::read_plan(address, block, len) {
+            for r in plan {
+                prop_assert!(r.encode().is_ok());
+            }
+        }
+        let _ = jk_pb::read_request(address, reg, count).map(|r| r.encode());
+        let mut img = BlockImage::new(block, len.min(4096));
+        let _ = img.read(reg, count);
+        let _ = img.write(reg, &words);
+        let _ = img.apply_read(reg, &modbus::words_to_bytes(&words));
+    }
+
+    #[test]
     fn jk_pb_settings_round_trip(words in prop::collection::vec(any::<u32>(), 36)) {
         // Any register contents decode, encode and decode to the same settings.
         let mut img = BlockImage::from_bytes(jk_pb::SETTINGS_BLOCK, vec![0; jk_pb::SETTINGS_LEN]);
