@@ -217,8 +217,10 @@ impl AnalogPack {
                     pack.remaining_ah = mah(r.u24()?);
                     pack.full_capacity_ah = mah(r.u24()?);
                 }
-                for _ in 4..p.max(4) {
-                    // Items beyond the documented ones: skip their 16 bits.
+                // Items beyond the documented ones (P = 3, or above 4): skip their 16 bits so
+                // a following pack's block stays aligned.
+                let extra = if p >= 4 { p - 4 } else { p.saturating_sub(2) };
+                for _ in 0..extra {
                     r.u16()?;
                 }
             }
