@@ -743,6 +743,62 @@ impl ChargeManagement {
     }
 }
 
+/// 0x94 set charge/discharge management (V3.3 §3.8): command + 4 values. The document gives
+/// no units for them; they are taken as 0x92's (mV, mV, 0.1 A, 0.1 A). The pack falls back
+/// to its own values 10 s after the last 0x94, so a client resends it periodically, and
+/// Pylontech asks to be contacted before it is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetChargeManagement {
+    pub command: u8,
+    pub charge_voltage_limit_mv: u16,
+    pub discharge_voltage_limit_mv: u16,
+    pub charge_current_limit_a: f64,
+    pub discharge_current_limit_a: f64,
+}
+
+impl SetChargeManagement {
+    pub fn decode(info: &[u8]) -> Result<SetChargeManagement, AsciiError> {
+        let mut r = Reader::new("set charge management", info);
+        Ok(SetChargeManagement {
+            command: r.u8()?,
+            charge_voltage_limit_mv: r.u16()?,
+            discharge_voltage_limit_mv: r.u16()?,
+            charge_current_limit_a: round(f64::from(r.i16()?) / 10.0, 1),
+            discharge_current_limit_a: round(f64::from(r.i16()?) / 10.0, 1),
+        })
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let amps = |a: f64| wire(a, 10.0, i64::from(i16::MIN), i64::from(i16::MAX)) as i16 as u16;
+        let mut out = vec![self.command];
+        put_u16(&mut out, self.charge_voltage_limit_mv);
+        put_u16(&mut out, self.discharge_voltage_limit_mv);
+        put_u16(&mut out, amps(self.charge_current_limit_a));
+        put_u16(&mut out, amps(self.discharge_current_limit_a));
+        out
+    }
+
+    /// The 0x94 request to `adr` (Pylontech VER 0x20).
+    pub fn request(&self, adr: u8) -> Frame {
+        Frame::new(
+            super::VER_PYLON_20,
+            adr,
+            super::cid2::SET_CHARGE_MANAGEMENT,
+            self.encode(),
+        )
+    }
+}
+
+/// 0x95 turn off pack `command` (which Pylontech wants equal to ADR).
+pub fn turn_off_request(adr: u8, command: u8) -> Frame {
+    Frame::new(
+        super::VER_PYLON_20,
+        adr,
+        super::cid2::TURN_OFF,
+        vec![command],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{cid2, Frame};
@@ -907,6 +963,21 @@ mod tests {
             status: 0xC0,
         };
         assert_eq!(ChargeManagement::decode(&c.encode()).unwrap(), c);
+        let set = SetChargeManagement {
+            command: 2,
+            charge_voltage_limit_mv: 53200,
+            discharge_voltage_limit_mv: 47000,
+            charge_current_limit_a: 20.0,
+            discharge_current_limit_a: 30.0,
+        };
+        let f = set.request(2);
+        // V3.3 §3.8: LENID 0x12 (9 INFO bytes), LENGTH D012 as in §2.3.2.
+        assert_eq!(&f.encode().unwrap()[9..13], b"D012");
+        assert_eq!(SetChargeManagement::decode(&f.info).unwrap(), set);
+        assert_eq!(
+            turn_off_request(2, 2).encode().unwrap()[..13],
+            *b"~20024695E002"
+        );
     }
 
     #[test]
