@@ -316,6 +316,12 @@ proptest! {
         let _ = values::SerialNumber::decode(&info);
         let _ = values::Firmware::decode(&info);
         let _ = values::ChargeManagement::decode(&info);
+        let _ = values::SetChargeManagement::decode(&info);
+        for cid2 in [0x42u8, 0x44, 0x47, 0x93, 0xD0, 0xD1, 0xE2, 0xEC, 0x00] {
+            for d in [Dialect::Pylontech, Dialect::Pace] {
+                let _ = pylon_ascii::Command::decode(d, &Frame::new(0x25, 0, cid2, info.clone()));
+            }
+        }
         for kind in pace::ParamKind::ALL {
             let reply = Frame::new(0x25, 0, 0, info.clone()).encode().unwrap();
             if let Ok(p) = pace::decode_read_reply(kind, &reply) {
