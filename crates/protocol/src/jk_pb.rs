@@ -868,6 +868,73 @@ impl Settings {
     }
 }
 
+/// The switch word at settings offset 0x114 (UINT16, one register), bit by bit as the
+/// document lists it; bit 9 (charging float mode) is what syssi's Modbus example reads too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Switches {
+    pub bits: u16,
+}
+
+/// (bit, name) of the documented switches.
+pub const SWITCH_NAMES: [(u8, &str); 10] = [
+    (0, "heating"),
+    (1, "disable_temperature_sensor"),
+    (2, "gps_heartbeat"),
+    (3, "port_rs485"),
+    (4, "lcd_always_on"),
+    (5, "special_charger"),
+    (6, "smart_sleep"),
+    (7, "disable_pcl_module"),
+    (8, "timed_stored_data"),
+    (9, "charging_float_mode"),
+];
+
+/// Register of the switch word.
+pub const SWITCHES_REGISTER: u16 = SETTINGS_BLOCK + 0x114;
+
+impl Switches {
+    pub fn decode(img: &BlockImage) -> Result<Switches, JkPbError> {
+        Ok(Switches {
+            bits: img.u16_at("switches", 0x114)?,
+        })
+    }
+
+    pub fn get(self, name: &str) -> Option<bool> {
+        let (bit, _) = SWITCH_NAMES.iter().find(|(_, n)| *n == name)?;
+        Some(self.bits & (1 << bit) != 0)
+    }
+
+    /// With switch `name` set to `on`; `None` for a name the document does not list.
+    pub fn with(self, name: &str, on: bool) -> Option<Switches> {
+        let (bit, _) = SWITCH_NAMES.iter().find(|(_, n)| *n == name)?;
+        let bits = if on {
+            self.bits | (1 << bit)
+        } else {
+            self.bits & !(1 << bit)
+        };
+        Some(Switches { bits })
+    }
+
+    /// Names of the switches that are on.
+    pub fn on(self) -> Vec<&'static str> {
+        SWITCH_NAMES
+            .iter()
+            .filter(|(b, _)| self.bits & (1 << b) != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// FC16 write of the word (one register).
+    pub fn request(self, address: u8) -> Result<Request, JkPbError> {
+        check_address(address)?;
+        Ok(Request::WriteMultiple {
+            address,
+            start: SWITCHES_REGISTER,
+            values: vec![self.bits],
+        })
+    }
+}
+
 fn u32_words(v: u32) -> [u16; 2] {
     [(v >> 16) as u16, v as u16]
 }
@@ -1109,6 +1176,29 @@ mod tests {
         assert_eq!(diff.len(), 2);
         assert_eq!(diff[0].name, "cell_ovp_mv");
         assert_eq!(diff[0].register, 0x100C);
+    }
+
+    #[test]
+    fn switches_write_and_read_back() {
+        let s = Switches::default()
+            .with("charging_float_mode", true)
+            .unwrap()
+            .with("heating", true)
+            .unwrap();
+        assert_eq!(s.bits, 0x0201);
+        let Request::WriteMultiple { start, values, .. } = s.request(1).unwrap() else {
+            panic!()
+        };
+        assert_eq!(start, 0x1114);
+        let mut board = sample_settings().encode();
+        board.write(start, &values).unwrap();
+        let back = Switches::decode(&board).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.on(), vec!["heating", "charging_float_mode"]);
+        assert_eq!(back.get("gps_heartbeat"), Some(false));
+        assert!(s.with("no_such_switch", true).is_none());
+        // The typed settings do not touch the switch word.
+        assert_eq!(Settings::decode(&board).unwrap(), sample_settings());
     }
 
     #[test]
