@@ -34,6 +34,15 @@ pub enum FrameError {
     NotARequest { found: u8 },
     #[error("status byte 0x{found:02X} is not a JBD status (0x00, 0x80-0x83)")]
     NotAStatus { found: u8 },
+    /// A Modbus RTU candidate that failed (length, CRC, function code), with the reason.
+    #[error("Modbus RTU: {0}")]
+    Modbus(String),
+    /// A Pylontech-style ASCII candidate that failed, with the reason.
+    #[error("Pylontech ASCII: {0}")]
+    Ascii(String),
+    /// A JK `4E 57` candidate that failed, with the reason.
+    #[error("JK 4E 57: {0}")]
+    Jk(String),
 }
 
 /// The shape of one protocol's frames, as far as framing needs it.

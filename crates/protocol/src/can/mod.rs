@@ -2,7 +2,7 @@
 //! protocols Packwright speaks.
 //!
 //! - [`notation`]: `ID#DATA` (cansend/candump `-L` notation) and candump log-file lines.
-//! - [`pylontech`]: Pylontech-compatible inverter frames (0x351 … 0x35F, 0x305), both ways.
+//! - [`pylontech`]: Pylontech-compatible inverter frames (0x351 … 0x35F, 0x370 … 0x379, 0x305), both ways.
 //! - [`daly_can`]: Daly CAN, 29-bit ids `0x18 <data id> <dst> <src>`, UART payloads.
 //! - [`jbd_can`]: JBD proprietary CAN, ids 0x100 … 0x114, CRC16/Modbus in bytes 6–7.
 //!
@@ -353,6 +353,26 @@ mod tests {
         assert_eq!(to_wire(-27.9, 0.1, -32768, 32767), -279);
         assert_eq!(to_wire(1e9, 0.1, -32768, 32767), 32767);
         assert_eq!(to_wire(f64::NAN, 0.1, -32768, 32767), 0);
+    }
+
+    #[test]
+    fn pylontech_35a_decodes_through_the_crate_entry_point() {
+        // What `bms decode --protocol pylontech 35A#…` calls.
+        let f = parse_frame("35A#0400000000000000").unwrap();
+        let d = decode(ProtocolKind::Pylontech, &f).unwrap();
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["frame"], "sma_alarms");
+        assert_eq!(v["alarms"][0], "high_voltage");
+        for text in [
+            "370#5550313653303135",
+            "373#D10CF00C23012901",
+            "379#1801000000000000",
+        ] {
+            assert!(
+                decode(ProtocolKind::Pylontech, &parse_frame(text).unwrap()).is_ok(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! CAN 2.0A, 11-bit ids, 500 kbit/s, little-endian fields (bms-protocols.md §4). The pack
 //! sends 0x351 limits, 0x355 SOC/SOH, 0x356 measurements, 0x359 alarms, 0x35C charge
 //! requests and 0x35E manufacturer; the inverter sends 0x305 as keep-alive. Protocol v1.3
-//! packs send 0x35F battery info (decoded) and 0x35A alarms (SMA layout, not decoded here).
+//! packs send 0x35F battery info and 0x35A alarms (SMA/Victron layout: one bit pair per
+//! condition, alarms in bytes 0-3, warnings in bytes 4-7). Packs speaking the Victron flavour
+//! (JBD "Victron" CAN, mr-manuel `lltjbd_can.py`) add 0x370/0x371 (BMS name in two halves),
+//! 0x372 (module counts), 0x373 (cell voltage and temperature extremes) and 0x379
+//! (installed capacity).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,12 @@ pub const ID_ALARMS: u32 = 0x359;
 pub const ID_REQUESTS: u32 = 0x35C;
 pub const ID_MANUFACTURER: u32 = 0x35E;
 pub const ID_BATTERY_INFO: u32 = 0x35F;
+pub const ID_SMA_ALARMS: u32 = 0x35A;
+pub const ID_NAME_1: u32 = 0x370;
+pub const ID_NAME_2: u32 = 0x371;
+pub const ID_MODULES: u32 = 0x372;
+pub const ID_CELL_EXTREMES: u32 = 0x373;
+pub const ID_CAPACITY: u32 = 0x379;
 
 /// The frames a v1.2 pack broadcasts in each cycle, in the order real packs send them
 /// (a telegram starts at 0x359 in ul-gh/pylon_bms_diagnostics).
@@ -33,15 +43,21 @@ pub const BROADCAST_IDS: [u32; 6] = [
 ];
 
 /// Every id this module decodes, for a socket filter.
-pub const DECODED_IDS: [u32; 8] = [
+pub const DECODED_IDS: [u32; 14] = [
     ID_INVERTER,
     ID_LIMITS,
     ID_SOC_SOH,
     ID_MEASUREMENTS,
     ID_ALARMS,
+    ID_SMA_ALARMS,
     ID_REQUESTS,
     ID_MANUFACTURER,
     ID_BATTERY_INFO,
+    ID_NAME_1,
+    ID_NAME_2,
+    ID_MODULES,
+    ID_CELL_EXTREMES,
+    ID_CAPACITY,
 ];
 
 const P: ProtocolKind = ProtocolKind::Pylontech;
@@ -169,6 +185,106 @@ pub struct BatteryInfo {
     pub rest_hex: String,
 }
 
+/// One condition of the 0x35A (protocol v1.3, SMA/Victron) alarm and warning bit pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmaAlarm {
+    General,
+    HighVoltage,
+    LowVoltage,
+    HighTemperature,
+    LowTemperature,
+    HighChargeTemperature,
+    LowChargeTemperature,
+    HighDischargeCurrent,
+    HighChargeCurrent,
+    Contactor,
+    ShortCircuit,
+    BmsInternal,
+    CellImbalance,
+}
+
+impl SmaAlarm {
+    pub fn name(self) -> &'static str {
+        match self {
+            SmaAlarm::General => "general",
+            SmaAlarm::HighVoltage => "high_voltage",
+            SmaAlarm::LowVoltage => "low_voltage",
+            SmaAlarm::HighTemperature => "high_temperature",
+            SmaAlarm::LowTemperature => "low_temperature",
+            SmaAlarm::HighChargeTemperature => "high_charge_temperature",
+            SmaAlarm::LowChargeTemperature => "low_charge_temperature",
+            SmaAlarm::HighDischargeCurrent => "high_discharge_current",
+            SmaAlarm::HighChargeCurrent => "high_charge_current",
+            SmaAlarm::Contactor => "contactor",
+            SmaAlarm::ShortCircuit => "short_circuit",
+            SmaAlarm::BmsInternal => "bms_internal",
+            SmaAlarm::CellImbalance => "cell_imbalance",
+        }
+    }
+}
+
+/// (byte, low bit of the pair, condition) within bytes 0-3 (alarms) and 4-7 (warnings) of
+/// 0x35A [mr-manuel `lltjbd_can.py` `to_protection_bits`, after the Victron CAN-bus BMS
+/// protocol 2021-04-17]. A pair reads as active when its low bit is set (`01`).
+const SMA_BITS: [(usize, u8, SmaAlarm); 13] = [
+    (0, 0, SmaAlarm::General),
+    (0, 2, SmaAlarm::HighVoltage),
+    (0, 4, SmaAlarm::LowVoltage),
+    (0, 6, SmaAlarm::HighTemperature),
+    (1, 0, SmaAlarm::LowTemperature),
+    (1, 2, SmaAlarm::HighChargeTemperature),
+    (1, 4, SmaAlarm::LowChargeTemperature),
+    (1, 6, SmaAlarm::HighDischargeCurrent),
+    (2, 0, SmaAlarm::HighChargeCurrent),
+    (2, 2, SmaAlarm::Contactor),
+    (2, 4, SmaAlarm::ShortCircuit),
+    (2, 6, SmaAlarm::BmsInternal),
+    (3, 0, SmaAlarm::CellImbalance),
+];
+
+/// 0x35A: alarms (bytes 0-3) and warnings (bytes 4-7), v1.3's replacement for 0x359.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmaAlarms {
+    pub alarms: Vec<SmaAlarm>,
+    pub warnings: Vec<SmaAlarm>,
+}
+
+/// 0x370 / 0x371: one half of the BMS name, ASCII, NUL-padded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamePart {
+    pub text: String,
+}
+
+/// 0x372: module counts (u16 each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleCounts {
+    pub online: u16,
+    pub blocking_charge: u16,
+    pub blocking_discharge: u16,
+    pub offline: u16,
+}
+
+/// 0x373: lowest and highest cell voltage (mV) and cell temperature (sent in kelvin, read
+/// with an offset of 273 as the implementations do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellExtremes {
+    pub min_cell_mv: u16,
+    pub max_cell_mv: u16,
+    pub min_temperature_c: f64,
+    pub max_temperature_c: f64,
+}
+
+/// Kelvin offset of the 0x373 temperatures, as the implementations read them.
+pub const KELVIN_OFFSET: i32 = 273;
+
+/// 0x379: installed capacity, Ah (u16 in bytes 0-1; JBD fills it with the master's capacity
+/// times the pack count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledCapacity {
+    pub capacity_ah: u16,
+}
+
 /// 0x305 from the inverter: keep-alive / request; its bytes carry no documented values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InverterKeepAlive {
@@ -186,6 +302,12 @@ pub enum PylonMessage {
     Requests(ChargeRequests),
     Manufacturer(Manufacturer),
     BatteryInfo(BatteryInfo),
+    SmaAlarms(SmaAlarms),
+    Name1(NamePart),
+    Name2(NamePart),
+    Modules(ModuleCounts),
+    CellExtremes(CellExtremes),
+    Capacity(InstalledCapacity),
     InverterKeepAlive(InverterKeepAlive),
 }
 
@@ -200,6 +322,12 @@ impl PylonMessage {
             PylonMessage::Requests(_) => ID_REQUESTS,
             PylonMessage::Manufacturer(_) => ID_MANUFACTURER,
             PylonMessage::BatteryInfo(_) => ID_BATTERY_INFO,
+            PylonMessage::SmaAlarms(_) => ID_SMA_ALARMS,
+            PylonMessage::Name1(_) => ID_NAME_1,
+            PylonMessage::Name2(_) => ID_NAME_2,
+            PylonMessage::Modules(_) => ID_MODULES,
+            PylonMessage::CellExtremes(_) => ID_CELL_EXTREMES,
+            PylonMessage::Capacity(_) => ID_CAPACITY,
             PylonMessage::InverterKeepAlive(_) => ID_INVERTER,
         }
     }
@@ -297,6 +425,48 @@ pub fn decode_with(frame: &CanFrame, scale: VoltageScale) -> Result<PylonMessage
                 rest_hex: to_hex(&d[2..]),
             })
         }
+        ID_SMA_ALARMS => {
+            expect_len(P, frame, "alarms and warnings (v1.3)", &[8], "8")?;
+            PylonMessage::SmaAlarms(SmaAlarms {
+                alarms: sma_from(&d[0..4]),
+                warnings: sma_from(&d[4..8]),
+            })
+        }
+        ID_NAME_1 | ID_NAME_2 => {
+            expect_len(P, frame, "BMS name", &[1, 2, 3, 4, 5, 6, 7, 8], "1 to 8")?;
+            let part = NamePart {
+                text: ascii_text(d),
+            };
+            if frame.id() == ID_NAME_1 {
+                PylonMessage::Name1(part)
+            } else {
+                PylonMessage::Name2(part)
+            }
+        }
+        ID_MODULES => {
+            expect_len(P, frame, "module counts", &[8], "8")?;
+            PylonMessage::Modules(ModuleCounts {
+                online: u16_le(d, 0),
+                blocking_charge: u16_le(d, 2),
+                blocking_discharge: u16_le(d, 4),
+                offline: u16_le(d, 6),
+            })
+        }
+        ID_CELL_EXTREMES => {
+            expect_len(P, frame, "cell extremes", &[8], "8")?;
+            PylonMessage::CellExtremes(CellExtremes {
+                min_cell_mv: u16_le(d, 0),
+                max_cell_mv: u16_le(d, 2),
+                min_temperature_c: f64::from(i32::from(u16_le(d, 4)) - KELVIN_OFFSET),
+                max_temperature_c: f64::from(i32::from(u16_le(d, 6)) - KELVIN_OFFSET),
+            })
+        }
+        ID_CAPACITY => {
+            expect_len(P, frame, "installed capacity", &[2, 4, 8], "2, 4 or 8")?;
+            PylonMessage::Capacity(InstalledCapacity {
+                capacity_ah: u16_le(d, 0),
+            })
+        }
         ID_INVERTER => PylonMessage::InverterKeepAlive(InverterKeepAlive {
             data_hex: to_hex(d),
         }),
@@ -372,6 +542,33 @@ pub fn encode_with(msg: &PylonMessage, scale: VoltageScale) -> CanFrame {
             d[2..2 + n].copy_from_slice(&rest[..n]);
             8
         }
+        PylonMessage::SmaAlarms(a) => {
+            sma_into(&a.alarms, &mut d[0..4]);
+            sma_into(&a.warnings, &mut d[4..8]);
+            8
+        }
+        PylonMessage::Name1(n) | PylonMessage::Name2(n) => {
+            put_ascii(&n.text, &mut d, 0);
+            8
+        }
+        PylonMessage::Modules(m) => {
+            d[0..2].copy_from_slice(&m.online.to_le_bytes());
+            d[2..4].copy_from_slice(&m.blocking_charge.to_le_bytes());
+            d[4..6].copy_from_slice(&m.blocking_discharge.to_le_bytes());
+            d[6..8].copy_from_slice(&m.offline.to_le_bytes());
+            8
+        }
+        PylonMessage::CellExtremes(c) => {
+            d[0..2].copy_from_slice(&c.min_cell_mv.to_le_bytes());
+            d[2..4].copy_from_slice(&c.max_cell_mv.to_le_bytes());
+            put_kelvin(&mut d, 4, c.min_temperature_c);
+            put_kelvin(&mut d, 6, c.max_temperature_c);
+            8
+        }
+        PylonMessage::Capacity(c) => {
+            d[0..2].copy_from_slice(&c.capacity_ah.to_le_bytes());
+            8
+        }
         PylonMessage::InverterKeepAlive(k) => {
             let bytes = unhex(&k.data_hex);
             let n = bytes.len().min(8);
@@ -404,6 +601,33 @@ fn alarms_into(alarms: &[PylonAlarm], bytes: &mut [u8]) {
             bytes[byte] |= 1 << bit;
         }
     }
+}
+
+fn sma_from(bytes: &[u8]) -> Vec<SmaAlarm> {
+    SMA_BITS
+        .iter()
+        .filter(|(byte, bit, _)| bytes[*byte] & (1 << bit) != 0)
+        .map(|&(_, _, a)| a)
+        .collect()
+}
+
+/// Active conditions as `01`; inactive pairs stay `00`.
+fn sma_into(alarms: &[SmaAlarm], bytes: &mut [u8]) {
+    for (byte, bit, a) in SMA_BITS {
+        if alarms.contains(&a) {
+            bytes[byte] |= 1 << bit;
+        }
+    }
+}
+
+fn put_kelvin(d: &mut [u8; 8], at: usize, celsius: f64) {
+    let raw = to_wire(
+        celsius + f64::from(KELVIN_OFFSET),
+        1.0,
+        0,
+        i64::from(u16::MAX),
+    ) as u16;
+    d[at..at + 2].copy_from_slice(&raw.to_le_bytes());
 }
 
 fn put_u16(d: &mut [u8; 8], at: usize, value: f64, step: f64) {
@@ -455,6 +679,12 @@ pub struct PylonState {
     pub requests: Option<ChargeRequests>,
     pub manufacturer: Option<Manufacturer>,
     pub battery_info: Option<BatteryInfo>,
+    pub sma_alarms: Option<SmaAlarms>,
+    pub name_1: Option<NamePart>,
+    pub name_2: Option<NamePart>,
+    pub modules: Option<ModuleCounts>,
+    pub cell_extremes: Option<CellExtremes>,
+    pub capacity: Option<InstalledCapacity>,
 }
 
 impl PylonState {
@@ -468,14 +698,21 @@ impl PylonState {
             PylonMessage::Requests(v) => self.requests = Some(v),
             PylonMessage::Manufacturer(v) => self.manufacturer = Some(v),
             PylonMessage::BatteryInfo(v) => self.battery_info = Some(v),
+            PylonMessage::SmaAlarms(v) => self.sma_alarms = Some(v),
+            PylonMessage::Name1(v) => self.name_1 = Some(v),
+            PylonMessage::Name2(v) => self.name_2 = Some(v),
+            PylonMessage::Modules(v) => self.modules = Some(v),
+            PylonMessage::CellExtremes(v) => self.cell_extremes = Some(v),
+            PylonMessage::Capacity(v) => self.capacity = Some(v),
             PylonMessage::InverterKeepAlive(_) => {}
         }
     }
 
-    /// The broadcast frames not seen yet. A v1.3 pack's 0x35F stands in for 0x35C.
+    /// The broadcast frames not seen yet. A v1.3 pack's 0x35F stands in for 0x35C and its
+    /// 0x35A for 0x359.
     pub fn missing(&self) -> Vec<u32> {
         let mut out = Vec::new();
-        if self.alarms.is_none() {
+        if self.alarms.is_none() && self.sma_alarms.is_none() {
             out.push(ID_ALARMS);
         }
         if self.limits.is_none() {
@@ -540,7 +777,13 @@ impl PylonState {
                 .alarms
                 .iter()
                 .flat_map(|a| a.protection.iter().map(|p| p.name().to_string()))
+                .chain(
+                    self.sma_alarms
+                        .iter()
+                        .flat_map(|a| a.alarms.iter().map(|p| p.name().to_string())),
+                )
                 .collect(),
+            nominal_ah: self.capacity.as_ref().map(|c| f64::from(c.capacity_ah)),
             model: self.manufacturer.as_ref().map(|m| m.manufacturer.clone()),
             ..BmsSnapshot::default()
         })
@@ -642,10 +885,14 @@ mod tests {
         assert!(matches!(decode(&ext), Err(DecodeError::WrongIdKind { .. })));
         let rtr = CanFrame::remote(0x355, false, 4).unwrap();
         assert!(matches!(decode(&rtr), Err(DecodeError::Remote { .. })));
-        let err = decode(&frame(0x35A, &[0; 8])).unwrap_err().to_string();
+        let err = decode(&frame(0x35B, &[0; 8])).unwrap_err().to_string();
         assert_eq!(
             err,
-            "pylontech: frame 35A is not one of this protocol's frames"
+            "pylontech: frame 35B is not one of this protocol's frames"
+        );
+        assert!(
+            decode(&frame(0x35A, &[0; 8])).is_ok(),
+            "0x35A is decoded now"
         );
     }
 
@@ -687,7 +934,58 @@ mod tests {
                 battery_type: "LI".into(),
                 rest_hex: "01 03 3C 02 AA 00".into(),
             }),
+            PylonMessage::SmaAlarms(SmaAlarms {
+                alarms: vec![SmaAlarm::HighVoltage, SmaAlarm::CellImbalance],
+                warnings: vec![SmaAlarm::General, SmaAlarm::BmsInternal],
+            }),
+            PylonMessage::Name1(NamePart {
+                text: "UP16S015".into(),
+            }),
+            PylonMessage::Name2(NamePart {
+                text: "-L16S".into(),
+            }),
+            PylonMessage::Modules(ModuleCounts {
+                online: 2,
+                blocking_charge: 0,
+                blocking_discharge: 1,
+                offline: 0,
+            }),
+            PylonMessage::CellExtremes(CellExtremes {
+                min_cell_mv: 3281,
+                max_cell_mv: 3312,
+                min_temperature_c: 18.0,
+                max_temperature_c: 24.0,
+            }),
+            PylonMessage::Capacity(InstalledCapacity { capacity_ah: 280 }),
         ]
+    }
+
+    #[test]
+    fn decodes_v13_alarm_pairs() {
+        // Byte 0 = 0b0001_0100: high voltage (bit 2) and low voltage (bit 4) alarms; byte 5
+        // bit 6 (high discharge current pair) a warning; 0b10 pairs ("ok") are not active.
+        let f = frame(0x35A, &[0x14, 0xAA, 0, 0, 0, 0x40, 0, 0]);
+        let PylonMessage::SmaAlarms(a) = decode(&f).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.alarms, vec![SmaAlarm::HighVoltage, SmaAlarm::LowVoltage]);
+        assert_eq!(a.warnings, vec![SmaAlarm::HighDischargeCurrent]);
+    }
+
+    #[test]
+    fn decodes_cell_extremes_and_capacity() {
+        // 3281 mV, 3312 mV, 291 K, 297 K.
+        let f = frame(0x373, &[0xD1, 0x0C, 0xF0, 0x0C, 0x23, 0x01, 0x29, 0x01]);
+        let PylonMessage::CellExtremes(c) = decode(&f).unwrap() else {
+            panic!()
+        };
+        assert_eq!((c.min_cell_mv, c.max_cell_mv), (3281, 3312));
+        assert_eq!((c.min_temperature_c, c.max_temperature_c), (18.0, 24.0));
+        let f = frame(0x379, &[0x18, 0x01, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            decode(&f).unwrap(),
+            PylonMessage::Capacity(InstalledCapacity { capacity_ah: 280 })
+        );
     }
 
     #[test]
@@ -754,12 +1052,21 @@ mod tests {
     fn state_assembles_a_snapshot() {
         let st = full_state();
         assert!(st.missing().is_empty());
+        assert_eq!(st.snapshot().unwrap().nominal_ah, Some(280.0));
         let snap = st.snapshot().unwrap();
         assert_eq!(snap.pack_voltage_v, 49.87);
         assert_eq!(snap.current_a, -27.9);
         assert_eq!(snap.soc_pct, Some(88.0));
         assert_eq!(snap.temperatures_c, vec![36.3]);
-        assert_eq!(snap.protection, vec!["undervoltage", "bms_internal"]);
+        assert_eq!(
+            snap.protection,
+            vec![
+                "undervoltage",
+                "bms_internal",
+                "high_voltage",
+                "cell_imbalance"
+            ]
+        );
         assert_eq!(snap.model.as_deref(), Some("PYLON"));
         assert_eq!(st.scaling_suspect(), None);
     }
