@@ -412,13 +412,7 @@ pub async fn write_verified(
         communication_failure,
         fields: session.results,
         elapsed_ms: started.elapsed().as_millis() as u64,
-        traffic: StatsSnapshot {
-            bytes_out: after.bytes_out - before.bytes_out,
-            bytes_in: after.bytes_in - before.bytes_in,
-            transactions: after.transactions - before.transactions,
-            retries: after.retries - before.retries,
-            dropped_bytes: after.dropped_bytes - before.dropped_bytes,
-        },
+        traffic: after.since(&before),
     }
 }
 
@@ -717,8 +711,12 @@ pub async fn read_config(
         .register(RegisterOp::ExitFactory { save: false })
         .await;
     let readings = result?;
-    exit?;
-    Ok(readings)
+    match exit {
+        // Out of factory mode already: the first exit was taken and its ACK lost, so the
+        // device task's retry was refused. Nothing was to be saved either way.
+        Ok(_) | Err(BmsError::Rejected { status: 0x81, .. }) => Ok(readings),
+        Err(e) => Err(e),
+    }
 }
 
 /// One register as read, with what the plan expects.

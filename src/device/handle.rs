@@ -225,6 +225,19 @@ pub struct StatsSnapshot {
     pub dropped_bytes: u64,
 }
 
+impl StatsSnapshot {
+    /// The traffic between `before` and this snapshot.
+    pub fn since(&self, before: &StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            bytes_out: self.bytes_out.saturating_sub(before.bytes_out),
+            bytes_in: self.bytes_in.saturating_sub(before.bytes_in),
+            transactions: self.transactions.saturating_sub(before.transactions),
+            retries: self.retries.saturating_sub(before.retries),
+            dropped_bytes: self.dropped_bytes.saturating_sub(before.dropped_bytes),
+        }
+    }
+}
+
 impl LinkStats {
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {

@@ -71,7 +71,7 @@ pub fn check_protocol(profile: &Profile, protocol: ProtocolKind) -> Result<()> {
     match expected {
         Some(p) if p == protocol => Ok(()),
         Some(p) => Err(ServiceError::Refused(format!(
-            "profile {} speaks {p} to its board, but the bench link is {protocol}",
+            "profile {} configures a {p} board, but the bench link is {protocol}",
             profile.name
         ))),
         None => Err(ServiceError::Refused(format!(
@@ -201,6 +201,9 @@ async fn write_checked(
             return Err(e);
         }
     };
+    // The board check is part of the write: its traffic (a sleeping board's wake-up retry
+    // included) is counted with it.
+    let before = bms.stats();
     let series = profile.series as usize;
     match bms.read().await {
         Ok(s) if s.cell_count != series => {
@@ -222,7 +225,9 @@ async fn write_checked(
             )))
         }
     }
-    Ok(log.write(bms, &plan, opts, Purpose::Configure).await?)
+    let mut logged = log.write(bms, &plan, opts, Purpose::Configure).await?;
+    logged.report.traffic = bms.stats().since(&before);
+    Ok(logged)
 }
 
 /// What a face gives a test run besides the board: the person at the bench, the abort
@@ -341,6 +346,6 @@ mod tests {
             ProtocolKind::Jbd
         };
         let e = check_protocol(&profile, other).unwrap_err().to_string();
-        assert!(e.contains("speaks"), "{e}");
+        assert!(e.contains("configures a"), "{e}");
     }
 }

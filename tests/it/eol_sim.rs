@@ -4,8 +4,8 @@
 //! record; a pack whose cell lacks its source code is refused before anything is measured.
 
 use crate::support::eol::{
-    assemble, assembled_pack, configure, eol_run, good_answers, import_cells, match_pack,
-    pack_json, pw, pw_json, runs_json, Sim,
+    assemble, assembled_pack, configure, configure_with, eol_run, good_answers, import_cells,
+    match_pack, pack_json, pw, pw_json, runs_json, Sim,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -251,7 +251,13 @@ fn a_wrong_configuration_fails_the_read_back_step_naming_the_field() {
         text.replace("charge_overcurrent_a = 50.0", "charge_overcurrent_a = 60.0"),
     )
     .unwrap();
-    configure(&db, &sim, wrong.to_str().unwrap(), &code);
+    // Written as a board of no pack (the pack's own profile is the only one it may get).
+    let wrong = wrong.to_str().unwrap();
+    configure_with(
+        &db,
+        &sim,
+        &["--no-pack", "--profile", wrong, "--barcode", &code],
+    );
     let (exit, text, doc) = eol(&db, &sim, &good_answers(dir.path()));
     assert_eq!(exit, 1, "{text}");
     assert_eq!(failed_steps(&doc), ["config_readback"], "{doc:#}");

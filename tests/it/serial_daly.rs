@@ -133,6 +133,7 @@ fn mos_and_soc_writes_are_proven_by_read_back() {
             "bms",
             "config",
             "write",
+            "--no-pack",
             "--port",
             s.port(),
             "--protocol",

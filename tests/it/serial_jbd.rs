@@ -14,6 +14,10 @@ fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
 
 fn config(db: &Path, verb: &str, sim: &Sim, extra: &[&str]) -> crate::support::serial::Run {
     let mut args = vec!["bms", "config", verb];
+    if verb == "write" {
+        // These boards belong to no pack: the tests exercise the board, not the line.
+        args.push("--no-pack");
+    }
     args.extend(link(sim, &["--profile", PROFILE]));
     args.extend_from_slice(extra);
     packwright(db, &args)
@@ -130,6 +134,7 @@ fn dry_run_sends_nothing_and_hard_limits_refuse_before_a_byte() {
             "bms",
             "config",
             "write",
+            "--no-pack",
             "--port",
             "/nonexistent/tty",
             "--protocol",
@@ -159,6 +164,7 @@ fn dry_run_sends_nothing_and_hard_limits_refuse_before_a_byte() {
             "bms",
             "config",
             "write",
+            "--no-pack",
             "--port",
             "/nonexistent/tty",
             "--protocol",
@@ -506,7 +512,7 @@ fn a_cell_over_the_written_threshold_trips_protection() {
             ),
     )
     .unwrap();
-    let mut args = vec!["bms", "config", "write"];
+    let mut args = vec!["bms", "config", "write", "--no-pack"];
     args.extend(link(
         &s,
         &["--profile", low.to_str().unwrap(), "--baud", "115200"],
@@ -653,7 +659,7 @@ fn big_packs_switch_the_board_to_the_x10_unit() {
         .replace("cycle_capacity_mah = 224000", "cycle_capacity_mah = 700000"),
     )
     .unwrap();
-    let mut args = vec!["bms", "config", "write", "--json"];
+    let mut args = vec!["bms", "config", "write", "--no-pack", "--json"];
     args.extend(link(
         &s,
         &["--profile", big.to_str().unwrap(), "--baud", "115200"],

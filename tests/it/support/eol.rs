@@ -122,6 +122,11 @@ pub fn assemble(db: &Path, cells: &[String]) -> String {
 
 /// Write `profile`'s configuration and the pack code into the simulated board, verified.
 pub fn configure(db: &Path, sim: &Sim, profile: &str, code: &str) {
+    configure_with(db, sim, &["--profile", profile, "--barcode", code]);
+}
+
+/// `bms config write` on the simulated board with `args`; it must succeed.
+pub fn configure_with(db: &Path, sim: &Sim, args: &[&str]) {
     let out = pw(db)
         .args([
             "bms",
@@ -132,7 +137,7 @@ pub fn configure(db: &Path, sim: &Sim, profile: &str, code: &str) {
             "--port",
             sim.port(),
         ])
-        .args(["--profile", profile, "--barcode", code])
+        .args(args)
         .output()
         .unwrap();
     assert!(
