@@ -15,20 +15,33 @@ pub struct Services {
     pub actor: Actor,
 }
 
+/// What the store thread does with a request: answer it now, or hand work that needs no
+/// database (the matcher) to a thread of its own so scans are not queued behind it.
+pub enum Answer {
+    Now(Reply),
+    Later(Box<dyn FnOnce() -> Reply + Send>),
+}
+
 /// Run the store thread until the request channel closes.
 pub fn spawn(
     services: Services,
     requests: std::sync::mpsc::Receiver<Request>,
-    replies: impl Fn(Reply) + Send + 'static,
+    replies: impl Fn(Reply) + Send + Sync + 'static,
 ) -> std::thread::JoinHandle<()> {
+    let replies = std::sync::Arc::new(replies);
     std::thread::spawn(move || {
         let mut services = services;
         for req in requests {
             let started = std::time::Instant::now();
             let what = format!("{req:?}");
-            let reply = services.handle(req);
+            match services.answer(req) {
+                Answer::Now(reply) => replies(reply),
+                Answer::Later(work) => {
+                    let replies = replies.clone();
+                    std::thread::spawn(move || replies(work()));
+                }
+            }
             tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, request = %what.chars().take(80).collect::<String>(), "store request");
-            replies(reply);
         }
     })
 }
@@ -38,7 +51,22 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Reply {
 }
 
 impl Services {
+    /// Answer `req` here and now (the tests' way; the store thread uses [`Services::answer`]).
     pub fn handle(&mut self, req: Request) -> Reply {
+        match self.answer(req) {
+            Answer::Now(reply) => reply,
+            Answer::Later(work) => work(),
+        }
+    }
+
+    pub fn answer(&mut self, req: Request) -> Answer {
+        match req {
+            Request::RunMatch { profile } => self.run_match(&profile),
+            other => Answer::Now(self.answer_now(other)),
+        }
+    }
+
+    fn answer_now(&mut self, req: Request) -> Reply {
         match req {
             Request::LoadLine => self
                 .line()
@@ -49,7 +77,10 @@ impl Services {
             },
             Request::Import { path, profile } => self.import(&path, &profile),
             Request::Resolve(code) => self.resolve(&code),
-            Request::RunMatch { profile } => self.run_match(&profile),
+            Request::RunMatch { profile } => match self.run_match(&profile) {
+                Answer::Now(reply) => reply,
+                Answer::Later(work) => work(),
+            },
             Request::CommitPacks { profile, packs } => self.commit(&profile, &packs),
             Request::LoadPack(id) => match self.store.get_pack(id) {
                 Ok(p) => Reply::Pack(p),
@@ -177,10 +208,11 @@ impl Services {
         }
     }
 
-    fn run_match(&self, profile_name: &str) -> Reply {
+    /// Load the inputs here; match on another thread.
+    fn run_match(&self, profile_name: &str) -> Answer {
         let profile = match Profile::load(profile_name) {
             Ok(p) => p,
-            Err(e) => return failed("loading the profile", e),
+            Err(e) => return Answer::Now(failed("loading the profile", e)),
         };
         let cells = match self.store.list_cells(&CellFilter {
             status: Some(CellStatus::Available),
@@ -188,12 +220,13 @@ impl Services {
             source_code: None,
         }) {
             Ok(c) => c,
-            Err(e) => return failed("loading available cells", e),
+            Err(e) => return Answer::Now(failed("loading available cells", e)),
         };
-        match propose(&profile, &cells) {
+        let name = profile_name.to_string();
+        Answer::Later(Box::new(move || match propose(&profile, &cells) {
             Ok(p) => Reply::Matched(p),
-            Err(e) => Reply::Failed(format!("matching for {profile_name}: {e}")),
-        }
+            Err(e) => Reply::Failed(format!("matching for {name}: {e}")),
+        }))
     }
 
     fn commit(&mut self, profile: &str, packs: &[MatchedPack]) -> Reply {

@@ -144,15 +144,6 @@ fn resume_from(store: &Store) -> anyhow::Result<Resume> {
     })
 }
 
-fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 fn profile_names() -> Vec<String> {
     crate::profile::Profile::list()
         .into_iter()
@@ -172,7 +163,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     init_logging(&opts.log_file)?;
     let mut store = Store::open(&opts.db)?;
     // A test left running by a console that died (killed, power cut) is recorded as aborted.
-    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, process_alive)?;
+    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, crate::eol::process_alive)?;
     if !orphans.is_empty() {
         tracing::warn!(?orphans, "test runs of dead processes marked aborted");
     }
