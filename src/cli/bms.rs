@@ -365,7 +365,7 @@ fn print_snapshot(link: &LinkArgs, s: &BmsSnapshot) {
         if s.protection.is_empty() {
             "none".to_string()
         } else {
-            s.protection.join(", ")
+            packwright_protocol::protection_text(&s.protection)
         }
     );
     if !s.balancing_cells.is_empty() {
@@ -700,7 +700,7 @@ async fn set_and_verify(
     let protection = if after.protection.is_empty() {
         "none".to_string()
     } else {
-        after.protection.join(", ")
+        packwright_protocol::protection_text(&after.protection)
     };
     let word = |b: bool| if b { "on" } else { "off" };
     for (field, name, wanted, got) in [

@@ -170,6 +170,8 @@ pub enum BusError {
         iface: String,
         frame: String,
         reason: String,
+        /// The OS error number, when the kernel refused the write.
+        errno: Option<i32>,
     },
     #[error("{iface}: the device task has stopped")]
     Closed { iface: String },
@@ -472,7 +474,7 @@ impl Task {
                     Some(Request::Send(frame, reply)) => {
                         let result = self.write(socket, frame).await;
                         let reopen = match &result {
-                            Err(BusError::Write { reason, .. }) if is_link_gone(reason) => Some(reason.clone()),
+                            Err(BusError::Write { reason, errno: Some(errno), .. }) if is_link_gone(*errno) => Some(reason.clone()),
                             _ => None,
                         };
                         let _ = reply.send(result);
@@ -525,6 +527,7 @@ impl Task {
             iface: iface.clone(),
             frame: frame.to_string(),
             reason: "the frame cannot be represented".into(),
+            errno: None,
         })?;
         socket
             .write_frame(kernel)
@@ -533,6 +536,7 @@ impl Task {
                 iface: iface.clone(),
                 frame: frame.to_string(),
                 reason: e.to_string(),
+                errno: e.raw_os_error(),
             })?;
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         self.log_frame(frame, SystemTime::now());
@@ -636,15 +640,10 @@ fn enlarge_receive_buffer(socket: &socketcan::tokio::CanSocket) {
     tracing::debug!("could not enlarge the CAN receive buffer; keeping the default");
 }
 
-/// Write errors after which the socket must be reopened: the interface went down or away.
-fn is_link_gone(reason: &str) -> bool {
-    [
-        "Network is down",
-        "No such device",
-        "No such device or address",
-    ]
-    .iter()
-    .any(|s| reason.contains(s))
+/// Write errors after which the socket must be reopened: the interface went down (ENETDOWN)
+/// or away (ENODEV, ENXIO).
+fn is_link_gone(errno: i32) -> bool {
+    matches!(errno, libc::ENETDOWN | libc::ENODEV | libc::ENXIO)
 }
 
 #[cfg(test)]

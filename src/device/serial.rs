@@ -112,7 +112,7 @@ async fn run(cfg: SerialConfig, mut end: DeviceEnd) {
                 Err(e) => {
                     let first = matches!(*end.status.borrow(), LinkStatus::Connecting);
                     attempt += 1;
-                    reason = e;
+                    reason = e.0;
                     let status = if first {
                         LinkStatus::Disconnected {
                             reason: reason.clone(),
@@ -166,7 +166,7 @@ async fn run(cfg: SerialConfig, mut end: DeviceEnd) {
                     break;
                 }
                 Err(gone) => {
-                    reason = gone;
+                    reason = gone.0;
                     link = None;
                     let _ = end.status.send(LinkStatus::Disconnected {
                         reason: reason.clone(),
@@ -193,7 +193,7 @@ async fn wait_for_port(
     loop {
         match Link::open(cfg, end.stats.clone()) {
             Ok(l) => return Some(l),
-            Err(e) => *reason = e,
+            Err(e) => *reason = e.0,
         }
         if Instant::now() >= deadline {
             return None;
@@ -226,11 +226,11 @@ struct DalyExtras {
 }
 
 impl Link {
-    fn open(cfg: &SerialConfig, stats: std::sync::Arc<LinkStats>) -> Result<Link, String> {
+    fn open(cfg: &SerialConfig, stats: std::sync::Arc<LinkStats>) -> Result<Link, PortGone> {
         let stream = tokio_serial::new(&cfg.port, cfg.baud)
             .timeout(Duration::from_millis(10))
             .open_native_async()
-            .map_err(|e| format!("cannot open {}: {e}", cfg.port))?;
+            .map_err(|e| PortGone(format!("cannot open {}: {e}", cfg.port)))?;
         // Whatever the adapter buffered before we were here belongs to nobody.
         let _ = stream.clear(tokio_serial::ClearBuffer::All);
         Ok(Link {
@@ -246,7 +246,7 @@ impl Link {
     }
 
     /// Run one command. `Err` means the port went away before it could be answered.
-    async fn execute(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, String> {
+    async fn execute(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, PortGone> {
         match self.cfg.protocol {
             ProtocolKind::Daly => self.execute_daly(board, op).await,
             _ => self.execute_jbd(op).await,
@@ -377,10 +377,7 @@ impl Link {
     // ---- JBD ---------------------------------------------------------------------------
 
     /// One request/reply with retries. `Ok(Err(..))` is a failed command on a live link.
-    async fn jbd_transact(
-        &mut self,
-        req: &jbd::Request,
-    ) -> Result<Result<jbd::Response, BmsError>, String> {
+    async fn jbd_transact(&mut self, req: &jbd::Request) -> Transacted<jbd::Response> {
         let bytes = req.encode();
         let what = describe_jbd(req);
         if let Err(e) = self.prepare().await {
@@ -423,7 +420,7 @@ impl Link {
     }
 
     /// A transaction whose reply must be OK; returns its data.
-    async fn jbd_ok(&mut self, req: &jbd::Request) -> Result<Result<Vec<u8>, BmsError>, String> {
+    async fn jbd_ok(&mut self, req: &jbd::Request) -> Transacted<Vec<u8>> {
         Ok(self
             .jbd_transact(req)
             .await?
@@ -437,7 +434,7 @@ impl Link {
             }))
     }
 
-    async fn execute_jbd(&mut self, op: &Op) -> Result<Answer, String> {
+    async fn execute_jbd(&mut self, op: &Op) -> Result<Answer, PortGone> {
         Ok(match op {
             Op::Read => Answer::Snapshot(self.jbd_read().await?),
             Op::Identity => Answer::Identity(self.jbd_identity().await?),
@@ -486,7 +483,7 @@ impl Link {
         })
     }
 
-    async fn jbd_basic(&mut self) -> Result<Result<jbd::BasicInfo, BmsError>, String> {
+    async fn jbd_basic(&mut self) -> Transacted<jbd::BasicInfo> {
         let req = jbd::Request::read(jbd::reg::BASIC_INFO);
         Ok(self
             .jbd_ok(&req)
@@ -494,7 +491,7 @@ impl Link {
             .and_then(|d| jbd::BasicInfo::decode(&d).map_err(|e| bad_reply(&req, e))))
     }
 
-    async fn jbd_model(&mut self) -> Result<Result<String, BmsError>, String> {
+    async fn jbd_model(&mut self) -> Transacted<String> {
         if let Some(m) = &self.jbd_model {
             return Ok(Ok(m.clone()));
         }
@@ -506,7 +503,7 @@ impl Link {
         }))
     }
 
-    async fn jbd_read(&mut self) -> Result<Result<BmsSnapshot, BmsError>, String> {
+    async fn jbd_read(&mut self) -> Transacted<BmsSnapshot> {
         let info = match self.jbd_basic().await? {
             Ok(i) => i,
             Err(e) => return Ok(Err(e)),
@@ -539,7 +536,7 @@ impl Link {
         )))
     }
 
-    async fn jbd_identity(&mut self) -> Result<Result<BmsIdentity, BmsError>, String> {
+    async fn jbd_identity(&mut self) -> Transacted<BmsIdentity> {
         let model = match self.jbd_model().await? {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
@@ -574,7 +571,7 @@ impl Link {
         request: daly::Frame,
         max_frames: usize,
         mut done: impl FnMut(&[daly::Frame]) -> bool,
-    ) -> Result<Result<Vec<daly::Frame>, BmsError>, String> {
+    ) -> Transacted<Vec<daly::Frame>> {
         let bytes = request.encode();
         let what = format!(
             "{} (0x{:02X})",
@@ -645,11 +642,7 @@ impl Link {
         link_result(LinkError::Timeout, &what, &self.cfg)
     }
 
-    async fn daly_one(
-        &mut self,
-        address: u8,
-        data_id: u8,
-    ) -> Result<Result<[u8; 8], BmsError>, String> {
+    async fn daly_one(&mut self, address: u8, data_id: u8) -> Transacted<[u8; 8]> {
         let r = self
             .daly_transact(daly::Frame::request(address, data_id), 1, |f| !f.is_empty())
             .await?;
@@ -664,7 +657,7 @@ impl Link {
         max_frames: u8,
         count: usize,
         decode: fn(&[u8; 8]) -> daly::MultiFrame<T, N>,
-    ) -> Result<Result<Vec<T>, BmsError>, String> {
+    ) -> Transacted<Vec<T>> {
         if count == 0 {
             return Ok(Ok(Vec::new()));
         }
@@ -700,7 +693,7 @@ impl Link {
         address: u8,
         data_id: u8,
         frames: usize,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PortGone> {
         let r = self
             .daly_transact(daly::Frame::request(address, data_id), frames, |got| {
                 got.len() >= frames
@@ -719,13 +712,13 @@ impl Link {
     }
 
     /// Reads not every board answers; tried once per connection with a single attempt.
-    async fn daly_extras(&mut self, address: u8) -> Result<DalyExtras, String> {
+    async fn daly_extras(&mut self, address: u8) -> Result<DalyExtras, PortGone> {
         if let Some(x) = &self.daly_extras {
             return Ok(x.clone());
         }
         let attempts = std::mem::replace(&mut self.cfg.attempts, 1);
         let mut x = DalyExtras::default();
-        let result: Result<(), String> = async {
+        let result: Result<(), PortGone> = async {
             x.rated = self
                 .daly_one(address, daly::id::RATED)
                 .await?
@@ -748,7 +741,7 @@ impl Link {
         Ok(x)
     }
 
-    async fn daly_read(&mut self, address: u8) -> Result<Result<BmsSnapshot, BmsError>, String> {
+    async fn daly_read(&mut self, address: u8) -> Transacted<BmsSnapshot> {
         macro_rules! get {
             ($e:expr) => {
                 match $e.await? {
@@ -809,7 +802,7 @@ impl Link {
         Ok(Ok(snapshot))
     }
 
-    async fn daly_write(&mut self, request: daly::Frame) -> Result<Result<(), BmsError>, String> {
+    async fn daly_write(&mut self, request: daly::Frame) -> Transacted<()> {
         let what = format!(
             "{} (0x{:02X})",
             daly::data_id_name(request.data_id),
@@ -829,7 +822,7 @@ impl Link {
         }))
     }
 
-    async fn execute_daly(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, String> {
+    async fn execute_daly(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, PortGone> {
         let address = match self.daly_address(board) {
             Ok(a) => a,
             Err(e) => return Ok(Answer::failed(op, e)),
@@ -863,10 +856,7 @@ impl Link {
         })
     }
 
-    async fn daly_identity(
-        &mut self,
-        address: u8,
-    ) -> Result<Result<BmsIdentity, BmsError>, String> {
+    async fn daly_identity(&mut self, address: u8) -> Transacted<BmsIdentity> {
         // The status read proves the board answers before the optional reads are trusted.
         if let Err(e) = self.daly_one(address, daly::id::STATUS).await? {
             return Ok(Err(e));
@@ -887,7 +877,7 @@ impl Link {
         address: u8,
         charge: bool,
         discharge: bool,
-    ) -> Result<Result<(), BmsError>, String> {
+    ) -> Transacted<()> {
         if let Err(e) = self
             .daly_write(daly::mos_request(address, true, charge))
             .await?
@@ -990,19 +980,29 @@ fn bad_reply(req: &jbd::Request, e: impl std::fmt::Display) -> BmsError {
     }
 }
 
+/// The port went away (adapter unplugged, device closed): the task reopens it. Distinct from
+/// a [`BmsError`], which is a command that failed on a live link.
+#[derive(Debug, Clone, PartialEq)]
+struct PortGone(String);
+
+impl std::fmt::Display for PortGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A transaction's result: the board's answer or a failed command (`Ok`), or a lost port.
+type Transacted<T> = Result<Result<T, BmsError>, PortGone>;
+
 /// Turn a link failure into the command's answer (timeout) or the task's (port gone).
-fn link_result<T>(
-    e: LinkError,
-    what: &str,
-    cfg: &SerialConfig,
-) -> Result<Result<T, BmsError>, String> {
+fn link_result<T>(e: LinkError, what: &str, cfg: &SerialConfig) -> Transacted<T> {
     match e {
         LinkError::Timeout => Ok(Err(BmsError::Timeout {
             what: what.to_string(),
             attempts: cfg.attempts.max(1),
             timeout_ms: cfg.timeout.as_millis() as u64,
         })),
-        LinkError::Gone(reason) => Err(reason),
+        LinkError::Gone(reason) => Err(PortGone(reason)),
     }
 }
 

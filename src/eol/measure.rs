@@ -83,7 +83,10 @@ pub fn from_snapshot(name: &str, s: &BmsSnapshot) -> Option<Result<Measured, Mis
                 let why = if s.protection.is_empty() {
                     "no protection active".to_string()
                 } else {
-                    format!("active protection: {}", s.protection.join(", "))
+                    format!(
+                        "active protection: {}",
+                        packwright_protocol::protection_text(&s.protection)
+                    )
                 };
                 Measured::with(Value::Bool(on), why)
             })
@@ -159,7 +162,7 @@ pub fn from_snapshot(name: &str, s: &BmsSnapshot) -> Option<Result<Measured, Mis
 
 /// Whether an over-voltage protection flag is active (cell or pack, any level).
 pub fn overvoltage_active(s: &BmsSnapshot) -> bool {
-    s.protection.iter().any(|p| p.contains("overvoltage"))
+    s.protection.iter().any(|p| p.kind.is_overvoltage())
 }
 
 /// A compact list of cell numbers: `1-4, 7, 9-10`.

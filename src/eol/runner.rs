@@ -437,7 +437,7 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
         if measure::overvoltage_active(&before) {
             let why = format!(
                 "over-voltage protection was already active before the test ({})",
-                before.protection.join(", ")
+                packwright_protocol::protection_text(&before.protection)
             );
             return Ok((Err(why.clone()), Err(why)));
         }
@@ -458,7 +458,7 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
                 Value::Bool(true),
                 format!(
                     "{} after {:.1} s; charge FET {}",
-                    tripped.protection.join(", "),
+                    packwright_protocol::protection_text(&tripped.protection),
                     t.as_secs_f64(),
                     match tripped.charge_fet {
                         Some(true) => "still on",
@@ -498,7 +498,7 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
                     format!(
                         "still active after {:.1} s: {}",
                         wait.as_secs_f64(),
-                        after.protection.join(", ")
+                        packwright_protocol::protection_text(&after.protection)
                     ),
                 ),
             })

@@ -9,6 +9,7 @@
 //! Multi-byte values are big-endian. Reserved bytes carry garbage on real boards and are never
 //! required to be zero. The current's sign depends on the firmware ([`CurrentSign`]).
 
+use crate::snapshot::Protection;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -914,7 +915,7 @@ impl Reading {
                 .collect(),
             protection: self
                 .failures
-                .map(|f| f.names().into_iter().map(String::from).collect())
+                .map(|f| f.names().into_iter().map(Protection::from).collect())
                 .unwrap_or_default(),
             charge_fet: self.mos.map(|m| m.charge_mos),
             discharge_fet: self.mos.map(|m| m.discharge_mos),

@@ -26,6 +26,7 @@
 //! example reads the charge MOS state from byte 0xC1 and discharge from 0xC0, the reverse of
 //! the document's order, which this codec follows: unverified on hardware.
 
+use crate::snapshot::Protection;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -466,7 +467,7 @@ impl LiveData {
             cell_count: self.cell_voltages_mv.len(),
             cell_voltages_mv: self.cell_voltages_mv.clone(),
             temperatures_c: self.temperatures_c.clone(),
-            protection: self.alarms(),
+            protection: self.alarms().into_iter().map(Protection::from).collect(),
             charge_fet: Some(self.charge_fet),
             discharge_fet: Some(self.discharge_fet),
             ..BmsSnapshot::default()

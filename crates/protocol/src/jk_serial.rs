@@ -11,6 +11,7 @@
 //! Data is a sequence of identifier + value; value lengths are fixed per identifier
 //! ([`value_len`]) except 0x79 (cell voltages), which carries its own length byte.
 
+use crate::snapshot::Protection;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -379,7 +380,7 @@ impl Fields {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| warnings & (1 << i) != 0)
-                .map(|(_, n)| n.to_string())
+                .map(|(_, n)| Protection::from(*n))
                 .collect(),
             charge_fet: self.values.contains_key(&0x8C).then_some(status & 1 != 0),
             discharge_fet: self.values.contains_key(&0x8C).then_some(status & 2 != 0),

@@ -22,4 +22,4 @@ pub mod modbus;
 pub mod pylon_ascii;
 pub mod snapshot;
 
-pub use snapshot::{BmsSnapshot, ProtocolKind};
+pub use snapshot::{protection_text, BmsSnapshot, Protection, ProtectionKind, ProtocolKind};

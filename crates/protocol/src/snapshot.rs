@@ -20,8 +20,9 @@ pub struct BmsSnapshot {
     /// In series order, cell 1 first. A 0 is a real reading (or an empty slot), never dropped.
     pub cell_voltages_mv: Vec<u32>,
     pub temperatures_c: Vec<f64>,
-    /// Names of the active protection flags, e.g. `cell_overvoltage`.
-    pub protection: Vec<String>,
+    /// The active protection flags, each with its kind and its protocol's name
+    /// (`cell_overvoltage`, Daly's `cell_overvoltage_l2`, …).
+    pub protection: Vec<Protection>,
     pub charge_fet: Option<bool>,
     pub discharge_fet: Option<bool>,
     /// 1-based numbers of the cells whose balancing shunt is on.
@@ -48,6 +49,119 @@ impl BmsSnapshot {
             .sum::<f64>()
             / 1000.0
     }
+}
+
+/// What a protection flag protects against, whatever a protocol calls it. Decisions (is
+/// over-voltage protection active?) are made on this, never on the flag's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtectionKind {
+    CellOvervoltage,
+    CellUndervoltage,
+    PackOvervoltage,
+    PackUndervoltage,
+    ChargeOvercurrent,
+    DischargeOvercurrent,
+    ShortCircuit,
+    ChargeOvertemperature,
+    ChargeUndertemperature,
+    DischargeOvertemperature,
+    DischargeUndertemperature,
+    /// A flag of no kind above (hardware faults, warnings, reserved bits).
+    Other,
+}
+
+impl ProtectionKind {
+    /// The kind of a flag by its exact name in a protocol's table (JBD, Daly with its `_l1`/
+    /// `_l2` levels, JK, Pylontech, Pace, Seplos).
+    pub fn of(name: &str) -> ProtectionKind {
+        let base = name
+            .strip_suffix("_l1")
+            .or_else(|| name.strip_suffix("_l2"))
+            .unwrap_or(name);
+        match base {
+            "cell_overvoltage" => ProtectionKind::CellOvervoltage,
+            "cell_undervoltage" => ProtectionKind::CellUndervoltage,
+            // Pylontech CAN's overvoltage and JK's charge over-voltage are the pack's.
+            "pack_overvoltage" | "overvoltage" | "charge_overvoltage" | "total_overvoltage" => {
+                ProtectionKind::PackOvervoltage
+            }
+            "pack_undervoltage"
+            | "undervoltage"
+            | "discharge_undervoltage"
+            | "total_undervoltage" => ProtectionKind::PackUndervoltage,
+            "charge_overcurrent" => ProtectionKind::ChargeOvercurrent,
+            "discharge_overcurrent" => ProtectionKind::DischargeOvercurrent,
+            "short_circuit" | "charge_short_circuit" | "discharge_short_circuit" => {
+                ProtectionKind::ShortCircuit
+            }
+            "charge_overtemperature" | "over_temperature" => ProtectionKind::ChargeOvertemperature,
+            "charge_undertemperature" | "under_temperature" => {
+                ProtectionKind::ChargeUndertemperature
+            }
+            "discharge_overtemperature" => ProtectionKind::DischargeOvertemperature,
+            "discharge_undertemperature" => ProtectionKind::DischargeUndertemperature,
+            _ => ProtectionKind::Other,
+        }
+    }
+
+    pub fn is_overvoltage(self) -> bool {
+        matches!(
+            self,
+            ProtectionKind::CellOvervoltage | ProtectionKind::PackOvervoltage
+        )
+    }
+}
+
+/// One active protection flag: its kind, and the name its protocol gives it (what JSON and
+/// the screens show).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct Protection {
+    pub kind: ProtectionKind,
+    pub name: String,
+}
+
+impl From<String> for Protection {
+    fn from(name: String) -> Protection {
+        Protection {
+            kind: ProtectionKind::of(&name),
+            name,
+        }
+    }
+}
+
+impl From<&str> for Protection {
+    fn from(name: &str) -> Protection {
+        Protection::from(name.to_string())
+    }
+}
+
+impl From<Protection> for String {
+    fn from(p: Protection) -> String {
+        p.name
+    }
+}
+
+/// A flag equals its protocol's name (so tests and filters can say `"cell_overvoltage"`).
+impl PartialEq<&str> for Protection {
+    fn eq(&self, other: &&str) -> bool {
+        self.name == *other
+    }
+}
+
+impl std::fmt::Display for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// The flags' names, comma-separated, for messages and screens.
+pub fn protection_text(flags: &[Protection]) -> String {
+    flags
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every BMS protocol Packwright speaks, by the name used on the command line and in profiles.

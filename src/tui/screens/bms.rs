@@ -324,7 +324,7 @@ fn draw_facts(frame: &mut Frame, area: Rect, s: &BmsSnapshot, theme: &Theme) {
     let protection = if s.protection.is_empty() {
         "none".to_string()
     } else {
-        s.protection.join(", ")
+        packwright_protocol::protection_text(&s.protection)
     };
     let prot_style = if s.protection.is_empty() {
         theme.normal()

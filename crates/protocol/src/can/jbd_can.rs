@@ -458,7 +458,7 @@ impl JbdCanState {
             protection: self
                 .status
                 .as_ref()
-                .map(|s| s.protection.clone())
+                .map(|s| s.protection.iter().map(|n| n.as_str().into()).collect())
                 .unwrap_or_default(),
             charge_fet: self.info.as_ref().map(|i| i.charge_fet),
             discharge_fet: self.info.as_ref().map(|i| i.discharge_fet),

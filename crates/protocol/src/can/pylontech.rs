@@ -776,11 +776,11 @@ impl PylonState {
             protection: self
                 .alarms
                 .iter()
-                .flat_map(|a| a.protection.iter().map(|p| p.name().to_string()))
+                .flat_map(|a| a.protection.iter().map(|p| p.name().into()))
                 .chain(
                     self.sma_alarms
                         .iter()
-                        .flat_map(|a| a.alarms.iter().map(|p| p.name().to_string())),
+                        .flat_map(|a| a.alarms.iter().map(|p| p.name().into())),
                 )
                 .collect(),
             nominal_ah: self.capacity.as_ref().map(|c| f64::from(c.capacity_ah)),

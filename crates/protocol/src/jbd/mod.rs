@@ -11,6 +11,7 @@
 pub mod eeprom;
 pub mod payload;
 
+use crate::snapshot::Protection;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -759,7 +760,7 @@ pub fn snapshot(
             .protection
             .names()
             .into_iter()
-            .map(String::from)
+            .map(Protection::from)
             .collect(),
         charge_fet: Some(info.charge_fet()),
         discharge_fet: Some(info.discharge_fet()),

@@ -3,6 +3,7 @@
 //! serial number (0x93), firmware (0x96). Each decodes a reply's INFO and encodes one for
 //! simulators; [`Dialect`] selects the maker's units.
 
+use crate::snapshot::Protection;
 use serde::{Deserialize, Serialize};
 
 use super::{AsciiError, Dialect, Frame};
@@ -537,7 +538,11 @@ impl AlarmInfo {
 
     /// Adds protections, FETs and balancing to a snapshot from 0x42.
     pub fn fill(&self, dialect: Dialect, snap: &mut BmsSnapshot) {
-        snap.protection = self.protection(dialect);
+        snap.protection = self
+            .protection(dialect)
+            .into_iter()
+            .map(Protection::from)
+            .collect();
         if let Some((c, d)) = self.fets(dialect) {
             snap.charge_fet = Some(c);
             snap.discharge_fet = Some(d);
