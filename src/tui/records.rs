@@ -18,7 +18,7 @@ pub struct Services {
 /// What the store thread does with a request: answer it now, or hand work that needs no
 /// database (the matcher) to a thread of its own so scans are not queued behind it.
 pub enum Answer {
-    Now(Reply),
+    Now(Box<Reply>),
     Later(Box<dyn FnOnce() -> Reply + Send>),
 }
 
@@ -35,7 +35,7 @@ pub fn spawn(
             let started = std::time::Instant::now();
             let what = format!("{req:?}");
             match services.answer(req) {
-                Answer::Now(reply) => replies(reply),
+                Answer::Now(reply) => replies(*reply),
                 Answer::Later(work) => {
                     let replies = replies.clone();
                     std::thread::spawn(move || replies(work()));
@@ -54,7 +54,7 @@ impl Services {
     /// Answer `req` here and now (the tests' way; the store thread uses [`Services::answer`]).
     pub fn handle(&mut self, req: Request) -> Reply {
         match self.answer(req) {
-            Answer::Now(reply) => reply,
+            Answer::Now(reply) => *reply,
             Answer::Later(work) => work(),
         }
     }
@@ -62,7 +62,7 @@ impl Services {
     pub fn answer(&mut self, req: Request) -> Answer {
         match req {
             Request::RunMatch { profile } => self.run_match(&profile),
-            other => Answer::Now(self.answer_now(other)),
+            other => Answer::Now(Box::new(self.answer_now(other))),
         }
     }
 
@@ -78,7 +78,7 @@ impl Services {
             Request::Import { path, profile } => self.import(&path, &profile),
             Request::Resolve(code) => self.resolve(&code),
             Request::RunMatch { profile } => match self.run_match(&profile) {
-                Answer::Now(reply) => reply,
+                Answer::Now(reply) => *reply,
                 Answer::Later(work) => work(),
             },
             Request::CommitPacks { profile, packs } => self.commit(&profile, &packs),
@@ -212,7 +212,7 @@ impl Services {
     fn run_match(&self, profile_name: &str) -> Answer {
         let profile = match Profile::load(profile_name) {
             Ok(p) => p,
-            Err(e) => return Answer::Now(failed("loading the profile", e)),
+            Err(e) => return Answer::Now(Box::new(failed("loading the profile", e))),
         };
         let cells = match self.store.list_cells(&CellFilter {
             status: Some(CellStatus::Available),
@@ -220,7 +220,7 @@ impl Services {
             source_code: None,
         }) {
             Ok(c) => c,
-            Err(e) => return Answer::Now(failed("loading available cells", e)),
+            Err(e) => return Answer::Now(Box::new(failed("loading available cells", e))),
         };
         let name = profile_name.to_string();
         Answer::Later(Box::new(move || match propose(&profile, &cells) {
