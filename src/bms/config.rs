@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use packwright_protocol::jbd::eeprom::reg;
 use packwright_protocol::jbd::{
     self, eeprom, CapacityUnit, FunctionConfig, Pin, RegisterDef, RegisterValue,
 };
@@ -18,7 +19,7 @@ use packwright_protocol::ProtocolKind;
 use serde::Serialize;
 
 use super::{BmsError, BmsHandle, BmsIdentity, RegisterOp, StatsSnapshot};
-use crate::profile::{Profile, ProfileIssue};
+use crate::profile::{BmsSettings, Profile, ProfileIssue};
 use crate::store::{FieldRecord, WriteOutcome};
 
 /// What goes into one register.
@@ -81,6 +82,112 @@ pub enum PlanError {
 const MAX_CAPACITY_10MAH: f64 = 655.35;
 const MAX_CURRENT_10MA: f64 = 327.67;
 
+fn mv(v: u32) -> f64 {
+    f64::from(v) / 1000.0
+}
+
+/// The profile's numeric settings and the JBD register each goes to, in the order they are
+/// written (register numbers from the protocol crate's table only). Values in the register's
+/// display unit: V, Ah, A, °C.
+type NumericField = (&'static str, u8, fn(&BmsSettings) -> f64);
+const NUMERIC_FIELDS: [NumericField; 25] = [
+    ("bms.design_capacity_mah", reg::DESIGN_CAPACITY, |b| {
+        f64::from(b.design_capacity_mah) / 1000.0
+    }),
+    ("bms.cycle_capacity_mah", reg::CYCLE_CAPACITY, |b| {
+        f64::from(b.cycle_capacity_mah) / 1000.0
+    }),
+    ("bms.full_charge_mv", reg::FULL_CHARGE_VOLTAGE, |b| {
+        mv(b.full_charge_mv)
+    }),
+    (
+        "bms.end_of_discharge_mv",
+        reg::END_OF_DISCHARGE_VOLTAGE,
+        |b| mv(b.end_of_discharge_mv),
+    ),
+    (
+        "bms.charge_ot_trigger_c",
+        reg::CHARGE_OVERTEMP_TRIGGER,
+        |b| b.charge_ot_trigger_c,
+    ),
+    (
+        "bms.charge_ot_release_c",
+        reg::CHARGE_OVERTEMP_RELEASE,
+        |b| b.charge_ot_release_c,
+    ),
+    (
+        "bms.charge_ut_trigger_c",
+        reg::CHARGE_UNDERTEMP_TRIGGER,
+        |b| b.charge_ut_trigger_c,
+    ),
+    (
+        "bms.charge_ut_release_c",
+        reg::CHARGE_UNDERTEMP_RELEASE,
+        |b| b.charge_ut_release_c,
+    ),
+    (
+        "bms.discharge_ot_trigger_c",
+        reg::DISCHARGE_OVERTEMP_TRIGGER,
+        |b| b.discharge_ot_trigger_c,
+    ),
+    (
+        "bms.discharge_ot_release_c",
+        reg::DISCHARGE_OVERTEMP_RELEASE,
+        |b| b.discharge_ot_release_c,
+    ),
+    (
+        "bms.discharge_ut_trigger_c",
+        reg::DISCHARGE_UNDERTEMP_TRIGGER,
+        |b| b.discharge_ut_trigger_c,
+    ),
+    (
+        "bms.discharge_ut_release_c",
+        reg::DISCHARGE_UNDERTEMP_RELEASE,
+        |b| b.discharge_ut_release_c,
+    ),
+    ("bms.pack_ov_trigger_mv", reg::PACK_OV_TRIGGER, |b| {
+        mv(b.pack_ov_trigger_mv)
+    }),
+    ("bms.pack_ov_release_mv", reg::PACK_OV_RELEASE, |b| {
+        mv(b.pack_ov_release_mv)
+    }),
+    ("bms.pack_uv_trigger_mv", reg::PACK_UV_TRIGGER, |b| {
+        mv(b.pack_uv_trigger_mv)
+    }),
+    ("bms.pack_uv_release_mv", reg::PACK_UV_RELEASE, |b| {
+        mv(b.pack_uv_release_mv)
+    }),
+    ("bms.cell_ov_trigger_mv", reg::CELL_OV_TRIGGER, |b| {
+        mv(b.cell_ov_trigger_mv)
+    }),
+    ("bms.cell_ov_release_mv", reg::CELL_OV_RELEASE, |b| {
+        mv(b.cell_ov_release_mv)
+    }),
+    ("bms.cell_uv_trigger_mv", reg::CELL_UV_TRIGGER, |b| {
+        mv(b.cell_uv_trigger_mv)
+    }),
+    ("bms.cell_uv_release_mv", reg::CELL_UV_RELEASE, |b| {
+        mv(b.cell_uv_release_mv)
+    }),
+    ("bms.charge_overcurrent_a", reg::CHARGE_OVERCURRENT, |b| {
+        b.charge_overcurrent_a
+    }),
+    (
+        "bms.discharge_overcurrent_a",
+        reg::DISCHARGE_OVERCURRENT,
+        |b| b.discharge_overcurrent_a,
+    ),
+    ("bms.balance_start_mv", reg::BALANCE_START_VOLTAGE, |b| {
+        mv(b.balance_start_mv)
+    }),
+    ("bms.balance_delta_mv", reg::BALANCE_WINDOW, |b| {
+        mv(b.balance_delta_mv)
+    }),
+    ("bms.cell_count", reg::CELL_COUNT, |b| {
+        f64::from(b.cell_count)
+    }),
+];
+
 impl ConfigPlan {
     /// Plan the write of `profile`'s BMS section (and `barcode`, if given, into 0xA2).
     /// Refuses a profile that leaves its chemistry's hard limits and any value a register
@@ -110,42 +217,6 @@ impl ConfigPlan {
         } else {
             CapacityUnit::TenMilli
         };
-        let mv = |v: u32| f64::from(v) / 1000.0;
-        let numeric = [
-            ("bms.design_capacity_mah", 0x10, design_ah),
-            (
-                "bms.cycle_capacity_mah",
-                0x11,
-                f64::from(b.cycle_capacity_mah) / 1000.0,
-            ),
-            ("bms.full_charge_mv", 0x12, mv(b.full_charge_mv)),
-            ("bms.end_of_discharge_mv", 0x13, mv(b.end_of_discharge_mv)),
-            ("bms.charge_ot_trigger_c", 0x18, b.charge_ot_trigger_c),
-            ("bms.charge_ot_release_c", 0x19, b.charge_ot_release_c),
-            ("bms.charge_ut_trigger_c", 0x1A, b.charge_ut_trigger_c),
-            ("bms.charge_ut_release_c", 0x1B, b.charge_ut_release_c),
-            ("bms.discharge_ot_trigger_c", 0x1C, b.discharge_ot_trigger_c),
-            ("bms.discharge_ot_release_c", 0x1D, b.discharge_ot_release_c),
-            ("bms.discharge_ut_trigger_c", 0x1E, b.discharge_ut_trigger_c),
-            ("bms.discharge_ut_release_c", 0x1F, b.discharge_ut_release_c),
-            ("bms.pack_ov_trigger_mv", 0x20, mv(b.pack_ov_trigger_mv)),
-            ("bms.pack_ov_release_mv", 0x21, mv(b.pack_ov_release_mv)),
-            ("bms.pack_uv_trigger_mv", 0x22, mv(b.pack_uv_trigger_mv)),
-            ("bms.pack_uv_release_mv", 0x23, mv(b.pack_uv_release_mv)),
-            ("bms.cell_ov_trigger_mv", 0x24, mv(b.cell_ov_trigger_mv)),
-            ("bms.cell_ov_release_mv", 0x25, mv(b.cell_ov_release_mv)),
-            ("bms.cell_uv_trigger_mv", 0x26, mv(b.cell_uv_trigger_mv)),
-            ("bms.cell_uv_release_mv", 0x27, mv(b.cell_uv_release_mv)),
-            ("bms.charge_overcurrent_a", 0x28, b.charge_overcurrent_a),
-            (
-                "bms.discharge_overcurrent_a",
-                0x29,
-                b.discharge_overcurrent_a,
-            ),
-            ("bms.balance_start_mv", 0x2A, mv(b.balance_start_mv)),
-            ("bms.balance_delta_mv", 0x2B, mv(b.balance_delta_mv)),
-            ("bms.cell_count", 0x2F, f64::from(b.cell_count)),
-        ];
         let mut fields = Vec::new();
         // 0x2D first: its unit bit decides how the board reads the capacity registers.
         let mut set = 0u16;
@@ -184,13 +255,13 @@ impl ConfigPlan {
                 }
             ),
         });
-        for (field, address, value) in numeric {
-            fields.push(plan_number(field, address, value, unit)?);
+        for (field, address, value) in NUMERIC_FIELDS {
+            fields.push(plan_number(field, address, value(b), unit)?);
         }
         let ntc_mask = (1u16 << b.ntc_count.min(8)) - 1;
         fields.push(PlannedField {
             field: "bms.ntc_count".into(),
-            register: 0x2E,
+            register: reg::NTC_CONFIG,
             name: "ntc_config",
             wire: Wire::Word { raw: ntc_mask },
             display: format!("{} sensors (mask 0x{ntc_mask:02X})", b.ntc_count),

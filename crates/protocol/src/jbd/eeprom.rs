@@ -342,41 +342,156 @@ const fn def(address: u8, name: &'static str, encoding: Encoding) -> RegisterDef
 const SECONDS: Encoding = Encoding::Plain { unit: "s" };
 const COUNT: Encoding = Encoding::Plain { unit: "" };
 
+/// The registers Packwright writes, by name: the one place their numbers are spelled (the
+/// configuration plan and the end-of-line bench name them from here).
+pub mod reg {
+    pub const DESIGN_CAPACITY: u8 = 0x10;
+    pub const CYCLE_CAPACITY: u8 = 0x11;
+    pub const FULL_CHARGE_VOLTAGE: u8 = 0x12;
+    pub const END_OF_DISCHARGE_VOLTAGE: u8 = 0x13;
+    pub const CHARGE_OVERTEMP_TRIGGER: u8 = 0x18;
+    pub const CHARGE_OVERTEMP_RELEASE: u8 = 0x19;
+    pub const CHARGE_UNDERTEMP_TRIGGER: u8 = 0x1A;
+    pub const CHARGE_UNDERTEMP_RELEASE: u8 = 0x1B;
+    pub const DISCHARGE_OVERTEMP_TRIGGER: u8 = 0x1C;
+    pub const DISCHARGE_OVERTEMP_RELEASE: u8 = 0x1D;
+    pub const DISCHARGE_UNDERTEMP_TRIGGER: u8 = 0x1E;
+    pub const DISCHARGE_UNDERTEMP_RELEASE: u8 = 0x1F;
+    pub const PACK_OV_TRIGGER: u8 = 0x20;
+    pub const PACK_OV_RELEASE: u8 = 0x21;
+    pub const PACK_UV_TRIGGER: u8 = 0x22;
+    pub const PACK_UV_RELEASE: u8 = 0x23;
+    pub const CELL_OV_TRIGGER: u8 = 0x24;
+    pub const CELL_OV_RELEASE: u8 = 0x25;
+    pub const CELL_UV_TRIGGER: u8 = 0x26;
+    pub const CELL_UV_RELEASE: u8 = 0x27;
+    pub const CHARGE_OVERCURRENT: u8 = 0x28;
+    pub const DISCHARGE_OVERCURRENT: u8 = 0x29;
+    pub const BALANCE_START_VOLTAGE: u8 = 0x2A;
+    pub const BALANCE_WINDOW: u8 = 0x2B;
+    pub const NTC_CONFIG: u8 = 0x2E;
+    pub const CELL_COUNT: u8 = 0x2F;
+}
+
 /// The classic EEPROM map 0x10–0x47 [bms-tools `JBD_REGISTER_MAP.md`, `jbd.py`; jbdtool
 /// `jbd_info.h`; JBD V11 doc §5], in address order with no gaps.
 pub const EEPROM: [RegisterDef; 56] = [
-    def(0x10, "design_capacity", Encoding::Capacity),
-    def(0x11, "cycle_capacity", Encoding::Capacity),
-    def(0x12, "full_charge_voltage", Encoding::Millivolts),
-    def(0x13, "end_of_discharge_voltage", Encoding::Millivolts),
+    def(reg::DESIGN_CAPACITY, "design_capacity", Encoding::Capacity),
+    def(reg::CYCLE_CAPACITY, "cycle_capacity", Encoding::Capacity),
+    def(
+        reg::FULL_CHARGE_VOLTAGE,
+        "full_charge_voltage",
+        Encoding::Millivolts,
+    ),
+    def(
+        reg::END_OF_DISCHARGE_VOLTAGE,
+        "end_of_discharge_voltage",
+        Encoding::Millivolts,
+    ),
     def(0x14, "self_discharge_rate", Encoding::DeciPercent),
     def(0x15, "manufacture_date", Encoding::Date),
     def(0x16, "serial_number", COUNT),
     def(0x17, "cycle_count", COUNT),
-    def(0x18, "charge_overtemp_trigger", Encoding::DeciKelvin),
-    def(0x19, "charge_overtemp_release", Encoding::DeciKelvin),
-    def(0x1A, "charge_undertemp_trigger", Encoding::DeciKelvin),
-    def(0x1B, "charge_undertemp_release", Encoding::DeciKelvin),
-    def(0x1C, "discharge_overtemp_trigger", Encoding::DeciKelvin),
-    def(0x1D, "discharge_overtemp_release", Encoding::DeciKelvin),
-    def(0x1E, "discharge_undertemp_trigger", Encoding::DeciKelvin),
-    def(0x1F, "discharge_undertemp_release", Encoding::DeciKelvin),
-    def(0x20, "pack_ov_trigger", Encoding::Centivolts),
-    def(0x21, "pack_ov_release", Encoding::Centivolts),
-    def(0x22, "pack_uv_trigger", Encoding::Centivolts),
-    def(0x23, "pack_uv_release", Encoding::Centivolts),
-    def(0x24, "cell_ov_trigger", Encoding::Millivolts),
-    def(0x25, "cell_ov_release", Encoding::Millivolts),
-    def(0x26, "cell_uv_trigger", Encoding::Millivolts),
-    def(0x27, "cell_uv_release", Encoding::Millivolts),
-    def(0x28, "charge_overcurrent", Encoding::ChargeCurrent),
-    def(0x29, "discharge_overcurrent", Encoding::DischargeCurrent),
-    def(0x2A, "balance_start_voltage", Encoding::Millivolts),
-    def(0x2B, "balance_window", Encoding::Millivolts),
+    def(
+        reg::CHARGE_OVERTEMP_TRIGGER,
+        "charge_overtemp_trigger",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::CHARGE_OVERTEMP_RELEASE,
+        "charge_overtemp_release",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::CHARGE_UNDERTEMP_TRIGGER,
+        "charge_undertemp_trigger",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::CHARGE_UNDERTEMP_RELEASE,
+        "charge_undertemp_release",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::DISCHARGE_OVERTEMP_TRIGGER,
+        "discharge_overtemp_trigger",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::DISCHARGE_OVERTEMP_RELEASE,
+        "discharge_overtemp_release",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::DISCHARGE_UNDERTEMP_TRIGGER,
+        "discharge_undertemp_trigger",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::DISCHARGE_UNDERTEMP_RELEASE,
+        "discharge_undertemp_release",
+        Encoding::DeciKelvin,
+    ),
+    def(
+        reg::PACK_OV_TRIGGER,
+        "pack_ov_trigger",
+        Encoding::Centivolts,
+    ),
+    def(
+        reg::PACK_OV_RELEASE,
+        "pack_ov_release",
+        Encoding::Centivolts,
+    ),
+    def(
+        reg::PACK_UV_TRIGGER,
+        "pack_uv_trigger",
+        Encoding::Centivolts,
+    ),
+    def(
+        reg::PACK_UV_RELEASE,
+        "pack_uv_release",
+        Encoding::Centivolts,
+    ),
+    def(
+        reg::CELL_OV_TRIGGER,
+        "cell_ov_trigger",
+        Encoding::Millivolts,
+    ),
+    def(
+        reg::CELL_OV_RELEASE,
+        "cell_ov_release",
+        Encoding::Millivolts,
+    ),
+    def(
+        reg::CELL_UV_TRIGGER,
+        "cell_uv_trigger",
+        Encoding::Millivolts,
+    ),
+    def(
+        reg::CELL_UV_RELEASE,
+        "cell_uv_release",
+        Encoding::Millivolts,
+    ),
+    def(
+        reg::CHARGE_OVERCURRENT,
+        "charge_overcurrent",
+        Encoding::ChargeCurrent,
+    ),
+    def(
+        reg::DISCHARGE_OVERCURRENT,
+        "discharge_overcurrent",
+        Encoding::DischargeCurrent,
+    ),
+    def(
+        reg::BALANCE_START_VOLTAGE,
+        "balance_start_voltage",
+        Encoding::Millivolts,
+    ),
+    def(reg::BALANCE_WINDOW, "balance_window", Encoding::Millivolts),
     def(0x2C, "shunt_resistor", Encoding::ShuntResistor),
     def(0x2D, "function_config", Encoding::Bits),
-    def(0x2E, "ntc_config", Encoding::Bits),
-    def(0x2F, "cell_count", COUNT),
+    def(reg::NTC_CONFIG, "ntc_config", Encoding::Bits),
+    def(reg::CELL_COUNT, "cell_count", COUNT),
     def(0x30, "fet_control_time", SECONDS),
     def(0x31, "led_timer", SECONDS),
     def(0x32, "soc_80_voltage", Encoding::Millivolts),
