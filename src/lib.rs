@@ -20,6 +20,7 @@ pub mod pack_code;
 pub mod profile;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod trace;
 pub mod tui;
 
