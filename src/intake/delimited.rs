@@ -10,7 +10,7 @@ use super::fields::{build_cell, field_for, Field, Numbers, SeenIds};
 use super::{Format, ImportError, IntakeDefaults, ParsedCells};
 use crate::domain::Cell;
 use crate::text::printable;
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, Chain, Cursor, ErrorKind, Read};
 
 /// Longest record (one row, quoted line breaks included) accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -100,25 +100,6 @@ impl<R: BufRead> Records<R> {
             _ => {}
         }
         false
-    }
-
-    /// Consumes a UTF-8 byte-order mark; refuses UTF-16 text.
-    fn byte_order_mark(&mut self) -> Result<bool, String> {
-        let buf = loop {
-            match self.reader.fill_buf() {
-                Ok(b) => break b,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("cannot read: {e}")),
-            }
-        };
-        if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            self.reader.consume(3);
-            return Ok(true);
-        }
-        if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
-            return Err("UTF-16 text: save the export as UTF-8 (\"CSV UTF-8\")".into());
-        }
-        Ok(false)
     }
 
     /// The next non-blank record, or `None` at the end. `raw` keeps quotes and delimiters
@@ -218,6 +199,30 @@ impl<R: BufRead> Records<R> {
     }
 }
 
+/// Takes a UTF-8 byte-order mark off the front of `reader` (true if there was one); refuses
+/// UTF-16 text. The reader given back starts where the text does.
+fn byte_order_mark<R: BufRead>(mut reader: R) -> Result<(bool, Chain<Cursor<Vec<u8>>, R>), String> {
+    let mut head = Vec::with_capacity(3);
+    while head.len() < 3 {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read: {e}")),
+        };
+        let Some(&b) = buf.first() else { break };
+        head.push(b);
+        reader.consume(1);
+    }
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err("UTF-16 text: save the export as UTF-8 (\"CSV UTF-8\")".into());
+    }
+    let bom = head == [0xEF, 0xBB, 0xBF];
+    if bom {
+        head.clear();
+    }
+    Ok((bom, Cursor::new(head).chain(reader)))
+}
+
 /// The delimiter a header line uses: the most frequent of comma, semicolon and tab outside
 /// quotes (comma when none occurs: a one-column file).
 fn sniff_delimiter(header: &[u8]) -> u8 {
@@ -249,7 +254,7 @@ fn sniff_delimiter(header: &[u8]) -> u8 {
 /// error. [`CsvCells::collect_all`] does that for callers that want every cell in memory.
 pub struct CsvCells<R> {
     file: String,
-    records: Records<R>,
+    records: Records<Chain<Cursor<Vec<u8>>, R>>,
     columns: Vec<(String, Option<Field>)>,
     ignored_columns: Vec<String>,
     defaults: IntakeDefaults,
@@ -264,7 +269,6 @@ impl<R: BufRead> CsvCells<R> {
     /// Reads the header: byte-order mark, delimiter, columns. `file` names the source in
     /// errors.
     pub fn new(file: &str, reader: R, defaults: &IntakeDefaults) -> Result<Self, ImportError> {
-        let mut records = Records::new(reader, b',');
         let err = |line: Option<usize>, column: Option<&str>, message: String| ImportError {
             file: file.to_string(),
             line,
@@ -272,7 +276,8 @@ impl<R: BufRead> CsvCells<R> {
             column: column.map(str::to_string),
             message,
         };
-        let bom = records.byte_order_mark().map_err(|m| err(None, None, m))?;
+        let (bom, reader) = byte_order_mark(reader).map_err(|m| err(None, None, m))?;
+        let mut records = Records::new(reader, b',');
         let empty = "empty file: expected a header row such as 'id,capacity_mah,ir_mohm'";
         let header = match records.next_record(true) {
             Ok(Some(h)) => h,
