@@ -199,9 +199,12 @@ impl<R: BufRead> Records<R> {
     }
 }
 
+/// A reader with the bytes peeked at its start put back in front.
+type Peeked<R> = Chain<Cursor<Vec<u8>>, R>;
+
 /// Takes a UTF-8 byte-order mark off the front of `reader` (true if there was one); refuses
 /// UTF-16 text. The reader given back starts where the text does.
-fn byte_order_mark<R: BufRead>(mut reader: R) -> Result<(bool, Chain<Cursor<Vec<u8>>, R>), String> {
+fn byte_order_mark<R: BufRead>(mut reader: R) -> Result<(bool, Peeked<R>), String> {
     let mut head = Vec::with_capacity(3);
     while head.len() < 3 {
         let buf = match reader.fill_buf() {
@@ -254,7 +257,7 @@ fn sniff_delimiter(header: &[u8]) -> u8 {
 /// error. [`CsvCells::collect_all`] does that for callers that want every cell in memory.
 pub struct CsvCells<R> {
     file: String,
-    records: Records<Chain<Cursor<Vec<u8>>, R>>,
+    records: Records<Peeked<R>>,
     columns: Vec<(String, Option<Field>)>,
     ignored_columns: Vec<String>,
     defaults: IntakeDefaults,
