@@ -56,6 +56,10 @@ pub enum CellsCommand {
     },
 }
 
+fn input_error_msg(message: String) -> anyhow::Error {
+    input_error(anyhow::anyhow!(message))
+}
+
 fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
     v.map(|v| format!("{v:.decimals$}"))
         .unwrap_or_else(|| "-".into())
@@ -147,6 +151,8 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         CellsCommand::Show { id, json } => {
+            // Typed or scanned ids are looked up as intake stored them (trimmed, NFC).
+            let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let store = ctx.open_store()?;
             let cell = store
                 .get_cell(&id)?
@@ -188,6 +194,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         CellsCommand::Reject { id, reason, scrap } => {
+            let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let store = ctx.open_store()?;
             let status = if scrap {
                 CellStatus::Scrapped
