@@ -528,4 +528,46 @@ mod tests {
             "{e}"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_give_cells_or_an_error_never_a_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                chunk in 1usize..16,
+            ) {
+                let mut text = b"id;capacity_mah;ocv_v\n".to_vec();
+                text.extend_from_slice(&bytes);
+                let _ = parse_chunked(&text, chunk, &lfp());
+                let _ = parse_chunked(&bytes, chunk, &lfp());
+                let _ = parse_json_with_format("f.json", &bytes, &lfp());
+            }
+
+            #[test]
+            fn line_numbers_hold_for_any_mix_of_line_ends(
+                rows in proptest::collection::vec((0usize..3, any::<bool>()), 1..40),
+                chunk in 1usize..9,
+            ) {
+                let ends = ["\n", "\r\n", "\r"];
+                let mut text = String::from("id,capacity_mah\n");
+                let (mut line, mut expected) = (2, Vec::new());
+                for (i, (end, blank)) in rows.iter().enumerate() {
+                    text.push_str(&format!("C{i},2000{}", ends[*end]));
+                    expected.push(line);
+                    line += 1;
+                    if *blank {
+                        text.push_str(ends[*end]);
+                        line += 1;
+                    }
+                }
+                let (p, _) = parse_chunked(text.as_bytes(), chunk, &lfp()).unwrap();
+                prop_assert_eq!(p.lines, expected);
+            }
+        }
+    }
 }
