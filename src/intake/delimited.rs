@@ -56,10 +56,9 @@ enum ReadError {
     Unclosed,
 }
 
-/// Splits bytes into records and fields, counting lines.
-struct Records<R> {
-    reader: R,
-    delimiter: u8,
+/// Line counting: the line the next byte is on, and the kinds of line end seen.
+#[derive(Debug)]
+struct Lines {
     /// The line the next byte is on (1-based).
     line: usize,
     /// The last byte was a CR: a LF right after it ends the same line.
@@ -67,19 +66,10 @@ struct Records<R> {
     ends: LineEnds,
 }
 
-impl<R: BufRead> Records<R> {
-    fn new(reader: R, delimiter: u8) -> Self {
-        Records {
-            reader,
-            delimiter,
-            line: 1,
-            pending_cr: false,
-            ends: LineEnds::default(),
-        }
-    }
-
-    /// Counts a line end; true when `b` is the LF of a CRLF already counted.
-    fn line_end(&mut self, b: u8) -> bool {
+impl Lines {
+    /// Counts a line end (call for CR, LF, and any byte after a CR); true when `b` is the LF
+    /// of a CRLF already counted.
+    fn end(&mut self, b: u8) -> bool {
         if self.pending_cr {
             self.pending_cr = false;
             if b == b'\n' {
@@ -102,6 +92,35 @@ impl<R: BufRead> Records<R> {
         false
     }
 
+    /// At the end of the input: a last CR is a line end of its own.
+    fn finish(&mut self) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.ends.cr += 1;
+        }
+    }
+}
+
+/// Splits bytes into records and fields, counting lines.
+struct Records<R> {
+    reader: R,
+    delimiter: u8,
+    lines: Lines,
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(reader: R, delimiter: u8) -> Self {
+        Records {
+            reader,
+            delimiter,
+            lines: Lines {
+                line: 1,
+                pending_cr: false,
+                ends: LineEnds::default(),
+            },
+        }
+    }
+
     /// The next non-blank record, or `None` at the end. `raw` keeps quotes and delimiters
     /// as they are, in one field (for sniffing the header's delimiter).
     fn next_record(&mut self, raw: bool) -> Result<Option<RawRecord>, (usize, ReadError)> {
@@ -110,17 +129,15 @@ impl<R: BufRead> Records<R> {
         let mut state = State::FieldStart;
         let mut start: Option<usize> = None;
         let mut size = 0usize;
+        let delimiter = self.delimiter;
         loop {
             let buf = match self.reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err((start.unwrap_or(self.line), ReadError::Io(e))),
+                Err(e) => return Err((start.unwrap_or(self.lines.line), ReadError::Io(e))),
             };
             if buf.is_empty() {
-                if self.pending_cr {
-                    self.pending_cr = false;
-                    self.ends.cr += 1;
-                }
+                self.lines.finish();
                 let Some(line) = start else { return Ok(None) };
                 if state == State::Quoted {
                     return Err((line, ReadError::Unclosed));
@@ -128,15 +145,13 @@ impl<R: BufRead> Records<R> {
                 fields.push(field);
                 return Ok(Some(RawRecord { line, fields }));
             }
-            // Work on a copy of the chunk's length so the borrow of `buf` ends before `consume`.
-            let chunk: Vec<u8> = buf.to_vec();
             let mut used = 0;
             let mut done = false;
-            for &b in &chunk {
+            for &b in buf {
                 used += 1;
-                if b == b'\r' || b == b'\n' || self.pending_cr {
+                if b == b'\r' || b == b'\n' || self.lines.pending_cr {
                     // Counts the line (a CR, a LF, or both as one CRLF).
-                    let lf_of_crlf = self.line_end(b);
+                    let lf_of_crlf = self.lines.end(b);
                     if b == b'\r' || b == b'\n' {
                         if state == State::Quoted {
                             // A line break inside a quoted field belongs to the field.
@@ -151,12 +166,11 @@ impl<R: BufRead> Records<R> {
                     }
                 }
                 if start.is_none() {
-                    start = Some(self.line);
+                    start = Some(self.lines.line);
                 }
                 size += 1;
                 if size > MAX_RECORD_BYTES {
-                    self.reader.consume(used);
-                    return Err((start.unwrap_or(self.line), ReadError::TooLong));
+                    return Err((start.unwrap_or(self.lines.line), ReadError::TooLong));
                 }
                 if raw {
                     if b == b'"' {
@@ -177,7 +191,7 @@ impl<R: BufRead> Records<R> {
                         state = State::Quoted;
                     }
                     (State::Quoted, _) => field.push(b),
-                    (_, d) if d == self.delimiter => {
+                    (_, d) if d == delimiter => {
                         fields.push(std::mem::take(&mut field));
                         state = State::FieldStart;
                     }
@@ -191,7 +205,7 @@ impl<R: BufRead> Records<R> {
             if done {
                 fields.push(field);
                 return Ok(Some(RawRecord {
-                    line: start.unwrap_or(self.line),
+                    line: start.unwrap_or(self.lines.line),
                     fields,
                 }));
             }
@@ -368,7 +382,7 @@ impl<R: BufRead> CsvCells<R> {
             kind: "CSV",
             delimiter: Some(char::from(self.records.delimiter)),
             decimal_comma: self.numbers.decimal_comma(),
-            line_ends: self.records.ends.name(),
+            line_ends: self.records.lines.ends.name(),
             bom: self.bom,
         }
     }
