@@ -180,11 +180,17 @@ pub fn parse_json_with_format(
                     message,
                 ));
             }
+            // Valid JSON of the wrong shape is not a syntax fault: say which.
+            let what = if e.classify() == serde_json::error::Category::Data {
+                "not a cell export"
+            } else {
+                "not valid JSON"
+            };
             if n > 0 {
-                let message = format!("not valid JSON: {e}");
+                let message = format!("{what}: {e}");
                 return Err(err(Some(n), "record", None, message));
             }
-            let message = format!("not valid JSON: {e}");
+            let message = format!("{what}: {e}");
             return Err(err(
                 Some(e.line()),
                 "line",
