@@ -74,6 +74,10 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             model,
             json,
         } => {
+            let source = source
+                .map(|s| intake::normalise_code(&s, "source code"))
+                .transpose()
+                .map_err(input_error_msg)?;
             let defaults = IntakeDefaults {
                 chemistry_must_match: chemistry.is_some(),
                 chemistry,

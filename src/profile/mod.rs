@@ -2,9 +2,9 @@
 //! test it. Loaded from `profiles/*.toml`, validated against the chemistry's hard limits before
 //! anything else may use them.
 //!
-//! This module and [`checks`] are pure: parsing TOML text and validating it. Finding and
+//! This module and `checks` are pure: parsing TOML text and validating it. Finding and
 //! reading profile files (`Profile::load`, `Profile::load_file`, `Profile::list`,
-//! [`profile_dirs`]) lives in [`files`], the only part that touches the file system.
+//! [`profile_dirs`]) lives in `files`, the only part that touches the file system.
 
 mod checks;
 mod files;
