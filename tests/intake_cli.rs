@@ -340,4 +340,20 @@ fn profiles_with_non_finite_or_absurd_values_fail_the_check() {
             .code(2)
             .stderr(predicate::str::contains(field));
     }
+    // Text from the profile file is printed escaped.
+    let evil = text.replace("series = 16", "series = 16\n\"\\u001b[2Jevil\" = 1");
+    assert_ne!(evil, text);
+    let path = dir.path().join("evil.toml");
+    std::fs::write(&path, evil).unwrap();
+    let out = pw(&dir.path().join("t.db"))
+        .args(["profile", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("evil") && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
 }

@@ -6,6 +6,7 @@
 
 use super::{BmsSettings, PackCodeScheme, Profile, ProfileIssue};
 use crate::chemistry::{Chemistry, HardLimits};
+use crate::text::printable;
 use packwright_protocol::ProtocolKind;
 
 /// The issues found so far.
@@ -511,7 +512,10 @@ fn pack_code(scheme: &PackCodeScheme, out: &mut Issues) {
                 if v.len() != len || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
                     out.bad(
                         field,
-                        format!("'{v}' must be {len} letters or digits (GB/T 34014)"),
+                        format!(
+                            "'{}' must be {len} letters or digits (GB/T 34014)",
+                            printable(v)
+                        ),
                     );
                 }
             }
