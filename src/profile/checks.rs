@@ -6,6 +6,7 @@
 
 use super::{BmsSettings, PackCodeScheme, Profile, ProfileIssue};
 use crate::chemistry::{Chemistry, HardLimits};
+use crate::eol::Limit;
 use crate::text::printable;
 use packwright_protocol::ProtocolKind;
 
@@ -528,10 +529,26 @@ fn pack_code(scheme: &PackCodeScheme, out: &mut Issues) {
     }
 }
 
-/// The end-of-line plan's own consistency (`TestPlan::issues`).
+/// The end-of-line plan's own consistency (`TestPlan::issues`), and limits that are numbers:
+/// a NaN bound compares false both ways, so it would pass every measurement.
 fn eol_plan(p: &Profile, out: &mut Issues) {
     for (field, reason) in p.eol.issues() {
         out.bad(&field, reason);
+    }
+    for (i, step) in p.eol.steps.iter().enumerate() {
+        for m in &step.measurements {
+            let Ok(Limit::Range { low, high }) = m.limit() else {
+                continue;
+            };
+            for (bound, v) in [("low", low), ("high", high)] {
+                if let Some(v) = v.filter(|v| !v.is_finite()) {
+                    out.bad(
+                        &format!("eol.steps[{i}] ({}).{}", step.id, m.name),
+                        format!("{bound} {v} is not a finite number (leave it out for no bound)"),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -596,6 +613,12 @@ mod tests {
         ] {
             assert!(f.iter().any(|x| x == field), "{field} in {f:?}");
         }
+        let nan_limit = BUILTIN[0].1.replace("high = 30\n", "high = nan\n");
+        assert_ne!(nan_limit, BUILTIN[0].1);
+        let err = Profile::from_toml("x", "x.toml", &nan_limit)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a finite number"), "{err}");
         let mut p = builtin("lfp-16s1p-280ah");
         p.nominal_capacity_mah = f64::INFINITY;
         assert!(fields(&p).contains(&"nominal_capacity_mah".to_string()));
