@@ -287,7 +287,7 @@ mod tests {
             source_code: Some("MOD".into()),
             ..Default::default()
         };
-        let csv = "id,capacity_mah\na1,1\na2,1\na3,1\na4,1\nb1,1\nb2,1\nb3,1\nb4,1\nz,1\n";
+        let csv = "id,capacity_mah\na1,1000\na2,1000\na3,1000\na4,1000\nb1,1000\nb2,1000\nb3,1000\nb4,1000\nz,1000\n";
         let cells = parse_csv("g.csv", csv, &d).unwrap();
         store.import_cells(&actor(), "g.csv", &cells).unwrap();
         let pack = |x: &str| NewPack {

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod services;
 pub mod sim;
 pub mod store;
+pub mod text;
 pub mod trace;
 pub mod tui;
 

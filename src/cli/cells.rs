@@ -5,6 +5,7 @@ use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::store::CellFilter;
+use crate::text::printable;
 use anyhow::Context as _;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ pub enum CellsCommand {
     /// Import a grading-cabinet export (CSV, or JSON by extension); all rows or none
     Import {
         file: PathBuf,
-        /// Chemistry for rows whose file has no chemistry column
+        /// The file's chemistry, for files without a chemistry column (a row naming another is refused)
         #[arg(long)]
         chemistry: Option<Chemistry>,
         /// Source module/pack code for rows that do not give one
@@ -55,6 +56,10 @@ pub enum CellsCommand {
     },
 }
 
+fn input_error_msg(message: String) -> anyhow::Error {
+    input_error(anyhow::anyhow!(message))
+}
+
 fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
     v.map(|v| format!("{v:.decimals$}"))
         .unwrap_or_else(|| "-".into())
@@ -69,14 +74,21 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             model,
             json,
         } => {
+            let source = source
+                .map(|s| intake::normalise_code(&s, "source code"))
+                .transpose()
+                .map_err(input_error_msg)?;
             let defaults = IntakeDefaults {
+                chemistry_must_match: chemistry.is_some(),
                 chemistry,
                 source_code: source,
                 model,
             };
-            let parsed = intake::read_file(&file, &defaults).map_err(input_error)?;
-            let mut store = ctx.open_store()?;
             let name = file.display().to_string();
+            let (parsed, format) =
+                intake::read_file_with_format(&file, &defaults).map_err(input_error)?;
+            eprintln!("note: {}: read as {format}", printable(&name));
+            let mut store = ctx.open_store()?;
             let batch = store
                 .import_cells(&ctx.actor, &name, &parsed)
                 .map_err(input_error)?;
@@ -87,13 +99,14 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 .count();
             if json {
                 print_json(&serde_json::json!({
-                    "file": name, "batch": batch, "imported": parsed.cells.len(),
+                    "file": name, "batch": batch, "imported": parsed.cells.len(), "format": format,
                     "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
                 }))?;
             } else {
                 println!(
-                    "imported {} cells from {name} (batch {batch})",
-                    parsed.cells.len()
+                    "imported {} cells from {} (batch {batch})",
+                    parsed.cells.len(),
+                    printable(&name)
                 );
                 if !parsed.ignored_columns.is_empty() {
                     println!("ignored columns: {}", parsed.ignored_columns.join(", "));
@@ -128,13 +141,13 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 for c in &cells {
                     println!(
                         "{:<24} {:<4} {:>10} {:>9} {:>8} {:<10} {:<16}",
-                        c.id,
+                        printable(&c.id),
                         c.chemistry.name(),
                         fmt_opt(c.capacity_mah, 0),
                         fmt_opt(c.ir_mohm, 3),
                         fmt_opt(c.ocv_mv, 0),
                         c.status.as_str(),
-                        c.source_code.as_deref().unwrap_or("-")
+                        printable(c.source_code.as_deref().unwrap_or("-"))
                     );
                 }
                 println!("{} cells", cells.len());
@@ -142,10 +155,14 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         CellsCommand::Show { id, json } => {
+            // Typed or scanned ids are looked up as intake stored them (trimmed, NFC).
+            let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let store = ctx.open_store()?;
             let cell = store
                 .get_cell(&id)?
-                .with_context(|| format!("no cell '{id}' in {}", store.path().display()))
+                .with_context(|| {
+                    format!("no cell '{}' in {}", printable(&id), store.path().display())
+                })
                 .map_err(input_error)?;
             let pack = store.pack_of_cell(&id)?;
             if json {
@@ -153,9 +170,10 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 v["pack_id"] = serde_json::json!(pack);
                 print_json(&v)?;
             } else {
-                println!("cell       {}", cell.id);
+                let text = |t: &Option<String>| printable(t.as_deref().unwrap_or("-")).into_owned();
+                println!("cell       {}", printable(&cell.id));
                 println!("chemistry  {}", cell.chemistry);
-                println!("model      {}", cell.model.as_deref().unwrap_or("-"));
+                println!("model      {}", text(&cell.model));
                 println!("capacity   {} mAh", fmt_opt(cell.capacity_mah, 0));
                 println!("IR         {} mΩ", fmt_opt(cell.ir_mohm, 3));
                 println!("OCV        {} mV", fmt_opt(cell.ocv_mv, 0));
@@ -163,13 +181,13 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                     "self-dis.  {} mV/day",
                     fmt_opt(cell.self_discharge_mv_per_day, 2)
                 );
-                println!("grade      {}", cell.grade.as_deref().unwrap_or("-"));
-                println!("source     {}", cell.source_code.as_deref().unwrap_or("-"));
+                println!("grade      {}", text(&cell.grade));
+                println!("source     {}", text(&cell.source_code));
                 println!(
                     "status     {}{}",
                     cell.status,
                     cell.status_reason
-                        .map(|r| format!(" ({r})"))
+                        .map(|r| format!(" ({})", printable(&r)))
                         .unwrap_or_default()
                 );
                 println!(
@@ -180,6 +198,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         CellsCommand::Reject { id, reason, scrap } => {
+            let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let store = ctx.open_store()?;
             let status = if scrap {
                 CellStatus::Scrapped
@@ -190,7 +209,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 .set_cell_status(&id, status, Some(&reason))
                 .map_err(input_error)?;
             store.log_event(&ctx.actor, "info", &format!("cell {id} {status}: {reason}"))?;
-            println!("cell {id} {status}: {reason}");
+            println!("cell {} {status}: {}", printable(&id), printable(&reason));
             Ok(EXIT_OK)
         }
     }

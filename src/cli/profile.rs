@@ -2,6 +2,7 @@
 
 use super::{print_json, Context, EXIT_BAD_INPUT, EXIT_OK};
 use crate::profile::Profile;
+use crate::text::printable;
 use clap::Subcommand;
 use std::path::PathBuf;
 
@@ -23,6 +24,16 @@ pub enum ProfileCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// An error's text with control characters from the profile file escaped, line by line (the
+/// list of issues keeps its layout).
+fn printable_lines(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .map(|l| printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
@@ -52,9 +63,9 @@ pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
                             p.parallel,
                             p.nominal_voltage_v(),
                             p.nominal_capacity_mah * f64::from(p.parallel) / 1000.0,
-                            p.description
+                            printable(&p.description)
                         ),
-                        Err(e) => println!("{name:<20} INVALID: {e}"),
+                        Err(e) => println!("{name:<20} INVALID: {}", printable_lines(&e)),
                     }
                 }
             }
@@ -83,7 +94,7 @@ pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
                     ),
                     Err(e) => {
                         failed = true;
-                        eprintln!("{e}");
+                        eprintln!("{}", printable_lines(&e));
                     }
                 }
             }

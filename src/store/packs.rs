@@ -247,7 +247,7 @@ mod tests {
             chemistry: Some(Chemistry::Lfp),
             ..Default::default()
         };
-        let cells = parse_csv("a.csv", "id,capacity_mah\na,1\nb,1\nc,1\n", &d).unwrap();
+        let cells = parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\nc,1000\n", &d).unwrap();
         store.import_cells(&actor, "a.csv", &cells).unwrap();
         let pack = NewPack {
             groups: vec![vec!["a".into()], vec!["b".into()]],

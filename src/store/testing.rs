@@ -20,7 +20,7 @@ pub fn store_with_pack() -> (Store, i64) {
         source_code: Some("M1".into()),
         ..Default::default()
     };
-    let cells = parse_csv("a.csv", "id,capacity_mah\na,1\nb,1\n", &d).unwrap();
+    let cells = parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\n", &d).unwrap();
     store.import_cells(&actor(), "a.csv", &cells).unwrap();
     let ids = store
         .commit_packs(

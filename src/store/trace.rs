@@ -192,7 +192,7 @@ mod tests {
         };
         let cells = parse_csv(
             "grading.csv",
-            "id,capacity_mah,source_code\na,1,MOD-1\nb,1,MOD-2\nc,1,MOD-1\n",
+            "id,capacity_mah,source_code\na,1000,MOD-1\nb,1000,MOD-2\nc,1000,MOD-1\n",
             &d,
         )
         .unwrap();

@@ -1,0 +1,573 @@
+//! CSV (and semicolon- or tab-separated) exports, read row by row from any reader. Pure: the
+//! bytes come from a `BufRead` the caller opened.
+//!
+//! The reader is written here rather than taken from the `csv` crate so that line numbers are
+//! exact whatever the line ends (LF, CRLF, CR only, or a quoted line break inside a field),
+//! the delimiter can be sniffed from the header, and memory stays bounded: one record at a
+//! time, at most [`MAX_RECORD_BYTES`] each.
+
+use super::fields::{build_cell, field_for, Field, Numbers, SeenIds};
+use super::{Format, ImportError, IntakeDefaults, ParsedCells};
+use crate::domain::Cell;
+use crate::text::printable;
+use std::io::{BufRead, Chain, Cursor, ErrorKind, Read};
+
+/// Longest record (one row, quoted line breaks included) accepted, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// How many line ends of each kind were seen.
+#[derive(Debug, Default, Clone, Copy)]
+struct LineEnds {
+    lf: usize,
+    crlf: usize,
+    cr: usize,
+}
+
+impl LineEnds {
+    fn name(&self) -> Option<&'static str> {
+        match (self.lf > 0, self.crlf > 0, self.cr > 0) {
+            (false, false, false) => None,
+            (true, false, false) => Some("LF"),
+            (false, true, false) => Some("CRLF"),
+            (false, false, true) => Some("CR"),
+            _ => Some("mixed"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the end of it, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// One record's fields as bytes, and the line it starts on.
+struct RawRecord {
+    line: usize,
+    fields: Vec<Vec<u8>>,
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    TooLong,
+    Unclosed,
+}
+
+/// Line counting: the line the next byte is on, and the kinds of line end seen.
+#[derive(Debug)]
+struct Lines {
+    /// The line the next byte is on (1-based).
+    line: usize,
+    /// The last byte was a CR: a LF right after it ends the same line.
+    pending_cr: bool,
+    ends: LineEnds,
+}
+
+impl Lines {
+    /// Counts a line end (call for CR, LF, and any byte after a CR); true when `b` is the LF
+    /// of a CRLF already counted.
+    fn end(&mut self, b: u8) -> bool {
+        if self.pending_cr {
+            self.pending_cr = false;
+            if b == b'\n' {
+                self.ends.crlf += 1;
+                return true;
+            }
+            self.ends.cr += 1;
+        }
+        match b {
+            b'\r' => {
+                self.pending_cr = true;
+                self.line += 1;
+            }
+            b'\n' => {
+                self.ends.lf += 1;
+                self.line += 1;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// At the end of the input: a last CR is a line end of its own.
+    fn finish(&mut self) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.ends.cr += 1;
+        }
+    }
+}
+
+/// Splits bytes into records and fields, counting lines.
+struct Records<R> {
+    reader: R,
+    delimiter: u8,
+    lines: Lines,
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(reader: R, delimiter: u8) -> Self {
+        Records {
+            reader,
+            delimiter,
+            lines: Lines {
+                line: 1,
+                pending_cr: false,
+                ends: LineEnds::default(),
+            },
+        }
+    }
+
+    /// The next non-blank record, or `None` at the end. `raw` keeps quotes and delimiters
+    /// as they are, in one field (for sniffing the header's delimiter).
+    fn next_record(&mut self, raw: bool) -> Result<Option<RawRecord>, (usize, ReadError)> {
+        let mut fields: Vec<Vec<u8>> = Vec::new();
+        let mut field: Vec<u8> = Vec::new();
+        let mut state = State::FieldStart;
+        let mut start: Option<usize> = None;
+        let mut size = 0usize;
+        let delimiter = self.delimiter;
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err((start.unwrap_or(self.lines.line), ReadError::Io(e))),
+            };
+            if buf.is_empty() {
+                self.lines.finish();
+                let Some(line) = start else { return Ok(None) };
+                if state == State::Quoted {
+                    return Err((line, ReadError::Unclosed));
+                }
+                fields.push(field);
+                return Ok(Some(RawRecord { line, fields }));
+            }
+            let mut used = 0;
+            let mut done = false;
+            for &b in buf {
+                used += 1;
+                if b == b'\r' || b == b'\n' || self.lines.pending_cr {
+                    // Counts the line (a CR, a LF, or both as one CRLF).
+                    let lf_of_crlf = self.lines.end(b);
+                    if b == b'\r' || b == b'\n' {
+                        if state == State::Quoted {
+                            // A line break inside a quoted field belongs to the field.
+                            field.push(b);
+                            continue;
+                        }
+                        if lf_of_crlf || start.is_none() {
+                            continue; // the rest of a CRLF, or a blank line
+                        }
+                        done = true;
+                        break;
+                    }
+                }
+                if start.is_none() {
+                    start = Some(self.lines.line);
+                }
+                size += 1;
+                if size > MAX_RECORD_BYTES {
+                    return Err((start.unwrap_or(self.lines.line), ReadError::TooLong));
+                }
+                if raw {
+                    if b == b'"' {
+                        state = if state == State::Quoted {
+                            State::Unquoted
+                        } else {
+                            State::Quoted
+                        };
+                    }
+                    field.push(b);
+                    continue;
+                }
+                match (state, b) {
+                    (State::FieldStart, b'"') => state = State::Quoted,
+                    (State::Quoted, b'"') => state = State::QuoteInQuoted,
+                    (State::QuoteInQuoted, b'"') => {
+                        field.push(b'"');
+                        state = State::Quoted;
+                    }
+                    (State::Quoted, _) => field.push(b),
+                    (_, d) if d == delimiter => {
+                        fields.push(std::mem::take(&mut field));
+                        state = State::FieldStart;
+                    }
+                    _ => {
+                        field.push(b);
+                        state = State::Unquoted;
+                    }
+                }
+            }
+            self.reader.consume(used);
+            if done {
+                fields.push(field);
+                return Ok(Some(RawRecord {
+                    line: start.unwrap_or(self.lines.line),
+                    fields,
+                }));
+            }
+        }
+    }
+}
+
+/// A reader with the bytes peeked at its start put back in front.
+type Peeked<R> = Chain<Cursor<Vec<u8>>, R>;
+
+/// Takes a UTF-8 byte-order mark off the front of `reader` (true if there was one); refuses
+/// UTF-16 text. The reader given back starts where the text does.
+fn byte_order_mark<R: BufRead>(mut reader: R) -> Result<(bool, Peeked<R>), String> {
+    let mut head = Vec::with_capacity(3);
+    while head.len() < 3 {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read: {e}")),
+        };
+        let Some(&b) = buf.first() else { break };
+        head.push(b);
+        reader.consume(1);
+    }
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err("UTF-16 text: save the export as UTF-8 (\"CSV UTF-8\")".into());
+    }
+    let bom = head == [0xEF, 0xBB, 0xBF];
+    if bom {
+        head.clear();
+    }
+    Ok((bom, Cursor::new(head).chain(reader)))
+}
+
+/// The delimiter a header line uses: the most frequent of comma, semicolon and tab outside
+/// quotes (comma when none occurs: a one-column file).
+fn sniff_delimiter(header: &[u8]) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for &b in header {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for (d, n) in counts.iter_mut() {
+                if *d == b {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    let best = counts.iter().fold(
+        (b',', 0),
+        |best, &(d, n)| if n > best.1 { (d, n) } else { best },
+    );
+    best.0
+}
+
+/// Cells parsed from a CSV export one row at a time. Build it with [`CsvCells::new`] (which
+/// reads the header), then iterate: each item is a cell with its line, or the first fault,
+/// after which the iteration ends. A file with a header and no rows yields one fault.
+///
+/// All-or-nothing is the consumer's side: commit nothing (or roll back) when any item is an
+/// error. [`CsvCells::collect_all`] does that for callers that want every cell in memory.
+pub struct CsvCells<R> {
+    file: String,
+    records: Records<Peeked<R>>,
+    columns: Vec<(String, Option<Field>)>,
+    ignored_columns: Vec<String>,
+    defaults: IntakeDefaults,
+    numbers: Numbers,
+    seen: SeenIds,
+    bom: bool,
+    count: usize,
+    done: bool,
+}
+
+impl<R: BufRead> CsvCells<R> {
+    /// Reads the header: byte-order mark, delimiter, columns. `file` names the source in
+    /// errors.
+    pub fn new(file: &str, reader: R, defaults: &IntakeDefaults) -> Result<Self, ImportError> {
+        let err = |line: Option<usize>, column: Option<&str>, message: String| ImportError {
+            file: file.to_string(),
+            line,
+            unit: "line",
+            column: column.map(str::to_string),
+            message,
+        };
+        let (bom, reader) = byte_order_mark(reader).map_err(|m| err(None, None, m))?;
+        let mut records = Records::new(reader, b',');
+        let empty = "empty file: expected a header row such as 'id,capacity_mah,ir_mohm'";
+        let header = match records.next_record(true) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(err(Some(1), None, empty.into())),
+            Err((line, e)) => return Err(err(Some(line), None, read_error(e))),
+        };
+        let at = Some(header.line);
+        let raw = header.fields.concat();
+        let delimiter = sniff_delimiter(&raw);
+        records.delimiter = delimiter;
+        let mut split = Records::new(&raw[..], delimiter);
+        let names = match split.next_record(false) {
+            Ok(Some(r)) => r.fields,
+            Ok(None) => Vec::new(),
+            Err((_, e)) => return Err(err(at, None, read_error(e))),
+        };
+        let mut columns: Vec<(String, Option<Field>)> = Vec::new();
+        let mut ignored_columns = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let name = std::str::from_utf8(name)
+                .map_err(|_| {
+                    err(
+                        at,
+                        Some(&(i + 1).to_string()),
+                        "column name is not UTF-8 text; export the file as UTF-8 (\"CSV UTF-8\")"
+                            .into(),
+                    )
+                })?
+                .trim()
+                .to_string();
+            let field = field_for(&name);
+            if let Some(f) = field {
+                if let Some((other, _)) = columns
+                    .iter()
+                    .find(|(_, g)| g.is_some_and(|g| g.same_quantity(f)))
+                {
+                    let message = format!("gives the same quantity as column '{other}'; keep one");
+                    return Err(err(at, Some(&name), message));
+                }
+            } else if !name.is_empty() {
+                ignored_columns.push(printable(&name).into_owned());
+            }
+            columns.push((name, field));
+        }
+        if columns.iter().all(|(n, _)| n.is_empty()) {
+            return Err(err(at, None, empty.into()));
+        }
+        if !columns.iter().any(|(_, f)| *f == Some(Field::Id)) {
+            return Err(err(
+                at,
+                None,
+                "no 'id' column: the header must name each cell's id or barcode".into(),
+            ));
+        }
+        if !columns
+            .iter()
+            .any(|(_, f)| matches!(f, Some(Field::Capacity(_))))
+        {
+            return Err(err(
+                at,
+                None,
+                "no capacity column: expected 'capacity_mah' or 'capacity_ah'".into(),
+            ));
+        }
+        Ok(CsvCells {
+            file: file.to_string(),
+            records,
+            columns,
+            ignored_columns,
+            defaults: defaults.clone(),
+            numbers: Numbers {
+                comma_allowed: delimiter != b',',
+                mark: None,
+            },
+            seen: SeenIds::default(),
+            bom,
+            count: 0,
+            done: false,
+        })
+    }
+
+    /// What was detected so far (the decimal mark is known once a number with one was read).
+    pub fn format(&self) -> Format {
+        Format {
+            kind: "CSV",
+            delimiter: Some(char::from(self.records.delimiter)),
+            decimal_comma: self.numbers.decimal_comma(),
+            line_ends: self.records.lines.ends.name(),
+            bom: self.bom,
+        }
+    }
+
+    /// Header columns that were not recognised and are ignored.
+    pub fn ignored_columns(&self) -> &[String] {
+        &self.ignored_columns
+    }
+
+    /// Up to `max` more cells with their lines; empty when the file is done.
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<(usize, Cell)>, ImportError> {
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            match self.next() {
+                Some(item) => batch.push(item?),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Every cell, or the first fault (nothing half-read is returned), and the format.
+    pub fn collect_all(mut self) -> Result<(ParsedCells, Format), ImportError> {
+        let mut cells = Vec::new();
+        let mut lines = Vec::new();
+        for item in &mut self {
+            let (line, cell) = item?;
+            lines.push(line);
+            cells.push(cell);
+        }
+        let format = self.format();
+        Ok((
+            ParsedCells {
+                cells,
+                lines,
+                ignored_columns: self.ignored_columns,
+            },
+            format,
+        ))
+    }
+
+    fn err(&self, line: usize, column: Option<String>, message: String) -> ImportError {
+        ImportError {
+            file: self.file.clone(),
+            line: Some(line),
+            unit: "line",
+            column,
+            message,
+        }
+    }
+
+    fn column_name(&self, i: usize) -> String {
+        match self.columns.get(i) {
+            Some((name, _)) if !name.is_empty() => printable(name).into_owned(),
+            _ => (i + 1).to_string(),
+        }
+    }
+
+    /// The next row as a cell; `Ok(None)` for a blank row.
+    fn row(&mut self, record: RawRecord) -> Result<Option<(usize, Cell)>, ImportError> {
+        let line = record.line;
+        let mut texts: Vec<String> = Vec::with_capacity(record.fields.len());
+        for (i, bytes) in record.fields.into_iter().enumerate() {
+            match String::from_utf8(bytes) {
+                Ok(s) => texts.push(s),
+                Err(e) => {
+                    let at = e.utf8_error().valid_up_to();
+                    let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                    return Err(self.err(
+                        line,
+                        Some(self.column_name(i)),
+                        format!(
+                            "'{}' is not UTF-8 text (byte 0x{:02X} at byte {} of the field); export the file as UTF-8 (\"CSV UTF-8\")",
+                            printable(&shown),
+                            e.as_bytes()[at],
+                            at + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        if texts.iter().all(|t| t.trim().is_empty()) {
+            return Ok(None);
+        }
+        if texts.len() != self.columns.len() {
+            return Err(self.err(
+                line,
+                None,
+                format!(
+                    "has {} fields but the header has {}",
+                    texts.len(),
+                    self.columns.len()
+                ),
+            ));
+        }
+        let values: Vec<(&str, Field, &str)> = self
+            .columns
+            .iter()
+            .zip(&texts)
+            .filter_map(|((name, field), raw)| field.map(|f| (name.as_str(), f, raw.as_str())))
+            .collect();
+        let cell = build_cell(&values, &self.defaults, &mut self.numbers)
+            .map_err(|e| self.err(line, e.column, e.message))?;
+        let id_column = self
+            .columns
+            .iter()
+            .find(|(_, f)| *f == Some(Field::Id))
+            .map(|(n, _)| n.clone());
+        self.seen
+            .add(&cell.id, line, "line")
+            .map_err(|m| self.err(line, id_column, m))?;
+        Ok(Some((line, cell)))
+    }
+}
+
+fn read_error(e: ReadError) -> String {
+    match e {
+        ReadError::Io(e) => format!("cannot read: {e}"),
+        ReadError::TooLong => format!(
+            "a row longer than {} KiB: not a cell export (or a quote that is never closed)",
+            MAX_RECORD_BYTES / 1024
+        ),
+        ReadError::Unclosed => {
+            "a quoted field starts here and is never closed (a stray '\"')".into()
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for CsvCells<R> {
+    type Item = Result<(usize, Cell), ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let record = match self.records.next_record(false) {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    self.done = true;
+                    if self.count == 0 {
+                        return Some(Err(ImportError {
+                            file: self.file.clone(),
+                            line: None,
+                            unit: "line",
+                            column: None,
+                            message: "no cells: the file has a header but no rows".into(),
+                        }));
+                    }
+                    return None;
+                }
+                Err((line, e)) => {
+                    self.done = true;
+                    return Some(Err(self.err(line, None, read_error(e))));
+                }
+            };
+            match self.row(record) {
+                Ok(None) => continue,
+                Ok(Some(item)) => {
+                    self.count += 1;
+                    return Some(Ok(item));
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Parse CSV text. `file` only names the source in errors.
+pub fn parse_csv(
+    file: &str,
+    text: &str,
+    defaults: &IntakeDefaults,
+) -> Result<ParsedCells, ImportError> {
+    parse_csv_with_format(file, text.as_bytes(), defaults).map(|(p, _)| p)
+}
+
+/// Parse CSV bytes from any reader, saying what format was detected.
+pub fn parse_csv_with_format(
+    file: &str,
+    reader: impl BufRead,
+    defaults: &IntakeDefaults,
+) -> Result<(ParsedCells, Format), ImportError> {
+    CsvCells::new(file, reader, defaults)?.collect_all()
+}
