@@ -108,7 +108,7 @@ impl Chemistry {
         // - NCA 2.5–4.30 V: Panasonic NCR18650B / Tesla-style cells, 2.5–4.2 V, plus 0.1 V for
         //   meter error; the family's hard limit (4.30 V) is the ceiling.
         // - LMO 2.5–4.30 V: LMO/NMC-blend HEV pouches, 2.5–4.2 V; PulseBat's retired LMO cells
-        //   read up to 4.04 V at a nominal 50 % state of charge (tests/fixtures/cells).
+        //   read up to 4.04 V at a nominal 50 % state of charge (data/cells).
         // - LTO 1.5–2.85 V: Toshiba SCiB 1.5–2.7 V, Yinlong 1.5–2.8 V; the family's hard limit.
         let (ocv_min_mv, ocv_max_mv) = match self {
             Chemistry::Lfp => (2000.0, 3650.0),
