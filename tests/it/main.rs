@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Packwright's integration tests, one test binary: one module per area, the shared fixtures in
 //! [`support`]. One binary links SQLite, tokio and ratatui once instead of once per file.
 //!

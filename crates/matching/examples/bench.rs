@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Runs the matching benchmark: `cargo run --release -p packwright-matching --example bench
 //! [-- --quick] [--json] [--sizes 100,10000] [--no-real]`.
 //!

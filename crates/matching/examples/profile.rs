@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Times one synthetic case:
 //! `cargo run --release --example profile -- DIST CELLS S P [RUNS] [ROUNDS_PER_PACK]`;
 //! DIST may be a CSV whose first two columns are id and capacity_mah.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Property tests: whatever the inventory and the profile, no pack breaks a hard limit, every
 //! cell is accounted for exactly once, and every reported bound is below the pack's range.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! The matcher on hand-made, brute-forceable and real inventories.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Conformance against the real frames in tests/fixtures/frames/public.json: every
 //! `pylontech_can` entry, written in candump notation, parses and decodes to its listed
 //! values; the real Daly replies, put on the bus as Daly CAN frames, decode as their UART

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Property tests for the parsers and decoders that face the wire: they never panic on any
 //! input, what they accept formats back to itself, and encoders and decoders agree.
 

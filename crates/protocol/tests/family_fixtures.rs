@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Conformance of the JK (PB Modbus and 4E 57), Pylontech-style RS485 (Pylontech, Pace,
 //! Seplos) codecs against the frames in tests/fixtures/families.json, each named with its
 //! source in tests/fixtures/README.md: every frame decodes to its listed values, and every

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Property tests for the Modbus / JK PB, JK 4E 57 and Pylontech-style ASCII codecs: decoders
 //! and framers never panic on arbitrary bytes, encode → decode gives back what was encoded,
 //! and the framers find every frame in a stream however it is split.

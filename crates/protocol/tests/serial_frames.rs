@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Conformance: every JBD and Daly frame in `tests/fixtures/frames/public.json` (real captures
 //! and manufacturer examples) decodes to its listed values, every request encodes byte for
 //! byte, and damaged copies are rejected with the reason.

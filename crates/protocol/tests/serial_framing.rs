@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Property tests for the wire-facing parts of the serial codecs: the stream framers and the
 //! frame decoders never panic on arbitrary bytes, and the framers find every valid frame
 //! however the stream is split and whatever junk surrounds it.

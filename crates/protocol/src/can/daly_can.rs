@@ -83,11 +83,19 @@ pub fn request_id(data_id: u8, bms: u8) -> u32 {
 }
 
 /// The host's request: 8 zero bytes, as dbus-serialbattery sends.
+#[allow(
+    clippy::expect_used,
+    reason = "a 0x18xxxxxx id with 8 bytes is always valid"
+)]
 pub fn request(data_id: u8, bms: u8) -> CanFrame {
     CanFrame::extended(request_id(data_id, bms), &[0; 8]).expect("0x18xxxxxx fits in 29 bits")
 }
 
 /// A BMS's reply frame carrying `payload` (built with the `encode` of a [`crate::daly`] type).
+#[allow(
+    clippy::expect_used,
+    reason = "a 0x18xxxxxx id with 8 bytes is always valid"
+)]
 pub fn reply(data_id: u8, bms: u8, payload: &[u8; 8]) -> CanFrame {
     CanFrame::extended(reply_id(data_id, bms), payload).expect("0x18xxxxxx fits in 29 bits")
 }

@@ -487,6 +487,10 @@ pub fn encode(msg: &PylonMessage) -> CanFrame {
 }
 
 /// Encodes a message; values beyond a field's range are sent as the field's extreme.
+#[allow(
+    clippy::expect_used,
+    reason = "every id is a constant below 0x7FF and len <= 8"
+)]
 pub fn encode_with(msg: &PylonMessage, scale: VoltageScale) -> CanFrame {
     let mut d = [0u8; 8];
     let len = match msg {

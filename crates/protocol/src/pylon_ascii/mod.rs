@@ -492,19 +492,17 @@ impl Command {
             cid2::SYSTEM_PARAMETERS => Command::SystemParameters,
             cid2::PROTOCOL_VERSION => Command::ProtocolVersion,
             cid2::MANUFACTURER => Command::Manufacturer,
-            c if dialect == Dialect::Pace && pace::ParamKind::from_read_cid2(c).is_some() => {
-                Command::PaceRead {
-                    kind: pace::ParamKind::from_read_cid2(c).expect("checked"),
+            c => match (dialect == Dialect::Pace, pace::ParamKind::from_read_cid2(c)) {
+                (true, Some(kind)) => Command::PaceRead { kind },
+                _ if dialect == Dialect::Pace && pace::ParamKind::from_write_cid2(c).is_some() => {
+                    Command::PaceWrite {
+                        param: pace::decode_write_request(frame)?,
+                    }
                 }
-            }
-            c if dialect == Dialect::Pace && pace::ParamKind::from_write_cid2(c).is_some() => {
-                Command::PaceWrite {
-                    param: pace::decode_write_request(frame)?,
-                }
-            }
-            c => Command::Other {
-                cid2: c,
-                info: frame.info.clone(),
+                _ => Command::Other {
+                    cid2: c,
+                    info: frame.info.clone(),
+                },
             },
         })
     }
