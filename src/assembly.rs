@@ -8,6 +8,7 @@
 use crate::domain::{Pack, PackStatus};
 use crate::pack_code::{self, CodeError};
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{Actor, Store, StoreError};
 use chrono::NaiveDate;
 use serde::Serialize;

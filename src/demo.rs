@@ -14,6 +14,7 @@ use crate::domain::{Cell, CellStatus};
 use crate::intake::ParsedCells;
 use crate::sim::jbd::{JbdBoard, JbdConfig};
 use crate::sim::pty::{self as simpty, Board, Faults, SimOptions};
+use crate::store::prelude::*;
 use crate::store::{Actor, Store};
 use packwright_matching::rng::Rng;
 use packwright_protocol::ProtocolKind;

@@ -4,6 +4,7 @@
 
 use crate::domain::Cell;
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{Actor, NewPack, Store, StoreError};
 use packwright_matching::{CellInput, MatchSpec};
 pub use packwright_matching::{MatchError, MatchOutcome, MatchedPack};

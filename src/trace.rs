@@ -7,6 +7,7 @@ use crate::domain::Cell;
 use crate::eol::record::RunHeader;
 use crate::eol::RunOutcome;
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{BmsWriteRecord, CellLink, PackRecord, SourceCell, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 //! was waiting for its configuration) `configured`, in the same transaction. A refusal is an
 //! attempt too: recorded, and nothing is sent.
 
+use crate::store::prelude::*;
 use packwright_protocol::ProtocolKind;
 
 use super::config::{self, ConfigPlan, SessionOptions, WriteReport};

@@ -5,6 +5,7 @@
 //! Exit codes: 0 done, 1 verification failed (read-back or persistence mismatch, a switch
 //! that did not take), 2 bad input, 3 device or communication error.
 
+use crate::store::prelude::*;
 use std::time::Duration;
 
 use anyhow::Context as _;

@@ -4,6 +4,7 @@ use super::{input_error, print_json, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
+use crate::store::prelude::*;
 use crate::store::CellFilter;
 use crate::text::printable;
 use anyhow::Context as _;

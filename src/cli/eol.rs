@@ -20,6 +20,7 @@ use crate::eol::record::{self, Measurement, RunDocument};
 use crate::eol::runner::{Operator, Reply, RunEvent, Timing};
 use crate::services::bench;
 use crate::services::PackKey;
+use crate::store::prelude::*;
 use crate::store::Store;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};

@@ -5,6 +5,7 @@ use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::CellFilter;
 use clap::Args;
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 use super::{input_error, print_json, Context, EXIT_OK};
 use crate::domain::{Pack, PackStatus};
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::Store;
 use anyhow::Context as _;
 use clap::Subcommand;

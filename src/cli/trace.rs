@@ -3,6 +3,7 @@
 
 use super::{input_error, print_json, Context, EXIT_OK};
 use crate::eol::process_alive;
+use crate::store::prelude::*;
 use crate::trace::{self, CellLineage, Lineage, PackLineage, Passport, SourceLineage};
 use anyhow::Context as _;
 use clap::Args;

@@ -14,6 +14,7 @@ use super::record::Measurement;
 use crate::bms::BmsIdentity;
 use crate::domain::{Cell, Pack};
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{Actor, NewRun, Store, StoreError};
 use packwright_protocol::can::pylontech::Limits;
 use packwright_protocol::BmsSnapshot;

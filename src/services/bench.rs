@@ -13,6 +13,7 @@ use crate::eol::process_alive;
 use crate::eol::runner::Timing;
 use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use packwright_protocol::ProtocolKind;
 use std::fmt;
 use tokio::sync::watch;

@@ -9,6 +9,7 @@ pub mod bench;
 
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
+use crate::store::prelude::*;
 use crate::store::{Actor, Store, StoreError};
 use std::path::PathBuf;
 

@@ -56,9 +56,44 @@ pub struct FieldRecord {
     pub reason: Option<String>,
 }
 
-impl Store {
+/// The BMS write log: every attempt, its outcome and its fields.
+pub trait BmsWriteLog {
     /// Record the start of an attempt; returns its id.
-    pub fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64> {
+    fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64>;
+
+    /// Complete an attempt with its outcome, the board's identity and every field, in one
+    /// transaction.
+    fn finish_bms_write(
+        &mut self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+    ) -> Result<()>;
+
+    /// Complete a write of a profile's whole configuration like [`Store::finish_bms_write`];
+    /// when it verified and its pack (named by the pack code of the attempt) was waiting for
+    /// its configuration (assembled), mark that pack configured in the same transaction.
+    /// Returns whether the pack was marked.
+    fn finish_configuration_write(
+        &mut self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+    ) -> Result<bool>;
+
+    /// The fields of one attempt, in the order they were recorded.
+    fn bms_write_fields(&self, id: i64) -> Result<Vec<FieldRecord>>;
+
+    /// The most recent attempts, newest first.
+    fn recent_bms_writes(&self, limit: usize) -> Result<Vec<BmsWriteRow>>;
+}
+
+impl BmsWriteLog for Store {
+    fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64> {
         let pack_id: Option<i64> = match attempt.pack_code {
             Some(code) => self
                 .conn()
@@ -82,9 +117,7 @@ impl Store {
         Ok(self.conn().last_insert_rowid())
     }
 
-    /// Complete an attempt with its outcome, the board's identity and every field, in one
-    /// transaction.
-    pub fn finish_bms_write(
+    fn finish_bms_write(
         &mut self,
         id: i64,
         outcome: WriteOutcome,
@@ -96,11 +129,7 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Complete a write of a profile's whole configuration like [`Store::finish_bms_write`];
-    /// when it verified and its pack (named by the pack code of the attempt) was waiting for
-    /// its configuration (assembled), mark that pack configured in the same transaction.
-    /// Returns whether the pack was marked.
-    pub fn finish_configuration_write(
+    fn finish_configuration_write(
         &mut self,
         id: i64,
         outcome: WriteOutcome,
@@ -111,6 +140,39 @@ impl Store {
         self.finish(id, outcome, identity, detail, fields, true)
     }
 
+    fn bms_write_fields(&self, id: i64) -> Result<Vec<FieldRecord>> {
+        Ok(self
+            .conn()
+            .prepare(
+                "SELECT field, register, written, read_back, persisted, ok, reason
+                 FROM bms_write_fields WHERE write_id = ?1 ORDER BY rowid",
+            )?
+            .query_map([id], |r| {
+                Ok(FieldRecord {
+                    field: r.get(0)?,
+                    register: r.get(1)?,
+                    written: r.get(2)?,
+                    read_back: r.get(3)?,
+                    persisted: r.get(4)?,
+                    ok: r.get(5)?,
+                    reason: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn recent_bms_writes(&self, limit: usize) -> Result<Vec<BmsWriteRow>> {
+        Ok(self
+            .conn()
+            .prepare(&format!(
+                "SELECT {WRITE_COLUMNS} FROM bms_writes w ORDER BY w.id DESC LIMIT ?1"
+            ))?
+            .query_map([limit as i64], write_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl Store {
     fn finish(
         &mut self,
         id: i64,
@@ -155,39 +217,6 @@ impl Store {
         tx.commit()?;
         Ok(configured)
     }
-
-    /// The fields of one attempt, in the order they were recorded.
-    pub fn bms_write_fields(&self, id: i64) -> Result<Vec<FieldRecord>> {
-        Ok(self
-            .conn()
-            .prepare(
-                "SELECT field, register, written, read_back, persisted, ok, reason
-                 FROM bms_write_fields WHERE write_id = ?1 ORDER BY rowid",
-            )?
-            .query_map([id], |r| {
-                Ok(FieldRecord {
-                    field: r.get(0)?,
-                    register: r.get(1)?,
-                    written: r.get(2)?,
-                    read_back: r.get(3)?,
-                    persisted: r.get(4)?,
-                    ok: r.get(5)?,
-                    reason: r.get(6)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The most recent attempts, newest first.
-    pub fn recent_bms_writes(&self, limit: usize) -> Result<Vec<BmsWriteRow>> {
-        Ok(self
-            .conn()
-            .prepare(&format!(
-                "SELECT {WRITE_COLUMNS} FROM bms_writes w ORDER BY w.id DESC LIMIT ?1"
-            ))?
-            .query_map([limit as i64], write_row)?
-            .collect::<rusqlite::Result<_>>()?)
-    }
 }
 
 /// The columns [`write_row`] reads, in its order, from `bms_writes` named `w`.
@@ -230,6 +259,7 @@ pub struct BmsWriteRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
 
     #[test]
     fn an_attempt_is_visible_as_started_then_complete() {

@@ -39,10 +39,25 @@ fn cell_from_row(r: &Row) -> rusqlite::Result<Cell> {
     })
 }
 
-impl Store {
+/// Graded cells: import, lists, look-ups and status changes.
+pub trait CellRecords {
     /// Insert every parsed cell in one transaction, or none. An id already in the database
     /// is a conflict naming the file's line.
-    pub fn import_cells(&mut self, actor: &Actor, file: &str, parsed: &ParsedCells) -> Result<i64> {
+    fn import_cells(&mut self, actor: &Actor, file: &str, parsed: &ParsedCells) -> Result<i64>;
+
+    fn list_cells(&self, filter: &CellFilter) -> Result<Vec<Cell>>;
+
+    fn get_cell(&self, id: &str) -> Result<Option<Cell>>;
+
+    /// Reject or scrap a cell (with the reason), or return it to stock.
+    fn set_cell_status(&self, id: &str, status: CellStatus, reason: Option<&str>) -> Result<()>;
+
+    /// Cell counts by status, in `CellStatus::ALL` order.
+    fn cell_counts(&self) -> Result<Vec<(CellStatus, i64)>>;
+}
+
+impl CellRecords for Store {
+    fn import_cells(&mut self, actor: &Actor, file: &str, parsed: &ParsedCells) -> Result<i64> {
         let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         {
@@ -93,7 +108,7 @@ impl Store {
         Ok(batch)
     }
 
-    pub fn list_cells(&self, filter: &CellFilter) -> Result<Vec<Cell>> {
+    fn list_cells(&self, filter: &CellFilter) -> Result<Vec<Cell>> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT {CELL_COLUMNS} FROM cells
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR chemistry = ?2) AND (?3 IS NULL OR source_code = ?3)
@@ -112,7 +127,7 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn get_cell(&self, id: &str) -> Result<Option<Cell>> {
+    fn get_cell(&self, id: &str) -> Result<Option<Cell>> {
         Ok(self
             .conn()
             .query_row(
@@ -123,13 +138,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Reject or scrap a cell (with the reason), or return it to stock.
-    pub fn set_cell_status(
-        &self,
-        id: &str,
-        status: CellStatus,
-        reason: Option<&str>,
-    ) -> Result<()> {
+    fn set_cell_status(&self, id: &str, status: CellStatus, reason: Option<&str>) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE cells SET status = ?2, status_reason = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), reason, self.now()],
@@ -140,8 +149,7 @@ impl Store {
         Ok(())
     }
 
-    /// Cell counts by status, in `CellStatus::ALL` order.
-    pub fn cell_counts(&self) -> Result<Vec<(CellStatus, i64)>> {
+    fn cell_counts(&self) -> Result<Vec<(CellStatus, i64)>> {
         CellStatus::ALL
             .iter()
             .map(|s| {

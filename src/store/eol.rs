@@ -66,9 +66,43 @@ fn measurement_from_row(r: &Row) -> rusqlite::Result<Measurement> {
     })
 }
 
-impl Store {
+/// End-of-line runs and their measurements, committed as they are taken.
+pub trait EolRecords {
     /// Open a run in state `running`; returns its id.
-    pub fn start_eol_run(&self, actor: &Actor, run: &NewRun) -> Result<i64> {
+    fn start_eol_run(&self, actor: &Actor, run: &NewRun) -> Result<i64>;
+
+    /// Keep one measurement of a running run. Returns after the row is committed.
+    fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()>;
+
+    /// Close a running run with its outcome and, for a verdict, set the pack's status, in one
+    /// transaction.
+    fn finish_eol_run(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        reason: Option<&str>,
+    ) -> Result<()>;
+
+    /// Mark as aborted every run this station left `running` whose process is gone (killed,
+    /// crashed, power cut). `alive(pid)` says whether a process still exists; pids are only
+    /// meaningful on the station that recorded them, so other stations' runs are left alone.
+    fn abort_orphaned_eol_runs(
+        &mut self,
+        station: &str,
+        alive: impl Fn(i64) -> bool,
+    ) -> Result<Vec<i64>>;
+
+    /// Every run of a pack, oldest first.
+    fn eol_runs_for_pack(&self, pack_id: i64) -> Result<Vec<RunHeader>>;
+
+    fn eol_run(&self, run_id: i64) -> Result<Option<RunHeader>>;
+
+    /// A run's measurements in the order they were taken.
+    fn eol_measurements(&self, run_id: i64) -> Result<Vec<Measurement>>;
+}
+
+impl EolRecords for Store {
+    fn start_eol_run(&self, actor: &Actor, run: &NewRun) -> Result<i64> {
         self.conn().execute(
             "INSERT INTO eol_runs(pack_id, profile, plan_version, station, operator, software_version,
                                   transport, pid, started_at, outcome)
@@ -88,8 +122,7 @@ impl Store {
         Ok(self.conn().last_insert_rowid())
     }
 
-    /// Keep one measurement of a running run. Returns after the row is committed.
-    pub fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()> {
+    fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()> {
         let (num, text) = m.value.as_ref().map(Value::columns).unwrap_or((None, None));
         let limit_json = serde_json::to_string(&m.limit).map_err(|e| {
             StoreError::Conflict(format!("limit of {} cannot be stored: {e}", m.name))
@@ -125,9 +158,7 @@ impl Store {
         Ok(())
     }
 
-    /// Close a running run with its outcome and, for a verdict, set the pack's status, in one
-    /// transaction.
-    pub fn finish_eol_run(
+    fn finish_eol_run(
         &mut self,
         run_id: i64,
         outcome: RunOutcome,
@@ -165,10 +196,7 @@ impl Store {
         Ok(())
     }
 
-    /// Mark as aborted every run this station left `running` whose process is gone (killed,
-    /// crashed, power cut). `alive(pid)` says whether a process still exists; pids are only
-    /// meaningful on the station that recorded them, so other stations' runs are left alone.
-    pub fn abort_orphaned_eol_runs(
+    fn abort_orphaned_eol_runs(
         &mut self,
         station: &str,
         alive: impl Fn(i64) -> bool,
@@ -202,8 +230,7 @@ impl Store {
         Ok(aborted)
     }
 
-    /// Every run of a pack, oldest first.
-    pub fn eol_runs_for_pack(&self, pack_id: i64) -> Result<Vec<RunHeader>> {
+    fn eol_runs_for_pack(&self, pack_id: i64) -> Result<Vec<RunHeader>> {
         Ok(self
             .conn()
             .prepare(&format!(
@@ -214,7 +241,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn eol_run(&self, run_id: i64) -> Result<Option<RunHeader>> {
+    fn eol_run(&self, run_id: i64) -> Result<Option<RunHeader>> {
         Ok(self
             .conn()
             .query_row(
@@ -227,8 +254,7 @@ impl Store {
             .optional()?)
     }
 
-    /// A run's measurements in the order they were taken.
-    pub fn eol_measurements(&self, run_id: i64) -> Result<Vec<Measurement>> {
+    fn eol_measurements(&self, run_id: i64) -> Result<Vec<Measurement>> {
         Ok(self
             .conn()
             .prepare(
@@ -244,6 +270,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::testing::{actor, store_with_pack};
 
     fn new_run(pack_id: i64, pid: u32) -> NewRun {

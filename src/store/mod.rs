@@ -14,12 +14,38 @@ mod stats;
 pub(crate) mod testing;
 mod trace;
 
-pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
-pub use cells::CellFilter;
-pub use eol::NewRun;
-pub use packs::NewPack;
-pub use stats::DayCounts;
-pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};
+pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
+pub use cells::{CellFilter, CellRecords};
+pub use eol::{EolRecords, NewRun};
+pub use packs::{NewPack, PackRecords};
+pub use stats::{DayCounts, LineStats};
+pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
+
+/// The store's whole API as traits, for `use crate::store::prelude::*`: what a second backend
+/// (the line database) implements.
+pub mod prelude {
+    pub use super::{
+        BmsWriteLog, CellRecords, EolRecords, LineStats, LineStore, PackRecords, StationRecords,
+        TraceRecords,
+    };
+}
+
+/// Every record a station keeps, behind one name. The SQLite [`Store`] implements it.
+pub trait LineStore:
+    CellRecords + PackRecords + BmsWriteLog + EolRecords + TraceRecords + LineStats + StationRecords
+{
+}
+
+impl<T> LineStore for T where
+    T: CellRecords
+        + PackRecords
+        + BmsWriteLog
+        + EolRecords
+        + TraceRecords
+        + LineStats
+        + StationRecords
+{
+}
 
 use crate::clock::Clock;
 use rusqlite::{Connection, OptionalExtension};
@@ -175,9 +201,26 @@ impl Store {
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
+}
 
+/// The station's own records: its event log, the console's saved state, the file's health.
+pub trait StationRecords {
     /// `PRAGMA integrity_check`: `ok` or the list of problems.
-    pub fn integrity_check(&self) -> Result<String> {
+    fn integrity_check(&self) -> Result<String>;
+
+    /// Record something the line should see on the home screen.
+    fn log_event(&self, actor: &Actor, level: &str, message: &str) -> Result<()>;
+
+    /// The most recent events, newest first: `(at, level, message)`.
+    fn recent_events(&self, limit: usize) -> Result<Vec<(String, String, String)>>;
+
+    fn get_state(&self, key: &str) -> Result<Option<String>>;
+
+    fn set_state(&self, key: &str, value: &str) -> Result<()>;
+}
+
+impl StationRecords for Store {
+    fn integrity_check(&self) -> Result<String> {
         let rows: Vec<String> = self
             .conn
             .prepare("PRAGMA integrity_check")?
@@ -186,8 +229,7 @@ impl Store {
         Ok(rows.join("\n"))
     }
 
-    /// Record something the line should see on the home screen.
-    pub fn log_event(&self, actor: &Actor, level: &str, message: &str) -> Result<()> {
+    fn log_event(&self, actor: &Actor, level: &str, message: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO events(at, level, station, operator, message) VALUES (?1, ?2, ?3, ?4, ?5)",
             (self.now(), level, &actor.station, &actor.operator, message),
@@ -195,8 +237,7 @@ impl Store {
         Ok(())
     }
 
-    /// The most recent events, newest first: `(at, level, message)`.
-    pub fn recent_events(&self, limit: usize) -> Result<Vec<(String, String, String)>> {
+    fn recent_events(&self, limit: usize) -> Result<Vec<(String, String, String)>> {
         let mut stmt = self
             .conn
             .prepare("SELECT at, level, message FROM events ORDER BY id DESC LIMIT ?1")?;
@@ -206,7 +247,7 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn get_state(&self, key: &str) -> Result<Option<String>> {
+    fn get_state(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row(
@@ -217,7 +258,7 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_state(&self, key: &str, value: &str) -> Result<()> {
+    fn set_state(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO console_state(key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -13,10 +13,40 @@ pub struct NewPack {
     pub metrics_json: String,
 }
 
-impl Store {
+/// Packs: commit (reserve), look-ups, placement, assembly and status.
+pub trait PackRecords {
     /// Create packs and reserve their cells, all in one transaction. A cell that is no longer
     /// available (reserved by another station in the meantime, say) aborts the whole commit.
-    pub fn commit_packs(
+    fn commit_packs(&mut self, actor: &Actor, profile: &str, packs: &[NewPack])
+        -> Result<Vec<i64>>;
+
+    fn get_pack(&self, id: i64) -> Result<Option<Pack>>;
+
+    /// A pack by its code, or by its number written `123` or `#123`.
+    fn find_pack(&self, key: &str) -> Result<Option<Pack>>;
+
+    fn list_packs(&self, status: Option<PackStatus>) -> Result<Vec<Pack>>;
+
+    fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()>;
+
+    /// The pack that holds a cell, if any.
+    fn pack_of_cell(&self, cell_id: &str) -> Result<Option<i64>>;
+
+    /// Record that the operator placed a cell (scanned and put in its slot).
+    fn mark_cell_placed(&self, pack_id: i64, cell_id: &str) -> Result<()>;
+
+    /// Cell ids of a pack already placed, in placement order.
+    fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>>;
+
+    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
+    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()>;
+
+    /// How many pack codes of this prefix exist already (for the next serial number).
+    fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64>;
+}
+
+impl PackRecords for Store {
+    fn commit_packs(
         &mut self,
         actor: &Actor,
         profile: &str,
@@ -63,39 +93,7 @@ impl Store {
         Ok(ids)
     }
 
-    fn pack_from_row(
-        &self,
-        id: i64,
-        code: Option<String>,
-        profile: String,
-        status: String,
-        created_at: String,
-    ) -> Result<Pack> {
-        let mut stmt = self.conn().prepare(
-            "SELECT series_index, parallel_index, cell_id FROM pack_cells WHERE pack_id = ?1
-             ORDER BY series_index, parallel_index",
-        )?;
-        let mut groups: Vec<Vec<String>> = Vec::new();
-        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))?;
-        for row in rows {
-            let (s, cell) = row?;
-            let s = s as usize;
-            if groups.len() <= s {
-                groups.resize(s + 1, Vec::new());
-            }
-            groups[s].push(cell);
-        }
-        Ok(Pack {
-            id,
-            code,
-            profile,
-            status: status.parse().map_err(StoreError::Conflict)?,
-            groups,
-            created_at,
-        })
-    }
-
-    pub fn get_pack(&self, id: i64) -> Result<Option<Pack>> {
+    fn get_pack(&self, id: i64) -> Result<Option<Pack>> {
         let row = self
             .conn()
             .query_row(
@@ -110,8 +108,7 @@ impl Store {
         .transpose()
     }
 
-    /// A pack by its code, or by its number written `123` or `#123`.
-    pub fn find_pack(&self, key: &str) -> Result<Option<Pack>> {
+    fn find_pack(&self, key: &str) -> Result<Option<Pack>> {
         let key = key.trim();
         let by_code: Option<i64> = self
             .conn()
@@ -126,7 +123,7 @@ impl Store {
         }
     }
 
-    pub fn list_packs(&self, status: Option<PackStatus>) -> Result<Vec<Pack>> {
+    fn list_packs(&self, status: Option<PackStatus>) -> Result<Vec<Pack>> {
         let ids: Vec<i64> = self
             .conn()
             .prepare("SELECT id FROM packs WHERE (?1 IS NULL OR status = ?1) ORDER BY id")?
@@ -137,7 +134,7 @@ impl Store {
             .collect()
     }
 
-    pub fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()> {
+    fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE packs SET status = ?2 WHERE id = ?1",
             params![id, status.as_str()],
@@ -148,8 +145,7 @@ impl Store {
         Ok(())
     }
 
-    /// The pack that holds a cell, if any.
-    pub fn pack_of_cell(&self, cell_id: &str) -> Result<Option<i64>> {
+    fn pack_of_cell(&self, cell_id: &str) -> Result<Option<i64>> {
         Ok(self
             .conn()
             .query_row(
@@ -160,8 +156,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Record that the operator placed a cell (scanned and put in its slot).
-    pub fn mark_cell_placed(&self, pack_id: i64, cell_id: &str) -> Result<()> {
+    fn mark_cell_placed(&self, pack_id: i64, cell_id: &str) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE pack_cells SET placed_at = ?3 WHERE pack_id = ?1 AND cell_id = ?2 AND placed_at IS NULL",
             params![pack_id, cell_id, self.now()],
@@ -174,8 +169,7 @@ impl Store {
         Ok(())
     }
 
-    /// Cell ids of a pack already placed, in placement order.
-    pub fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>> {
+    fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>> {
         Ok(self
             .conn()
             .prepare("SELECT cell_id FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NOT NULL ORDER BY placed_at, series_index, parallel_index")?
@@ -183,8 +177,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
-    pub fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
+    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
         let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         let unplaced: i64 = tx.query_row(
@@ -219,13 +212,46 @@ impl Store {
         Ok(())
     }
 
-    /// How many pack codes of this prefix exist already (for the next serial number).
-    pub fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64> {
+    fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64> {
         Ok(self.conn().query_row(
             "SELECT COUNT(*) FROM packs WHERE substr(code, 1, length(?1)) = ?1",
             [prefix],
             |r| r.get(0),
         )?)
+    }
+}
+
+impl Store {
+    fn pack_from_row(
+        &self,
+        id: i64,
+        code: Option<String>,
+        profile: String,
+        status: String,
+        created_at: String,
+    ) -> Result<Pack> {
+        let mut stmt = self.conn().prepare(
+            "SELECT series_index, parallel_index, cell_id FROM pack_cells WHERE pack_id = ?1
+             ORDER BY series_index, parallel_index",
+        )?;
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))?;
+        for row in rows {
+            let (s, cell) = row?;
+            let s = s as usize;
+            if groups.len() <= s {
+                groups.resize(s + 1, Vec::new());
+            }
+            groups[s].push(cell);
+        }
+        Ok(Pack {
+            id,
+            code,
+            profile,
+            status: status.parse().map_err(StoreError::Conflict)?,
+            groups,
+            created_at,
+        })
     }
 }
 
@@ -235,6 +261,7 @@ mod tests {
     use super::*;
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
+    use crate::store::prelude::*;
 
     #[test]
     fn reserved_cells_cannot_be_committed_twice() {

@@ -32,15 +32,22 @@ fn local_midnight(date: NaiveDate) -> String {
     start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-impl Store {
+/// Counts of what happened on the line, per day.
+pub trait LineStats {
     /// What happened on the local date `date`: packs matched (created), assembled,
     /// configured (a verified configuration write finished), and passed or failed (the last
     /// end-of-line verdict the pack got that day; an aborted run or an error is no verdict).
-    pub fn day_counts(&self, date: NaiveDate) -> Result<DayCounts> {
+    fn day_counts(&self, date: NaiveDate) -> Result<DayCounts>;
+}
+
+impl LineStats for Store {
+    fn day_counts(&self, date: NaiveDate) -> Result<DayCounts> {
         let next = date.succ_opt().unwrap_or(date);
         self.counts_between(&local_midnight(date), &local_midnight(next))
     }
+}
 
+impl Store {
     /// [`Store::day_counts`] between two stored times, `from` included, `to` not.
     fn counts_between(&self, from: &str, to: &str) -> Result<DayCounts> {
         Ok(self.conn().query_row(
@@ -75,6 +82,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::eol::judge::RunOutcome;
+    use crate::store::prelude::*;
     use crate::store::testing::{actor, assemble, store_with_pack};
     use crate::store::{NewRun, WriteAttempt, WriteOutcome};
 

@@ -1,5 +1,6 @@
 //! Shared setup for the store's own tests (and the services' tests that need a pack).
 
+use super::prelude::*;
 use super::{Actor, NewPack, Store};
 use crate::chemistry::Chemistry;
 use crate::intake::{parse_csv, IntakeDefaults};

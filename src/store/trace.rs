@@ -52,8 +52,28 @@ pub struct SourceCell {
     pub pack_status: Option<String>,
 }
 
-impl Store {
-    pub fn pack_record(&self, pack_id: i64) -> Result<Option<PackRecord>> {
+/// Lineage both ways: pack to cells to sources, source to packs.
+pub trait TraceRecords {
+    fn pack_record(&self, pack_id: i64) -> Result<Option<PackRecord>>;
+
+    /// A pack's cells in series order, with placement and intake provenance.
+    fn pack_cell_links(&self, pack_id: i64) -> Result<Vec<CellLink>>;
+
+    /// Every configuration write to a pack's BMS, oldest first.
+    fn bms_writes_for_pack(&self, pack_id: i64) -> Result<Vec<BmsWriteRecord>>;
+
+    /// Every cell harvested from a source code, with the pack it is in.
+    fn cells_from_source(&self, source_code: &str) -> Result<Vec<SourceCell>>;
+
+    /// The intake file and time that brought a cell's grading data: `(file, imported_at)`.
+    fn cell_provenance(&self, cell_id: &str) -> Result<Option<(String, String)>>;
+
+    /// Pack codes that start with `prefix` (for the next serial number).
+    fn pack_codes_with_prefix(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+impl TraceRecords for Store {
+    fn pack_record(&self, pack_id: i64) -> Result<Option<PackRecord>> {
         Ok(self
             .conn()
             .query_row(
@@ -76,8 +96,7 @@ impl Store {
             .optional()?)
     }
 
-    /// A pack's cells in series order, with placement and intake provenance.
-    pub fn pack_cell_links(&self, pack_id: i64) -> Result<Vec<CellLink>> {
+    fn pack_cell_links(&self, pack_id: i64) -> Result<Vec<CellLink>> {
         Ok(self
             .conn()
             .prepare(
@@ -103,8 +122,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every configuration write to a pack's BMS, oldest first.
-    pub fn bms_writes_for_pack(&self, pack_id: i64) -> Result<Vec<BmsWriteRecord>> {
+    fn bms_writes_for_pack(&self, pack_id: i64) -> Result<Vec<BmsWriteRecord>> {
         Ok(self
             .conn()
             .prepare(&format!(
@@ -123,8 +141,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every cell harvested from a source code, with the pack it is in.
-    pub fn cells_from_source(&self, source_code: &str) -> Result<Vec<SourceCell>> {
+    fn cells_from_source(&self, source_code: &str) -> Result<Vec<SourceCell>> {
         Ok(self
             .conn()
             .prepare(
@@ -147,8 +164,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The intake file and time that brought a cell's grading data: `(file, imported_at)`.
-    pub fn cell_provenance(&self, cell_id: &str) -> Result<Option<(String, String)>> {
+    fn cell_provenance(&self, cell_id: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()
             .query_row(
@@ -160,8 +176,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Pack codes that start with `prefix` (for the next serial number).
-    pub fn pack_codes_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+    fn pack_codes_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(self
             .conn()
             .prepare(
@@ -177,6 +192,7 @@ mod tests {
     use super::*;
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
+    use crate::store::prelude::*;
     use crate::store::{Actor, NewPack};
 
     #[test]

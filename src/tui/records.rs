@@ -6,6 +6,7 @@ use super::msg::*;
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::intake::{self, IntakeDefaults};
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{Actor, CellFilter, Store};
 use std::path::Path;
 

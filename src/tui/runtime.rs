@@ -11,6 +11,7 @@ use super::msg::{DeviceEvent, Request, TestEvent};
 use super::records::{self, Services};
 use super::theme::Theme;
 use super::view;
+use crate::store::prelude::*;
 use crate::store::{Actor, Store};
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, EventStream};

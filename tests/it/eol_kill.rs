@@ -5,6 +5,7 @@
 use crate::support::eol::{
     assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim,
 };
+use packwright::store::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};

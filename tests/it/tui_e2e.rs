@@ -4,6 +4,7 @@
 
 use crate::support::pty::{count, Pty};
 use crate::support::sim::Sim;
+use packwright::store::prelude::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

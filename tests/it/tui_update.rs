@@ -4,6 +4,7 @@
 use crate::support::tui::Harness;
 use crossterm::event::{KeyCode, KeyModifiers};
 use packwright::domain::{CellStatus, PackStatus};
+use packwright::store::prelude::*;
 use packwright::store::Store;
 use packwright::tui::app::{update, Event, Level, Modal, Resume, Screen};
 use packwright::tui::keys;

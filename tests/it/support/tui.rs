@@ -6,6 +6,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use packwright::intake::ParsedCells;
+use packwright::store::prelude::*;
 use packwright::store::{Actor, Store};
 use packwright::tui::app::{update, App, Effect, Event, Resume, Session};
 use packwright::tui::msg::{DeviceRequest, Reply};
