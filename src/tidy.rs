@@ -112,7 +112,7 @@ const RULES: &[Rule] = &[
             "src/bms/service.rs",
             "src/tidy.rs",
         ],
-        forbidden: &["runner::run(", "WriteLog {"],
+        forbidden: &["runner::run(", "= WriteLog {", "(WriteLog {"],
     },
     Rule {
         name: "production code reads no test fixtures",
