@@ -208,6 +208,33 @@ fn max_cells(protocol: ProtocolKind) -> Option<u32> {
     }
 }
 
+/// How a kept profile's origin names a built-in.
+const BUILTIN_ORIGIN: &str = "built-in ";
+
+/// The text a profile was read from, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSource {
+    pub text: String,
+    /// An absolute path, or `built-in 'name'`.
+    pub origin: String,
+}
+
+impl ProfileSource {
+    /// The SHA-256 of the text, lower-case hex.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.text)
+    }
+}
+
+/// SHA-256 of a text, lower-case hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Profile {
     /// Parse and validate profile text. `origin` names it in messages (a path or a name).
     pub fn from_toml(name: &str, origin: &str, text: &str) -> Result<Profile, ProfileError> {
@@ -231,20 +258,34 @@ impl Profile {
     ///
     /// A name is looked up in `$PACKWRIGHT_PROFILES`, then `./profiles`, then the built-ins.
     pub fn load(name_or_path: &str) -> Result<Profile, ProfileError> {
+        Self::load_with_source(name_or_path).map(|(p, _)| p)
+    }
+
+    /// [`Profile::load`], with the text it was read from and where (an absolute path, or
+    /// `built-in 'name'`), so the text can travel with a pack.
+    pub fn load_with_source(name_or_path: &str) -> Result<(Profile, ProfileSource), ProfileError> {
         let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
         if looks_like_path {
-            return Self::load_file(Path::new(name_or_path));
+            return Self::load_file_with_source(Path::new(name_or_path));
         }
         let mut searched = Vec::new();
         for dir in profile_dirs() {
             let path = dir.join(format!("{name_or_path}.toml"));
             searched.push(path.display().to_string());
             if path.is_file() {
-                return Self::load_file(&path);
+                return Self::load_file_with_source(&path);
             }
         }
         if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-            return Self::from_toml(name, &format!("built-in '{name}'"), text);
+            let origin = format!("{BUILTIN_ORIGIN}'{name}'");
+            let profile = Self::from_toml(name, &origin, text)?;
+            return Ok((
+                profile,
+                ProfileSource {
+                    text: text.to_string(),
+                    origin,
+                },
+            ));
         }
         Err(ProfileError::NotFound {
             name: name_or_path.to_string(),
@@ -257,7 +298,37 @@ impl Profile {
         })
     }
 
+    /// A profile from text kept with a pack: `origin` as [`ProfileSource::origin`] (a DBC
+    /// file named by the profile is looked for beside the original file).
+    pub fn from_kept(name: &str, origin: &str, text: &str) -> Result<Profile, ProfileError> {
+        let mut profile = Self::from_toml(name, &format!("{origin} (as kept with the pack)"), text)?;
+        if !origin.starts_with(BUILTIN_ORIGIN) {
+            if let (Some(dbc), Some(dir)) = (&profile.bms.dbc, Path::new(origin).parent()) {
+                profile.bms.dbc = Some(dir.join(dbc));
+            }
+        }
+        Ok(profile)
+    }
+
+    /// The text now at a kept profile's origin, if it can still be read.
+    pub fn text_at_origin(origin: &str) -> Option<String> {
+        match origin.strip_prefix(BUILTIN_ORIGIN) {
+            Some(quoted) => {
+                let name = quoted.trim_matches('\'');
+                BUILTIN
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, t)| t.to_string())
+            }
+            None => std::fs::read_to_string(origin).ok(),
+        }
+    }
+
     pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
+        Self::load_file_with_source(path).map(|(p, _)| p)
+    }
+
+    fn load_file_with_source(path: &Path) -> Result<(Profile, ProfileSource), ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
             path: path.to_path_buf(),
             source,
@@ -270,7 +341,11 @@ impl Profile {
         if let (Some(dbc), Some(dir)) = (&profile.bms.dbc, path.parent()) {
             profile.bms.dbc = Some(dir.join(dbc));
         }
-        Ok(profile)
+        let origin = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        Ok((profile, ProfileSource { text, origin }))
     }
 
     /// Every profile that can be named: files in the profile directories, then built-ins not

@@ -9,6 +9,7 @@ mod cells;
 mod eol;
 mod migrations;
 mod packs;
+mod states;
 mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -17,7 +18,8 @@ mod trace;
 pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::CellFilter;
 pub use eol::NewRun;
-pub use packs::NewPack;
+pub use packs::{NewPack, ProfileRecord};
+pub use states::{PackEffect, StateChange, StoredProfile};
 pub use stats::DayCounts;
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};
 
