@@ -47,7 +47,7 @@ fn slot_text(s: &Slot) -> String {
 pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
     let pack = super::packs::find(&store, &args.pack)?;
-    let profile = super::packs::profile_of(&pack)?;
+    let profile = super::packs::profile_of(&store, &pack)?;
     // A wrong label is caught before any cell is placed.
     if let Some(code) = &args.code {
         pack_code::validate(&profile.pack_code, profile.chemistry, code.trim())

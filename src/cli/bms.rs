@@ -473,6 +473,15 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
                 &crate::services::PackKey::Text(key.clone()),
             )
             .map_err(service_error)?;
+            // A pack that may not be configured (on hold, say) is refused before the port is
+            // opened; the refusal is logged like any other.
+            if let Err(e) = bench::configurable(&pack) {
+                if !args.dry_run {
+                    bench::log_refusal(&station, &link.port, link.protocol, &profile.name, &e.to_string())
+                        .map_err(service_error)?;
+                }
+                return Err(service_error(e));
+            }
             if let Some(named) = args.profile.as_deref() {
                 if Profile::load(named).map(|p| p.name).ok().as_deref() != Some(&profile.name) {
                     return Err(input_error(anyhow::anyhow!(
