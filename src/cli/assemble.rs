@@ -41,7 +41,11 @@ struct Outcome {
 }
 
 fn slot_text(s: &Slot) -> String {
-    format!("{} <- {}", s.label(), s.cell_id)
+    if s.cell_id.is_empty() {
+        format!("{} is open: fill it with `packs rework PACK --in CELL`", s.label())
+    } else {
+        format!("{} <- {}", s.label(), s.cell_id)
+    }
 }
 
 pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {

@@ -171,7 +171,7 @@ impl Store {
                     &Change {
                         verb: "pack hold",
                         pack_id: Some(*p),
-                        cell_id: Some(cell),
+                        cell_id: None,
                         from: Some(&before),
                         to: Some("on_hold"),
                         reason: Some(why),
