@@ -301,7 +301,8 @@ impl Profile {
     /// A profile from text kept with a pack: `origin` as [`ProfileSource::origin`] (a DBC
     /// file named by the profile is looked for beside the original file).
     pub fn from_kept(name: &str, origin: &str, text: &str) -> Result<Profile, ProfileError> {
-        let mut profile = Self::from_toml(name, &format!("{origin} (as kept with the pack)"), text)?;
+        let mut profile =
+            Self::from_toml(name, &format!("{origin} (as kept with the pack)"), text)?;
         if !origin.starts_with(BUILTIN_ORIGIN) {
             if let (Some(dbc), Some(dir)) = (&profile.bms.dbc, Path::new(origin).parent()) {
                 profile.bms.dbc = Some(dir.join(dbc));

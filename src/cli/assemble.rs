@@ -42,7 +42,10 @@ struct Outcome {
 
 fn slot_text(s: &Slot) -> String {
     if s.cell_id.is_empty() {
-        format!("{} is open: fill it with `packs rework PACK --in CELL`", s.label())
+        format!(
+            "{} is open: fill it with `packs rework PACK --in CELL`",
+            s.label()
+        )
     } else {
         format!("{} <- {}", s.label(), s.cell_id)
     }

@@ -477,8 +477,15 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
             // opened; the refusal is logged like any other.
             if let Err(e) = bench::configurable(&pack) {
                 if !args.dry_run {
-                    bench::log_refusal(&station, &link.port, link.protocol, &profile.name, &e.to_string())
-                        .map_err(service_error)?;
+                    bench::log_pack_refusal(
+                        &station,
+                        pack.code.as_deref(),
+                        &link.port,
+                        link.protocol,
+                        &profile.name,
+                        &e.to_string(),
+                    )
+                    .map_err(service_error)?;
                 }
                 return Err(service_error(e));
             }

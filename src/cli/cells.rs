@@ -1,10 +1,10 @@
 //! `packwright cells import|list|show|reject|unreject|source`.
 
 use super::{input_error, print_json, service_error, Context, EXIT_OK};
-use crate::services;
 use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
+use crate::services;
 use crate::store::CellFilter;
 use anyhow::Context as _;
 use clap::Subcommand;

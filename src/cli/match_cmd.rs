@@ -46,7 +46,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let pack_ids = if args.commit {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
-        Some(matching::commit(&mut store, &ctx.actor, &profile, Some(&source), &chosen).map_err(input_error)?)
+        Some(
+            matching::commit(&mut store, &ctx.actor, &profile, Some(&source), &chosen)
+                .map_err(input_error)?,
+        )
     } else {
         None
     };

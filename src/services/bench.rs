@@ -179,10 +179,22 @@ pub fn log_refusal(
     profile: &str,
     detail: &str,
 ) -> Result<()> {
+    log_pack_refusal(station, None, port, protocol, profile, detail)
+}
+
+/// [`log_refusal`] of a write for `pack_code`'s board (a pack that may not be configured).
+pub fn log_pack_refusal(
+    station: &Station,
+    pack_code: Option<&str>,
+    port: &str,
+    protocol: ProtocolKind,
+    profile: &str,
+    detail: &str,
+) -> Result<()> {
     let mut log = WriteLog {
         store: station.open()?,
         actor: station.actor.clone(),
-        pack_code: None,
+        pack_code: pack_code.map(str::to_string),
     };
     Ok(log.refuse(port, protocol, profile, detail)?)
 }

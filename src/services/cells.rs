@@ -43,7 +43,9 @@ pub fn reject(
     if cell.status == status {
         return Err(ServiceError::Refused(format!(
             "cell {id} is {status} already ({})",
-            cell.status_reason.as_deref().unwrap_or("no reason recorded")
+            cell.status_reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
         )));
     }
     let pack = match store.pack_of_cell(id)? {
@@ -99,7 +101,9 @@ pub fn reject(
         if said.is_some() { "warning" } else { "info" },
         &format!(
             "cell {id} {status}: {reason}{}",
-            said.as_deref().map(|s| format!("; {s}")).unwrap_or_default()
+            said.as_deref()
+                .map(|s| format!("; {s}"))
+                .unwrap_or_default()
         ),
     )?;
     Ok(Rejected {
@@ -164,10 +168,12 @@ pub fn set_source(store: &mut Store, actor: &Actor, ids: &[String], code: &str) 
     if ids.is_empty() {
         return Err(ServiceError::Refused("name at least one cell".into()));
     }
-    store.set_cell_source(actor, ids, code).map_err(|e| match e {
-        crate::store::StoreError::NotFound(m) => ServiceError::NotFound(format!("no {m}")),
-        e => e.into(),
-    })?;
+    store
+        .set_cell_source(actor, ids, code)
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(m) => ServiceError::NotFound(format!("no {m}")),
+            e => e.into(),
+        })?;
     store.log_event(
         actor,
         "info",
@@ -184,7 +190,9 @@ pub fn unusable(cell: &Cell) -> Option<String> {
             "{} {} ({})",
             cell.id,
             cell.status,
-            cell.status_reason.as_deref().unwrap_or("no reason recorded")
+            cell.status_reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
         )
     })
 }

@@ -162,7 +162,9 @@ pub fn scrap(
         )));
     }
     if reason.trim().is_empty() {
-        return Err(ServiceError::Refused("scrapping a pack needs a reason".into()));
+        return Err(ServiceError::Refused(
+            "scrapping a pack needs a reason".into(),
+        ));
     }
     let mut back = Vec::new();
     let mut scrapped = Vec::new();
@@ -252,7 +254,11 @@ pub fn rework(
     for group in &pack.groups {
         let mut g = Vec::new();
         for id in group {
-            g.push(if id.is_empty() { None } else { store.get_cell(id)? });
+            g.push(if id.is_empty() {
+                None
+            } else {
+                store.get_cell(id)?
+            });
         }
         cells.push(g);
     }
@@ -288,11 +294,10 @@ pub fn rework(
 }
 
 fn find_slot(pack: &Pack, cell: &str) -> Option<(usize, usize)> {
-    pack.groups.iter().enumerate().find_map(|(s, g)| {
-        g.iter()
-            .position(|c| c == cell)
-            .map(|p| (s, p))
-    })
+    pack.groups
+        .iter()
+        .enumerate()
+        .find_map(|(s, g)| g.iter().position(|c| c == cell).map(|p| (s, p)))
 }
 
 /// Whether `new` may take `slot` of a pack whose cells are `cells` (`None`: open slot): it
@@ -354,7 +359,10 @@ pub fn fits(
             return Err(format!("its IR {ir:.3} mΩ is above the ceiling {lim} mΩ"));
         }
     }
-    if let (Some(lim), Some(sd)) = (t.self_discharge_ceiling_mv_per_day, new.self_discharge_mv_per_day) {
+    if let (Some(lim), Some(sd)) = (
+        t.self_discharge_ceiling_mv_per_day,
+        new.self_discharge_mv_per_day,
+    ) {
         if sd > lim {
             return Err(format!(
                 "its self-discharge {sd} mV/day is above the ceiling {lim} mV/day"
@@ -393,7 +401,11 @@ pub fn fits(
         let max = sums.iter().copied().fold(f64::MIN, f64::max);
         let min = sums.iter().copied().fold(f64::MAX, f64::min);
         let mean = sums.iter().sum::<f64>() / sums.len().max(1) as f64;
-        let spread = if mean > 0.0 { (max - min) / mean * 100.0 } else { 0.0 };
+        let spread = if mean > 0.0 {
+            (max - min) / mean * 100.0
+        } else {
+            0.0
+        };
         if spread > lim + 1e-9 {
             return Err(format!(
                 "with it the series groups' capacities would spread {spread:.2} % (limit {lim} %); \

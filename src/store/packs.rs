@@ -106,7 +106,11 @@ impl Store {
         let mut groups: Vec<Vec<String>> = Vec::new();
         // Current cells, then the slots whose cell left and was not replaced (open slots).
         let rows = stmt.query_map([id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut slots: Vec<(usize, usize, String)> = Vec::new();
         for row in rows {
@@ -124,7 +128,10 @@ impl Store {
             )?
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        slots.extend(open.into_iter().map(|(s, p)| (s as usize, p as usize, String::new())));
+        slots.extend(
+            open.into_iter()
+                .map(|(s, p)| (s as usize, p as usize, String::new())),
+        );
         slots.sort();
         for (s, p, cell) in slots {
             if groups.len() <= s {

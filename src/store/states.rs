@@ -79,7 +79,13 @@ fn unlink(tx: &Transaction, cell: &str, at: &str, change: i64) -> Result<()> {
     Ok(())
 }
 
-fn set_cell(tx: &Transaction, cell: &str, status: CellStatus, reason: Option<&str>, at: &str) -> Result<()> {
+fn set_cell(
+    tx: &Transaction,
+    cell: &str,
+    status: CellStatus,
+    reason: Option<&str>,
+    at: &str,
+) -> Result<()> {
     let n = tx.execute(
         "UPDATE cells SET status = ?2, status_reason = ?3, updated_at = ?4 WHERE id = ?1",
         params![cell, status.as_str(), reason, at],
@@ -91,9 +97,11 @@ fn set_cell(tx: &Transaction, cell: &str, status: CellStatus, reason: Option<&st
 }
 
 fn cell_status(tx: &Transaction, cell: &str) -> Result<String> {
-    tx.query_row("SELECT status FROM cells WHERE id = ?1", [cell], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("cell '{cell}'")))
+    tx.query_row("SELECT status FROM cells WHERE id = ?1", [cell], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("cell '{cell}'")))
 }
 
 fn pack_status(tx: &Transaction, pack: i64) -> Result<String> {
@@ -106,7 +114,14 @@ fn pack_status(tx: &Transaction, pack: i64) -> Result<String> {
     .ok_or_else(|| StoreError::NotFound(format!("pack #{pack}")))
 }
 
-fn hold(tx: &Transaction, actor: &Actor, at: &str, pack: i64, over: &str, reason: &str) -> Result<()> {
+fn hold(
+    tx: &Transaction,
+    actor: &Actor,
+    at: &str,
+    pack: i64,
+    over: &str,
+    reason: &str,
+) -> Result<()> {
     tx.execute(
         "UPDATE packs SET status_override = ?2, status_reason = ?3, status_at = ?4,
                           status_station = ?5, status_operator = ?6 WHERE id = ?1",
@@ -148,7 +163,11 @@ impl Store {
             actor,
             &at,
             &Change {
-                verb: if status == CellStatus::Scrapped { "cell scrap" } else { "cell reject" },
+                verb: if status == CellStatus::Scrapped {
+                    "cell scrap"
+                } else {
+                    "cell reject"
+                },
                 pack_id: pack,
                 cell_id: Some(cell),
                 from: Some(&from),
@@ -186,12 +205,22 @@ impl Store {
 
     /// Return a rejected or scrapped cell to stock (available), out of the scrapped or
     /// released pack it may still be listed in.
-    pub fn return_cell(&mut self, actor: &Actor, cell: &str, verb: &str, reason: &str) -> Result<()> {
+    pub fn return_cell(
+        &mut self,
+        actor: &Actor,
+        cell: &str,
+        verb: &str,
+        reason: &str,
+    ) -> Result<()> {
         let at = self.now();
         let tx = self.conn_mut().transaction()?;
         let from = cell_status(&tx, cell)?;
         let pack: Option<i64> = tx
-            .query_row("SELECT pack_id FROM pack_cells WHERE cell_id = ?1", [cell], |r| r.get(0))
+            .query_row(
+                "SELECT pack_id FROM pack_cells WHERE cell_id = ?1",
+                [cell],
+                |r| r.get(0),
+            )
             .optional()?;
         let change = record(
             &tx,
@@ -221,10 +250,14 @@ impl Store {
         let tx = self.conn_mut().transaction()?;
         for cell in cells {
             let before: Option<Option<String>> = tx
-                .query_row("SELECT source_code FROM cells WHERE id = ?1", [cell], |r| r.get(0))
+                .query_row("SELECT source_code FROM cells WHERE id = ?1", [cell], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             let Some(before) = before else {
-                return Err(StoreError::NotFound(format!("cell '{cell}'; nothing was changed")));
+                return Err(StoreError::NotFound(format!(
+                    "cell '{cell}'; nothing was changed"
+                )));
             };
             tx.execute(
                 "UPDATE cells SET source_code = ?2, updated_at = ?3 WHERE id = ?1",
@@ -316,14 +349,40 @@ impl Store {
             let from = cell_status(&tx, cell)?;
             unlink(&tx, cell, &at, change)?;
             set_cell(&tx, cell, CellStatus::Available, None, &at)?;
-            record(&tx, actor, &at, &Change { verb: "cell to stock", pack_id: Some(pack), cell_id: Some(cell), from: Some(&from), to: Some("available"), reason: Some(reason), detail: None })?;
+            record(
+                &tx,
+                actor,
+                &at,
+                &Change {
+                    verb: "cell to stock",
+                    pack_id: Some(pack),
+                    cell_id: Some(cell),
+                    from: Some(&from),
+                    to: Some("available"),
+                    reason: Some(reason),
+                    detail: None,
+                },
+            )?;
         }
         for cell in scrapped {
             let from = cell_status(&tx, cell)?;
             if from != "scrapped" {
                 let why = format!("pack scrapped: {reason}");
                 set_cell(&tx, cell, CellStatus::Scrapped, Some(&why), &at)?;
-                record(&tx, actor, &at, &Change { verb: "cell scrap", pack_id: Some(pack), cell_id: Some(cell), from: Some(&from), to: Some("scrapped"), reason: Some(&why), detail: None })?;
+                record(
+                    &tx,
+                    actor,
+                    &at,
+                    &Change {
+                        verb: "cell scrap",
+                        pack_id: Some(pack),
+                        cell_id: Some(cell),
+                        from: Some(&from),
+                        to: Some("scrapped"),
+                        reason: Some(&why),
+                        detail: None,
+                    },
+                )?;
             }
         }
         tx.execute(
@@ -430,11 +489,21 @@ impl Store {
     }
 
     /// Replace the profile text kept with a pack (the operator's explicit choice), logged.
-    pub fn set_pack_profile(&mut self, actor: &Actor, pack: i64, new: &ProfileRecord, reason: &str) -> Result<()> {
+    pub fn set_pack_profile(
+        &mut self,
+        actor: &Actor,
+        pack: i64,
+        new: &ProfileRecord,
+        reason: &str,
+    ) -> Result<()> {
         let at = self.now();
         let tx = self.conn_mut().transaction()?;
         let old: Option<String> = tx
-            .query_row("SELECT profile_sha256 FROM packs WHERE id = ?1", [pack], |r| r.get(0))
+            .query_row(
+                "SELECT profile_sha256 FROM packs WHERE id = ?1",
+                [pack],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("pack #{pack}")))?;
         tx.execute(
@@ -469,7 +538,10 @@ impl Store {
 
     /// Every state change of a cell, oldest first.
     pub fn state_changes_for_cell(&self, cell: &str) -> Result<Vec<StateChange>> {
-        self.state_changes("cell_id = ?1", rusqlite::types::Value::Text(cell.to_string()))
+        self.state_changes(
+            "cell_id = ?1",
+            rusqlite::types::Value::Text(cell.to_string()),
+        )
     }
 
     fn state_changes(&self, filter: &str, key: rusqlite::types::Value) -> Result<Vec<StateChange>> {
