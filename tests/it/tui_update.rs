@@ -205,6 +205,45 @@ fn assembly_refuses_a_wrong_cell_loudly_and_codes_the_finished_pack() {
 }
 
 #[test]
+fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('4'));
+    let pack = h.app.pack.clone().expect("a pack to assemble");
+    let order: Vec<String> = pack.groups.iter().flatten().cloned().collect();
+    h.scan(&order[0]);
+    assert_eq!(h.app.assemble.placed, vec![order[0].clone()]);
+
+    // Another station rejects the next cell while this console shows the pack.
+    let done = packwright::services::cells::reject(
+        &mut h.services.store,
+        &crate::support::tui::actor(),
+        &order[1],
+        false,
+        "swollen",
+    )
+    .unwrap();
+    assert!(done.pack_effect.unwrap().contains("taken out of pack"));
+
+    // Scanned anyway: refused loudly, with the reason, and nothing is placed.
+    h.scan(&order[1]);
+    let text = message(&h);
+    assert!(
+        text.contains("REJECTED CELL") && text.contains(&order[1]) && text.contains("swollen"),
+        "{text}"
+    );
+    assert_eq!(h.app.assemble.placed, vec![order[0].clone()]);
+    assert_eq!(
+        h.services.store.placed_cells(pack.id).unwrap(),
+        vec![order[0].clone()]
+    );
+    assert_eq!(
+        h.services.store.get_cell(&order[1]).unwrap().unwrap().status,
+        CellStatus::Rejected
+    );
+}
+
+#[test]
 fn the_console_resumes_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
