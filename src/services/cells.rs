@@ -196,3 +196,74 @@ pub fn unusable(cell: &Cell) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{actor, assemble, store_with_pack};
+
+    #[test]
+    fn a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_its_slot_opens() {
+        let (mut store, id) = store_with_pack();
+        let done = reject(&mut store, &actor(), "b", false, "swollen").unwrap();
+        let said = done.pack_effect.unwrap();
+        assert!(said.contains("S2P1 is open"), "{said}");
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::Matched);
+        assert_eq!(
+            pack.groups,
+            vec![vec!["a".to_string()], vec![String::new()]]
+        );
+        assert_eq!(pack.open_slots(), ["S2P1"]);
+        let b = store.get_cell("b").unwrap().unwrap();
+        assert_eq!(unusable(&b).as_deref(), Some("b rejected (swollen)"));
+        // Un-rejected, it is stock again, in no pack; the slot stays open.
+        unreject(&mut store, &actor(), "b", "re-measured").unwrap();
+        assert_eq!(
+            store.get_cell("b").unwrap().unwrap().status,
+            CellStatus::Available
+        );
+        assert!(unreject(&mut store, &actor(), "b", "again").is_err());
+        assert_eq!(store.get_pack(id).unwrap().unwrap().open_slots(), ["S2P1"]);
+    }
+
+    #[test]
+    fn a_rejected_cell_of_a_built_pack_holds_it_and_stays_in_it() {
+        let (mut store, id) = store_with_pack();
+        assemble(&mut store, id, "PW1");
+        let done = reject(&mut store, &actor(), "a", true, "dropped").unwrap();
+        assert!(done.pack_effect.unwrap().contains("ON HOLD"));
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::OnHold);
+        assert!(pack
+            .status_note
+            .unwrap()
+            .contains("cell a scrapped: dropped"));
+        assert_eq!(store.pack_of_cell("a").unwrap(), Some(id));
+        let e = unreject(&mut store, &actor(), "a", "oops")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rework"), "{e}");
+        assert!(reject(&mut store, &actor(), "a", true, "again").is_err());
+        assert!(reject(&mut store, &actor(), "b", false, " ").is_err());
+    }
+
+    #[test]
+    fn sources_are_recorded_for_every_named_cell_or_none() {
+        let (mut store, _) = store_with_pack();
+        assert!(set_source(&mut store, &actor(), &["a".into(), "zz".into()], "M9").is_err());
+        assert_eq!(
+            store.get_cell("a").unwrap().unwrap().source_code.as_deref(),
+            Some("M1")
+        );
+        set_source(&mut store, &actor(), &["a".into(), "b".into()], "M9").unwrap();
+        assert_eq!(
+            store.get_cell("b").unwrap().unwrap().source_code.as_deref(),
+            Some("M9")
+        );
+        assert_eq!(
+            store.state_changes_for_cell("a").unwrap()[0].verb,
+            "cell source"
+        );
+    }
+}

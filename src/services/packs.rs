@@ -417,3 +417,123 @@ pub fn fits(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chemistry::Chemistry;
+    use crate::services::cells;
+    use crate::store::testing::{actor, assemble, store_with_pack};
+
+    fn cell(id: &str, cap: f64) -> Cell {
+        Cell {
+            id: id.into(),
+            chemistry: Chemistry::Lfp,
+            model: Some("M".into()),
+            capacity_mah: Some(cap),
+            ir_mohm: Some(0.5),
+            ocv_mv: Some(3300.0),
+            self_discharge_mv_per_day: Some(1.0),
+            grade: None,
+            source_code: Some("S".into()),
+            status: CellStatus::Available,
+            status_reason: None,
+        }
+    }
+
+    /// A 15S1P pack of 95 Ah cells.
+    fn pack_cells() -> Vec<Vec<Option<Cell>>> {
+        (0..15)
+            .map(|i| vec![Some(cell(&format!("c{i}"), 95_000.0))])
+            .collect()
+    }
+
+    #[test]
+    fn a_replacement_must_be_available_of_the_pack_kind_and_within_the_group_spread() {
+        let profile = Profile::load("lfp-15s1p-100ah").unwrap();
+        let cells = pack_cells();
+        assert_eq!(fits(&profile, &cells, (3, 0), &cell("n", 95_500.0)), Ok(()));
+
+        let mut rejected = cell("n", 95_000.0);
+        rejected.status = CellStatus::Rejected;
+        rejected.status_reason = Some("swollen".into());
+        let e = fits(&profile, &cells, (3, 0), &rejected).unwrap_err();
+        assert!(e.contains("rejected (swollen)"), "{e}");
+
+        let mut nmc = cell("n", 95_000.0);
+        nmc.chemistry = Chemistry::Nmc;
+        assert!(fits(&profile, &cells, (3, 0), &nmc).is_err());
+
+        let mut other_model = cell("n", 95_000.0);
+        other_model.model = Some("Z".into());
+        let e = fits(&profile, &cells, (3, 0), &other_model).unwrap_err();
+        assert!(e.contains("model"), "{e}");
+
+        // 3 % spread: 95 Ah groups with one at 85 Ah is out, and says what would fit.
+        let e = fits(&profile, &cells, (3, 0), &cell("n", 85_000.0)).unwrap_err();
+        assert!(e.contains("spread") && e.contains("S4"), "{e}");
+
+        let mut hot = cell("n", 95_000.0);
+        hot.ocv_mv = None;
+        hot.ir_mohm = Some(5.0);
+        assert!(fits(&profile, &cells, (3, 0), &hot)
+            .unwrap_err()
+            .contains("IR"));
+    }
+
+    #[test]
+    fn held_released_and_scrapped_packs_are_not_tested() {
+        let (mut store, id) = store_with_pack();
+        assemble(&mut store, id, "PW1");
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert!(testable(&pack).is_ok());
+        cells::reject(&mut store, &actor(), "a", false, "swollen").unwrap();
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::OnHold);
+        let e = testable(&pack).unwrap_err().to_string();
+        assert!(e.contains("ON HOLD") && e.contains("swollen"), "{e}");
+        let e = crate::services::bench::configurable(&pack)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ON HOLD"), "{e}");
+        // A held pack is listed as such.
+        assert_eq!(store.list_packs(Some(PackStatus::OnHold)).unwrap().len(), 1);
+        assert!(store
+            .list_packs(Some(PackStatus::Assembled))
+            .unwrap()
+            .is_empty());
+        let fates = scrap(&mut store, &actor(), &pack, "dropped", true).unwrap();
+        assert_eq!(fates[0].status, "scrapped (was rejected)");
+        assert_eq!(fates[1].status, "available");
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::Scrapped);
+        assert!(testable(&pack).is_err());
+        assert!(scrap(&mut store, &actor(), &pack, "again", false).is_err());
+    }
+
+    #[test]
+    fn only_a_matched_pack_is_released_and_its_cells_are_free_again() {
+        let (mut store, id) = store_with_pack();
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(
+            release(&mut store, &actor(), &pack, "r").unwrap(),
+            ["a", "b"]
+        );
+        let pack = store.get_pack(id).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::Released);
+        assert!(pack.groups.is_empty());
+        assert!(release(&mut store, &actor(), &pack, "r").is_err());
+        assert_eq!(
+            store.get_cell("a").unwrap().unwrap().status,
+            CellStatus::Available
+        );
+        assert!(store.pack_of_cell("a").unwrap().is_none());
+        let verbs: Vec<String> = store
+            .state_changes_for_pack(id)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.verb)
+            .collect();
+        assert_eq!(verbs, ["pack release"]);
+    }
+}

@@ -238,7 +238,12 @@ fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
         vec![order[0].clone()]
     );
     assert_eq!(
-        h.services.store.get_cell(&order[1]).unwrap().unwrap().status,
+        h.services
+            .store
+            .get_cell(&order[1])
+            .unwrap()
+            .unwrap()
+            .status,
         CellStatus::Rejected
     );
 }
