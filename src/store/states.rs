@@ -568,3 +568,37 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::migrations::MIGRATIONS;
+    use super::*;
+    use crate::domain::PackStatus;
+
+    #[test]
+    fn a_file_of_schema_1_migrates_with_its_packs_unchanged_and_no_profile_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO cells(id, chemistry, status, updated_at) VALUES ('a', 'LFP', 'reserved', 't');
+                 INSERT INTO packs(profile, status, created_at, station, operator)
+                     VALUES ('lfp-15s1p-100ah', 'matched', 't', 's', 'o');
+                 INSERT INTO pack_cells VALUES (1, 'a', 0, 0, NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let pack = store.get_pack(1).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::Matched);
+        assert_eq!(pack.groups, vec![vec!["a".to_string()]]);
+        assert!(pack.status_note.is_none());
+        let kept = store.pack_profile(1).unwrap();
+        assert_eq!(kept.name, "lfp-15s1p-100ah");
+        assert!(kept.record.is_none());
+        assert!(store.state_changes_for_pack(1).unwrap().is_empty());
+    }
+}
