@@ -473,6 +473,11 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
                 &crate::services::PackKey::Text(key.clone()),
             )
             .map_err(service_error)?;
+            if let Some(drift) =
+                crate::services::packs::profile_drift(&store, &pack).map_err(service_error)?
+            {
+                eprintln!("note: {drift}");
+            }
             // A pack that may not be configured (on hold, say) is refused before the port is
             // opened; the refusal is logged like any other.
             if let Err(e) = bench::configurable(&pack) {

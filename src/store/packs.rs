@@ -214,7 +214,9 @@ impl Store {
 
     pub fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()> {
         let n = self.conn().execute(
-            "UPDATE packs SET status = ?2, status_override = NULL WHERE id = ?1",
+            "UPDATE packs SET status = ?2, status_override = NULL, status_reason = NULL,
+                    status_at = NULL, status_station = NULL, status_operator = NULL
+             WHERE id = ?1",
             params![id, status.as_str()],
         )?;
         if n == 0 {

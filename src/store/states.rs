@@ -458,7 +458,10 @@ impl Store {
         )?;
         if built {
             tx.execute(
-                "UPDATE packs SET status = 'assembled', status_override = NULL WHERE id = ?1",
+                "UPDATE packs SET status = 'assembled', status_override = NULL,
+                        status_reason = NULL, status_at = NULL, status_station = NULL,
+                        status_operator = NULL
+                 WHERE id = ?1",
                 [pack],
             )?;
         }

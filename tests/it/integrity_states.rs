@@ -227,6 +227,7 @@ fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked() {
     assert_eq!(rework["operator"], "ann");
     assert_eq!(rework["station"], "line-1");
     assert!(rework["detail"].as_str().unwrap().contains("TWIN-2 in"));
+    assert!(v["pack"]["status_note"].is_null(), "{}", v["pack"]);
     let (_, text, _) = run(&db, &["trace", &code]);
     assert!(
         text.contains("state changes:") && text.contains("pack rework"),
