@@ -191,6 +191,9 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
                     done.into,
                     done.status
                 );
+                if let (Some(out), Some(status)) = (&done.out, done.out_status) {
+                    println!("cell {out} is {status}");
+                }
                 if done.status == PackStatus::Assembled {
                     println!("it needs its BMS configured and a new end-of-line test");
                 }

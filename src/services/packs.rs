@@ -93,12 +93,13 @@ pub fn adopt_disk_profile(
         .record
         .map(|r| r.origin)
         .unwrap_or_else(|| pack.profile.clone());
-    let (_, source) = if Profile::text_at_origin(&origin).is_some() {
-        let text = Profile::text_at_origin(&origin).unwrap_or_default();
-        let profile = Profile::from_kept(&kept.name, &origin, &text)?;
-        (profile, ProfileSource { text, origin })
-    } else {
-        Profile::load_with_source(&pack.profile)?
+    // The new text must be a valid profile before it replaces the kept one.
+    let source = match Profile::text_at_origin(&origin) {
+        Some(text) => {
+            Profile::from_kept(&kept.name, &origin, &text)?;
+            ProfileSource { text, origin }
+        }
+        None => Profile::load_with_source(&pack.profile)?.1,
     };
     let record = record_of(&source);
     store.set_pack_profile(actor, pack.id, &record, reason)?;
@@ -212,6 +213,9 @@ pub fn scrap(
 pub struct Reworked {
     pub slot: String,
     pub out: Option<String>,
+    /// What became of the cell taken out: it keeps a rejected or scrapped status, else it is
+    /// back to available.
+    pub out_status: Option<CellStatus>,
     pub into: String,
     /// The pack's status now: `assembled` (needs configuration and a new test) or `matched`.
     pub status: PackStatus,
@@ -271,6 +275,10 @@ pub fn rework(
         ))
     })?;
     store.rework_pack(actor, pack.id, out, into, slot, built, reason)?;
+    let out_status = match out {
+        Some(id) => store.get_cell(id)?.map(|c| c.status),
+        None => None,
+    };
     let label = format!("S{}P{}", slot.0 + 1, slot.1 + 1);
     store.log_event(
         actor,
@@ -284,6 +292,7 @@ pub fn rework(
     Ok(Reworked {
         slot: label,
         out: out.map(str::to_string),
+        out_status,
         into: into.to_string(),
         status: if built {
             PackStatus::Assembled

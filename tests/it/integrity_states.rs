@@ -208,6 +208,7 @@ fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked() {
         out.contains("S3P1") && out.contains("new end-of-line test"),
         "{out}"
     );
+    assert!(out.contains(&format!("cell {bad} is rejected")), "{out}");
     let pack = pack_json(&db, &code);
     assert_eq!(pack["status"], "assembled");
     assert_eq!(pack["groups"][2][0], "TWIN-2");
