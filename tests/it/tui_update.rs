@@ -249,6 +249,37 @@ fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
 }
 
 #[test]
+fn a_pack_put_on_hold_reads_so_in_history_with_its_reason() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    let pack = h.services.store.list_packs(None).unwrap()[0].clone();
+    let cells: Vec<String> = pack.groups.concat();
+    for c in &cells {
+        h.services.store.mark_cell_placed(pack.id, c).unwrap();
+    }
+    h.services
+        .store
+        .complete_assembly(pack.id, "PWT0000042")
+        .unwrap();
+    packwright::services::cells::reject(
+        &mut h.services.store,
+        &crate::support::tui::actor(),
+        &cells[0],
+        false,
+        "swollen",
+    )
+    .unwrap();
+    // The pack's label scanned: a held pack leads to its history, which says why it is held.
+    h.scan("PWT0000042");
+    assert_eq!(h.app.screen, Screen::History);
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains("ON HOLD") && screen.contains("swollen"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn the_console_resumes_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
