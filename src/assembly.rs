@@ -45,6 +45,15 @@ pub enum Refusal {
         "UNKNOWN CELL: {scanned} is not in the cell inventory; set it aside and check its label"
     )]
     Unknown { scanned: String },
+    #[error("REJECTED CELL: {why}; set it aside, it may not be placed")]
+    OutOfStock { scanned: String, why: String },
+    #[error("OPEN SLOT: slot {} of pack {pack} has no cell (its cell was taken out of the plan); fill it first: packwright packs rework {pack_id} --in CELL", slot.label())]
+    OpenSlot {
+        scanned: String,
+        slot: Slot,
+        pack: String,
+        pack_id: i64,
+    },
     #[error("WRONG CELL: {scanned} ({status}) is in no pack{}", expected.as_ref().map(|e| format!("; slot {} needs {}", e.label(), e.cell_id)).unwrap_or_default())]
     Unmatched {
         scanned: String,
@@ -129,7 +138,22 @@ pub fn scan(
     must_be_assembling(pack)?;
     let scanned = scanned.trim();
     let before = progress(store, pack)?;
+    // A rejected or scrapped cell is never placed, wherever it is listed.
+    let out_of_stock = store
+        .get_cell(scanned)?
+        .as_ref()
+        .and_then(crate::services::cells::unusable);
     let refusal = match before.next.as_ref() {
+        _ if out_of_stock.is_some() => Some(Refusal::OutOfStock {
+            scanned: scanned.to_string(),
+            why: out_of_stock.unwrap_or_default(),
+        }),
+        Some(next) if next.cell_id.is_empty() => Some(Refusal::OpenSlot {
+            scanned: scanned.to_string(),
+            slot: next.clone(),
+            pack: pack.label(),
+            pack_id: pack.id,
+        }),
         // Everything is placed: whatever was scanned now is in its slot already or foreign.
         None => refusal_for(store, pack, scanned, None)?,
         Some(next) if next.cell_id == scanned => None,

@@ -101,8 +101,32 @@ string_enum!(
         Passed => "passed",
         Failed => "failed",
         Scrapped => "scrapped",
+        OnHold => "on_hold",
+        Released => "released",
     }
 );
+
+impl PackStatus {
+    /// Whether the pack's cells are physically built together (assembled or later, held
+    /// included): a rejected cell there puts the pack on hold rather than leaving its plan.
+    pub fn is_built(self) -> bool {
+        matches!(
+            self,
+            PackStatus::Assembled
+                | PackStatus::Configured
+                | PackStatus::Passed
+                | PackStatus::Failed
+                | PackStatus::OnHold
+        )
+    }
+}
+
+impl CellStatus {
+    /// Rejected or scrapped: never matched, placed or reworked in.
+    pub fn is_out_of_stock(self) -> bool {
+        matches!(self, CellStatus::Rejected | CellStatus::Scrapped)
+    }
+}
 
 /// A pack as the store holds it: its cells in series-group order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,14 +137,32 @@ pub struct Pack {
     pub profile: String,
     pub status: PackStatus,
     /// `groups[s][p]` is the cell id in series group `s` (0-based), parallel slot `p`.
+    /// An empty string is an open slot: its cell left the plan (rejected) and none has
+    /// replaced it yet.
     pub groups: Vec<Vec<String>>,
     pub created_at: String,
+    /// Why the pack is on hold or was released, by whom and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_note: Option<String>,
 }
 
 impl Pack {
     /// The label an operator reads: the code when assigned, else `#id`.
     pub fn label(&self) -> String {
         self.code.clone().unwrap_or_else(|| format!("#{}", self.id))
+    }
+
+    /// Open slots (`S3P1`, 1-based) waiting for a replacement cell.
+    pub fn open_slots(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (s, group) in self.groups.iter().enumerate() {
+            for (p, cell) in group.iter().enumerate() {
+                if cell.is_empty() {
+                    out.push(format!("S{}P{}", s + 1, p + 1));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -3,7 +3,7 @@
 //! `packwright-matching` crate; this module only translates to and from it.
 
 use crate::domain::Cell;
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileSource};
 use crate::store::prelude::*;
 use crate::store::{Actor, NewPack, Store, StoreError};
 use packwright_matching::{CellInput, MatchSpec};
@@ -45,12 +45,14 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<MatchOutcome, MatchE
     packwright_matching::match_cells(&inputs, &spec_for(profile))
 }
 
-/// Commit the chosen packs: one transaction creates them and reserves their cells.
+/// Commit the chosen packs: one transaction creates them, reserves their cells and keeps the
+/// profile text (`source`) with each.
 /// Returns the new pack ids, in the order given.
 pub fn commit(
     store: &mut Store,
     actor: &Actor,
     profile: &Profile,
+    source: Option<&ProfileSource>,
     packs: &[&MatchedPack],
 ) -> Result<Vec<i64>, StoreError> {
     let new: Vec<NewPack> = packs
@@ -60,7 +62,9 @@ pub fn commit(
             metrics_json: serde_json::to_string(&p.metrics).unwrap_or_default(),
         })
         .collect();
-    let ids = store.commit_packs(actor, &profile.name, &new)?;
+    // The profile's text travels with each pack, so a pack never depends on the file again.
+    let record = source.map(crate::services::packs::record_of);
+    let ids = store.commit_packs_with_profile(actor, &profile.name, record.as_ref(), &new)?;
     store.log_event(
         actor,
         "info",

@@ -8,7 +8,9 @@ use crate::eol::record::RunHeader;
 use crate::eol::RunOutcome;
 use crate::profile::Profile;
 use crate::store::prelude::*;
-use crate::store::{BmsWriteRecord, CellLink, PackRecord, SourceCell, Store, StoreError};
+use crate::store::{
+    BmsWriteRecord, CellLink, PackRecord, SourceCell, StateChange, Store, StoreError,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -40,6 +42,8 @@ pub struct PackLineage {
     pub sources: Vec<SourceCount>,
     pub bms_writes: Vec<BmsWriteRecord>,
     pub eol_runs: Vec<RunHeader>,
+    /// Holds, rework, releases, rejections of its cells: every state change, oldest first.
+    pub state_changes: Vec<StateChange>,
     pub passport: Passport,
 }
 
@@ -71,6 +75,8 @@ pub struct CellLineage {
     pub imported_at: Option<String>,
     pub pack: Option<PackRecord>,
     pub position: Option<String>,
+    /// Every state change of the cell (rejections, rework, source codes), oldest first.
+    pub state_changes: Vec<StateChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,6 +93,12 @@ pub enum Lineage {
 pub struct Passport {
     pub format: &'static str,
     pub pack_code: Option<String>,
+    /// The pack's status on the line (`passed`, `on_hold`, …).
+    pub pack_status: String,
+    /// Set when the pack is on hold: why, by whom, when. Such a pack is not to be exported as
+    /// good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_hold: Option<String>,
     /// Annex XIII 4(c) status; every Packwright pack is built from second-life cells.
     pub battery_status: &'static str,
     pub profile: String,
@@ -131,6 +143,16 @@ pub fn passport(
     runs: &[RunHeader],
 ) -> Passport {
     let mut gaps = Vec::new();
+    let on_hold = (pack.status == "on_hold").then(|| {
+        pack.status_note
+            .clone()
+            .unwrap_or_else(|| "no reason recorded".into())
+    });
+    if let Some(why) = &on_hold {
+        gaps.push(format!(
+            "pack is ON HOLD ({why}): not to be exported as good until reworked and retested"
+        ));
+    }
     if profile.is_none() {
         gaps.push(format!(
             "profile '{}' cannot be loaded: chemistry, ratings and state of health are unknown",
@@ -187,6 +209,8 @@ pub fn passport(
     Passport {
         format: PASSPORT_FORMAT,
         pack_code: pack.code.clone(),
+        pack_status: pack.status.clone(),
+        on_hold,
         battery_status: "repurposed",
         profile: pack.profile.clone(),
         chemistry,
@@ -246,7 +270,11 @@ pub fn pack_lineage(store: &Store, pack_id: i64) -> Result<Option<PackLineage>, 
         .map(|(source_code, cells)| SourceCount { source_code, cells })
         .collect();
     let eol_runs = store.eol_runs_for_pack(pack_id)?;
-    let profile = Profile::load(&pack.profile).ok();
+    // The profile text kept with the pack (older packs: the profile of that name now).
+    let profile = match store.pack_profile(pack_id)?.record {
+        Some(r) => Profile::from_kept(&pack.profile, &r.origin, &r.toml).ok(),
+        None => Profile::load(&pack.profile).ok(),
+    };
     let passport = passport(&pack, profile.as_ref(), &cells, &sources, &eol_runs);
     Ok(Some(PackLineage {
         bms_writes: store.bms_writes_for_pack(pack_id)?,
@@ -254,6 +282,7 @@ pub fn pack_lineage(store: &Store, pack_id: i64) -> Result<Option<PackLineage>, 
         cells,
         sources,
         eol_runs,
+        state_changes: store.state_changes_for_pack(pack_id)?,
         passport,
     }))
 }
@@ -326,6 +355,7 @@ pub fn lineage(store: &Store, key: &str) -> Result<Option<Lineage>, StoreError> 
     let (graded_from_file, imported_at) = store.cell_provenance(&cell.id)?.unzip();
     Ok(Some(Lineage::Cell(Box::new(CellLineage {
         position: link.as_ref().map(position),
+        state_changes: store.state_changes_for_cell(&cell.id)?,
         cell,
         graded_from_file,
         imported_at,
@@ -348,6 +378,7 @@ mod tests {
             assembled_at: Some("t1".into()),
             station: "st".into(),
             operator: "ann".into(),
+            status_note: None,
         }
     }
 

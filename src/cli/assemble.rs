@@ -41,13 +41,20 @@ struct Outcome {
 }
 
 fn slot_text(s: &Slot) -> String {
-    format!("{} <- {}", s.label(), s.cell_id)
+    if s.cell_id.is_empty() {
+        format!(
+            "{} is open: fill it with `packs rework PACK --in CELL`",
+            s.label()
+        )
+    } else {
+        format!("{} <- {}", s.label(), s.cell_id)
+    }
 }
 
 pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
     let pack = super::packs::find(&store, &args.pack)?;
-    let profile = super::packs::profile_of(&pack)?;
+    let profile = super::packs::profile_of(&store, &pack)?;
     // A wrong label is caught before any cell is placed.
     if let Some(code) = &args.code {
         pack_code::validate(&profile.pack_code, profile.chemistry, code.trim())

@@ -474,6 +474,27 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
                 &crate::services::PackKey::Text(key.clone()),
             )
             .map_err(service_error)?;
+            if let Some(drift) =
+                crate::services::packs::profile_drift(&store, &pack).map_err(service_error)?
+            {
+                eprintln!("note: {drift}");
+            }
+            // A pack that may not be configured (on hold, say) is refused before the port is
+            // opened; the refusal is logged like any other.
+            if let Err(e) = bench::configurable(&pack) {
+                if !args.dry_run {
+                    bench::log_pack_refusal(
+                        &station,
+                        pack.code.as_deref(),
+                        &link.port,
+                        link.protocol,
+                        &profile.name,
+                        &e.to_string(),
+                    )
+                    .map_err(service_error)?;
+                }
+                return Err(service_error(e));
+            }
             if let Some(named) = args.profile.as_deref() {
                 if Profile::load(named).map(|p| p.name).ok().as_deref() != Some(&profile.name) {
                     return Err(input_error(anyhow::anyhow!(

@@ -1,9 +1,10 @@
-//! `packwright cells import|list|show|reject`.
+//! `packwright cells import|list|show|reject|unreject|source`.
 
-use super::{input_error, print_json, Context, EXIT_OK};
+use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
+use crate::services;
 use crate::store::prelude::*;
 use crate::store::CellFilter;
 use crate::text::printable;
@@ -54,6 +55,19 @@ pub enum CellsCommand {
         /// Scrap it rather than reject it
         #[arg(long)]
         scrap: bool,
+    },
+    /// Return a rejected or scrapped cell to stock (available), with the reason
+    Unreject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record the source module/pack code of cells already imported
+    Source {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        module: String,
     },
 }
 
@@ -200,17 +214,32 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         CellsCommand::Reject { id, reason, scrap } => {
             let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
-            let store = ctx.open_store()?;
-            let status = if scrap {
-                CellStatus::Scrapped
-            } else {
-                CellStatus::Rejected
-            };
-            store
-                .set_cell_status(&id, status, Some(&reason))
-                .map_err(input_error)?;
-            store.log_event(&ctx.actor, "info", &format!("cell {id} {status}: {reason}"))?;
-            println!("cell {} {status}: {}", printable(&id), printable(&reason));
+            let mut store = ctx.open_store()?;
+            let done = services::cells::reject(&mut store, &ctx.actor, &id, scrap, &reason)
+                .map_err(service_error)?;
+            println!(
+                "cell {} {}: {}",
+                printable(&id),
+                done.status,
+                printable(&done.reason)
+            );
+            if let Some(effect) = &done.pack_effect {
+                println!("{effect}");
+            }
+            Ok(EXIT_OK)
+        }
+        CellsCommand::Unreject { id, reason } => {
+            let mut store = ctx.open_store()?;
+            services::cells::unreject(&mut store, &ctx.actor, &id, &reason)
+                .map_err(service_error)?;
+            println!("cell {id} back to available: {reason}");
+            Ok(EXIT_OK)
+        }
+        CellsCommand::Source { ids, module } => {
+            let mut store = ctx.open_store()?;
+            services::cells::set_source(&mut store, &ctx.actor, &ids, &module)
+                .map_err(service_error)?;
+            println!("source module {module} recorded for {} cells", ids.len());
             Ok(EXIT_OK)
         }
     }

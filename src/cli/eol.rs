@@ -205,7 +205,9 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     // The pack's profile decides the protocol unless one is given; the service checks that a
     // given one is the profile's.
     let (store, pack) = open_for_pack(ctx, &args.pack)?;
-    let profile = packs::profile_of(&pack)?;
+    // A held, released or scrapped pack is refused before any device is opened.
+    crate::services::packs::testable(&pack).map_err(input_error)?;
+    let profile = packs::profile_of(&store, &pack)?;
     drop(store);
     let answers = match &args.answers {
         Some(path) => {

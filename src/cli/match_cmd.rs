@@ -27,7 +27,7 @@ pub struct MatchArgs {
 }
 
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let profile = Profile::load(&args.profile).map_err(input_error)?;
+    let (profile, source) = Profile::load_with_source(&args.profile).map_err(input_error)?;
     let cells = match &args.cells {
         Some(file) => {
             let defaults = IntakeDefaults {
@@ -47,7 +47,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let pack_ids = if args.commit {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
-        Some(matching::commit(&mut store, &ctx.actor, &profile, &chosen).map_err(input_error)?)
+        Some(
+            matching::commit(&mut store, &ctx.actor, &profile, Some(&source), &chosen)
+                .map_err(input_error)?,
+        )
     } else {
         None
     };

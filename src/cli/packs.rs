@@ -1,8 +1,9 @@
-//! `packwright packs list|show`.
+//! `packwright packs list|show|release|scrap|rework|profile`.
 
-use super::{input_error, print_json, Context, EXIT_OK};
+use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::domain::{Pack, PackStatus};
 use crate::profile::Profile;
+use crate::services;
 use crate::store::prelude::*;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -16,11 +17,13 @@ pub(super) fn find(store: &Store, key: &str) -> anyhow::Result<Pack> {
         .map_err(input_error)
 }
 
-/// The profile a pack was matched for; bad input when it cannot be loaded.
-pub(super) fn profile_of(pack: &Pack) -> anyhow::Result<Profile> {
-    Profile::load(&pack.profile)
-        .with_context(|| format!("pack {} needs its profile", pack.label()))
-        .map_err(input_error)
+/// The profile a pack was matched with (the text kept with it); bad input when it cannot be
+/// loaded. A newer file on disk is said, not used.
+pub(super) fn profile_of(store: &Store, pack: &Pack) -> anyhow::Result<Profile> {
+    if let Some(drift) = services::packs::profile_drift(store, pack)? {
+        eprintln!("note: {drift}");
+    }
+    services::packs::profile_of(store, pack).map_err(input_error)
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,10 +41,51 @@ pub enum PacksCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Release a matched pack: its cells back to available
+    Release {
+        pack: String,
+        #[arg(long, default_value = "released by the operator")]
+        reason: String,
+    },
+    /// Scrap a pack with the reason: each cell scrapped, or back to stock with --cells-to-stock
+    Scrap {
+        pack: String,
+        #[arg(long)]
+        reason: String,
+        /// Return the pack's good cells to stock (rejected cells are scrapped)
+        #[arg(long)]
+        cells_to_stock: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a cell of an assembled or held pack (the pack then needs configuration and a
+    /// new test), or fill the open slot of a matched pack (without --out)
+    Rework {
+        pack: String,
+        /// The cell taken out (leave out to fill a matched pack's open slot)
+        #[arg(long)]
+        out: Option<String>,
+        /// The replacement cell: available and within the pack's limits
+        #[arg(long = "in")]
+        into: String,
+        #[arg(long, default_value = "cell replaced")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the profile kept with a pack; --adopt-disk uses the file's new version instead
+    Profile {
+        pack: String,
+        /// Replace the kept profile by the file's current text (logged; needs --reason)
+        #[arg(long, requires = "reason")]
+        adopt_disk: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let mut store = ctx.open_store()?;
     match cmd {
         PacksCommand::List { status, json } => {
             let packs = store.list_packs(status)?;
@@ -78,8 +122,120 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
                     p.status,
                     p.created_at
                 );
+                if let Some(note) = &p.status_note {
+                    println!("  {}: {note}", p.status);
+                }
                 for (s, group) in p.groups.iter().enumerate() {
-                    println!("  S{:<3} {}", s + 1, group.join("  "));
+                    let cells: Vec<&str> = group
+                        .iter()
+                        .map(|c| if c.is_empty() { "(open)" } else { c.as_str() })
+                        .collect();
+                    println!("  S{:<3} {}", s + 1, cells.join("  "));
+                }
+            }
+        }
+        PacksCommand::Release { pack, reason } => {
+            let p = find(&store, &pack)?;
+            let cells = services::packs::release(&mut store, &ctx.actor, &p, &reason)
+                .map_err(service_error)?;
+            println!(
+                "pack {} released: {} cells back to available",
+                p.label(),
+                cells.len()
+            );
+        }
+        PacksCommand::Scrap {
+            pack,
+            reason,
+            cells_to_stock,
+            json,
+        } => {
+            let p = find(&store, &pack)?;
+            let fates = services::packs::scrap(&mut store, &ctx.actor, &p, &reason, cells_to_stock)
+                .map_err(service_error)?;
+            if json {
+                print_json(&fates)?;
+            } else {
+                println!("pack {} scrapped: {reason}", p.label());
+                for f in &fates {
+                    println!("  cell {} {}", f.cell, f.status);
+                }
+            }
+        }
+        PacksCommand::Rework {
+            pack,
+            out,
+            into,
+            reason,
+            json,
+        } => {
+            let p = find(&store, &pack)?;
+            let profile = profile_of(&store, &p)?;
+            let done = services::packs::rework(
+                &mut store,
+                &ctx.actor,
+                &p,
+                &profile,
+                out.as_deref(),
+                &into,
+                &reason,
+            )
+            .map_err(service_error)?;
+            if json {
+                print_json(&done)?;
+            } else {
+                println!(
+                    "pack {} reworked: {} {} out, {} in; pack is {}",
+                    p.label(),
+                    done.slot,
+                    done.out.as_deref().unwrap_or("(open slot)"),
+                    done.into,
+                    done.status
+                );
+                if let (Some(out), Some(status)) = (&done.out, done.out_status) {
+                    println!("cell {out} is {status}");
+                }
+                if done.status == PackStatus::Assembled {
+                    println!("it needs its BMS configured and a new end-of-line test");
+                }
+            }
+        }
+        PacksCommand::Profile {
+            pack,
+            adopt_disk,
+            reason,
+        } => {
+            let p = find(&store, &pack)?;
+            if adopt_disk {
+                let reason = reason.unwrap_or_default();
+                let r = services::packs::adopt_disk_profile(&mut store, &ctx.actor, &p, &reason)
+                    .map_err(service_error)?;
+                println!(
+                    "pack {} now uses profile '{}' as in {} (sha256 {})",
+                    p.label(),
+                    p.profile,
+                    r.origin,
+                    r.sha256
+                );
+            } else {
+                let kept = store.pack_profile(p.id)?;
+                match &kept.record {
+                    Some(r) => println!(
+                        "pack {} keeps profile '{}' from {} (sha256 {})",
+                        p.label(),
+                        kept.name,
+                        r.origin,
+                        r.sha256
+                    ),
+                    None => println!(
+                        "pack {} keeps no profile text (committed before profiles were kept); \
+                         '{}' is loaded by name",
+                        p.label(),
+                        kept.name
+                    ),
+                }
+                if let Some(d) = services::packs::profile_drift(&store, &p)? {
+                    println!("{d}");
                 }
             }
         }

@@ -69,6 +69,9 @@ fn print_pack(l: &PackLineage) {
         p.profile,
         p.status
     );
+    if let Some(note) = &p.status_note {
+        println!("  {}: {note}", p.status.to_uppercase().replace('_', " "));
+    }
     println!(
         "  matched {} by {} at {}; assembled {}",
         p.created_at,
@@ -150,11 +153,47 @@ fn print_pack(l: &PackLineage) {
             );
         }
     }
+    print_changes(&l.state_changes);
     print_passport(&l.passport);
+}
+
+fn print_changes(changes: &[crate::store::StateChange]) {
+    if changes.is_empty() {
+        return;
+    }
+    println!("state changes:");
+    for c in changes {
+        println!(
+            "  {} {:<13} {}{}{}{} by {} at {}",
+            c.at,
+            c.verb,
+            c.cell_id
+                .as_ref()
+                .map(|id| format!("cell {id} "))
+                .unwrap_or_default(),
+            match (&c.from_status, &c.to_status) {
+                (Some(f), Some(t)) => format!("{f} -> {t}"),
+                _ => String::new(),
+            },
+            c.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            c.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
+            c.operator,
+            c.station
+        );
+    }
 }
 
 fn print_passport(p: &Passport) {
     println!("passport ({}):", p.battery_status);
+    if let Some(why) = &p.on_hold {
+        println!("  ON HOLD: {why}; not to be exported as good");
+    }
     println!(
         "  {} {}, {} cells, nominal {} V, rated {} Ah / {} kWh",
         opt(&p.chemistry),
@@ -249,4 +288,5 @@ fn print_cell(c: &CellLineage) {
         ),
         None => println!("  in no pack"),
     }
+    print_changes(&c.state_changes);
 }

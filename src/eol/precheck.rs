@@ -32,6 +32,12 @@ pub fn blockers(pack: &Pack, profile: &Profile, cells: &[(String, Option<Cell>)]
             pack.label()
         )),
         PackStatus::Scrapped => pack_blocker(format!("pack {} is scrapped", pack.label())),
+        PackStatus::Released => pack_blocker(format!("pack {} was released", pack.label())),
+        PackStatus::OnHold => pack_blocker(format!(
+            "pack {} is ON HOLD ({}); rework or scrap it first",
+            pack.label(),
+            pack.status_note.as_deref().unwrap_or("no reason recorded")
+        )),
         _ => {}
     }
     if pack.code.is_none() {
@@ -120,6 +126,7 @@ mod tests {
             status,
             groups: vec![vec!["a".into()], vec!["b".into()]],
             created_at: String::new(),
+            status_note: None,
         }
     }
 

@@ -15,7 +15,7 @@ use crate::chemistry::Chemistry;
 use crate::eol::TestPlan;
 use packwright_protocol::ProtocolKind;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The profiles shipped with Packwright, compiled in so the binary works from any directory.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -202,7 +202,47 @@ fn format_issues(issues: &[ProfileIssue]) -> String {
         .join("\n")
 }
 
+/// How a kept profile's origin names a built-in.
+const BUILTIN_ORIGIN: &str = "built-in ";
+
+/// The text a profile was read from, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSource {
+    pub text: String,
+    /// An absolute path, or `built-in 'name'`.
+    pub origin: String,
+}
+
+impl ProfileSource {
+    /// The SHA-256 of the text, lower-case hex.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.text)
+    }
+}
+
+/// SHA-256 of a text, lower-case hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Profile {
+    /// A profile from text kept with a pack: `origin` as [`ProfileSource::origin`] (a DBC
+    /// file named by the profile is looked for beside the original file).
+    pub fn from_kept(name: &str, origin: &str, text: &str) -> Result<Profile, ProfileError> {
+        let mut profile =
+            Self::from_toml(name, &format!("{origin} (as kept with the pack)"), text)?;
+        if !origin.starts_with(BUILTIN_ORIGIN) {
+            if let (Some(dbc), Some(dir)) = (&profile.bms.dbc, Path::new(origin).parent()) {
+                profile.bms.dbc = Some(dir.join(dbc));
+            }
+        }
+        Ok(profile)
+    }
+
     /// Parse and validate profile text. `origin` names it in messages (a path or a name).
     pub fn from_toml(name: &str, origin: &str, text: &str) -> Result<Profile, ProfileError> {
         let mut profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {

@@ -93,7 +93,7 @@ pub struct Configured {
 }
 
 /// Which pack states may have their board (re)configured, and why not otherwise.
-fn configurable(pack: &Pack) -> Result<()> {
+pub fn configurable(pack: &Pack) -> Result<()> {
     let why = match pack.status {
         PackStatus::Assembled | PackStatus::Configured | PackStatus::Failed => return Ok(()),
         PackStatus::Matched => "it is not assembled yet: finish its assembly first",
@@ -101,6 +101,15 @@ fn configurable(pack: &Pack) -> Result<()> {
             "it has passed its end-of-line test; a new configuration would void that result"
         }
         PackStatus::Scrapped => "it is scrapped",
+        PackStatus::Released => "it was released; its cells are back in stock",
+        PackStatus::OnHold => {
+            return Err(ServiceError::Refused(format!(
+                "pack {} cannot be configured: it is ON HOLD ({}); rework it (packs rework) or \
+                 scrap it (packs scrap)",
+                pack.label(),
+                pack.status_note.as_deref().unwrap_or("no reason recorded")
+            )))
+        }
     };
     Err(ServiceError::Refused(format!(
         "pack {} cannot be configured: {why}",
@@ -171,10 +180,22 @@ pub fn log_refusal(
     profile: &str,
     detail: &str,
 ) -> Result<()> {
+    log_pack_refusal(station, None, port, protocol, profile, detail)
+}
+
+/// [`log_refusal`] of a write for `pack_code`'s board (a pack that may not be configured).
+pub fn log_pack_refusal(
+    station: &Station,
+    pack_code: Option<&str>,
+    port: &str,
+    protocol: ProtocolKind,
+    profile: &str,
+    detail: &str,
+) -> Result<()> {
     let mut log = WriteLog {
         store: station.open()?,
         actor: station.actor.clone(),
-        pack_code: None,
+        pack_code: pack_code.map(str::to_string),
     };
     Ok(log.refuse(port, protocol, profile, detail)?)
 }
@@ -256,6 +277,7 @@ pub async fn test_pack<O: Operator>(
         .abort_orphaned_eol_runs(&station.actor.station, process_alive)
         .map_err(ServiceError::from)?;
     let (pack, profile) = pack_and_profile(&store, &req.pack)?;
+    super::packs::testable(&pack)?;
     check_protocol(&profile, req.link.bms.protocol())?;
     on_start(&pack, &profile);
     let inverter = match &req.link.inverter_can {

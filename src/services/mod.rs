@@ -6,6 +6,8 @@
 //! whatever runtime the face has.
 
 pub mod bench;
+pub mod cells;
+pub mod packs;
 
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
@@ -55,13 +57,8 @@ pub fn pack_and_profile(store: &Store, key: &PackKey) -> Result<(Pack, Profile)>
         PackKey::Text(text) => store.find_pack(text)?,
     }
     .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))?;
-    let profile = Profile::load(&pack.profile).map_err(|e| {
-        ServiceError::Refused(format!(
-            "pack {} needs its profile '{}': {e}",
-            pack.label(),
-            pack.profile
-        ))
-    })?;
+    // The profile text kept with the pack, not whatever the file says now.
+    let profile = packs::profile_of(store, &pack)?;
     Ok((pack, profile))
 }
 

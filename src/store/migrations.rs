@@ -126,4 +126,45 @@ CREATE TABLE console_state(
     value TEXT NOT NULL
 );
 "#,
+    // 2 (line integrity: states and rework): a pack's hold or release beside its line status,
+    // the profile content a pack was matched with, the history of every state change and of
+    // every cell that left a slot. Additive only: other migrations may follow it unchanged.
+    r#"
+ALTER TABLE packs ADD COLUMN status_override TEXT
+    CHECK (status_override IS NULL OR status_override IN ('on_hold','released'));
+ALTER TABLE packs ADD COLUMN status_reason TEXT;
+ALTER TABLE packs ADD COLUMN status_at TEXT;
+ALTER TABLE packs ADD COLUMN status_station TEXT;
+ALTER TABLE packs ADD COLUMN status_operator TEXT;
+ALTER TABLE packs ADD COLUMN profile_toml TEXT;
+ALTER TABLE packs ADD COLUMN profile_sha256 TEXT;
+ALTER TABLE packs ADD COLUMN profile_origin TEXT;
+CREATE TABLE state_changes(
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    verb TEXT NOT NULL,
+    pack_id INTEGER REFERENCES packs(id),
+    cell_id TEXT REFERENCES cells(id),
+    from_status TEXT,
+    to_status TEXT,
+    reason TEXT,
+    detail TEXT
+);
+CREATE INDEX state_changes_by_pack ON state_changes(pack_id, id);
+CREATE INDEX state_changes_by_cell ON state_changes(cell_id, id);
+-- A cell that left a pack's slot (rejected from a matched pack, reworked out, released, back
+-- to stock from a scrapped pack): where it was, and until when.
+CREATE TABLE pack_cell_history(
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    series_index INTEGER NOT NULL,
+    parallel_index INTEGER NOT NULL,
+    placed_at TEXT,
+    removed_at TEXT NOT NULL,
+    change_id INTEGER REFERENCES state_changes(id)
+);
+CREATE INDEX pack_cell_history_by_pack ON pack_cell_history(pack_id);
+"#,
 ];

@@ -9,6 +9,7 @@ mod cells;
 mod eol;
 mod migrations;
 mod packs;
+mod states;
 mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -17,7 +18,8 @@ mod trace;
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords};
 pub use eol::{EolRecords, NewRun};
-pub use packs::{NewPack, PackRecords};
+pub use packs::{NewPack, PackRecords, ProfileRecord};
+pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 
@@ -25,20 +27,28 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, LineStats, LineStore, PackRecords, StationRecords,
-        TraceRecords,
+        BmsWriteLog, CellRecords, EolRecords, LineStats, LineStore, PackRecords, StateRecords,
+        StationRecords, TraceRecords,
     };
 }
 
 /// Every record a station keeps, behind one name. The SQLite [`Store`] implements it.
 pub trait LineStore:
-    CellRecords + PackRecords + BmsWriteLog + EolRecords + TraceRecords + LineStats + StationRecords
+    CellRecords
+    + PackRecords
+    + StateRecords
+    + BmsWriteLog
+    + EolRecords
+    + TraceRecords
+    + LineStats
+    + StationRecords
 {
 }
 
 impl<T> LineStore for T where
     T: CellRecords
         + PackRecords
+        + StateRecords
         + BmsWriteLog
         + EolRecords
         + TraceRecords

@@ -4,6 +4,18 @@ use super::{Actor, Result, Store, StoreError};
 use crate::domain::{Pack, PackStatus};
 use rusqlite::{params, OptionalExtension};
 
+/// The profile a pack is committed with, as it was read: its text travels with the pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub toml: String,
+    pub sha256: String,
+    /// Where it was read from: a path, or `built-in 'name'`, or a profile directory's file.
+    pub origin: String,
+}
+
+/// How the store shows a pack's status: a hold or a release over its line status.
+pub(crate) const PACK_STATUS_SQL: &str = "COALESCE(status_override, status)";
+
 /// A pack the matcher proposed, to be committed.
 #[derive(Debug, Clone)]
 pub struct NewPack {
@@ -19,6 +31,15 @@ pub trait PackRecords {
     /// available (reserved by another station in the meantime, say) aborts the whole commit.
     fn commit_packs(&mut self, actor: &Actor, profile: &str, packs: &[NewPack])
         -> Result<Vec<i64>>;
+
+    /// [`PackRecords::commit_packs`], keeping the profile's text and hash with each pack.
+    fn commit_packs_with_profile(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+    ) -> Result<Vec<i64>>;
 
     fn get_pack(&self, id: i64) -> Result<Option<Pack>>;
 
@@ -52,14 +73,25 @@ impl PackRecords for Store {
         profile: &str,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
+        self.commit_packs_with_profile(actor, profile, None, packs)
+    }
+
+    fn commit_packs_with_profile(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+    ) -> Result<Vec<i64>> {
         let stamp = self.now();
         let tx = self.conn_mut().transaction()?;
         let at = stamp;
         let mut ids = Vec::with_capacity(packs.len());
         {
             let mut insert_pack = tx.prepare(
-                "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json)
-                 VALUES (?1, 'matched', ?2, ?3, ?4, ?5)",
+                "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
+                                   profile_toml, profile_sha256, profile_origin)
+                 VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut reserve = tx.prepare(
                 "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
@@ -73,7 +105,10 @@ impl PackRecords for Store {
                     at,
                     actor.station,
                     actor.operator,
-                    pack.metrics_json
+                    pack.metrics_json,
+                    record.map(|r| &r.toml),
+                    record.map(|r| &r.sha256),
+                    record.map(|r| &r.origin),
                 ])?;
                 let pack_id = tx.last_insert_rowid();
                 for (s, group) in pack.groups.iter().enumerate() {
@@ -97,13 +132,28 @@ impl PackRecords for Store {
         let row = self
             .conn()
             .query_row(
-                "SELECT id, code, profile, status, created_at FROM packs WHERE id = ?1",
+                &format!(
+                    "SELECT id, code, profile, {PACK_STATUS_SQL}, created_at,
+                            CASE WHEN status_override IS NULL THEN NULL
+                                 ELSE status_reason || ' (' || status_operator || ' at '
+                                      || status_station || ', ' || status_at || ')' END
+                     FROM packs WHERE id = ?1"
+                ),
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
-        row.map(|(id, code, profile, status, created)| {
-            self.pack_from_row(id, code, profile, status, created)
+        row.map(|(id, code, profile, status, created, note)| {
+            self.pack_from_row(id, code, profile, status, created, note)
         })
         .transpose()
     }
@@ -126,7 +176,9 @@ impl PackRecords for Store {
     fn list_packs(&self, status: Option<PackStatus>) -> Result<Vec<Pack>> {
         let ids: Vec<i64> = self
             .conn()
-            .prepare("SELECT id FROM packs WHERE (?1 IS NULL OR status = ?1) ORDER BY id")?
+            .prepare(&format!(
+                "SELECT id FROM packs WHERE (?1 IS NULL OR {PACK_STATUS_SQL} = ?1) ORDER BY id"
+            ))?
             .query_map([status.map(|s| s.as_str())], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         ids.into_iter()
@@ -136,7 +188,9 @@ impl PackRecords for Store {
 
     fn set_pack_status(&self, id: i64, status: PackStatus) -> Result<()> {
         let n = self.conn().execute(
-            "UPDATE packs SET status = ?2 WHERE id = ?1",
+            "UPDATE packs SET status = ?2, status_override = NULL, status_reason = NULL,
+                    status_at = NULL, status_station = NULL, status_operator = NULL
+             WHERE id = ?1",
             params![id, status.as_str()],
         )?;
         if n == 0 {
@@ -229,20 +283,50 @@ impl Store {
         profile: String,
         status: String,
         created_at: String,
+        status_note: Option<String>,
     ) -> Result<Pack> {
         let mut stmt = self.conn().prepare(
             "SELECT series_index, parallel_index, cell_id FROM pack_cells WHERE pack_id = ?1
              ORDER BY series_index, parallel_index",
         )?;
         let mut groups: Vec<Vec<String>> = Vec::new();
-        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?)))?;
+        // Current cells, then the slots whose cell left and was not replaced (open slots).
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut slots: Vec<(usize, usize, String)> = Vec::new();
         for row in rows {
-            let (s, cell) = row?;
-            let s = s as usize;
+            let (s, p, cell) = row?;
+            slots.push((s as usize, p as usize, cell));
+        }
+        let open: Vec<(i64, i64)> = self
+            .conn()
+            .prepare(
+                "SELECT DISTINCT h.series_index, h.parallel_index FROM pack_cell_history h
+                 JOIN packs k ON k.id = h.pack_id
+                 WHERE h.pack_id = ?1 AND k.status = 'matched' AND k.status_override IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM pack_cells c WHERE c.pack_id = h.pack_id
+                        AND c.series_index = h.series_index AND c.parallel_index = h.parallel_index)",
+            )?
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        slots.extend(
+            open.into_iter()
+                .map(|(s, p)| (s as usize, p as usize, String::new())),
+        );
+        slots.sort();
+        for (s, p, cell) in slots {
             if groups.len() <= s {
                 groups.resize(s + 1, Vec::new());
             }
-            groups[s].push(cell);
+            if groups[s].len() <= p {
+                groups[s].resize(p + 1, String::new());
+            }
+            groups[s][p] = cell;
         }
         Ok(Pack {
             id,
@@ -251,6 +335,7 @@ impl Store {
             status: status.parse().map_err(StoreError::Conflict)?,
             groups,
             created_at,
+            status_note,
         })
     }
 }

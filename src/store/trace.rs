@@ -18,6 +18,9 @@ pub struct PackRecord {
     /// Who matched (created) the pack.
     pub station: String,
     pub operator: String,
+    /// Why the pack is on hold, released or scrapped, by whom and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_note: Option<String>,
 }
 
 /// A cell in a pack: its position, placement time and the intake that brought its grading data.
@@ -77,7 +80,10 @@ impl TraceRecords for Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, code, profile, status, created_at, assembled_at, station, operator
+                "SELECT id, code, profile, COALESCE(status_override, status), created_at,
+                        assembled_at, station, operator,
+                        status_reason || ' (' || status_operator || ' at ' || status_station
+                            || ', ' || status_at || ')'
                  FROM packs WHERE id = ?1",
                 [pack_id],
                 |r| {
@@ -90,6 +96,7 @@ impl TraceRecords for Store {
                         assembled_at: r.get(5)?,
                         station: r.get(6)?,
                         operator: r.get(7)?,
+                        status_note: r.get(8)?,
                     })
                 },
             )
@@ -145,7 +152,7 @@ impl TraceRecords for Store {
         Ok(self
             .conn()
             .prepare(
-                "SELECT c.id, c.status, p.id, p.code, p.status
+                "SELECT c.id, c.status, p.id, p.code, COALESCE(p.status_override, p.status)
                  FROM cells c
                  LEFT JOIN pack_cells pc ON pc.cell_id = c.id
                  LEFT JOIN packs p ON p.id = pc.pack_id

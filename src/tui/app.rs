@@ -90,7 +90,11 @@ impl Screen {
             PackStatus::Matched => Screen::Assemble,
             PackStatus::Assembled => Screen::Bms,
             PackStatus::Configured => Screen::Test,
-            PackStatus::Passed | PackStatus::Failed | PackStatus::Scrapped => Screen::History,
+            PackStatus::Passed
+            | PackStatus::Failed
+            | PackStatus::Scrapped
+            | PackStatus::OnHold
+            | PackStatus::Released => Screen::History,
         }
     }
 }

@@ -231,12 +231,13 @@ impl Services {
     }
 
     fn commit(&mut self, profile: &str, packs: &[MatchedPack]) -> Reply {
-        let profile = match Profile::load(profile) {
+        let (profile, source) = match Profile::load_with_source(profile) {
             Ok(p) => p,
             Err(e) => return failed("loading the profile", e),
         };
         let refs: Vec<&MatchedPack> = packs.iter().collect();
-        match crate::matching::commit(&mut self.store, &self.actor, &profile, &refs) {
+        match crate::matching::commit(&mut self.store, &self.actor, &profile, Some(&source), &refs)
+        {
             Ok(ids) => Reply::Committed(ids),
             Err(e) => Reply::Failed(format!("nothing committed: {e}")),
         }
@@ -283,7 +284,7 @@ impl Services {
                 .store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
-            let profile = Profile::load(&pack.profile)?;
+            let profile = crate::services::packs::profile_of(&self.store, &pack)?;
             let today = self.store.clock().today();
             crate::assembly::complete(&mut self.store, &self.actor, &pack, &profile, None, today)?;
             self.store

@@ -206,6 +206,81 @@ fn assembly_refuses_a_wrong_cell_loudly_and_codes_the_finished_pack() {
 }
 
 #[test]
+fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('4'));
+    let pack = h.app.pack.clone().expect("a pack to assemble");
+    let order: Vec<String> = pack.groups.iter().flatten().cloned().collect();
+    h.scan(&order[0]);
+    assert_eq!(h.app.assemble.placed, vec![order[0].clone()]);
+
+    // Another station rejects the next cell while this console shows the pack.
+    let done = packwright::services::cells::reject(
+        &mut h.services.store,
+        &crate::support::tui::actor(),
+        &order[1],
+        false,
+        "swollen",
+    )
+    .unwrap();
+    assert!(done.pack_effect.unwrap().contains("taken out of pack"));
+
+    // Scanned anyway: refused loudly, with the reason, and nothing is placed.
+    h.scan(&order[1]);
+    let text = message(&h);
+    assert!(
+        text.contains("REJECTED CELL") && text.contains(&order[1]) && text.contains("swollen"),
+        "{text}"
+    );
+    assert_eq!(h.app.assemble.placed, vec![order[0].clone()]);
+    assert_eq!(
+        h.services.store.placed_cells(pack.id).unwrap(),
+        vec![order[0].clone()]
+    );
+    assert_eq!(
+        h.services
+            .store
+            .get_cell(&order[1])
+            .unwrap()
+            .unwrap()
+            .status,
+        CellStatus::Rejected
+    );
+}
+
+#[test]
+fn a_pack_put_on_hold_reads_so_in_history_with_its_reason() {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    let pack = h.services.store.list_packs(None).unwrap()[0].clone();
+    let cells: Vec<String> = pack.groups.concat();
+    for c in &cells {
+        h.services.store.mark_cell_placed(pack.id, c).unwrap();
+    }
+    h.services
+        .store
+        .complete_assembly(pack.id, "PWT0000042")
+        .unwrap();
+    packwright::services::cells::reject(
+        &mut h.services.store,
+        &crate::support::tui::actor(),
+        &cells[0],
+        false,
+        "swollen",
+    )
+    .unwrap();
+    // The pack's label scanned: a held pack leads to its history, which says why it is held.
+    h.scan("PWT0000042");
+    assert_eq!(h.app.screen, Screen::History);
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains("ON HOLD") && screen.contains("swollen"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn the_console_resumes_where_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");

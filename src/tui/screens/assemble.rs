@@ -306,6 +306,7 @@ mod tests {
                 .map(|g| g.iter().map(|c| c.to_string()).collect())
                 .collect(),
             created_at: String::new(),
+            status_note: None,
         }
     }
 

@@ -146,8 +146,18 @@ fn pack_lineage(
             width,
         )),
         Line::raw(fit(&format!("sources: {sources}"), width)),
-        Line::styled("Records", theme.heading()),
     ];
+    // A hold (or release, scrap) says why, by whom and when, before the records.
+    if let Some(note) = &p.status_note {
+        lines.push(Line::styled(
+            fit(
+                &format!("{}: {note}", p.status.to_uppercase().replace('_', " ")),
+                width,
+            ),
+            theme.heading(),
+        ));
+    }
+    lines.push(Line::styled("Records", theme.heading()));
     lines.extend(record_lines(l, width, theme));
     lines.extend(cell_lines(l, width, theme));
     (format!("Pack {label}"), lines)
