@@ -33,21 +33,8 @@ pub const MAX_CELLS: usize = 3 * (ID_CELLS_LAST - ID_CELLS_FIRST + 1) as usize;
 
 const P: ProtocolKind = ProtocolKind::JbdCan;
 
-/// CRC16/Modbus: reflected polynomial 0xA001, initial value 0xFFFF.
-pub fn crc16_modbus(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &b in data {
-        crc ^= u16::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
+/// CRC16/Modbus (reflected polynomial 0xA001, initial value 0xFFFF): the Modbus codec's.
+pub use crate::modbus::crc16 as crc16_modbus;
 
 /// The host's request for one reply: a zero-length data frame on the reply's id.
 #[allow(
