@@ -13,6 +13,7 @@ mod cli_match;
 mod eol_kill;
 mod eol_sim;
 mod intake_cli;
+mod integrity_config;
 mod integrity_states;
 mod serial_daly;
 mod serial_jbd;
