@@ -13,18 +13,64 @@ pub struct NewPack {
     pub metrics_json: String,
 }
 
+/// How many cell reservations one write transaction of [`Store::commit_packs`] makes at most
+/// (a pack is never split): small enough that the write lock is held for well under a second,
+/// so other writers are let through between chunks.
+const COMMIT_CHUNK_CELLS: usize = 2_000;
+
 impl Store {
-    /// Create packs and reserve their cells, all in one transaction. A cell that is no longer
+    /// Create packs and reserve their cells, all or nothing. A cell that is no longer
     /// available (reserved by another station in the meantime, say) aborts the whole commit.
+    ///
+    /// Large commits go in chunks of whole packs, each its own short write transaction, so
+    /// other writers are not kept waiting for the whole commit. Each pack is atomic (created
+    /// with its cells reserved and linked, or not at all). If a later chunk fails, the packs
+    /// of the earlier chunks are removed again and their cells made available (a compensating
+    /// rollback) before the error is returned. Between chunks other connections can see the
+    /// packs committed so far; a process killed mid-commit leaves those packs, each complete
+    /// and valid, as if fewer had been committed.
     pub fn commit_packs(
         &mut self,
         actor: &Actor,
         profile: &str,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
-        let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
-        let at = stamp;
+        let at = self.now();
+        let mut ids = Vec::with_capacity(packs.len());
+        let mut start = 0;
+        while start < packs.len() {
+            let mut end = start;
+            let mut cells = 0;
+            while end < packs.len() && (end == start || cells < COMMIT_CHUNK_CELLS) {
+                cells += packs[end].groups.iter().map(Vec::len).sum::<usize>();
+                end += 1;
+            }
+            match self.commit_pack_chunk(actor, profile, &packs[start..end], &at) {
+                Ok(chunk) => ids.extend(chunk),
+                Err(e) => {
+                    if let Err(undo) = self.uncommit_packs(&ids) {
+                        return Err(StoreError::Conflict(format!(
+                            "{e}; and removing the {} packs committed before it failed too: {undo}",
+                            ids.len()
+                        )));
+                    }
+                    return Err(e);
+                }
+            }
+            start = end;
+        }
+        Ok(ids)
+    }
+
+    /// One chunk of [`Store::commit_packs`], in one write transaction.
+    fn commit_pack_chunk(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        packs: &[NewPack],
+        at: &str,
+    ) -> Result<Vec<i64>> {
+        let tx = super::write_tx(self.conn_mut())?;
         let mut ids = Vec::with_capacity(packs.len());
         {
             let mut insert_pack = tx.prepare(
@@ -61,6 +107,45 @@ impl Store {
         }
         tx.commit()?;
         Ok(ids)
+    }
+
+    /// Undo packs just committed by [`Store::commit_packs`]: their cells available again, the
+    /// packs gone. In chunks, like the commit. A pack someone already started assembling
+    /// (a cell placed) or moved on is left alone and named in the error.
+    fn uncommit_packs(&mut self, ids: &[i64]) -> Result<()> {
+        let at = self.now();
+        let mut kept = Vec::new();
+        for chunk in ids.chunks(200) {
+            let tx = super::write_tx(self.conn_mut())?;
+            for id in chunk {
+                let untouched: bool = tx.query_row(
+                    "SELECT status = 'matched' AND NOT EXISTS
+                         (SELECT 1 FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NOT NULL)
+                     FROM packs WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if !untouched {
+                    kept.push(*id);
+                    continue;
+                }
+                tx.execute(
+                    "UPDATE cells SET status = 'available', updated_at = ?2
+                     WHERE status = 'reserved' AND id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
+                    params![id, at],
+                )?;
+                tx.execute("DELETE FROM pack_cells WHERE pack_id = ?1", [id])?;
+                tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+        }
+        if kept.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "packs {kept:?} were already being assembled and are kept"
+            )))
+        }
     }
 
     fn pack_from_row(
@@ -186,7 +271,7 @@ impl Store {
     /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
     pub fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
         let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let unplaced: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NULL",
             [pack_id],
@@ -268,5 +353,44 @@ mod tests {
             store.get_cell("c").unwrap().unwrap().status,
             crate::domain::CellStatus::Available
         );
+    }
+
+    #[test]
+    fn a_commit_in_many_chunks_is_still_all_or_nothing() {
+        let actor = Actor {
+            station: "s".into(),
+            operator: "o".into(),
+        };
+        let mut store = Store::in_memory().unwrap();
+        let d = IntakeDefaults {
+            chemistry: Some(Chemistry::Lfp),
+            ..Default::default()
+        };
+        // Enough two-cell packs for several chunks; the last one names a cell already taken.
+        let n = COMMIT_CHUNK_CELLS * 2;
+        let mut csv = String::from("id,capacity_mah\n");
+        for i in 0..n {
+            csv.push_str(&format!("c{i},1000\n"));
+        }
+        let cells = parse_csv("a.csv", &csv, &d).unwrap();
+        store.import_cells(&actor, "a.csv", &cells).unwrap();
+        let pack = |a: usize, b: usize| NewPack {
+            groups: vec![vec![format!("c{a}")], vec![format!("c{b}")]],
+            metrics_json: "{}".into(),
+        };
+        let mut packs: Vec<NewPack> = (0..n / 2 - 1).map(|i| pack(2 * i, 2 * i + 1)).collect();
+        packs.push(pack(n - 2, 0));
+        let err = store.commit_packs(&actor, "p", &packs).unwrap_err().to_string();
+        assert!(err.contains("'c0'"), "{err}");
+        assert!(store.list_packs(None).unwrap().is_empty());
+        let filter = crate::store::CellFilter {
+            status: Some(crate::domain::CellStatus::Available),
+            ..Default::default()
+        };
+        assert_eq!(store.list_cells(&filter).unwrap().len(), n);
+        // And the same packs without the clash all go in.
+        packs.pop();
+        let ids = store.commit_packs(&actor, "p", &packs).unwrap();
+        assert_eq!(ids.len(), n / 2 - 1);
     }
 }
