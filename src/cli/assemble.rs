@@ -106,7 +106,7 @@ pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
 
     if args.json {
-        print_json(&Outcome {
+        print_json("assemble", &Outcome {
             pack_id: pack.id,
             placed,
             refused: refused.clone(),

@@ -54,7 +54,7 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
             };
             let report = bench::run(&cfg, &real_sets);
             if json {
-                print_json(&report)?;
+                print_json("bench.match", &report)?;
             } else {
                 print!("{report}");
             }
@@ -82,7 +82,7 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
                 &profile, &opts,
             ))?;
             if json {
-                print_json(&report)?;
+                print_json("bench.serial", &report)?;
             } else {
                 println!(
                     "{}: {} fields written and verified over a simulated {} baud link (turnaround {} ms)",

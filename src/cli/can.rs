@@ -274,7 +274,7 @@ fn dbc_read(args: DbcReadArgs) -> anyhow::Result<u8> {
         result
     })?;
     if args.json {
-        super::print_json(&snapshot)?;
+        super::print_json("can.read", &snapshot)?;
     } else {
         println!("pack voltage   {} V", snapshot.pack_voltage_v);
         println!("current        {} A (+ charging)", snapshot.current_a);

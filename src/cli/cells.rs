@@ -86,7 +86,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 .filter(|c| c.source_code.is_none())
                 .count();
             if json {
-                print_json(&serde_json::json!({
+                print_json("cells.import", &serde_json::json!({
                     "file": name, "batch": batch, "imported": parsed.cells.len(),
                     "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
                 }))?;
@@ -112,14 +112,14 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             source,
             json,
         } => {
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             let cells = store.list_cells(&CellFilter {
                 status,
                 chemistry,
                 source_code: source,
             })?;
             if json {
-                print_json(&cells)?;
+                print_json("cells.list", &cells)?;
             } else {
                 println!(
                     "{:<24} {:<4} {:>10} {:>9} {:>8} {:<10} {:<16}",
@@ -142,7 +142,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         CellsCommand::Show { id, json } => {
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             let cell = store
                 .get_cell(&id)?
                 .with_context(|| format!("no cell '{id}' in {}", store.path().display()))
@@ -151,7 +151,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             if json {
                 let mut v = serde_json::to_value(&cell)?;
                 v["pack_id"] = serde_json::json!(pack);
-                print_json(&v)?;
+                print_json("cells.show", &v)?;
             } else {
                 println!("cell       {}", cell.id);
                 println!("chemistry  {}", cell.chemistry);

@@ -40,12 +40,12 @@ pub enum PacksCommand {
 }
 
 pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     match cmd {
         PacksCommand::List { status, json } => {
             let packs = store.list_packs(status)?;
             if json {
-                print_json(&packs)?;
+                print_json("packs.list", &packs)?;
             } else {
                 println!(
                     "{:<26} {:<18} {:<11} {:>5}  created",
@@ -68,7 +68,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
         PacksCommand::Show { pack, json } => {
             let p = find(&store, &pack)?;
             if json {
-                print_json(&p)?;
+                print_json("packs.show", &p)?;
             } else {
                 println!(
                     "pack {} ({}, {}), created {}",
