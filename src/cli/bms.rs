@@ -316,7 +316,12 @@ async fn read(args: ReadArgs) -> anyhow::Result<u8> {
     let handle = args.link.open()?;
     let snapshot = handle.read().await.map_err(device_error)?;
     if args.json {
-        print_json("bms.read", &snapshot)?;
+        // When and where it was read, with what it read.
+        let mut doc = serde_json::to_value(&snapshot)?;
+        doc["read_at"] = crate::clock::Clock::from_env()?.stamp().into();
+        doc["port"] = args.link.port.clone().into();
+        doc["protocol"] = args.link.protocol.to_string().into();
+        print_json("bms.read", &doc)?;
     } else {
         print_snapshot(&args.link, &snapshot);
     }

@@ -165,6 +165,18 @@ fn log(args: LogArgs) -> anyhow::Result<u8> {
             )));
         }
     }
+    // A log that failed to start leaves no file behind (an empty file would pass for a quiet
+    // bus); a file that was there before is not ours to remove.
+    let file = args.file.clone();
+    let existed = file.exists();
+    let result = log_to_file(args);
+    if result.is_err() && !existed {
+        let _ = std::fs::remove_file(&file);
+    }
+    result
+}
+
+fn log_to_file(args: LogArgs) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async move {
         let mut cfg = BusConfig::new(&args.iface);

@@ -176,7 +176,7 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
     let log = packwright(&db, &["bms", "writes", "--json", "--limit", "2"])
         .expect(0)
         .json();
-    for w in log.as_array().unwrap() {
+    for w in log["items"].as_array().unwrap() {
         assert_eq!(w["write"]["outcome"], "failed", "{w}");
         assert_eq!(w["write"]["operator"], "test-operator");
         assert!(
