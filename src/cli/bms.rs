@@ -419,7 +419,10 @@ async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
         .map_err(device_error)?;
     let mismatches = readings.iter().filter(|r| r.matches == Some(false)).count();
     if args.json {
-        print_json("bms.config", &serde_json::json!({ "registers": readings, "mismatches": mismatches }))?;
+        print_json(
+            "bms.config",
+            &serde_json::json!({ "registers": readings, "mismatches": mismatches }),
+        )?;
     } else {
         for r in &readings {
             let mark = match r.matches {
@@ -587,7 +590,10 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
 
 fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
     if json {
-        return print_json("bms.plan", &serde_json::json!({ "dry_run": true, "plan": plan }));
+        return print_json(
+            "bms.plan",
+            &serde_json::json!({ "dry_run": true, "plan": plan }),
+        );
     }
     println!(
         "dry run: nothing is sent. Plan for {} ({} unit):",
@@ -655,7 +661,8 @@ async fn set(args: SetArgs, ctx: &Context) -> anyhow::Result<u8> {
     let detail = (!problems.is_empty()).then(|| problems.join("; "));
     store.finish_bms_write(id, verdict, identity.as_deref(), detail.as_deref(), &fields)?;
     if args.json {
-        print_json("bms.set",
+        print_json(
+            "bms.set",
             &serde_json::json!({ "verified": problems.is_empty(), "problems": problems, "snapshot": after }),
         )?;
     } else if problems.is_empty() {

@@ -86,10 +86,13 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 .filter(|c| c.source_code.is_none())
                 .count();
             if json {
-                print_json("cells.import", &serde_json::json!({
-                    "file": name, "batch": batch, "imported": parsed.cells.len(),
-                    "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
-                }))?;
+                print_json(
+                    "cells.import",
+                    &serde_json::json!({
+                        "file": name, "batch": batch, "imported": parsed.cells.len(),
+                        "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
+                    }),
+                )?;
             } else {
                 println!(
                     "imported {} cells from {name} (batch {batch})",

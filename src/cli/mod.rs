@@ -284,7 +284,10 @@ pub const JSON_VERSION: u32 = 1;
 /// under `"items"`. Floating-point numbers are rounded to 6 decimals (every measured value
 /// here is far coarser), so float noise like `0.23200000000000004` never shows.
 pub fn print_json<T: serde::Serialize>(schema: &str, value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&json_document(schema, value)?)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json_document(schema, value)?)?
+    );
     Ok(())
 }
 

@@ -380,7 +380,10 @@ mod tests {
         };
         let mut packs: Vec<NewPack> = (0..n / 2 - 1).map(|i| pack(2 * i, 2 * i + 1)).collect();
         packs.push(pack(n - 2, 0));
-        let err = store.commit_packs(&actor, "p", &packs).unwrap_err().to_string();
+        let err = store
+            .commit_packs(&actor, "p", &packs)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'c0'"), "{err}");
         assert!(store.list_packs(None).unwrap().is_empty());
         let filter = crate::store::CellFilter {
