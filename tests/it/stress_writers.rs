@@ -208,6 +208,12 @@ fn stress_writers_several_processes_write_one_database_without_failing() {
         t.packs,
         t.rejected
     );
+    for (writer, longest) in &t.longest_by_writer {
+        eprintln!(
+            "stress_writers: longest {writer}: {:.2} s",
+            longest.as_secs_f64()
+        );
+    }
     assert!(
         t.failures.is_empty(),
         "failed operations: {:#?}",
