@@ -38,10 +38,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Four writer processes (imports, match --commit, rejects) on one fresh temporary
+    /// database: failed operations, each writer's longest wait, rows lost, integrity
+    Writers {
+        /// How long the writers run
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
+        BenchCommand::Writers { seconds, json } => {
+            let report =
+                crate::benchmarks::writers::run_writers(std::time::Duration::from_secs(seconds))?;
+            if json {
+                print_json("bench.writers", &report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.passed() {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
         BenchCommand::Match { quick, real, json } => {
             let cfg = if quick {
                 BenchConfig::quick()

@@ -43,8 +43,9 @@ fn nmc_csv(path: &Path, prefix: &str, n: usize) {
 
 /// `n` LFP cells for `lfp-16s1p-280ah` (as in cli_match), `{prefix}-{i}`.
 fn lfp_csv(path: &Path, prefix: &str, n: usize) {
-    let mut csv =
-        String::from("id,chemistry,capacity_ah,ir_mohm,ocv_v,self_discharge_mv_per_day,source_code\n");
+    let mut csv = String::from(
+        "id,chemistry,capacity_ah,ir_mohm,ocv_v,self_discharge_mv_per_day,source_code\n",
+    );
     for i in 0..n {
         let cap = 262.0 + ((i * 37 % 13) as f64 - 6.0);
         let ir = 0.20 + (i * 7 % 10) as f64 / 100.0;
