@@ -483,3 +483,36 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Trace(args) => trace::run(args, ctx),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_documents_carry_schema_version_and_rounded_floats() {
+        let doc =
+            json_document("cells.show", &serde_json::json!({"v": 0.1 + 0.132, "n": 3})).unwrap();
+        assert_eq!(doc["schema"], "packwright.cells.show");
+        assert_eq!(doc["version"], JSON_VERSION);
+        assert_eq!(doc["n"], 3);
+        assert_eq!(doc.to_string().matches("0.232").count(), 1, "{doc}");
+        assert!(!doc.to_string().contains("0.23200000000000004"), "{doc}");
+        let list = json_document("cells.list", &[1.5, 2.0]).unwrap();
+        assert_eq!(list["items"], serde_json::json!([1.5, 2.0]));
+    }
+
+    #[test]
+    fn a_database_error_anywhere_exits_4() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let e = input_error(crate::store::StoreError::Sql(busy));
+        assert_eq!(exit_code(&e), EXIT_STORE);
+        let msg = store_message(&e, std::path::Path::new("/x/line.db"), error_message(&e));
+        assert!(
+            msg.contains("/x/line.db") && msg.contains("locked"),
+            "{msg}"
+        );
+    }
+}
