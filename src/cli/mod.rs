@@ -14,7 +14,7 @@
 //!
 //! `--json`: every document is an object with `"schema"` and `"version"` keys ([`print_json`]);
 //! an error under `--json` is also a document on stdout, `packwright.error`, besides the
-//! message on stderr.
+//! message on stderr, unless the command printed its own document (a report of what failed).
 
 mod assemble;
 mod bench;
@@ -288,8 +288,13 @@ pub fn print_json<T: serde::Serialize>(schema: &str, value: &T) -> anyhow::Resul
         "{}",
         serde_json::to_string_pretty(&json_document(schema, value)?)?
     );
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
+
+/// Whether this run printed its `--json` document already (a failure that printed its report,
+/// such as a configuration write that did not verify, prints no second document).
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The document [`print_json`] prints.
 pub fn json_document<T: serde::Serialize>(
@@ -454,7 +459,7 @@ pub fn main() -> ExitCode {
                 message = store_message(&e, &ctx.db, message);
             }
             eprintln!("error: {message}");
-            if json_requested() {
+            if json_requested() && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
                 let doc = serde_json::json!({
                     "schema": "packwright.error", "version": JSON_VERSION,
                     "error": message, "exit_code": code,

@@ -188,8 +188,8 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
         );
         assert_eq!(w["fields"][0]["ok"], false);
     }
-    assert_eq!(log[0]["fields"][0]["field"], "charge_fet");
-    assert_eq!(log[1]["fields"][0]["field"], "soc_pct");
+    assert_eq!(log["items"][0]["fields"][0]["field"], "charge_fet");
+    assert_eq!(log["items"][1]["fields"][0]["field"], "soc_pct");
 }
 
 /// Wire faults on reads: every reading that comes back is right (plausible and
