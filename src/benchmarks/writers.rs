@@ -163,7 +163,7 @@ pub fn run_writers(duration: Duration) -> anyhow::Result<WritersReport> {
                         let _ = nmc_csv(&file, &format!("L{i}"), 2000);
                         (run(&exe, &db, &["cells", "import", &file_s]), 2000, 0, 0)
                     }
-                    Writer::MatchCommit if i % 2 == 0 => {
+                    Writer::MatchCommit if i.is_multiple_of(2) => {
                         let _ = lfp_csv(&file, &format!("P{i}"), 16 * 160);
                         (
                             run(&exe, &db, &["cells", "import", &file_s]),

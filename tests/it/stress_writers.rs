@@ -150,7 +150,7 @@ fn stress_writers_several_processes_write_one_database_without_failing() {
     writers.push(spawn(
         "match-commit",
         Box::new(|i, db, dir| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let f = dir.join(format!("lfp-{i}.csv"));
                 lfp_csv(&f, &format!("P{i}"), 16 * 160);
                 let (ok, took, out, err) = run(db, &["cells", "import", f.to_str().unwrap()]);
