@@ -29,7 +29,7 @@ mod profile;
 mod sim;
 mod trace;
 
-use crate::store::{Actor, Store};
+use crate::store::{Actor, FileProblem, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -225,7 +225,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         return EXIT_STORE;
     }
     // SQLite's own error, reached without a StoreError around it: the file or the machine.
-    if sqlite_code(e.as_ref()).is_some_and(is_environment) {
+    if file_problem(e.as_ref()).is_some() {
         return EXIT_STORE;
     }
     for cause in e.chain() {
@@ -340,19 +340,16 @@ fn round_floats(v: &mut serde_json::Value) {
     }
 }
 
-/// The SQLite error code anywhere in an error's chain, looking inside [`Coded`] too.
-fn sqlite_code(e: &(dyn std::error::Error + 'static)) -> Option<rusqlite::ErrorCode> {
+/// The database file's problem anywhere in an error's chain, looking inside [`Coded`] too.
+fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
     let mut cur = Some(e);
     while let Some(c) = cur {
-        if let Some(code) = c
-            .downcast_ref::<rusqlite::Error>()
-            .and_then(|r| r.sqlite_error_code())
-        {
-            return Some(code);
+        if let Some(p) = crate::store::file_problem(c) {
+            return Some(p);
         }
         if let Some(coded) = c.downcast_ref::<Coded>() {
-            if let Some(code) = sqlite_code(coded.error.as_ref()) {
-                return Some(code);
+            if let Some(p) = file_problem(coded.error.as_ref()) {
+                return Some(p);
             }
         }
         cur = c.source();
@@ -360,43 +357,25 @@ fn sqlite_code(e: &(dyn std::error::Error + 'static)) -> Option<rusqlite::ErrorC
     None
 }
 
-/// Whether a SQLite error is the database file's or the machine's (exit 4), not the input's.
-fn is_environment(code: rusqlite::ErrorCode) -> bool {
-    use rusqlite::ErrorCode as C;
-    matches!(
-        code,
-        C::DatabaseBusy
-            | C::DatabaseLocked
-            | C::NotADatabase
-            | C::DatabaseCorrupt
-            | C::ReadOnly
-            | C::CannotOpen
-            | C::PermissionDenied
-            | C::DiskFull
-            | C::SystemIoFailure
-    )
-}
-
 /// The one message for an error that is the database's or the environment's (exit 4): says
 /// what is wrong in words and names the database file.
 fn store_message(e: &anyhow::Error, db: &std::path::Path, message: String) -> String {
-    use rusqlite::ErrorCode as C;
     let path = db.display();
-    let said = match sqlite_code(e.as_ref()) {
-        Some(C::DatabaseBusy | C::DatabaseLocked) => Some(format!(
+    let said = match file_problem(e.as_ref()) {
+        Some(FileProblem::Locked) => Some(format!(
             "the database {path} is locked: another program kept writing to it for longer than this one waits ({} ms; PACKWRIGHT_BUSY_TIMEOUT_MS)",
             crate::store::busy_timeout().as_millis()
         )),
-        Some(C::NotADatabase | C::DatabaseCorrupt) => Some(format!(
+        Some(FileProblem::Damaged) => Some(format!(
             "the database {path} is damaged or not a Packwright database (SQLite: {message})"
         )),
-        Some(C::ReadOnly) => Some(format!(
+        Some(FileProblem::ReadOnly) => Some(format!(
             "the database {path} cannot be written (read-only file, folder or medium): {message}"
         )),
-        Some(C::CannotOpen | C::PermissionDenied) => Some(format!(
+        Some(FileProblem::CannotOpen) => Some(format!(
             "cannot open the database {path} (missing folder or no permission): {message}"
         )),
-        Some(C::DiskFull) => Some(format!("the disk holding the database {path} is full")),
+        Some(FileProblem::DiskFull) => Some(format!("the disk holding the database {path} is full")),
         _ => None,
     };
     match said {
@@ -508,11 +487,7 @@ mod tests {
 
     #[test]
     fn a_database_error_anywhere_exits_4() {
-        let busy = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            Some("database is locked".into()),
-        );
-        let e = input_error(crate::store::StoreError::Sql(busy));
+        let e = input_error(crate::store::locked_error());
         assert_eq!(exit_code(&e), EXIT_STORE);
         let msg = store_message(&e, std::path::Path::new("/x/line.db"), error_message(&e));
         assert!(

@@ -63,6 +63,49 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What is wrong with the database file or its machine, when an error says so: the cases a
+/// user fixes outside Packwright (exit 4), told apart for a clear message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// Another connection held the write lock for longer than [`busy_timeout`].
+    Locked,
+    /// Not a database, or a damaged one.
+    Damaged,
+    /// The file, its folder or the medium cannot be written.
+    ReadOnly,
+    /// Missing folder or no permission.
+    CannotOpen,
+    DiskFull,
+    /// An I/O error reading or writing the file.
+    Io,
+}
+
+/// The [`FileProblem`] one error (not its causes) reports, if it is SQLite's.
+pub fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
+    use rusqlite::ErrorCode as C;
+    let code = e
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(|r| r.sqlite_error_code())?;
+    Some(match code {
+        C::DatabaseBusy | C::DatabaseLocked => FileProblem::Locked,
+        C::NotADatabase | C::DatabaseCorrupt => FileProblem::Damaged,
+        C::ReadOnly => FileProblem::ReadOnly,
+        C::CannotOpen | C::PermissionDenied => FileProblem::CannotOpen,
+        C::DiskFull => FileProblem::DiskFull,
+        C::SystemIoFailure => FileProblem::Io,
+        _ => return None,
+    })
+}
+
+/// A "database is locked" error, as a writer that waited in vain gets it (for tests).
+#[cfg(test)]
+pub(crate) fn locked_error() -> StoreError {
+    StoreError::Sql(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("database is locked".into()),
+    ))
+}
+
 /// Who is doing the work, stamped on every record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
