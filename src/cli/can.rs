@@ -382,7 +382,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
                     "frame": entry.frame.to_string(), "error": e,
                 }),
             };
-            writeln!(out, "{obj}")?;
+            // One document per line (JSON Lines), each with its schema and version.
+            writeln!(out, "{}", super::json_document("can.frame", &obj)?)?;
         } else {
             let what = match result {
                 Ok(v) => compact(&v),
