@@ -242,3 +242,26 @@ fn stress_writers_several_processes_write_one_database_without_failing() {
     assert_eq!(check, "ok");
     assert!(t.ops >= 8, "the writers hardly ran: {} operations", t.ops);
 }
+
+#[test]
+fn stress_writers_several_processes_create_and_migrate_one_new_database_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let f = dir.path().join(format!("n{i}.csv"));
+            nmc_csv(&f, &format!("N{i}"), 200);
+            let db = db.clone();
+            std::thread::spawn(move || run(&db, &["cells", "import", f.to_str().unwrap()]))
+        })
+        .collect();
+    for w in writers {
+        let (ok, _, _, err) = w.join().unwrap();
+        assert!(ok, "{err}");
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 6 * 200);
+}
