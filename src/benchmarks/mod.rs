@@ -2,3 +2,4 @@
 //! (The matcher's benchmark is pure and lives with it, in `packwright_matching::bench`.)
 
 pub mod serial;
+pub mod writers;

@@ -113,13 +113,16 @@ pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
 
     if args.json {
-        print_json(&Outcome {
-            pack_id: pack.id,
-            placed,
-            refused: refused.clone(),
-            progress: progress.clone(),
-            code: code.clone(),
-        })?;
+        print_json(
+            "assemble",
+            &Outcome {
+                pack_id: pack.id,
+                placed,
+                refused: refused.clone(),
+                progress: progress.clone(),
+                code: code.clone(),
+            },
+        )?;
     } else {
         if let Some(r) = &refused {
             eprintln!("REFUSED: {r}");

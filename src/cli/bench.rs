@@ -38,10 +38,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Four writer processes (imports, match --commit, rejects) on one fresh temporary
+    /// database: failed operations, each writer's longest wait, rows lost, integrity
+    Writers {
+        /// How long the writers run
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
+        BenchCommand::Writers { seconds, json } => {
+            let report =
+                crate::benchmarks::writers::run_writers(std::time::Duration::from_secs(seconds))?;
+            if json {
+                print_json("bench.writers", &report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.passed() {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
         BenchCommand::Match { quick, real, json } => {
             let cfg = if quick {
                 BenchConfig::quick()
@@ -54,7 +77,7 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
             };
             let report = bench::run(&cfg, &real_sets);
             if json {
-                print_json(&report)?;
+                print_json("bench.match", &report)?;
             } else {
                 print!("{report}");
             }
@@ -82,7 +105,7 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
                 &profile, &opts,
             ))?;
             if json {
-                print_json(&report)?;
+                print_json("bench.serial", &report)?;
             } else {
                 println!(
                     "{}: {} fields written and verified over a simulated {} baud link (turnaround {} ms)",

@@ -317,7 +317,12 @@ async fn read(args: ReadArgs) -> anyhow::Result<u8> {
     let handle = args.link.open()?;
     let snapshot = handle.read().await.map_err(device_error)?;
     if args.json {
-        print_json(&snapshot)?;
+        // When and where it was read, with what it read.
+        let mut doc = serde_json::to_value(&snapshot)?;
+        doc["read_at"] = crate::clock::Clock::from_env()?.stamp().into();
+        doc["port"] = args.link.port.clone().into();
+        doc["protocol"] = args.link.protocol.to_string().into();
+        print_json("bms.read", &doc)?;
     } else {
         print_snapshot(&args.link, &snapshot);
     }
@@ -415,7 +420,10 @@ async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
         .map_err(device_error)?;
     let mismatches = readings.iter().filter(|r| r.matches == Some(false)).count();
     if args.json {
-        print_json(&serde_json::json!({ "registers": readings, "mismatches": mismatches }))?;
+        print_json(
+            "bms.config",
+            &serde_json::json!({ "registers": readings, "mismatches": mismatches }),
+        )?;
     } else {
         for r in &readings {
             let mark = match r.matches {
@@ -558,7 +566,7 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     })?;
     let identity = report.identity.summary();
     if args.json {
-        print_json(&report)?;
+        print_json("bms.write", &report)?;
     } else {
         for f in &report.fields {
             let mark = if f.ok { "ok  " } else { "FAIL" };
@@ -604,7 +612,10 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
 
 fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
     if json {
-        return print_json(&serde_json::json!({ "dry_run": true, "plan": plan }));
+        return print_json(
+            "bms.plan",
+            &serde_json::json!({ "dry_run": true, "plan": plan }),
+        );
     }
     println!(
         "dry run: nothing is sent. Plan for {} ({} unit):",
@@ -673,6 +684,7 @@ async fn set(args: SetArgs, ctx: &Context) -> anyhow::Result<u8> {
     store.finish_bms_write(id, verdict, identity.as_deref(), detail.as_deref(), &fields)?;
     if args.json {
         print_json(
+            "bms.set",
             &serde_json::json!({ "verified": problems.is_empty(), "problems": problems, "snapshot": after }),
         )?;
     } else if problems.is_empty() {
@@ -786,7 +798,7 @@ async fn set_and_verify(
 }
 
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let rows = store.recent_bms_writes(args.limit)?;
     if args.json {
         let mut out = Vec::new();
@@ -794,7 +806,7 @@ fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
             let fields = store.bms_write_fields(r.id)?;
             out.push(serde_json::json!({ "write": r, "fields": fields }));
         }
-        print_json(&out)?;
+        print_json("bms.writes", &out)?;
     } else {
         for r in rows {
             println!(

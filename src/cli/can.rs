@@ -165,6 +165,18 @@ fn log(args: LogArgs) -> anyhow::Result<u8> {
             )));
         }
     }
+    // A log that failed to start leaves no file behind (an empty file would pass for a quiet
+    // bus); a file that was there before is not ours to remove.
+    let file = args.file.clone();
+    let existed = file.exists();
+    let result = log_to_file(args);
+    if result.is_err() && !existed {
+        let _ = std::fs::remove_file(&file);
+    }
+    result
+}
+
+fn log_to_file(args: LogArgs) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async move {
         let mut cfg = BusConfig::new(&args.iface);
@@ -274,7 +286,7 @@ fn dbc_read(args: DbcReadArgs) -> anyhow::Result<u8> {
         result
     })?;
     if args.json {
-        super::print_json(&snapshot)?;
+        super::print_json("can.read", &snapshot)?;
     } else {
         println!("pack voltage   {} V", snapshot.pack_voltage_v);
         println!("current        {} A (+ charging)", snapshot.current_a);
@@ -370,7 +382,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<u8> {
                     "frame": entry.frame.to_string(), "error": e,
                 }),
             };
-            writeln!(out, "{obj}")?;
+            // One document per line (JSON Lines), each with its schema and version.
+            writeln!(out, "{}", super::json_document("can.frame", &obj)?)?;
         } else {
             let what = match result {
                 Ok(v) => compact(&v),

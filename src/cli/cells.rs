@@ -113,10 +113,13 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 .filter(|c| c.source_code.is_none())
                 .count();
             if json {
-                print_json(&serde_json::json!({
-                    "file": name, "batch": batch, "imported": parsed.cells.len(), "format": format,
-                    "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
-                }))?;
+                print_json(
+                    "cells.import",
+                    &serde_json::json!({
+                        "file": name, "batch": batch, "imported": parsed.cells.len(), "format": format,
+                        "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
+                    }),
+                )?;
             } else {
                 println!(
                     "imported {} cells from {} (batch {batch})",
@@ -140,14 +143,14 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             source,
             json,
         } => {
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             let cells = store.list_cells(&CellFilter {
                 status,
                 chemistry,
                 source_code: source,
             })?;
             if json {
-                print_json(&cells)?;
+                print_json("cells.list", &cells)?;
             } else {
                 println!(
                     "{:<24} {:<4} {:>10} {:>9} {:>8} {:<10} {:<16}",
@@ -172,7 +175,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         CellsCommand::Show { id, json } => {
             // Typed or scanned ids are looked up as intake stored them (trimmed, NFC).
             let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             let cell = store
                 .get_cell(&id)?
                 .with_context(|| {
@@ -183,7 +186,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             if json {
                 let mut v = serde_json::to_value(&cell)?;
                 v["pack_id"] = serde_json::json!(pack);
-                print_json(&v)?;
+                print_json("cells.show", &v)?;
             } else {
                 let text = |t: &Option<String>| printable(t.as_deref().unwrap_or("-")).into_owned();
                 println!("cell       {}", printable(&cell.id));

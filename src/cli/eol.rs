@@ -195,7 +195,7 @@ async fn connected(handle: &BmsHandle, within: Duration) -> Result<(), String> {
 
 /// The store, with this station's orphaned runs marked aborted, and the pack named by `key`.
 fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(Store, Pack)> {
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
     let pack = packs::find(&store, key)?;
     Ok((store, pack))
@@ -331,7 +331,7 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
                 .eol_run(summary.run_id)?
                 .with_context(|| format!("run {} vanished", summary.run_id))?;
             let measurements = store.eol_measurements(summary.run_id)?;
-            print_json(&RunDocument::new(&header, &measurements))?;
+            print_json("eol.run", &RunDocument::new(&header, &measurements))?;
         }
         Ok(match summary.outcome {
             RunOutcome::Pass => EXIT_OK,
@@ -379,8 +379,8 @@ fn report(args: ReportArgs, ctx: &Context) -> anyhow::Result<u8> {
     } else if args.json {
         let docs: Vec<RunDocument> = full.iter().map(|(r, ms)| RunDocument::new(r, ms)).collect();
         match (args.run, docs.as_slice()) {
-            (Some(_), [one]) => print_json(one)?,
-            _ => print_json(&docs)?,
+            (Some(_), [one]) => print_json("eol.run", one)?,
+            _ => print_json("eol.runs", &docs)?,
         }
     } else {
         if full.is_empty() {

@@ -1,6 +1,6 @@
 //! `packwright match`: propose balanced packs for a profile, and commit them.
 
-use super::{input_error, print_json, Context, EXIT_OK};
+use super::{input_error, print_json, Context, EXIT_BAD_INPUT, EXIT_OK};
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
@@ -38,12 +38,37 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                 .map_err(input_error)?
                 .cells
         }
+        // A dry run only reads: it does not create a database that is not there.
+        None if !args.commit => ctx.open_existing_store()?.list_cells(&CellFilter {
+            status: Some(CellStatus::Available),
+            ..Default::default()
+        })?,
         None => ctx.open_store()?.list_cells(&CellFilter {
             status: Some(CellStatus::Available),
             ..Default::default()
         })?,
     };
-    let outcome = matching::propose(&profile, &cells).map_err(input_error)?;
+    let outcome = match matching::propose(&profile, &cells) {
+        Ok(outcome) => outcome,
+        // No pack possible is an answer, not a failure of the command: under --json it is
+        // still the match document (no packs, and why), besides the message and exit 2.
+        Err(
+            e @ (matching::MatchError::EmptyInventory
+            | matching::MatchError::NotEnoughCells { .. }
+            | matching::MatchError::NoFeasiblePack { .. }),
+        ) if args.json => {
+            eprintln!("error: {e}");
+            print_json(
+                "match",
+                &serde_json::json!({
+                    "profile": profile.name, "packs": [], "cells_given": cells.len(),
+                    "committed": false, "no_pack_reason": e.to_string(),
+                }),
+            )?;
+            return Ok(EXIT_BAD_INPUT);
+        }
+        Err(e) => return Err(input_error(e)),
+    };
     let pack_ids = if args.commit {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
@@ -61,7 +86,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
                 pack["pack_id"] = serde_json::json!(id);
             }
         }
-        print_json(&v)?;
+        print_json("match", &v)?;
     } else {
         print_text(&profile, &outcome, pack_ids.as_deref());
     }

@@ -5,7 +5,16 @@
 //! error's type: 0 done, 1 verification failed (a test or a read-back did not match), 2 bad
 //! input or refused by the line's rules (file, profile, arguments, pack state), 3 device or
 //! communication error, 4 the database or the environment (locked, corrupt, read-only, no
-//! permission, disk full, newer schema).
+//! permission, disk full, newer schema, or a database that does not exist for a command that
+//! only reads). A store error's message names the database file.
+//!
+//! Pipes: standard output closed early (`packwright cells list | head -1`) ends a command that
+//! only reads and prints quietly, killed by SIGPIPE like other Unix tools (the shell shows 141);
+//! no panic, no message. Commands that drive devices or tests ignore SIGPIPE and finish.
+//!
+//! `--json`: every document is an object with `"schema"` and `"version"` keys ([`print_json`]);
+//! an error under `--json` is also a document on stdout, `packwright.error`, besides the
+//! message on stderr, unless the command printed its own document (a report of what failed).
 
 mod assemble;
 mod bench;
@@ -20,7 +29,7 @@ mod profile;
 mod sim;
 mod trace;
 
-use crate::store::{Actor, Store};
+use crate::store::{Actor, FileProblem, Store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -149,12 +158,33 @@ impl Context {
         }
     }
 
+    /// Open the database for a command that writes: created if it does not exist (said once
+    /// on stderr).
     pub fn open_store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.db)?)
+        let new = !self.db.exists();
+        let store = Store::open(&self.db)?;
+        if new {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!("packwright: created a new database {}", self.db.display())
+            });
+        }
+        Ok(store)
     }
 
-    /// This station, for the line services.
+    /// Open the database for a command that only reads: one that does not exist is an error
+    /// (exit 4), never created.
+    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.db)?)
+    }
+
+    /// This station, for the line services (which write: the database is created here if it
+    /// does not exist yet, and said so).
     pub fn station(&self) -> crate::services::Station {
+        if !self.db.exists() {
+            // The service's own open would create it silently; a failure shows there.
+            let _ = self.open_store();
+        }
         crate::services::Station {
             db: self.db.clone(),
             actor: self.actor.clone(),
@@ -192,6 +222,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         None
     }
     if let Some(EXIT_STORE) = store_kind(e.as_ref()) {
+        return EXIT_STORE;
+    }
+    // SQLite's own error, reached without a StoreError around it: the file or the machine.
+    if file_problem(e.as_ref()).is_some() {
         return EXIT_STORE;
     }
     for cause in e.chain() {
@@ -241,10 +275,136 @@ fn hostname() -> String {
         .unwrap_or_else(|| "station".into())
 }
 
-/// Print a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+/// The version of every `--json` document's layout; raised when a document changes
+/// incompatibly.
+pub const JSON_VERSION: u32 = 1;
+
+/// Print a value as a pretty JSON document on stdout: an object carrying `"schema"`
+/// (`packwright.<schema>`) and `"version"` keys. A value that is not an object (a list) goes
+/// under `"items"`. Floating-point numbers are rounded to 6 decimals (every measured value
+/// here is far coarser), so float noise like `0.23200000000000004` never shows.
+pub fn print_json<T: serde::Serialize>(schema: &str, value: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json_document(schema, value)?)?
+    );
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether this run printed its `--json` document already (a failure that printed its report,
+/// such as a configuration write that did not verify, prints no second document).
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The document [`print_json`] prints.
+pub fn json_document<T: serde::Serialize>(
+    schema: &str,
+    value: &T,
+) -> anyhow::Result<serde_json::Value> {
+    use serde_json::{Map, Value};
+    let mut value = serde_json::to_value(value)?;
+    round_floats(&mut value);
+    let mut doc = Map::new();
+    doc.insert("schema".into(), Value::from(format!("packwright.{schema}")));
+    doc.insert("version".into(), Value::from(JSON_VERSION));
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k != "schema" && k != "version" {
+                    doc.insert(k, v);
+                }
+            }
+        }
+        other => {
+            doc.insert("items".into(), other);
+        }
+    }
+    Ok(Value::Object(doc))
+}
+
+/// Round every float in a JSON value to 6 decimals.
+fn round_floats(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                let r = (f * 1e6).round() / 1e6;
+                if let Some(num) = serde_json::Number::from_f64(r) {
+                    *n = num;
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(round_floats),
+        Value::Object(map) => map.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+/// The database file's problem anywhere in an error's chain, looking inside [`Coded`] too.
+fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(p) = crate::store::file_problem(c) {
+            return Some(p);
+        }
+        if let Some(coded) = c.downcast_ref::<Coded>() {
+            if let Some(p) = file_problem(coded.error.as_ref()) {
+                return Some(p);
+            }
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// The one message for an error that is the database's or the environment's (exit 4): says
+/// what is wrong in words and names the database file.
+fn store_message(e: &anyhow::Error, db: &std::path::Path, message: String) -> String {
+    let path = db.display();
+    let said = match file_problem(e.as_ref()) {
+        Some(FileProblem::Locked) => Some(format!(
+            "the database {path} is locked: another program kept writing to it for longer than this one waits ({} ms; PACKWRIGHT_BUSY_TIMEOUT_MS)",
+            crate::store::busy_timeout().as_millis()
+        )),
+        Some(FileProblem::Damaged) => Some(format!(
+            "the database {path} is damaged or not a Packwright database (SQLite: {message})"
+        )),
+        Some(FileProblem::ReadOnly) => Some(format!(
+            "the database {path} cannot be written (read-only file, folder or medium): {message}"
+        )),
+        Some(FileProblem::CannotOpen) => Some(format!(
+            "cannot open the database {path} (missing folder or no permission): {message}"
+        )),
+        Some(FileProblem::DiskFull) => Some(format!("the disk holding the database {path} is full")),
+        _ => None,
+    };
+    match said {
+        Some(said) => said,
+        None if message.contains(&path.to_string()) => message,
+        None => format!("the database {path}: {message}"),
+    }
+}
+
+/// Whether this run asked for `--json` (so an error is a JSON document too).
+fn json_requested() -> bool {
+    std::env::args_os().any(|a| a == "--json")
+}
+
+/// Whether a command only reads and prints (or prints after its one write is committed), so
+/// a closed stdout may end it at once. Commands that talk to devices or run a test keep
+/// SIGPIPE ignored: a closed pipe must not cut a configuration write or a test run short.
+fn ends_on_closed_pipe(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Profile(_)
+            | Command::Cells(_)
+            | Command::Packs(_)
+            | Command::Match(_)
+            | Command::Trace(_)
+            | Command::Eol(eol::EolCommand::Report(_))
+            | Command::Bms(bms::BmsCommand::Decode(_) | bms::BmsCommand::Writes(_))
+            | Command::Can(can::CanCommand::Replay(_))
+    )
 }
 
 /// Run the command line; returns the process exit code.
@@ -261,12 +421,31 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if ends_on_closed_pipe(&cli.command) {
+        // A closed stdout ends a listing quietly, as for any Unix filter (see the module doc).
+        // SAFETY: called before any thread is started; SIG_DFL is always a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let ctx = Context::from_cli(&cli);
     match run(cli.command, &ctx) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", error_message(&e));
-            ExitCode::from(exit_code(&e))
+            let code = exit_code(&e);
+            let mut message = error_message(&e);
+            if code == EXIT_STORE {
+                message = store_message(&e, &ctx.db, message);
+            }
+            eprintln!("error: {message}");
+            if json_requested() && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+                let doc = serde_json::json!({
+                    "schema": "packwright.error", "version": JSON_VERSION,
+                    "error": message, "exit_code": code,
+                });
+                println!("{doc}");
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -286,5 +465,34 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Assemble(args) => assemble::run(args, ctx),
         Command::Eol(cmd) => eol::run(cmd, ctx),
         Command::Trace(args) => trace::run(args, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_documents_carry_schema_version_and_rounded_floats() {
+        let doc =
+            json_document("cells.show", &serde_json::json!({"v": 0.1 + 0.132, "n": 3})).unwrap();
+        assert_eq!(doc["schema"], "packwright.cells.show");
+        assert_eq!(doc["version"], JSON_VERSION);
+        assert_eq!(doc["n"], 3);
+        assert_eq!(doc.to_string().matches("0.232").count(), 1, "{doc}");
+        assert!(!doc.to_string().contains("0.23200000000000004"), "{doc}");
+        let list = json_document("cells.list", &[1.5, 2.0]).unwrap();
+        assert_eq!(list["items"], serde_json::json!([1.5, 2.0]));
+    }
+
+    #[test]
+    fn a_database_error_anywhere_exits_4() {
+        let e = input_error(crate::store::locked_error());
+        assert_eq!(exit_code(&e), EXIT_STORE);
+        let msg = store_message(&e, std::path::Path::new("/x/line.db"), error_message(&e));
+        assert!(
+            msg.contains("/x/line.db") && msg.contains("locked"),
+            "{msg}"
+        );
     }
 }

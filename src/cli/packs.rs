@@ -85,12 +85,12 @@ pub enum PacksCommand {
 }
 
 pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     match cmd {
         PacksCommand::List { status, json } => {
             let packs = store.list_packs(status)?;
             if json {
-                print_json(&packs)?;
+                print_json("packs.list", &packs)?;
             } else {
                 println!(
                     "{:<26} {:<18} {:<11} {:>5}  created",
@@ -113,7 +113,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
         PacksCommand::Show { pack, json } => {
             let p = find(&store, &pack)?;
             if json {
-                print_json(&p)?;
+                print_json("packs.show", &p)?;
             } else {
                 println!(
                     "pack {} ({}, {}), created {}",
@@ -154,7 +154,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             let fates = services::packs::scrap(&mut store, &ctx.actor, &p, &reason, cells_to_stock)
                 .map_err(service_error)?;
             if json {
-                print_json(&fates)?;
+                print_json("packs.scrap", &fates)?;
             } else {
                 println!("pack {} scrapped: {reason}", p.label());
                 for f in &fates {
@@ -182,7 +182,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             )
             .map_err(service_error)?;
             if json {
-                print_json(&done)?;
+                print_json("packs.rework", &done)?;
             } else {
                 println!(
                     "pack {} reworked: {} {} out, {} in; pack is {}",

@@ -52,7 +52,7 @@ pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
                         Err(e) => serde_json::json!({ "name": name, "error": e.to_string() }),
                     })
                     .collect();
-                print_json(&rows)?;
+                print_json("profile.list", &rows)?;
             } else {
                 for (name, p) in &profiles {
                     match p {
@@ -74,7 +74,7 @@ pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
         ProfileCommand::Show { name, json } => {
             let p = Profile::load(&name).map_err(super::input_error)?;
             if json {
-                print_json(&p)?;
+                print_json("profile.show", &p)?;
             } else {
                 print!("{}", toml::to_string_pretty(&p)?);
             }

@@ -20,7 +20,7 @@ pub struct TraceArgs {
 }
 
 pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let mut store = ctx.open_store()?;
+    let mut store = ctx.open_existing_store()?;
     // Runs left `running` by a killed process show as what they are.
     store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
     let lineage = trace::lineage(&store, &args.code)?
@@ -39,9 +39,9 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
                 args.code
             )));
         };
-        print_json(&p.passport)?;
+        print_json("passport", &p.passport)?;
     } else if args.json {
-        print_json(&lineage)?;
+        print_json("trace", &lineage)?;
     } else {
         match &lineage {
             Lineage::Pack(p) => print_pack(p),

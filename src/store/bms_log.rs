@@ -183,7 +183,7 @@ impl Store {
         configures: bool,
     ) -> Result<bool> {
         let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         tx.execute(
             "UPDATE bms_writes SET finished_at = ?2, outcome = ?3, bms_identity = COALESCE(?4, bms_identity), detail = ?5
              WHERE id = ?1",

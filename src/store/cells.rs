@@ -59,7 +59,7 @@ pub trait CellRecords {
 impl CellRecords for Store {
     fn import_cells(&mut self, actor: &Actor, file: &str, parsed: &ParsedCells) -> Result<i64> {
         let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         {
             let mut exists = tx.prepare("SELECT status FROM cells WHERE id = ?1")?;
             for (cell, line) in parsed.cells.iter().zip(&parsed.lines) {

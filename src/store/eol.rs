@@ -170,7 +170,7 @@ impl EolRecords for Store {
             )));
         }
         let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let n = tx.execute(
             "UPDATE eol_runs SET outcome = ?2, reason = ?3, ended_at = ?4 WHERE id = ?1 AND outcome = 'running'",
             params![run_id, outcome.as_str(), reason, stamp.clone()],
@@ -201,7 +201,7 @@ impl EolRecords for Store {
         station: &str,
         alive: impl Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let candidates: Vec<(i64, Option<i64>)> = tx
             .prepare("SELECT id, pid FROM eol_runs WHERE outcome = 'running' AND station = ?1")?
             .query_map([station], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -3,6 +3,12 @@
 //! Invariants: each call that changes more than one row does it in one transaction; a call
 //! returns only after its transaction is committed with `synchronous = FULL`, so whatever the
 //! program reports as saved survives a kill (and a power cut) right after.
+//!
+//! Several writers (CLI runs, consoles, stations) share one file: every write transaction
+//! starts with `BEGIN IMMEDIATE` (takes the write lock first, so it waits in the busy handler
+//! instead of failing with `SQLITE_BUSY_SNAPSHOT` when upgrading a read), every connection
+//! waits up to [`busy_timeout`] for the lock, and no transaction holds it for long: large
+//! commits go in chunks (see `commit_packs`).
 
 mod bms_log;
 mod cells;
@@ -83,6 +89,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("the database {path} does not exist (commands that only read do not create one; check --db or PACKWRIGHT_DB)")]
+    Missing { path: PathBuf },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -90,6 +98,49 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What is wrong with the database file or its machine, when an error says so: the cases a
+/// user fixes outside Packwright (exit 4), told apart for a clear message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// Another connection held the write lock for longer than [`busy_timeout`].
+    Locked,
+    /// Not a database, or a damaged one.
+    Damaged,
+    /// The file, its folder or the medium cannot be written.
+    ReadOnly,
+    /// Missing folder or no permission.
+    CannotOpen,
+    DiskFull,
+    /// An I/O error reading or writing the file.
+    Io,
+}
+
+/// The [`FileProblem`] one error (not its causes) reports, if it is SQLite's.
+pub fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
+    use rusqlite::ErrorCode as C;
+    let code = e
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(|r| r.sqlite_error_code())?;
+    Some(match code {
+        C::DatabaseBusy | C::DatabaseLocked => FileProblem::Locked,
+        C::NotADatabase | C::DatabaseCorrupt => FileProblem::Damaged,
+        C::ReadOnly => FileProblem::ReadOnly,
+        C::CannotOpen | C::PermissionDenied => FileProblem::CannotOpen,
+        C::DiskFull => FileProblem::DiskFull,
+        C::SystemIoFailure => FileProblem::Io,
+        _ => return None,
+    })
+}
+
+/// A "database is locked" error, as a writer that waited in vain gets it (for tests).
+#[cfg(test)]
+pub(crate) fn locked_error() -> StoreError {
+    StoreError::Sql(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("database is locked".into()),
+    ))
+}
 
 /// Who is doing the work, stamped on every record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +166,35 @@ pub fn default_path() -> PathBuf {
         .join("packwright.db")
 }
 
+/// How long a connection waits for another writer's lock before giving up:
+/// `$PACKWRIGHT_BUSY_TIMEOUT_MS`, else 30 s (far longer than any one write transaction holds
+/// the lock, so a wait this long means something is stuck).
+pub fn busy_timeout() -> std::time::Duration {
+    std::env::var("PACKWRIGHT_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
+        .unwrap_or(std::time::Duration::from_secs(30))
+}
+
+/// Begin a write transaction: `BEGIN IMMEDIATE`, so the write lock is taken (waiting in the
+/// busy handler) before anything is read.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 impl Store {
+    /// Open an existing database and migrate it; a path with no file is an error
+    /// ([`StoreError::Missing`]) and nothing is created. For commands that only read.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open(path)
+    }
+
     /// Open (creating if needed) and migrate the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -166,11 +245,12 @@ impl Store {
     }
 
     fn configure(&self) -> Result<()> {
+        // Wait for other writers first: even switching to WAL may need a lock.
+        self.conn.busy_timeout(busy_timeout())?;
         // WAL lets the console read while a CLI run writes; FULL makes each commit durable.
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
-        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(())
     }
 
@@ -186,12 +266,21 @@ impl Store {
                 known,
             });
         }
+        if found == known {
+            return Ok(());
+        }
+        // Another process may be migrating the same file: each step reads the version again
+        // under the write lock and skips what is already done.
         for (i, sql) in migrations::MIGRATIONS
             .iter()
             .enumerate()
             .skip(found as usize)
         {
-            let tx = self.conn.transaction()?;
+            let tx = write_tx(&mut self.conn)?;
+            let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if now > i as i64 {
+                continue;
+            }
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;

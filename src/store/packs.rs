@@ -27,8 +27,15 @@ pub struct NewPack {
 
 /// Packs: commit (reserve), look-ups, placement, assembly and status.
 pub trait PackRecords {
-    /// Create packs and reserve their cells, all in one transaction. A cell that is no longer
+    /// Create packs and reserve their cells, all or nothing. A cell that is no longer
     /// available (reserved by another station in the meantime, say) aborts the whole commit.
+    ///
+    /// Large commits go in chunks of whole packs, each its own short write transaction, so
+    /// other writers are not kept waiting for the whole commit. Each pack is atomic. If a later
+    /// chunk fails, the packs of the earlier chunks are removed again and their cells made
+    /// available (a compensating rollback) before the error is returned. Between chunks other
+    /// connections can see the packs committed so far; a process killed mid-commit leaves
+    /// those packs, each complete and valid, as if fewer had been committed.
     fn commit_packs(&mut self, actor: &Actor, profile: &str, packs: &[NewPack])
         -> Result<Vec<i64>>;
 
@@ -66,6 +73,11 @@ pub trait PackRecords {
     fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64>;
 }
 
+/// How many cell reservations one write transaction of a pack commit makes at most (a pack is
+/// never split): small enough that the write lock is held for well under a second, so other
+/// writers are let through between chunks.
+const COMMIT_CHUNK_CELLS: usize = 2_000;
+
 impl PackRecords for Store {
     fn commit_packs(
         &mut self,
@@ -83,48 +95,30 @@ impl PackRecords for Store {
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
-        let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
-        let at = stamp;
+        let at = self.now();
         let mut ids = Vec::with_capacity(packs.len());
-        {
-            let mut insert_pack = tx.prepare(
-                "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
-                                   profile_toml, profile_sha256, profile_origin)
-                 VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut reserve = tx.prepare(
-                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
-            )?;
-            let mut link = tx.prepare(
-                "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for pack in packs {
-                insert_pack.execute(params![
-                    profile,
-                    at,
-                    actor.station,
-                    actor.operator,
-                    pack.metrics_json,
-                    record.map(|r| &r.toml),
-                    record.map(|r| &r.sha256),
-                    record.map(|r| &r.origin),
-                ])?;
-                let pack_id = tx.last_insert_rowid();
-                for (s, group) in pack.groups.iter().enumerate() {
-                    for (p, cell) in group.iter().enumerate() {
-                        if reserve.execute(params![cell, at])? != 1 {
-                            return Err(StoreError::Conflict(format!(
-                                "cell '{cell}' is not available any more (reserved, assembled or removed since the match); run the match again"
-                            )));
-                        }
-                        link.execute(params![pack_id, cell, s as i64, p as i64])?;
-                    }
-                }
-                ids.push(pack_id);
+        let mut start = 0;
+        while start < packs.len() {
+            let mut end = start;
+            let mut cells = 0;
+            while end < packs.len() && (end == start || cells < COMMIT_CHUNK_CELLS) {
+                cells += packs[end].groups.iter().map(Vec::len).sum::<usize>();
+                end += 1;
             }
+            match self.commit_pack_chunk(actor, profile, record, &packs[start..end], &at) {
+                Ok(chunk) => ids.extend(chunk),
+                Err(e) => {
+                    if let Err(undo) = self.uncommit_packs(&ids) {
+                        return Err(StoreError::Conflict(format!(
+                            "{e}; and removing the {} packs committed before it failed too: {undo}",
+                            ids.len()
+                        )));
+                    }
+                    return Err(e);
+                }
+            }
+            start = end;
         }
-        tx.commit()?;
         Ok(ids)
     }
 
@@ -233,7 +227,7 @@ impl PackRecords for Store {
 
     fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
         let stamp = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let unplaced: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NULL",
             [pack_id],
@@ -276,6 +270,97 @@ impl PackRecords for Store {
 }
 
 impl Store {
+    /// One chunk of [`PackRecords::commit_packs_with_profile`], in one write transaction.
+    fn commit_pack_chunk(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        at: &str,
+    ) -> Result<Vec<i64>> {
+        let tx = super::write_tx(self.conn_mut())?;
+        let mut ids = Vec::with_capacity(packs.len());
+        {
+            let mut insert_pack = tx.prepare(
+                "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
+                                   profile_toml, profile_sha256, profile_origin)
+                 VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut reserve = tx.prepare(
+                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
+            )?;
+            let mut link = tx.prepare(
+                "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for pack in packs {
+                insert_pack.execute(params![
+                    profile,
+                    at,
+                    actor.station,
+                    actor.operator,
+                    pack.metrics_json,
+                    record.map(|r| &r.toml),
+                    record.map(|r| &r.sha256),
+                    record.map(|r| &r.origin),
+                ])?;
+                let pack_id = tx.last_insert_rowid();
+                for (s, group) in pack.groups.iter().enumerate() {
+                    for (p, cell) in group.iter().enumerate() {
+                        if reserve.execute(params![cell, at])? != 1 {
+                            return Err(StoreError::Conflict(format!(
+                                "cell '{cell}' is not available any more (reserved, assembled or removed since the match); run the match again"
+                            )));
+                        }
+                        link.execute(params![pack_id, cell, s as i64, p as i64])?;
+                    }
+                }
+                ids.push(pack_id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Undo packs just committed by [`PackRecords::commit_packs_with_profile`]: their cells available again, the
+    /// packs gone. In chunks, like the commit. A pack someone already started assembling
+    /// (a cell placed) or moved on is left alone and named in the error.
+    fn uncommit_packs(&mut self, ids: &[i64]) -> Result<()> {
+        let at = self.now();
+        let mut kept = Vec::new();
+        for chunk in ids.chunks(200) {
+            let tx = super::write_tx(self.conn_mut())?;
+            for id in chunk {
+                let untouched: bool = tx.query_row(
+                    "SELECT status = 'matched' AND NOT EXISTS
+                         (SELECT 1 FROM pack_cells WHERE pack_id = ?1 AND placed_at IS NOT NULL)
+                     FROM packs WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if !untouched {
+                    kept.push(*id);
+                    continue;
+                }
+                tx.execute(
+                    "UPDATE cells SET status = 'available', updated_at = ?2
+                     WHERE status = 'reserved' AND id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
+                    params![id, at],
+                )?;
+                tx.execute("DELETE FROM pack_cells WHERE pack_id = ?1", [id])?;
+                tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+        }
+        if kept.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "packs {kept:?} were already being assembled and are kept"
+            )))
+        }
+    }
+
     fn pack_from_row(
         &self,
         id: i64,

@@ -219,7 +219,7 @@ impl StateRecords for Store {
         effect: &PackEffect,
     ) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let from = cell_status(&tx, cell)?;
         let pack = match effect {
             PackEffect::None => None,
@@ -272,7 +272,7 @@ impl StateRecords for Store {
 
     fn return_cell(&mut self, actor: &Actor, cell: &str, verb: &str, reason: &str) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let from = cell_status(&tx, cell)?;
         let pack: Option<i64> = tx
             .query_row(
@@ -305,7 +305,7 @@ impl StateRecords for Store {
 
     fn set_cell_source(&mut self, actor: &Actor, cells: &[String], code: &str) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         for cell in cells {
             let before: Option<Option<String>> = tx
                 .query_row("SELECT source_code FROM cells WHERE id = ?1", [cell], |r| {
@@ -342,7 +342,7 @@ impl StateRecords for Store {
 
     fn release_pack(&mut self, actor: &Actor, pack: i64, reason: &str) -> Result<Vec<String>> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let before = pack_status(&tx, pack)?;
         let cells: Vec<String> = tx
             .prepare("SELECT cell_id FROM pack_cells WHERE pack_id = ?1 ORDER BY series_index, parallel_index")?
@@ -380,7 +380,7 @@ impl StateRecords for Store {
         scrapped: &[String],
     ) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let before = pack_status(&tx, pack)?;
         let change = record(
             &tx,
@@ -462,7 +462,7 @@ impl StateRecords for Store {
         reason: &str,
     ) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let before = pack_status(&tx, pack)?;
         let in_from = cell_status(&tx, into)?;
         if in_from != "available" {
@@ -549,7 +549,7 @@ impl StateRecords for Store {
         reason: &str,
     ) -> Result<()> {
         let at = self.now();
-        let tx = self.conn_mut().transaction()?;
+        let tx = super::write_tx(self.conn_mut())?;
         let old: Option<String> = tx
             .query_row(
                 "SELECT profile_sha256 FROM packs WHERE id = ?1",

@@ -28,7 +28,7 @@ fn cell_count(db: &Path) -> usize {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array().unwrap().len()
+    v["items"].as_array().unwrap().len()
 }
 
 #[test]

@@ -176,7 +176,7 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
     let log = packwright(&db, &["bms", "writes", "--json", "--limit", "2"])
         .expect(0)
         .json();
-    for w in log.as_array().unwrap() {
+    for w in log["items"].as_array().unwrap() {
         assert_eq!(w["write"]["outcome"], "failed", "{w}");
         assert_eq!(w["write"]["operator"], "test-operator");
         assert!(
@@ -188,8 +188,8 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
         );
         assert_eq!(w["fields"][0]["ok"], false);
     }
-    assert_eq!(log[0]["fields"][0]["field"], "charge_fet");
-    assert_eq!(log[1]["fields"][0]["field"], "soc_pct");
+    assert_eq!(log["items"][0]["fields"][0]["field"], "charge_fet");
+    assert_eq!(log["items"][1]["fields"][0]["field"], "soc_pct");
 }
 
 /// Wire faults on reads: every reading that comes back is right (plausible and

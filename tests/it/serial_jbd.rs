@@ -40,7 +40,7 @@ fn last_write(db: &Path) -> serde_json::Value {
     let writes = packwright(db, &["bms", "writes", "--json", "--limit", "1"])
         .expect(0)
         .json();
-    writes[0].clone()
+    writes["items"][0].clone()
 }
 
 #[test]

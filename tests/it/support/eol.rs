@@ -47,7 +47,7 @@ pub fn pack_json(db: &Path, key: &str) -> serde_json::Value {
 
 /// `eol report KEY --json`: every run of the pack.
 pub fn runs_json(db: &Path, key: &str) -> serde_json::Value {
-    pw_json(db, &["eol", "report", key, "--json"])
+    pw_json(db, &["eol", "report", key, "--json"])["items"].clone()
 }
 
 /// `eol run` of pack 1 on `sim` over JBD, manual values from `answers`.

@@ -66,7 +66,12 @@ pub fn link<'a>(sim: &'a Sim, extra: &[&'a str]) -> Vec<&'a str> {
 pub fn read_json(db: &Path, sim: &Sim, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["bms", "read", "--json"];
     args.extend(link(sim, extra));
-    packwright(db, &args).expect(0).json()
+    let v = packwright(db, &args).expect(0).json();
+    // Every reading says what it is, when and where it was taken.
+    assert_eq!(v["schema"], "packwright.bms.read", "{v}");
+    assert_eq!(v["port"], sim.port(), "{v}");
+    assert!(v["read_at"].is_string(), "{v}");
+    v
 }
 
 /// Plausibility of one live reading: every value a lithium board could report, cells
