@@ -30,8 +30,8 @@ pub mod bench;
 
 pub use error::MatchError;
 pub use model::{
-    BoundKind, CellInput, MatchOutcome, MatchSpec, MatchSummary, MatchedPack, PackMetrics,
-    RejectCode, Rejection, StratumSummary, WorstPack,
+    BoundKind, CellInput, DroppedPack, MatchOutcome, MatchSpec, MatchSummary, MatchedPack,
+    PackMetrics, RejectCode, Rejection, StratumSummary, WorstPack,
 };
 pub use solve::{MatchOptions, FULL_EFFORT_CELLS};
 
@@ -73,6 +73,7 @@ pub fn match_cells_with(
     let mut leftover: Vec<u32> = Vec::new();
     let mut strata = Vec::with_capacity(intake.strata.len());
     let mut dropped = 0;
+    let mut dropped_reasons = Vec::new();
     let mut upper_usable = 0.0;
     for (k, st) in intake.strata.iter().enumerate() {
         let plan = solve::solve_stratum(&ctx, &st.cells, s, p, opt, &mut rng);
@@ -82,8 +83,14 @@ pub fn match_cells_with(
             eligible_cells: st.cells.len(),
             packs_built: plan.packs.len(),
             max_possible_packs: plan.max_packs,
+            max_packs_exact: plan.max_exact,
+            max_packs_note: plan.max_note.clone(),
         });
         dropped += plan.dropped;
+        dropped_reasons.extend(plan.dropped_reasons.iter().map(|r| DroppedPack {
+            model: st.model.clone(),
+            reason: r.clone(),
+        }));
         packs.extend(plan.packs.into_iter().map(|pk| (k, pk)));
         leftover.extend(plan.leftover);
     }
@@ -135,6 +142,7 @@ pub fn match_cells_with(
         leftover_cells: leftover.len(),
         packs_built: out_packs.len(),
         max_possible_packs: strata.iter().map(|s| s.max_possible_packs).sum(),
+        max_packs_exact: strata.iter().all(|s| s.max_packs_exact),
         naive_max_packs: d.len() / w,
         utilisation: stats.utilisation,
         utilisation_vs_upper_bound: if upper_usable > 0.0 {
@@ -151,6 +159,7 @@ pub fn match_cells_with(
         max_group_ocv_spread_mv: stats.max_group_ocv_spread_mv,
         ir_weight: spec.ir_weight,
         packs_dropped_for_limits: dropped,
+        dropped_packs: dropped_reasons,
         strata,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
     };

@@ -207,7 +207,21 @@ pub struct StratumSummary {
     pub model: Option<String>,
     pub eligible_cells: usize,
     pub packs_built: usize,
+    /// The most packs the limits allow in this class: exact when `max_packs_exact`, else an
+    /// upper bound ("at most").
     pub max_possible_packs: usize,
+    pub max_packs_exact: bool,
+    /// What the maximum counts, and for an upper bound which limits it leaves out.
+    pub max_packs_note: String,
+}
+
+/// A candidate pack discarded because its cells could not be arranged within the limits
+/// (its cells went back to the spares for the next pass).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedPack {
+    pub model: Option<String>,
+    /// The limits it broke, with the figures ("group OCV spread 22.0 mV > 15 mV").
+    pub reason: String,
 }
 
 /// Figures for the whole run.
@@ -220,8 +234,10 @@ pub struct MatchSummary {
     pub rejected_by_reason: BTreeMap<RejectCode, usize>,
     pub leftover_cells: usize,
     pub packs_built: usize,
-    /// ⌊eligible / S·P⌋ per model class, lowered where the group limits provably allow fewer.
+    /// The most packs the limits allow, summed over model classes (see `strata`).
     pub max_possible_packs: usize,
+    /// Every class's maximum is exact; otherwise `max_possible_packs` is "at most".
+    pub max_packs_exact: bool,
     /// ⌊eligible / S·P⌋ over all eligible cells, ignoring model classes and group limits.
     pub naive_max_packs: usize,
     /// Σ usable / Σ mean group: capacity lost to imbalance is 1 − this.
@@ -240,6 +256,8 @@ pub struct MatchSummary {
     pub ir_weight: f64,
     /// Candidate packs discarded because no arrangement met the group limits.
     pub packs_dropped_for_limits: usize,
+    /// One reason per discarded candidate.
+    pub dropped_packs: Vec<DroppedPack>,
     pub strata: Vec<StratumSummary>,
     pub elapsed_ms: f64,
 }

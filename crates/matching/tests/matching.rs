@@ -333,3 +333,22 @@ fn as_received_ocv_with_a_tight_limit_still_builds_the_most_packs() {
         );
     }
 }
+
+#[test]
+fn lfp_16s1p_on_a_bimodal_200_cell_stock_builds_the_six_packs_within_3_percent() {
+    // The failure: 115 eligible cells, 16S1P, 3 % spread limit. Cutting ⌊115/16⌋ = 7
+    // consecutive windows straddled the modes (5 built, 4 dropped); 6 packs fit.
+    use packwright_matching::bench::{shipped_profiles, synthetic_scaled, Distribution};
+    let prof = shipped_profiles()
+        .into_iter()
+        .find(|p| p.name == "lfp-16s1p-280ah")
+        .expect("profile");
+    let cells = synthetic_scaled(Distribution::Bimodal, 200, 105, 280_000.0, 0.01, "LFP");
+    let out = match_cells(&cells, &prof.spec).expect("packs");
+    let s = &out.summary;
+    assert_eq!(s.eligible_cells, 115);
+    assert_eq!((s.packs_built, s.max_possible_packs), (6, 6));
+    assert!(s.max_packs_exact);
+    assert_eq!(s.packs_dropped_for_limits, 0);
+    assert!(out.packs.iter().all(|p| p.metrics.range_pct <= 3.0));
+}

@@ -221,6 +221,43 @@ impl<'c, 'd> Search<'c, 'd> {
         self.cost.viol <= EPS
     }
 
+    /// Which limit this pack breaks, in words (for a pack dropped for the limits).
+    pub fn limit_breach(&self) -> String {
+        let d = self.ctx.d;
+        let lim = &self.ctx.lim;
+        let mut parts = Vec::new();
+        let (mut ocv_worst, mut ir_worst) = (0.0f64, 0.0f64);
+        for g in 0..self.s {
+            let (mut ocv, mut ir) = (Span::default(), Span::default());
+            for &c in self.group(g) {
+                ocv.add(d.ocv[c as usize]);
+                ir.add(d.ir[c as usize]);
+            }
+            ocv_worst = ocv_worst.max(ocv.width());
+            ir_worst = ir_worst.max(ir.width());
+        }
+        if let Some(l) = lim.ocv_mv.filter(|&l| ocv_worst > l + 1e-9) {
+            parts.push(format!("group OCV spread {ocv_worst:.1} mV > {l} mV"));
+        }
+        if let Some(l) = lim.ir_mohm.filter(|&l| ir_worst > l + 1e-9) {
+            parts.push(format!("group IR spread {ir_worst:.3} mΩ > {l} mΩ"));
+        }
+        let mean = self.total as f64 / self.s as f64;
+        if let Some(l) = lim.range_pct {
+            if !lim.range_ok(self.cost.range, mean) {
+                parts.push(format!(
+                    "group-capacity spread {:.2} % > {l} %",
+                    self.cost.range as f64 / mean * 100.0
+                ));
+            }
+        }
+        if parts.is_empty() {
+            "within the limits".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Nothing left to gain on capacity: within limits and at the bound.
     pub fn at_bound(&self) -> bool {
         self.cost.viol <= EPS && self.cost.range <= self.lb
