@@ -23,6 +23,8 @@ pub fn spec_for(profile: &Profile) -> MatchSpec {
         max_group_capacity_spread_pct: t.max_group_capacity_spread_pct,
         allow_mixed_models: profile.allow_mixed_models,
         ir_weight: t.ir_weight,
+        balance_slack_mah: t.balance_slack_mah,
+        balance_slack_pct: t.balance_slack_pct,
     }
 }
 

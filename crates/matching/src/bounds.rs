@@ -4,6 +4,7 @@
 //! smaller range. Notation: cells c₁ ≤ … ≤ cₙ (n = S·P), total T, group sums g, M = max g,
 //! m = min g. Sums are whole mAh, so M ≥ ⌈·⌉ and m ≤ ⌊·⌋ of any real bound.
 
+use crate::data::{Data, Limits};
 use crate::model::BoundKind;
 
 /// How many of the smallest (largest) cells the outlier-set bound considers.
@@ -22,6 +23,50 @@ pub(crate) fn range_lower_bound(caps: &[i64], s: usize, p: usize) -> (i64, Bound
         2 => (fold_range(caps), BoundKind::FoldExact),
         _ => general_bound(caps, s, p),
     }
+}
+
+/// The per-cell bound with the in-group limits: a cell's group holds only cells within the
+/// OCV and IR limits of it, so it holds at least (at most) the cell plus the P − 1 smallest
+/// (largest) such partners. `None` without in-group limits, for P = 1, or when a cell has
+/// fewer than P − 1 possible partners (no arrangement meets the limits).
+pub(crate) fn in_group_limit_bound(
+    d: &Data,
+    lim: &Limits,
+    slots: &[u32],
+    s: usize,
+    p: usize,
+) -> Option<i64> {
+    if p < 2 || s < 2 || !lim.has_group_limits() {
+        return None;
+    }
+    let fits = |a: usize, b: usize, v: &[f64], l: Option<f64>| {
+        l.is_none_or(|l| (v[a] - v[b]).abs() <= l + 1e-9 || v[a].is_nan() || v[b].is_nan())
+    };
+    let total: i64 = slots.iter().map(|&c| d.cap[c as usize]).sum();
+    let (mut hi_floor, mut lo_ceil) = (ceil_div(total, s as i64), total.div_euclid(s as i64));
+    let mut partners: Vec<i64> = Vec::with_capacity(slots.len());
+    for &a in slots {
+        let a = a as usize;
+        partners.clear();
+        partners.extend(
+            slots
+                .iter()
+                .map(|&b| b as usize)
+                .filter(|&b| {
+                    b != a && fits(a, b, &d.ocv, lim.ocv_mv) && fits(a, b, &d.ir, lim.ir_mohm)
+                })
+                .map(|b| d.cap[b]),
+        );
+        if partners.len() < p - 1 {
+            return None;
+        }
+        partners.sort_unstable();
+        let least: i64 = partners[..p - 1].iter().sum();
+        let most: i64 = partners[partners.len() - (p - 1)..].iter().sum();
+        hi_floor = hi_floor.max(d.cap[a] + least);
+        lo_ceil = lo_ceil.min(d.cap[a] + most);
+    }
+    Some(hi_floor - lo_ceil)
 }
 
 /// Range of the fold (i-th smallest with i-th largest); optimal for P = 2.

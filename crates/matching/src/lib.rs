@@ -30,8 +30,9 @@ pub mod bench;
 
 pub use error::MatchError;
 pub use model::{
-    BoundKind, CellInput, DroppedPack, MatchOutcome, MatchSpec, MatchSummary, MatchedPack,
-    PackMetrics, RejectCode, Rejection, StratumSummary, WorstPack,
+    BalanceSlack, BoundKind, CellInput, DroppedPack, MatchOutcome, MatchSpec, MatchSummary,
+    MatchedPack, PackMetrics, RejectCode, Rejection, StratumSummary, WorstPack,
+    DEFAULT_BALANCE_SLACK_PCT,
 };
 pub use solve::{MatchOptions, FULL_EFFORT_CELLS};
 
@@ -62,11 +63,7 @@ pub fn match_cells_with(
     let w = s * p;
     let intake = intake(cells, spec);
     let d = &intake.data;
-    let ctx = Ctx {
-        d,
-        lim: limits,
-        w: spec.ir_weight,
-    };
+    let ctx = Ctx { d, lim: limits };
     let mut rng = Rng::new(opt.seed);
 
     let mut packs: Vec<(usize, solve::PlannedPack)> = Vec::new();
@@ -116,7 +113,7 @@ pub fn match_cells_with(
         out_packs.push(MatchedPack {
             index: i + 1,
             models: pack_models(cells, d, &slots, &intake.strata[k]),
-            metrics: metrics::pack_metrics(d, &slots, s, p, planned.proven_bound),
+            metrics: metrics::pack_metrics(d, &slots, s, p, planned.proven_bound, &limits),
             groups: slots
                 .chunks(p)
                 .map(|g| {
@@ -152,6 +149,8 @@ pub fn match_cells_with(
         },
         total_usable_capacity_mah: stats.usable_mah,
         fraction_at_lower_bound: stats.fraction_at_lower_bound,
+        fraction_within_slack: stats.fraction_within_slack,
+        balance_slack: slack_text(spec),
         median_range_pct: stats.median_range_pct,
         worst_pack: stats.worst,
         median_group_ir_cv_pct: stats.median_group_ir_cv_pct,
@@ -169,6 +168,27 @@ pub fn match_cells_with(
         rejected: intake.rejected,
         summary,
     })
+}
+
+/// "max(0 mAh, 0.1 % of the mean group)", with the `ir_weight` deprecation when it applies.
+fn slack_text(spec: &MatchSpec) -> String {
+    let sl = spec.balance_slack();
+    let (mah, pct) = (sl.mah, sl.pct);
+    let mut text = if sl.of_bound {
+        format!("the larger of {pct} % of the mean group and the lower bound, above the bound")
+    } else {
+        format!("the larger of {mah} mAh and {pct} % of the mean group, above the lower bound")
+    };
+    if sl.from_ir_weight {
+        text.push_str(&format!(
+            "; ir_weight is deprecated: {} read as a slack of {pct} % ({} × {} %), set \
+             balance_slack_pct or balance_slack_mah instead",
+            spec.ir_weight,
+            spec.ir_weight,
+            spec.max_group_capacity_spread_pct.unwrap_or(1.0)
+        ));
+    }
+    text
 }
 
 /// Series position 1 is the strongest group; inside a group, the largest cell first.

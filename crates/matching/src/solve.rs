@@ -342,12 +342,13 @@ fn improve(
             pk.settle_exactly(exact);
         }
     }
-    // IR phase (ir_weight > 0): trade range, within an allowance, for IR-homogeneous groups;
-    // also try starting from IR order and keep the better.
-    if ctx.w > 0.0 && p >= 2 {
+    // IR phase: trade range, within the balance slack of the bound, for IR-homogeneous
+    // groups; also try starting from IR order and keep the better. No pool trades here: the
+    // cells (and so the bound the slack is measured from) stay as the capacity phase left them.
+    if p >= 2 {
         for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
             let reached = pk.cost().range;
-            pk.enter_ir_phase(&mut pool, reached);
+            pk.enter_ir_phase(&mut Pool::default(), reached);
             let mut alt = Search::new(ctx, pk.ir_ordered_copy(), s, p);
             alt.set_allowed(pk.allowed());
             // No pool: a discarded alternative must not have traded cells away.
@@ -616,7 +617,6 @@ mod tests {
         let ctx = Ctx {
             d: &d,
             lim: Limits::default(),
-            w: 0.0,
         };
         let cells: Vec<u32> = (0..103).collect();
         let plan = solve_stratum(

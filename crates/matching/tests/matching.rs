@@ -85,7 +85,7 @@ fn repackr_test_data_13s3p_is_within_ten_percent_of_its_bound() {
 }
 
 #[test]
-fn small_real_inventories_reach_or_prove_their_bound() {
+fn small_real_inventories_reach_or_prove_their_bound_within_the_slack() {
     for (name, s, p, chem) in [
         ("nikasal_91", 13, 7, "Li-ion"),
         ("kuking_18650", 5, 7, "Li-ion"),
@@ -101,12 +101,18 @@ fn small_real_inventories_reach_or_prove_their_bound() {
         let out = match_cells(&cells, &spec).expect("packs");
         for pk in &out.packs {
             let m = &pk.metrics;
+            // The IR phase may use the default slack (0.1 % of the mean group) above the bound.
             assert!(
                 m.range_mah <= 1.1 * m.lower_bound_range_mah
-                    || m.range_mah <= m.lower_bound_range_mah,
-                "{name} {s}S{p}P: range {} bound {}",
+                    || m.range_mah <= m.lower_bound_range_mah + m.balance_slack_mah,
+                "{name} {s}S{p}P: range {} bound {} slack {}",
                 m.range_mah,
-                m.lower_bound_range_mah
+                m.lower_bound_range_mah,
+                m.balance_slack_mah
+            );
+            assert_eq!(
+                m.at_bound_within_slack,
+                m.range_mah <= m.lower_bound_range_mah + m.balance_slack_mah
             );
         }
     }

@@ -11,6 +11,8 @@ pub struct ShippedProfile {
     pub nominal_mah: f64,
     /// The spec as the root crate maps the profile (`src/matching.rs`, `spec_for`).
     pub spec: MatchSpec,
+    /// The `ir_weight` the profile had before the balance slack replaced it.
+    pub legacy_ir_weight: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -24,7 +26,7 @@ fn shipped(
     ir_spread: f64,
     ocv_delta: f64,
     spread_pct: f64,
-    ir_weight: f64,
+    legacy_ir_weight: f64,
 ) -> ShippedProfile {
     let mut spec = MatchSpec::new(series, parallel, chemistry);
     spec.capacity_floor_mah = floor;
@@ -33,15 +35,17 @@ fn shipped(
     spec.max_group_ir_spread_mohm = Some(ir_spread);
     spec.max_group_ocv_delta_mv = Some(ocv_delta);
     spec.max_group_capacity_spread_pct = Some(spread_pct);
-    spec.ir_weight = ir_weight;
     ShippedProfile {
         name,
         nominal_mah,
         spec,
+        legacy_ir_weight,
     }
 }
 
-/// Every profile in `profiles/*.toml`, `[tolerances]` copied by hand (keep in step).
+/// Every profile in `profiles/*.toml`, `[tolerances]` copied by hand (keep in step): none
+/// sets a balance slack (the default applies); the last argument is the `ir_weight` they
+/// had before the slack replaced it.
 pub fn shipped_profiles() -> Vec<ShippedProfile> {
     vec![
         // profiles/lfp-15s1p-100ah.toml

@@ -62,24 +62,19 @@ impl Search<'_, '_> {
 
 impl Search<'_, '_> {
     /// Switches to the IR phase: from here on the groups are made IR-homogeneous while the
-    /// range stays within what the capacity phase reached plus `ir_weight` × the slack (the
-    /// profile's capacity-spread limit, or 1 % of the mean group without one), and never
-    /// beyond that limit.
+    /// range stays within the balance slack of the pack's lower bound (or at what the
+    /// capacity phase reached, if that is more), and never beyond the capacity-spread limit.
     pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64) {
-        let w = self.ctx.w;
-        if w <= 0.0 || self.ir_n < 2 || self.p < 2 {
+        if self.ir_n < 2 || self.p < 2 {
             return;
         }
         let mean = self.total as f64 / self.s as f64;
-        let limit = self
-            .ctx
-            .lim
-            .range_pct
-            .map(|pct| (pct / 100.0 * mean).floor() as i64);
-        let slack = limit.map_or(0.01 * mean, |l| l as f64);
-        let mut allowed = reached + (w * slack).floor() as i64;
-        if let Some(l) = limit {
-            allowed = allowed.min(l.max(reached));
+        let lim = &self.ctx.lim;
+        let bound = self.lb.max(self.proven.unwrap_or(0));
+        let mut allowed = reached.max(bound + lim.slack_for(mean, bound));
+        if let Some(pct) = lim.range_pct {
+            let limit = (pct / 100.0 * mean).floor() as i64;
+            allowed = allowed.min(limit.max(reached));
         }
         self.allowed = Some(allowed);
         self.cost = self.cost_with(&[], self.total, self.ir_mean());

@@ -23,12 +23,10 @@ use crate::rng::Rng;
 /// Search-tree nodes one exact re-partition may visit.
 const LNS_NODES: usize = 20_000;
 
-/// What every search shares: the cells, the limits and the IR knob.
+/// What every search shares: the cells and the limits (with the balance slack).
 pub(crate) struct Ctx<'a> {
     pub d: &'a Data,
     pub lim: Limits,
-    /// `ir_weight` of the spec.
-    pub w: f64,
 }
 
 /// Per-group figures the cost needs.
@@ -666,7 +664,6 @@ mod tests {
         Ctx {
             d,
             lim: Limits::default(),
-            w: 0.0,
         }
     }
 
@@ -723,7 +720,6 @@ mod tests {
                 ocv_mv: Some(10.0),
                 ..Limits::default()
             },
-            w: 0.0,
         };
         let mut s = Search::new(&c, vec![0, 2, 1, 3], 2, 2);
         assert!(s.cost().viol > 0.0);
