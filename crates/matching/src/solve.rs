@@ -355,6 +355,8 @@ fn improve(
             alt.descend(&mut Pool::default());
             alt.ir_sweep();
             if alt.better_than(pk) {
+                // Same cells: a bound the exact search proved for them still holds.
+                alt.adopt_proof(pk.proven_bound());
                 *pk = alt;
             }
         }

@@ -623,6 +623,14 @@ impl Search<'_, '_> {
         self.proven
     }
 
+    /// Takes over a bound proved for exactly these cells (by a search on another
+    /// arrangement of them).
+    pub fn adopt_proof(&mut self, proven: Option<i64>) {
+        if proven > self.proven {
+            self.proven = proven;
+        }
+    }
+
     /// Exact search for a pack still above its bound (small packs only): adopts a better
     /// arrangement when one is found and keeps the limits, and raises the bound to what the
     /// search proved. Returns the proven bound.
