@@ -42,28 +42,43 @@ pub(crate) fn in_group_limit_bound(
     let fits = |a: usize, b: usize, v: &[f64], l: Option<f64>| {
         l.is_none_or(|l| (v[a] - v[b]).abs() <= l + 1e-9 || v[a].is_nan() || v[b].is_nan())
     };
-    let total: i64 = slots.iter().map(|&c| d.cap[c as usize]).sum();
+    // Every pair compatible: nothing beyond the plain per-cell bound.
+    let within = |v: &[f64], l: Option<f64>| {
+        l.is_none_or(|l| {
+            let mut sp = crate::data::Span::default();
+            slots.iter().for_each(|&c| sp.add(v[c as usize]));
+            sp.width() <= l + 1e-9
+        })
+    };
+    if within(&d.ocv, lim.ocv_mv) && within(&d.ir, lim.ir_mohm) {
+        return None;
+    }
+    let mut by_cap: Vec<usize> = slots.iter().map(|&c| c as usize).collect();
+    by_cap.sort_unstable_by_key(|&c| d.cap[c]);
+    let total: i64 = by_cap.iter().map(|&c| d.cap[c]).sum();
     let (mut hi_floor, mut lo_ceil) = (ceil_div(total, s as i64), total.div_euclid(s as i64));
-    let mut partners: Vec<i64> = Vec::with_capacity(slots.len());
-    for &a in slots {
-        let a = a as usize;
-        partners.clear();
-        partners.extend(
-            slots
-                .iter()
-                .map(|&b| b as usize)
-                .filter(|&b| {
-                    b != a && fits(a, b, &d.ocv, lim.ocv_mv) && fits(a, b, &d.ir, lim.ir_mohm)
-                })
-                .map(|b| d.cap[b]),
-        );
-        if partners.len() < p - 1 {
+    let ok = |a: usize, b: usize| {
+        b != a && fits(a, b, &d.ocv, lim.ocv_mv) && fits(a, b, &d.ir, lim.ir_mohm)
+    };
+    for &a in &by_cap {
+        // The P − 1 smallest and the P − 1 largest partners, walking in capacity order.
+        let least: Vec<i64> = by_cap
+            .iter()
+            .filter(|&&b| ok(a, b))
+            .take(p - 1)
+            .map(|&b| d.cap[b])
+            .collect();
+        if least.len() < p - 1 {
             return None;
         }
-        partners.sort_unstable();
-        let least: i64 = partners[..p - 1].iter().sum();
-        let most: i64 = partners[partners.len() - (p - 1)..].iter().sum();
-        hi_floor = hi_floor.max(d.cap[a] + least);
+        let most: i64 = by_cap
+            .iter()
+            .rev()
+            .filter(|&&b| ok(a, b))
+            .take(p - 1)
+            .map(|&b| d.cap[b])
+            .sum();
+        hi_floor = hi_floor.max(d.cap[a] + least.iter().sum::<i64>());
         lo_ceil = lo_ceil.min(d.cap[a] + most);
     }
     Some(hi_floor - lo_ceil)

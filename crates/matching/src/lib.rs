@@ -6,10 +6,11 @@
 //! ids), the cells left over, the cells rejected with the reason for each, per-pack metrics
 //! with lower bounds, and a run summary.
 //!
-//! Objectives, in order: the most packs; the best worst-case balance (smallest group-capacity
-//! range, then the strongest weakest group); IR homogeneity inside the groups. With
-//! `ir_weight = w > 0` each pack may give up to w × (the profile's capacity-spread limit, or
-//! 1 % of the mean group) of range, never beyond that limit, for IR-homogeneous groups.
+//! Objectives, in order (lexicographic): the most packs within every limit; each pack's
+//! group-capacity range within the balance slack of its own lower bound
+//! ([`MatchSpec::balance_slack`]: by default the larger of 0.1 % of the mean group and the
+//! bound); IR homogeneity inside the groups, only within that slack; OCV only as a hard
+//! limit. The deprecated `ir_weight` is read as a slack when no slack is set.
 //! Hard limits are never violated. See `README.md` for the pipeline, the bounds and figures.
 
 mod bldm;

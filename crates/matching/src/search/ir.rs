@@ -64,7 +64,9 @@ impl Search<'_, '_> {
     /// Switches to the IR phase: from here on the groups are made IR-homogeneous while the
     /// range stays within the balance slack of the pack's lower bound (or at what the
     /// capacity phase reached, if that is more), and never beyond the capacity-spread limit.
-    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64) {
+    /// `steps` caps the IR-phase descent (large stocks get few: their packs are
+    /// near-identical cells, and the free regrouping does most of the work).
+    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64, steps: usize) {
         if self.ir_n < 2 || self.p < 2 {
             return;
         }
@@ -79,7 +81,7 @@ impl Search<'_, '_> {
         self.allowed = Some(allowed);
         self.cost = self.cost_with(&[], self.total, self.ir_mean());
         self.ir_sweep();
-        self.descend(pool);
+        self.descend_at_most(pool, steps);
         self.ir_sweep();
     }
 

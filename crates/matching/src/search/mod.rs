@@ -479,7 +479,17 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Steepest descent until no move improves: capacity moves in the capacity phase; in
     /// the IR phase, IR moves once the range is within its allowance.
     pub fn descend(&mut self, pool: &mut Pool) {
-        let cap_steps = 50 + 20 * self.slots.len();
+        self.descend_at_most(pool, usize::MAX);
+    }
+
+    /// Steps a full descent takes at most for this pack.
+    pub fn full_descent_steps(&self) -> usize {
+        50 + 20 * self.slots.len()
+    }
+
+    /// [`Search::descend`] with at most `steps` moves.
+    pub fn descend_at_most(&mut self, pool: &mut Pool, steps: usize) {
+        let cap_steps = self.full_descent_steps().min(steps);
         for _ in 0..cap_steps {
             let moved = if self.ir_phase() {
                 (self.cost.viol > EPS && self.step_worst_group())
