@@ -328,6 +328,7 @@ fn as_received_ocv_with_a_tight_limit_still_builds_the_most_packs() {
         // A small search budget: this is about the packs and the limits, not the balance.
         let quick = MatchOptions {
             search_rounds: 200,
+            exact_nodes_per_pack: 50_000,
             ..MatchOptions::default()
         };
         let out = match_cells_with(&cells, &spec, &quick).expect("packs");

@@ -20,6 +20,9 @@ use crate::data::{Data, Limits, Span};
 use crate::exact;
 use crate::rng::Rng;
 
+/// The exact search under in-group limits gets 1 / this of the exact budget per pack.
+const LIMITED_EXACT_SHARE: usize = 8;
+
 /// Search-tree nodes one exact re-partition may visit.
 const LNS_NODES: usize = 20_000;
 
@@ -645,13 +648,37 @@ impl Search<'_, '_> {
     /// arrangement when one is found and keeps the limits, and raises the bound to what the
     /// search proved. Returns the proven bound.
     pub fn settle_exactly(&mut self, nodes: usize) -> Option<i64> {
-        if self.at_bound() || self.slots.len() > exact::MAX_CELLS || self.p < 3 {
+        // P = 2 without in-group limits: the fold is exact already.
+        let limited = self.ctx.lim.has_group_limits();
+        if self.at_bound()
+            || self.slots.len() > exact::MAX_CELLS
+            || self.p < 2
+            || (self.p == 2 && !limited)
+        {
             return None;
         }
         let mut cells = self.slots.clone();
         cells.sort_by_key(|&c| self.cap(c));
         let caps: Vec<i64> = cells.iter().map(|&c| self.cap(c)).collect();
-        let found = exact::exact_range(&caps, self.s, self.p, self.lb, self.cost.range, nodes);
+        let (d, lim) = (self.ctx.d, &self.ctx.lim);
+        let fits = |pick: &[usize]| {
+            !limited || stat_of(d, lim, pick.iter().map(|&i| cells[i])).viol <= EPS
+        };
+        // With limits every band is scanned for fitting groups: a smaller share of the budget.
+        let nodes = if limited {
+            nodes / LIMITED_EXACT_SHARE
+        } else {
+            nodes
+        };
+        let found = exact::exact_range_with(
+            &caps,
+            self.s,
+            self.p,
+            self.lb,
+            self.cost.range,
+            nodes,
+            &fits,
+        );
         if let Some((_, groups)) = &found.better {
             let snap = self.snapshot();
             self.slots = groups.iter().map(|&i| cells[i]).collect();
