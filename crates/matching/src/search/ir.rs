@@ -73,7 +73,14 @@ impl Search<'_, '_> {
         let mean = self.total as f64 / self.s as f64;
         let lim = &self.ctx.lim;
         let bound = self.lb.max(self.proven.unwrap_or(0));
-        let mut allowed = reached.max(bound + lim.slack_for(mean, bound));
+        // With the default slack, never above what a sorted snake of the same cells gives
+        // (unless the capacity phase already had to go there, e.g. for the in-group limits);
+        // a slack the profile states is used as stated.
+        let mut target = bound + lim.slack_for(mean, bound);
+        if lim.slack_of_bound {
+            target = target.min(self.snake_range());
+        }
+        let mut allowed = reached.max(target);
         if let Some(pct) = lim.range_pct {
             let limit = (pct / 100.0 * mean).floor() as i64;
             allowed = allowed.min(limit.max(reached));
@@ -83,6 +90,19 @@ impl Search<'_, '_> {
         self.ir_sweep();
         self.descend_at_most(pool, steps);
         self.ir_sweep();
+    }
+
+    /// Range of the sorted snake of this pack's cells (largest first, dealt left-right then
+    /// right-left over the S groups), the usual manual layout.
+    pub fn snake_range(&self) -> i64 {
+        let mut caps: Vec<i64> = self.slots.iter().map(|&c| self.cap(c)).collect();
+        caps.sort_unstable_by(|a, b| b.cmp(a));
+        let mut sums = vec![0i64; self.s];
+        for (k, &c) in caps.iter().enumerate() {
+            let (layer, i) = (k / self.s, k % self.s);
+            sums[if layer % 2 == 0 { i } else { self.s - 1 - i }] += c;
+        }
+        sums.iter().max().unwrap_or(&0) - sums.iter().min().unwrap_or(&0)
     }
 
     /// Restarts this pack's cells from IR order (consecutive cells by IR make the groups),
