@@ -352,10 +352,16 @@ fn improve(
     // the free regrouping at the end reaches the same IR CV (1.3 % either way on a million
     // laptop cells as 16S2P) at a fraction of the time.
     if p >= 2 && stock <= IR_PHASE_MAX_CELLS {
+        let snake_cap = packs
+            .iter()
+            .filter(|pk| pk.within_limits())
+            .map(|pk| pk.snake_range())
+            .max()
+            .unwrap_or(0);
         for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
             let reached = pk.cost().range;
             let steps = pk.full_descent_steps();
-            pk.enter_ir_phase(&mut Pool::default(), reached, steps);
+            pk.enter_ir_phase(&mut Pool::default(), reached, steps, snake_cap);
             let mut alt = Search::new(ctx, pk.ir_ordered_copy(), s, p);
             alt.set_allowed(pk.allowed());
             // No pool: a discarded alternative must not have traded cells away.

@@ -66,19 +66,21 @@ impl Search<'_, '_> {
     /// capacity phase reached, if that is more), and never beyond the capacity-spread limit.
     /// `steps` caps the IR-phase descent (large stocks get few: their packs are
     /// near-identical cells, and the free regrouping does most of the work).
-    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64, steps: usize) {
+    /// `snake_cap` (default slack only): the worst range of the sorted snake over the packs
+    /// being built, which no pack's allowance exceeds.
+    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64, steps: usize, snake_cap: i64) {
         if self.ir_n < 2 || self.p < 2 {
             return;
         }
         let mean = self.total as f64 / self.s as f64;
         let lim = &self.ctx.lim;
         let bound = self.lb.max(self.proven.unwrap_or(0));
-        // With the default slack, never above what a sorted snake of the same cells gives
-        // (unless the capacity phase already had to go there, e.g. for the in-group limits);
-        // a slack the profile states is used as stated.
+        // With the default slack, never above the worst a sorted snake of the same packs
+        // gives (unless the capacity phase already had to go there, e.g. for the in-group
+        // limits); a slack the profile states is used as stated.
         let mut target = bound + lim.slack_for(mean, bound);
         if lim.slack_of_bound {
-            target = target.min(self.snake_range());
+            target = target.min(snake_cap);
         }
         let mut allowed = reached.max(target);
         if let Some(pct) = lim.range_pct {
