@@ -75,7 +75,7 @@ pub(crate) struct Plan {
     pub dropped_reasons: Vec<String>,
 }
 
-/// Largest stock (one model class) the IR phase runs on.
+/// Largest stock (eligible cells of the run) the IR phase runs on.
 const IR_PHASE_MAX_CELLS: usize = 200_000;
 
 /// Search rounds one exact P = 2 cell selection is worth in the budget.
@@ -348,10 +348,10 @@ fn improve(
     // IR phase: trade range, within the balance slack of the bound, for IR-homogeneous
     // groups; also try starting from IR order and keep the better. No pool trades here: the
     // cells (and so the bound the slack is measured from) stay as the capacity phase left them.
-    // Only on stocks up to IR_PHASE_MAX_CELLS: above, a pack's cells are near-identical and
-    // the free regrouping at the end reaches the same IR CV (1.3 % either way on a million
-    // laptop cells as 16S2P) at a fraction of the time.
-    if p >= 2 && stock <= IR_PHASE_MAX_CELLS {
+    // Only when the run's eligible cells (all classes) are at most IR_PHASE_MAX_CELLS: above,
+    // a pack's cells are near-identical and the free regrouping at the end reaches the same
+    // IR CV (1.3 % either way on a million laptop cells as 16S2P) at a fraction of the time.
+    if p >= 2 && stock <= IR_PHASE_MAX_CELLS && ctx.d.len() <= IR_PHASE_MAX_CELLS {
         let snake_cap = packs
             .iter()
             .filter(|pk| pk.within_limits())
