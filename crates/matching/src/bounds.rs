@@ -214,6 +214,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn in_group_limits_bound_counts_only_compatible_partners() {
+        // 2S2P: 100, 101, 200, 201. The fold pairs 100+201 and 101+200 (range 0), but OCV
+        // allows only 100–101 and 200–201 together: sums 201 and 401, range 200.
+        let mut d = Data::with_caps(&[100, 101, 200, 201]);
+        d.ocv = vec![3600.0, 3605.0, 3700.0, 3705.0];
+        let lim = Limits {
+            ocv_mv: Some(10.0),
+            ..Limits::default()
+        };
+        assert_eq!(
+            in_group_limit_bound(&d, &lim, &[0, 1, 2, 3], 2, 2),
+            Some(200)
+        );
+        // Everything compatible, or no limits: nothing to add.
+        let wide = Limits {
+            ocv_mv: Some(200.0),
+            ..Limits::default()
+        };
+        assert_eq!(in_group_limit_bound(&d, &wide, &[0, 1, 2, 3], 2, 2), None);
+        assert_eq!(
+            in_group_limit_bound(&d, &Limits::default(), &[0, 1, 2, 3], 2, 2),
+            None
+        );
+        // A cell with no possible partner: no arrangement at all.
+        d.ocv[3] = 3800.0;
+        assert_eq!(in_group_limit_bound(&d, &lim, &[0, 1, 2, 3], 2, 2), None);
+    }
+
+    #[test]
     fn integer_bound_when_nothing_else_binds() {
         // 3 groups of 3 over nine equal-ish cells, total 9·1000 + 1.
         let mut caps = vec![1000; 9];

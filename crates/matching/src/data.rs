@@ -200,4 +200,22 @@ mod tests {
         assert!(!lim.range_ok(31, 1000.0));
         assert!(Limits::default().range_ok(1_000_000, 1.0));
     }
+
+    #[test]
+    fn slack_is_the_larger_of_mah_percent_and_the_bound_when_asked() {
+        let lim = Limits {
+            slack_mah: 5.0,
+            slack_pct: 0.1,
+            ..Limits::default()
+        };
+        assert_eq!(lim.slack_for(2000.0, 50), 5); // 0.1 % of 2000 = 2 < 5
+        assert_eq!(lim.slack_for(210_000.0, 50), 210);
+        let default = Limits {
+            slack_pct: 0.1,
+            slack_of_bound: true,
+            ..Limits::default()
+        };
+        assert_eq!(default.slack_for(210_000.0, 50), 210);
+        assert_eq!(default.slack_for(210_000.0, 3500), 3500);
+    }
 }

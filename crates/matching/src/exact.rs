@@ -352,4 +352,18 @@ mod tests {
         let got = exact_range(&caps, 4, 3, 0, 1000, 3);
         assert_eq!(got.proven_bound, 0);
     }
+
+    #[test]
+    fn exact_search_under_a_group_filter_proves_the_limited_optimum() {
+        // 2S2P of 100, 101, 200, 201 where only {0,1} and {2,3} may share a group: the only
+        // arrangement has range 200, and nothing below it exists.
+        let caps = [100, 101, 200, 201];
+        let fits = |g: &[usize]| g == [0, 1] || g == [2, 3];
+        let got = exact_range_with(&caps, 2, 2, 0, 1_000, 1_000_000, &fits);
+        assert_eq!(got.better.as_ref().map(|b| b.0), Some(200));
+        assert_eq!(got.proven_bound, 200);
+        // Without the filter the fold's 0 is found.
+        let free = exact_range_with(&caps, 2, 2, 0, 1_000, 1_000_000, &|_| true);
+        assert_eq!(free.better.map(|b| b.0), Some(0));
+    }
 }

@@ -359,3 +359,53 @@ fn lfp_16s1p_on_a_bimodal_200_cell_stock_builds_the_six_packs_within_3_percent()
     assert_eq!(s.packs_dropped_for_limits, 0);
     assert!(out.packs.iter().all(|p| p.metrics.range_pct <= 3.0));
 }
+
+#[test]
+fn balance_slack_default_explicit_and_mapped_from_ir_weight() {
+    let spec = MatchSpec::new(16, 2, "LFP");
+    let d = spec.balance_slack();
+    assert!(d.of_bound && !d.from_ir_weight);
+    assert_eq!((d.mah, d.pct), (0.0, 0.1));
+    let legacy = MatchSpec {
+        ir_weight: 0.2,
+        max_group_capacity_spread_pct: Some(3.0),
+        ..spec.clone()
+    };
+    let l = legacy.balance_slack();
+    assert!(l.from_ir_weight && !l.of_bound);
+    assert!((l.pct - 0.6).abs() < 1e-12);
+    let explicit = MatchSpec {
+        balance_slack_mah: Some(50.0),
+        ..legacy
+    };
+    let e = explicit.balance_slack();
+    assert!(!e.from_ir_weight && !e.of_bound);
+    assert_eq!((e.mah, e.pct), (50.0, 0.0));
+    // The run says which applied.
+    let cells: Vec<CellInput> = (0..64)
+        .map(|i| cell(&format!("c{i}"), 2000.0 + (i % 7) as f64))
+        .collect();
+    let out = match_cells(
+        &cells,
+        &MatchSpec {
+            ir_weight: 0.2,
+            ..MatchSpec::new(16, 2, "NMC")
+        },
+    )
+    .expect("packs");
+    assert!(
+        out.summary
+            .balance_slack
+            .contains("ir_weight is deprecated"),
+        "{}",
+        out.summary.balance_slack
+    );
+    let bad = MatchSpec {
+        balance_slack_pct: Some(-1.0),
+        ..MatchSpec::new(16, 2, "NMC")
+    };
+    assert!(matches!(
+        match_cells(&cells, &bad),
+        Err(MatchError::InvalidSpec(_))
+    ));
+}

@@ -713,6 +713,30 @@ mod tests {
     }
 
     #[test]
+    fn snake_range_and_limit_breach_in_words() {
+        // 2S2P of 100, 101, 200, 201: snake deals 201, 200 | 101, 100 → sums 301, 301.
+        let mut d = data(&[100, 101, 200, 201]);
+        let c = ctx(&d);
+        let s = Search::new(&c, vec![0, 1, 2, 3], 2, 2);
+        assert_eq!(s.snake_range(), 0);
+        assert_eq!(s.limit_breach(), "within the limits");
+        d.ocv = vec![3600.0, 3630.0, 3600.0, 3605.0];
+        let lim = Limits {
+            ocv_mv: Some(10.0),
+            range_pct: Some(1.0),
+            ..Limits::default()
+        };
+        let c = Ctx { d: &d, lim };
+        let mut s = Search::new(&c, vec![0, 1, 2, 3], 2, 2);
+        let text = s.limit_breach();
+        assert!(text.contains("group OCV spread 30.0 mV > 10 mV"), "{text}");
+        assert!(text.contains("group-capacity spread"), "{text}");
+        s.adopt_proof(Some(7));
+        s.adopt_proof(Some(3));
+        assert_eq!(s.proven_bound(), Some(7));
+    }
+
+    #[test]
     fn descent_reaches_a_perfect_partition_from_a_bad_start() {
         // 4 groups of 3 from 1..=12 (sum 78, not divisible by 4: bound 1... 78/4 = 19.5).
         let caps: Vec<i64> = (1..=12).collect();
