@@ -24,6 +24,8 @@ pub fn spec_for(profile: &Profile) -> MatchSpec {
         max_group_capacity_spread_pct: t.max_group_capacity_spread_pct,
         allow_mixed_models: profile.allow_mixed_models,
         ir_weight: t.ir_weight,
+        balance_slack_mah: t.balance_slack_mah,
+        balance_slack_pct: t.balance_slack_pct,
     }
 }
 
@@ -42,7 +44,10 @@ pub fn input_of(cell: &Cell) -> CellInput {
 /// Propose packs for `profile` from `cells` (normally the available ones).
 pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<MatchOutcome, MatchError> {
     let inputs: Vec<CellInput> = cells.iter().map(input_of).collect();
-    packwright_matching::match_cells(&inputs, &spec_for(profile))
+    let started = std::time::Instant::now();
+    let mut out = packwright_matching::match_cells(&inputs, &spec_for(profile))?;
+    out.summary.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(out)
 }
 
 /// Commit the chosen packs: one transaction creates them, reserves their cells and keeps the

@@ -99,7 +99,6 @@ const RULES: &[Rule] = &[
             "src/intake/files.rs",
             "src/profile/files.rs",
             "crates/matching/src/bench/",
-            "crates/matching/src/lib.rs",
         ],
         forbidden: IMPURE,
     },

@@ -495,6 +495,18 @@ fn tolerances(p: &Profile, out: &mut Issues) {
             format!("{} must be between 0 and 1", t.ir_weight),
         );
     }
+    for (field, value, most) in [
+        (
+            "tolerances.balance_slack_mah",
+            t.balance_slack_mah,
+            100_000.0,
+        ),
+        ("tolerances.balance_slack_pct", t.balance_slack_pct, 100.0),
+    ] {
+        if let Some(v) = value.filter(|v| !(v.is_finite() && (0.0..=most).contains(v))) {
+            out.bad(field, format!("{v} must be between 0 and {most}"));
+        }
+    }
 }
 
 /// The pack-code scheme's parts are well-formed.

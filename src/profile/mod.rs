@@ -72,9 +72,16 @@ pub struct Tolerances {
     /// Largest open-circuit-voltage difference allowed between cells about to be paralleled.
     pub max_ocv_delta_mv: Option<f64>,
     pub max_group_capacity_spread_pct: Option<f64>,
-    /// 0 = balance capacity only; towards 1 = trade capacity balance for IR homogeneity.
+    /// Deprecated (use `balance_slack_*`): still loads; without a balance slack the matcher
+    /// reads it as a slack of `ir_weight` × the capacity-spread limit and says so.
     #[serde(default)]
     pub ir_weight: f64,
+    /// A pack's group-capacity range may exceed its lower bound by the larger of this many
+    /// mAh and `balance_slack_pct` % of its mean group, to make its groups IR-homogeneous.
+    #[serde(default)]
+    pub balance_slack_mah: Option<f64>,
+    #[serde(default)]
+    pub balance_slack_pct: Option<f64>,
 }
 
 /// Every value the BMS configuration write puts into the board.

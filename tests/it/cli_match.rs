@@ -78,9 +78,11 @@ fn real_inventory_matches_to_its_bound_without_touching_a_database() {
     let m = &packs[0]["metrics"];
     let range = m["range_mah"].as_f64().unwrap();
     let bound = m["lower_bound_range_mah"].as_f64().unwrap();
+    // The IR phase may use the balance slack above the bound (0.1 % of the mean group).
+    let slack = m["balance_slack_mah"].as_f64().unwrap();
     assert!(
-        range <= bound * 1.10 + 1.0,
-        "range {range} vs bound {bound}"
+        range <= bound * 1.10 + 1.0 || range <= bound + slack,
+        "range {range} vs bound {bound}, slack {slack}"
     );
     assert_eq!(v["summary"]["packs_built"], 1);
     assert_eq!(v["leftover"].as_array().unwrap().len(), 0);

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed unwrap is a failed test
 //! Runs the matching benchmark: `cargo run --release -p packwright-matching --example bench
-//! [-- --quick] [--json] [--sizes 100,10000] [--no-real]`.
+//! [-- --quick] [--json] [--sizes 100,10000] [--no-real] [--profile-sizes 200,5000]
+//! [--profiles-only]`.
 //!
 //! Real inventories are read from `data/cells/*.csv` (a plain comma split is
 //! enough: the files have no quoting).
@@ -29,7 +30,17 @@ fn main() {
         cfg.baselines = false;
         cfg.ir_weight_variant = None;
     }
-    let real = if args.iter().any(|a| a == "--no-real") {
+    if let Some(i) = args.iter().position(|a| a == "--profile-sizes") {
+        cfg.profile_sizes = args
+            .get(i + 1)
+            .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default();
+    }
+    let profiles_only = args.iter().any(|a| a == "--profiles-only");
+    if profiles_only {
+        cfg.sizes.clear();
+    }
+    let real = if profiles_only || args.iter().any(|a| a == "--no-real") {
         Vec::new()
     } else {
         real_sets()
@@ -49,6 +60,7 @@ fn main() {
             let one = BenchConfig {
                 sizes: vec![n],
                 distributions: vec![dist],
+                profile_sizes: Vec::new(),
                 ..cfg.clone()
             };
             print!("{}", run(&one, &[]));
@@ -57,9 +69,19 @@ fn main() {
     if !real.is_empty() {
         let reals = BenchConfig {
             sizes: Vec::new(),
+            profile_sizes: Vec::new(),
             ..cfg.clone()
         };
         print!("{}", run(&reals, &real));
+    }
+    // The shipped profiles, one size at a time.
+    for &n in &cfg.profile_sizes.clone() {
+        let one = BenchConfig {
+            sizes: Vec::new(),
+            profile_sizes: vec![n],
+            ..cfg.clone()
+        };
+        print!("{}", run(&one, &[]));
     }
 }
 

@@ -4,6 +4,7 @@
 //! smaller range. Notation: cells c₁ ≤ … ≤ cₙ (n = S·P), total T, group sums g, M = max g,
 //! m = min g. Sums are whole mAh, so M ≥ ⌈·⌉ and m ≤ ⌊·⌋ of any real bound.
 
+use crate::data::{Data, Limits};
 use crate::model::BoundKind;
 
 /// How many of the smallest (largest) cells the outlier-set bound considers.
@@ -22,6 +23,65 @@ pub(crate) fn range_lower_bound(caps: &[i64], s: usize, p: usize) -> (i64, Bound
         2 => (fold_range(caps), BoundKind::FoldExact),
         _ => general_bound(caps, s, p),
     }
+}
+
+/// The per-cell bound with the in-group limits: a cell's group holds only cells within the
+/// OCV and IR limits of it, so it holds at least (at most) the cell plus the P − 1 smallest
+/// (largest) such partners. `None` without in-group limits, for P = 1, or when a cell has
+/// fewer than P − 1 possible partners (no arrangement meets the limits).
+pub(crate) fn in_group_limit_bound(
+    d: &Data,
+    lim: &Limits,
+    slots: &[u32],
+    s: usize,
+    p: usize,
+) -> Option<i64> {
+    if p < 2 || s < 2 || !lim.has_group_limits() {
+        return None;
+    }
+    let fits = |a: usize, b: usize, v: &[f64], l: Option<f64>| {
+        l.is_none_or(|l| (v[a] - v[b]).abs() <= l + 1e-9 || v[a].is_nan() || v[b].is_nan())
+    };
+    // Every pair compatible: nothing beyond the plain per-cell bound.
+    let within = |v: &[f64], l: Option<f64>| {
+        l.is_none_or(|l| {
+            let mut sp = crate::data::Span::default();
+            slots.iter().for_each(|&c| sp.add(v[c as usize]));
+            sp.width() <= l + 1e-9
+        })
+    };
+    if within(&d.ocv, lim.ocv_mv) && within(&d.ir, lim.ir_mohm) {
+        return None;
+    }
+    let mut by_cap: Vec<usize> = slots.iter().map(|&c| c as usize).collect();
+    by_cap.sort_unstable_by_key(|&c| d.cap[c]);
+    let total: i64 = by_cap.iter().map(|&c| d.cap[c]).sum();
+    let (mut hi_floor, mut lo_ceil) = (ceil_div(total, s as i64), total.div_euclid(s as i64));
+    let ok = |a: usize, b: usize| {
+        b != a && fits(a, b, &d.ocv, lim.ocv_mv) && fits(a, b, &d.ir, lim.ir_mohm)
+    };
+    for &a in &by_cap {
+        // The P − 1 smallest and the P − 1 largest partners, walking in capacity order.
+        let least: Vec<i64> = by_cap
+            .iter()
+            .filter(|&&b| ok(a, b))
+            .take(p - 1)
+            .map(|&b| d.cap[b])
+            .collect();
+        if least.len() < p - 1 {
+            return None;
+        }
+        let most: i64 = by_cap
+            .iter()
+            .rev()
+            .filter(|&&b| ok(a, b))
+            .take(p - 1)
+            .map(|&b| d.cap[b])
+            .sum();
+        hi_floor = hi_floor.max(d.cap[a] + least.iter().sum::<i64>());
+        lo_ceil = lo_ceil.min(d.cap[a] + most);
+    }
+    Some(hi_floor - lo_ceil)
 }
 
 /// Range of the fold (i-th smallest with i-th largest); optimal for P = 2.
@@ -152,6 +212,35 @@ pub(crate) fn window_bound(pre: &[i64], start: usize, s: usize, p: usize) -> i64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_group_limits_bound_counts_only_compatible_partners() {
+        // 2S2P: 100, 101, 200, 201. The fold pairs 100+201 and 101+200 (range 0), but OCV
+        // allows only 100–101 and 200–201 together: sums 201 and 401, range 200.
+        let mut d = Data::with_caps(&[100, 101, 200, 201]);
+        d.ocv = vec![3600.0, 3605.0, 3700.0, 3705.0];
+        let lim = Limits {
+            ocv_mv: Some(10.0),
+            ..Limits::default()
+        };
+        assert_eq!(
+            in_group_limit_bound(&d, &lim, &[0, 1, 2, 3], 2, 2),
+            Some(200)
+        );
+        // Everything compatible, or no limits: nothing to add.
+        let wide = Limits {
+            ocv_mv: Some(200.0),
+            ..Limits::default()
+        };
+        assert_eq!(in_group_limit_bound(&d, &wide, &[0, 1, 2, 3], 2, 2), None);
+        assert_eq!(
+            in_group_limit_bound(&d, &Limits::default(), &[0, 1, 2, 3], 2, 2),
+            None
+        );
+        // A cell with no possible partner: no arrangement at all.
+        d.ocv[3] = 3800.0;
+        assert_eq!(in_group_limit_bound(&d, &lim, &[0, 1, 2, 3], 2, 2), None);
+    }
 
     #[test]
     fn integer_bound_when_nothing_else_binds() {

@@ -52,6 +52,12 @@ pub(crate) struct Limits {
     pub ir_mohm: Option<f64>,
     /// Max − min group capacity over the pack's mean group, percent.
     pub range_pct: Option<f64>,
+    /// Balance slack: the larger of this many mAh …
+    pub slack_mah: f64,
+    /// … and this percentage of the pack's mean group …
+    pub slack_pct: f64,
+    /// … and the pack's lower bound, when set.
+    pub slack_of_bound: bool,
 }
 
 /// Float slack for limit checks: a limit met to the last bit must not fail on rounding.
@@ -67,6 +73,19 @@ impl Limits {
     /// (0 when within). Cells missing a limited measurement never reach here (rejected).
     pub fn group_violation(&self, ocv_span: f64, ir_span: f64) -> f64 {
         excess(ocv_span, self.ocv_mv) + excess(ir_span, self.ir_mohm)
+    }
+
+    /// The balance slack of a pack with this mean group and lower bound, whole mAh.
+    pub fn slack_for(&self, mean_group: f64, bound: i64) -> i64 {
+        let s = self
+            .slack_mah
+            .max(self.slack_pct / 100.0 * mean_group)
+            .floor() as i64;
+        if self.slack_of_bound {
+            s.max(bound)
+        } else {
+            s
+        }
     }
 
     pub fn range_ok(&self, range: i64, mean_group: f64) -> bool {
@@ -163,7 +182,7 @@ mod tests {
         let lim = Limits {
             ocv_mv: Some(20.0),
             ir_mohm: Some(0.5),
-            range_pct: None,
+            ..Limits::default()
         };
         assert_eq!(lim.group_violation(20.0, 0.5), 0.0);
         assert!((lim.group_violation(30.0, 0.5) - 0.5).abs() < 1e-12);
@@ -180,5 +199,23 @@ mod tests {
         assert!(lim.range_ok(30, 1000.0));
         assert!(!lim.range_ok(31, 1000.0));
         assert!(Limits::default().range_ok(1_000_000, 1.0));
+    }
+
+    #[test]
+    fn slack_is_the_larger_of_mah_percent_and_the_bound_when_asked() {
+        let lim = Limits {
+            slack_mah: 5.0,
+            slack_pct: 0.1,
+            ..Limits::default()
+        };
+        assert_eq!(lim.slack_for(2000.0, 50), 5); // 0.1 % of 2000 = 2 < 5
+        assert_eq!(lim.slack_for(210_000.0, 50), 210);
+        let default = Limits {
+            slack_pct: 0.1,
+            slack_of_bound: true,
+            ..Limits::default()
+        };
+        assert_eq!(default.slack_for(210_000.0, 50), 210);
+        assert_eq!(default.slack_for(210_000.0, 3500), 3500);
     }
 }

@@ -38,6 +38,7 @@ impl Budget {
 const MAX_CANDIDATES: usize = 20_000;
 
 /// Searches ranges in `[bound, best)` for `caps` (ascending) in `s` groups of `p`.
+#[cfg(test)]
 pub(crate) fn exact_range(
     caps: &[i64],
     s: usize,
@@ -45,6 +46,20 @@ pub(crate) fn exact_range(
     bound: i64,
     best: i64,
     nodes: usize,
+) -> Exact {
+    exact_range_with(caps, s, p, bound, best, nodes, &|_| true)
+}
+
+/// [`exact_range`] over the groups `fits` accepts (the in-group limits): what it proves is
+/// then a bound for arrangements within those limits.
+pub(crate) fn exact_range_with(
+    caps: &[i64],
+    s: usize,
+    p: usize,
+    bound: i64,
+    best: i64,
+    nodes: usize,
+    fits: &dyn Fn(&[usize]) -> bool,
 ) -> Exact {
     let mut out = Exact {
         better: None,
@@ -58,7 +73,7 @@ pub(crate) fn exact_range(
     // Invariant: every range < lo is proven impossible; a range ≤ hi + 1 is achieved.
     while lo <= hi {
         let r = lo + (hi - lo) / 2;
-        match feasible(caps, s, p, r, &mut budget) {
+        match feasible(caps, s, p, r, &mut budget, fits) {
             Some(Some(groups)) => {
                 let range = range_of(caps, &groups, p);
                 out.better = Some((range, groups));
@@ -90,6 +105,7 @@ fn feasible(
     p: usize,
     r: i64,
     budget: &mut Budget,
+    fits: &dyn Fn(&[usize]) -> bool,
 ) -> Option<Option<Vec<usize>>> {
     let t: i64 = caps.iter().sum();
     let si = s as i64;
@@ -99,7 +115,7 @@ fn feasible(
     );
     // min ≤ ⌊T/S⌋ and max ≥ ⌈T/S⌉, so the band's low end L lies in [⌈T/S⌉ − r, ⌊T/S⌋].
     for l in (ceil - r)..=floor {
-        let cands = candidates(caps, p, l, l + r, budget)?;
+        let cands = candidates(caps, p, l, l + r, budget, fits)?;
         if let Some(groups) = cover(caps.len(), s, &cands, budget)? {
             return Some(Some(groups));
         }
@@ -114,8 +130,10 @@ fn candidates(
     lo: i64,
     hi: i64,
     budget: &mut Budget,
+    fits: &dyn Fn(&[usize]) -> bool,
 ) -> Option<Vec<(u128, Vec<usize>)>> {
     let mut e = Enumerate {
+        fits,
         caps,
         p,
         lo,
@@ -131,6 +149,7 @@ fn candidates(
 }
 
 struct Enumerate<'a> {
+    fits: &'a dyn Fn(&[usize]) -> bool,
     /// Ascending.
     caps: &'a [i64],
     p: usize,
@@ -148,7 +167,7 @@ impl Enumerate<'_> {
         }
         let need = self.p - self.pick.len();
         if need == 0 {
-            if sum >= self.lo {
+            if sum >= self.lo && (self.fits)(&self.pick) {
                 if self.out.len() == MAX_CANDIDATES {
                     return None;
                 }
@@ -332,5 +351,19 @@ mod tests {
         let caps: Vec<i64> = (0..12).map(|i| 1000 + 7 * i).collect();
         let got = exact_range(&caps, 4, 3, 0, 1000, 3);
         assert_eq!(got.proven_bound, 0);
+    }
+
+    #[test]
+    fn exact_search_under_a_group_filter_proves_the_limited_optimum() {
+        // 2S2P of 100, 101, 200, 201 where only {0,1} and {2,3} may share a group: the only
+        // arrangement has range 200, and nothing below it exists.
+        let caps = [100, 101, 200, 201];
+        let fits = |g: &[usize]| g == [0, 1] || g == [2, 3];
+        let got = exact_range_with(&caps, 2, 2, 0, 1_000, 1_000_000, &fits);
+        assert_eq!(got.better.as_ref().map(|b| b.0), Some(200));
+        assert_eq!(got.proven_bound, 200);
+        // Without the filter the fold's 0 is found.
+        let free = exact_range_with(&caps, 2, 2, 0, 1_000, 1_000_000, &|_| true);
+        assert_eq!(free.better.map(|b| b.0), Some(0));
     }
 }

@@ -75,10 +75,24 @@ pub(crate) fn validate_spec(spec: &MatchSpec) -> Result<Limits, MatchError> {
             spec.ir_weight
         ));
     }
+    for (name, v) in [
+        ("balance slack (mAh)", spec.balance_slack_mah),
+        ("balance slack (%)", spec.balance_slack_pct),
+    ] {
+        if let Some(v) = v {
+            if !v.is_finite() || v < 0.0 {
+                return bad(format!("{name} must be a number ≥ 0 (got {v})"));
+            }
+        }
+    }
+    let sl = spec.balance_slack();
     Ok(Limits {
         ocv_mv: spec.max_group_ocv_delta_mv,
         ir_mohm: spec.max_group_ir_spread_mohm,
         range_pct: spec.max_group_capacity_spread_pct,
+        slack_mah: sl.mah,
+        slack_pct: sl.pct,
+        slack_of_bound: sl.of_bound,
     })
 }
 

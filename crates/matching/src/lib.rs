@@ -6,10 +6,11 @@
 //! ids), the cells left over, the cells rejected with the reason for each, per-pack metrics
 //! with lower bounds, and a run summary.
 //!
-//! Objectives, in order: the most packs; the best worst-case balance (smallest group-capacity
-//! range, then the strongest weakest group); IR homogeneity inside the groups. With
-//! `ir_weight = w > 0` each pack may give up to w × (the profile's capacity-spread limit, or
-//! 1 % of the mean group) of range, never beyond that limit, for IR-homogeneous groups.
+//! Objectives, in order (lexicographic): the most packs within every limit; each pack's
+//! group-capacity range within the balance slack of its own lower bound
+//! ([`MatchSpec::balance_slack`]: by default the larger of 0.1 % of the mean group and the
+//! bound); IR homogeneity inside the groups, only within that slack; OCV only as a hard
+//! limit. The deprecated `ir_weight` is read as a slack when no slack is set.
 //! Hard limits are never violated. See `README.md` for the pipeline, the bounds and figures.
 
 mod bldm;
@@ -30,8 +31,9 @@ pub mod bench;
 
 pub use error::MatchError;
 pub use model::{
-    BoundKind, CellInput, MatchOutcome, MatchSpec, MatchSummary, MatchedPack, PackMetrics,
-    RejectCode, Rejection, StratumSummary, WorstPack,
+    BalanceSlack, BoundKind, CellInput, DroppedPack, MatchOutcome, MatchSpec, MatchSummary,
+    MatchedPack, PackMetrics, RejectCode, Rejection, StratumSummary, WorstPack,
+    DEFAULT_BALANCE_SLACK_PCT,
 };
 pub use solve::{MatchOptions, FULL_EFFORT_CELLS};
 
@@ -40,7 +42,6 @@ use filter::{intake, validate_spec, Stratum};
 use rng::Rng;
 use search::Ctx;
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Matches `cells` into as many balanced packs of `spec` as possible.
 pub fn match_cells(cells: &[CellInput], spec: &MatchSpec) -> Result<MatchOutcome, MatchError> {
@@ -53,7 +54,6 @@ pub fn match_cells_with(
     spec: &MatchSpec,
     opt: &MatchOptions,
 ) -> Result<MatchOutcome, MatchError> {
-    let started = Instant::now();
     let limits = validate_spec(spec)?;
     if cells.is_empty() {
         return Err(MatchError::EmptyInventory);
@@ -62,17 +62,14 @@ pub fn match_cells_with(
     let w = s * p;
     let intake = intake(cells, spec);
     let d = &intake.data;
-    let ctx = Ctx {
-        d,
-        lim: limits,
-        w: spec.ir_weight,
-    };
+    let ctx = Ctx { d, lim: limits };
     let mut rng = Rng::new(opt.seed);
 
     let mut packs: Vec<(usize, solve::PlannedPack)> = Vec::new();
     let mut leftover: Vec<u32> = Vec::new();
     let mut strata = Vec::with_capacity(intake.strata.len());
     let mut dropped = 0;
+    let mut dropped_reasons = Vec::new();
     let mut upper_usable = 0.0;
     for (k, st) in intake.strata.iter().enumerate() {
         let plan = solve::solve_stratum(&ctx, &st.cells, s, p, opt, &mut rng);
@@ -82,8 +79,14 @@ pub fn match_cells_with(
             eligible_cells: st.cells.len(),
             packs_built: plan.packs.len(),
             max_possible_packs: plan.max_packs,
+            max_packs_exact: plan.max_exact,
+            max_packs_note: plan.max_note.clone(),
         });
         dropped += plan.dropped;
+        dropped_reasons.extend(plan.dropped_reasons.iter().map(|r| DroppedPack {
+            model: st.model.clone(),
+            reason: r.clone(),
+        }));
         packs.extend(plan.packs.into_iter().map(|pk| (k, pk)));
         leftover.extend(plan.leftover);
     }
@@ -109,7 +112,7 @@ pub fn match_cells_with(
         out_packs.push(MatchedPack {
             index: i + 1,
             models: pack_models(cells, d, &slots, &intake.strata[k]),
-            metrics: metrics::pack_metrics(d, &slots, s, p, planned.proven_bound),
+            metrics: metrics::pack_metrics(d, &slots, s, p, planned.proven_bound, &limits),
             groups: slots
                 .chunks(p)
                 .map(|g| {
@@ -135,6 +138,7 @@ pub fn match_cells_with(
         leftover_cells: leftover.len(),
         packs_built: out_packs.len(),
         max_possible_packs: strata.iter().map(|s| s.max_possible_packs).sum(),
+        max_packs_exact: strata.iter().all(|s| s.max_packs_exact),
         naive_max_packs: d.len() / w,
         utilisation: stats.utilisation,
         utilisation_vs_upper_bound: if upper_usable > 0.0 {
@@ -144,6 +148,8 @@ pub fn match_cells_with(
         },
         total_usable_capacity_mah: stats.usable_mah,
         fraction_at_lower_bound: stats.fraction_at_lower_bound,
+        fraction_within_slack: stats.fraction_within_slack,
+        balance_slack: slack_text(spec),
         median_range_pct: stats.median_range_pct,
         worst_pack: stats.worst,
         median_group_ir_cv_pct: stats.median_group_ir_cv_pct,
@@ -151,8 +157,10 @@ pub fn match_cells_with(
         max_group_ocv_spread_mv: stats.max_group_ocv_spread_mv,
         ir_weight: spec.ir_weight,
         packs_dropped_for_limits: dropped,
+        dropped_packs: dropped_reasons,
         strata,
-        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        // The crate reads no clock: a caller that times the run fills this in.
+        elapsed_ms: 0.0,
     };
     Ok(MatchOutcome {
         packs: out_packs,
@@ -160,6 +168,27 @@ pub fn match_cells_with(
         rejected: intake.rejected,
         summary,
     })
+}
+
+/// "max(0 mAh, 0.1 % of the mean group)", with the `ir_weight` deprecation when it applies.
+fn slack_text(spec: &MatchSpec) -> String {
+    let sl = spec.balance_slack();
+    let (mah, pct) = (sl.mah, sl.pct);
+    let mut text = if sl.of_bound {
+        format!("the larger of {pct} % of the mean group and the lower bound, above the bound")
+    } else {
+        format!("the larger of {mah} mAh and {pct} % of the mean group, above the lower bound")
+    };
+    if sl.from_ir_weight {
+        text.push_str(&format!(
+            "; ir_weight is deprecated: {} read as a slack of {pct} % ({} × {} %), set \
+             balance_slack_pct or balance_slack_mah instead",
+            spec.ir_weight,
+            spec.ir_weight,
+            spec.max_group_capacity_spread_pct.unwrap_or(1.0)
+        ));
+    }
+    text
 }
 
 /// Series position 1 is the strongest group; inside a group, the largest cell first.

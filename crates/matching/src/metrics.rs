@@ -1,8 +1,8 @@
 //! Per-pack quality figures and the run-level statistics over them. The matcher and every
 //! benchmark baseline are measured by this same code.
 
-use crate::bounds::range_lower_bound;
-use crate::data::{Data, Span};
+use crate::bounds::{in_group_limit_bound, range_lower_bound};
+use crate::data::{Data, Limits, Span};
 use crate::model::{BoundKind, PackMetrics, WorstPack};
 
 /// Figures of one pack; `slots` is group-major in series order. `proven` is a bound an
@@ -14,6 +14,7 @@ pub(crate) fn pack_metrics(
     s: usize,
     p: usize,
     proven: Option<i64>,
+    lim: &Limits,
 ) -> PackMetrics {
     debug_assert_eq!(slots.len(), s * p);
     let mut sums = Vec::with_capacity(s);
@@ -49,11 +50,28 @@ pub(crate) fn pack_metrics(
     let mean = total as f64 / s as f64;
     let mut caps: Vec<i64> = slots.iter().map(|&c| d.cap[c as usize]).collect();
     caps.sort_unstable();
-    let (lb, kind) = match (range_lower_bound(&caps, s, p), proven) {
+    let (mut lb, mut kind) = match (range_lower_bound(&caps, s, p), proven) {
         ((lb, _), Some(x)) if x > lb => (x, BoundKind::Exhaustive),
         (analytic, _) => analytic,
     };
+    if let Some(x) = in_group_limit_bound(d, lim, slots, s, p) {
+        if x > lb {
+            (lb, kind) = (x, BoundKind::InGroupLimits);
+        }
+    }
     let at = range <= lb;
+    let slack = lim.slack_for(mean, lb);
+    let within = range <= lb + slack;
+    let bound_note = match () {
+        _ if within => None,
+        _ if p >= 2 && lim.has_group_limits() && kind != BoundKind::Exhaustive => Some(
+            "the in-group limits (OCV/IR) bind: the bound counts them only cell by cell, \
+             so it may be out of reach"
+                .to_string(),
+        ),
+        _ if kind == BoundKind::Exhaustive => None,
+        _ => Some("no arrangement within the slack was found; none is proven impossible".into()),
+    };
     let mut sd = Span::default();
     slots.iter().for_each(|&c| sd.add(d.sd[c as usize]));
     PackMetrics {
@@ -66,6 +84,9 @@ pub(crate) fn pack_metrics(
         lower_bound_kind: kind,
         gap_to_bound_mah: (range - lb).max(0) as f64,
         at_lower_bound: at,
+        balance_slack_mah: slack as f64,
+        at_bound_within_slack: within,
+        bound_note,
         optimal: at || kind == BoundKind::SingleCell,
         group_ir_spread_mohm: ir_spread,
         group_ir_cv_pct: ir_cv,
@@ -127,6 +148,7 @@ pub(crate) struct RunStats {
     pub usable_mah: f64,
     pub utilisation: f64,
     pub fraction_at_lower_bound: f64,
+    pub fraction_within_slack: f64,
     pub median_range_pct: f64,
     pub p99_range_pct: f64,
     pub worst: Option<WorstPack>,
@@ -168,6 +190,11 @@ pub(crate) fn run_stats(packs: &[&PackMetrics]) -> RunStats {
             0.0
         } else {
             packs.iter().filter(|m| m.at_lower_bound).count() as f64 / n as f64
+        },
+        fraction_within_slack: if n == 0 {
+            0.0
+        } else {
+            packs.iter().filter(|m| m.at_bound_within_slack).count() as f64 / n as f64
         },
         median_range_pct: quantile(&ranges, 0.5).unwrap_or(0.0),
         p99_range_pct: quantile(&ranges, 0.99).unwrap_or(0.0),
@@ -211,7 +238,7 @@ mod tests {
     fn pack_figures_by_hand() {
         let d = data();
         // groups {0,1} = 2010, {2,3} = 1990
-        let m = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None);
+        let m = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None, &Limits::default());
         assert_eq!(m.group_capacities_mah, vec![2010.0, 1990.0]);
         assert_eq!(m.usable_capacity_mah, 1990.0);
         assert_eq!(m.range_mah, 20.0);
@@ -236,8 +263,8 @@ mod tests {
     #[test]
     fn run_stats_pick_the_worst_and_count_bound_hits() {
         let d = data();
-        let a = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None); // range 20
-        let b = pack_metrics(&d, &[2, 1, 0, 3], 2, 2, None); // 2000 / 2000: range 0
+        let a = pack_metrics(&d, &[0, 1, 2, 3], 2, 2, None, &Limits::default()); // range 20
+        let b = pack_metrics(&d, &[2, 1, 0, 3], 2, 2, None, &Limits::default()); // 2000 / 2000: range 0
         let st = run_stats(&[&a, &b]);
         assert_eq!(st.worst.as_ref().map(|w| w.index), Some(1));
         assert_eq!(st.fraction_at_lower_bound, 0.5);

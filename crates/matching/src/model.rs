@@ -32,9 +32,23 @@ pub struct MatchSpec {
     /// (max − min) / mean × 100. With P = 1 this is the cells' spread.
     pub max_group_capacity_spread_pct: Option<f64>,
     pub allow_mixed_models: bool,
-    /// 0.0 = pure capacity balance, 1.0 = weight IR homogeneity strongly; the profile knob.
+    /// Deprecated: read as a balance slack of `ir_weight` × the capacity-spread limit (or
+    /// 1 %) of the mean group when neither `balance_slack_*` is set. 0 = not used.
     pub ir_weight: f64,
+    /// Balance slack in mAh: a pack's range may exceed its lower bound by
+    /// max(`balance_slack_mah`, `balance_slack_pct` % of its mean group) to make its groups
+    /// IR-homogeneous. Neither set: the larger of [`DEFAULT_BALANCE_SLACK_PCT`] % of the mean
+    /// group and the pack's lower bound itself (or the `ir_weight` mapping, see there).
+    #[serde(default)]
+    pub balance_slack_mah: Option<f64>,
+    /// Balance slack in percent of the pack's mean group capacity (see `balance_slack_mah`).
+    #[serde(default)]
+    pub balance_slack_pct: Option<f64>,
 }
+
+/// Balance slack when a spec sets none: the larger of 0.1 % of the pack's mean group
+/// capacity and the pack's lower bound.
+pub const DEFAULT_BALANCE_SLACK_PCT: f64 = 0.1;
 
 impl MatchSpec {
     /// A spec with only the shape and chemistry set: no floor, no ceilings, no group limits.
@@ -51,6 +65,33 @@ impl MatchSpec {
             max_group_capacity_spread_pct: None,
             allow_mixed_models: false,
             ir_weight: 0.0,
+            balance_slack_mah: None,
+            balance_slack_pct: None,
+        }
+    }
+
+    /// The balance slack: the larger of `.mah`, `.pct` % of the mean group and (default
+    /// only) the pack's lower bound.
+    pub fn balance_slack(&self) -> BalanceSlack {
+        let plain = |mah: f64, pct: f64| BalanceSlack {
+            mah,
+            pct,
+            of_bound: false,
+            from_ir_weight: false,
+        };
+        match (self.balance_slack_mah, self.balance_slack_pct) {
+            (None, None) if self.ir_weight > 0.0 => BalanceSlack {
+                from_ir_weight: true,
+                ..plain(
+                    0.0,
+                    self.ir_weight * self.max_group_capacity_spread_pct.unwrap_or(1.0),
+                )
+            },
+            (None, None) => BalanceSlack {
+                of_bound: true,
+                ..plain(0.0, DEFAULT_BALANCE_SLACK_PCT)
+            },
+            (m, p) => plain(m.unwrap_or(0.0), p.unwrap_or(0.0)),
         }
     }
 
@@ -63,6 +104,18 @@ impl MatchSpec {
     pub fn shape(&self) -> String {
         format!("{}S{}P", self.series, self.parallel)
     }
+}
+
+/// How far above its lower bound a pack's range may go (for IR homogeneity) and still
+/// count as balanced: the larger of `mah`, `pct` % of its mean group and, when `of_bound`,
+/// the bound itself.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BalanceSlack {
+    pub mah: f64,
+    pub pct: f64,
+    pub of_bound: bool,
+    /// Mapped from the deprecated `ir_weight` (w × the capacity-spread limit, or 1 %).
+    pub from_ir_weight: bool,
 }
 
 /// Why a cell was not considered for any pack.
@@ -155,6 +208,13 @@ pub struct PackMetrics {
     pub lower_bound_kind: BoundKind,
     pub gap_to_bound_mah: f64,
     pub at_lower_bound: bool,
+    /// The balance slack of this pack, whole mAh (see `MatchSpec::balance_slack`).
+    pub balance_slack_mah: f64,
+    /// range ≤ lower bound + slack: the pack is balanced as well as the profile asks.
+    pub at_bound_within_slack: bool,
+    /// Set when the pack is not within slack of its bound and a limit may be why: the bound
+    /// counts the in-group limits only per cell, so it may be out of reach.
+    pub bound_note: Option<String>,
     /// The range is the proven optimum for this set of cells (P ≤ 2, or the bound is met).
     pub optimal: bool,
     /// Max − min cell IR in each group (null when fewer than two cells in it have an IR).
@@ -190,6 +250,8 @@ pub enum BoundKind {
     OutlierSet,
     /// An exhaustive search (exact cover over group-sum bands) proved no smaller range exists.
     Exhaustive,
+    /// The per-cell bound counting only partners within the in-group OCV/IR limits.
+    InGroupLimits,
 }
 
 /// The pack that bounds the run's quality.
@@ -207,7 +269,21 @@ pub struct StratumSummary {
     pub model: Option<String>,
     pub eligible_cells: usize,
     pub packs_built: usize,
+    /// The most packs the limits allow in this class: exact when `max_packs_exact`, else an
+    /// upper bound ("at most").
     pub max_possible_packs: usize,
+    pub max_packs_exact: bool,
+    /// What the maximum counts, and for an upper bound which limits it leaves out.
+    pub max_packs_note: String,
+}
+
+/// A candidate pack discarded because its cells could not be arranged within the limits
+/// (its cells went back to the spares for the next pass).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedPack {
+    pub model: Option<String>,
+    /// The limits it broke, with the figures ("group OCV spread 22.0 mV > 15 mV").
+    pub reason: String,
 }
 
 /// Figures for the whole run.
@@ -220,8 +296,10 @@ pub struct MatchSummary {
     pub rejected_by_reason: BTreeMap<RejectCode, usize>,
     pub leftover_cells: usize,
     pub packs_built: usize,
-    /// ⌊eligible / S·P⌋ per model class, lowered where the group limits provably allow fewer.
+    /// The most packs the limits allow, summed over model classes (see `strata`).
     pub max_possible_packs: usize,
+    /// Every class's maximum is exact; otherwise `max_possible_packs` is "at most".
+    pub max_packs_exact: bool,
     /// ⌊eligible / S·P⌋ over all eligible cells, ignoring model classes and group limits.
     pub naive_max_packs: usize,
     /// Σ usable / Σ mean group: capacity lost to imbalance is 1 − this.
@@ -231,6 +309,10 @@ pub struct MatchSummary {
     pub utilisation_vs_upper_bound: f64,
     pub total_usable_capacity_mah: f64,
     pub fraction_at_lower_bound: f64,
+    /// Share of packs whose range is within the balance slack of their lower bound.
+    pub fraction_within_slack: f64,
+    /// The balance slack applied, in words (and the `ir_weight` deprecation when it applies).
+    pub balance_slack: String,
     pub median_range_pct: f64,
     pub worst_pack: Option<WorstPack>,
     /// Median over groups of the in-group IR coefficient of variation, percent.
@@ -240,7 +322,10 @@ pub struct MatchSummary {
     pub ir_weight: f64,
     /// Candidate packs discarded because no arrangement met the group limits.
     pub packs_dropped_for_limits: usize,
+    /// One reason per discarded candidate.
+    pub dropped_packs: Vec<DroppedPack>,
     pub strata: Vec<StratumSummary>,
+    /// How long the run took, as timed by the caller (the crate reads no clock; 0 if untimed).
     pub elapsed_ms: f64,
 }
 

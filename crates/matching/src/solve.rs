@@ -65,9 +65,18 @@ pub(crate) struct Plan {
     pub leftover: Vec<u32>,
     /// Proven upper bound on packs for this stratum.
     pub max_packs: usize,
+    /// `max_packs` is the exact maximum (not only an upper bound).
+    pub max_exact: bool,
+    /// What the maximum counts and, when it is only a bound, what it leaves out.
+    pub max_note: String,
     /// Candidate packs discarded because no arrangement met the limits.
     pub dropped: usize,
+    /// Why each discarded candidate failed, in the order they were discarded.
+    pub dropped_reasons: Vec<String>,
 }
+
+/// Largest stock (eligible cells of the run) the IR phase runs on.
+const IR_PHASE_MAX_CELLS: usize = 200_000;
 
 /// Search rounds one exact P = 2 cell selection is worth in the budget.
 const PAIR_SELECTION_COST: usize = 10;
@@ -84,16 +93,18 @@ pub(crate) fn solve_stratum(
     opt: &MatchOptions,
     rng: &mut Rng,
 ) -> Plan {
-    let max_packs = pack_bound(ctx.d, &ctx.lim, cells, s, p);
+    let bound = pack_bound(ctx.d, &ctx.lim, cells, s, p);
     let run = |first: Strategy, rng: &mut Rng| {
         let mut plan = passes(ctx, cells, s, p, opt, first, rng);
-        plan.max_packs = max_packs;
+        plan.max_packs = bound.packs;
+        plan.max_exact = bound.exact || plan.packs.len() == bound.packs;
+        plan.max_note = bound.note.clone();
         plan
     };
     let plan = run(Strategy::CapacityFirst, rng);
     // When the in-group limits bind, windows of similar capacity rarely hold P cells that
     // fit them: build the groups first and compare.
-    if ctx.lim.has_group_limits() && plan.packs.len() < max_packs && p >= 2 {
+    if ctx.lim.has_group_limits() && plan.packs.len() < bound.packs && p >= 2 {
         let other = run(Strategy::GroupsFirst, rng);
         if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
             return other;
@@ -131,6 +142,9 @@ fn passes(
         }
         sort_by_cap(&mut rest, &ctx.d.cap);
         let (packs, spare) = match strategy {
+            Strategy::CapacityFirst if p == 1 && ctx.lim.range_pct.is_some() => {
+                cut_windows_1p(ctx.d, &ctx.lim, &rest, s)
+            }
             Strategy::CapacityFirst => cut_windows(ctx.d, &rest, s, p),
             Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p),
         };
@@ -138,11 +152,13 @@ fn passes(
         let progress = !pass.packs.is_empty();
         plan.packs.extend(pass.packs);
         plan.dropped += pass.dropped;
+        plan.dropped_reasons.extend(pass.dropped_reasons);
         rest = pass.leftover;
         if !progress {
             break;
         }
-        strategy = if ctx.lim.has_group_limits() && strategy == Strategy::CapacityFirst {
+        // One cell per group: in-group limits cannot bind, groups-first has nothing to add.
+        strategy = if ctx.lim.has_group_limits() && p >= 2 && strategy == Strategy::CapacityFirst {
             Strategy::GroupsFirst
         } else {
             Strategy::CapacityFirst
@@ -329,18 +345,31 @@ fn improve(
             pk.settle_exactly(exact);
         }
     }
-    // IR phase (ir_weight > 0): trade range, within an allowance, for IR-homogeneous groups;
-    // also try starting from IR order and keep the better.
-    if ctx.w > 0.0 && p >= 2 {
+    // IR phase: trade range, within the balance slack of the bound, for IR-homogeneous
+    // groups; also try starting from IR order and keep the better. No pool trades here: the
+    // cells (and so the bound the slack is measured from) stay as the capacity phase left them.
+    // Only when the run's eligible cells (all classes) are at most IR_PHASE_MAX_CELLS: above,
+    // a pack's cells are near-identical and the free regrouping at the end reaches the same
+    // IR CV (1.3 % either way on a million laptop cells as 16S2P) at a fraction of the time.
+    if p >= 2 && stock <= IR_PHASE_MAX_CELLS && ctx.d.len() <= IR_PHASE_MAX_CELLS {
+        let snake_cap = packs
+            .iter()
+            .filter(|pk| pk.within_limits())
+            .map(|pk| pk.snake_range())
+            .max()
+            .unwrap_or(0);
         for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
             let reached = pk.cost().range;
-            pk.enter_ir_phase(&mut pool, reached);
+            let steps = pk.full_descent_steps();
+            pk.enter_ir_phase(&mut Pool::default(), reached, steps, snake_cap);
             let mut alt = Search::new(ctx, pk.ir_ordered_copy(), s, p);
             alt.set_allowed(pk.allowed());
             // No pool: a discarded alternative must not have traded cells away.
             alt.descend(&mut Pool::default());
             alt.ir_sweep();
             if alt.better_than(pk) {
+                // Same cells: a bound the exact search proved for them still holds.
+                alt.adopt_proof(pk.proven_bound());
                 *pk = alt;
             }
         }
@@ -352,6 +381,7 @@ fn improve(
         let proven_bound = pk.proven_bound();
         if !pk.within_limits() {
             plan.dropped += 1;
+            plan.dropped_reasons.push(pk.limit_breach());
             leftover.extend_from_slice(pk.slots());
         } else {
             plan.packs.push(PlannedPack {
@@ -364,30 +394,164 @@ fn improve(
     plan
 }
 
-/// ⌊n / S·P⌋, lowered when an in-group limit provably allows fewer groups: for one
-/// measurement, the greedy over sorted values (take P consecutive cells whenever they fit
-/// the limit, else drop the lowest) builds the most groups, so ⌊groups / S⌋ bounds the packs.
-pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usize) -> usize {
-    let mut bound = cells.len() / (s * p);
-    if p < 2 {
-        return bound;
+/// An upper bound on one stratum's packs, and whether it is the exact maximum.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PackBound {
+    pub packs: usize,
+    pub exact: bool,
+    pub note: String,
+}
+
+/// The most packs the limits allow. ⌊n / S·P⌋, lowered by:
+/// - P = 1 with a capacity-spread limit: the most disjoint windows of S cells (sorted) whose
+///   spread can meet the limit, counted with the best mean a window with that lowest and
+///   highest cell can have; exact for that relaxation (greedy over sorted windows);
+/// - P ≥ 2, for each in-group limit alone: the greedy over sorted values (take P consecutive
+///   cells whenever they fit the limit, else drop the lowest) builds the most groups, so
+///   ⌊groups / S⌋ bounds the packs. Exact when only one in-group limit is set and no
+///   capacity-spread limit (then any S groups make a pack).
+pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usize) -> PackBound {
+    let naive = cells.len() / (s * p);
+    if p == 1 {
+        let Some(pct) = lim.range_pct else {
+            return PackBound {
+                packs: naive,
+                exact: true,
+                note: "every S eligible cells make a pack".into(),
+            };
+        };
+        let mut caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
+        caps.sort_unstable();
+        let packs = greedy_windows(caps.len(), s, |i| {
+            relaxed_spread_ok(caps[i], caps[i + s - 1], s, pct)
+        });
+        return PackBound {
+            packs,
+            exact: false,
+            note: format!(
+                "most disjoint sets of {s} cells whose lowest and highest cell are within \
+                 {pct} % of the best mean such a set can have"
+            ),
+        };
     }
-    for (vals, limit) in [(&d.ocv, lim.ocv_mv), (&d.ir, lim.ir_mohm)] {
+    let mut bound = naive;
+    let mut limits = 0;
+    let mut parts = vec![format!("⌊eligible / {}⌋", s * p)];
+    for (vals, limit, name) in [(&d.ocv, lim.ocv_mv, "OCV"), (&d.ir, lim.ir_mohm, "IR")] {
         let Some(limit) = limit else { continue };
+        limits += 1;
         let mut v: Vec<f64> = cells.iter().map(|&c| vals[c as usize]).collect();
         v.sort_by(f64::total_cmp);
-        let (mut i, mut groups) = (0, 0);
-        while i + p <= v.len() {
-            if v[i + p - 1] - v[i] <= limit + 1e-9 {
-                groups += 1;
-                i += p;
+        let groups = greedy_windows(v.len(), p, |i| v[i + p - 1] - v[i] <= limit + 1e-9);
+        bound = bound.min(groups / s);
+        parts.push(format!(
+            "groups of {p} within the {name} limit alone ({groups}) / {s}"
+        ));
+    }
+    let exact = limits <= 1 && lim.range_pct.is_none();
+    let mut note = format!("the least of {}", parts.join(", "));
+    if !exact {
+        let mut left = Vec::new();
+        if limits > 1 {
+            left.push("the OCV and IR limits together");
+        }
+        if lim.range_pct.is_some() {
+            left.push("the group-capacity spread limit");
+        }
+        note.push_str(&format!(
+            "; an upper bound: {} not counted",
+            left.join(" and ")
+        ));
+    }
+    PackBound {
+        packs: bound,
+        exact,
+        note,
+    }
+}
+
+/// Most disjoint windows `i..i + w` of `0..n` with `ok(i)`: the leftmost window that fits
+/// is always part of some maximum set (windows have equal length).
+pub(crate) fn greedy_windows(n: usize, w: usize, ok: impl Fn(usize) -> bool) -> usize {
+    let (mut i, mut count) = (0, 0);
+    while i + w <= n {
+        if ok(i) {
+            count += 1;
+            i += w;
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+/// Can S cells with lowest `lo` and highest `hi` meet a spread limit of `pct` % of their
+/// mean? Their mean is at most (lo + (S − 1)·hi) / S; the test is monotone (a narrower
+/// lowest–highest pair passes whenever a wider one does), so a greedy over sorted windows
+/// counts the most such sets exactly.
+pub(crate) fn relaxed_spread_ok(lo: i64, hi: i64, s: usize, pct: f64) -> bool {
+    let best_mean = (lo as f64 + (s as f64 - 1.0) * hi as f64) / s as f64;
+    best_mean > 0.0 && (hi - lo) as f64 / best_mean * 100.0 <= pct + 1e-9
+}
+
+/// P = 1 with a capacity-spread limit: the most windows of S consecutive cells (of the
+/// capacity-sorted `sorted`) that meet the limit, and among those the smallest worst
+/// spread: binary search on the spread, counting with a greedy from the top (so the cells
+/// left out are the lowest where that costs nothing). Returns the packs and spare cells.
+fn cut_windows_1p(d: &Data, lim: &Limits, sorted: &[u32], s: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let n = sorted.len();
+    if n < s {
+        return (Vec::new(), sorted.to_vec());
+    }
+    let caps: Vec<i64> = sorted.iter().map(|&c| d.cap[c as usize]).collect();
+    let mut pre = Vec::with_capacity(n + 1);
+    pre.push(0i64);
+    for &c in &caps {
+        pre.push(pre[pre.len() - 1] + c);
+    }
+    let span = |i: usize| caps[i + s - 1] - caps[i];
+    let fits = |i: usize| lim.range_ok(span(i), (pre[i + s] - pre[i]) as f64 / s as f64);
+    // Greedy from the top: the rightmost fitting window, then the next below it.
+    let from_top = |t: i64| -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut end = n;
+        while end >= s {
+            let i = end - s;
+            if fits(i) && span(i) <= t {
+                starts.push(i);
+                end = i;
             } else {
-                i += 1;
+                end -= 1;
             }
         }
-        bound = bound.min(groups / s);
+        starts.reverse();
+        starts
+    };
+    let most = from_top(i64::MAX).len();
+    let mut spans: Vec<i64> = (0..=n - s).filter(|&i| fits(i)).map(span).collect();
+    spans.sort_unstable();
+    spans.dedup();
+    // The smallest spread t that still allows `most` windows.
+    let (mut lo, mut hi) = (0usize, spans.len().saturating_sub(1));
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if from_top(spans[mid]).len() >= most {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
     }
-    bound
+    let starts = spans.get(lo).map_or_else(Vec::new, |&t| from_top(t));
+    let mut used = vec![false; n];
+    for &st in &starts {
+        used[st..st + s].iter_mut().for_each(|u| *u = true);
+    }
+    let spare = (0..n).filter(|&i| !used[i]).map(|i| sorted[i]).collect();
+    let packs = starts
+        .iter()
+        .map(|&st| sorted[st..st + s].to_vec())
+        .collect();
+    (packs, spare)
 }
 
 #[cfg(test)]
@@ -410,9 +574,55 @@ mod tests {
             ..Limits::default()
         };
         let cells: Vec<u32> = (0..8).collect();
-        assert_eq!(pack_bound(&d, &lim, &cells, 1, 2), 1);
-        assert_eq!(pack_bound(&d, &Limits::default(), &cells, 1, 2), 4);
-        assert_eq!(pack_bound(&d, &lim, &cells, 2, 1), 4);
+        assert_eq!(pack_bound(&d, &lim, &cells, 1, 2).packs, 1);
+        assert!(pack_bound(&d, &lim, &cells, 1, 2).exact);
+        assert_eq!(pack_bound(&d, &Limits::default(), &cells, 1, 2).packs, 4);
+        assert_eq!(pack_bound(&d, &lim, &cells, 2, 1).packs, 4);
+    }
+
+    #[test]
+    fn one_p_windows_take_the_most_packs_within_the_spread_limit() {
+        // Two modes of 4 cells each and a stray cell between them: 2S1P within 3 %.
+        // Consecutive cutting of ⌊9/2⌋ = 4 windows must straddle; the most within 3 % is 4
+        // only by leaving the stray out.
+        let d = data(&[1000, 1001, 1002, 1003, 1500, 2000, 2001, 2002, 2003]);
+        let lim = Limits {
+            range_pct: Some(3.0),
+            ..Limits::default()
+        };
+        let sorted: Vec<u32> = (0..9).collect();
+        let (packs, spare) = cut_windows_1p(&d, &lim, &sorted, 2);
+        assert_eq!(packs.len(), 4);
+        assert_eq!(spare, vec![4]);
+        let b = pack_bound(&d, &lim, &sorted, 2, 1);
+        assert_eq!(b.packs, 4);
+        // Three per pack: 1000..1003 gives one, 2000..2003 one; the stray fits neither.
+        let (packs, _) = cut_windows_1p(&d, &lim, &sorted, 3);
+        assert_eq!(packs.len(), 2);
+        assert_eq!(pack_bound(&d, &lim, &sorted, 3, 1).packs, 2);
+    }
+
+    #[test]
+    fn one_p_windows_minimise_the_worst_spread_among_the_most_packs() {
+        // 1000, 1010, 1011, 1030, 1031 as two packs of two: {1010,1011} and {1030,1031}
+        // (worst 1), leaving the lowest cell out.
+        let d = data(&[1000, 1010, 1011, 1030, 1031]);
+        let lim = Limits {
+            range_pct: Some(3.0),
+            ..Limits::default()
+        };
+        let sorted: Vec<u32> = (0..5).collect();
+        let (packs, spare) = cut_windows_1p(&d, &lim, &sorted, 2);
+        assert_eq!(packs, vec![vec![1, 2], vec![3, 4]]);
+        assert_eq!(spare, vec![0]);
+    }
+
+    #[test]
+    fn relaxed_spread_uses_the_best_mean() {
+        // 3 cells, 100 and 103: the best mean is (100 + 2·103) / 3 = 102, 3/102 < 3 %.
+        assert!(relaxed_spread_ok(100, 103, 3, 3.0));
+        assert!(!relaxed_spread_ok(100, 104, 3, 3.0));
+        assert_eq!(greedy_windows(7, 2, |i| i != 1), 3);
     }
 
     #[test]
@@ -422,7 +632,6 @@ mod tests {
         let ctx = Ctx {
             d: &d,
             lim: Limits::default(),
-            w: 0.0,
         };
         let cells: Vec<u32> = (0..103).collect();
         let plan = solve_stratum(

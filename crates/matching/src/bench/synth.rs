@@ -38,6 +38,14 @@ impl Distribution {
         }
     }
 
+    /// The IR ceiling of [`Distribution::spec`], mΩ (the scale its IRs are drawn for).
+    pub fn ir_ceiling_mohm(self) -> f64 {
+        match self {
+            Distribution::Bimodal => 35.0,
+            _ => 100.0,
+        }
+    }
+
     /// The spec the benchmark matches this inventory with: filters that bite on a few
     /// percent of cells, a conditioned-OCV limit, no in-group IR limit, capacity balance only.
     pub fn spec(self, series: usize, parallel: usize) -> MatchSpec {
@@ -144,6 +152,34 @@ pub fn synthetic(dist: Distribution, n: usize, seed: u64) -> Vec<CellInput> {
             }
         })
         .collect()
+}
+
+/// `n` cells of `dist` rescaled to a profile's cell: capacity × `nominal_mah` / the
+/// distribution's own nominal (2,100 mAh laptop cells, 10 Ah EV cells), IR × `ir_scale`,
+/// chemistry and model set to the given ones. Same seed, same shape as [`synthetic`].
+pub fn synthetic_scaled(
+    dist: Distribution,
+    n: usize,
+    seed: u64,
+    nominal_mah: f64,
+    ir_scale: f64,
+    chemistry: &str,
+) -> Vec<CellInput> {
+    let own = match dist {
+        Distribution::Bimodal => 10_000.0,
+        _ => 2_100.0,
+    };
+    let k = nominal_mah / own;
+    let mut cells = synthetic(dist, n, seed);
+    for c in &mut cells {
+        c.capacity_mah = c.capacity_mah.map(|x| (x * k).round());
+        c.ir_mohm = c.ir_mohm.map(|x| (x * ir_scale * 1e4).round() / 1e4);
+        c.chemistry = chemistry.to_string();
+        if dist != Distribution::MixedModels {
+            c.model = Some(format!("{chemistry} second-life"));
+        }
+    }
+    cells
 }
 
 /// Laptop-like cell: capacity N(2100, 300) clipped to [1200, 3000], IR lognormal

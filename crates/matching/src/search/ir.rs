@@ -62,30 +62,49 @@ impl Search<'_, '_> {
 
 impl Search<'_, '_> {
     /// Switches to the IR phase: from here on the groups are made IR-homogeneous while the
-    /// range stays within what the capacity phase reached plus `ir_weight` × the slack (the
-    /// profile's capacity-spread limit, or 1 % of the mean group without one), and never
-    /// beyond that limit.
-    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64) {
-        let w = self.ctx.w;
-        if w <= 0.0 || self.ir_n < 2 || self.p < 2 {
+    /// range stays within the balance slack of the pack's lower bound (or at what the
+    /// capacity phase reached, if that is more), and never beyond the capacity-spread limit.
+    /// `steps` caps the IR-phase descent (large stocks get few: their packs are
+    /// near-identical cells, and the free regrouping does most of the work).
+    /// `snake_cap` (default slack only): the worst range of the sorted snake over the packs
+    /// being built, which no pack's allowance exceeds.
+    pub fn enter_ir_phase(&mut self, pool: &mut Pool, reached: i64, steps: usize, snake_cap: i64) {
+        if self.ir_n < 2 || self.p < 2 {
             return;
         }
         let mean = self.total as f64 / self.s as f64;
-        let limit = self
-            .ctx
-            .lim
-            .range_pct
-            .map(|pct| (pct / 100.0 * mean).floor() as i64);
-        let slack = limit.map_or(0.01 * mean, |l| l as f64);
-        let mut allowed = reached + (w * slack).floor() as i64;
-        if let Some(l) = limit {
-            allowed = allowed.min(l.max(reached));
+        let lim = &self.ctx.lim;
+        let bound = self.lb.max(self.proven.unwrap_or(0));
+        // With the default slack, never above the worst a sorted snake of the same packs
+        // gives (unless the capacity phase already had to go there, e.g. for the in-group
+        // limits); a slack the profile states is used as stated.
+        let mut target = bound + lim.slack_for(mean, bound);
+        if lim.slack_of_bound {
+            target = target.min(snake_cap);
+        }
+        let mut allowed = reached.max(target);
+        if let Some(pct) = lim.range_pct {
+            let limit = (pct / 100.0 * mean).floor() as i64;
+            allowed = allowed.min(limit.max(reached));
         }
         self.allowed = Some(allowed);
         self.cost = self.cost_with(&[], self.total, self.ir_mean());
         self.ir_sweep();
-        self.descend(pool);
+        self.descend_at_most(pool, steps);
         self.ir_sweep();
+    }
+
+    /// Range of the sorted snake of this pack's cells (largest first, dealt left-right then
+    /// right-left over the S groups), the usual manual layout.
+    pub fn snake_range(&self) -> i64 {
+        let mut caps: Vec<i64> = self.slots.iter().map(|&c| self.cap(c)).collect();
+        caps.sort_unstable_by(|a, b| b.cmp(a));
+        let mut sums = vec![0i64; self.s];
+        for (k, &c) in caps.iter().enumerate() {
+            let (layer, i) = (k / self.s, k % self.s);
+            sums[if layer % 2 == 0 { i } else { self.s - 1 - i }] += c;
+        }
+        sums.iter().max().unwrap_or(&0) - sums.iter().min().unwrap_or(&0)
     }
 
     /// Restarts this pack's cells from IR order (consecutive cells by IR make the groups),

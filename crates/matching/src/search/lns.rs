@@ -183,7 +183,6 @@ mod tests {
         let ctx = Ctx {
             d: &d,
             lim: Limits::default(),
-            w: 0.0,
         };
         // groups {1,2,3}=6, {4,5,6}=15, {7,8,9}=24
         let mut s = Search::new(&ctx, (0..9).collect(), 3, 3);

@@ -20,15 +20,16 @@ use crate::data::{Data, Limits, Span};
 use crate::exact;
 use crate::rng::Rng;
 
+/// The exact search under in-group limits gets 1 / this of the exact budget per pack.
+const LIMITED_EXACT_SHARE: usize = 8;
+
 /// Search-tree nodes one exact re-partition may visit.
 const LNS_NODES: usize = 20_000;
 
-/// What every search shares: the cells, the limits and the IR knob.
+/// What every search shares: the cells and the limits (with the balance slack).
 pub(crate) struct Ctx<'a> {
     pub d: &'a Data,
     pub lim: Limits,
-    /// `ir_weight` of the spec.
-    pub w: f64,
 }
 
 /// Per-group figures the cost needs.
@@ -219,6 +220,43 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Every group within the OCV/IR limits and the pack within the capacity-spread limit.
     pub fn within_limits(&self) -> bool {
         self.cost.viol <= EPS
+    }
+
+    /// Which limit this pack breaks, in words (for a pack dropped for the limits).
+    pub fn limit_breach(&self) -> String {
+        let d = self.ctx.d;
+        let lim = &self.ctx.lim;
+        let mut parts = Vec::new();
+        let (mut ocv_worst, mut ir_worst) = (0.0f64, 0.0f64);
+        for g in 0..self.s {
+            let (mut ocv, mut ir) = (Span::default(), Span::default());
+            for &c in self.group(g) {
+                ocv.add(d.ocv[c as usize]);
+                ir.add(d.ir[c as usize]);
+            }
+            ocv_worst = ocv_worst.max(ocv.width());
+            ir_worst = ir_worst.max(ir.width());
+        }
+        if let Some(l) = lim.ocv_mv.filter(|&l| ocv_worst > l + 1e-9) {
+            parts.push(format!("group OCV spread {ocv_worst:.1} mV > {l} mV"));
+        }
+        if let Some(l) = lim.ir_mohm.filter(|&l| ir_worst > l + 1e-9) {
+            parts.push(format!("group IR spread {ir_worst:.3} mΩ > {l} mΩ"));
+        }
+        let mean = self.total as f64 / self.s as f64;
+        if let Some(l) = lim.range_pct {
+            if !lim.range_ok(self.cost.range, mean) {
+                parts.push(format!(
+                    "group-capacity spread {:.2} % > {l} %",
+                    self.cost.range as f64 / mean * 100.0
+                ));
+            }
+        }
+        if parts.is_empty() {
+            "within the limits".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// Nothing left to gain on capacity: within limits and at the bound.
@@ -444,7 +482,17 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Steepest descent until no move improves: capacity moves in the capacity phase; in
     /// the IR phase, IR moves once the range is within its allowance.
     pub fn descend(&mut self, pool: &mut Pool) {
-        let cap_steps = 50 + 20 * self.slots.len();
+        self.descend_at_most(pool, usize::MAX);
+    }
+
+    /// Steps a full descent takes at most for this pack.
+    pub fn full_descent_steps(&self) -> usize {
+        50 + 20 * self.slots.len()
+    }
+
+    /// [`Search::descend`] with at most `steps` moves.
+    pub fn descend_at_most(&mut self, pool: &mut Pool, steps: usize) {
+        let cap_steps = self.full_descent_steps().min(steps);
         for _ in 0..cap_steps {
             let moved = if self.ir_phase() {
                 (self.cost.viol > EPS && self.step_worst_group())
@@ -588,17 +636,49 @@ impl Search<'_, '_> {
         self.proven
     }
 
+    /// Takes over a bound proved for exactly these cells (by a search on another
+    /// arrangement of them).
+    pub fn adopt_proof(&mut self, proven: Option<i64>) {
+        if proven > self.proven {
+            self.proven = proven;
+        }
+    }
+
     /// Exact search for a pack still above its bound (small packs only): adopts a better
     /// arrangement when one is found and keeps the limits, and raises the bound to what the
     /// search proved. Returns the proven bound.
     pub fn settle_exactly(&mut self, nodes: usize) -> Option<i64> {
-        if self.at_bound() || self.slots.len() > exact::MAX_CELLS || self.p < 3 {
+        // P = 2 without in-group limits: the fold is exact already.
+        let limited = self.ctx.lim.has_group_limits();
+        if self.at_bound()
+            || self.slots.len() > exact::MAX_CELLS
+            || self.p < 2
+            || (self.p == 2 && !limited)
+        {
             return None;
         }
         let mut cells = self.slots.clone();
         cells.sort_by_key(|&c| self.cap(c));
         let caps: Vec<i64> = cells.iter().map(|&c| self.cap(c)).collect();
-        let found = exact::exact_range(&caps, self.s, self.p, self.lb, self.cost.range, nodes);
+        let (d, lim) = (self.ctx.d, &self.ctx.lim);
+        let fits = |pick: &[usize]| {
+            !limited || stat_of(d, lim, pick.iter().map(|&i| cells[i])).viol <= EPS
+        };
+        // With limits every band is scanned for fitting groups: a smaller share of the budget.
+        let nodes = if limited {
+            nodes / LIMITED_EXACT_SHARE
+        } else {
+            nodes
+        };
+        let found = exact::exact_range_with(
+            &caps,
+            self.s,
+            self.p,
+            self.lb,
+            self.cost.range,
+            nodes,
+            &fits,
+        );
         if let Some((_, groups)) = &found.better {
             let snap = self.snapshot();
             self.slots = groups.iter().map(|&i| cells[i]).collect();
@@ -629,8 +709,31 @@ mod tests {
         Ctx {
             d,
             lim: Limits::default(),
-            w: 0.0,
         }
+    }
+
+    #[test]
+    fn snake_range_and_limit_breach_in_words() {
+        // 2S2P of 100, 101, 200, 201: snake deals 201, 200 | 101, 100 → sums 301, 301.
+        let mut d = data(&[100, 101, 200, 201]);
+        let c = ctx(&d);
+        let s = Search::new(&c, vec![0, 1, 2, 3], 2, 2);
+        assert_eq!(s.snake_range(), 0);
+        assert_eq!(s.limit_breach(), "within the limits");
+        d.ocv = vec![3600.0, 3630.0, 3600.0, 3605.0];
+        let lim = Limits {
+            ocv_mv: Some(10.0),
+            range_pct: Some(1.0),
+            ..Limits::default()
+        };
+        let c = Ctx { d: &d, lim };
+        let mut s = Search::new(&c, vec![0, 1, 2, 3], 2, 2);
+        let text = s.limit_breach();
+        assert!(text.contains("group OCV spread 30.0 mV > 10 mV"), "{text}");
+        assert!(text.contains("group-capacity spread"), "{text}");
+        s.adopt_proof(Some(7));
+        s.adopt_proof(Some(3));
+        assert_eq!(s.proven_bound(), Some(7));
     }
 
     #[test]
@@ -686,7 +789,6 @@ mod tests {
                 ocv_mv: Some(10.0),
                 ..Limits::default()
             },
-            w: 0.0,
         };
         let mut s = Search::new(&c, vec![0, 2, 1, 3], 2, 2);
         assert!(s.cost().viol > 0.0);
