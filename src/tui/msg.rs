@@ -128,6 +128,8 @@ pub struct Proposal {
     /// `(reason, count)`, most frequent first.
     pub rejected: Vec<(String, usize)>,
     pub max_possible: usize,
+    /// The maximum is exact (else it is an upper bound: "at most").
+    pub max_exact: bool,
     pub utilisation_pct: f64,
     pub packs: Vec<MatchedPack>,
 }

@@ -326,6 +326,7 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<Proposal, String> {
         leftover: out.summary.leftover_cells,
         rejected,
         max_possible: out.summary.max_possible_packs,
+        max_exact: out.summary.max_packs_exact,
         utilisation_pct: out.summary.utilisation * 100.0,
         packs: out.packs,
     })

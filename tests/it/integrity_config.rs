@@ -46,7 +46,7 @@ fn last_write(db: &Path) -> serde_json::Value {
         .output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc[0]["write"].clone()
+    doc["items"][0]["write"].clone()
 }
 
 #[test]

@@ -174,6 +174,7 @@ fn fixed_proposal() -> Proposal {
             ("above the self-discharge ceiling".into(), 3),
         ],
         max_possible: 5,
+        max_exact: false,
         utilisation_pct: 99.1,
         packs: vec![
             pack(1, 1, 1520.0, 1520.0),

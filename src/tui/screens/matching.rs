@@ -211,7 +211,7 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let [summary, table, detail] = Layout::vertical([
         Constraint::Length(6),
         Constraint::Min(4),
-        Constraint::Length(5),
+        Constraint::Length(6),
     ])
     .areas(area);
     draw_summary(frame, summary, p, theme);
@@ -233,12 +233,13 @@ fn draw_summary(frame: &mut Frame, area: Rect, p: &Proposal, theme: &Theme) {
     };
     let lines = vec![
         Line::raw(format!(
-            "{} {}{dot}{} cells in, {} eligible{dot}{} packs proposed, {} at most",
+            "{} {}{dot}{} cells in, {} eligible{dot}{} packs proposed, {} {}",
             p.profile,
             p.shape,
             p.cells_in,
             p.eligible,
             p.packs.len(),
+            if p.max_exact { "possible" } else { "at most" },
             p.max_possible,
         )),
         Line::raw(format!(
@@ -261,7 +262,7 @@ fn draw_packs(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme:
     let rows = area.height.saturating_sub(3) as usize;
     let mut lines = vec![Line::styled(
         fit(
-            "    pack  usable Ah  range mAh  range %  bound mAh  gap mAh  optimal  IR CV %",
+            "    pack  usable Ah  range mAh  range %  bound mAh  gap mAh  in slack IR CV %",
             width,
         ),
         theme.heading(),
@@ -275,14 +276,18 @@ fn draw_packs(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme:
         };
         let row = fit(
             &format!(
-                "{mark} {:>4}  {:>9.1}  {:>9.0}  {:>7.2}  {:>9.0}  {:>7.0}  {:<7}  {:>7}",
+                "{mark} {:>4}  {:>9.1}  {:>9.0}  {:>7.2}  {:>9.0}  {:>7.0}  {:<7} {:>8}",
                 format!("{}", pk.index),
                 pk.metrics.usable_capacity_mah / 1000.0,
                 pk.metrics.range_mah,
                 pk.metrics.range_pct,
                 pk.metrics.lower_bound_range_mah,
                 pk.metrics.gap_to_bound_mah,
-                if pk.metrics.optimal { "yes" } else { "no" },
+                if pk.metrics.at_bound_within_slack {
+                    "yes"
+                } else {
+                    "no"
+                },
                 opt(pk.metrics.pack_ir_cv_pct, 1)
             ),
             width,
@@ -304,6 +309,25 @@ fn draw_packs(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme:
 fn draw_selected(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme: &Theme) {
     let mut lines = Vec::new();
     if let Some(pk) = p.packs.get(m.selected) {
+        let mt = &pk.metrics;
+        // The balance the pack has against the best possible, and why the bound may be out
+        // of reach when in-group limits bind.
+        lines.push(Line::raw(format!(
+            "range {:.0} mAh, bound {:.0} mAh, gap {:.0}, slack {:.0}: {}{}",
+            mt.range_mah,
+            mt.lower_bound_range_mah,
+            mt.gap_to_bound_mah,
+            mt.balance_slack_mah,
+            if mt.at_bound_within_slack {
+                "within slack"
+            } else {
+                "outside slack"
+            },
+            mt.bound_note
+                .as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
+        )));
         let cells: Vec<String> = pk
             .groups
             .iter()
