@@ -517,18 +517,21 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let report = runtime()?.block_on(async {
+        let mut opts = opts;
+        opts.cancel = Some(config::Cancel(super::stop_switch()));
+        let opts = &opts;
         let handle = link.open()?;
         let done = match &pack {
             Some(key) => bench::configure_pack(
                 &station,
                 &crate::services::PackKey::Text(key.clone()),
                 &handle,
-                &opts,
+                opts,
             )
             .await
             .map(|c| c.report),
             None => {
-                bench::configure_board(&station, &profile, args.barcode.as_deref(), &handle, &opts)
+                bench::configure_board(&station, &profile, args.barcode.as_deref(), &handle, opts)
                     .await
             }
         };
@@ -563,19 +566,40 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     match report.outcome {
         WriteOutcome::Verified => Ok(EXIT_OK),
         _ => {
+            let left = left_in(&report);
+            if let Some(why) = &report.interrupted {
+                return Err(super::interrupted_error(anyhow::anyhow!(
+                    "configuration write {why}: {left}"
+                )));
+            }
             let failure = report.failure.unwrap_or_else(|| "unknown failure".into());
-            let saved = if report.saved {
-                "the board saved part of it"
-            } else {
-                "left factory mode without saving"
-            };
-            let msg = anyhow::anyhow!("configuration write failed: {failure} ({saved})");
+            let msg = anyhow::anyhow!("configuration write failed: {failure} ({left})");
             if report.communication_failure {
                 Err(device_error(msg))
             } else {
                 eprintln!("error: {msg:#}");
                 Ok(EXIT_VERIFY_FAILED)
             }
+        }
+    }
+}
+
+/// What an unfinished write left on the board, saying only what the board confirmed.
+fn left_in(report: &config::WriteReport) -> &'static str {
+    match (
+        report.entered_factory,
+        report.saved,
+        report.left_without_saving,
+    ) {
+        (false, _, _) => "factory mode was never entered, nothing was written",
+        (true, true, _) => "the board was told to save; its persistence check did not pass",
+        (true, false, true) => {
+            "left factory mode without saving: the board keeps the settings it had saved"
+        }
+        (true, false, false) => {
+            "nothing was saved, but leaving factory mode was not confirmed: the board may still \
+             be in factory mode holding unsaved values (power-cycle it, or run bms config read, \
+             which discards them)"
         }
     }
 }
