@@ -366,6 +366,10 @@ pub struct WriteReport {
     pub fields: Vec<FieldResult>,
     pub elapsed_ms: u64,
     pub traffic: StatsSnapshot,
+    /// Test settings an unfinished end-of-line test had left on the board, put back (from the
+    /// board journal) before this write began.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
 }
 
 /// A failure of a step that is not one field.
@@ -457,6 +461,7 @@ pub async fn write_verified(
         fields: session.results,
         elapsed_ms: started.elapsed().as_millis() as u64,
         traffic: after.since(&before),
+        restored: Vec::new(),
     }
 }
 
@@ -776,7 +781,9 @@ pub async fn read_config(
         .register(RegisterOp::ExitFactory { save: false })
         .await
     {
-        Ok(_) => tracing::info!("the board was in factory mode: left without saving before reading"),
+        Ok(_) => {
+            tracing::info!("the board was in factory mode: left without saving before reading")
+        }
         Err(BmsError::Rejected { .. }) => {}
         Err(e) => return Err(e),
     }

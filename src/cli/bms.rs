@@ -243,7 +243,9 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
         BmsCommand::Decode(args) => decode(args),
         BmsCommand::Read(args) => runtime()?.block_on(read(args)),
-        BmsCommand::Config(ConfigCommand::Read(args)) => runtime()?.block_on(config_read(args)),
+        BmsCommand::Config(ConfigCommand::Read(args)) => {
+            runtime()?.block_on(config_read(args, ctx))
+        }
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
         BmsCommand::Set(args) => runtime()?.block_on(set(args, ctx)),
         BmsCommand::Writes(args) => writes(args, ctx),
@@ -386,7 +388,7 @@ fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
         .transpose()
 }
 
-async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
+async fn config_read(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.link.protocol != ProtocolKind::Jbd {
         return Err(input_error(anyhow::anyhow!(
             "bms config works over jbd only: {} has no readable configuration registers",
@@ -408,6 +410,13 @@ async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
             Ok(_) | Err(crate::bms::BmsError::Rejected { status: 0x80, .. }) => {}
             Err(e) => return Err(device_error(e)),
         }
+    }
+    // Test settings an unfinished end-of-line test left on this board go back first.
+    for line in bench::restore_board(&ctx.station(), &handle)
+        .await
+        .map_err(service_error)?
+    {
+        eprintln!("{line}");
     }
     let readings = config::read_config(&handle, plan.as_ref())
         .await
@@ -537,6 +546,9 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
         };
         done.map_err(service_error)
     })?;
+    for line in &report.restored {
+        eprintln!("{line}");
+    }
     let identity = report.identity.summary();
     if args.json {
         print_json(&report)?;

@@ -322,6 +322,9 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             Err(e @ bench::TestError::Refused(_)) => return Err(input_error(e)),
             Err(bench::TestError::Service(e)) => return Err(super::service_error(e)),
         };
+        for line in &summary.restored {
+            eprintln!("{line}");
+        }
         if json {
             let store = ctx.open_store()?;
             let header = store

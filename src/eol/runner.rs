@@ -186,6 +186,9 @@ pub struct RunSummary {
     pub run_id: i64,
     pub outcome: RunOutcome,
     pub reason: Option<String>,
+    /// What the bench put back from the board journal before or after the run (test settings
+    /// an unfinished step left on the board), or why it could not.
+    pub restored: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -816,6 +819,7 @@ pub async fn run<B: Bench, O: Operator, J: RunJournal>(
         run_id,
         outcome,
         reason,
+        restored: Vec::new(),
     };
     on_event(RunEvent::Finished(&summary));
     Ok(summary)

@@ -7,6 +7,7 @@
 mod bms_log;
 mod cells;
 mod eol;
+mod journal;
 mod migrations;
 mod packs;
 mod stats;
@@ -17,6 +18,7 @@ mod trace;
 pub use bms_log::{BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::CellFilter;
 pub use eol::NewRun;
+pub use journal::{JournalChange, JournalEntry, StatusChange};
 pub use packs::NewPack;
 pub use stats::DayCounts;
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell};

@@ -11,6 +11,7 @@ mod cli_foundation;
 mod cli_match;
 mod eol_kill;
 mod eol_sim;
+mod integrity_signals;
 mod serial_daly;
 mod serial_jbd;
 mod trace_cli;
