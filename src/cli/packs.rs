@@ -67,8 +67,17 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         PacksCommand::Show { pack, json } => {
             let p = find(&store, &pack)?;
+            let history = store.pack_status_history(p.id)?;
+            let open: Vec<_> = store
+                .open_board_journal(None)?
+                .into_iter()
+                .filter(|e| e.pack_id == Some(p.id))
+                .collect();
             if json {
-                print_json(&p)?;
+                let mut v = serde_json::to_value(&p)?;
+                v["status_history"] = serde_json::to_value(&history)?;
+                v["open_test_settings"] = serde_json::to_value(&open)?;
+                print_json(&v)?;
             } else {
                 println!(
                     "pack {} ({}, {}), created {}",
@@ -79,6 +88,19 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
                 );
                 for (s, group) in p.groups.iter().enumerate() {
                     println!("  S{:<3} {}", s + 1, group.join("  "));
+                }
+                if !history.is_empty() {
+                    println!("status history:");
+                    for h in &history {
+                        println!("  {}  {}", h.at, h.status);
+                    }
+                }
+                for e in &open {
+                    println!(
+                        "  its board on {} may still hold a test setting (register 0x{:02X}, since \
+                         {}): the next command that opens it restores the profile's value",
+                        e.port, e.register, e.opened_at
+                    );
                 }
             }
         }
