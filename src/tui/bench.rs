@@ -184,7 +184,7 @@ impl Devices {
         // Before anything else is done with this board: test settings an unfinished
         // end-of-line test left on it go back (from the board journal), and the console says
         // so. Held as the running write, so no configuration write interleaves with it.
-        if self.demo.is_none() && !self.writing.as_ref().is_some_and(|t| !t.is_finished()) {
+        if self.demo.is_none() && self.writing.as_ref().is_none_or(|t| t.is_finished()) {
             let handle = handle.clone();
             let station = self.recorder.station.clone();
             let events = self.events.clone();
