@@ -800,7 +800,9 @@ async fn set_and_verify(
 }
 
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_store()?;
+    let mut store = ctx.open_store()?;
+    // A write whose process was killed reads as aborted, not `started` for ever.
+    store.abort_orphaned_bms_writes(&ctx.actor.station, crate::eol::process_alive)?;
     let rows = store.recent_bms_writes(args.limit)?;
     if args.json {
         let mut out = Vec::new();

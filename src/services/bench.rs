@@ -180,6 +180,9 @@ pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<Str
 }
 
 async fn restore_with(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>> {
+    // Writes this station's dead processes left `started` are closed first, saying so.
+    log.store
+        .abort_orphaned_bms_writes(&log.actor.station, process_alive)?;
     if log.store.open_board_journal(Some(bms.port()))?.is_empty() {
         return Ok(Vec::new());
     }

@@ -146,6 +146,9 @@ CREATE TABLE board_journal(
     closed_how TEXT
 );
 CREATE INDEX board_journal_open ON board_journal(port) WHERE closed_at IS NULL;
+-- The process making a configuration write, so one left `started` by a killed process is
+-- recognised and closed as aborted.
+ALTER TABLE bms_writes ADD COLUMN pid INTEGER;
 
 CREATE TABLE pack_status_history(
     id INTEGER PRIMARY KEY,

@@ -2,7 +2,8 @@
 //! is checked afterwards by a fresh read of its own (not by the interrupted command's report).
 //!
 //! - SIGINT or SIGTERM during `bms config write`: the board leaves factory mode without saving
-//!   (its saved values are unchanged), the command exits 5 saying so, the log row is `aborted`.
+//!   (its saved values are unchanged), the command exits 5 saying so, the log row is `aborted`;
+//!   SIGKILL there: the next read discards the unsaved session, the log row reads `aborted`.
 //! - SIGINT during `eol run`'s protection step: the board's cell over-voltage trigger is back to
 //!   the profile's value by read-back; SIGKILL there: the next command restores it from the
 //!   journal and says so.
@@ -128,6 +129,35 @@ fn sigint_during_a_configuration_write_leaves_factory_mode_unsaved_and_exits_5()
 #[test]
 fn sigterm_during_a_configuration_write_leaves_factory_mode_unsaved_and_exits_5() {
     interrupted_config_write(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_saved_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let sim = Sim::jbd15(dir.path(), &["delay=150"]);
+    let before = board_registers(&db, &sim);
+    let mut child = pw_process(&db)
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--no-pack", "--profile", PROFILE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_started_write(&db, &mut child);
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL: no chance to leave factory mode
+    child.wait().unwrap();
+    // The board is left in factory mode with staged values; a fresh read discards them and
+    // sees what it had saved.
+    assert_eq!(board_registers(&db, &sim), before);
+    let row = last_write(&db);
+    assert_eq!(row["outcome"], "aborted", "{row:#}");
+    assert!(
+        row["detail"].as_str().unwrap().contains("killed"),
+        "{row:#}"
+    );
 }
 
 type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
