@@ -243,6 +243,27 @@ impl HandleBench {
     }
 }
 
+/// The barcode stored in the board (factory mode, left without saving), if it has one.
+async fn barcode_of(bms: &BmsHandle, profile: &Profile) -> Result<Option<String>, String> {
+    let Ok(full) = ConfigPlan::from_profile(profile, Some("-")) else {
+        return Ok(None);
+    };
+    let fields = full
+        .fields
+        .iter()
+        .filter(|f| matches!(f.wire, Wire::Text { .. }))
+        .cloned()
+        .collect();
+    let plan = ConfigPlan { fields, ..full };
+    let readings = config::read_config(bms, Some(&plan))
+        .await
+        .map_err(|e| format!("cannot read which board is on {}: {e}", bms.port()))?;
+    Ok(readings
+        .into_iter()
+        .find_map(|r| r.value)
+        .filter(|b| !b.trim().is_empty()))
+}
+
 /// Close the open journal entries of `registers` on `port`: their values were proved back.
 fn close_restored(
     log: &mut WriteLog,
@@ -270,11 +291,29 @@ fn close_restored(
 /// per restored setting; an error when they could not be proved back (the entries stay open).
 pub async fn restore_journal(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>, String> {
     let port = bms.port().to_string();
-    let open = log
+    let mut open = log
         .store
         .open_board_journal(Some(&port))
         .map_err(|e| format!("cannot read the board journal: {e}"))?;
     let mut said = Vec::new();
+    // Only the board the settings were written to: another board on this port is left alone
+    // (its entries stay open for when that board is back).
+    if let Some(profile) = open.first().and_then(|e| Profile::load(&e.profile).ok()) {
+        if open.iter().any(|e| e.board.is_some()) {
+            let here = barcode_of(bms, &profile).await?;
+            let (mine, others): (Vec<_>, Vec<_>) = open
+                .into_iter()
+                .partition(|e| e.board.is_none() || e.board == here);
+            for e in others.iter().take(1) {
+                said.push(format!(
+                    "the board journal holds test settings for board {} on {port}, but this board is {}: left for when that board is connected",
+                    e.board.as_deref().unwrap_or("-"),
+                    here.as_deref().unwrap_or("unnamed")
+                ));
+            }
+            open = mine;
+        }
+    }
     let mut profiles: Vec<String> = open.iter().map(|e| e.profile.clone()).collect();
     profiles.dedup();
     for name in profiles {
