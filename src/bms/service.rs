@@ -87,13 +87,15 @@ impl WriteLog {
         let id = self.store.begin_bms_write(&self.actor, &attempt)?;
         let report = config::write_verified(handle, plan, opts).await;
         let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
-        let identity = report.identity.summary();
+        // The identity as far as it was read; none (not "unknown") when the board never said.
+        let identity =
+            (report.identity != super::BmsIdentity::default()).then(|| report.identity.summary());
         let failure = report.failure.as_deref();
         let pack_configured = match purpose {
             Purpose::Configure => self.store.finish_configuration_write(
                 id,
                 report.outcome,
-                Some(&identity),
+                identity.as_deref(),
                 failure,
                 &records,
             )?,
@@ -105,7 +107,7 @@ impl WriteLog {
                 self.store.finish_bms_write(
                     id,
                     report.outcome,
-                    Some(&identity),
+                    identity.as_deref(),
                     Some(&detail),
                     &records,
                 )?;

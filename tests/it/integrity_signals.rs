@@ -226,9 +226,24 @@ fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(cell_ov_trigger(&db, &sim), profile_trigger);
     let pack = pack_json(&db, &code);
-    assert_ne!(pack["status"], "passed");
+    assert_eq!(pack["status"], "configured", "an aborted run is no verdict");
+    let history: Vec<&str> = pack["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["matched", "assembled", "configured"]);
+    assert!(pack["open_test_settings"].as_array().unwrap().is_empty());
     let store = packwright::store::Store::open(&db).unwrap();
     assert!(store.open_board_journal(None).unwrap().is_empty());
+    // The trigger went back by a logged, verified write.
+    let rows = store.recent_bms_writes(5).unwrap();
+    assert!(
+        rows.iter().any(|r| r.outcome == "verified"
+            && r.detail.as_deref().is_some_and(|d| d.contains("restor"))),
+        "{rows:#?}"
+    );
 }
 
 #[test]
