@@ -3,7 +3,8 @@
 //!
 //! - SIGINT or SIGTERM during `bms config write`: the board leaves factory mode without saving
 //!   (its saved values are unchanged), the command exits 5 saying so, the log row is `aborted`;
-//!   SIGKILL there: the next read discards the unsaved session, the log row reads `aborted`.
+//!   a second SIGINT forces the exit (5); SIGKILL there: the next read discards the unsaved
+//!   session, the log row reads `aborted`.
 //! - SIGINT during `eol run`'s protection step: the board's cell over-voltage trigger is back to
 //!   the profile's value by read-back; SIGKILL there: the next command restores it from the
 //!   journal and says so.
@@ -158,6 +159,34 @@ fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_sa
         row["detail"].as_str().unwrap().contains("killed"),
         "{row:#}"
     );
+}
+
+#[test]
+fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let sim = Sim::jbd15(dir.path(), &["delay=150"]);
+    let before = board_registers(&db, &sim);
+    let mut child = pw_process(&db)
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--no-pack", "--profile", PROFILE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_started_write(&db, &mut child);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(20));
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("forced exit"), "{stderr}");
+    // Whatever the forced exit left staged, the board saved none of it.
+    assert_eq!(board_registers(&db, &sim), before);
+    assert_eq!(last_write(&db)["outcome"], "aborted");
 }
 
 type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
