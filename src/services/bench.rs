@@ -325,9 +325,19 @@ pub async fn test_pack<O: Operator>(
         .map_err(TestError::from)?;
     summary.restored = restored_before;
     // Whatever way the run ended (an abort or a signal skips the step's own restore, a lost
-    // link fails it), the test settings still journalled are put back now; if the board cannot
-    // be reached they stay journalled for whatever opens it next.
-    match restore_board(station, &req.link.bms).await {
+    // link fails it), the test settings still journalled are put back now: after a pulled
+    // cable, once the link is back (the device task re-opens the port), for a bounded while.
+    // If the board cannot be reached they stay journalled for whatever opens it next.
+    let bms = &req.link.bms;
+    let pending = !store
+        .open_board_journal(Some(bms.port()))
+        .map_err(ServiceError::from)?
+        .is_empty();
+    if pending && !bms.status().is_connected() {
+        let mut status = bms.watch_status();
+        let _ = tokio::time::timeout(RECONNECT_WAIT, status.wait_for(|s| s.is_connected())).await;
+    }
+    match restore_board(station, bms).await {
         Ok(done) => summary.restored.extend(done),
         Err(e) => summary.restored.push(format!(
             "{e}; it stays in the board journal and is restored by the next command that opens this board"
@@ -335,6 +345,10 @@ pub async fn test_pack<O: Operator>(
     }
     Ok(summary)
 }
+
+/// How long a run whose link dropped waits for it to come back to put the board's test
+/// settings back before leaving them to the next command.
+const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Why a test run did not end with a verdict.
 #[derive(Debug, thiserror::Error)]

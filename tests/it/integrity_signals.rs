@@ -301,3 +301,32 @@ fn sigkill_during_the_protection_step_is_restored_by_the_next_command() {
     let store = packwright::store::Store::open(&db).unwrap();
     assert!(store.open_board_journal(None).unwrap().is_empty());
 }
+
+#[test]
+fn a_cable_pulled_during_the_protection_step_is_restored_once_the_link_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let (code, _) = assembled_pack(dir.path(), &db);
+    // The plan is deterministic on this board: its lowered over-voltage trigger is written,
+    // saved and re-read within the first 195 replies (the configuration write's included;
+    // measured with the `delay` count). The adapter vanishes two replies later, for 3 s.
+    let mut sim = Sim::jbd15(dir.path(), &["delay=1", "disconnect=197:3000"]);
+    configure(&db, &sim, PROFILE, &code);
+    let profile_trigger = "\"3.65 V\"";
+    let out = eol_run(&db, &sim, &good_answers(dir.path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("link to the BMS lost"), "{stdout}");
+    // The run itself put the trigger back once the link returned.
+    assert!(stderr.contains("restored"), "{stderr}");
+    let store = packwright::store::Store::open(&db).unwrap();
+    assert!(store.open_board_journal(None).unwrap().is_empty());
+    drop(store);
+    assert_eq!(cell_ov_trigger(&db, &sim), profile_trigger);
+    assert_eq!(sim.injected("disconnect"), 1, "the cable was pulled once");
+}
