@@ -17,6 +17,7 @@ use packwright_protocol::jbd::{
 };
 use packwright_protocol::ProtocolKind;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::{BmsError, BmsHandle, BmsIdentity, RegisterOp, StatsSnapshot};
 use crate::profile::{BmsSettings, Profile, ProfileIssue};
@@ -352,6 +353,10 @@ pub struct SessionOptions {
     /// Attempts at entering factory mode (each already retried by the device task).
     pub enter_attempts: u32,
     pub enter_backoff: Duration,
+    /// The stop switch (a signal, the console quitting): once it holds a reason, the session
+    /// sends no further write, leaves factory mode without saving and reports `aborted`.
+    /// Checked between register exchanges, so the exchange on the wire always completes.
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for SessionOptions {
@@ -360,7 +365,26 @@ impl Default for SessionOptions {
             pin: None,
             enter_attempts: 3,
             enter_backoff: Duration::from_millis(300),
+            cancel: None,
         }
+    }
+}
+
+/// A stop request shared by whoever may interrupt a write: `None` until someone asks, then
+/// why (e.g. `interrupted (SIGINT)`).
+#[derive(Debug, Clone)]
+pub struct Cancel(pub watch::Receiver<Option<String>>);
+
+impl Cancel {
+    /// A switch and its sender.
+    pub fn new() -> (watch::Sender<Option<String>>, Cancel) {
+        let (tx, rx) = watch::channel(None);
+        (tx, Cancel(rx))
+    }
+
+    /// Why the write was asked to stop, if it was.
+    pub fn requested(&self) -> Option<String> {
+        self.0.borrow().clone()
     }
 }
 
@@ -399,6 +423,13 @@ pub struct WriteReport {
     pub identity: BmsIdentity,
     /// Whether the board was told to save (exit factory mode with 0x2828).
     pub saved: bool,
+    /// Whether the board confirmed leaving factory mode without saving after a failure or an
+    /// interruption (false when that exchange failed or was never needed).
+    pub left_without_saving: bool,
+    /// Why the write was stopped before it finished (a signal, the console quitting).
+    pub interrupted: Option<String>,
+    /// Whether the board entered factory mode at all (if not, nothing was written).
+    pub entered_factory: bool,
     /// The first failure, naming the field (or the step) and why.
     pub failure: Option<String>,
     /// True when the failure was the link rather than the board's answers.
@@ -406,6 +437,10 @@ pub struct WriteReport {
     pub fields: Vec<FieldResult>,
     pub elapsed_ms: u64,
     pub traffic: StatsSnapshot,
+    /// Test settings an unfinished end-of-line test had left on the board, put back (from the
+    /// board journal) before this write began.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<String>,
 }
 
 /// A failure of a step that is not one field.
@@ -437,6 +472,12 @@ struct Session<'a> {
     results: Vec<FieldResult>,
     /// Resolved wire value per field (bits merged with the board's 0x2D).
     targets: Vec<Stored>,
+    /// Set once the board confirmed an exit without saving.
+    left_without_saving: bool,
+    /// Set once the board accepted factory mode.
+    entered: bool,
+    /// Set when the stop switch ended the session.
+    interrupted: Option<String>,
 }
 
 /// Run the verified write of `plan` on the board behind `handle`.
@@ -466,12 +507,16 @@ pub async fn write_verified(
             })
             .collect(),
         targets: Vec::new(),
+        left_without_saving: false,
+        entered: false,
+        interrupted: None,
     };
     let mut identity = BmsIdentity::default();
     let mut saved = false;
     let outcome = session.run(&mut identity, &mut saved).await;
     let (outcome, failure, communication_failure) = match outcome {
         Ok(()) => (WriteOutcome::Verified, None, false),
+        Err(f) if session.interrupted.is_some() => (WriteOutcome::Aborted, Some(f.0), f.1),
         Err(f) => (WriteOutcome::Failed, Some(f.0), f.1),
     };
     let after = handle.stats();
@@ -479,11 +524,15 @@ pub async fn write_verified(
         outcome,
         identity,
         saved,
+        left_without_saving: session.left_without_saving,
+        interrupted: session.interrupted,
+        entered_factory: session.entered,
         failure,
         communication_failure,
         fields: session.results,
         elapsed_ms: started.elapsed().as_millis() as u64,
         traffic: after.since(&before),
+        restored: Vec::new(),
     }
 }
 
@@ -511,8 +560,10 @@ impl Session<'_> {
             .identity()
             .await
             .map_err(|e| StepFailure::new("reading the BMS identity", e))?;
+        self.check_cancel()?;
         self.send_pin(identity).await?;
         self.enter_factory().await?;
+        self.entered = true;
         // Inside factory mode: learn the barcode (identity) and resolve the 0x2D bits.
         if let Ok(d) = self
             .handle
@@ -528,6 +579,12 @@ impl Session<'_> {
             return Err(f);
         }
         if let Err(f) = self.write_and_read_back().await {
+            self.leave_without_saving().await;
+            return Err(f);
+        }
+        // The last moment to stop: past here the board saves, and the persistence re-read
+        // (reads only) runs to its end so the report says what the board holds.
+        if let Err(f) = self.check_cancel() {
             self.leave_without_saving().await;
             return Err(f);
         }
@@ -600,14 +657,24 @@ impl Session<'_> {
         ))
     }
 
-    async fn leave_without_saving(&self) {
-        if let Err(e) = self
+    async fn leave_without_saving(&mut self) {
+        match self
             .handle
             .register(RegisterOp::ExitFactory { save: false })
             .await
         {
-            tracing::warn!("exit factory mode without saving failed: {e}");
+            Ok(_) => self.left_without_saving = true,
+            Err(e) => tracing::warn!("exit factory mode without saving failed: {e}"),
         }
+    }
+
+    /// Stop here if the stop switch was thrown: nothing more is written.
+    fn check_cancel(&mut self) -> Result<(), Failure> {
+        let Some(why) = self.opts.cancel.as_ref().and_then(Cancel::requested) else {
+            return Ok(());
+        };
+        self.interrupted = Some(why.clone());
+        Err(Failure(format!("{why}: stopped before the save"), false))
     }
 
     async fn resolve_targets(&mut self) -> Result<(), Failure> {
@@ -678,6 +745,7 @@ impl Session<'_> {
 
     async fn write_and_read_back(&mut self) -> Result<(), Failure> {
         for i in 0..self.plan.fields.len() {
+            self.check_cancel()?;
             let register = self.plan.fields[i].register;
             self.results[i].written = self.show_stored(i, &self.targets[i].clone());
             let data = self.encode(i);
@@ -691,6 +759,7 @@ impl Session<'_> {
             }
         }
         for i in 0..self.plan.fields.len() {
+            self.check_cancel()?;
             let got = self.read_field(i).await?;
             self.results[i].read_back = Some(self.show_stored(i, &got));
             if got != self.targets[i] {
@@ -776,6 +845,19 @@ pub async fn read_config(
     handle: &BmsHandle,
     plan: Option<&ConfigPlan>,
 ) -> Result<Vec<ConfigReading>, BmsError> {
+    // A board left in factory mode (a writer killed mid-session) would show its unsaved working
+    // copy: discard it first, so what is read is what the board has saved. Out of factory mode
+    // the board answers 0x81, which is the usual case.
+    match handle
+        .register(RegisterOp::ExitFactory { save: false })
+        .await
+    {
+        Ok(_) => {
+            tracing::info!("the board was in factory mode: left without saving before reading")
+        }
+        Err(BmsError::Rejected { .. }) => {}
+        Err(e) => return Err(e),
+    }
     handle.register(RegisterOp::EnterFactory).await?;
     let result = read_all(handle, plan).await;
     let exit = handle

@@ -88,13 +88,15 @@ impl WriteLog {
         let id = self.store.begin_bms_write(&self.actor, &attempt)?;
         let report = config::write_verified(handle, plan, opts).await;
         let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
-        let identity = report.identity.summary();
+        // The identity as far as it was read; none (not "unknown") when the board never said.
+        let identity =
+            (report.identity != super::BmsIdentity::default()).then(|| report.identity.summary());
         let failure = report.failure.as_deref();
         let pack_configured = match purpose {
             Purpose::Configure => self.store.finish_configuration_write(
                 id,
                 report.outcome,
-                Some(&identity),
+                identity.as_deref(),
                 failure,
                 &records,
             )?,
@@ -106,7 +108,7 @@ impl WriteLog {
                 self.store.finish_bms_write(
                     id,
                     report.outcome,
-                    Some(&identity),
+                    identity.as_deref(),
                     Some(&detail),
                     &records,
                 )?;
@@ -133,11 +135,25 @@ mod tests {
     /// A JBD-like EEPROM behind a handle: writes are staged in factory mode and kept by an
     /// exit with save, unless `forgets` (firmware that acknowledges writes it does not store).
     fn board(forgets: bool) -> BmsHandle {
+        board_with(forgets, None).0
+    }
+
+    /// [`board`], whose stop switch (if `stop_after` writes) is thrown by the board itself
+    /// after that many register writes; also returns its saved EEPROM at the end.
+    fn board_with(
+        forgets: bool,
+        stop_after: Option<(usize, tokio::sync::watch::Sender<Option<String>>)>,
+    ) -> (
+        BmsHandle,
+        tokio::sync::watch::Receiver<HashMap<u8, Vec<u8>>>,
+    ) {
+        let (saved_tx, saved_rx) = tokio::sync::watch::channel(HashMap::new());
         let (handle, mut end): (BmsHandle, DeviceEnd) =
             BmsHandle::channel(ProtocolKind::Jbd, "/dev/fake");
         tokio::spawn(async move {
             let mut kept: HashMap<u8, Vec<u8>> = HashMap::new();
             let mut staged = kept.clone();
+            let mut writes = 0usize;
             while let Some(env) = end.commands.recv().await {
                 let (op, reply) = match env.command {
                     BmsCommand::Identity { reply } => {
@@ -163,12 +179,19 @@ mod tests {
                     RegisterOp::ExitFactory { save } => {
                         if save && !forgets {
                             kept = staged.clone();
+                            let _ = saved_tx.send(kept.clone());
                         }
                         Vec::new()
                     }
                     RegisterOp::Read(r) => staged.get(&r).cloned().unwrap_or(vec![0, 0]),
                     RegisterOp::Write { register, data } => {
                         staged.insert(register, data);
+                        writes += 1;
+                        if let Some((n, tx)) = &stop_after {
+                            if writes == *n {
+                                let _ = tx.send(Some("interrupted (SIGINT, Ctrl-C)".into()));
+                            }
+                        }
                         Vec::new()
                     }
                     RegisterOp::UsePassword(_) => Vec::new(),
@@ -176,7 +199,7 @@ mod tests {
                 let _ = reply.send(Ok(data));
             }
         });
-        handle
+        (handle, saved_rx)
     }
 
     /// A write log for an assembled pack coded `PW1`, and the plan of a real profile.
@@ -247,6 +270,33 @@ mod tests {
         assert!(!done.pack_configured);
         let row = &log.store.recent_bms_writes(1).unwrap()[0];
         assert_eq!(row.detail.as_deref(), Some("restored"));
+        let status = log.store.get_pack(pack).unwrap().unwrap().status;
+        assert_eq!(status, PackStatus::Assembled);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_write_leaves_factory_mode_unsaved_and_is_logged_aborted() {
+        let (mut log, pack, plan) = setup();
+        let (tx, cancel) = config::Cancel::new();
+        let (handle, saved) = board_with(false, Some((3, tx)));
+        let opts = SessionOptions {
+            cancel: Some(cancel),
+            ..SessionOptions::default()
+        };
+        let done = log
+            .write(&handle, &plan, &opts, Purpose::Configure)
+            .await
+            .unwrap();
+        let r = &done.report;
+        assert_eq!(r.outcome, WriteOutcome::Aborted, "{:?}", r.failure);
+        assert!(r.entered_factory && r.left_without_saving && !r.saved);
+        assert!(r.interrupted.as_deref().unwrap().contains("SIGINT"));
+        // Stopped inside the writes: nothing was read back, nothing saved.
+        assert!(r.fields.iter().all(|f| f.read_back.is_none()));
+        assert!(saved.borrow().is_empty());
+        let row = &log.store.recent_bms_writes(1).unwrap()[0];
+        assert_eq!(row.outcome, "aborted");
+        assert_eq!(row.bms_identity.as_deref(), Some("jbd FAKE"));
         let status = log.store.get_pack(pack).unwrap().unwrap().status;
         assert_eq!(status, PackStatus::Assembled);
     }

@@ -244,7 +244,9 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
         BmsCommand::Decode(args) => decode(args),
         BmsCommand::Read(args) => runtime()?.block_on(read(args)),
-        BmsCommand::Config(ConfigCommand::Read(args)) => runtime()?.block_on(config_read(args)),
+        BmsCommand::Config(ConfigCommand::Read(args)) => {
+            runtime()?.block_on(config_read(args, ctx))
+        }
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
         BmsCommand::Set(args) => runtime()?.block_on(set(args, ctx)),
         BmsCommand::Writes(args) => writes(args, ctx),
@@ -392,7 +394,7 @@ fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
         .transpose()
 }
 
-async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
+async fn config_read(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     if args.link.protocol != ProtocolKind::Jbd {
         return Err(input_error(anyhow::anyhow!(
             "bms config works over jbd only: {} has no readable configuration registers",
@@ -414,6 +416,13 @@ async fn config_read(args: ConfigArgs) -> anyhow::Result<u8> {
             Ok(_) | Err(crate::bms::BmsError::Rejected { status: 0x80, .. }) => {}
             Err(e) => return Err(device_error(e)),
         }
+    }
+    // Test settings an unfinished end-of-line test left on this board go back first.
+    for line in bench::restore_board(&ctx.station(), &handle)
+        .await
+        .map_err(service_error)?
+    {
+        eprintln!("{line}");
     }
     let readings = config::read_config(&handle, plan.as_ref())
         .await
@@ -547,23 +556,29 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let report = runtime()?.block_on(async {
+        let mut opts = opts;
+        opts.cancel = Some(config::Cancel(super::stop_switch()));
+        let opts = &opts;
         let handle = link.open()?;
         let done = match &pack {
             Some(key) => bench::configure_pack(
                 &station,
                 &crate::services::PackKey::Text(key.clone()),
                 &handle,
-                &opts,
+                opts,
             )
             .await
             .map(|c| c.report),
             None => {
-                bench::configure_board(&station, &profile, args.barcode.as_deref(), &handle, &opts)
+                bench::configure_board(&station, &profile, args.barcode.as_deref(), &handle, opts)
                     .await
             }
         };
         done.map_err(service_error)
     })?;
+    for line in &report.restored {
+        eprintln!("{line}");
+    }
     let identity = report.identity.summary();
     if args.json {
         print_json("bms.write", &report)?;
@@ -593,19 +608,40 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     match report.outcome {
         WriteOutcome::Verified => Ok(EXIT_OK),
         _ => {
+            let left = left_in(&report);
+            if let Some(why) = &report.interrupted {
+                return Err(super::interrupted_error(anyhow::anyhow!(
+                    "configuration write {why}: {left}"
+                )));
+            }
             let failure = report.failure.unwrap_or_else(|| "unknown failure".into());
-            let saved = if report.saved {
-                "the board saved part of it"
-            } else {
-                "left factory mode without saving"
-            };
-            let msg = anyhow::anyhow!("configuration write failed: {failure} ({saved})");
+            let msg = anyhow::anyhow!("configuration write failed: {failure} ({left})");
             if report.communication_failure {
                 Err(device_error(msg))
             } else {
                 eprintln!("error: {msg:#}");
                 Ok(EXIT_VERIFY_FAILED)
             }
+        }
+    }
+}
+
+/// What an unfinished write left on the board, saying only what the board confirmed.
+fn left_in(report: &config::WriteReport) -> &'static str {
+    match (
+        report.entered_factory,
+        report.saved,
+        report.left_without_saving,
+    ) {
+        (false, _, _) => "factory mode was never entered, nothing was written",
+        (true, true, _) => "the board was told to save; its persistence check did not pass",
+        (true, false, true) => {
+            "left factory mode without saving: the board keeps the settings it had saved"
+        }
+        (true, false, false) => {
+            "nothing was saved, but leaving factory mode was not confirmed: the board may still \
+             be in factory mode holding unsaved values (power-cycle it, or run bms config read, \
+             which discards them)"
         }
     }
 }
@@ -798,7 +834,9 @@ async fn set_and_verify(
 }
 
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let store = ctx.open_existing_store()?;
+    let mut store = ctx.open_existing_store()?;
+    // A write whose process was killed reads as aborted, not `started` for ever.
+    store.abort_orphaned_bms_writes(&ctx.actor.station, crate::eol::process_alive)?;
     let rows = store.recent_bms_writes(args.limit)?;
     if args.json {
         let mut out = Vec::new();

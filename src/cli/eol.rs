@@ -3,7 +3,8 @@
 //! `run` prints each measurement as soon as it is committed to the database (so whatever was
 //! shown survives a kill), takes manual values from `--answers` or standard input, and exits
 //! 0 pass, 1 fail, 3 error or aborted, 2 when the run may not start (bad input, a pack whose
-//! cells lack traceability data). Ctrl-C and SIGTERM end the run as aborted, on the record.
+//! cells lack traceability data). Ctrl-C, SIGTERM and SIGHUP end the run as aborted, on the
+//! record, after the board's test settings are put back.
 
 use super::{
     device_error, input_error, packs, print_json, Context, EXIT_DEVICE, EXIT_OK, EXIT_VERIFY_FAILED,
@@ -28,7 +29,6 @@ use packwright_protocol::ProtocolKind;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::watch;
 
 #[derive(Debug, Subcommand)]
 pub enum EolCommand {
@@ -277,11 +277,9 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             answers,
             stdin_closed: false,
         };
-        let (abort_tx, abort_rx) = watch::channel(None);
-        tokio::spawn(async move {
-            let reason = wait_for_stop().await;
-            let _ = abort_tx.send(Some(reason));
-        });
+        // Ctrl-C, SIGTERM, SIGHUP: the run ends as aborted and its test settings go back; a
+        // second signal forces the exit (the journal then restores them on the next command).
+        let abort_rx = super::stop_switch();
         let label = pack.label();
         let mut print = |e: RunEvent| {
             let line = match e {
@@ -325,6 +323,9 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             Err(e @ bench::TestError::Refused(_)) => return Err(input_error(e)),
             Err(bench::TestError::Service(e)) => return Err(super::service_error(e)),
         };
+        for line in &summary.restored {
+            eprintln!("{line}");
+        }
         if json {
             let store = ctx.open_store()?;
             let header = store
@@ -339,22 +340,6 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
             RunOutcome::Error | RunOutcome::Aborted | RunOutcome::Running => EXIT_DEVICE,
         })
     })
-}
-
-/// Resolves when the operator interrupts (Ctrl-C) or the process is asked to terminate.
-async fn wait_for_stop() -> String {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "interrupted by the operator (Ctrl-C)".into();
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupted by the operator (Ctrl-C)".into(),
-        _ = term.recv() => "terminated (SIGTERM)".into(),
-    }
 }
 
 fn report(args: ReportArgs, ctx: &Context) -> anyhow::Result<u8> {

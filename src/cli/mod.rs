@@ -6,7 +6,8 @@
 //! input or refused by the line's rules (file, profile, arguments, pack state), 3 device or
 //! communication error, 4 the database or the environment (locked, corrupt, read-only, no
 //! permission, disk full, newer schema, or a database that does not exist for a command that
-//! only reads). A store error's message names the database file.
+//! only reads), 5 interrupted by a signal (the work stopped at a safe point and the message
+//! says what the board was left holding). A store error's message names the database file.
 //!
 //! Pipes: standard output closed early (`packwright cells list | head -1`) ends a command that
 //! only reads and prints quietly, killed by SIGPIPE like other Unix tools (the shell shows 141);
@@ -39,6 +40,9 @@ pub const EXIT_VERIFY_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_DEVICE: u8 = 3;
 pub const EXIT_STORE: u8 = 4;
+/// Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before it finished; the message says what
+/// state the board was left in.
+pub const EXIT_INTERRUPTED: u8 = 5;
 
 /// An error that carries the exit code it should end the process with.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,57 @@ pub fn device_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
         error: error.into(),
     }
     .into()
+}
+
+/// Mark an error as an interruption by a signal (exit 5).
+pub fn interrupted_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Coded {
+        code: EXIT_INTERRUPTED,
+        error: error.into(),
+    }
+    .into()
+}
+
+/// The stop switch of a command that must end cleanly: SIGINT, SIGTERM and SIGHUP set it to
+/// why (the work then stops at its next safe point and says what it left); a second signal
+/// forces the exit at once with [`EXIT_INTERRUPTED`]. Call inside the runtime.
+pub fn stop_switch() -> tokio::sync::watch::Receiver<Option<String>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let kinds = [
+        (SignalKind::interrupt(), "interrupted (SIGINT, Ctrl-C)"),
+        (SignalKind::terminate(), "terminated (SIGTERM)"),
+        (SignalKind::hangup(), "hung up (SIGHUP)"),
+    ];
+    let mut streams = Vec::new();
+    for (kind, why) in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push((s, why)),
+            Err(e) => tracing::warn!("cannot listen for {why}: {e}"),
+        }
+    }
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let waits = streams
+                .iter_mut()
+                .map(|(s, why)| Box::pin(async move { s.recv().await.map(|_| *why) }));
+            let (got, _, _) = futures::future::select_all(waits).await;
+            let Some(why) = got else { return };
+            if first {
+                first = false;
+                tracing::info!("{why}: stopping at the next safe point");
+                let _ = tx.send(Some(why.to_string()));
+            } else {
+                eprintln!(
+                    "error: {why} again: forced exit; the board may still be in factory mode or \
+                     hold test settings (the next command that opens it restores them)"
+                );
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+    rx
 }
 
 /// Mark an error as bad input (exit 2). Errors not marked at all also exit 2.

@@ -112,8 +112,17 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         PacksCommand::Show { pack, json } => {
             let p = find(&store, &pack)?;
+            let history = store.pack_status_history(p.id)?;
+            let open: Vec<_> = store
+                .open_board_journal(None)?
+                .into_iter()
+                .filter(|e| e.pack_id == Some(p.id))
+                .collect();
             if json {
-                print_json("packs.show", &p)?;
+                let mut v = serde_json::to_value(&p)?;
+                v["status_history"] = serde_json::to_value(&history)?;
+                v["open_test_settings"] = serde_json::to_value(&open)?;
+                print_json("packs.show", &v)?;
             } else {
                 println!(
                     "pack {} ({}, {}), created {}",
@@ -131,6 +140,19 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
                         .map(|c| if c.is_empty() { "(open)" } else { c.as_str() })
                         .collect();
                     println!("  S{:<3} {}", s + 1, cells.join("  "));
+                }
+                if !history.is_empty() {
+                    println!("status history:");
+                    for h in &history {
+                        println!("  {}  {}", h.at, h.status);
+                    }
+                }
+                for e in &open {
+                    println!(
+                        "  its board on {} may still hold a test setting (register 0x{:02X}, since \
+                         {}): the next command that opens it restores the profile's value",
+                        e.port, e.register, e.opened_at
+                    );
                 }
             }
         }

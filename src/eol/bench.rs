@@ -7,8 +7,10 @@
 //! reaction is watched, and the profile's values are written back. Every such write goes
 //! through the verified write session (read back, re-read after the save) and is logged with
 //! the configuration writes. Only ever in the safe direction: a trigger is only lowered.
-//! Should the run die between the two writes, the board is left more conservative than its
-//! profile and the next run's configuration read-back fails until it is written again.
+//! Every lowered value is journalled in the store (board, port, register, the profile's value
+//! to put back, pack) before it is sent, and the entry is closed only once the profile's value
+//! is proved back by read-back; [`restore_journal`] puts back whatever a dead run left open,
+//! and whatever opens the board next calls it first.
 
 use super::runner::{Bench, BenchError, ConfigMismatch};
 use crate::bms::config::{self, ConfigPlan, PlanError, SessionOptions, Wire, WriteReport};
@@ -16,14 +18,15 @@ use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::{BmsError, BmsHandle, BmsIdentity};
 use crate::device::can::bms::CanReader;
 use crate::profile::Profile;
+use crate::store::prelude::*;
+use crate::store::JournalChange;
 use packwright_protocol::can::pylontech::{Limits, PylonState};
 use packwright_protocol::jbd::eeprom::{self, RegisterValue};
 use packwright_protocol::BmsSnapshot;
 
-const BALANCE_START: u8 = 0x2A;
-const BALANCE_WINDOW: u8 = 0x2B;
-const CELL_OV_TRIGGER: u8 = 0x24;
-const CELL_OV_RELEASE: u8 = 0x25;
+use packwright_protocol::jbd::eeprom::reg::{
+    BALANCE_START_VOLTAGE as BALANCE_START, BALANCE_WINDOW, CELL_OV_RELEASE, CELL_OV_TRIGGER,
+};
 
 /// How far below the highest cell the test trigger goes: enough to trip through read noise.
 const TRIP_MARGIN_MV: u32 = 20;
@@ -47,6 +50,10 @@ pub struct HandleBench {
     profile: Profile,
     log: Option<WriteLog>,
     last_cells_mv: Vec<u32>,
+    /// The pack on the bench, for the board journal.
+    pub pack_id: Option<i64>,
+    /// The board's identity (barcode) once read, for the board journal.
+    board: Option<String>,
 }
 
 impl HandleBench {
@@ -64,6 +71,8 @@ impl HandleBench {
             profile,
             log,
             last_cells_mv: Vec::new(),
+            pack_id: None,
+            board: None,
         }
     }
 
@@ -132,6 +141,49 @@ impl HandleBench {
             }
             fields.push(f);
         }
+        // Test values are journalled (and committed) before a byte is sent.
+        let port = self.bms.port().to_string();
+        let board = self
+            .board
+            .clone()
+            .or_else(|| self.log.as_ref().and_then(|l| l.pack_code.clone()));
+        let changes: Vec<JournalChange> = registers
+            .iter()
+            .filter(|(_, mv)| mv.is_some())
+            .filter_map(|(register, _)| {
+                let original = full.fields.iter().find(|f| f.register == *register)?;
+                let test = fields.iter().find(|f| f.register == *register)?;
+                match (&original.wire, &test.wire) {
+                    (Wire::Word { raw: o }, Wire::Word { raw: t }) => Some(JournalChange {
+                        pack_id: self.pack_id,
+                        port: &port,
+                        board: board.as_deref(),
+                        profile: &self.profile.name,
+                        register: *register,
+                        original_raw: *o,
+                        test_raw: *t,
+                        purpose,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(log) = self.log.as_mut() {
+            if !changes.is_empty() {
+                log.store
+                    .journal_board_changes(&log.actor, &changes)
+                    .map_err(|e| {
+                        BenchError::Failed(format!(
+                            "{purpose}: cannot journal the test settings, nothing was sent: {e}"
+                        ))
+                    })?;
+            }
+        }
+        let restoring: Vec<u8> = registers
+            .iter()
+            .filter(|(_, mv)| mv.is_none())
+            .map(|(r, _)| *r)
+            .collect();
         let plan = ConfigPlan { fields, ..full };
         let opts = SessionOptions::default();
         let report = match self.log.as_mut() {
@@ -143,6 +195,17 @@ impl HandleBench {
             }
             None => config::write_verified(&self.bms, &plan, &opts).await,
         };
+        if report.failure.is_none() && !restoring.is_empty() {
+            if let Some(log) = self.log.as_mut() {
+                close_restored(
+                    log,
+                    &port,
+                    &restoring,
+                    "restored by read-back after the test",
+                )
+                .map_err(|e| BenchError::Failed(format!("{purpose}: {e}")))?;
+            }
+        }
         self.outcome_of(report, purpose)
     }
 
@@ -180,6 +243,138 @@ impl HandleBench {
     }
 }
 
+/// The barcode stored in the board (factory mode, left without saving), if it has one.
+async fn barcode_of(bms: &BmsHandle, profile: &Profile) -> Result<Option<String>, String> {
+    let Ok(full) = ConfigPlan::from_profile(profile, Some("-")) else {
+        return Ok(None);
+    };
+    let fields = full
+        .fields
+        .iter()
+        .filter(|f| matches!(f.wire, Wire::Text { .. }))
+        .cloned()
+        .collect();
+    let plan = ConfigPlan { fields, ..full };
+    let readings = config::read_config(bms, Some(&plan))
+        .await
+        .map_err(|e| format!("cannot read which board is on {}: {e}", bms.port()))?;
+    Ok(readings
+        .into_iter()
+        .find_map(|r| r.value)
+        .filter(|b| !b.trim().is_empty()))
+}
+
+/// Close the open journal entries of `registers` on `port`: their values were proved back.
+fn close_restored(
+    log: &mut WriteLog,
+    port: &str,
+    registers: &[u8],
+    how: &str,
+) -> Result<(), String> {
+    let open = log
+        .store
+        .open_board_journal(Some(port))
+        .map_err(|e| format!("cannot read the board journal: {e}"))?;
+    let ids: Vec<i64> = open
+        .iter()
+        .filter(|e| registers.contains(&e.register))
+        .map(|e| e.id)
+        .collect();
+    log.store
+        .close_board_journal(&ids, how)
+        .map_err(|e| format!("cannot close the board journal: {e}"))
+}
+
+/// Put back every temporary test setting the board journal holds open for the board on
+/// `bms`'s port (a run killed, crashed or cut off mid-test): the profile's values are written
+/// with the verified session (logged) and the entries closed once read back. Returns one line
+/// per restored setting; an error when they could not be proved back (the entries stay open).
+pub async fn restore_journal(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>, String> {
+    let port = bms.port().to_string();
+    let mut open = log
+        .store
+        .open_board_journal(Some(&port))
+        .map_err(|e| format!("cannot read the board journal: {e}"))?;
+    let mut said = Vec::new();
+    // Only the board the settings were written to: another board on this port is left alone
+    // (its entries stay open for when that board is back).
+    if let Some(profile) = open.first().and_then(|e| Profile::load(&e.profile).ok()) {
+        if open.iter().any(|e| e.board.is_some()) {
+            let here = barcode_of(bms, &profile).await?;
+            let (mine, others): (Vec<_>, Vec<_>) = open
+                .into_iter()
+                .partition(|e| e.board.is_none() || e.board == here);
+            for e in others.iter().take(1) {
+                said.push(format!(
+                    "the board journal holds test settings for board {} on {port}, but this board is {}: left for when that board is connected",
+                    e.board.as_deref().unwrap_or("-"),
+                    here.as_deref().unwrap_or("unnamed")
+                ));
+            }
+            open = mine;
+        }
+    }
+    let mut profiles: Vec<String> = open.iter().map(|e| e.profile.clone()).collect();
+    profiles.dedup();
+    for name in profiles {
+        let entries: Vec<_> = open.iter().filter(|e| e.profile == name).collect();
+        let profile = Profile::load(&name)
+            .map_err(|e| format!("the board journal names profile {name}: {e}"))?;
+        let full = plan_without_barcode(&profile).map_err(|e| e.to_string())?;
+        let mut fields = Vec::new();
+        for e in &entries {
+            if fields
+                .iter()
+                .any(|f: &config::PlannedField| f.register == e.register)
+            {
+                continue;
+            }
+            let mut f = full
+                .fields
+                .iter()
+                .find(|f| f.register == e.register)
+                .cloned()
+                .ok_or_else(|| format!("profile {name} plans no register 0x{:02X}", e.register))?;
+            f.wire = Wire::Word {
+                raw: e.original_raw,
+            };
+            if let Some(def) = eeprom::register(e.register) {
+                f.display = config::show(&def.decode(e.original_raw, full.unit));
+            }
+            fields.push(f);
+        }
+        let plan = ConfigPlan { fields, ..full };
+        let purpose = "restoring test settings left on the board (board journal)";
+        let report = log
+            .write(
+                bms,
+                &plan,
+                &SessionOptions::default(),
+                Purpose::Test(purpose),
+            )
+            .await
+            .map_err(|e| format!("cannot log the restore: {e}"))?
+            .report;
+        if let Some(f) = report.failure {
+            return Err(format!(
+                "the board on {port} may still hold end-of-line test settings and restoring them failed: {f}"
+            ));
+        }
+        let registers: Vec<u8> = plan.fields.iter().map(|f| f.register).collect();
+        close_restored(log, &port, &registers, "restored from the board journal")?;
+        for f in &plan.fields {
+            said.push(format!(
+                "restored {} ({} {}) to the profile's {} on {port}, proved by read-back (left by an unfinished end-of-line test)",
+                f.field,
+                f.register_hex(),
+                f.name,
+                f.display
+            ));
+        }
+    }
+    Ok(said)
+}
+
 impl Bench for HandleBench {
     fn transport(&self) -> String {
         self.transport.clone()
@@ -195,6 +390,9 @@ impl Bench for HandleBench {
         let mut id = self.bms.identity().await.map_err(|e| self.error(e))?;
         if id.barcode.is_none() {
             id.barcode = self.stored_barcode().await?;
+        }
+        if id.barcode.is_some() {
+            self.board.clone_from(&id.barcode);
         }
         Ok(id)
     }

@@ -187,6 +187,9 @@ pub struct RunSummary {
     pub run_id: i64,
     pub outcome: RunOutcome,
     pub reason: Option<String>,
+    /// What the bench put back from the board journal before or after the run (test settings
+    /// an unfinished step left on the board), or why it could not.
+    pub restored: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +227,18 @@ struct StepData {
     snapshot: Option<Result<BmsSnapshot, BenchError>>,
     identity: Option<Result<BmsIdentity, BenchError>>,
     protection: Option<(Result<Measured, String>, Result<Measured, String>)>,
+    /// The trip half of the protection test, taken and recorded before its release half.
+    ov_trip: Option<OvTrip>,
     inverter: Option<Result<Option<Limits>, BenchError>>,
+}
+
+/// The over-voltage trip as observed: its measurement (recorded at once) and whether the
+/// lowered trigger is still forced on the board, waiting for the release half.
+#[derive(Clone)]
+struct OvTrip {
+    trips: Result<Measured, String>,
+    tripped: bool,
+    forced: bool,
 }
 
 /// Resolves with the abort reason once one is requested; never if the sender is gone.
@@ -430,20 +444,22 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
         })
     }
 
-    /// Raise a cell over its trigger, watch protection trip; take it back, watch it release.
-    async fn protection(
-        &mut self,
-    ) -> Result<(Result<Measured, String>, Result<Measured, String>), Problem> {
+    /// Raise a cell over its trigger and watch protection trip. The trip is returned (and so
+    /// recorded) as soon as it is observed; [`Run::protection_release`] takes the cell back.
+    async fn protection_trip(&mut self) -> Result<OvTrip, Problem> {
         let before = guard(self.abort.clone(), self.bench.read()).await??;
         if measure::overvoltage_active(&before) {
             let why = format!(
                 "over-voltage protection was already active before the test ({})",
                 packwright_protocol::protection_text(&before.protection)
             );
-            return Ok((Err(why.clone()), Err(why)));
+            return Ok(OvTrip {
+                trips: Err(why),
+                tripped: false,
+                forced: false,
+            });
         }
         let trigger = self.profile.bms.cell_ov_trigger_mv;
-        let release = self.profile.bms.cell_ov_release_mv;
         self.act(
             Force::Overvoltage,
             true,
@@ -477,34 +493,50 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
                 ),
             ),
         };
+        Ok(OvTrip {
+            trips: Ok(trips),
+            tripped: took.is_some(),
+            forced: true,
+        })
+    }
+
+    /// Take the cell back below its release (the profile's thresholds restored) and watch
+    /// protection release.
+    async fn protection_release(
+        &mut self,
+        trip: &OvTrip,
+    ) -> Result<Result<Measured, String>, Problem> {
+        if let Err(why) = &trip.trips {
+            return Ok(Err(why.clone()));
+        }
+        let release = self.profile.bms.cell_ov_release_mv;
         self.act(
             Force::Overvoltage,
             false,
             &format!("Bring the cell back below {release} mV, then confirm"),
         )
         .await?;
-        let releases = if took.is_none() {
-            Err("not checked: the protection never tripped".to_string())
-        } else {
-            let (after, took) = self
-                .poll_until(wait, |s| !measure::overvoltage_active(s))
-                .await?;
-            Ok(match took {
-                Some(t) => Measured::with(
-                    Value::Bool(true),
-                    format!("released after {:.1} s", t.as_secs_f64()),
+        if !trip.tripped {
+            return Ok(Err("not checked: the protection never tripped".to_string()));
+        }
+        let wait = self.timing.protection_wait;
+        let (after, took) = self
+            .poll_until(wait, |s| !measure::overvoltage_active(s))
+            .await?;
+        Ok(Ok(match took {
+            Some(t) => Measured::with(
+                Value::Bool(true),
+                format!("released after {:.1} s", t.as_secs_f64()),
+            ),
+            None => Measured::with(
+                Value::Bool(false),
+                format!(
+                    "still active after {:.1} s: {}",
+                    wait.as_secs_f64(),
+                    packwright_protocol::protection_text(&after.protection)
                 ),
-                None => Measured::with(
-                    Value::Bool(false),
-                    format!(
-                        "still active after {:.1} s: {}",
-                        wait.as_secs_f64(),
-                        packwright_protocol::protection_text(&after.protection)
-                    ),
-                ),
-            })
-        };
-        Ok((Ok(trips), releases))
+            ),
+        }))
     }
 
     async fn auto(&mut self, name: &str, data: &mut StepData) -> Result<Measured, Problem> {
@@ -569,17 +601,22 @@ impl<B: Bench, O: Operator, J: RunJournal> Run<'_, B, O, J> {
             }
             "balancing_responds" => self.balancing().await,
             "overvoltage_trips" | "overvoltage_releases" => {
-                if data.protection.is_none() {
-                    data.protection = Some(self.protection().await?);
+                if data.protection.is_none() && data.ov_trip.is_none() {
+                    data.ov_trip = Some(self.protection_trip().await?);
                 }
-                let (trips, releases) = data
-                    .protection
-                    .clone()
-                    .ok_or_else(|| Problem::Error("protection test gave no result".into()))?;
-                let r = if name == "overvoltage_trips" {
-                    trips
-                } else {
-                    releases
+                if name == "overvoltage_releases" && data.protection.is_none() {
+                    let trip = data
+                        .ov_trip
+                        .take()
+                        .ok_or_else(|| Problem::Error("protection test gave no result".into()))?;
+                    let releases = self.protection_release(&trip).await?;
+                    data.protection = Some((trip.trips, releases));
+                }
+                let r = match (&data.protection, &data.ov_trip) {
+                    (Some((trips, _)), _) if name == "overvoltage_trips" => trips.clone(),
+                    (Some((_, releases)), _) => releases.clone(),
+                    (None, Some(trip)) if name == "overvoltage_trips" => trip.trips.clone(),
+                    _ => return Err(Problem::Error("protection test gave no result".into())),
                 };
                 r.map_err(|why| {
                     if why.starts_with("not checked") {
@@ -792,6 +829,14 @@ pub async fn run<B: Bench, O: Operator, J: RunJournal>(
             step_outcomes.push(verdict.outcome);
             run.record(step, spec, limit, verdict, on_event)?;
         }
+        // A step that took the trip but not the release still puts the profile's thresholds
+        // back (should this fail, the bench's journal puts them back after the run).
+        if data.ov_trip.take().is_some_and(|t| t.forced) {
+            let abort = run.abort.clone();
+            if let Ok(Err(e)) = guard(abort, run.bench.force_overvoltage(false)).await {
+                tracing::warn!("restoring the over-voltage thresholds after the step: {e}");
+            }
+        }
         let failed = step_outcomes
             .iter()
             .any(|o| matches!(o, Outcome::Fail | Outcome::Error));
@@ -817,6 +862,7 @@ pub async fn run<B: Bench, O: Operator, J: RunJournal>(
         run_id,
         outcome,
         reason,
+        restored: Vec::new(),
     };
     on_event(RunEvent::Finished(&summary));
     Ok(summary)
@@ -847,6 +893,8 @@ mod tests {
         silent: bool,
         forcing_balance: bool,
         forcing_ov: bool,
+        /// The link goes away when the over-voltage thresholds are to be put back.
+        lost_on_ov_restore: bool,
     }
 
     impl FakeBench {
@@ -877,6 +925,7 @@ mod tests {
                 silent: false,
                 forcing_balance: false,
                 forcing_ov: false,
+                lost_on_ov_restore: false,
             }
         }
     }
@@ -924,6 +973,9 @@ mod tests {
                 None => Err(BenchError::Unsupported(
                     "this bench cannot raise a cell".into(),
                 )),
+                Some(_) if !on && self.lost_on_ov_restore => {
+                    Err(BenchError::Lost("adapter unplugged".into()))
+                }
                 Some(works) => {
                     self.forcing_ov = on && works;
                     Ok(())
@@ -1210,6 +1262,19 @@ mod tests {
             store.get_pack(pack.id).unwrap().unwrap().status,
             PackStatus::Assembled
         );
+    }
+
+    #[tokio::test]
+    async fn an_observed_trip_is_committed_before_the_thresholds_go_back() {
+        let (mut store, pack, profile) = setup("MOD-B");
+        let mut bench = FakeBench::good();
+        bench.lost_on_ov_restore = true;
+        let (r, _) = go_well(&mut store, &pack, &profile, &mut bench).await;
+        let summary = r.unwrap();
+        assert_eq!(summary.outcome, RunOutcome::Aborted, "{:?}", summary.reason);
+        let ms = store.eol_measurements(summary.run_id).unwrap();
+        let trip = ms.iter().find(|m| m.name == "overvoltage_trips").unwrap();
+        assert_eq!(trip.outcome, Outcome::Pass, "{trip:?}");
     }
 
     #[tokio::test]

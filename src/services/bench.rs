@@ -8,7 +8,7 @@ use crate::bms::service::{LoggedWrite, Purpose, WriteLog};
 use crate::bms::BmsHandle;
 use crate::device::can::bms::{CanBmsConfig, CanReader};
 use crate::domain::{Pack, PackStatus};
-use crate::eol::bench::HandleBench;
+use crate::eol::bench::{self as eol_bench, HandleBench};
 use crate::eol::process_alive;
 use crate::eol::runner::Timing;
 use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
@@ -143,7 +143,9 @@ pub async fn configure_pack(
         })?;
         plan_for(&profile, Some(code))
     });
-    let logged = write_checked(&mut log, &profile, plan, bms, opts, &pack.label()).await?;
+    let restored = restore_with(&mut log, bms).await?;
+    let mut logged = write_checked(&mut log, &profile, plan, bms, opts, &pack.label()).await?;
+    logged.report.restored = restored;
     Ok(Configured {
         pack,
         profile: profile.name,
@@ -167,9 +169,36 @@ pub async fn configure_board(
         actor: station.actor.clone(),
         pack_code: None,
     };
+    let restored = restore_with(&mut log, bms).await?;
     let plan = plan_for(profile, barcode);
-    let logged = write_checked(&mut log, profile, plan, bms, opts, "the profile").await?;
+    let mut logged = write_checked(&mut log, profile, plan, bms, opts, "the profile").await?;
+    logged.report.restored = restored;
     Ok(logged.report)
+}
+
+/// Before anything else is done with the board behind `bms`: put back every temporary test
+/// setting the board journal holds open for its port (an end-of-line test killed, crashed or
+/// cut off mid-step), proved by read-back. Returns what was restored (empty: nothing was open);
+/// a device error when it could not be, and then nothing else may be done with the board.
+pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<String>> {
+    let mut log = WriteLog {
+        store: station.open()?,
+        actor: station.actor.clone(),
+        pack_code: None,
+    };
+    restore_with(&mut log, bms).await
+}
+
+async fn restore_with(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>> {
+    // Writes this station's dead processes left `started` are closed first, saying so.
+    log.store
+        .abort_orphaned_bms_writes(&log.actor.station, process_alive)?;
+    if log.store.open_board_journal(Some(bms.port()))?.is_empty() {
+        return Ok(Vec::new());
+    }
+    eol_bench::restore_journal(log, bms)
+        .await
+        .map_err(ServiceError::Device)
 }
 
 /// Log a write refused before anything could be planned (a profile that cannot be loaded).
@@ -279,6 +308,8 @@ pub async fn test_pack<O: Operator>(
     let (pack, profile) = pack_and_profile(&store, &req.pack)?;
     super::packs::testable(&pack)?;
     check_protocol(&profile, req.link.bms.protocol())?;
+    // A board an earlier run left holding test settings is put back before this run starts.
+    let restored_before = restore_board(station, &req.link.bms).await?;
     on_start(&pack, &profile);
     let inverter = match &req.link.inverter_can {
         Some(iface) => Some(
@@ -301,6 +332,7 @@ pub async fn test_pack<O: Operator>(
         profile.clone(),
         Some(log),
     );
+    bench.pack_id = Some(pack.id);
     let mut journal = StoreJournal {
         store: &mut store,
         actor: station.actor.clone(),
@@ -311,10 +343,35 @@ pub async fn test_pack<O: Operator>(
         abort: req.abort,
         timing: req.timing,
     };
-    runner::run(spec, &mut journal, &mut bench, req.operator, on_event)
+    let mut summary = runner::run(spec, &mut journal, &mut bench, req.operator, on_event)
         .await
-        .map_err(TestError::from)
+        .map_err(TestError::from)?;
+    summary.restored = restored_before;
+    // Whatever way the run ended (an abort or a signal skips the step's own restore, a lost
+    // link fails it), the test settings still journalled are put back now: after a pulled
+    // cable, once the link is back (the device task re-opens the port), for a bounded while.
+    // If the board cannot be reached they stay journalled for whatever opens it next.
+    let bms = &req.link.bms;
+    let pending = !store
+        .open_board_journal(Some(bms.port()))
+        .map_err(ServiceError::from)?
+        .is_empty();
+    if pending && !bms.status().is_connected() {
+        let mut status = bms.watch_status();
+        let _ = tokio::time::timeout(RECONNECT_WAIT, status.wait_for(|s| s.is_connected())).await;
+    }
+    match restore_board(station, bms).await {
+        Ok(done) => summary.restored.extend(done),
+        Err(e) => summary.restored.push(format!(
+            "{e}; it stays in the board journal and is restored by the next command that opens this board"
+        )),
+    }
+    Ok(summary)
 }
+
+/// How long a run whose link dropped waits for it to come back to put the board's test
+/// settings back before leaving them to the next command.
+const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Why a test run did not end with a verdict.
 #[derive(Debug, thiserror::Error)]

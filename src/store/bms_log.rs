@@ -58,6 +58,15 @@ pub struct FieldRecord {
 
 /// The BMS write log: every attempt, its outcome and its fields.
 pub trait BmsWriteLog {
+    /// Close as aborted every attempt this station left `started` whose process is gone (a
+    /// forced exit, a kill, a crash): its end is unknown, and the detail says what that means
+    /// for the board. `alive(pid)` says whether a process still exists. Returns their ids.
+    fn abort_orphaned_bms_writes(
+        &mut self,
+        station: &str,
+        alive: impl Fn(i64) -> bool,
+    ) -> Result<Vec<i64>>;
+
     /// Record the start of an attempt; returns its id.
     fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64>;
 
@@ -93,6 +102,39 @@ pub trait BmsWriteLog {
 }
 
 impl BmsWriteLog for Store {
+    fn abort_orphaned_bms_writes(
+        &mut self,
+        station: &str,
+        alive: impl Fn(i64) -> bool,
+    ) -> Result<Vec<i64>> {
+        let stamp = self.now();
+        let tx = super::write_tx(self.conn_mut())?;
+        let candidates: Vec<(i64, Option<i64>)> = tx
+            .prepare("SELECT id, pid FROM bms_writes WHERE outcome = 'started' AND station = ?1")?
+            .query_map([station], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut aborted = Vec::new();
+        for (id, pid) in candidates {
+            if pid.is_some_and(&alive) {
+                continue;
+            }
+            let who = pid.map_or("its process".to_string(), |p| format!("process {p}"));
+            let detail = format!(
+                "{who} ended before the write finished (killed or forced out): the board may have \
+                 been left in factory mode with unsaved values; bms config read discards them and \
+                 shows what it saved"
+            );
+            tx.execute(
+                "UPDATE bms_writes SET outcome = 'aborted', finished_at = ?2, detail = ?3
+                 WHERE id = ?1 AND outcome = 'started'",
+                params![id, stamp, detail],
+            )?;
+            aborted.push(id);
+        }
+        tx.commit()?;
+        Ok(aborted)
+    }
+
     fn begin_bms_write(&self, actor: &Actor, attempt: &WriteAttempt) -> Result<i64> {
         let pack_id: Option<i64> = match attempt.pack_code {
             Some(code) => self
@@ -102,8 +144,8 @@ impl BmsWriteLog for Store {
             None => None,
         };
         self.conn().execute(
-            "INSERT INTO bms_writes(pack_id, port, protocol, profile, station, operator, started_at, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'started')",
+            "INSERT INTO bms_writes(pack_id, port, protocol, profile, station, operator, started_at, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'started', ?8)",
             params![
                 pack_id,
                 attempt.port,
@@ -111,7 +153,8 @@ impl BmsWriteLog for Store {
                 attempt.profile,
                 actor.station,
                 actor.operator,
-                self.now()
+                self.now(),
+                i64::from(std::process::id())
             ],
         )?;
         Ok(self.conn().last_insert_rowid())
@@ -301,6 +344,41 @@ mod tests {
         assert_eq!(rows[0].bms_identity.as_deref(), Some("jbd JBD-SIM fw 0x20"));
         assert!(rows[0].finished_at.is_some());
         assert_eq!(store.bms_write_fields(id).unwrap(), fields);
+    }
+
+    #[test]
+    fn an_attempt_whose_process_died_is_closed_as_aborted() {
+        let mut store = Store::in_memory().unwrap();
+        let actor = Actor {
+            station: "bench-2".into(),
+            operator: "ana".into(),
+        };
+        let attempt = WriteAttempt {
+            port: "/dev/ttyUSB0",
+            protocol: "jbd",
+            profile: "p",
+            pack_code: None,
+        };
+        let id = store.begin_bms_write(&actor, &attempt).unwrap();
+        // This process is alive: nothing changes.
+        assert!(store
+            .abort_orphaned_bms_writes("bench-2", |_| true)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .abort_orphaned_bms_writes("other", |_| false)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .abort_orphaned_bms_writes("bench-2", |_| false)
+                .unwrap(),
+            [id]
+        );
+        let row = &store.recent_bms_writes(1).unwrap()[0];
+        assert_eq!(row.outcome, "aborted");
+        assert!(row.finished_at.is_some());
+        assert!(row.detail.as_deref().unwrap().contains("factory mode"));
     }
 
     #[test]

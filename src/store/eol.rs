@@ -68,8 +68,10 @@ fn measurement_from_row(r: &Row) -> rusqlite::Result<Measurement> {
 
 /// End-of-line runs and their measurements, committed as they are taken.
 pub trait EolRecords {
-    /// Open a run in state `running`; returns its id.
-    fn start_eol_run(&self, actor: &Actor, run: &NewRun) -> Result<i64>;
+    /// Open a run in state `running`; returns its id. A pack that had passed is re-tested:
+    /// its pass is void from now on (configured) until this run's own verdict, so a re-test
+    /// that fails, errs or aborts never leaves it reading as passed.
+    fn start_eol_run(&mut self, actor: &Actor, run: &NewRun) -> Result<i64>;
 
     /// Keep one measurement of a running run. Returns after the row is committed.
     fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()>;
@@ -102,8 +104,14 @@ pub trait EolRecords {
 }
 
 impl EolRecords for Store {
-    fn start_eol_run(&self, actor: &Actor, run: &NewRun) -> Result<i64> {
-        self.conn().execute(
+    fn start_eol_run(&mut self, actor: &Actor, run: &NewRun) -> Result<i64> {
+        let stamp = self.now();
+        let tx = super::write_tx(self.conn_mut())?;
+        tx.execute(
+            "UPDATE packs SET status = 'configured' WHERE id = ?1 AND status = 'passed'",
+            [run.pack_id],
+        )?;
+        tx.execute(
             "INSERT INTO eol_runs(pack_id, profile, plan_version, station, operator, software_version,
                                   transport, pid, started_at, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running')",
@@ -116,10 +124,12 @@ impl EolRecords for Store {
                 run.software_version,
                 run.transport,
                 i64::from(run.pid),
-                self.now()
+                stamp
             ],
         )?;
-        Ok(self.conn().last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
     }
 
     fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()> {
@@ -186,9 +196,13 @@ impl EolRecords for Store {
             // No verdict: the pack keeps the status it had before the attempt.
             _ => None,
         };
+        // A pass is only a pass once the board holds none of the test's temporary settings.
         if let Some(status) = status {
             tx.execute(
-                "UPDATE packs SET status = ?2 WHERE id = (SELECT pack_id FROM eol_runs WHERE id = ?1)",
+                "UPDATE packs SET status = ?2 WHERE id = (SELECT pack_id FROM eol_runs WHERE id = ?1)
+                 AND (?2 <> 'passed' OR NOT EXISTS (SELECT 1 FROM board_journal
+                      WHERE closed_at IS NULL
+                        AND pack_id = (SELECT pack_id FROM eol_runs WHERE id = ?1)))",
                 params![run_id, status.as_str()],
             )?;
         }
@@ -334,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn an_error_or_abort_leaves_the_pack_status_alone_and_attempts_are_kept() {
+    fn a_retest_that_errs_leaves_the_pack_no_longer_passed_and_attempts_are_kept() {
         let (mut store, pack) = store_with_pack();
         let first = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
         store.finish_eol_run(first, RunOutcome::Pass, None).unwrap();
@@ -344,7 +358,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             store.get_pack(pack).unwrap().unwrap().status,
-            PackStatus::Passed
+            PackStatus::Configured
         );
         let runs = store.eol_runs_for_pack(pack).unwrap();
         assert_eq!(

@@ -167,4 +167,46 @@ CREATE TABLE pack_cell_history(
 );
 CREATE INDEX pack_cell_history_by_pack ON pack_cell_history(pack_id);
 "#,
+    // 3: the board journal (temporary test settings, journalled before they are sent and
+    // closed once the profile's value is proved back) and each pack's status history.
+    r#"
+CREATE TABLE board_journal(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER REFERENCES packs(id),
+    port TEXT NOT NULL,
+    board TEXT,
+    profile TEXT NOT NULL,
+    register INTEGER NOT NULL,
+    original_raw INTEGER NOT NULL,
+    test_raw INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    closed_how TEXT
+);
+CREATE INDEX board_journal_open ON board_journal(port) WHERE closed_at IS NULL;
+-- The process making a configuration write, so one left `started` by a killed process is
+-- recognised and closed as aborted.
+ALTER TABLE bms_writes ADD COLUMN pid INTEGER;
+
+CREATE TABLE pack_status_history(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    status TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX pack_status_history_by_pack ON pack_status_history(pack_id, id);
+INSERT INTO pack_status_history(pack_id, status, at) SELECT id, status, created_at FROM packs;
+CREATE TRIGGER pack_status_born AFTER INSERT ON packs BEGIN
+    INSERT INTO pack_status_history(pack_id, status, at)
+    VALUES (NEW.id, NEW.status, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
+CREATE TRIGGER pack_status_changed AFTER UPDATE OF status ON packs
+WHEN OLD.status IS NOT NEW.status BEGIN
+    INSERT INTO pack_status_history(pack_id, status, at)
+    VALUES (NEW.id, NEW.status, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
+"#,
 ];

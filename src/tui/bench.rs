@@ -7,7 +7,7 @@
 
 use super::app::Event;
 use super::msg::*;
-use crate::bms::config::SessionOptions;
+use crate::bms::config::{Cancel, SessionOptions};
 use crate::bms::{BmsHandle, LinkStatus};
 use crate::domain::Pack;
 use crate::eol::judge::{Outcome, RunOutcome};
@@ -65,6 +65,8 @@ pub struct Devices {
     recorder: Recorder,
     test: Option<TestRun>,
     writing: Option<JoinHandle<()>>,
+    /// The stop switch of the configuration write in progress (the console quitting).
+    write_cancel: Option<watch::Sender<Option<String>>>,
 }
 
 fn send(events: &mpsc::UnboundedSender<Event>, ev: DeviceEvent) {
@@ -95,6 +97,19 @@ impl Devices {
             recorder,
             test: None,
             writing: None,
+            write_cancel: None,
+        }
+    }
+
+    /// The console is quitting: a configuration write in progress stops at its next exchange,
+    /// leaves factory mode without saving and logs itself `aborted`; wait (a bounded while)
+    /// until it has.
+    pub async fn stop_writing(&mut self, why: &str) {
+        if let Some(tx) = self.write_cancel.take() {
+            let _ = tx.send(Some(why.to_string()));
+        }
+        if let Some(task) = self.writing.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
 
@@ -167,6 +182,34 @@ impl Devices {
                 return;
             }
         };
+        // Before anything else is done with this board: test settings an unfinished
+        // end-of-line test left on it go back (from the board journal), and the console says
+        // so. Held as the running write, so no configuration write interleaves with it.
+        if self.demo.is_none() && self.writing.as_ref().is_none_or(|t| t.is_finished()) {
+            let handle = handle.clone();
+            let station = self.recorder.station.clone();
+            let events = self.events.clone();
+            self.writing = Some(tokio::spawn(async move {
+                let mut status = handle.watch_status();
+                if status.wait_for(|s| s.is_connected()).await.is_err() {
+                    return;
+                }
+                let result = match bench::restore_board(&station, &handle).await {
+                    Ok(done) if done.is_empty() => return,
+                    Ok(done) => WriteResult {
+                        ok: true,
+                        summary: done.join("; "),
+                        fields: Vec::new(),
+                    },
+                    Err(e) => WriteResult {
+                        ok: false,
+                        summary: e.to_string(),
+                        fields: Vec::new(),
+                    },
+                };
+                send(&events, DeviceEvent::WriteDone(result));
+            }));
+        }
         let tasks = vec![
             tokio::spawn(forward_status(handle.clone(), self.events.clone())),
             tokio::spawn(poll(
@@ -255,8 +298,10 @@ impl Devices {
         let handle = conn.handle.clone();
         let station = self.recorder.station.clone();
         let events = self.events.clone();
+        let (cancel_tx, cancel) = Cancel::new();
+        self.write_cancel = Some(cancel_tx);
         self.writing = Some(tokio::spawn(async move {
-            let result = write_config(&handle, &station, pack_id).await;
+            let result = write_config(&handle, &station, pack_id, cancel).await;
             send(&events, DeviceEvent::WriteDone(result));
         }));
     }
@@ -310,14 +355,17 @@ impl Devices {
 }
 
 /// Write the pack's configuration through the line service and say how it went.
-async fn write_config(handle: &BmsHandle, station: &Station, pack_id: i64) -> WriteResult {
-    let done = bench::configure_pack(
-        station,
-        &PackKey::Id(pack_id),
-        handle,
-        &SessionOptions::default(),
-    )
-    .await;
+async fn write_config(
+    handle: &BmsHandle,
+    station: &Station,
+    pack_id: i64,
+    cancel: Cancel,
+) -> WriteResult {
+    let opts = SessionOptions {
+        cancel: Some(cancel),
+        ..SessionOptions::default()
+    };
+    let done = bench::configure_pack(station, &PackKey::Id(pack_id), handle, &opts).await;
     let configured = match done {
         Ok(c) => c,
         Err(e @ ServiceError::Refused(_)) => {

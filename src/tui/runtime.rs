@@ -306,10 +306,13 @@ async fn event_loop(
             pending.extend(step(&mut app, &mut devices, ev));
         }
     }
-    // An aborted test records its end (outcome `aborted`, what was measured kept) before the
-    // process goes; give it a moment rather than leave the run for the orphan sweep.
+    // A configuration write stops cleanly: factory mode left without saving, logged aborted.
+    devices.stop_writing("stopped: the console quit").await;
+    // An aborted test records its end (outcome `aborted`, what was measured kept) and puts
+    // back the test settings it journalled before the process goes; give it a moment rather
+    // than leave the run for the orphan sweep and the board for the next command.
     if devices.test_running() {
-        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
         while let Ok(Some(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
             if let Event::Device(DeviceEvent::Test(TestEvent::Finished { .. })) = ev {
                 break;
