@@ -65,7 +65,7 @@ fn last_write(db: &Path) -> serde_json::Value {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["write"].clone()
+    v["items"][0]["write"].clone()
 }
 
 /// Wait until the write log shows a write in progress.
