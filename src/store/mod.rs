@@ -13,6 +13,7 @@
 mod bms_log;
 mod cells;
 mod eol;
+mod labels;
 mod migrations;
 mod packs;
 mod states;
@@ -24,6 +25,7 @@ mod trace;
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords};
 pub use eol::{EolRecords, NewRun};
+pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
@@ -33,8 +35,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, LineStats, LineStore, PackRecords, StateRecords,
-        StationRecords, TraceRecords,
+        BmsWriteLog, CellRecords, EolRecords, LabelRecords, LineStats, LineStore, PackRecords,
+        StateRecords, StationRecords, TraceRecords,
     };
 }
 
@@ -48,6 +50,7 @@ pub trait LineStore:
     + TraceRecords
     + LineStats
     + StationRecords
+    + LabelRecords
 {
 }
 
@@ -60,6 +63,7 @@ impl<T> LineStore for T where
         + TraceRecords
         + LineStats
         + StationRecords
+        + LabelRecords
 {
 }
 
