@@ -16,6 +16,7 @@ mod eol_sim;
 mod intake_cli;
 mod integrity_config;
 mod integrity_states;
+mod label;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;
