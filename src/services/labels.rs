@@ -33,9 +33,12 @@ pub struct Printed {
     pub report: PrintReport,
 }
 
-/// The template for `pack`'s label: the default until profiles carry their own.
-fn template_for(_pack: &Pack) -> LabelTemplate {
-    LabelTemplate::default()
+/// The template for a label: the profile's `[label]`, else the default.
+fn template_for(profile: &crate::profile::Profile) -> LabelTemplate {
+    profile
+        .label
+        .as_ref()
+        .map_or_else(LabelTemplate::default, |l| l.template())
 }
 
 /// The pack's code, when it may have a label.
@@ -60,7 +63,7 @@ fn labelable(pack: &Pack) -> Result<String> {
 
 /// Render the label of the pack `key` names, as printed at `station_name`.
 pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label> {
-    let (pack, _profile) = pack_and_profile(store, key)?;
+    let (pack, profile) = pack_and_profile(store, key)?;
     let code = labelable(&pack)?;
     let lineage = crate::trace::pack_lineage(store, pack.id)?
         .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))?;
@@ -80,7 +83,7 @@ pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label>
         station: station_name.to_string(),
         source_modules: p.source_codes.len(),
     };
-    let template = template_for(&pack);
+    let template = template_for(&profile);
     let zpl = label::render(&template, &fields).map_err(|e| {
         ServiceError::Refused(format!("the label of pack {code} cannot be laid out: {e}"))
     })?;
