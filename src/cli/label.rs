@@ -114,15 +114,11 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
                 prints.len()
             );
             for p in &prints {
-                let outcome = serde_json::to_value(p.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
                 println!(
                     "  #{:<4} {}  {:<8}{}  {} / {}  {}  template {}{}",
                     p.id,
                     p.started_at,
-                    outcome,
+                    p.outcome.as_str(),
                     if p.reprint { " (reprint)" } else { "" },
                     printable(&p.station),
                     printable(&p.operator),

@@ -3,7 +3,7 @@
 //! figures as its passport), and the print itself — logged as started before the job goes
 //! out and finished with its outcome, so a failed print never marks the label printed.
 
-use super::{pack_and_profile, PackKey, Result, ServiceError, Station};
+use super::{PackKey, Result, ServiceError, Station};
 use crate::domain::Pack;
 use crate::label::printer::{self, PrintError, PrintReport, PrinterTarget};
 use crate::label::{self, LabelFields, LabelTemplate};
@@ -61,10 +61,29 @@ fn labelable(pack: &Pack) -> Result<String> {
     }
 }
 
+/// The local date of a stored time (RFC 3339), as the line's days are counted; the text's
+/// own date when it does not parse.
+fn local_date(stamp: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(stamp).map_or_else(
+        |_| stamp.get(..10).unwrap_or(stamp).to_string(),
+        |t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d")
+                .to_string()
+        },
+    )
+}
+
 /// Render the label of the pack `key` names, as printed at `station_name`.
 pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label> {
-    let (pack, profile) = pack_and_profile(store, key)?;
+    let pack = match key {
+        PackKey::Id(id) => store.get_pack(*id)?,
+        PackKey::Text(text) => store.find_pack(text)?,
+    }
+    .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))?;
     let code = labelable(&pack)?;
+    // The profile kept with the pack: its template and ratings.
+    let profile = super::packs::profile_of(store, &pack)?;
     let lineage = crate::trace::pack_lineage(store, pack.id)?
         .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))?;
     let p = &lineage.passport;
@@ -76,10 +95,7 @@ pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label>
         rated_capacity_ah: p.rated_capacity_ah,
         measured_capacity_ah: p.measured_capacity_ah,
         energy_kwh: p.rated_energy_kwh,
-        production_date: p
-            .assembled_at
-            .as_deref()
-            .map(|t| t.get(..10).unwrap_or(t).to_string()),
+        production_date: p.assembled_at.as_deref().map(local_date),
         station: station_name.to_string(),
         source_modules: p.source_codes.len(),
     };
@@ -139,5 +155,32 @@ pub fn print(station: &Station, key: &PackKey, target: &PrinterTarget) -> Result
                 label.pack_code
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    #[test]
+    fn only_a_coded_built_pack_gets_a_label() {
+        let (mut store, id) = testing::store_with_pack();
+        let key = PackKey::Id(id);
+        let e = render(&store, &key, "line-1").unwrap_err();
+        assert!(
+            e.to_string().contains("gets no label: it is matched"),
+            "{e}"
+        );
+        testing::assemble(&mut store, id, "PW00000001");
+        // Coded and built, but its profile `p` cannot be loaded: no ratings, no label.
+        let e = render(&store, &key, "line-1").unwrap_err();
+        assert!(e.to_string().contains("needs its profile 'p'"), "{e}");
+        assert!(matches!(
+            render(&store, &PackKey::Id(99), "line-1"),
+            Err(ServiceError::NotFound(_))
+        ));
+        assert_eq!(local_date("not a time"), "not a time");
+        assert_eq!(local_date("2026-12-05"), "2026-12-05");
     }
 }

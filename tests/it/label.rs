@@ -2,7 +2,7 @@
 //! records the job) gets exactly the rendered ZPL; a printer out of labels gets no job and the
 //! print is logged as refused, not printed; `--zpl` and `file:` printers.
 
-use crate::support::eol::{assembled_pack, import_cells, match_pack, pw, pw_json};
+use crate::support::eol::{assemble, assembled_pack, import_cells, match_pack, pw, pw_json};
 use packwright::label::status;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -245,4 +245,42 @@ fn file_and_command_printers_get_the_job_and_an_uncoded_pack_gets_no_label() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!file2.exists());
+}
+
+#[test]
+fn a_profile_label_table_sets_the_stock_the_qr_url_and_the_recorded_template_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-15s1p-100ah.toml"),
+    )
+    .unwrap();
+    let profile = dir.path().join("labelled.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "{shipped}\n[label]\nversion = \"plant-a-3\"\nwidth_dots = 1218\nheight_dots = 609\n\
+             dpi = 300\nqr_url = \"https://id.example.com/p/{{code}}\"\n"
+        ),
+    )
+    .unwrap();
+    import_cells(dir.path(), &db, 17, None);
+    let cells = match_pack(&db, profile.to_str().unwrap());
+    let code = assemble(&db, &cells);
+
+    let job = zpl(&db, &code);
+    assert!(job.contains("^PW1218\n^LL609\n"), "{job}");
+    assert!(
+        job.contains(&format!("^FDMA,https://id.example.com/p/{code}^FS")),
+        "{job}"
+    );
+    let file = dir.path().join("label.zpl");
+    pw(&db)
+        .args(["label", "print", &code, "--printer"])
+        .arg(format!("file:{}", file.display()))
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), job);
+    let h = pw_json(&db, &["label", "history", &code, "--json"]);
+    assert_eq!(h["prints"][0]["template_version"], "plant-a-3/1");
 }
