@@ -211,8 +211,8 @@ fn host_status(
     while !status::is_complete(&reply) {
         if Instant::now() >= deadline {
             return Err(PrintError::Io(format!(
-                "printer {target} did not answer its status request (~HS) within {} s",
-                timeout.as_secs()
+                "printer {target} did not answer its status request (~HS) within {:.1} s",
+                timeout.as_secs_f64()
             )));
         }
         match stream.read(&mut buf) {
@@ -322,5 +322,60 @@ mod tests {
         let failing = PrinterTarget::Command("echo no queue zebra >&2; exit 3".into());
         let e = print(&failing, b"^XA^XZ", TIMEOUT).unwrap_err();
         assert!(e.to_string().contains("no queue zebra"), "{e}");
+    }
+
+    /// A printer on 127.0.0.1 for one connection that answers the n-th `~HS` with
+    /// `replies[n]` (none left: silence) and returns what it received.
+    fn printer(replies: Vec<Vec<u8>>) -> (PrinterTarget, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut answered = 0;
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let asked = got.windows(3).filter(|w| w == b"~HS").count();
+                while answered < asked {
+                    if let Some(r) = replies.get(answered) {
+                        conn.write_all(r).unwrap();
+                    }
+                    answered += 1;
+                }
+            }
+            got
+        });
+        let target = PrinterTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        (target, handle)
+    }
+
+    #[test]
+    fn a_problem_reported_after_the_job_fails_the_print() {
+        let ready = status::reply(false, false, false);
+        let (target, sim) = printer(vec![ready, status::reply(true, false, false)]);
+        let e = print(&target, b"^XA^XZ", TIMEOUT).unwrap_err();
+        assert!(matches!(e, PrintError::AfterJob { .. }), "{e:?}");
+        assert!(e.to_string().contains("out of labels"), "{e}");
+        assert_eq!(sim.join().unwrap(), b"~HS^XA^XZ~HS");
+    }
+
+    #[test]
+    fn a_printer_that_does_not_answer_its_status_gets_no_job() {
+        let (target, sim) = printer(vec![]);
+        let e = print(&target, b"^XA^XZ", Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().contains("did not answer"), "{e}");
+        assert_eq!(sim.join().unwrap(), b"~HS");
+        // A garbled answer is no status either.
+        let (target, sim) = printer(vec![b"\x02?\x03\x02?\x03\x02?\x03".to_vec()]);
+        let e = print(&target, b"^XA^XZ", TIMEOUT).unwrap_err();
+        assert!(matches!(e, PrintError::Io(_)), "{e:?}");
+        assert_eq!(sim.join().unwrap(), b"~HS");
     }
 }
