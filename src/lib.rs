@@ -19,6 +19,7 @@ pub mod device;
 pub mod domain;
 pub mod eol;
 pub mod intake;
+pub mod label;
 pub mod matching;
 pub mod pack_code;
 pub mod profile;

@@ -24,6 +24,7 @@ pub mod can;
 mod cells;
 mod console;
 mod eol;
+mod label;
 mod match_cmd;
 mod packs;
 mod profile;
@@ -191,6 +192,9 @@ pub enum Command {
     Eol(eol::EolCommand),
     /// Lineage of a pack, a source module or a cell, from either end
     Trace(trace::TraceArgs),
+    /// Pack labels (ZPL II): print to a network printer, a file or a spool command; their log
+    #[command(subcommand)]
+    Label(label::LabelCommand),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -456,6 +460,9 @@ fn ends_on_closed_pipe(command: &Command) -> bool {
             | Command::Packs(_)
             | Command::Match(_)
             | Command::Trace(_)
+            | Command::Label(
+                label::LabelCommand::History { .. } | label::LabelCommand::Print { zpl: true, .. }
+            )
             | Command::Eol(eol::EolCommand::Report(_))
             | Command::Bms(bms::BmsCommand::Decode(_) | bms::BmsCommand::Writes(_))
             | Command::Can(can::CanCommand::Replay(_))
@@ -520,6 +527,7 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Assemble(args) => assemble::run(args, ctx),
         Command::Eol(cmd) => eol::run(cmd, ctx),
         Command::Trace(args) => trace::run(args, ctx),
+        Command::Label(cmd) => label::run(cmd, ctx),
     }
 }
 

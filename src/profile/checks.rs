@@ -52,6 +52,7 @@ pub(super) fn issues(p: &Profile) -> Vec<ProfileIssue> {
     tolerances(p, &mut out);
     pack_code(&p.pack_code, &mut out);
     eol_plan(p, &mut out);
+    label(p, &mut out);
     out.0
 }
 
@@ -564,6 +565,74 @@ fn eol_plan(p: &Profile, out: &mut Issues) {
     }
 }
 
+/// The label template is sane and a label of the longest code the scheme makes fits on it.
+fn label(p: &Profile, out: &mut Issues) {
+    let Some(l) = &p.label else {
+        return;
+    };
+    if l.version.trim().is_empty() || l.version.chars().any(char::is_control) {
+        out.bad("label.version", "must name the template (printable text)");
+    }
+    if !(100..=600).contains(&l.dpi) {
+        out.bad(
+            "label.dpi",
+            format!("{} must be between 100 and 600", l.dpi),
+        );
+        return;
+    }
+    // 0.5 to 8 inches each way.
+    let (least, most) = (l.dpi / 2, l.dpi * 8);
+    for (field, v) in [
+        ("label.width_dots", l.width_dots),
+        ("label.height_dots", l.height_dots),
+    ] {
+        if !(least..=most).contains(&v) {
+            out.bad(
+                field,
+                format!(
+                    "{v} must be between {least} and {most} dots (0.5 to 8 in at {} dpi)",
+                    l.dpi
+                ),
+            );
+            return;
+        }
+    }
+    if let Some(url) = &l.qr_url {
+        if !url.contains("{code}") {
+            out.bad(
+                "label.qr_url",
+                format!("'{}' has no {{code}} placeholder", printable(url)),
+            );
+            return;
+        }
+    }
+    // A sample label: the scheme's code length, every text field present.
+    let code_len = match &p.pack_code {
+        PackCodeScheme::Gbt34014 { .. } => 24,
+        PackCodeScheme::Plant { prefix, digits, .. } => {
+            prefix.chars().count() + usize::from(*digits)
+        }
+    };
+    let sample = crate::label::LabelFields {
+        pack_code: "W".repeat(code_len.max(1)),
+        chemistry: Some(p.chemistry.to_string()),
+        configuration: Some(format!("{}S{}P", p.series, p.parallel)),
+        nominal_voltage_v: Some(p.nominal_voltage_v()),
+        rated_capacity_ah: Some(p.nominal_capacity_mah / 1000.0),
+        measured_capacity_ah: Some(p.nominal_capacity_mah / 1000.0),
+        energy_kwh: Some(p.nominal_energy_kwh()),
+        production_date: Some("2000-01-01".into()),
+        station: "station".into(),
+        source_modules: 10,
+    };
+    if let Err(e) = crate::label::render(&l.template(), &sample) {
+        out.bad(
+            "label",
+            format!("a label of a {code_len}-character code does not fit: {e}"),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -646,5 +715,86 @@ mod tests {
         for (name, _) in BUILTIN {
             assert!(builtin(name).issues().is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn a_label_table_is_checked_and_becomes_the_template() {
+        use crate::profile::LabelSettings;
+        let mut p = builtin("lfp-15s1p-100ah");
+        assert!(p.label.is_none());
+        p.label = Some(LabelSettings {
+            version: "plant-a/3".into(),
+            width_dots: 1218,
+            height_dots: 609,
+            dpi: 300,
+            qr_url: Some("https://id.example.com/{code}".into()),
+        });
+        assert!(fields(&p).is_empty(), "{:?}", p.issues());
+        let t = p.label.as_ref().unwrap().template();
+        assert_eq!(t.version, "plant-a/3/1");
+        assert_eq!(
+            t.qr,
+            crate::label::QrContent::Url("https://id.example.com/{code}".into())
+        );
+        let good = p.label.clone().unwrap();
+        for (bad, field) in [
+            (
+                LabelSettings {
+                    version: " ".into(),
+                    ..good.clone()
+                },
+                "label.version",
+            ),
+            (
+                LabelSettings {
+                    dpi: 50,
+                    ..good.clone()
+                },
+                "label.dpi",
+            ),
+            (
+                LabelSettings {
+                    width_dots: 10_000,
+                    ..good.clone()
+                },
+                "label.width_dots",
+            ),
+            (
+                LabelSettings {
+                    qr_url: Some("https://x/".into()),
+                    ..good.clone()
+                },
+                "label.qr_url",
+            ),
+            // 1 × 0.5 in: no room for the layout.
+            (
+                LabelSettings {
+                    width_dots: 300,
+                    height_dots: 150,
+                    ..good.clone()
+                },
+                "label",
+            ),
+        ] {
+            p.label = Some(bad);
+            assert_eq!(fields(&p), [field]);
+        }
+    }
+
+    #[test]
+    fn a_label_table_parses_from_the_profile_text() {
+        let text = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == "lfp-15s1p-100ah")
+            .unwrap()
+            .1;
+        let with = format!(
+            "{text}\n[label]\nversion = \"v2\"\nwidth_dots = 812\nheight_dots = 406\ndpi = 203\n"
+        );
+        let p = Profile::from_toml("x", "x", &with).unwrap_or_else(|e| panic!("{e}"));
+        let l = p.label.unwrap();
+        assert_eq!((l.width_dots, l.dpi, l.qr_url), (812, 203, None));
+        let typo = format!("{with}colour = 1\n");
+        assert!(Profile::from_toml("x", "x", &typo).is_err());
     }
 }

@@ -59,6 +59,42 @@ pub struct Profile {
     #[serde(default)]
     pub pack_code: PackCodeScheme,
     pub eol: TestPlan,
+    /// The pack label's template; the default one (4 × 2 in at 203 dpi, the QR code carrying
+    /// the pack code) when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelSettings>,
+}
+
+/// `[label]`: the label stock and what its QR code carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSettings {
+    /// Recorded with every print (with the layout's own version): change it when the label
+    /// changes.
+    pub version: String,
+    pub width_dots: u32,
+    pub height_dots: u32,
+    pub dpi: u32,
+    /// A resolver URL with a `{code}` placeholder for the QR code; the pack code itself when
+    /// left out.
+    #[serde(default)]
+    pub qr_url: Option<String>,
+}
+
+impl LabelSettings {
+    /// The template these settings describe.
+    pub fn template(&self) -> crate::label::LabelTemplate {
+        crate::label::LabelTemplate {
+            version: format!("{}/{}", self.version, crate::label::zpl::LAYOUT_VERSION),
+            width_dots: self.width_dots,
+            height_dots: self.height_dots,
+            dpi: self.dpi,
+            qr: match &self.qr_url {
+                Some(url) => crate::label::QrContent::Url(url.clone()),
+                None => crate::label::QrContent::Code,
+            },
+        }
+    }
 }
 
 /// Matching tolerances. Keys carry their unit.

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod cells;
+pub mod labels;
 pub mod packs;
 
 use crate::domain::Pack;

@@ -209,4 +209,25 @@ WHEN OLD.status IS NOT NEW.status BEGIN
     VALUES (NEW.id, NEW.status, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
 END;
 "#,
+    // 4: labels: every print and reprint of a pack's label, refused and failed ones included. A
+    // row is committed as `started` before the job goes out and finished after, so a print cut
+    // short never reads as printed. Self-contained: one new table, nothing else changed.
+    r#"
+CREATE TABLE label_prints(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    pack_code TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    printer TEXT NOT NULL,
+    template_version TEXT NOT NULL,
+    reprint INTEGER NOT NULL CHECK (reprint IN (0, 1)),
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('started','printed','refused','failed')),
+    detail TEXT
+);
+CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
+"#,
 ];

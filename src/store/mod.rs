@@ -14,6 +14,7 @@ mod bms_log;
 mod cells;
 mod eol;
 mod journal;
+mod labels;
 mod migrations;
 mod packs;
 mod states;
@@ -26,6 +27,7 @@ pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutc
 pub use cells::{CellFilter, CellRecords};
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
+pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
@@ -35,8 +37,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LineStats, LineStore, PackRecords,
-        StateRecords, StationRecords, TraceRecords,
+        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
+        PackRecords, StateRecords, StationRecords, TraceRecords,
     };
 }
 
@@ -51,6 +53,7 @@ pub trait LineStore:
     + TraceRecords
     + LineStats
     + StationRecords
+    + LabelRecords
 {
 }
 
@@ -64,6 +67,7 @@ impl<T> LineStore for T where
         + TraceRecords
         + LineStats
         + StationRecords
+        + LabelRecords
 {
 }
 

@@ -17,6 +17,7 @@ mod intake_cli;
 mod integrity_config;
 mod integrity_signals;
 mod integrity_states;
+mod label;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;
