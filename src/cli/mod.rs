@@ -126,7 +126,8 @@ pub fn input_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
 #[command(
     name = "packwright",
     version,
-    about = "Build energy-storage packs from graded second-life cells: intake, matching, assembly, BMS configuration, end-of-line test, traceability."
+    about = "Build energy-storage packs from graded second-life cells: intake, matching, assembly, BMS configuration, end-of-line test, traceability.",
+    after_help = "Exit codes: 0 done, 1 verification failed, 2 bad input or refused by the line's rules, 3 device or communication error, 4 the database or the environment, 5 a configuration write interrupted by a signal."
 )]
 pub struct Cli {
     /// SQLite database file [default: the user's data folder, packwright/packwright.db]
@@ -165,7 +166,7 @@ pub enum Command {
     /// Import graded cells and list the inventory
     #[command(subcommand)]
     Cells(cells::CellsCommand),
-    /// List and show packs
+    /// List and show packs; release, scrap and rework them
     #[command(subcommand)]
     Packs(packs::PacksCommand),
     /// Match available cells into balanced packs for a profile
@@ -175,7 +176,8 @@ pub enum Command {
     Bms(bms::BmsCommand),
     /// Run a simulated BMS on a pseudo-terminal (jbd, daly) or a CAN interface
     Sim(sim::SimArgs),
-    /// Measure: the matcher against baselines, the serial configuration write
+    /// Measure: the matcher against baselines, the serial configuration write, several writers
+    /// on one database
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// The operator console (full-screen; keyboard and barcode scanner)
