@@ -233,14 +233,17 @@ fn draw_summary(frame: &mut Frame, area: Rect, p: &Proposal, theme: &Theme) {
     };
     let lines = vec![
         Line::raw(format!(
-            "{} {}{dot}{} cells in, {} eligible{dot}{} packs proposed, {} {}",
+            "{} {}{dot}{} cells in, {} eligible{dot}{}",
             p.profile,
             p.shape,
             p.cells_in,
             p.eligible,
-            p.packs.len(),
-            if p.max_exact { "possible" } else { "at most" },
-            p.max_possible,
+            // The maximum is a proof when exact, else an upper bound.
+            if p.max_exact {
+                format!("{} proposed of {} possible", p.packs.len(), p.max_possible)
+            } else {
+                format!("{} proposed, at most {}", p.packs.len(), p.max_possible)
+            },
         )),
         Line::raw(format!(
             "{} cells left over{dot}capacity used {:.1} % (the rest is lost to imbalance)",
