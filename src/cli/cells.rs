@@ -235,14 +235,22 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let mut store = ctx.open_store()?;
             services::cells::unreject(&mut store, &ctx.actor, &id, &reason)
                 .map_err(service_error)?;
-            println!("cell {id} back to available: {reason}");
+            println!(
+                "cell {} back to available: {}",
+                printable(&id),
+                printable(&reason)
+            );
             Ok(EXIT_OK)
         }
         CellsCommand::Source { ids, module } => {
             let mut store = ctx.open_store()?;
             services::cells::set_source(&mut store, &ctx.actor, &ids, &module)
                 .map_err(service_error)?;
-            println!("source module {module} recorded for {} cells", ids.len());
+            println!(
+                "source module {} recorded for {} cells",
+                printable(&module),
+                ids.len()
+            );
             Ok(EXIT_OK)
         }
     }
