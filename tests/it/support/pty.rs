@@ -274,11 +274,15 @@ impl Pty {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        // Like a terminal emulator: take in what was drawn at the old size, clear to the new
+        // size, then tell the program. Clearing after the program already redrew for the new
+        // size (it may react to the kernel's SIGWINCH at once) would lose that frame, and a
+        // program that redraws only what changed would not draw it again.
+        self.pump();
+        self.screen.resize(cols as usize, rows as usize);
         let ws = winsize(cols, rows);
         // SAFETY: TIOCSWINSZ on our own master with a valid winsize.
         unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-        self.pump();
-        self.screen.resize(cols as usize, rows as usize);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGWINCH) };
     }
