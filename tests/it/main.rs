@@ -15,6 +15,7 @@ mod eol_kill;
 mod eol_sim;
 mod intake_cli;
 mod integrity_config;
+mod integrity_console;
 mod integrity_signals;
 mod integrity_states;
 mod label;

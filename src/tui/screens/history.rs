@@ -159,6 +159,7 @@ fn pack_lineage(
     }
     lines.push(Line::styled("Records", theme.heading()));
     lines.extend(record_lines(l, width, theme));
+    lines.extend(change_lines(l, width, theme));
     lines.extend(cell_lines(l, width, theme));
     (format!("Pack {label}"), lines)
 }
@@ -228,6 +229,37 @@ fn record_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> V
             Span::styled(fit(&outcome, 9), style),
             Span::raw(fit(&detail, width.saturating_sub(43))),
         ]));
+    }
+    lines
+}
+
+/// Holds, rework, releases, scraps and rejections of its cells, oldest first (none: nothing).
+fn change_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    if l.state_changes.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::styled("State changes", theme.heading())];
+    for c in &l.state_changes {
+        let what = [
+            c.cell_id.as_deref().map(|id| format!("cell {id}")),
+            c.to_status.as_deref().map(|s| format!("-> {s}")),
+            c.reason.clone(),
+            c.detail.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        lines.push(Line::raw(fit(
+            &format!(
+                "{} {} {} by {}: {what}",
+                c.at.get(..19).unwrap_or(&c.at),
+                fit(&c.verb, 12),
+                c.station,
+                c.operator
+            ),
+            width,
+        )));
     }
     lines
 }
