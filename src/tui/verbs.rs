@@ -6,6 +6,7 @@
 
 use super::app::{open_input, App, Confirm, Effect, InputPurpose, Level, Modal, Pending, Screen};
 use super::msg::{Lineage, Request, StateVerb};
+use super::screens::assemble::AssembleOutcome;
 use super::widgets::fit;
 use crate::domain::Pack;
 
@@ -262,7 +263,15 @@ pub(crate) fn confirmed(app: &mut App, verb: StateVerb) -> Vec<Effect> {
 
 /// The store thread did it: say what happened, and show every screen the change afresh.
 pub(crate) fn done(app: &mut App, text: String, warning: bool, pack: Option<Pack>) -> Vec<Effect> {
-    app.say(if warning { Level::Warning } else { Level::Good }, text);
+    app.say(
+        if warning { Level::Warning } else { Level::Good },
+        text.clone(),
+    );
+    if app.screen == Screen::Assemble {
+        // The scan field covers the message row while cells are placed: the last-scan panel
+        // says it too.
+        app.assemble.last = Some(AssembleOutcome::Changed(text));
+    }
     let mut fx = Vec::new();
     if let Some(p) = pack {
         if app.pack.as_ref().is_some_and(|b| b.id == p.id) {

@@ -344,3 +344,297 @@ fn the_verbs_are_in_the_footer_and_the_help_at_80_columns() {
         .flat_map(|t| t.iter())
         .any(|b| b.action == keys::Action::ReworkPack));
 }
+
+// ------------------------------------------------------------------ The real binary in a pty
+//
+// Issue 11's findings in the console: the real `packwright console` in a pseudo-terminal, the
+// real simulator, a real SQLite file; the board is judged by a fresh read of its own.
+
+mod pty {
+    use crate::integrity_signals::{
+        board_registers, configured, last_write, wait_for_started_write,
+    };
+    use crate::support::eol::{assembled_pack, import_cells, match_pack, pack_json, pw, Sim};
+    use crate::support::pty::Pty;
+    use packwright::domain::{CellStatus, PackStatus};
+    use packwright::store::prelude::*;
+    use packwright::store::Store;
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    const SHORT: Duration = Duration::from_secs(20);
+    const LONG: Duration = Duration::from_secs(90);
+
+    /// `packwright console` on `db`, with the simulated boards `ports` (DEVICE:jbd).
+    fn console(db: &Path, ports: &[&Sim]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+        cmd.env("PACKWRIGHT_DB", db)
+            .env("PACKWRIGHT_STATION", "line-1")
+            .env("PACKWRIGHT_OPERATOR", "ann")
+            .env("TERM", "xterm-256color")
+            .env("NO_COLOR", "1")
+            .env_remove("PACKWRIGHT_PROFILES")
+            .env_remove("PACKWRIGHT_LOG")
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd.arg("console");
+        for sim in ports {
+            cmd.arg("--port").arg(format!("{}:jbd", sim.port()));
+        }
+        cmd
+    }
+
+    fn start(cmd: Command) -> Pty {
+        let mut pty = Pty::spawn(cmd, 80, 24);
+        pty.wait_text("q quit", SHORT);
+        pty
+    }
+
+    fn quit(mut pty: Pty) {
+        pty.key(b"q");
+        assert!(pty.wait_exit(SHORT).success());
+    }
+
+    fn store(db: &Path) -> Store {
+        Store::open(db).unwrap()
+    }
+
+    /// Scan the pack's label from the Line screen: it goes on the bench.
+    fn put_on_bench(pty: &mut Pty, code: &str) {
+        pty.key(b"1");
+        pty.send(format!("{code}\r").as_bytes());
+        pty.wait_text(&format!("pack {code}"), SHORT);
+    }
+
+    /// BMS screen: connect to the board, write the configuration (after the yes).
+    fn connect_and_write(pty: &mut Pty) {
+        pty.key(b"5");
+        pty.key(b"c");
+        pty.wait_text("connected to", SHORT);
+        pty.key(b"w");
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+    }
+
+    #[test]
+    fn a_rejected_cell_is_refused_at_the_assemble_scan_and_the_verbs_work_by_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        import_cells(dir.path(), &db, 17, None);
+        let cells = match_pack(&db, "lfp-15s1p-100ah");
+        pw(&db)
+            .args(["cells", "reject", &cells[1], "--reason", "swollen"])
+            .assert()
+            .success();
+        let mut pty = start(console(&db, &[]));
+        pty.key(b"4");
+        pty.wait_text("NEXT", SHORT);
+        pty.send(format!("{}\r", cells[0]).as_bytes());
+        pty.wait_text(&format!("{} placed", cells[0]), SHORT);
+        // The rejected cell scanned: refused, loudly, with the reason it was rejected.
+        pty.send(format!("{}\r", cells[1]).as_bytes());
+        let screen = pty.wait_text("DO NOT FIT IT", SHORT);
+        assert!(screen.contains("swollen"), "{screen}");
+        assert_eq!(store(&db).placed_cells(1).unwrap(), [cells[0].clone()]);
+
+        // Reject another by keys: Esc leaves the scan field, r asks for the cell and why.
+        pty.key(b"\x1b");
+        pty.key(b"r");
+        pty.wait_text("Cell to reject", SHORT);
+        pty.send(format!("{}\r", cells[2]).as_bytes());
+        pty.wait_text("Why is it rejected", SHORT);
+        pty.send(b"dented\r");
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+        let screen = pty.wait_text("out of pack", SHORT);
+        assert!(
+            screen.contains(&format!("cell {} rejected: dented", cells[2])),
+            "{screen}"
+        );
+        let cell = store(&db).get_cell(&cells[2]).unwrap().unwrap();
+        assert_eq!(cell.status, CellStatus::Rejected);
+
+        // Release the pack: its cells go back to stock (Esc leaves the scan field again).
+        pty.wait_text("Scan or type the cell id", SHORT);
+        pty.key(b"\x1b");
+        pty.key(b"l");
+        pty.wait_text("Matched pack to release", SHORT);
+        pty.key(b"\r");
+        pty.wait_text("Why", SHORT);
+        pty.key(b"\r");
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+        pty.wait_text("released", SHORT);
+        let pack = store(&db).get_pack(1).unwrap().unwrap();
+        assert_eq!(pack.status, PackStatus::Released);
+        assert_eq!(
+            store(&db).get_cell(&cells[0]).unwrap().unwrap().status,
+            CellStatus::Available
+        );
+        quit(pty);
+    }
+
+    #[test]
+    fn a_console_write_uses_the_packs_profile_and_refuses_a_wrong_board_and_a_held_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        let (code, cells) = assembled_pack(dir.path(), &db);
+        let board16 = Sim::lfp16(dir.path(), "bms16", "jbd", "3", &[]);
+        let board15 = Sim::jbd15(dir.path(), &[]);
+        let before16 = board_registers(&db, &board16);
+
+        // The console's own profile is another (16S) one: the pack's profile is what counts.
+        let console16 = |sim: &Sim| {
+            let mut cmd = console(&db, &[sim]);
+            cmd.args(["--profile", "lfp-16s1p-280ah"]);
+            cmd
+        };
+        // A 16-cell board for the 15S pack: refused before a byte is sent.
+        let mut pty = start(console16(&board16));
+        put_on_bench(&mut pty, &code);
+        connect_and_write(&mut pty);
+        pty.wait_text("reports 16 cells", LONG);
+        quit(pty);
+        assert_eq!(board_registers(&db, &board16), before16);
+        assert_eq!(
+            store(&db).get_pack(1).unwrap().unwrap().status,
+            PackStatus::Assembled
+        );
+        // The 15-cell board: verified, with the pack's profile.
+        let mut pty = start(console16(&board15));
+        put_on_bench(&mut pty, &code);
+        connect_and_write(&mut pty);
+        pty.wait_text("Configuration: VERIFIED", LONG);
+        let row = last_write(&db);
+        assert_eq!(row["outcome"], "verified", "{row:#}");
+        assert_eq!(row["profile"], "lfp-15s1p-100ah", "{row:#}");
+
+        quit(pty);
+
+        // A cell of it rejected at another station: the pack holds, and a write is refused.
+        pw(&db)
+            .args(["cells", "reject", &cells[4], "--reason", "swollen"])
+            .assert()
+            .success();
+        let after15 = board_registers(&db, &board15);
+        let mut pty = start(console16(&board15));
+        put_on_bench(&mut pty, &code);
+        connect_and_write(&mut pty);
+        let screen = pty.wait_text("ON HOLD", LONG);
+        assert!(screen.contains("cannot be configured"), "{screen}");
+        quit(pty);
+        assert_eq!(board_registers(&db, &board15), after15);
+        assert_eq!(
+            store(&db).get_pack(1).unwrap().unwrap().status,
+            PackStatus::OnHold
+        );
+    }
+
+    #[test]
+    fn quitting_the_console_mid_write_leaves_the_board_unsaved_and_out_of_factory_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        let (code, _) = assembled_pack(dir.path(), &db);
+        // A slow board: each reply 150 ms late, so the write takes seconds.
+        let sim = Sim::jbd15(dir.path(), &["delay=150"]);
+        let before = board_registers(&db, &sim);
+        let mut pty = start(console(&db, &[&sim]));
+        put_on_bench(&mut pty, &code);
+        connect_and_write(&mut pty);
+        wait_for_started_write(&db, &mut pty.child);
+        // Into the register writes, then quit: the console asks first.
+        std::thread::sleep(Duration::from_millis(1500));
+        pty.key(b"q");
+        pty.wait_text("Quit anyway?", SHORT);
+        pty.key(b"y");
+        assert!(pty.wait_exit(LONG).success());
+        // The board, by a fresh read: its saved settings unchanged, no staged value visible.
+        assert_eq!(board_registers(&db, &sim), before);
+        let row = last_write(&db);
+        assert_eq!(row["outcome"], "aborted", "{row:#}");
+        assert!(
+            row["detail"].as_str().unwrap().contains("console quit"),
+            "{row:#}"
+        );
+        assert_eq!(pack_json(&db, &code)["status"], "assembled");
+    }
+
+    /// Test screen: start the test of the pack on the bench and answer its questions until
+    /// its lowered over-voltage trigger is on the board.
+    fn test_until_protection(pty: &mut Pty, db: &Path, code: &str) {
+        put_on_bench(pty, code);
+        pty.key(b"5");
+        pty.key(b"c");
+        pty.wait_text("connected to", SHORT);
+        pty.key(b"6");
+        pty.key(b"t");
+        let answers = ["550", "PASS", "0.03", "yes"];
+        let mut given = 0;
+        let until = Instant::now() + LONG;
+        loop {
+            assert!(Instant::now() < until, "the protection step never came");
+            let s = store(db);
+            let lowered = s.recent_bms_writes(3).unwrap().iter().any(|r| {
+                r.outcome == "verified"
+                    && r.detail
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("EOL over-voltage test: cell trigger"))
+            });
+            if lowered {
+                return;
+            }
+            if pty.text().contains("answer:") && given < answers.len() {
+                pty.send(format!("{}\r", answers[given]).as_bytes());
+                given += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_test_interrupted_by_quitting_the_console_restores_the_boards_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        let (sim, code, profile_trigger) = configured(dir.path(), &db);
+        let mut pty = start(console(&db, &[&sim]));
+        test_until_protection(&mut pty, &db, &code);
+        pty.key(b"q");
+        pty.wait_text("Quit anyway?", SHORT);
+        pty.key(b"y");
+        assert!(pty.wait_exit(LONG).success());
+        assert_eq!(
+            crate::integrity_signals::cell_ov_trigger(&db, &sim),
+            profile_trigger
+        );
+        assert!(store(&db).open_board_journal(None).unwrap().is_empty());
+        let pack = pack_json(&db, &code);
+        assert_eq!(pack["status"], "configured", "an aborted run is no verdict");
+    }
+
+    #[test]
+    fn after_a_killed_console_the_next_connect_restores_from_the_journal_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        let (sim, code, profile_trigger) = configured(dir.path(), &db);
+        let mut pty = start(console(&db, &[&sim]));
+        test_until_protection(&mut pty, &db, &code);
+        pty.child.kill().unwrap(); // SIGKILL: nothing is put back
+        pty.child.wait().unwrap();
+        // The board still holds the lowered trigger (any read of it would put it back, so
+        // the journal says so instead).
+        assert!(!store(&db).open_board_journal(None).unwrap().is_empty());
+
+        let mut pty = start(console(&db, &[&sim]));
+        pty.key(b"5");
+        pty.key(b"c");
+        let screen = pty.wait_text("restored", LONG);
+        assert!(screen.contains("restored"), "{screen}");
+        assert!(store(&db).open_board_journal(None).unwrap().is_empty());
+        quit(pty);
+        assert_eq!(
+            crate::integrity_signals::cell_ov_trigger(&db, &sim),
+            profile_trigger
+        );
+    }
+}

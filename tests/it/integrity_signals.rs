@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 const PROFILE: &str = "lfp-15s1p-100ah";
 
-fn signal(child: &Child, sig: libc::c_int) {
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: signalling our own child process, whose id we hold and have not reaped.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
@@ -28,7 +28,7 @@ fn signal(child: &Child, sig: libc::c_int) {
 
 /// Every register of the board as its own fresh `bms config read --json` (no profile) reads
 /// them: (register, raw or value).
-fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
+pub(crate) fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
     let out = pw(db)
         .args(["bms", "config", "read", "--protocol", "jbd", "--port"])
         .arg(sim.port())
@@ -50,7 +50,7 @@ fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
 }
 
 /// The cell over-voltage trigger (0x24) as the board's fresh read shows it.
-fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
+pub(crate) fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
     board_registers(db, sim)
         .into_iter()
         .find(|(r, _)| r == "\"0x24\"")
@@ -59,7 +59,7 @@ fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
 }
 
 /// The newest row of the write log.
-fn last_write(db: &Path) -> serde_json::Value {
+pub(crate) fn last_write(db: &Path) -> serde_json::Value {
     let out = pw(db)
         .args(["bms", "writes", "--json", "--limit", "1"])
         .output()
@@ -69,7 +69,7 @@ fn last_write(db: &Path) -> serde_json::Value {
 }
 
 /// Wait until the write log shows a write in progress.
-fn wait_for_started_write(db: &Path, child: &mut Child) {
+pub(crate) fn wait_for_started_write(db: &Path, child: &mut Child) {
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < until, "no write was started");
@@ -213,7 +213,7 @@ fn run_until_protection(db: &Path, sim: &Sim, answers: &Path) -> (Child, Lines) 
 }
 
 /// A configured pack on a slow board, with the profile's trigger read back before the run.
-fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
+pub(crate) fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
     let (code, _) = assembled_pack(dir, db);
     let sim = Sim::jbd15(dir, &["delay=40"]);
     configure(db, &sim, PROFILE, &code);
@@ -223,7 +223,7 @@ fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
 
 /// Wait until the lowered over-voltage trigger is on the board (its write verified: saved
 /// and re-read), and not yet put back.
-fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
+pub(crate) fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
     let until = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < until, "the trigger was never lowered");
