@@ -5,6 +5,9 @@
 //!   (its saved values are unchanged), the command exits 5 saying so, the log row is `aborted`;
 //!   a second SIGINT forces the exit (5); SIGKILL there: the next read discards the unsaved
 //!   session, the log row reads `aborted`.
+//! - SIGINT or SIGTERM once the board has been told to save: the write finishes its
+//!   persistence re-read instead of stopping (reads only), exits with that true outcome (0,
+//!   verified), says the signal came too late to stop it, and logs it with the row.
 //! - SIGINT during `eol run`'s protection step: the board's cell over-voltage trigger is back to
 //!   the profile's value by read-back; SIGKILL there: the next command restores it from the
 //!   journal and says so.
@@ -191,6 +194,68 @@ fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
 }
 
 type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+fn signal_after_the_save(sig: libc::c_int, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    // A slow board: the persistence re-read after the save takes seconds.
+    let sim = Sim::jbd15(dir.path(), &["delay=150"]);
+    let before = board_registers(&db, &sim);
+    let child = pw_process(&db)
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--no-pack", "--profile", PROFILE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The board has committed the session: the signal lands while its re-read is to come.
+    sim.wait_stderr(
+        "sim: saved the factory session",
+        1,
+        Duration::from_secs(120),
+    );
+    signal(&child, sig);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(name) && stderr.contains("after the board was told to save"),
+        "{stderr}"
+    );
+    // The row has the true outcome, checked field by field after the save, and the signal.
+    let row = last_write(&db);
+    assert_eq!(row["outcome"], "verified", "{row:#}");
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(name) && detail.contains("after the save"),
+        "{row:#}"
+    );
+    // The board itself, by a fresh read: it holds the profile's values, saved.
+    let after = board_registers(&db, &sim);
+    assert_ne!(before, after, "the save did not reach the board");
+    let out = pw(&db)
+        .args(["bms", "config", "read", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--profile", PROFILE])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("0 register(s) differ"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigint_after_the_save_lets_the_write_finish_its_check_and_report_it_true() {
+    signal_after_the_save(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_after_the_save_lets_the_write_finish_its_check_and_report_it_true() {
+    signal_after_the_save(libc::SIGTERM, "SIGTERM");
+}
 
 /// Start `eol run` of pack 1 and read its output until the protection step begins.
 fn run_until_protection(db: &Path, sim: &Sim, answers: &Path) -> (Child, Lines) {
