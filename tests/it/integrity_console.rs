@@ -531,7 +531,91 @@ mod pty {
     }
 
     #[test]
-    fn quitting_the_console_mid_write_leaves_the_board_unsaved_and_out_of_factory_mode() {
+    fn a_held_pack_is_reworked_by_scanning_the_cell_out_and_one_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("line.db");
+        let (code, cells) = assembled_pack(dir.path(), &db);
+        // A spare graded like the cell it replaces, from the same module.
+        let out = crate::support::eol::pw_json(&db, &["cells", "show", &cells[6], "--json"]);
+        let csv = dir.path().join("spare.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "id,capacity_mah,ir_mohm,ocv_mv,self_discharge_mv_per_day,grade,source_code\n\
+                 SPARE-001,{},{},{},{},A,{}\n",
+                out["capacity_mah"],
+                out["ir_mohm"],
+                out["ocv_mv"],
+                out["self_discharge_mv_per_day"],
+                out["source_code"].as_str().unwrap()
+            ),
+        )
+        .unwrap();
+        pw(&db)
+            .args(["cells", "import"])
+            .arg(&csv)
+            .args(["--chemistry", "LFP"])
+            .assert()
+            .success();
+
+        let mut pty = start(console(&db, &[]));
+        // Rejected at the bench by keys, from the pack's history: the pack goes on hold.
+        pty.key(b"7");
+        pty.send(format!("{code}\r").as_bytes());
+        pty.wait_text(&format!("Pack {code}"), SHORT);
+        pty.key(b"r");
+        pty.wait_text("Cell to reject", SHORT);
+        pty.send(format!("{}\r", cells[6]).as_bytes());
+        pty.wait_text("Why is it rejected", SHORT);
+        pty.send(b"tab weld cracked\r");
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+        let screen = pty.wait_text("is ON HOLD", SHORT);
+        assert!(screen.contains("State changes"), "{screen}");
+        assert_eq!(pack_json(&db, &code)["status"], "on_hold");
+
+        // Rework: the pack is filled in; scan the cell out, scan the spare in.
+        pty.key(b"w");
+        pty.wait_text("Pack to rework", SHORT);
+        pty.key(b"\r");
+        pty.wait_text("Cell taken out", SHORT);
+        pty.send(format!("{}\r", cells[6]).as_bytes());
+        pty.wait_text("Cell put in", SHORT);
+        pty.send(b"SPARE-001\r");
+        pty.wait_text("Why", SHORT);
+        pty.key(b"\r");
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+        pty.wait_text("reworked", SHORT);
+        quit(pty);
+        let pack = pack_json(&db, &code);
+        assert_eq!(pack["status"], "assembled", "{pack:#}");
+        let now: Vec<String> = pack["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g.as_array().unwrap().iter())
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        assert!(now.contains(&"SPARE-001".to_string()) && !now.contains(&cells[6]));
+        let history: Vec<&str> = pack["status_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(history, ["matched", "assembled", "on_hold", "assembled"]);
+    }
+
+    /// How the console is stopped in the middle of a configuration write.
+    enum Stop {
+        /// `q`, then `y` to "Quit anyway?".
+        Quit,
+        /// A signal to the console process (the session dropped, a service stop).
+        Signal(libc::c_int),
+    }
+
+    fn stopped_mid_write(stop: Stop, why: &str) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("line.db");
         let (code, _) = assembled_pack(dir.path(), &db);
@@ -542,21 +626,38 @@ mod pty {
         put_on_bench(&mut pty, &code);
         connect_and_write(&mut pty);
         wait_for_started_write(&db, &mut pty.child);
-        // Into the register writes, then quit: the console asks first.
+        // Into the register writes, then stop the console.
         std::thread::sleep(Duration::from_millis(1500));
-        pty.key(b"q");
-        pty.wait_text("Quit anyway?", SHORT);
-        pty.key(b"y");
+        match stop {
+            Stop::Quit => {
+                pty.key(b"q");
+                pty.wait_text("Quit anyway?", SHORT);
+                pty.key(b"y");
+            }
+            Stop::Signal(sig) => crate::integrity_signals::signal(&pty.child, sig),
+        }
         assert!(pty.wait_exit(LONG).success());
         // The board, by a fresh read: its saved settings unchanged, no staged value visible.
         assert_eq!(board_registers(&db, &sim), before);
         let row = last_write(&db);
         assert_eq!(row["outcome"], "aborted", "{row:#}");
-        assert!(
-            row["detail"].as_str().unwrap().contains("console quit"),
-            "{row:#}"
-        );
+        assert!(row["detail"].as_str().unwrap().contains(why), "{row:#}");
         assert_eq!(pack_json(&db, &code)["status"], "assembled");
+    }
+
+    #[test]
+    fn quitting_the_console_mid_write_leaves_the_board_unsaved_and_out_of_factory_mode() {
+        stopped_mid_write(Stop::Quit, "console quit");
+    }
+
+    #[test]
+    fn sigterm_to_the_console_mid_write_leaves_the_board_unsaved() {
+        stopped_mid_write(Stop::Signal(libc::SIGTERM), "console quit");
+    }
+
+    #[test]
+    fn sighup_to_the_console_mid_write_leaves_the_board_unsaved() {
+        stopped_mid_write(Stop::Signal(libc::SIGHUP), "console quit");
     }
 
     /// Test screen: start the test of the pack on the bench and answer its questions until
