@@ -522,6 +522,11 @@ mod pty {
         connect_and_write(&mut pty);
         let screen = pty.wait_text("ON HOLD", LONG);
         assert!(screen.contains("cannot be configured"), "{screen}");
+        // Nor can its end-of-line test start.
+        pty.key(b"6");
+        pty.key(b"t");
+        let screen = pty.wait_text("cannot be tested", LONG);
+        assert!(screen.contains("ON HOLD"), "{screen}");
         quit(pty);
         assert_eq!(board_registers(&db, &board15), after15);
         assert_eq!(
