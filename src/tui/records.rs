@@ -328,10 +328,13 @@ impl Services {
                     let mut text = format!("cell {cell} {}: {}", done.status, done.reason);
                     if let Some(p) = pack.as_ref().filter(|_| done.pack_effect.is_some()) {
                         text.push_str(&if held {
-                            format!("; pack {} is ON HOLD (w rework, d scrap)", p.label())
+                            format!(
+                                "; pack {} is ON HOLD: rework (w) or scrap (d) it on History",
+                                p.label()
+                            )
                         } else {
                             format!(
-                                "; out of pack {}'s plan, slot {} open (w rework, l release)",
+                                "; out of pack {}'s plan, slot {} open: rework (w) or release (l)",
                                 p.label(),
                                 p.open_slots().join(" ")
                             )
