@@ -21,6 +21,7 @@ mod exact;
 mod filter;
 mod metrics;
 mod model;
+mod pairing;
 pub mod rng;
 mod search;
 mod solve;

@@ -18,6 +18,7 @@ pub(crate) use pool::Pool;
 use crate::bounds::range_lower_bound;
 use crate::data::{Data, Limits, Span};
 use crate::exact;
+use crate::pairing;
 use crate::rng::Rng;
 
 /// The exact search under in-group limits gets 1 / this of the exact budget per pack.
@@ -664,6 +665,29 @@ impl Search<'_, '_> {
         let fits = |pick: &[usize]| {
             !limited || stat_of(d, lim, pick.iter().map(|&i| cells[i])).viol <= EPS
         };
+        if self.p == 2 && cells.len() <= pairing::MAX_CELLS {
+            // Exact without a budget: the optimum under the limits is the bound.
+            let ok = |i: usize, j: usize| fits(&[i, j]);
+            let best = self.cost.range;
+            let optimum = match pairing::least_range(&caps, &ok, self.lb, best) {
+                Some(found) => {
+                    let snap = self.snapshot();
+                    self.slots = found.pairs.iter().map(|&i| cells[i]).collect();
+                    for g in 0..self.s {
+                        self.resort(g);
+                    }
+                    self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                    if !self.cost.better(&snap.cost, self.ir_phase()) {
+                        self.restore(&snap);
+                    }
+                    found.range
+                }
+                None => best,
+            };
+            self.lb = self.lb.max(optimum);
+            self.proven = Some(self.lb);
+            return self.proven;
+        }
         // With limits every band is scanned for fitting groups: a smaller share of the budget.
         let nodes = if limited {
             nodes / LIMITED_EXACT_SHARE
