@@ -78,6 +78,10 @@ pub(crate) struct Plan {
 /// Largest stock (eligible cells of the run) the IR phase runs on.
 const IR_PHASE_MAX_CELLS: usize = 200_000;
 
+/// Stock size up to which packs beyond their slack share twice the search budget again (a
+/// quarter of it above).
+const RESCUE_FULL_CELLS: usize = 20_000;
+
 /// Search rounds one exact P = 2 cell selection is worth in the budget.
 const PAIR_SELECTION_COST: usize = 10;
 
@@ -343,6 +347,31 @@ fn improve(
         {
             pk.iterate(&mut pool, rng, opt.search_rounds_per_pack.min(total));
             pk.settle_exactly(exact);
+        }
+    }
+    // Packs still beyond their balance slack (under in-group limits, a few per hundred)
+    // share a second search budget, worst first: the search with the spare cells until
+    // within slack, then the exact search with a larger share.
+    let mut rescue: Vec<usize> = (0..packs.len())
+        .filter(|&i| packs[i].within_limits() && packs[i].beyond_slack())
+        .collect();
+    rescue.sort_by_key(|&i| std::cmp::Reverse(packs[i].cost().range));
+    let per_pack = opt.search_rounds_per_pack / 2;
+    let mut rounds_left = if stock <= RESCUE_FULL_CELLS {
+        opt.search_rounds * 2
+    } else {
+        opt.search_rounds / 2
+    };
+    let exact_rescue = MatchOptions::scaled(opt.exact_nodes_per_pack, stock);
+    for &i in &rescue {
+        if rounds_left == 0 {
+            break;
+        }
+        let rounds = per_pack.min(rounds_left);
+        rounds_left -= rounds;
+        packs[i].rescue(&mut pool, rng, rounds);
+        if packs[i].beyond_slack() {
+            packs[i].settle_exactly(exact_rescue);
         }
     }
     // IR phase: trade range, within the balance slack of the bound, for IR-homogeneous

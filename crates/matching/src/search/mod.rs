@@ -15,7 +15,7 @@ mod pool;
 
 pub(crate) use pool::Pool;
 
-use crate::bounds::range_lower_bound;
+use crate::bounds::{in_group_limit_bound, range_lower_bound};
 use crate::data::{Data, Limits, Span};
 use crate::exact;
 use crate::pairing;
@@ -23,6 +23,9 @@ use crate::rng::Rng;
 
 /// The exact search under in-group limits gets 1 / this of the exact budget per pack.
 const LIMITED_EXACT_SHARE: usize = 8;
+
+/// Rounds between checks of the balance slack in [`Search::rescue`].
+const RESCUE_CHUNK: usize = 25;
 
 /// Search-tree nodes one exact re-partition may visit.
 const LNS_NODES: usize = 20_000;
@@ -257,6 +260,30 @@ impl<'c, 'd> Search<'c, 'd> {
             "within the limits".to_string()
         } else {
             parts.join(", ")
+        }
+    }
+
+    /// Range above the bound by more than the balance slack (the bound this search knows:
+    /// the metrics may add the in-group one, so this errs towards "beyond").
+    pub fn beyond_slack(&self) -> bool {
+        let mean = self.total as f64 / self.s as f64;
+        let slack = |lb: i64| self.ctx.lim.slack_for(mean, lb);
+        if self.cost.range <= self.lb + slack(self.lb) {
+            return false;
+        }
+        let (d, lim) = (self.ctx.d, &self.ctx.lim);
+        let lb = in_group_limit_bound(d, lim, &self.slots, self.s, self.p).unwrap_or(0);
+        self.cost.range > lb + slack(lb)
+    }
+
+    /// Iterated local search in chunks until the pack is within its balance slack or
+    /// `rounds` are spent.
+    pub fn rescue(&mut self, pool: &mut Pool, rng: &mut Rng, rounds: usize) {
+        let mut spent = 0;
+        while spent < rounds && self.beyond_slack() {
+            let chunk = RESCUE_CHUNK.min(rounds - spent);
+            self.iterate(pool, rng, chunk);
+            spent += chunk;
         }
     }
 
