@@ -401,6 +401,9 @@ fn improve(
                 alt.adopt_proof(pk.proven_bound());
                 *pk = alt;
             }
+            if p == 2 {
+                pk.ir_pairing(steps);
+            }
         }
     }
     let mut plan = Plan::default();
