@@ -308,6 +308,13 @@ fn improve(
             pk.descend(&mut pool);
         }
     }
+    // P = 2 outside the in-group limits after descent: the exact pairing search finds an
+    // arrangement within them whenever one of these cells exists (or shows there is none).
+    if p == 2 && ctx.lim.has_group_limits() {
+        for pk in packs.iter_mut().filter(|pk| !pk.within_limits()) {
+            pk.settle_exactly(0);
+        }
+    }
     let total = MatchOptions::scaled(opt.search_rounds, stock);
     if p == 2 {
         // Choosing the cells is the only lever and it is solved exactly per pack: worst

@@ -95,6 +95,34 @@ fn brute_max_pairs(ocv: &[f64], limit: f64) -> usize {
     best
 }
 
+/// Smallest range over every pairing of (capacity, OCV, IR) cells whose pairs meet both
+/// limits; `None` when no pairing does.
+fn brute_min_range_pairs(cells: &[(i64, f64, f64)], ocv_limit: f64, ir_limit: f64) -> Option<i64> {
+    fn go(rest: &[(i64, f64, f64)], ocv: f64, ir: f64, sums: &mut Vec<i64>) -> Option<i64> {
+        if rest.is_empty() {
+            return Some(sums.iter().max()? - sums.iter().min()?);
+        }
+        let (a, others) = (rest[0], &rest[1..]);
+        let mut best: Option<i64> = None;
+        for (i, b) in others.iter().enumerate() {
+            if (a.1 - b.1).abs() > ocv + 1e-9 || (a.2 - b.2).abs() > ir + 1e-9 {
+                continue;
+            }
+            let left: Vec<(i64, f64, f64)> = (0..others.len())
+                .filter(|&j| j != i)
+                .map(|j| others[j])
+                .collect();
+            sums.push(a.0 + b.0);
+            if let Some(r) = go(&left, ocv, ir, sums) {
+                best = Some(best.map_or(r, |x: i64| x.min(r)));
+            }
+            sums.pop();
+        }
+        best
+    }
+    go(cells, ocv_limit, ir_limit, &mut Vec::new())
+}
+
 fn built(out: Result<packwright_matching::MatchOutcome, MatchError>) -> (usize, usize, bool) {
     match out {
         Ok(o) => (
@@ -153,6 +181,46 @@ proptest! {
             (Err(_), None) => {}
             (Ok(_), None) => prop_assert!(false, "a pack was built though no split meets the IR limit"),
             (Err(e), Some(opt)) => prop_assert!(false, "no pack ({e}) though a split with range {opt} exists"),
+        }
+    }
+
+    /// P = 2 under OCV and IR limits (no spare cells): the pack is the brute-force optimum
+    /// over every pairing that meets the limits, and its bound says so (proved exactly).
+    #[test]
+    fn two_p_under_in_group_limits_is_optimal_and_proved(
+        s in 2usize..7,
+        caps in prop::collection::vec(1000i64..1100, 12),
+        ocv in prop::collection::vec(3580.0f64..3620.0, 12),
+        irs in prop::collection::vec(20.0f64..30.0, 12),
+        ocv_limit in prop::sample::select(vec![10.0, 20.0, 40.0]),
+        ir_limit in prop::sample::select(vec![2.0, 4.0, 10.0]),
+    ) {
+        let n = 2 * s;
+        let cells: Vec<CellInput> = (0..n)
+            .map(|i| CellInput {
+                ocv_mv: Some(ocv[i].round()),
+                ir_mohm: Some(irs[i].round()),
+                ..cell(&format!("c{i}"), caps[i] as f64)
+            })
+            .collect();
+        let spec = MatchSpec {
+            max_group_ocv_delta_mv: Some(ocv_limit),
+            max_group_ir_spread_mohm: Some(ir_limit),
+            balance_slack_mah: Some(0.0),
+            ..MatchSpec::new(s, 2, "NMC")
+        };
+        let triples: Vec<(i64, f64, f64)> =
+            (0..n).map(|i| (caps[i], ocv[i].round(), irs[i].round())).collect();
+        match (match_cells(&cells, &spec), brute_min_range_pairs(&triples, ocv_limit, ir_limit)) {
+            (Ok(out), Some(opt)) => {
+                let m = &out.packs[0].metrics;
+                prop_assert_eq!(m.range_mah as i64, opt);
+                prop_assert_eq!(m.lower_bound_range_mah as i64, opt);
+                prop_assert!(m.at_lower_bound && m.at_bound_within_slack);
+            }
+            (Err(_), None) => {}
+            (Ok(_), None) => prop_assert!(false, "a pack was built though no pairing meets the limits"),
+            (Err(e), Some(opt)) => prop_assert!(false, "no pack ({e}) though a pairing with range {opt} exists"),
         }
     }
 

@@ -695,7 +695,9 @@ impl Search<'_, '_> {
         if self.p == 2 && cells.len() <= pairing::MAX_CELLS {
             // Exact without a budget: the optimum under the limits is the bound.
             let ok = |i: usize, j: usize| fits(&[i, j]);
-            let best = self.cost.range;
+            // Outside the limits: any pairing within them is better.
+            let within = self.within_limits();
+            let best = if within { self.cost.range } else { i64::MAX };
             let optimum = match pairing::least_range(&caps, &ok, self.lb, best) {
                 Some(found) => {
                     let snap = self.snapshot();
@@ -709,7 +711,9 @@ impl Search<'_, '_> {
                     }
                     found.range
                 }
-                None => best,
+                None if within => best,
+                // No pairing of these cells meets the limits.
+                None => return None,
             };
             self.lb = self.lb.max(optimum);
             self.proven = Some(self.lb);
