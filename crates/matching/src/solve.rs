@@ -342,7 +342,13 @@ fn improve(
     }
     // Large stocks have dense packs, where exact cover rarely pays: scale it down faster.
     let exact = MatchOptions::scaled(MatchOptions::scaled(opt.exact_nodes_per_pack, stock), stock);
-    for pk in packs.iter_mut().filter(|pk| pk.within_limits()) {
+    // Above RESCUE_FULL_CELLS only packs beyond their slack: thousands of 2P packs each
+    // proved exactly cost seconds, and a pack within its slack meets the objective already.
+    let large = stock > RESCUE_FULL_CELLS;
+    for pk in packs
+        .iter_mut()
+        .filter(|pk| pk.within_limits() && (!large || pk.beyond_slack()))
+    {
         let before = pk.cost().range;
         pk.settle_exactly(exact);
         // A small stock whose pack has a proved bound it does not meet yet: the search gets
@@ -408,7 +414,9 @@ fn improve(
                 alt.adopt_proof(pk.proven_bound());
                 *pk = alt;
             }
-            if p == 2 {
+            // Large stocks: the IR moves alone reach the same IR CV (1.27 % both ways on
+            // 200,000 cells as 16S2P) in a fraction of the time.
+            if p == 2 && !large {
                 pk.ir_pairing(steps);
             }
         }
