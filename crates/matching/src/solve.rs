@@ -79,7 +79,7 @@ pub(crate) struct Plan {
 const IR_PHASE_MAX_CELLS: usize = 200_000;
 
 /// Stock size up to which packs beyond their slack share twice the search budget again (a
-/// quarter of it above).
+/// quarter of it above, none above [`IR_PHASE_MAX_CELLS`]).
 const RESCUE_FULL_CELLS: usize = 20_000;
 
 /// Search rounds one exact P = 2 cell selection is worth in the budget.
@@ -372,8 +372,11 @@ fn improve(
     let per_pack = opt.search_rounds_per_pack / 2;
     let mut rounds_left = if stock <= RESCUE_FULL_CELLS {
         opt.search_rounds * 2
-    } else {
+    } else if stock <= IR_PHASE_MAX_CELLS && ctx.d.len() <= IR_PHASE_MAX_CELLS {
         opt.search_rounds / 2
+    } else {
+        // A million cells: packs of near-identical cells, and the time goes to the cut.
+        0
     };
     let exact_rescue = MatchOptions::scaled(opt.exact_nodes_per_pack, stock);
     for &i in &rescue {
