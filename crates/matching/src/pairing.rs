@@ -31,6 +31,26 @@ pub(crate) fn least_range(
     lower: i64,
     best: i64,
 ) -> Option<Pairing> {
+    sweep(caps, ok, lower, best, false)
+}
+
+/// Some allowed pairing with a range below `best`, if one exists (not the least).
+pub(crate) fn any_below(
+    caps: &[i64],
+    ok: &dyn Fn(usize, usize) -> bool,
+    lower: i64,
+    best: i64,
+) -> Option<Pairing> {
+    sweep(caps, ok, lower, best, true)
+}
+
+fn sweep(
+    caps: &[i64],
+    ok: &dyn Fn(usize, usize) -> bool,
+    lower: i64,
+    best: i64,
+    first: bool,
+) -> Option<Pairing> {
     let n = caps.len();
     if n < 2 || n % 2 != 0 || n > MAX_CELLS {
         return None;
@@ -51,34 +71,38 @@ pub(crate) fn least_range(
     let (mut a, mut b) = (0usize, 0usize);
     while a < edges.len() && best > lower {
         let lo = edges[a].0;
-        // Widen the window until it holds a perfect matching or is too wide to pay.
-        let mut perfect = false;
-        loop {
-            if b > a && isolated == 0 && edges[b - 1].0 - lo >= lower && g.complete() {
-                perfect = true;
-                break;
-            }
-            if b < edges.len() && edges[b].0 - lo < best {
-                let (_, i, j) = edges[b];
-                g.add(i, j);
-                for v in [i, j] {
-                    if deg[v] == 0 {
-                        isolated -= 1;
-                    }
-                    deg[v] += 1;
+        // The widest window that could still beat `best`: if it holds no perfect matching,
+        // no narrower one with this lowest sum does.
+        while b < edges.len() && edges[b].0 - lo < best {
+            let (_, i, j) = edges[b];
+            g.add(i, j);
+            for v in [i, j] {
+                if deg[v] == 0 {
+                    isolated -= 1;
                 }
-                b += 1;
-            } else {
-                break;
+                deg[v] += 1;
             }
+            b += 1;
         }
-        if perfect {
+        while b > a && isolated == 0 && edges[b - 1].0 - lo >= lower && g.complete() {
             let pairs = g.pairs();
             let sums: Vec<i64> = pairs.chunks(2).map(|p| caps[p[0]] + caps[p[1]]).collect();
-            let range = sums.iter().max().unwrap_or(&0) - sums.iter().min().unwrap_or(&0);
-            if range < best {
-                best = range;
-                found = Some(Pairing { range, pairs });
+            best = sums.iter().max().unwrap_or(&0) - sums.iter().min().unwrap_or(&0);
+            found = Some(Pairing { range: best, pairs });
+            if first || best <= lower {
+                return found;
+            }
+            // Look for a narrower one with the same lowest sum.
+            while b > a && edges[b - 1].0 - lo >= best {
+                let (_, i, j) = edges[b - 1];
+                g.remove(i, j);
+                for v in [i, j] {
+                    deg[v] -= 1;
+                    if deg[v] == 0 {
+                        isolated += 1;
+                    }
+                }
+                b -= 1;
             }
         }
         // Drop the lowest pair sum from the window.
@@ -344,6 +368,11 @@ mod tests {
             let want = brute(&caps, &ok);
             let got = least_range(&caps, &ok, 0, i64::MAX).map(|p| p.range);
             assert_eq!(got, want, "case {case}: caps {caps:?}");
+            if let Some(w) = want {
+                let some = any_below(&caps, &ok, 0, w + 1 + case as i64 % 7);
+                assert!(some.is_some_and(|p| p.range <= w + case as i64 % 7));
+                assert_eq!(any_below(&caps, &ok, 0, w), None);
+            }
         }
     }
 

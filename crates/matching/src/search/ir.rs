@@ -126,7 +126,7 @@ impl Search<'_, '_> {
         spreads.dedup();
         let within = |t: f64| {
             let ok = |i: usize, j: usize| fits[i * n + j] && (ir[i] - ir[j]).abs() <= t;
-            pairing::least_range(&caps, &ok, self.lb, allowed + 1)
+            pairing::any_below(&caps, &ok, self.lb, allowed + 1)
         };
         let (mut lo, mut hi) = (0usize, spreads.len());
         let mut best = None;
