@@ -52,7 +52,7 @@ fn sweep(
     first: bool,
 ) -> Option<Pairing> {
     let n = caps.len();
-    if n < 2 || n % 2 != 0 || n > MAX_CELLS {
+    if n < 2 || !n.is_multiple_of(2) || n > MAX_CELLS {
         return None;
     }
     let mut edges: Vec<(i64, usize, usize)> = Vec::new();
@@ -323,7 +323,13 @@ mod tests {
             used[i] = false;
         }
         let mut best = None;
-        go(caps, ok, &mut vec![false; caps.len()], &mut Vec::new(), &mut best);
+        go(
+            caps,
+            ok,
+            &mut vec![false; caps.len()],
+            &mut Vec::new(),
+            &mut best,
+        );
         best
     }
 
@@ -338,7 +344,10 @@ mod tests {
             let ok = |i: usize, j: usize| (tag[i] - tag[j]).abs() <= width;
             let want = brute(&caps, &ok);
             let got = least_range(&caps, &ok, 0, i64::MAX).map(|p| p.range);
-            assert_eq!(got, want, "case {case}: caps {caps:?} tags {tag:?} w {width}");
+            assert_eq!(
+                got, want,
+                "case {case}: caps {caps:?} tags {tag:?} w {width}"
+            );
             if let Some(p) = least_range(&caps, &ok, 0, i64::MAX) {
                 let mut seen = p.pairs.clone();
                 seen.sort_unstable();
@@ -356,15 +365,15 @@ mod tests {
             let n = 2 * (1 + r.below(6));
             let caps: Vec<i64> = (0..n).map(|_| 500 + r.below(100) as i64).collect();
             let density = 2 + r.below(8);
-            let mut allowed = vec![vec![false; n]; n];
+            let mut allowed = vec![false; n * n];
             for i in 0..n {
                 for j in i + 1..n {
                     let yes = r.below(10) < density;
-                    allowed[i][j] = yes;
-                    allowed[j][i] = yes;
+                    allowed[i * n + j] = yes;
+                    allowed[j * n + i] = yes;
                 }
             }
-            let ok = |i: usize, j: usize| allowed[i][j];
+            let ok = |i: usize, j: usize| allowed[i * n + j];
             let want = brute(&caps, &ok);
             let got = least_range(&caps, &ok, 0, i64::MAX).map(|p| p.range);
             assert_eq!(got, want, "case {case}: caps {caps:?}");

@@ -5,8 +5,8 @@ mod common;
 
 use common::{assert_accounted, brute_min_range, cell, combos, fixture};
 use packwright_matching::{
-    match_cells, match_cells_with, BoundKind, CellInput, DEFAULT_BALANCE_SLACK_PCT, MatchError, MatchOptions, MatchSpec,
-    RejectCode,
+    match_cells, match_cells_with, BoundKind, CellInput, MatchError, MatchOptions, MatchSpec,
+    RejectCode, DEFAULT_BALANCE_SLACK_PCT,
 };
 use proptest::prelude::*;
 
