@@ -122,6 +122,24 @@ fn sweep(
     found
 }
 
+/// The most disjoint pairs of `n` cells (at most [`MAX_CELLS`]) that `ok` allows: a
+/// maximum-cardinality matching (Edmonds), so exact.
+pub(crate) fn most_pairs(n: usize, ok: &dyn Fn(usize, usize) -> bool) -> Vec<(usize, usize)> {
+    if n > MAX_CELLS {
+        return Vec::new();
+    }
+    let mut g = Matcher::new(n);
+    for i in 0..n {
+        for j in i + 1..n {
+            if ok(i, j) {
+                g.add(i, j);
+            }
+        }
+    }
+    g.complete();
+    g.pairs().chunks(2).map(|p| (p[0], p[1])).collect()
+}
+
 /// A maximum-cardinality matching kept across edge insertions and removals.
 struct Matcher {
     n: usize,

@@ -5,6 +5,7 @@
 use crate::bldm::bldm;
 use crate::bounds::{fold_range, window_bound};
 use crate::data::{Data, Limits, Span};
+use crate::pairing;
 use crate::rng::Rng;
 use crate::search::{Ctx, Pool, Search};
 use crate::sort::sort_by_cap;
@@ -246,6 +247,18 @@ fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, V
     order.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
     let (mut groups, mut spare) = (Vec::new(), Vec::new());
     let mut i = 0;
+    if p == 2 && cells.len() <= pairing::MAX_CELLS {
+        // Few cells: the most pairs within every in-group limit together, exactly.
+        let pairs = pairing::most_pairs(order.len(), &|a, b| fits_pair(ctx, order[a], order[b]));
+        let mut used = vec![false; order.len()];
+        for &(a, b) in &pairs {
+            used[a] = true;
+            used[b] = true;
+            groups.push(vec![order[a], order[b]]);
+        }
+        spare.extend((0..order.len()).filter(|&k| !used[k]).map(|k| order[k]));
+        i = order.len();
+    }
     while i + p <= order.len() {
         let g = &order[i..i + p];
         let (mut ocv, mut ir) = (Span::default(), Span::default());
@@ -280,6 +293,17 @@ fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, V
         }
     }
     (packs, spare)
+}
+
+/// Two cells may share a parallel group (the OCV and IR limits).
+fn fits_pair(ctx: &Ctx, a: u32, b: u32) -> bool {
+    let d = ctx.d;
+    let (a, b) = (a as usize, b as usize);
+    let ocv = (d.ocv[a] - d.ocv[b]).abs();
+    let ir = (d.ir[a] - d.ir[b]).abs();
+    // A missing measurement (no limit on it: never rejected) spans nothing.
+    let w = |x: f64| if x.is_nan() { 0.0 } else { x };
+    ctx.lim.group_violation(w(ocv), w(ir)) == 0.0
 }
 
 /// Search, exact settling and the IR phase for cut packs; drops those still outside the
@@ -502,11 +526,25 @@ pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usi
             "groups of {p} within the {name} limit alone ({groups}) / {s}"
         ));
     }
-    let exact = limits <= 1 && lim.range_pct.is_none();
+    // Few cells, P = 2: the most pairs within every in-group limit together, exactly.
+    let together = p == 2 && limits > 1 && cells.len() <= pairing::MAX_CELLS;
+    if together {
+        let fits = |a: usize, b: usize| {
+            let (a, b) = (cells[a] as usize, cells[b] as usize);
+            let w = |x: f64| if x.is_nan() { 0.0 } else { x };
+            lim.group_violation(w((d.ocv[a] - d.ocv[b]).abs()), w((d.ir[a] - d.ir[b]).abs())) == 0.0
+        };
+        let pairs = pairing::most_pairs(cells.len(), &fits).len();
+        bound = bound.min(pairs / s);
+        parts.push(format!(
+            "pairs within the OCV and IR limits together ({pairs}, a maximum matching) / {s}"
+        ));
+    }
+    let exact = (limits <= 1 || together) && lim.range_pct.is_none();
     let mut note = format!("the least of {}", parts.join(", "));
     if !exact {
         let mut left = Vec::new();
-        if limits > 1 {
+        if limits > 1 && !together {
             left.push("the OCV and IR limits together");
         }
         if lim.range_pct.is_some() {

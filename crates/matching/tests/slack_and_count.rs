@@ -76,6 +76,26 @@ fn brute_max_packs_1p(caps: &[i64], s: usize, pct: f64) -> usize {
     go(caps, s, pct)
 }
 
+/// Most disjoint pairs meeting both limits (brute force over (OCV, IR)).
+fn brute_max_pairs_2d(cells: &[(f64, f64)], ocv: f64, ir: f64) -> usize {
+    if cells.len() < 2 {
+        return 0;
+    }
+    let (first, others) = (cells[0], &cells[1..]);
+    let mut best = brute_max_pairs_2d(others, ocv, ir);
+    for i in 0..others.len() {
+        if (others[i].0 - first.0).abs() <= ocv + 1e-9 && (others[i].1 - first.1).abs() <= ir + 1e-9
+        {
+            let left: Vec<(f64, f64)> = (0..others.len())
+                .filter(|&j| j != i)
+                .map(|j| others[j])
+                .collect();
+            best = best.max(1 + brute_max_pairs_2d(&left, ocv, ir));
+        }
+    }
+    best
+}
+
 /// Most disjoint pairs whose OCVs differ by at most `limit` (brute force).
 fn brute_max_pairs(ocv: &[f64], limit: f64) -> usize {
     if ocv.len() < 2 {
@@ -246,6 +266,43 @@ proptest! {
         let brute = brute_max_packs_1p(caps, s, pct);
         let (got, max, exact) = built(match_cells(&cells, &spec));
         prop_assert_eq!(got, brute, "caps {:?}", caps);
+        if got > 0 {
+            prop_assert!(max >= brute);
+            if exact {
+                prop_assert_eq!(max, brute);
+            }
+        }
+    }
+
+    /// P = 2 with OCV and IR limits together (no spread limit): any S compatible pairs make
+    /// a pack, so the most packs is ⌊most disjoint compatible pairs / S⌋; the matcher builds
+    /// that many and never reports a maximum below it.
+    #[test]
+    fn two_limit_pack_count_is_the_maximum(
+        s in 1usize..4,
+        n in 4usize..11,
+        ocv in prop::collection::vec(3580.0f64..3640.0, 10),
+        irs in prop::collection::vec(20.0f64..30.0, 10),
+        caps in prop::collection::vec(1000i64..1100, 10),
+        ocv_limit in prop::sample::select(vec![10.0, 20.0]),
+        ir_limit in prop::sample::select(vec![2.0, 4.0]),
+    ) {
+        let cells: Vec<CellInput> = (0..n)
+            .map(|i| CellInput {
+                ocv_mv: Some(ocv[i].round()),
+                ir_mohm: Some(irs[i].round()),
+                ..cell(&format!("c{i}"), caps[i] as f64)
+            })
+            .collect();
+        let spec = MatchSpec {
+            max_group_ocv_delta_mv: Some(ocv_limit),
+            max_group_ir_spread_mohm: Some(ir_limit),
+            ..MatchSpec::new(s, 2, "NMC")
+        };
+        let pts: Vec<(f64, f64)> = (0..n).map(|i| (ocv[i].round(), irs[i].round())).collect();
+        let brute = brute_max_pairs_2d(&pts, ocv_limit, ir_limit) / s;
+        let (got, max, exact) = built(match_cells(&cells, &spec));
+        prop_assert_eq!(got, brute);
         if got > 0 {
             prop_assert!(max >= brute);
             if exact {
