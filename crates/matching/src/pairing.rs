@@ -140,6 +140,149 @@ pub(crate) fn most_pairs(n: usize, ok: &dyn Fn(usize, usize) -> bool) -> Vec<(us
     g.pairs().chunks(2).map(|p| (p[0], p[1])).collect()
 }
 
+/// The size of a maximum matching of a graph given by adjacency lists (any size): a greedy
+/// start, then Edmonds' augmenting-path search from every unmatched vertex.
+pub(crate) fn max_matching_size(adj: &[Vec<u32>]) -> usize {
+    let n = adj.len();
+    let mut m = Big {
+        adj,
+        mate: vec![NONE; n],
+        parent: vec![NONE; n],
+        base: (0..n).collect(),
+        used: vec![false; n],
+        blossom: vec![false; n],
+        seen: vec![false; n],
+        queue: Vec::with_capacity(n),
+    };
+    let mut size = 0;
+    for (v, near) in adj.iter().enumerate() {
+        if m.mate[v] == NONE {
+            if let Some(&u) = near
+                .iter()
+                .find(|&&u| m.mate[u as usize] == NONE && u as usize != v)
+            {
+                m.mate[v] = u as usize;
+                m.mate[u as usize] = v;
+                size += 1;
+            }
+        }
+    }
+    for (r, near) in adj.iter().enumerate() {
+        if m.mate[r] == NONE && !near.is_empty() {
+            if let Some(v) = m.find_path(r) {
+                m.augment(v);
+                size += 1;
+            }
+        }
+    }
+    size
+}
+
+/// Edmonds' search on adjacency lists (see [`Matcher`], which keeps rows as bit sets).
+struct Big<'a> {
+    adj: &'a [Vec<u32>],
+    mate: Vec<usize>,
+    parent: Vec<usize>,
+    base: Vec<usize>,
+    used: Vec<bool>,
+    blossom: Vec<bool>,
+    seen: Vec<bool>,
+    queue: Vec<usize>,
+}
+
+impl Big<'_> {
+    fn augment(&mut self, mut v: usize) {
+        while v != NONE {
+            let pv = self.parent[v];
+            let ppv = self.mate[pv];
+            self.mate[v] = pv;
+            self.mate[pv] = v;
+            v = ppv;
+        }
+    }
+
+    fn lca(&mut self, mut a: usize, mut b: usize) -> usize {
+        let mut marked = Vec::new();
+        loop {
+            a = self.base[a];
+            self.seen[a] = true;
+            marked.push(a);
+            if self.mate[a] == NONE {
+                break;
+            }
+            a = self.parent[self.mate[a]];
+        }
+        let found = loop {
+            b = self.base[b];
+            if self.seen[b] {
+                break b;
+            }
+            b = self.parent[self.mate[b]];
+        };
+        for x in marked {
+            self.seen[x] = false;
+        }
+        found
+    }
+
+    fn mark_path(&mut self, mut v: usize, b: usize, mut child: usize) {
+        while self.base[v] != b {
+            self.blossom[self.base[v]] = true;
+            self.blossom[self.base[self.mate[v]]] = true;
+            self.parent[v] = child;
+            child = self.mate[v];
+            v = self.parent[self.mate[v]];
+        }
+    }
+
+    fn find_path(&mut self, root: usize) -> Option<usize> {
+        let n = self.adj.len();
+        self.used.iter_mut().for_each(|u| *u = false);
+        self.parent.iter_mut().for_each(|p| *p = NONE);
+        for (i, b) in self.base.iter_mut().enumerate() {
+            *b = i;
+        }
+        self.used[root] = true;
+        self.queue.clear();
+        self.queue.push(root);
+        let mut head = 0;
+        while head < self.queue.len() {
+            let v = self.queue[head];
+            head += 1;
+            for k in 0..self.adj[v].len() {
+                let to = self.adj[v][k] as usize;
+                if self.base[v] == self.base[to] || self.mate[v] == to {
+                    continue;
+                }
+                if to == root || (self.mate[to] != NONE && self.parent[self.mate[to]] != NONE) {
+                    let cb = self.lca(v, to);
+                    self.blossom.iter_mut().for_each(|b| *b = false);
+                    self.mark_path(v, cb, to);
+                    self.mark_path(to, cb, v);
+                    for i in 0..n {
+                        if self.blossom[self.base[i]] {
+                            self.base[i] = cb;
+                            if !self.used[i] {
+                                self.used[i] = true;
+                                self.queue.push(i);
+                            }
+                        }
+                    }
+                } else if self.parent[to] == NONE {
+                    self.parent[to] = v;
+                    if self.mate[to] == NONE {
+                        return Some(to);
+                    }
+                    let next = self.mate[to];
+                    self.used[next] = true;
+                    self.queue.push(next);
+                }
+            }
+        }
+        None
+    }
+}
+
 /// A maximum-cardinality matching kept across edge insertions and removals.
 struct Matcher {
     n: usize,
@@ -400,6 +543,28 @@ mod tests {
                 assert!(some.is_some_and(|p| p.range <= w + case as i64 % 7));
                 assert_eq!(any_below(&caps, &ok, 0, w), None);
             }
+        }
+    }
+
+    #[test]
+    fn list_matching_equals_the_bit_set_one() {
+        let mut r = crate::rng::Rng::new(5);
+        for _ in 0..300 {
+            let n = 1 + r.below(40);
+            let density = 1 + r.below(6);
+            let mut allowed = vec![false; n * n];
+            let mut adj = vec![Vec::new(); n];
+            for i in 0..n {
+                for j in i + 1..n {
+                    if r.below(12) < density {
+                        allowed[i * n + j] = true;
+                        adj[i].push(j as u32);
+                        adj[j].push(i as u32);
+                    }
+                }
+            }
+            let want = most_pairs(n, &|i, j| allowed[i * n + j]).len();
+            assert_eq!(max_matching_size(&adj), want);
         }
     }
 

@@ -109,10 +109,17 @@ pub(crate) fn solve_stratum(
     let plan = run(Strategy::CapacityFirst, rng);
     // When the in-group limits bind, windows of similar capacity rarely hold P cells that
     // fit them: build the groups first and compare.
+    let mut plan = plan;
     if ctx.lim.has_group_limits() && plan.packs.len() < bound.packs && p >= 2 {
         let other = run(Strategy::GroupsFirst, rng);
         if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
-            return other;
+            plan = other;
+        }
+    }
+    if p == 2 && plan.packs.len() < bound.packs && cells.len() <= pairing::MAX_CELLS {
+        let other = run(Strategy::MostPairs, rng);
+        if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
+            plan = other;
         }
     }
     plan
@@ -124,6 +131,9 @@ enum Strategy {
     CapacityFirst,
     /// Groups of P cells that fit the in-group limits, then packs of S groups of similar sum.
     GroupsFirst,
+    /// As `GroupsFirst`, with the most pairs the limits allow together (P = 2, at most
+    /// [`pairing::MAX_CELLS`] cells): more groups, though not always more packs.
+    MostPairs,
 }
 
 /// The first strategy on all cells, then passes over what is left: a pack dropped for the
@@ -151,7 +161,8 @@ fn passes(
                 cut_windows_1p(ctx.d, &ctx.lim, &rest, s)
             }
             Strategy::CapacityFirst => cut_windows(ctx.d, &rest, s, p),
-            Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p),
+            Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p, false),
+            Strategy::MostPairs => cut_groups(ctx, &rest, s, p, true),
         };
         let pass = improve(ctx, packs, spare, s, p, opt, cells.len(), rng);
         let progress = !pass.packs.is_empty();
@@ -236,7 +247,13 @@ fn cut_windows(d: &Data, sorted: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, 
 /// cells whenever they fit every in-group limit, else set the lowest aside (for one limit
 /// this builds the most groups). Then sort the groups by capacity and cut packs of S groups
 /// of similar sum, leaving out the surplus groups where it costs least.
-fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
+fn cut_groups(
+    ctx: &Ctx,
+    cells: &[u32],
+    s: usize,
+    p: usize,
+    matched: bool,
+) -> (Vec<Vec<u32>>, Vec<u32>) {
     let d = ctx.d;
     let key = if ctx.lim.ocv_mv.is_some() {
         &d.ocv
@@ -247,18 +264,6 @@ fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, V
     order.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
     let (mut groups, mut spare) = (Vec::new(), Vec::new());
     let mut i = 0;
-    if p == 2 && cells.len() <= pairing::MAX_CELLS {
-        // Few cells: the most pairs within every in-group limit together, exactly.
-        let pairs = pairing::most_pairs(order.len(), &|a, b| fits_pair(ctx, order[a], order[b]));
-        let mut used = vec![false; order.len()];
-        for &(a, b) in &pairs {
-            used[a] = true;
-            used[b] = true;
-            groups.push(vec![order[a], order[b]]);
-        }
-        spare.extend((0..order.len()).filter(|&k| !used[k]).map(|k| order[k]));
-        i = order.len();
-    }
     while i + p <= order.len() {
         let g = &order[i..i + p];
         let (mut ocv, mut ir) = (Span::default(), Span::default());
@@ -275,6 +280,24 @@ fn cut_groups(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, V
         }
     }
     spare.extend_from_slice(&order[i..]);
+    // `matched` (few cells, P = 2): when the most pairs within every in-group limit together
+    // (exactly, a maximum matching) are more than the greedy's, take those instead.
+    if matched && p == 2 && order.len() <= pairing::MAX_CELLS {
+        let pairs = pairing::most_pairs(order.len(), &|a, b| fits_pair(ctx, order[a], order[b]));
+        if pairs.len() > groups.len() {
+            let mut used = vec![false; order.len()];
+            groups.clear();
+            for &(a, b) in &pairs {
+                used[a] = true;
+                used[b] = true;
+                groups.push(vec![order[a], order[b]]);
+            }
+            spare = (0..order.len())
+                .filter(|&k| !used[k])
+                .map(|k| order[k])
+                .collect();
+        }
+    }
     let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
     groups.sort_by_key(sum);
     let sums: Vec<i64> = groups.iter().map(sum).collect();
@@ -526,15 +549,12 @@ pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usi
             "groups of {p} within the {name} limit alone ({groups}) / {s}"
         ));
     }
-    // Few cells, P = 2: the most pairs within every in-group limit together, exactly.
-    let together = p == 2 && limits > 1 && cells.len() <= pairing::MAX_CELLS;
+    // P = 2 on up to FULL_EFFORT_CELLS cells: the most pairs within every in-group limit
+    // together, exactly (a maximum matching of the graph of compatible pairs). Larger classes
+    // pay too much for it (4,067 cells: +130 ms, and no lower maximum on the benchmark).
+    let together = p == 2 && limits > 1 && cells.len() <= FULL_EFFORT_CELLS;
     if together {
-        let fits = |a: usize, b: usize| {
-            let (a, b) = (cells[a] as usize, cells[b] as usize);
-            let w = |x: f64| if x.is_nan() { 0.0 } else { x };
-            lim.group_violation(w((d.ocv[a] - d.ocv[b]).abs()), w((d.ir[a] - d.ir[b]).abs())) == 0.0
-        };
-        let pairs = pairing::most_pairs(cells.len(), &fits).len();
+        let pairs = most_compatible_pairs(d, lim, cells);
         bound = bound.min(pairs / s);
         parts.push(format!(
             "pairs within the OCV and IR limits together ({pairs}, a maximum matching) / {s}"
@@ -560,6 +580,31 @@ pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usi
         exact,
         note,
     }
+}
+
+/// The size of a maximum matching of `cells` under the in-group limits: neighbours found by
+/// a scan over the cells in OCV order (OCV and IR are both set when this runs).
+fn most_compatible_pairs(d: &Data, lim: &Limits, cells: &[u32]) -> usize {
+    let mut order: Vec<u32> = cells.to_vec();
+    order.sort_by(|&a, &b| d.ocv[a as usize].total_cmp(&d.ocv[b as usize]));
+    let ocv_lim = lim.ocv_mv.unwrap_or(f64::INFINITY) + 1e-9;
+    let w = |x: f64| if x.is_nan() { 0.0 } else { x };
+    let mut adj: Vec<Vec<u32>> = vec![Vec::new(); order.len()];
+    for i in 0..order.len() {
+        let a = order[i] as usize;
+        for j in i + 1..order.len() {
+            let b = order[j] as usize;
+            let docv = w(d.ocv[b] - d.ocv[a]);
+            if docv > ocv_lim {
+                break;
+            }
+            if lim.group_violation(docv, w((d.ir[a] - d.ir[b]).abs())) == 0.0 {
+                adj[i].push(j as u32);
+                adj[j].push(i as u32);
+            }
+        }
+    }
+    pairing::max_matching_size(&adj)
 }
 
 /// Most disjoint windows `i..i + w` of `0..n` with `ok(i)`: the leftmost window that fits
