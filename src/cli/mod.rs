@@ -28,6 +28,7 @@ mod label;
 mod match_cmd;
 mod packs;
 mod profile;
+mod progress;
 mod sim;
 mod trace;
 

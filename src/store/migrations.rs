@@ -230,4 +230,15 @@ CREATE TABLE label_prints(
 );
 CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
 "#,
+    // 5: streaming imports. A large import is staged: its cells are inserted in chunks under a
+    // batch whose `staged_pid` names the importing process, invisible to every query until one
+    // short transaction clears it (publishing them all at once). A batch left staged by a
+    // process that died is removed by the next import on the station. `import_line` is the
+    // row a cell came from (a duplicate id in a file is named by both of its lines).
+    r#"
+ALTER TABLE import_batches ADD COLUMN staged_pid INTEGER;
+CREATE INDEX import_batches_staged ON import_batches(staged_pid) WHERE staged_pid IS NOT NULL;
+ALTER TABLE cells ADD COLUMN import_line INTEGER;
+CREATE INDEX cells_by_batch ON cells(batch_id, status);
+"#,
 ];

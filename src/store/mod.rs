@@ -24,7 +24,7 @@ pub(crate) mod testing;
 mod trace;
 
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
-pub use cells::{CellFilter, CellRecords};
+pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};

@@ -1,5 +1,6 @@
 //! Packs and their cells in the store.
 
+use super::cells::VISIBLE;
 use super::{Actor, Result, Store, StoreError};
 use crate::domain::{Pack, PackStatus};
 use rusqlite::{params, OptionalExtension};
@@ -287,9 +288,10 @@ impl Store {
                                    profile_toml, profile_sha256, profile_origin)
                  VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            let mut reserve = tx.prepare(
-                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
-            )?;
+            let mut reserve = tx.prepare(&format!(
+                "UPDATE cells SET status = 'reserved', updated_at = ?2
+                 WHERE id = ?1 AND status = 'available' AND {VISIBLE}"
+            ))?;
             let mut link = tx.prepare(
                 "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
             )?;
