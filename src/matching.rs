@@ -60,6 +60,19 @@ pub fn commit(
     source: Option<&ProfileSource>,
     packs: &[&MatchedPack],
 ) -> Result<Vec<i64>, StoreError> {
+    commit_with_progress(store, actor, profile, source, packs, &mut |_| {})
+}
+
+/// [`commit`], calling `progress` with the number of packs committed so far (the commit goes
+/// in chunks, see `PackRecords::commit_packs`).
+pub fn commit_with_progress(
+    store: &mut Store,
+    actor: &Actor,
+    profile: &Profile,
+    source: Option<&ProfileSource>,
+    packs: &[&MatchedPack],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<i64>, StoreError> {
     let new: Vec<NewPack> = packs
         .iter()
         .map(|p| NewPack {
@@ -69,7 +82,8 @@ pub fn commit(
         .collect();
     // The profile's text travels with each pack, so a pack never depends on the file again.
     let record = source.map(crate::services::packs::record_of);
-    let ids = store.commit_packs_with_profile(actor, &profile.name, record.as_ref(), &new)?;
+    let ids =
+        store.commit_packs_with_progress(actor, &profile.name, record.as_ref(), &new, progress)?;
     store.log_event(
         actor,
         "info",

@@ -1,6 +1,7 @@
 //! `packwright match`: propose balanced packs for a profile, and commit them.
 
 use super::{input_error, print_json, Context, EXIT_BAD_INPUT, EXIT_OK};
+use super::progress::Progress;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
@@ -28,6 +29,7 @@ pub struct MatchArgs {
 
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let (profile, source) = Profile::load_with_source(&args.profile).map_err(input_error)?;
+    let reading = Progress::spinner("reading the cells");
     let cells = match &args.cells {
         Some(file) => {
             let defaults = IntakeDefaults {
@@ -48,7 +50,10 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
             ..Default::default()
         })?,
     };
-    let outcome = match matching::propose(&profile, &cells) {
+    reading.message(&format!("matching {} cells", cells.len()));
+    let outcome = matching::propose(&profile, &cells);
+    reading.done();
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         // No pack possible is an answer, not a failure of the command: under --json it is
         // still the match document (no packs, and why), besides the message and exit 2.
@@ -72,10 +77,17 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let pack_ids = if args.commit {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
-        Some(
-            matching::commit(&mut store, &ctx.actor, &profile, Some(&source), &chosen)
-                .map_err(input_error)?,
-        )
+        let progress = Progress::count("committing", chosen.len() as u64);
+        let ids = matching::commit_with_progress(
+            &mut store,
+            &ctx.actor,
+            &profile,
+            Some(&source),
+            &chosen,
+            &mut |n| progress.set(n as u64),
+        );
+        progress.done();
+        Some(ids.map_err(input_error)?)
     } else {
         None
     };

@@ -286,6 +286,7 @@ impl CellRecords for Store {
                 return Ok(());
             }
             tx.commit()?;
+            super::let_others_in();
         }
     }
 

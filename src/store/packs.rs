@@ -49,6 +49,17 @@ pub trait PackRecords {
         packs: &[NewPack],
     ) -> Result<Vec<i64>>;
 
+    /// [`PackRecords::commit_packs_with_profile`], calling `progress` with the number of packs
+    /// committed so far after each chunk.
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<i64>>;
+
     fn get_pack(&self, id: i64) -> Result<Option<Pack>>;
 
     /// A pack by its code, or by its number written `123` or `#123`.
@@ -96,6 +107,17 @@ impl PackRecords for Store {
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
+        self.commit_packs_with_progress(actor, profile, record, packs, &mut |_| {})
+    }
+
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<i64>> {
         let at = self.now();
         let mut ids = Vec::with_capacity(packs.len());
         let mut start = 0;
@@ -107,7 +129,13 @@ impl PackRecords for Store {
                 end += 1;
             }
             match self.commit_pack_chunk(actor, profile, record, &packs[start..end], &at) {
-                Ok(chunk) => ids.extend(chunk),
+                Ok(chunk) => {
+                    ids.extend(chunk);
+                    progress(ids.len());
+                    if end < packs.len() {
+                        super::let_others_in();
+                    }
+                }
                 Err(e) => {
                     if let Err(undo) = self.uncommit_packs(&ids) {
                         return Err(StoreError::Conflict(format!(
@@ -353,6 +381,7 @@ impl Store {
                 tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
             }
             tx.commit()?;
+            super::let_others_in();
         }
         if kept.is_empty() {
             Ok(())
