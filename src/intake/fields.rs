@@ -211,7 +211,7 @@ fn forbidden_in_code(c: char) -> Option<&'static str> {
 /// escapes, invisible characters (zero-width spaces, bidi controls, BOM…), spaces other than
 /// U+0020, and more than [`MAX_ID_CHARS`] characters. `what` names it in messages ("id").
 pub fn normalise_code(raw: &str, what: &str) -> Result<String, String> {
-    let code: String = raw.trim().nfc().collect();
+    let code = nfc(raw.trim());
     for (i, c) in code.chars().enumerate() {
         if let Some(kind) = forbidden_in_code(c) {
             return Err(format!(
@@ -233,9 +233,19 @@ pub fn normalise_code(raw: &str, what: &str) -> Result<String, String> {
     Ok(code)
 }
 
+/// `text` in Unicode NFC. ASCII text is NFC already (the common case, a million times in a
+/// large export), so it is only copied.
+fn nfc(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_string()
+    } else {
+        text.nfc().collect()
+    }
+}
+
 /// Free text (model, grade): trimmed, NFC, no control characters, at most [`MAX_TEXT_CHARS`].
 fn free_text(column: &str, raw: &str) -> Result<Option<String>, RowError> {
-    let text: String = raw.trim().nfc().collect();
+    let text = nfc(raw.trim());
     if text.is_empty() {
         return Ok(None);
     }

@@ -35,6 +35,107 @@ const INSERT_CELL: &str = "INSERT INTO cells(id, chemistry, model, capacity_mah,
         import_line)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
+/// Rows per `INSERT` statement when staging (14 parameters each): one statement per row
+/// costs more in SQLite's per-statement work than the insert itself.
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT INTO cells … VALUES (…), (…)` for `rows` rows.
+fn insert_rows_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; 14].join(","));
+    format!(
+        "INSERT INTO cells(id, chemistry, model, capacity_mah, ir_mohm, ocv_mv,
+            self_discharge_mv_per_day, grade, source_code, status, status_reason, batch_id,
+            updated_at, import_line) VALUES {}",
+        vec![one; rows].join(",")
+    )
+}
+
+/// One chunk of a staged import in one write transaction, many rows per statement.
+fn stage_rows(
+    conn: &mut rusqlite::Connection,
+    batch: i64,
+    cells: &[(usize, Cell)],
+    at: &str,
+) -> Result<()> {
+    use rusqlite::types::ToSql;
+    let tx = super::write_tx(conn)?;
+    for group in cells.chunks(ROWS_PER_INSERT) {
+        let mut stmt = tx.prepare_cached(&insert_rows_sql(group.len()))?;
+        let lines: Vec<i64> = group.iter().map(|(l, _)| *l as i64).collect();
+        let names: Vec<(&str, &str)> = group
+            .iter()
+            .map(|(_, c)| (c.chemistry.name(), c.status.as_str()))
+            .collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(group.len() * 14);
+        for (((_, c), line), (chemistry, status)) in group.iter().zip(&lines).zip(&names) {
+            values.extend_from_slice(&[
+                &c.id as &dyn ToSql,
+                chemistry,
+                &c.model,
+                &c.capacity_mah,
+                &c.ir_mohm,
+                &c.ocv_mv,
+                &c.self_discharge_mv_per_day,
+                &c.grade,
+                &c.source_code,
+                status,
+                &c.status_reason,
+                &batch,
+                &at,
+                line,
+            ]);
+        }
+        stmt.execute(values.as_slice())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`stage_rows`] one row at a time, to name the row a constraint refuses.
+fn stage_one_by_one(
+    conn: &mut rusqlite::Connection,
+    batch: i64,
+    file: &str,
+    cells: &[(usize, Cell)],
+    at: &str,
+) -> Result<()> {
+    let tx = super::write_tx(conn)?;
+    {
+        let mut insert = tx.prepare_cached(INSERT_CELL)?;
+        for (line, c) in cells {
+            let inserted = insert.execute(params![
+                c.id,
+                c.chemistry.name(),
+                c.model,
+                c.capacity_mah,
+                c.ir_mohm,
+                c.ocv_mv,
+                c.self_discharge_mv_per_day,
+                c.grade,
+                c.source_code,
+                c.status.as_str(),
+                c.status_reason,
+                batch,
+                at,
+                *line as i64
+            ]);
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    let why = taken(&tx, &c.id, Some(batch))?
+                        .unwrap_or_else(|| format!("cell '{}': {e}", printable(&c.id)));
+                    return Err(StoreError::Conflict(format!(
+                        "{file}: line {line}, column id: {why}; nothing was imported"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
@@ -202,44 +303,22 @@ impl CellRecords for Store {
 
     fn stage_cells(&mut self, batch: i64, file: &str, cells: &[(usize, Cell)]) -> Result<()> {
         let at = self.now();
-        let tx = super::write_tx(self.conn_mut())?;
-        {
-            let mut insert = tx.prepare_cached(INSERT_CELL)?;
-            for (line, c) in cells {
-                let inserted = insert.execute(params![
-                    c.id,
-                    c.chemistry.name(),
-                    c.model,
-                    c.capacity_mah,
-                    c.ir_mohm,
-                    c.ocv_mv,
-                    c.self_discharge_mv_per_day,
-                    c.grade,
-                    c.source_code,
-                    c.status.as_str(),
-                    c.status_reason,
-                    batch,
-                    at,
-                    *line as i64
-                ]);
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        let why = taken(&tx, &c.id, Some(batch))?
-                            .unwrap_or_else(|| format!("cell '{}': {e}", printable(&c.id)));
-                        return Err(StoreError::Conflict(format!(
-                            "{file}: line {line}, column id: {why}; nothing was imported"
-                        )));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+        // Staged rows need no durability of their own (they are invisible, and removed when
+        // lost): no sync per chunk. Publishing syncs them all (`synchronous = FULL` again).
+        self.conn().pragma_update(None, "synchronous", "NORMAL")?;
+        // A statement inserting many rows keeps a statement journal: in memory, not a file.
+        self.conn().pragma_update(None, "temp_store", "MEMORY")?;
+        match stage_rows(self.conn_mut(), batch, cells, &at) {
+            Err(StoreError::Sql(e)) if is_unique_violation(&e) => {
+                // Which row: the same chunk again, one row at a time (rolled back either way).
+                stage_one_by_one(self.conn_mut(), batch, file, cells, &at)
             }
+            other => other,
         }
-        tx.commit()?;
-        Ok(())
     }
 
     fn publish_import(&mut self, batch: i64) -> Result<u64> {
+        self.conn().pragma_update(None, "synchronous", "FULL")?;
         let tx = super::write_tx(self.conn_mut())?;
         let rows: i64 = tx.query_row(
             "SELECT COUNT(*) FROM cells WHERE batch_id = ?1",
