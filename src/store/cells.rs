@@ -441,7 +441,7 @@ impl CellRecords for Store {
         CellStatus::ALL
             .iter()
             .map(|s| {
-                // Both counts read an index only (a staged million does not slow the console).
+                // The first count reads an index only; the second only a staged import's rows.
                 let n: i64 = self.conn().query_row(
                     "SELECT (SELECT COUNT(*) FROM cells WHERE status = ?1)
                           - (SELECT COUNT(*) FROM cells WHERE status = ?1 AND batch_id IN

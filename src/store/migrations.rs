@@ -239,6 +239,14 @@ CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
 ALTER TABLE import_batches ADD COLUMN staged_pid INTEGER;
 CREATE INDEX import_batches_staged ON import_batches(staged_pid) WHERE staged_pid IS NOT NULL;
 ALTER TABLE cells ADD COLUMN import_line INTEGER;
-CREATE INDEX cells_by_batch ON cells(batch_id, status);
+-- Not on status too: reserving a cell (a million in a large commit) must not touch it.
+CREATE INDEX cells_by_batch ON cells(batch_id);
+-- A profile's text once per distinct text (by its SHA-256), not once per pack: a commit of
+-- 62,500 packs wrote 375 MB of the same 6 KB. A pack whose own `profile_toml` is NULL keeps
+-- its text here, under its `profile_sha256`.
+CREATE TABLE profile_texts(
+    sha256 TEXT PRIMARY KEY,
+    toml TEXT NOT NULL
+);
 "#,
 ];

@@ -289,6 +289,9 @@ impl Store {
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
+        // Up to 32 MiB of pages (SQLite's default is 2 MiB): a million cells' indexes are read
+        // again and again by a large import or commit; the cache grows only as it is used.
+        self.conn.pragma_update(None, "cache_size", -32768)?;
         Ok(())
     }
 

@@ -310,6 +310,13 @@ impl Store {
     ) -> Result<Vec<i64>> {
         let tx = super::write_tx(self.conn_mut())?;
         let mut ids = Vec::with_capacity(packs.len());
+        if let Some(r) = record {
+            // The text once, under its hash; each pack names the hash (see `pack_profile`).
+            tx.execute(
+                "INSERT OR IGNORE INTO profile_texts(sha256, toml) VALUES (?1, ?2)",
+                params![r.sha256, r.toml],
+            )?;
+        }
         {
             let mut insert_pack = tx.prepare(
                 "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
@@ -330,7 +337,7 @@ impl Store {
                     actor.station,
                     actor.operator,
                     pack.metrics_json,
-                    record.map(|r| &r.toml),
+                    None::<String>,
                     record.map(|r| &r.sha256),
                     record.map(|r| &r.origin),
                 ])?;

@@ -531,7 +531,11 @@ impl StateRecords for Store {
         let (name, toml, sha256, origin): (String, Option<String>, Option<String>, Option<String>) =
             self.conn()
                 .query_row(
-                    "SELECT profile, profile_toml, profile_sha256, profile_origin FROM packs WHERE id = ?1",
+                    "SELECT profile,
+                            COALESCE(profile_toml,
+                                     (SELECT toml FROM profile_texts t WHERE t.sha256 = packs.profile_sha256)),
+                            profile_sha256, profile_origin
+                     FROM packs WHERE id = ?1",
                     [pack],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
