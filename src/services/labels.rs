@@ -209,13 +209,22 @@ fn qr_url(profile: &crate::profile::Profile, pack_code: &str) -> Option<String> 
 /// resolver URL its QR code carries) and recorded, matched or not. A scan that is not the
 /// pack's code is returned with `matched() == false`; the faces refuse it loudly.
 pub fn verify(station: &Station, key: &PackKey, raw: &str) -> Result<Verified> {
-    let mut store = station.open()?;
-    let (pack, profile) = super::pack_and_profile(&store, key)?;
+    verify_in(&mut station.open()?, &station.actor, key, raw)
+}
+
+/// [`verify`] on an open store (the console's store thread), recorded as `actor`.
+pub fn verify_in(
+    store: &mut Store,
+    actor: &crate::store::Actor,
+    key: &PackKey,
+    raw: &str,
+) -> Result<Verified> {
+    let (pack, profile) = super::pack_and_profile(store, key)?;
     let code = labelable(&pack)?;
     let scan = label::scan::normalise(raw);
     let matched = label::scan::matches(&scan, &code, qr_url(&profile, &code).as_deref());
     let stored = store.record_label_scan(
-        &station.actor,
+        actor,
         &NewLabelScan {
             pack_id: pack.id,
             pack_code: &code,
@@ -257,7 +266,7 @@ pub fn scan_back_required(
     };
     Err(ServiceError::Refused(format!(
         "pack {code} cannot be {doing}: {why}, and its test plan ({}) requires a scan-back. \
-         Scan the label on the pack (Assemble screen, s; or label verify {code} --scan TEXT), \
+         Scan the label on the pack (Assemble screen, v; or label verify {code} --scan TEXT), \
          printing it first if it has none (label print {code})",
         profile.eol.plan_version
     )))

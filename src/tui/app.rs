@@ -146,6 +146,8 @@ pub enum InputPurpose {
     Filter,
     /// A manual test measurement.
     Measurement,
+    /// Scan-back: the label on the pack on the bench.
+    LabelScan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -555,6 +557,10 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                     input.text.clear();
                 }
+                // GS (0x1D), FNC1 as a GS1 scanner sends it, arrives as Ctrl-] (Ctrl-5).
+                KeyCode::Char(']' | '5') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    input.text.push(crate::label::scan::GS);
+                }
                 KeyCode::Char(c)
                     if !key
                         .modifiers
@@ -583,6 +589,8 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Filter => inventory::set_filter(app, text),
         // The reading as typed: the runner parses it.
         InputPurpose::Measurement => test::answer(app, input.text),
+        // As the scanner sent it: the scan-back takes an AIM prefix and GS1 separators off.
+        InputPurpose::LabelScan => assemble::verify_label(app, input.text),
     }
 }
 
@@ -664,6 +672,12 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
         } => assemble::placed(app, pack, cell, slot, done),
         Reply::Refused { cell, why } => assemble::refused(app, cell, why),
         Reply::Assembled(pack) => assemble::assembled(app, pack),
+        Reply::LabelPrinted { pack, ok, text } => assemble::label_printed(app, pack, ok, text),
+        Reply::LabelScanned {
+            pack,
+            matched,
+            text,
+        } => assemble::label_scanned(app, pack, matched, text),
         Reply::Resolved { code, what } => resolved(app, code, what),
         Reply::History(found) => history::found(app, *found),
         Reply::Failed(text) => {

@@ -42,6 +42,13 @@ pub enum Request {
         cell: String,
     },
     CompleteAssembly(i64),
+    /// Print (or reprint) the label of a built pack on the console's printer.
+    PrintLabel(i64),
+    /// Scan-back: what the scanner read from the label on the pack.
+    VerifyLabel {
+        pack: i64,
+        scan: String,
+    },
     LoadHistory(String),
     SaveState {
         key: String,
@@ -82,6 +89,18 @@ pub enum Reply {
         why: String,
     },
     Assembled(Pack),
+    /// A label print ended: printed, or why not (said in plain words).
+    LabelPrinted {
+        pack: i64,
+        ok: bool,
+        text: String,
+    },
+    /// A scan-back ended: the pack's code, or the loud refusal (recorded either way).
+    LabelScanned {
+        pack: i64,
+        matched: bool,
+        text: String,
+    },
     Resolved {
         code: String,
         what: Resolved,
