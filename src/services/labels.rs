@@ -94,6 +94,8 @@ pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label>
         nominal_voltage_v: p.nominal_voltage_v,
         rated_capacity_ah: p.rated_capacity_ah,
         measured_capacity_ah: p.measured_capacity_ah,
+        state_of_health_pct: p.state_of_health_pct,
+        pack_resistance_mohm: p.pack_resistance_mohm,
         energy_kwh: p.rated_energy_kwh,
         production_date: p.assembled_at.as_deref().map(local_date),
         station: station_name.to_string(),

@@ -151,6 +151,9 @@ pub struct Proposal {
     pub max_exact: bool,
     pub utilisation_pct: f64,
     pub packs: Vec<MatchedPack>,
+    /// Each proposed pack's health from its cells (`pack_health`), in the order of `packs`;
+    /// `None` where it cannot be computed.
+    pub health: Vec<Option<crate::pack_health::PackHealth>>,
 }
 
 // ---------------------------------------------------------------- The device side (BMS and test)

@@ -406,6 +406,27 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<Proposal, String> {
         max_possible: out.summary.max_possible_packs,
         max_exact: out.summary.max_packs_exact,
         utilisation_pct: out.summary.utilisation * 100.0,
+        health: out
+            .packs
+            .iter()
+            .map(|p| health_of(profile, cells, p))
+            .collect(),
         packs: out.packs,
     })
+}
+
+/// A proposed pack's health from its cells' grading records.
+fn health_of(
+    profile: &Profile,
+    cells: &[Cell],
+    pack: &MatchedPack,
+) -> Option<crate::pack_health::PackHealth> {
+    let by_id: std::collections::HashMap<&str, &Cell> =
+        cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let groups: Option<Vec<Vec<&Cell>>> = pack
+        .groups
+        .iter()
+        .map(|g| g.iter().map(|id| by_id.get(id.as_str()).copied()).collect())
+        .collect();
+    crate::pack_health::pack_health(&groups?, profile.nominal_capacity_mah, profile.chemistry).ok()
 }
