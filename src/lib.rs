@@ -23,6 +23,7 @@ pub mod label;
 pub mod matching;
 pub mod pack_code;
 pub mod pack_health;
+pub mod passport;
 pub mod profile;
 pub mod services;
 pub mod sim;

@@ -259,6 +259,15 @@ pub fn pack_health_of(
         .map_err(|e| e.to_string())
 }
 
+/// The weight measured in an end-of-line run (its `pack_mass_kg` measurement), if it has one.
+pub fn measured_mass_kg(store: &Store, run_id: i64) -> Result<Option<f64>, StoreError> {
+    Ok(store
+        .eol_measurements(run_id)?
+        .into_iter()
+        .filter(|m| m.name == crate::passport::MASS_MEASUREMENT)
+        .find_map(|m| m.value.and_then(|v| v.as_num())))
+}
+
 fn position(link: &CellLink) -> String {
     format!("S{}P{}", link.series_index + 1, link.parallel_index + 1)
 }
