@@ -18,6 +18,7 @@ mod integrity_config;
 mod integrity_signals;
 mod integrity_states;
 mod label;
+mod label_render;
 mod passport;
 mod serial_daly;
 mod serial_jbd;
