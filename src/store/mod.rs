@@ -27,7 +27,10 @@ pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutc
 pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
-pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
+pub use labels::{
+    LabelOutcome, LabelPrint, LabelRecords, LabelScan, LabelScanRecords, NewLabelPrint,
+    NewLabelScan,
+};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
@@ -37,8 +40,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
-        PackRecords, StateRecords, StationRecords, TraceRecords,
+        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LabelScanRecords,
+        LineStats, LineStore, PackRecords, StateRecords, StationRecords, TraceRecords,
     };
 }
 
@@ -54,6 +57,7 @@ pub trait LineStore:
     + LineStats
     + StationRecords
     + LabelRecords
+    + LabelScanRecords
 {
 }
 
@@ -68,6 +72,7 @@ impl<T> LineStore for T where
         + LineStats
         + StationRecords
         + LabelRecords
+        + LabelScanRecords
 {
 }
 

@@ -127,7 +127,8 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         let line = Line::from(vec![
             Span::styled(format!("{label}: "), theme.key()),
-            Span::raw(input.text.clone()),
+            // A scanner's GS (FNC1) or other control character is shown escaped.
+            Span::raw(crate::text::printable(&input.text).to_string()),
             Span::styled("_", theme.selected()),
         ]);
         frame.render_widget(Paragraph::new(line), area);

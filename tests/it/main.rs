@@ -20,6 +20,8 @@ mod integrity_console;
 mod integrity_signals;
 mod integrity_states;
 mod label;
+mod label_render;
+mod passport;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;
