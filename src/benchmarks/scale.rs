@@ -73,7 +73,9 @@ impl std::fmt::Display for ScaleReport {
             let targets = format!(
                 "< {} s{}{}",
                 s.target_s,
-                s.target_mb.map(|m| format!(", < {m} MB")).unwrap_or_default(),
+                s.target_mb
+                    .map(|m| format!(", < {m} MB"))
+                    .unwrap_or_default(),
                 s.target_wait_ms
                     .map(|w| format!(", wait < {w} ms"))
                     .unwrap_or_default()
@@ -187,7 +189,9 @@ impl Writer {
             let mut i = 0u64;
             while !s.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let ok = store.set_state("bench.scale.writer", &i.to_string()).is_ok();
+                let ok = store
+                    .set_state("bench.scale.writer", &i.to_string())
+                    .is_ok();
                 let took = t.elapsed();
                 let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
                 g.0 = g.0.max(took);
@@ -266,7 +270,13 @@ pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
         ),
         (
             "commit",
-            vec!["match", "--profile", "lfp-16s1p-280ah", "--commit", "--json"],
+            vec![
+                "match",
+                "--profile",
+                "lfp-16s1p-280ah",
+                "--commit",
+                "--json",
+            ],
             true,
             COMMIT_S,
             None,

@@ -3,8 +3,8 @@
 
 use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, PackStatus};
-use crate::store::prelude::*;
 use crate::intake::{self, CsvCells, Format, ImportError, IntakeDefaults, ParsedCells};
+use crate::store::prelude::*;
 use crate::store::{Actor, PackEffect, Store, StoreError, IMPORT_CHUNK_ROWS};
 use std::fs::File;
 use std::io::BufReader;
