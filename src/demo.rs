@@ -229,9 +229,9 @@ impl Shared {
 }
 
 impl Board for Shared {
-    type Format = <JbdBoard as Board>::Format;
+    type Framer = <JbdBoard as Board>::Framer;
 
-    fn request_framer(&self) -> packwright_protocol::framing::StreamFramer<Self::Format> {
+    fn request_framer(&self) -> Self::Framer {
         self.board().request_framer()
     }
 

@@ -1,5 +1,16 @@
 //! BMS configuration: the plan (profile values → registers, with units and the unit flag) and
-//! the verified write session.
+//! the verified write session, for every family that can be configured (JBD, JK PB). The
+//! console, the EOL test and the CLI call the same [`ConfigPlan::from_profile`],
+//! [`write_verified`] and [`read_config`] whatever the board; only this module knows how each
+//! family stores its settings.
+//!
+//! The session, for JK PB (Modbus RTU, no factory mode and no save command): read the identity,
+//! write every field (FC16, two registers each) and require the board's acknowledgement, read
+//! every field back on its own, then re-read the whole settings block (0x1000, in reads of at
+//! most 100 registers) and compare every field again: an acknowledgement or an echo of the last
+//! write proves nothing, what the settings block holds when read as a whole is what the board
+//! keeps. A failure stops the session; fields already written keep their new values (there is
+//! no working copy to discard) and the report says which.
 //!
 //! The session, for JBD: read the identity; send the PIN when one is given or the firmware
 //! has the PIN function (a board without it answers 0x80, which is fine); enter factory mode
@@ -15,6 +26,7 @@ use packwright_protocol::jbd::eeprom::reg;
 use packwright_protocol::jbd::{
     self, eeprom, CapacityUnit, FunctionConfig, Pin, RegisterDef, RegisterValue,
 };
+use packwright_protocol::jk_pb;
 use packwright_protocol::ProtocolKind;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -33,6 +45,8 @@ pub enum Wire {
     Bits { set: u16, clear: u16 },
     /// A length-prefixed string register.
     Text { text: String },
+    /// A 32-bit value over two registers (JK PB), signed ones as their bit pattern.
+    Long { raw: u32 },
 }
 
 /// One planned register write.
@@ -40,7 +54,8 @@ pub enum Wire {
 pub struct PlannedField {
     /// Where the value comes from, e.g. `bms.cell_ov_trigger_mv`.
     pub field: String,
-    pub register: u8,
+    /// JBD: an EEPROM register (0x10–0xA2); JK PB: a settings-block address (0x1000–0x1117).
+    pub register: u16,
     pub name: &'static str,
     pub wire: Wire,
     /// The value in engineering units, e.g. `3.65 V`.
@@ -49,7 +64,16 @@ pub struct PlannedField {
 
 impl PlannedField {
     pub fn register_hex(&self) -> String {
-        format!("0x{:02X}", self.register)
+        if self.register > 0xFF {
+            format!("0x{:04X}", self.register)
+        } else {
+            format!("0x{:02X}", self.register)
+        }
+    }
+
+    /// The JBD register number, for the EOL test's JBD-register steps.
+    pub fn jbd_register(&self) -> Option<u8> {
+        u8::try_from(self.register).ok()
     }
 }
 
@@ -61,6 +85,17 @@ pub struct ConfigPlan {
     /// Capacity/current unit the plan uses (0x2D bit 12 is set for the 100 mA unit).
     pub unit: CapacityUnit,
     pub fields: Vec<PlannedField>,
+    /// Profile values this family's board has no setting for: compared by nothing, written
+    /// nowhere, and said so (`profile check`, `bms config write --dry-run`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_configured: Vec<NotConfigured>,
+}
+
+/// A profile value the board cannot be configured with, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotConfigured {
+    pub field: &'static str,
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -202,11 +237,19 @@ impl ConfigPlan {
             });
         }
         let b = &profile.bms;
-        if b.protocol != ProtocolKind::Jbd {
-            return Err(PlanError::Unsupported {
+        match b.protocol {
+            ProtocolKind::Jbd => {}
+            ProtocolKind::JkPb => return jk_pb_plan(profile),
+            ProtocolKind::Daly => return Err(PlanError::Unsupported {
                 protocol: b.protocol,
                 reason: "the public Daly protocol has no writable protection thresholds; only the FETs and the SOC can be set (packwright bms set)".into(),
-            });
+            }),
+            other => {
+                return Err(PlanError::Unsupported {
+                    protocol: other,
+                    reason: "a CAN protocol carries no configuration writes".into(),
+                })
+            }
         }
         // Big packs need the ×10 unit or their capacity and currents do not fit.
         let design_ah = f64::from(b.design_capacity_mah) / 1000.0;
@@ -235,7 +278,7 @@ impl ConfigPlan {
             | FunctionConfig::UNIT_X10;
         fields.push(PlannedField {
             field: "bms.balance_enabled, bms.balance_only_while_charging, unit flag".into(),
-            register: eeprom::FUNCTION_CONFIG,
+            register: u16::from(eeprom::FUNCTION_CONFIG),
             name: "function_config",
             wire: Wire::Bits {
                 set,
@@ -262,7 +305,7 @@ impl ConfigPlan {
         let ntc_mask = (1u16 << b.ntc_count.min(8)) - 1;
         fields.push(PlannedField {
             field: "bms.ntc_count".into(),
-            register: reg::NTC_CONFIG,
+            register: u16::from(reg::NTC_CONFIG),
             name: "ntc_config",
             wire: Wire::Word { raw: ntc_mask },
             display: format!("{} sensors (mask 0x{ntc_mask:02X})", b.ntc_count),
@@ -274,7 +317,7 @@ impl ConfigPlan {
             })?;
             fields.push(PlannedField {
                 field: "barcode".into(),
-                register: jbd::reg::BARCODE,
+                register: u16::from(jbd::reg::BARCODE),
                 name: "barcode",
                 wire: Wire::Text {
                     text: code.to_string(),
@@ -287,8 +330,154 @@ impl ConfigPlan {
             protocol: b.protocol,
             unit,
             fields,
+            not_configured: JBD_NOT_CONFIGURED.to_vec(),
         })
     }
+
+    /// How the session reaches this plan's board.
+    fn style(&self) -> Style {
+        match self.protocol {
+            ProtocolKind::JkPb => Style::Direct,
+            _ => Style::Factory,
+        }
+    }
+}
+
+/// What a JBD board has no setting for.
+const JBD_NOT_CONFIGURED: [NotConfigured; 0] = [];
+
+/// How a family's board takes a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// JBD: PIN, factory mode, staged writes, exit with save, re-read in factory mode.
+    Factory,
+    /// JK PB: every acknowledged write is the board's; persistence is the settings block read
+    /// as a whole after the writes.
+    Direct,
+}
+
+/// How a JK PB setting is counted: its display and the profile value's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JkUnit {
+    Millivolt,
+    Milliamp,
+    DeciCelsius,
+    MilliampHour,
+    Count,
+    Switch,
+}
+
+impl JkUnit {
+    fn show(self, raw: u32) -> String {
+        match self {
+            JkUnit::Millivolt => format!("{} V", f64::from(raw) / 1000.0),
+            JkUnit::Milliamp => format!("{} A", f64::from(raw) / 1000.0),
+            JkUnit::DeciCelsius => format!("{} °C", f64::from(raw as i32) / 10.0),
+            JkUnit::MilliampHour => format!("{} Ah", f64::from(raw) / 1000.0),
+            JkUnit::Count => raw.to_string(),
+            JkUnit::Switch => if raw == 0 { "off" } else { "on" }.to_string(),
+        }
+    }
+}
+
+/// A profile value into a JK PB setting (in the profile's own units: mV, A, °C, mAh, count).
+type JkField = (&'static str, &'static str, JkUnit, fn(&BmsSettings) -> f64);
+
+/// The profile's settings and the JK PB settings-block field each goes to, in register order
+/// (field names from the protocol crate's `jk_pb::SETTING_FIELDS`).
+const JK_PB_FIELDS: [JkField; 19] = [
+    ("bms.cell_uv_trigger_mv", "cell_uvp_mv", JkUnit::Millivolt, |b| f64::from(b.cell_uv_trigger_mv)),
+    ("bms.cell_uv_release_mv", "cell_uvp_release_mv", JkUnit::Millivolt, |b| f64::from(b.cell_uv_release_mv)),
+    ("bms.cell_ov_trigger_mv", "cell_ovp_mv", JkUnit::Millivolt, |b| f64::from(b.cell_ov_trigger_mv)),
+    ("bms.cell_ov_release_mv", "cell_ovp_release_mv", JkUnit::Millivolt, |b| f64::from(b.cell_ov_release_mv)),
+    ("bms.balance_delta_mv", "balance_trigger_delta_mv", JkUnit::Millivolt, |b| f64::from(b.balance_delta_mv)),
+    ("bms.full_charge_mv", "soc_100_mv", JkUnit::Millivolt, |b| f64::from(b.full_charge_mv)),
+    ("bms.end_of_discharge_mv", "soc_0_mv", JkUnit::Millivolt, |b| f64::from(b.end_of_discharge_mv)),
+    ("bms.charge_overcurrent_a", "charge_overcurrent_ma", JkUnit::Milliamp, |b| b.charge_overcurrent_a * 1000.0),
+    ("bms.discharge_overcurrent_a", "discharge_overcurrent_ma", JkUnit::Milliamp, |b| b.discharge_overcurrent_a * 1000.0),
+    ("bms.charge_ot_trigger_c", "charge_overtemp_dc", JkUnit::DeciCelsius, |b| b.charge_ot_trigger_c * 10.0),
+    ("bms.charge_ot_release_c", "charge_overtemp_release_dc", JkUnit::DeciCelsius, |b| b.charge_ot_release_c * 10.0),
+    ("bms.discharge_ot_trigger_c", "discharge_overtemp_dc", JkUnit::DeciCelsius, |b| b.discharge_ot_trigger_c * 10.0),
+    ("bms.discharge_ot_release_c", "discharge_overtemp_release_dc", JkUnit::DeciCelsius, |b| b.discharge_ot_release_c * 10.0),
+    ("bms.charge_ut_trigger_c", "charge_undertemp_dc", JkUnit::DeciCelsius, |b| b.charge_ut_trigger_c * 10.0),
+    ("bms.charge_ut_release_c", "charge_undertemp_release_dc", JkUnit::DeciCelsius, |b| b.charge_ut_release_c * 10.0),
+    ("bms.cell_count", "cell_count", JkUnit::Count, |b| f64::from(b.cell_count)),
+    ("bms.balance_enabled", "balance_enable", JkUnit::Switch, |b| f64::from(u8::from(b.balance_enabled))),
+    ("bms.design_capacity_mah", "design_capacity_mah", JkUnit::MilliampHour, |b| f64::from(b.design_capacity_mah)),
+    ("bms.balance_start_mv", "balance_start_mv", JkUnit::Millivolt, |b| f64::from(b.balance_start_mv)),
+];
+
+/// What a JK PB board has no setting for (its settings block, `JK-BMS-RS485-Modbus-V1.1`).
+const JK_PB_NOT_CONFIGURED: [NotConfigured; 8] = [
+    NotConfigured { field: "bms.pack_ov_trigger_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
+    NotConfigured { field: "bms.pack_ov_release_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
+    NotConfigured { field: "bms.pack_uv_trigger_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
+    NotConfigured { field: "bms.pack_uv_release_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
+    NotConfigured { field: "bms.discharge_ut_trigger_c", reason: "the JK PB settings block has no discharge under-temperature protection" },
+    NotConfigured { field: "bms.discharge_ut_release_c", reason: "the JK PB settings block has no discharge under-temperature protection" },
+    NotConfigured { field: "bms.cycle_capacity_mah", reason: "the JK PB settings block has no cycle capacity" },
+    NotConfigured { field: "bms.ntc_count, bms.balance_only_while_charging", reason: "the JK PB settings block has no sensor count and no charge-only balancing switch" },
+];
+
+/// A JK PB setting by the protocol crate's name.
+fn jk_setting(name: &str) -> Option<&'static jk_pb::SettingField> {
+    jk_pb::SETTING_FIELDS.iter().find(|f| f.name == name)
+}
+
+/// The display of a JK PB setting's raw value, by its register.
+fn jk_show(register: u16, raw: u32) -> String {
+    match JK_PB_FIELDS
+        .iter()
+        .find(|(_, name, _, _)| jk_setting(name).is_some_and(|f| f.register() == register))
+    {
+        Some((_, _, unit, _)) => unit.show(raw),
+        None => raw.to_string(),
+    }
+}
+
+/// The JK PB plan: every settings-block field the profile has a value for, exactly.
+fn jk_pb_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
+    let b = &profile.bms;
+    let mut fields = Vec::new();
+    for (field, name, unit, value) in JK_PB_FIELDS {
+        let setting = jk_setting(name).ok_or_else(|| PlanError::Value {
+            field: field.to_string(),
+            reason: format!("the JK PB settings block has no field {name}"),
+        })?;
+        let v = value(b);
+        let whole = v.round();
+        if (v - whole).abs() > 1e-6 || !whole.is_finite() {
+            return Err(PlanError::Value {
+                field: field.to_string(),
+                reason: format!("{} is not a whole number of the board's steps ({})", unit.show(whole as i64 as u32), name),
+            });
+        }
+        let raw = if setting.signed {
+            if whole < f64::from(i32::MIN) || whole > f64::from(i32::MAX) {
+                return Err(PlanError::Value { field: field.to_string(), reason: "out of the register's range".into() });
+            }
+            whole as i32 as u32
+        } else {
+            if whole < 0.0 || whole > f64::from(u32::MAX) {
+                return Err(PlanError::Value { field: field.to_string(), reason: "out of the register's range".into() });
+            }
+            whole as u32
+        };
+        fields.push(PlannedField {
+            field: field.to_string(),
+            register: setting.register(),
+            name: setting.name,
+            wire: Wire::Long { raw },
+            display: unit.show(raw),
+        });
+    }
+    Ok(ConfigPlan {
+        profile: profile.name.clone(),
+        protocol: ProtocolKind::JkPb,
+        unit: CapacityUnit::TenMilli,
+        fields,
+        not_configured: JK_PB_NOT_CONFIGURED.to_vec(),
+    })
 }
 
 fn register_def(address: u8) -> Result<&'static RegisterDef, PlanError> {
@@ -326,7 +515,7 @@ fn plan_number(
     }
     Ok(PlannedField {
         field: field.to_string(),
-        register: address,
+        register: u16::from(address),
         name: def.name,
         wire: Wire::Word { raw },
         display: show(&stored),
@@ -463,6 +652,30 @@ impl StepFailure {
 enum Stored {
     Word(u16),
     Text(String),
+    Long(u32),
+}
+
+/// The register operation that reads one planned field (`long`: a 32-bit value).
+fn read_op(protocol: ProtocolKind, register: u16, long: bool) -> Result<RegisterOp, BmsError> {
+    match protocol {
+        ProtocolKind::JkPb => Ok(RegisterOp::ReadWords {
+            register,
+            words: if long { 2 } else { 1 },
+        }),
+        _ => u8::try_from(register)
+            .map(RegisterOp::Read)
+            .map_err(|_| BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))),
+    }
+}
+
+/// The register operation that writes `data` into one planned field.
+fn write_op(protocol: ProtocolKind, register: u16, data: Vec<u8>) -> Result<RegisterOp, BmsError> {
+    match protocol {
+        ProtocolKind::JkPb => Ok(RegisterOp::WriteWords { register, data }),
+        _ => u8::try_from(register)
+            .map(|register| RegisterOp::Write { register, data })
+            .map_err(|_| BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))),
+    }
 }
 
 struct Session<'a> {
@@ -561,6 +774,9 @@ impl Session<'_> {
             .await
             .map_err(|e| StepFailure::new("reading the BMS identity", e))?;
         self.check_cancel()?;
+        if self.plan.style() == Style::Direct {
+            return self.run_direct(saved).await;
+        }
         self.send_pin(identity).await?;
         self.enter_factory().await?;
         self.entered = true;
@@ -603,6 +819,51 @@ impl Session<'_> {
         }
         *saved = true;
         self.prove_persistence(identity).await
+    }
+
+    /// JK PB: write, read back, then the settings block as a whole. Nothing to enter or leave.
+    async fn run_direct(&mut self, saved: &mut bool) -> Result<(), Failure> {
+        self.resolve_targets().await?;
+        self.write_and_read_back().await?;
+        self.check_cancel()?;
+        // No save command: every acknowledged write is the board's own from here.
+        *saved = true;
+        let block = self.read_settings_block().await?;
+        let mut first: Option<Failure> = None;
+        for i in 0..self.plan.fields.len() {
+            let offset = usize::from(self.plan.fields[i].register - jk_pb::SETTINGS_BLOCK);
+            let got = block
+                .get(offset..offset + 4)
+                .map(|b| Stored::Long(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
+            let Some(got) = got else {
+                let f = self.fail_field(i, "outside the settings block read".into(), false);
+                first.get_or_insert(f);
+                continue;
+            };
+            self.results[i].persisted = Some(self.show_stored(i, &got));
+            if got == self.targets[i] {
+                self.results[i].ok = true;
+            } else {
+                let reason = format!(
+                    "not persisted: the settings block, read as a whole, holds {} instead of {}",
+                    self.show_stored(i, &got),
+                    self.results[i].written
+                );
+                let f = self.fail_field(i, reason, false);
+                first.get_or_insert(f);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(f) => Err(f),
+        }
+    }
+
+    /// The JK PB settings block, in reads the board accepts (at most 100 registers each).
+    async fn read_settings_block(&self) -> Result<Vec<u8>, Failure> {
+        read_jk_settings(self.handle)
+            .await
+            .map_err(|e| StepFailure::new("re-reading the settings block (0x1000)", e).into())
     }
 
     async fn send_pin(&self, identity: &BmsIdentity) -> Result<(), Failure> {
@@ -682,6 +943,7 @@ impl Session<'_> {
         for f in &self.plan.fields {
             targets.push(match &f.wire {
                 Wire::Word { raw } => Stored::Word(*raw),
+                Wire::Long { raw } => Stored::Long(*raw),
                 Wire::Text { text } => Stored::Text(text.clone()),
                 Wire::Bits { set, clear } => {
                     let what = format!(
@@ -689,7 +951,9 @@ impl Session<'_> {
                         f.field,
                         f.register_hex()
                     );
-                    let d = self.op(&what, RegisterOp::Read(f.register)).await?;
+                    let op = read_op(self.plan.protocol, f.register, false)
+                        .map_err(|e| StepFailure::new(&what, e))?;
+                    let d = self.op(&what, op).await?;
                     let current = word(&d).ok_or_else(|| {
                         Failure(format!("{what}: {} data bytes, expected 2", d.len()), false)
                     })?;
@@ -704,6 +968,7 @@ impl Session<'_> {
     fn encode(&self, i: usize) -> Vec<u8> {
         match &self.targets[i] {
             Stored::Word(raw) => raw.to_be_bytes().to_vec(),
+            Stored::Long(raw) => raw.to_be_bytes().to_vec(),
             // Validated when planned.
             Stored::Text(t) => eeprom::encode_string(t).unwrap_or_default(),
         }
@@ -714,7 +979,10 @@ impl Session<'_> {
             Stored::Word(_) => word(d)
                 .map(Stored::Word)
                 .ok_or_else(|| format!("{} data bytes, expected 2", d.len())),
-            Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].register, d)
+            Stored::Long(_) => long(d)
+                .map(Stored::Long)
+                .ok_or_else(|| format!("{} data bytes, expected 4", d.len())),
+            Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].jbd_register().unwrap_or(0), d)
                 .map(Stored::Text)
                 .map_err(|e| e.to_string()),
         }
@@ -723,7 +991,8 @@ impl Session<'_> {
     fn show_stored(&self, i: usize, s: &Stored) -> String {
         match s {
             Stored::Text(t) => t.clone(),
-            Stored::Word(raw) => match eeprom::register(self.plan.fields[i].register) {
+            Stored::Long(raw) => jk_show(self.plan.fields[i].register, *raw),
+            Stored::Word(raw) => match self.plan.fields[i].jbd_register().and_then(eeprom::register) {
                 Some(def) => format!("{} (0x{raw:04X})", show(&def.decode(*raw, self.plan.unit))),
                 None => format!("0x{raw:04X}"),
             },
@@ -749,11 +1018,11 @@ impl Session<'_> {
             let register = self.plan.fields[i].register;
             self.results[i].written = self.show_stored(i, &self.targets[i].clone());
             let data = self.encode(i);
-            if let Err(e) = self
-                .handle
-                .register(RegisterOp::Write { register, data })
-                .await
-            {
+            let op = match write_op(self.plan.protocol, register, data) {
+                Ok(op) => op,
+                Err(e) => return Err(self.fail_field(i, e.to_string(), false)),
+            };
+            if let Err(e) = self.handle.register(op).await {
                 let comm = e.is_communication();
                 return Err(self.fail_field(i, format!("write not accepted: {e}"), comm));
             }
@@ -776,7 +1045,12 @@ impl Session<'_> {
 
     async fn read_field(&mut self, i: usize) -> Result<Stored, Failure> {
         let register = self.plan.fields[i].register;
-        match self.handle.register(RegisterOp::Read(register)).await {
+        let long = matches!(self.targets[i], Stored::Long(_));
+        let op = match read_op(self.plan.protocol, register, long) {
+            Ok(op) => op,
+            Err(e) => return Err(self.fail_field(i, e.to_string(), false)),
+        };
+        match self.handle.register(op).await {
             Ok(d) => self
                 .decode(i, &d)
                 .map_err(|reason| self.fail_field(i, format!("unreadable reply: {reason}"), false)),
@@ -839,12 +1113,44 @@ fn word(d: &[u8]) -> Option<u16> {
     }
 }
 
+fn long(d: &[u8]) -> Option<u32> {
+    match d {
+        [a, b, c, e] => Some(u32::from_be_bytes([*a, *b, *c, *e])),
+        _ => None,
+    }
+}
+
+/// The JK PB settings block as the board holds it, read in pieces of at most
+/// [`jk_pb::MAX_READ_REGISTERS`] registers from even offsets.
+async fn read_jk_settings(handle: &BmsHandle) -> Result<Vec<u8>, BmsError> {
+    let mut block = Vec::with_capacity(jk_pb::SETTINGS_LEN);
+    while block.len() < jk_pb::SETTINGS_LEN {
+        let words = ((jk_pb::SETTINGS_LEN - block.len()).div_ceil(2) as u16)
+            .min(jk_pb::MAX_READ_REGISTERS);
+        let register = jk_pb::SETTINGS_BLOCK + block.len() as u16;
+        let d = handle
+            .register(RegisterOp::ReadWords { register, words })
+            .await?;
+        if d.len() != usize::from(words) * 2 {
+            return Err(BmsError::BadReply {
+                what: format!("read {words} register(s) at 0x{register:04X}"),
+                reason: format!("{} data bytes, expected {}", d.len(), words * 2),
+            });
+        }
+        block.extend_from_slice(&d);
+    }
+    Ok(block)
+}
+
 /// Read the board's current value of every planned register (factory mode, left without
 /// saving) and compare with the plan. `None` plan: every EEPROM register and string.
 pub async fn read_config(
     handle: &BmsHandle,
     plan: Option<&ConfigPlan>,
 ) -> Result<Vec<ConfigReading>, BmsError> {
+    if handle.protocol() == ProtocolKind::JkPb {
+        return read_jk_config(handle, plan).await;
+    }
     // A board left in factory mode (a writer killed mid-session) would show its unsaved working
     // copy: discard it first, so what is read is what the board has saved. Out of factory mode
     // the board answers 0x81, which is the usual case.
@@ -879,7 +1185,7 @@ pub struct ConfigReading {
     pub name: &'static str,
     pub field: Option<String>,
     pub value: Option<String>,
-    pub raw: Option<u16>,
+    pub raw: Option<u32>,
     pub expected: Option<String>,
     /// `None` when nothing is expected; otherwise whether the board matches the plan.
     pub matches: Option<bool>,
@@ -899,7 +1205,11 @@ async fn read_all(
     let unit = unit_raw.map_or(CapacityUnit::TenMilli, |v| FunctionConfig(v).unit());
     let mut out = Vec::new();
     let registers: Vec<(u8, Option<&PlannedField>)> = match plan {
-        Some(p) => p.fields.iter().map(|f| (f.register, Some(f))).collect(),
+        Some(p) => p
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.jbd_register()?, Some(f))))
+            .collect(),
         None => eeprom::EEPROM
             .iter()
             .map(|d| (d.address, None))
@@ -927,14 +1237,17 @@ async fn read_all(
         match handle.register(RegisterOp::Read(register)).await {
             Ok(d) => {
                 if let Some(def) = eeprom::register(register) {
-                    r.raw = word(&d);
-                    r.value = r.raw.map(|raw| show(&def.decode(raw, unit)));
+                    let raw = word(&d);
+                    r.raw = raw.map(u32::from);
+                    r.value = raw.map(|raw| show(&def.decode(raw, unit)));
                 } else {
                     r.value = eeprom::decode_string(register, &d).ok();
                 }
                 r.matches = planned.map(|p| match (&p.wire, r.raw) {
-                    (Wire::Word { raw }, Some(got)) => got == *raw,
-                    (Wire::Bits { set, clear }, Some(got)) => got & (set | clear) == *set,
+                    (Wire::Word { raw }, Some(got)) => got == u32::from(*raw),
+                    (Wire::Bits { set, clear }, Some(got)) => {
+                        got & u32::from(set | clear) == u32::from(*set)
+                    }
                     (Wire::Text { text }, _) => r.value.as_deref() == Some(text.as_str()),
                     _ => false,
                 });
@@ -948,6 +1261,49 @@ async fn read_all(
         out.push(r);
     }
     Ok(out)
+}
+
+/// JK PB: the settings block read as a whole (no factory mode), each planned field (or, with
+/// no plan, every field the codec knows) compared with the plan.
+async fn read_jk_config(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    let block = read_jk_settings(handle).await?;
+    let value_at = |register: u16| {
+        let offset = usize::from(register.checked_sub(jk_pb::SETTINGS_BLOCK)?);
+        long(block.get(offset..offset + 4)?)
+    };
+    let rows: Vec<(u16, &'static str, Option<&PlannedField>)> = match plan {
+        Some(p) => p
+            .fields
+            .iter()
+            .map(|f| (f.register, f.name, Some(f)))
+            .collect(),
+        None => jk_pb::SETTING_FIELDS
+            .iter()
+            .map(|f| (f.register(), f.name, None))
+            .collect(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(register, name, planned)| {
+            let raw = value_at(register);
+            ConfigReading {
+                register: format!("0x{register:04X}"),
+                name,
+                field: planned.map(|p| p.field.clone()),
+                value: raw.map(|raw| jk_show(register, raw)),
+                raw,
+                expected: planned.map(|p| p.display.clone()),
+                matches: planned.map(|p| match (&p.wire, raw) {
+                    (Wire::Long { raw: want }, Some(got)) => got == *want,
+                    _ => false,
+                }),
+                error: None,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

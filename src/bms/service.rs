@@ -194,7 +194,9 @@ mod tests {
                         }
                         Vec::new()
                     }
-                    RegisterOp::UsePassword(_) => Vec::new(),
+                    RegisterOp::UsePassword(_)
+                    | RegisterOp::ReadWords { .. }
+                    | RegisterOp::WriteWords { .. } => Vec::new(),
                 };
                 let _ = reply.send(Ok(data));
             }

@@ -666,6 +666,7 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
             Wire::Word { raw } => format!("0x{raw:04X}"),
             Wire::Bits { set, clear } => format!("set 0x{set:04X} clear 0x{clear:04X}"),
             Wire::Text { text } => to_hex(&jbd::eeprom::encode_string(text).unwrap_or_default()),
+            Wire::Long { raw } => format!("0x{raw:08X}"),
         };
         println!(
             "  {} {:<26} {:<24} {:<18} from {}",
@@ -675,6 +676,9 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
             wire,
             f.field
         );
+    }
+    for n in &plan.not_configured {
+        println!("  not configurable on this board: {}: {}", n.field, n.reason);
     }
     Ok(())
 }

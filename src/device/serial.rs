@@ -1,5 +1,5 @@
 //! Serial-port device task: one tokio task owns each port (USB-UART or USB-RS485 adapter) and
-//! answers [`BmsCommand`]s for the JBD and Daly protocols.
+//! answers [`BmsCommand`]s for the JBD, Daly and JK PB (Modbus RTU, [`jk`]) protocols.
 //!
 //! - Every request has a timeout (a base plus the wire time of the bytes at the port's baud
 //!   rate) and a bounded number of attempts: JBD boards in sleep mode drop the first frame.
@@ -13,12 +13,14 @@
 //!   re-opened, by path, when it comes back; commands arriving meanwhile wait up to their
 //!   timeout budget for it and otherwise fail with [`BmsError::Disconnected`].
 
+mod jk;
+
 use std::time::Duration;
 
 use packwright_protocol::daly::{self, CurrentSign};
 use packwright_protocol::framing::{starts_valid_frame, FrameFormat, FramerEvent, StreamFramer};
 use packwright_protocol::jbd::{self, eeprom, CapacityUnit, FunctionConfig, MosControl};
-use packwright_protocol::{BmsSnapshot, ProtocolKind};
+use packwright_protocol::{modbus, BmsSnapshot, ProtocolKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
@@ -37,6 +39,8 @@ pub struct SerialConfig {
     /// Daly: the request address used when a command names no board (0x40 RS485 board 1,
     /// 0x80 UART). Ignored by JBD, which has no addresses.
     pub daly_address: u8,
+    /// JK PB: the Modbus slave address used when a command names no board (1–15).
+    pub jk_address: u8,
     /// Daly current sign; `None` infers it from the charge state (0x93) when the pack is
     /// charging or discharging, else assumes the common convention.
     pub current_sign: Option<CurrentSign>,
@@ -57,6 +61,7 @@ impl SerialConfig {
             protocol,
             baud: 9600,
             daly_address: daly::HOST_RS485,
+            jk_address: 1,
             current_sign: None,
             jbd_unit: None,
             timeout: Duration::from_millis(300),
@@ -81,7 +86,7 @@ impl SerialConfig {
 pub fn spawn(config: SerialConfig) -> Result<BmsHandle, BmsError> {
     if !config.protocol.is_serial() {
         return Err(BmsError::BadRequest(format!(
-            "{} is not a serial protocol (jbd or daly)",
+            "{} is not a serial protocol (jbd, daly or jk-pb)",
             config.protocol
         )));
     }
@@ -208,12 +213,15 @@ struct Link {
     stats: std::sync::Arc<LinkStats>,
     jbd: jbd::Framer,
     daly: daly::Framer,
+    modbus: modbus::Framer,
     /// A previous transaction retried: replies to it may still be in flight.
     unsettled: bool,
     /// Per connection: the JBD model string, read once.
     jbd_model: Option<String>,
     /// Per connection: Daly reads some boards do not answer, tried once.
     daly_extras: Option<DalyExtras>,
+    /// Per connection and JK PB address: the device-info block, read once.
+    jk_info: std::collections::HashMap<u8, packwright_protocol::jk_pb::DeviceInfo>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -239,9 +247,11 @@ impl Link {
             stats,
             jbd: jbd::framer(jbd::Direction::Replies),
             daly: daly::framer(),
+            modbus: modbus::Framer::new(modbus::Direction::Replies, None),
             unsettled: false,
             jbd_model: None,
             daly_extras: None,
+            jk_info: std::collections::HashMap::new(),
         })
     }
 
@@ -249,6 +259,7 @@ impl Link {
     async fn execute(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, PortGone> {
         match self.cfg.protocol {
             ProtocolKind::Daly => self.execute_daly(board, op).await,
+            ProtocolKind::JkPb => self.execute_jk(board, op).await,
             _ => self.execute_jbd(op).await,
         }
     }
@@ -264,6 +275,7 @@ impl Link {
         let _ = self.stream.clear(tokio_serial::ClearBuffer::Input);
         self.jbd.clear();
         self.daly.clear();
+        self.modbus.clear();
         Ok(())
     }
 
@@ -451,6 +463,12 @@ impl Link {
                                 return Ok(Answer::Data(Err(BmsError::BadRequest(e.to_string()))))
                             }
                         }
+                    }
+                    RegisterOp::ReadWords { .. } | RegisterOp::WriteWords { .. } => {
+                        return Ok(Answer::Data(Err(BmsError::Unsupported {
+                            what: op.describe(),
+                            protocol: ProtocolKind::Jbd,
+                        })))
                     }
                 };
                 let answer = self.jbd_ok(&req).await?;
