@@ -343,6 +343,11 @@ impl ConfigPlan {
     }
 }
 
+/// Whether boards of `protocol` take a configuration write (and have one to read back).
+pub fn configurable(protocol: ProtocolKind) -> bool {
+    matches!(protocol, ProtocolKind::Jbd | ProtocolKind::JkPb)
+}
+
 /// What a JBD board has no setting for.
 const JBD_NOT_CONFIGURED: [NotConfigured; 0] = [];
 

@@ -32,7 +32,7 @@ pub enum BmsCommand {
     Decode(DecodeArgs),
     /// Read a board live: voltages, current, cells, temperatures, protection, FETs
     Read(ReadArgs),
-    /// Read or write the BMS configuration of a profile (JBD)
+    /// Read or write the BMS configuration of a profile (JBD, JK PB)
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Switch the FETs or set the state of charge, and check it took
@@ -85,15 +85,17 @@ pub struct LinkArgs {
     /// Serial port (/dev/ttyUSB0, a simulator's pty or link) or CAN interface (can0)
     #[arg(long, visible_alias = "can")]
     pub port: String,
-    /// jbd, daly, pylontech, daly-can or jbd-can
+    /// jbd, daly, jk-pb, pylontech, daly-can or jbd-can
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolKind,
     /// Daly: board number on the RS485 line (1 → 0x40, 2 → 0x41, …) or a host address in
-    /// hex (0x40 RS485, 0x80 UART). Daly CAN: the BMS address.
+    /// hex (0x40 RS485, 0x80 UART). JK PB: the Modbus address (1-15). Daly CAN: the BMS
+    /// address.
     #[arg(long)]
     pub address: Option<String>,
-    #[arg(long, default_value_t = 9600)]
-    pub baud: u32,
+    /// Line speed; default: the protocol's own (9600, jk-pb 115200)
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// Reply timeout per attempt, beyond the bytes' wire time
     #[arg(long, default_value_t = 300)]
     pub timeout_ms: u64,
@@ -134,18 +136,27 @@ impl LinkArgs {
     fn open(&self) -> anyhow::Result<BmsHandle> {
         if self.protocol.is_serial() {
             let mut cfg = SerialConfig::new(&self.port, self.protocol);
-            cfg.baud = self.baud;
+            cfg.baud = self.baud.unwrap_or(self.protocol.default_baud());
             cfg.timeout = Duration::from_millis(self.timeout_ms);
             cfg.attempts = self.attempts.max(1);
             cfg.current_sign = self.current_sign.map(Into::into);
             cfg.jbd_unit = self.unit_x10.then_some(CapacityUnit::HundredMilli);
             if let Some(a) = &self.address {
-                if self.protocol != ProtocolKind::Daly {
-                    return Err(input_error(anyhow::anyhow!(
-                        "--address: JBD has no addresses (one board per serial line)"
-                    )));
+                match self.protocol {
+                    ProtocolKind::Daly => cfg.daly_address = daly_address(a)?,
+                    ProtocolKind::JkPb => {
+                        let n: u8 = a.trim().parse().map_err(|_| {
+                            input_error(anyhow::anyhow!("--address {a}: expected 1-15"))
+                        })?;
+                        cfg.jk_address = packwright_protocol::jk_pb::check_address(n)
+                            .map_err(|e| input_error(anyhow::anyhow!("--address {a}: {e}")))?;
+                    }
+                    _ => {
+                        return Err(input_error(anyhow::anyhow!(
+                            "--address: JBD has no addresses (one board per serial line)"
+                        )))
+                    }
                 }
-                cfg.daly_address = daly_address(a)?;
             }
             return serial::spawn(cfg).map_err(input_error);
         }
@@ -301,6 +312,13 @@ fn decode_one(
                 ))
             }
         }
+        ProtocolKind::JkPb => {
+            let bytes = parse_hex(text).map_err(|e| e.to_string())?;
+            packwright_protocol::family::describe(
+                packwright_protocol::family::SerialFamily::JkPb,
+                &bytes,
+            )
+        }
         _ => {
             use packwright_protocol::can;
             let frame = can::notation::parse_frame(text.trim()).map_err(|e| e.to_string())?;
@@ -395,9 +413,9 @@ fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
 }
 
 async fn config_read(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
-    if args.link.protocol != ProtocolKind::Jbd {
+    if !config::configurable(args.link.protocol) {
         return Err(input_error(anyhow::anyhow!(
-            "bms config works over jbd only: {} has no readable configuration registers",
+            "bms config works over jbd and jk-pb: {} has no readable configuration registers",
             args.link.protocol
         )));
     }

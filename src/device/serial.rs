@@ -59,7 +59,7 @@ impl SerialConfig {
         SerialConfig {
             port: port.to_string(),
             protocol,
-            baud: 9600,
+            baud: protocol.default_baud(),
             daly_address: daly::HOST_RS485,
             jk_address: 1,
             current_sign: None,
@@ -216,6 +216,10 @@ struct Link {
     modbus: modbus::Framer,
     /// A previous transaction retried: replies to it may still be in flight.
     unsettled: bool,
+    /// How long the line must stay quiet before it counts as settled after a retry: the
+    /// timeout, or longer when a reply was seen to take longer (JK PB: Modbus read replies do
+    /// not name their registers, so a straggler must never meet the next request).
+    settle_for: Duration,
     /// Per connection: the JBD model string, read once.
     jbd_model: Option<String>,
     /// Per connection: Daly reads some boards do not answer, tried once.
@@ -249,6 +253,7 @@ impl Link {
             daly: daly::framer(),
             modbus: modbus::Framer::new(modbus::Direction::Replies, None),
             unsettled: false,
+            settle_for: Duration::ZERO,
             jbd_model: None,
             daly_extras: None,
             jk_info: std::collections::HashMap::new(),
@@ -268,9 +273,10 @@ impl Link {
     async fn prepare(&mut self) -> Result<(), LinkError> {
         if self.unsettled {
             // Replies to retried requests may still arrive: wait them out.
-            let quiet = self.cfg.timeout;
+            let quiet = self.cfg.timeout.max(self.settle_for);
             self.drain_until_quiet(quiet).await?;
             self.unsettled = false;
+            self.settle_for = Duration::ZERO;
         }
         let _ = self.stream.clear(tokio_serial::ClearBuffer::Input);
         self.jbd.clear();

@@ -35,6 +35,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "lfp-15s1p-100ah",
         include_str!("../../profiles/lfp-15s1p-100ah.toml"),
     ),
+    (
+        "lfp-15s1p-100ah-jk",
+        include_str!("../../profiles/lfp-15s1p-100ah-jk.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

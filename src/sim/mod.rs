@@ -3,4 +3,5 @@
 pub mod can;
 pub mod daly;
 pub mod jbd;
+pub mod jk_pb;
 pub mod pty;

@@ -20,6 +20,7 @@ mod integrity_states;
 mod label;
 mod serial_daly;
 mod serial_jbd;
+mod serial_jk_pb;
 mod stress_writers;
 mod trace_cli;
 mod tui_e2e;

@@ -126,6 +126,7 @@ impl Link {
         LinkStats::add(&self.stats.transactions, 1);
         let budget = self.cfg.attempt_budget(bytes.len(), reply_len(req));
         let attempts = self.cfg.attempts.max(1);
+        let first_send = Instant::now();
         for attempt in 1..=attempts {
             if attempt > 1 {
                 LinkStats::add(&self.stats.retries, 1);
@@ -136,7 +137,14 @@ impl Link {
                 return link_result(e, &what, &self.cfg);
             }
             let deadline = Instant::now() + budget;
-            match self.jk_receive(req, deadline).await {
+            let got = self.jk_receive(req, deadline).await;
+            if attempt > 1 && got.is_ok() {
+                // The reply may be a late one to an earlier attempt: the replies to the other
+                // attempts may take as long again. Read replies carry no register number, so
+                // the next request waits until they are surely in and dropped.
+                self.settle_for = first_send.elapsed() + self.cfg.timeout;
+            }
+            match got {
                 Ok(Response::Exception { code, .. }) => {
                     return Ok(Err(BmsError::Rejected {
                         what,
