@@ -12,6 +12,13 @@
 //! keeps. A failure stops the session; fields already written keep their new values (there is
 //! no working copy to discard) and the report says which.
 //!
+//! The session, for Pace v25 (Pylontech-style ASCII, configuration groups read and written
+//! with CID2 pairs, no save command): read every group the plan touches, merge the profile's
+//! values into it (the group's other values are written back as read), write each group and
+//! require return code 00, read the group back at once and compare, then re-read every group
+//! after all the writes and compare again: an acknowledgement or an immediate echo proves
+//! nothing, what the groups hold after the session is what the pack keeps.
+//!
 //! The session, for JBD: read the identity; send the PIN when one is given or the firmware
 //! has the PIN function (a board without it answers 0x80, which is fine); enter factory mode
 //! (with retries); read 0x2D and merge the planned function bits into it; write every register
@@ -27,6 +34,7 @@ use packwright_protocol::jbd::{
     self, eeprom, CapacityUnit, FunctionConfig, Pin, RegisterDef, RegisterValue,
 };
 use packwright_protocol::jk_pb;
+use packwright_protocol::pylon_ascii::pace::{self, ParamKind};
 use packwright_protocol::ProtocolKind;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -47,6 +55,9 @@ pub enum Wire {
     Text { text: String },
     /// A 32-bit value over two registers (JK PB), signed ones as their bit pattern.
     Long { raw: u32 },
+    /// One value of a Pace configuration group (read CID2), by its codec name, in the
+    /// group's units (mV, A, °C).
+    Group { read_cid2: u8, key: &'static str, value: f64 },
 }
 
 /// One planned register write.
@@ -240,6 +251,7 @@ impl ConfigPlan {
         match b.protocol {
             ProtocolKind::Jbd => {}
             ProtocolKind::JkPb => return jk_pb_plan(profile),
+            ProtocolKind::Pace => return pace_plan(profile),
             ProtocolKind::Daly => return Err(PlanError::Unsupported {
                 protocol: b.protocol,
                 reason: "the public Daly protocol has no writable protection thresholds; only the FETs and the SOC can be set (packwright bms set)".into(),
@@ -338,6 +350,7 @@ impl ConfigPlan {
     fn style(&self) -> Style {
         match self.protocol {
             ProtocolKind::JkPb => Style::Direct,
+            ProtocolKind::Pace => Style::Groups,
             _ => Style::Factory,
         }
     }
@@ -345,7 +358,10 @@ impl ConfigPlan {
 
 /// Whether boards of `protocol` take a configuration write (and have one to read back).
 pub fn configurable(protocol: ProtocolKind) -> bool {
-    matches!(protocol, ProtocolKind::Jbd | ProtocolKind::JkPb)
+    matches!(
+        protocol,
+        ProtocolKind::Jbd | ProtocolKind::JkPb | ProtocolKind::Pace
+    )
 }
 
 /// What a JBD board has no setting for.
@@ -359,6 +375,147 @@ enum Style {
     /// JK PB: every acknowledged write is the board's; persistence is the settings block read
     /// as a whole after the writes.
     Direct,
+    /// Pace: whole configuration groups written, read back, and re-read after all writes.
+    Groups,
+}
+
+/// A profile value into a Pace configuration group.
+type PaceField = (&'static str, ParamKind, &'static str, fn(&BmsSettings) -> f64);
+
+/// The profile's settings and the Pace group value each goes to (names from the protocol
+/// crate's `pylon_ascii::pace` structures), in write order.
+const PACE_FIELDS: [PaceField; 20] = [
+    ("bms.cell_ov_trigger_mv", ParamKind::CellOverVoltage, "protect_mv", |b| f64::from(b.cell_ov_trigger_mv)),
+    ("bms.cell_ov_release_mv", ParamKind::CellOverVoltage, "release_mv", |b| f64::from(b.cell_ov_release_mv)),
+    ("bms.pack_ov_trigger_mv", ParamKind::PackOverVoltage, "protect_mv", |b| f64::from(b.pack_ov_trigger_mv)),
+    ("bms.pack_ov_release_mv", ParamKind::PackOverVoltage, "release_mv", |b| f64::from(b.pack_ov_release_mv)),
+    ("bms.cell_uv_trigger_mv", ParamKind::CellUnderVoltage, "protect_mv", |b| f64::from(b.cell_uv_trigger_mv)),
+    ("bms.cell_uv_release_mv", ParamKind::CellUnderVoltage, "release_mv", |b| f64::from(b.cell_uv_release_mv)),
+    ("bms.pack_uv_trigger_mv", ParamKind::PackUnderVoltage, "protect_mv", |b| f64::from(b.pack_uv_trigger_mv)),
+    ("bms.pack_uv_release_mv", ParamKind::PackUnderVoltage, "release_mv", |b| f64::from(b.pack_uv_release_mv)),
+    ("bms.charge_overcurrent_a", ParamKind::ChargeOverCurrent, "protect_a", |b| b.charge_overcurrent_a),
+    ("bms.discharge_overcurrent_a", ParamKind::DischargeOverCurrent1, "protect_a", |b| b.discharge_overcurrent_a),
+    ("bms.balance_start_mv", ParamKind::CellBalancing, "threshold_mv", |b| f64::from(b.balance_start_mv)),
+    ("bms.balance_delta_mv", ParamKind::CellBalancing, "delta_mv", |b| f64::from(b.balance_delta_mv)),
+    ("bms.charge_ot_trigger_c", ParamKind::ChargeDischargeOverTemperature, "charge_protect_c", |b| b.charge_ot_trigger_c),
+    ("bms.charge_ot_release_c", ParamKind::ChargeDischargeOverTemperature, "charge_release_c", |b| b.charge_ot_release_c),
+    ("bms.discharge_ot_trigger_c", ParamKind::ChargeDischargeOverTemperature, "discharge_protect_c", |b| b.discharge_ot_trigger_c),
+    ("bms.discharge_ot_release_c", ParamKind::ChargeDischargeOverTemperature, "discharge_release_c", |b| b.discharge_ot_release_c),
+    ("bms.charge_ut_trigger_c", ParamKind::ChargeDischargeUnderTemperature, "charge_protect_c", |b| b.charge_ut_trigger_c),
+    ("bms.charge_ut_release_c", ParamKind::ChargeDischargeUnderTemperature, "charge_release_c", |b| b.charge_ut_release_c),
+    ("bms.discharge_ut_trigger_c", ParamKind::ChargeDischargeUnderTemperature, "discharge_protect_c", |b| b.discharge_ut_trigger_c),
+    ("bms.discharge_ut_release_c", ParamKind::ChargeDischargeUnderTemperature, "discharge_release_c", |b| b.discharge_ut_release_c),
+];
+
+/// What a Pace pack has no setting for among the documented read/write pairs.
+const PACE_NOT_CONFIGURED: [NotConfigured; 5] = [
+    NotConfigured { field: "bms.cell_count", reason: "a Pace pack reports its cells; it has no cell-count setting" },
+    NotConfigured { field: "bms.design_capacity_mah, bms.cycle_capacity_mah", reason: "the Pace read/write pairs carry no capacities" },
+    NotConfigured { field: "bms.full_charge_mv, bms.end_of_discharge_mv", reason: "Pace's full-charge group (AF/AE) is a pack voltage with a current, not the profile's per-cell values; left as the pack has it" },
+    NotConfigured { field: "bms.ntc_count", reason: "the Pace read/write pairs have no sensor count" },
+    NotConfigured { field: "bms.balance_enabled, bms.balance_only_while_charging", reason: "balancing is switched with Pace's 0x99 switch command, which is not written" },
+];
+
+fn pace_unit(key: &str) -> (&'static str, f64) {
+    if key.ends_with("_mv") {
+        ("V", 1000.0)
+    } else if key.ends_with("_a") {
+        ("A", 1.0)
+    } else if key.ends_with("_c") {
+        ("°C", 1.0)
+    } else {
+        ("", 1.0)
+    }
+}
+
+fn pace_show(key: &str, value: f64) -> String {
+    match pace_unit(key) {
+        ("", _) => format!("{value}"),
+        (unit, div) => format!("{} {unit}", value / div),
+    }
+}
+
+fn pace_kind(read_cid2: u8) -> Option<ParamKind> {
+    ParamKind::from_read_cid2(read_cid2)
+}
+
+/// The value of `key` in a group, as a number.
+fn pace_value(param: &pace::Param, key: &str) -> Option<f64> {
+    serde_json::to_value(param).ok()?.get(key)?.as_f64()
+}
+
+/// `param` with `key` set to `value` (an integer field takes a whole number).
+fn pace_with(param: &pace::Param, key: &str, value: f64) -> Result<pace::Param, String> {
+    let mut json = serde_json::to_value(param).map_err(|e| e.to_string())?;
+    let slot = json
+        .get_mut(key)
+        .ok_or_else(|| format!("the group has no value {key}"))?;
+    *slot = if slot.is_f64() {
+        serde_json::Value::from(value)
+    } else {
+        serde_json::Value::from(value as i64)
+    };
+    serde_json::from_value(json).map_err(|e| format!("{key} = {value}: {e}"))
+}
+
+/// The Pace plan: every group value the profile has, exactly as a group can hold it.
+fn pace_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
+    let b = &profile.bms;
+    let mut fields = Vec::new();
+    for (field, kind, key, value) in PACE_FIELDS {
+        let v = value(b);
+        // mV and A are whole numbers in the groups; temperatures go in 0.1 K steps.
+        let step = if key.ends_with("_c") { 0.1 } else { 1.0 };
+        let steps = v / step;
+        if (steps - steps.round()).abs() > 1e-6 || v < -273.0 || v > 65535.0 {
+            return Err(PlanError::Value {
+                field: field.to_string(),
+                reason: format!("{} cannot be held exactly by a Pace pack (steps of {step})", pace_show(key, v)),
+            });
+        }
+        let (read, write) = kind.cid2();
+        fields.push(PlannedField {
+            field: field.to_string(),
+            register: u16::from(write),
+            name: key,
+            wire: Wire::Group { read_cid2: read, key, value: v },
+            display: pace_show(key, v),
+        });
+    }
+    Ok(ConfigPlan {
+        profile: profile.name.clone(),
+        protocol: ProtocolKind::Pace,
+        unit: CapacityUnit::TenMilli,
+        fields,
+        not_configured: PACE_NOT_CONFIGURED.to_vec(),
+    })
+}
+
+/// Read one Pace group.
+async fn pace_read_group(handle: &BmsHandle, kind: ParamKind) -> Result<pace::Param, BmsError> {
+    let (read, _) = kind.cid2();
+    let info = handle
+        .register(RegisterOp::Command { cid2: read, info: Vec::new() })
+        .await?;
+    pace::decode_read_info(kind, &info).map_err(|e| BmsError::BadReply {
+        what: format!("configuration read (0x{read:02X})"),
+        reason: e.to_string(),
+    })
+}
+
+/// The groups a plan touches, in first-use order.
+fn pace_groups(plan: &ConfigPlan) -> Vec<ParamKind> {
+    let mut out: Vec<ParamKind> = Vec::new();
+    for f in &plan.fields {
+        if let Wire::Group { read_cid2, .. } = f.wire {
+            if let Some(k) = pace_kind(read_cid2) {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// How a JK PB setting is counted: its display and the profile value's scale.
@@ -658,6 +815,10 @@ enum Stored {
     Word(u16),
     Text(String),
     Long(u32),
+    /// A Pace group value in its units.
+    Num(f64),
+    /// A value the reply did not carry.
+    Missing,
 }
 
 /// The register operation that reads one planned field (`long`: a 32-bit value).
@@ -779,8 +940,10 @@ impl Session<'_> {
             .await
             .map_err(|e| StepFailure::new("reading the BMS identity", e))?;
         self.check_cancel()?;
-        if self.plan.style() == Style::Direct {
-            return self.run_direct(saved).await;
+        match self.plan.style() {
+            Style::Direct => return self.run_direct(saved).await,
+            Style::Groups => return self.run_groups(saved).await,
+            Style::Factory => {}
         }
         self.send_pin(identity).await?;
         self.enter_factory().await?;
@@ -861,6 +1024,126 @@ impl Session<'_> {
         match first {
             None => Ok(()),
             Some(f) => Err(f),
+        }
+    }
+
+    /// Pace: merge, write and read back each group; then re-read every group.
+    async fn run_groups(&mut self, saved: &mut bool) -> Result<(), Failure> {
+        let kinds = pace_groups(self.plan);
+        // Targets: each group as the pack holds it, with the profile's values merged in.
+        let mut targets: Vec<(ParamKind, pace::Param)> = Vec::new();
+        for kind in &kinds {
+            let what = format!("reading configuration group 0x{:02X} before merging", kind.cid2().0);
+            let mut param = pace_read_group(self.handle, *kind)
+                .await
+                .map_err(|e| StepFailure::new(&what, e))?;
+            for i in 0..self.plan.fields.len() {
+                if let Wire::Group { read_cid2, key, value } = self.plan.fields[i].wire {
+                    if read_cid2 == kind.cid2().0 {
+                        param = match pace_with(&param, key, value) {
+                            Ok(p) => p,
+                            Err(reason) => return Err(self.fail_field(i, reason, false)),
+                        };
+                    }
+                }
+            }
+            targets.push((*kind, param));
+        }
+        self.targets = self
+            .plan
+            .fields
+            .iter()
+            .map(|f| match f.wire {
+                Wire::Group { value, .. } => Stored::Num(value),
+                _ => Stored::Num(f64::NAN),
+            })
+            .collect();
+        for (kind, param) in &targets {
+            self.check_cancel()?;
+            let (read, write) = kind.cid2();
+            let first = self.first_field_of(read);
+            let info = match pace::encode_write_info(param) {
+                Ok(i) => i,
+                Err(e) => return Err(self.fail_field(first, e.to_string(), false)),
+            };
+            if let Err(e) = self
+                .handle
+                .register(RegisterOp::Command { cid2: write, info })
+                .await
+            {
+                let comm = e.is_communication();
+                return Err(self.fail_field(first, format!("write not accepted: {e}"), comm));
+            }
+            let back = match pace_read_group(self.handle, *kind).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let comm = e.is_communication();
+                    return Err(self.fail_field(first, format!("read-back failed: {e}"), comm));
+                }
+            };
+            for i in self.fields_of(read) {
+                let got = self.group_value(i, &back);
+                self.results[i].read_back = Some(self.show_stored(i, &got));
+                if got != self.targets[i] {
+                    let reason = format!(
+                        "read back {} after writing {}: the board did not store it",
+                        self.show_stored(i, &got),
+                        self.results[i].written
+                    );
+                    return Err(self.fail_field(i, reason, false));
+                }
+            }
+        }
+        self.check_cancel()?;
+        // No save command: every acknowledged group is the pack's own from here.
+        *saved = true;
+        let mut first: Option<Failure> = None;
+        for (kind, _) in &targets {
+            let read = kind.cid2().0;
+            let now = match pace_read_group(self.handle, *kind).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let f = StepFailure::new(&format!("re-reading configuration group 0x{read:02X}"), e);
+                    first.get_or_insert(f.into());
+                    break;
+                }
+            };
+            for i in self.fields_of(read) {
+                let got = self.group_value(i, &now);
+                self.results[i].persisted = Some(self.show_stored(i, &got));
+                if got == self.targets[i] {
+                    self.results[i].ok = true;
+                } else {
+                    let reason = format!(
+                        "not persisted: after all the writes the pack holds {} instead of {}",
+                        self.show_stored(i, &got),
+                        self.results[i].written
+                    );
+                    let f = self.fail_field(i, reason, false);
+                    first.get_or_insert(f);
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(f) => Err(f),
+        }
+    }
+
+    fn fields_of(&self, read: u8) -> Vec<usize> {
+        (0..self.plan.fields.len())
+            .filter(|&i| matches!(self.plan.fields[i].wire, Wire::Group { read_cid2, .. } if read_cid2 == read))
+            .collect()
+    }
+
+    fn first_field_of(&self, read: u8) -> usize {
+        self.fields_of(read).first().copied().unwrap_or(0)
+    }
+
+    fn group_value(&self, i: usize, param: &pace::Param) -> Stored {
+        match self.plan.fields[i].wire {
+            Wire::Group { key, .. } => pace_value(param, key).map_or(Stored::Missing, Stored::Num),
+            _ => Stored::Missing,
         }
     }
 
@@ -949,6 +1232,7 @@ impl Session<'_> {
             targets.push(match &f.wire {
                 Wire::Word { raw } => Stored::Word(*raw),
                 Wire::Long { raw } => Stored::Long(*raw),
+                Wire::Group { value, .. } => Stored::Num(*value),
                 Wire::Text { text } => Stored::Text(text.clone()),
                 Wire::Bits { set, clear } => {
                     let what = format!(
@@ -974,6 +1258,7 @@ impl Session<'_> {
         match &self.targets[i] {
             Stored::Word(raw) => raw.to_be_bytes().to_vec(),
             Stored::Long(raw) => raw.to_be_bytes().to_vec(),
+            Stored::Num(_) | Stored::Missing => Vec::new(),
             // Validated when planned.
             Stored::Text(t) => eeprom::encode_string(t).unwrap_or_default(),
         }
@@ -987,6 +1272,7 @@ impl Session<'_> {
             Stored::Long(_) => long(d)
                 .map(Stored::Long)
                 .ok_or_else(|| format!("{} data bytes, expected 4", d.len())),
+            Stored::Num(_) | Stored::Missing => Err("a Pace value is read with its group".into()),
             Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].jbd_register().unwrap_or(0), d)
                 .map(Stored::Text)
                 .map_err(|e| e.to_string()),
@@ -997,6 +1283,8 @@ impl Session<'_> {
         match s {
             Stored::Text(t) => t.clone(),
             Stored::Long(raw) => jk_show(self.plan.fields[i].register, *raw),
+            Stored::Num(v) => pace_show(self.plan.fields[i].name, *v),
+            Stored::Missing => "nothing".to_string(),
             Stored::Word(raw) => match self.plan.fields[i].jbd_register().and_then(eeprom::register) {
                 Some(def) => format!("{} (0x{raw:04X})", show(&def.decode(*raw, self.plan.unit))),
                 None => format!("0x{raw:04X}"),
@@ -1153,8 +1441,10 @@ pub async fn read_config(
     handle: &BmsHandle,
     plan: Option<&ConfigPlan>,
 ) -> Result<Vec<ConfigReading>, BmsError> {
-    if handle.protocol() == ProtocolKind::JkPb {
-        return read_jk_config(handle, plan).await;
+    match handle.protocol() {
+        ProtocolKind::JkPb => return read_jk_config(handle, plan).await,
+        ProtocolKind::Pace => return read_pace_config(handle, plan).await,
+        _ => {}
     }
     // A board left in factory mode (a writer killed mid-session) would show its unsaved working
     // copy: discard it first, so what is read is what the board has saved. Out of factory mode
@@ -1264,6 +1554,56 @@ async fn read_all(
             Err(e) => return Err(e),
         }
         out.push(r);
+    }
+    Ok(out)
+}
+
+/// Pace: every group the plan (or, with no plan, the profile mapping) touches, read once, each
+/// value compared with the plan.
+async fn read_pace_config(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    let rows: Vec<(u8, u8, &'static str, Option<&PlannedField>)> = match plan {
+        Some(p) => p
+            .fields
+            .iter()
+            .filter_map(|f| match f.wire {
+                Wire::Group { read_cid2, key, .. } => {
+                    Some((read_cid2, pace_kind(read_cid2)?.cid2().1, key, Some(f)))
+                }
+                _ => None,
+            })
+            .collect(),
+        None => PACE_FIELDS
+            .iter()
+            .map(|(_, kind, key, _)| (kind.cid2().0, kind.cid2().1, *key, None))
+            .collect(),
+    };
+    let mut groups: Vec<(u8, pace::Param)> = Vec::new();
+    let mut out = Vec::new();
+    for (read, write, key, planned) in rows {
+        if !groups.iter().any(|(r, _)| *r == read) {
+            let Some(kind) = pace_kind(read) else { continue };
+            groups.push((read, pace_read_group(handle, kind).await?));
+        }
+        let value = groups
+            .iter()
+            .find(|(r, _)| *r == read)
+            .and_then(|(_, p)| pace_value(p, key));
+        out.push(ConfigReading {
+            register: format!("0x{read:02X}/0x{write:02X}"),
+            name: key,
+            field: planned.map(|p| p.field.clone()),
+            value: value.map(|v| pace_show(key, v)),
+            raw: None,
+            expected: planned.map(|p| p.display.clone()),
+            matches: planned.map(|p| match (&p.wire, value) {
+                (Wire::Group { value: want, .. }, Some(got)) => (got - want).abs() < 1e-6,
+                _ => false,
+            }),
+            error: None,
+        });
     }
     Ok(out)
 }

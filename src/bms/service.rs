@@ -196,7 +196,8 @@ mod tests {
                     }
                     RegisterOp::UsePassword(_)
                     | RegisterOp::ReadWords { .. }
-                    | RegisterOp::WriteWords { .. } => Vec::new(),
+                    | RegisterOp::WriteWords { .. }
+                    | RegisterOp::Command { .. } => Vec::new(),
                 };
                 let _ = reply.send(Ok(data));
             }

@@ -32,7 +32,7 @@ pub enum BmsCommand {
     Decode(DecodeArgs),
     /// Read a board live: voltages, current, cells, temperatures, protection, FETs
     Read(ReadArgs),
-    /// Read or write the BMS configuration of a profile (JBD, JK PB)
+    /// Read or write the BMS configuration of a profile (JBD, JK PB, Pace)
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Switch the FETs or set the state of charge, and check it took
@@ -85,12 +85,12 @@ pub struct LinkArgs {
     /// Serial port (/dev/ttyUSB0, a simulator's pty or link) or CAN interface (can0)
     #[arg(long, visible_alias = "can")]
     pub port: String,
-    /// jbd, daly, jk-pb, pylontech, daly-can or jbd-can
+    /// jbd, daly, jk-pb, pace-485, pylontech, daly-can or jbd-can
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolKind,
     /// Daly: board number on the RS485 line (1 → 0x40, 2 → 0x41, …) or a host address in
-    /// hex (0x40 RS485, 0x80 UART). JK PB: the Modbus address (1-15). Daly CAN: the BMS
-    /// address.
+    /// hex (0x40 RS485, 0x80 UART). JK PB: the Modbus address (1-15). Pace: the pack
+    /// address (0-15). Daly CAN: the BMS address.
     #[arg(long)]
     pub address: Option<String>,
     /// Line speed; default: the protocol's own (9600, jk-pb 115200)
@@ -144,6 +144,16 @@ impl LinkArgs {
             if let Some(a) = &self.address {
                 match self.protocol {
                     ProtocolKind::Daly => cfg.daly_address = daly_address(a)?,
+                    ProtocolKind::Pace => {
+                        cfg.pace_address = a
+                            .trim()
+                            .parse()
+                            .ok()
+                            .filter(|n| *n <= 15)
+                            .ok_or_else(|| {
+                                input_error(anyhow::anyhow!("--address {a}: expected 0-15"))
+                            })?;
+                    }
                     ProtocolKind::JkPb => {
                         let n: u8 = a.trim().parse().map_err(|_| {
                             input_error(anyhow::anyhow!("--address {a}: expected 1-15"))
@@ -319,6 +329,10 @@ fn decode_one(
                 &bytes,
             )
         }
+        ProtocolKind::Pace => packwright_protocol::family::describe(
+            packwright_protocol::family::SerialFamily::Pace485,
+            text.trim().as_bytes(),
+        ),
         _ => {
             use packwright_protocol::can;
             let frame = can::notation::parse_frame(text.trim()).map_err(|e| e.to_string())?;
@@ -415,7 +429,7 @@ fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
 async fn config_read(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     if !config::configurable(args.link.protocol) {
         return Err(input_error(anyhow::anyhow!(
-            "bms config works over jbd and jk-pb: {} has no readable configuration registers",
+            "bms config works over jbd, jk-pb and pace-485: {} has no readable configuration registers",
             args.link.protocol
         )));
     }
@@ -685,6 +699,7 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
             Wire::Bits { set, clear } => format!("set 0x{set:04X} clear 0x{clear:04X}"),
             Wire::Text { text } => to_hex(&jbd::eeprom::encode_string(text).unwrap_or_default()),
             Wire::Long { raw } => format!("0x{raw:08X}"),
+            Wire::Group { read_cid2, .. } => format!("group 0x{read_cid2:02X}"),
         };
         println!(
             "  {} {:<26} {:<24} {:<18} from {}",

@@ -19,11 +19,12 @@ use crate::chemistry::Chemistry;
 use crate::sim::daly::{DalyBoard, DalyConfig};
 use crate::sim::jbd::{JbdBoard, JbdConfig};
 use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
+use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self, FaultCounts, Faults, Rng, SimOptions};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// jbd, daly or jk-pb (pseudo-terminal); pylontech, daly-can or jbd-can (CAN interface)
+    /// jbd, daly, jk-pb or pace-485 (pseudo-terminal); pylontech, daly-can or jbd-can (CAN interface)
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolKind,
     /// Cells in series
@@ -64,9 +65,11 @@ pub struct SimArgs {
     /// addresses from --address
     #[arg(long, default_value_t = 1)]
     pub boards: u8,
-    /// jk-pb: the first board's Modbus address (1-15; 0 would make it the bus master)
-    #[arg(long, default_value_t = 1)]
-    pub address: u8,
+    /// jk-pb: the first board's Modbus address (1-15; 0 would make it the bus master);
+    /// pace-485: the first pack's ADR (0-15). Further boards (--boards) follow. Default 1 for
+    /// jk-pb, 0 for pace-485
+    #[arg(long)]
+    pub address: Option<u8>,
     /// Daly: how this firmware signs the current
     #[arg(long, value_enum, default_value = "above-offset-discharges")]
     pub current_sign: SignArg,
@@ -166,7 +169,7 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
             let mut cfg = JkPbConfig::new(args.cells, args.chemistry);
             cfg.capacity_ah = args.capacity_ah;
             cfg.boards = args.boards;
-            cfg.first_address = args.address;
+            cfg.first_address = args.address.unwrap_or(1);
             if let Some(m) = &args.model {
                 cfg.model = m.clone();
             }
@@ -174,6 +177,23 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
                 cfg.sensors = n;
             }
             let line = JkPbLine::new(cfg, &faults, &mut rng)
+                .map_err(|e| input_error(anyhow::anyhow!(e)))?;
+            rt.block_on(until_stopped(pty::serve_counting(
+                line, opts, &counts, announce,
+            )))
+        }
+        ProtocolKind::Pace => {
+            let mut cfg = PaceConfig::new(args.cells, args.chemistry);
+            cfg.capacity_ah = args.capacity_ah;
+            cfg.packs = args.boards;
+            cfg.first_address = args.address.unwrap_or(0);
+            if let Some(m) = &args.model {
+                cfg.model = m.clone();
+            }
+            if let Some(n) = args.sensors {
+                cfg.sensors = n;
+            }
+            let line = PaceLine::new(cfg, &faults, &mut rng)
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
             rt.block_on(until_stopped(pty::serve_counting(
                 line, opts, &counts, announce,

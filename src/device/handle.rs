@@ -149,6 +149,9 @@ pub enum RegisterOp {
     /// Modbus-style boards (JK PB): write `data` (an even number of bytes) from `register`
     /// (FC16); the board's acknowledgement echoes the address and count.
     WriteWords { register: u16, data: Vec<u8> },
+    /// Pylontech-style ASCII boards (Pace): one command (CID2) with its INFO; the reply is the
+    /// INFO of the board's normal answer (return code 00).
+    Command { cid2: u8, info: Vec<u8> },
 }
 
 impl RegisterOp {
@@ -169,6 +172,7 @@ impl RegisterOp {
             RegisterOp::WriteWords { register, data } => {
                 format!("write {} register(s) at 0x{register:04X}", data.len() / 2)
             }
+            RegisterOp::Command { cid2, .. } => format!("command 0x{cid2:02X}"),
         }
     }
 }

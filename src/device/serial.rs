@@ -14,6 +14,7 @@
 //!   timeout budget for it and otherwise fail with [`BmsError::Disconnected`].
 
 mod jk;
+mod pace;
 
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub struct SerialConfig {
     pub daly_address: u8,
     /// JK PB: the Modbus slave address used when a command names no board (1–15).
     pub jk_address: u8,
+    /// Pace: the pack address (ADR) used when a command names no board (0–15).
+    pub pace_address: u8,
     /// Daly current sign; `None` infers it from the charge state (0x93) when the pack is
     /// charging or discharging, else assumes the common convention.
     pub current_sign: Option<CurrentSign>,
@@ -62,6 +65,7 @@ impl SerialConfig {
             baud: protocol.default_baud(),
             daly_address: daly::HOST_RS485,
             jk_address: 1,
+            pace_address: 0,
             current_sign: None,
             jbd_unit: None,
             timeout: Duration::from_millis(300),
@@ -86,7 +90,7 @@ impl SerialConfig {
 pub fn spawn(config: SerialConfig) -> Result<BmsHandle, BmsError> {
     if !config.protocol.is_serial() {
         return Err(BmsError::BadRequest(format!(
-            "{} is not a serial protocol (jbd, daly or jk-pb)",
+            "{} is not a serial protocol (jbd, daly, jk-pb or pace-485)",
             config.protocol
         )));
     }
@@ -214,6 +218,7 @@ struct Link {
     jbd: jbd::Framer,
     daly: daly::Framer,
     modbus: modbus::Framer,
+    ascii: packwright_protocol::pylon_ascii::Framer,
     /// A previous transaction retried: replies to it may still be in flight.
     unsettled: bool,
     /// How long the line must stay quiet before it counts as settled after a retry: the
@@ -226,6 +231,8 @@ struct Link {
     daly_extras: Option<DalyExtras>,
     /// Per connection and JK PB address: the device-info block, read once.
     jk_info: std::collections::HashMap<u8, packwright_protocol::jk_pb::DeviceInfo>,
+    /// Per connection and Pace address: the identity, read once.
+    pace_ids: std::collections::HashMap<u8, BmsIdentity>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,11 +259,13 @@ impl Link {
             jbd: jbd::framer(jbd::Direction::Replies),
             daly: daly::framer(),
             modbus: modbus::Framer::new(modbus::Direction::Replies, None),
+            ascii: packwright_protocol::pylon_ascii::framer(),
             unsettled: false,
             settle_for: Duration::ZERO,
             jbd_model: None,
             daly_extras: None,
             jk_info: std::collections::HashMap::new(),
+            pace_ids: std::collections::HashMap::new(),
         })
     }
 
@@ -265,6 +274,7 @@ impl Link {
         match self.cfg.protocol {
             ProtocolKind::Daly => self.execute_daly(board, op).await,
             ProtocolKind::JkPb => self.execute_jk(board, op).await,
+            ProtocolKind::Pace => self.execute_pace(board, op).await,
             _ => self.execute_jbd(op).await,
         }
     }
@@ -282,6 +292,7 @@ impl Link {
         self.jbd.clear();
         self.daly.clear();
         self.modbus.clear();
+        self.ascii.clear();
         Ok(())
     }
 
@@ -470,7 +481,9 @@ impl Link {
                             }
                         }
                     }
-                    RegisterOp::ReadWords { .. } | RegisterOp::WriteWords { .. } => {
+                    RegisterOp::ReadWords { .. }
+                    | RegisterOp::WriteWords { .. }
+                    | RegisterOp::Command { .. } => {
                         return Ok(Answer::Data(Err(BmsError::Unsupported {
                             what: op.describe(),
                             protocol: ProtocolKind::Jbd,

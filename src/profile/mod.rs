@@ -39,6 +39,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "lfp-15s1p-100ah-jk",
         include_str!("../../profiles/lfp-15s1p-100ah-jk.toml"),
     ),
+    (
+        "lfp-15s1p-100ah-pace",
+        include_str!("../../profiles/lfp-15s1p-100ah-pace.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

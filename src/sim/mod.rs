@@ -4,4 +4,5 @@ pub mod can;
 pub mod daly;
 pub mod jbd;
 pub mod jk_pb;
+pub mod pace;
 pub mod pty;

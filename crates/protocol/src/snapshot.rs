@@ -175,16 +175,20 @@ pub enum ProtocolKind {
     JbdCan,
     /// JK PB series over RS485 Modbus RTU ([`crate::jk_pb`]).
     JkPb,
+    /// Pace v25 packs over RS485, Pylontech-style ASCII ([`crate::pylon_ascii`], VER 0x25).
+    #[serde(rename = "pace-485")]
+    Pace,
 }
 
 impl ProtocolKind {
-    pub const ALL: [ProtocolKind; 6] = [
+    pub const ALL: [ProtocolKind; 7] = [
         ProtocolKind::Jbd,
         ProtocolKind::Daly,
         ProtocolKind::Pylontech,
         ProtocolKind::DalyCan,
         ProtocolKind::JbdCan,
         ProtocolKind::JkPb,
+        ProtocolKind::Pace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -195,6 +199,7 @@ impl ProtocolKind {
             ProtocolKind::DalyCan => "daly-can",
             ProtocolKind::JbdCan => "jbd-can",
             ProtocolKind::JkPb => "jk-pb",
+            ProtocolKind::Pace => "pace-485",
         }
     }
 
@@ -202,7 +207,7 @@ impl ProtocolKind {
     pub fn is_serial(self) -> bool {
         matches!(
             self,
-            ProtocolKind::Jbd | ProtocolKind::Daly | ProtocolKind::JkPb
+            ProtocolKind::Jbd | ProtocolKind::Daly | ProtocolKind::JkPb | ProtocolKind::Pace
         )
     }
 
