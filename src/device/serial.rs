@@ -260,7 +260,9 @@ impl Link {
             daly: daly::framer(),
             modbus: modbus::Framer::new(modbus::Direction::Replies, None),
             ascii: packwright_protocol::pylon_ascii::framer(),
-            unsettled: false,
+            // Replies that do not name their request (Modbus reads, Pylontech-style ASCII): a
+            // late reply to whoever had the port before must be drained, not taken.
+            unsettled: matches!(cfg.protocol, ProtocolKind::JkPb | ProtocolKind::Pace),
             settle_for: Duration::ZERO,
             jbd_model: None,
             daly_extras: None,

@@ -21,6 +21,7 @@ mod label;
 mod serial_daly;
 mod serial_jbd;
 mod serial_jk_pb;
+mod serial_pace;
 mod stress_writers;
 mod trace_cli;
 mod tui_e2e;

@@ -43,6 +43,25 @@ fn describe(cid2: u8) -> String {
     format!("{name} (0x{cid2:02X})")
 }
 
+/// Whether `info` can be the answer to a request with `cid2`: a reply of another command's
+/// layout is a late answer to an earlier request and is dropped, never decoded as this one.
+fn fits(cid2: u8, info: &[u8]) -> bool {
+    match cid2 {
+        cid2::ANALOG => Analog::decode(DIALECT, info).is_ok(),
+        cid2::ALARM => AlarmInfo::decode(info).is_ok(),
+        cid2::MANUFACTURER => ManufacturerInfo::decode(info).is_ok(),
+        cid2::SERIAL_NUMBER => SerialNumber::decode(info).is_ok(),
+        cid2::FIRMWARE => Firmware::decode(info).is_ok(),
+        cid2::PROTOCOL_VERSION => info.is_empty(),
+        c => match pylon_ascii::pace::ParamKind::from_read_cid2(c) {
+            Some(kind) => pylon_ascii::pace::decode_read_info(kind, info).is_ok(),
+            // A write's acknowledgement carries no INFO.
+            None if pylon_ascii::pace::ParamKind::from_write_cid2(c).is_some() => info.is_empty(),
+            None => true,
+        },
+    }
+}
+
 impl Link {
     fn pace_address(&self, board: Option<u8>) -> Result<u8, BmsError> {
         let address = board.unwrap_or(self.cfg.pace_address);
@@ -70,6 +89,7 @@ impl Link {
         let attempts = self.cfg.attempts.max(1);
         let first_send = Instant::now();
         let adr = request.adr;
+        let cid2 = request.cid2;
         for attempt in 1..=attempts {
             if attempt > 1 {
                 LinkStats::add(&self.stats.retries, 1);
@@ -89,7 +109,12 @@ impl Link {
                 None,
                 |raw| {
                     let f = Frame::decode(raw).ok()?;
-                    (f.ver == VER_PACE_25 && f.adr == adr).then_some(f)
+                    let shaped = match f.reply_info() {
+                        Ok(info) => fits(cid2, info),
+                        // A refusal carries no INFO to check.
+                        Err(_) => f.info.is_empty(),
+                    };
+                    (f.ver == VER_PACE_25 && f.adr == adr && shaped).then_some(f)
                 },
             )
             .await;
