@@ -23,6 +23,7 @@ use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
 use crate::services::bench;
+use crate::text::printable;
 use crate::store::{FieldRecord, WriteAttempt, WriteOutcome};
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +40,22 @@ pub enum BmsCommand {
     Set(SetArgs),
     /// List the configuration-write log, newest first
     Writes(WritesArgs),
+    /// Find which board is on a serial port: listen, then read-only probes (the profile's
+    /// protocol first); prints protocol, baud, address, model, firmware and serial
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Serial port (/dev/ttyUSB0, a simulator's pty or link)
+    #[arg(long)]
+    pub port: String,
+    /// The profile of the pack on the bench: its protocol is asked first, and a board is
+    /// accepted only with the profile's cell count
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
@@ -271,7 +288,55 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
         BmsCommand::Set(args) => runtime()?.block_on(set(args, ctx)),
         BmsCommand::Writes(args) => writes(args, ctx),
+        BmsCommand::Detect(args) => runtime()?.block_on(detect(args)),
     }
+}
+
+async fn detect(args: DetectArgs) -> anyhow::Result<u8> {
+    let profile = load_profile(args.profile.as_deref()).map_err(input_error)?;
+    let d = crate::bms::detect::detect(&args.port, profile.as_ref()).await;
+    if d.found.is_empty() {
+        let mut why = format!(
+            "nothing found on {}: no board answered {} read-only probe(s) plausibly",
+            args.port,
+            d.probed.len()
+        );
+        for r in &d.refused {
+            why.push_str(&format!("; {r}"));
+        }
+        for h in &d.heard {
+            why.push_str(&format!("; heard {h}"));
+        }
+        if d.cut_short {
+            why.push_str("; the scan stopped at its time bound");
+        }
+        return Err(device_error(anyhow::anyhow!(why)));
+    }
+    if args.json {
+        print_json("bms.detect", &d)?;
+        return Ok(EXIT_OK);
+    }
+    for h in &d.heard {
+        println!("heard unasked  {h}");
+    }
+    for f in &d.found {
+        let text = |v: &Option<String>| -> String { v.as_deref().map_or_else(|| "-".to_string(), |t| printable(t).to_string()) };
+        println!(
+            "found  {} at {} baud{}: model {}, firmware {}, serial {}, {} cells, {:.2} V",
+            f.protocol,
+            f.baud,
+            f.address.map(|a| format!(", address {a}")).unwrap_or_default(),
+            text(&f.model),
+            text(&f.firmware),
+            text(&f.serial),
+            f.cells,
+            f.pack_voltage_v
+        );
+    }
+    for r in &d.refused {
+        println!("refused  {r}");
+    }
+    Ok(EXIT_OK)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

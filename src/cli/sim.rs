@@ -19,6 +19,7 @@ use crate::chemistry::Chemistry;
 use crate::sim::daly::{DalyBoard, DalyConfig};
 use crate::sim::jbd::{JbdBoard, JbdConfig};
 use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
+use crate::sim::mixed::MixedLine;
 use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self, FaultCounts, Faults, Rng, SimOptions};
 
@@ -70,6 +71,9 @@ pub struct SimArgs {
     /// jk-pb, 0 for pace-485
     #[arg(long)]
     pub address: Option<u8>,
+    /// jk-pb: also a Pace v25 pack at this ADR on the same line (a line of mixed packs)
+    #[arg(long)]
+    pub also_pace: Option<u8>,
     /// Daly: how this firmware signs the current
     #[arg(long, value_enum, default_value = "above-offset-discharges")]
     pub current_sign: SignArg,
@@ -178,9 +182,25 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
             }
             let line = JkPbLine::new(cfg, &faults, &mut rng)
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
-            rt.block_on(until_stopped(pty::serve_counting(
-                line, opts, &counts, announce,
-            )))
+            match args.also_pace {
+                None => rt.block_on(until_stopped(pty::serve_counting(
+                    line, opts, &counts, announce,
+                ))),
+                Some(adr) => {
+                    let mut pcfg = PaceConfig::new(args.cells, args.chemistry);
+                    pcfg.capacity_ah = args.capacity_ah;
+                    pcfg.first_address = adr;
+                    if let Some(n) = args.sensors {
+                        pcfg.sensors = n;
+                    }
+                    let pace = PaceLine::new(pcfg, &faults, &mut rng)
+                        .map_err(|e| input_error(anyhow::anyhow!(e)))?;
+                    let mixed = MixedLine { jk: line, pace };
+                    rt.block_on(until_stopped(pty::serve_counting(
+                        mixed, opts, &counts, announce,
+                    )))
+                }
+            }
         }
         ProtocolKind::Pace => {
             let mut cfg = PaceConfig::new(args.cells, args.chemistry);

@@ -99,6 +99,37 @@ pub fn spawn(config: SerialConfig) -> Result<BmsHandle, BmsError> {
     Ok(handle)
 }
 
+/// Listen on `port` at `baud` for `duration` without sending a byte, for boards that talk
+/// unasked (a JK PB set to address 0 polls the bus as its master; some boards broadcast).
+/// Returns what arrived; the port is closed again.
+pub async fn listen(port: &str, baud: u32, duration: Duration) -> Result<Vec<u8>, BmsError> {
+    let mut stream = tokio_serial::new(port, baud)
+        .timeout(Duration::from_millis(10))
+        .open_native_async()
+        .map_err(|e| BmsError::Disconnected {
+            reason: format!("cannot open {port}: {e}"),
+        })?;
+    let _ = stream.clear(tokio_serial::ClearBuffer::All);
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    let until = Instant::now() + duration;
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Err(_) => return Ok(heard),
+            Ok(Ok(0)) => return Ok(heard),
+            Ok(Ok(n)) => heard.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => {
+                return Err(BmsError::Disconnected {
+                    reason: format!("{port}: {e}"),
+                })
+            }
+        }
+        if heard.len() > 4096 {
+            return Ok(heard);
+        }
+    }
+}
+
 /// Why a transaction stopped: the port went away, or no valid reply came in time.
 #[derive(Debug)]
 enum LinkError {

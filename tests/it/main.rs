@@ -19,6 +19,7 @@ mod integrity_signals;
 mod integrity_states;
 mod label;
 mod serial_daly;
+mod serial_detect;
 mod serial_jbd;
 mod serial_jk_pb;
 mod serial_pace;
