@@ -364,6 +364,52 @@ pub fn configurable(protocol: ProtocolKind) -> bool {
     )
 }
 
+/// What a profile's BMS section comes to on its board, said before anything is sent
+/// (`profile check`): the values written and verified, and those the board cannot take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coverage {
+    pub protocol: ProtocolKind,
+    /// Profile fields the configuration write sends and verifies.
+    pub written: Vec<String>,
+    pub not_configured: Vec<NotConfigured>,
+    /// What else can be written to this board, and how.
+    pub other_writes: Option<&'static str>,
+}
+
+/// What a Daly board cannot be configured with: everything in `[bms]`.
+const DALY_NOT_CONFIGURED: [NotConfigured; 1] = [NotConfigured {
+    field: "every [bms] threshold, capacity and cell-count value",
+    reason: "the public Daly protocol has no write for protection thresholds; they are neither written nor compared",
+}];
+
+/// The coverage of `profile`'s BMS section (a profile that fails its check has none).
+pub fn coverage(profile: &Profile) -> Option<Coverage> {
+    let protocol = profile.bms.protocol;
+    if protocol == ProtocolKind::Daly {
+        return Some(Coverage {
+            protocol,
+            written: Vec::new(),
+            not_configured: DALY_NOT_CONFIGURED.to_vec(),
+            other_writes: Some("the FETs (0xD9/0xDA) and the state of charge with the clock (0x21), with `packwright bms set`, logged and verified by reading the board back (the clock is sent, not read back)"),
+        });
+    }
+    let plan = ConfigPlan::from_profile(profile, None).ok()?;
+    let mut written: Vec<String> = Vec::new();
+    for f in &plan.fields {
+        for part in f.field.split(", ") {
+            if part.starts_with("bms.") && !written.iter().any(|w| w == part) {
+                written.push(part.to_string());
+            }
+        }
+    }
+    Some(Coverage {
+        protocol,
+        written,
+        not_configured: plan.not_configured,
+        other_writes: None,
+    })
+}
+
 /// What a JBD board has no setting for.
 const JBD_NOT_CONFIGURED: [NotConfigured; 0] = [];
 
