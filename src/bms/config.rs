@@ -250,8 +250,20 @@ impl ConfigPlan {
         let b = &profile.bms;
         match b.protocol {
             ProtocolKind::Jbd => {}
-            ProtocolKind::JkPb => return jk_pb_plan(profile),
-            ProtocolKind::Pace => return pace_plan(profile),
+            ProtocolKind::JkPb | ProtocolKind::Pace => {
+                let mut plan = if b.protocol == ProtocolKind::JkPb {
+                    jk_pb_plan(profile)?
+                } else {
+                    pace_plan(profile)?
+                };
+                if barcode.is_some() {
+                    plan.not_configured.push(NotConfigured {
+                        field: "barcode",
+                        reason: "this board has no writable pack code; its own serial number identifies it",
+                    });
+                }
+                return Ok(plan);
+            }
             ProtocolKind::Daly => return Err(PlanError::Unsupported {
                 protocol: b.protocol,
                 reason: "the public Daly protocol has no writable protection thresholds; only the FETs and the SOC can be set (packwright bms set)".into(),

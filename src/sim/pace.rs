@@ -311,9 +311,11 @@ impl PacePack {
             .iter()
             .map(|t| (t * 10.0).round() / 10.0)
             .collect();
-        // MOS, then environment.
-        temps.push(28.0);
-        temps.push(24.0);
+        // MOS, then environment: near the cells, within their spread.
+        let max = temps.iter().cloned().fold(f64::MIN, f64::max);
+        let min = temps.iter().cloned().fold(f64::MAX, f64::min);
+        temps.push(if temps.is_empty() { 25.0 } else { max });
+        temps.push(if temps.len() == 1 { 25.0 } else { min });
         let cells = self.pack.cells_mv_u16();
         Analog {
             info_flag: 0,
