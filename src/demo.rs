@@ -33,8 +33,8 @@ pub const PROFILE: &str = "lfp-15s1p-100ah";
 pub fn profile_for(protocol: ProtocolKind) -> Result<&'static str, DemoError> {
     match protocol {
         ProtocolKind::Jbd => Ok(PROFILE),
-        ProtocolKind::JkPb => Ok("lfp-15s1p-100ah-jk"),
-        ProtocolKind::Pace => Ok("lfp-15s1p-100ah-pace"),
+        ProtocolKind::JkPb => Ok("lfp-15s1p-jk-100ah"),
+        ProtocolKind::Pace => Ok("lfp-15s1p-pace-100ah"),
         other => Err(DemoError::Sim(format!(
             "the demo bench simulates jbd, jk-pb or pace-485 boards, not {other}"
         ))),

@@ -62,7 +62,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub boards: u8,
     /// The family of the simulated boards: jbd, jk-pb or pace-485 (the demo pack's profile
-    /// follows: lfp-15s1p-100ah, -jk or -pace)
+    /// follows: lfp-15s1p-100ah, lfp-15s1p-jk-100ah or lfp-15s1p-pace-100ah)
     #[arg(long, default_value = "jbd", value_parser = parse_bms)]
     pub bms: ProtocolKind,
     #[command(flatten)]

@@ -36,12 +36,12 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../profiles/lfp-15s1p-100ah.toml"),
     ),
     (
-        "lfp-15s1p-100ah-jk",
-        include_str!("../../profiles/lfp-15s1p-100ah-jk.toml"),
+        "lfp-15s1p-jk-100ah",
+        include_str!("../../profiles/lfp-15s1p-jk-100ah.toml"),
     ),
     (
-        "lfp-15s1p-100ah-pace",
-        include_str!("../../profiles/lfp-15s1p-100ah-pace.toml"),
+        "lfp-15s1p-pace-100ah",
+        include_str!("../../profiles/lfp-15s1p-pace-100ah.toml"),
     ),
 ];
 

@@ -41,7 +41,7 @@ fn each_family_is_found_on_its_own_port() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     let jk = sim(dir.path(), "jk", "jk-pb", &["--address", "3"]);
-    let f = found(&db, jk.port(), &["--profile", "lfp-15s1p-100ah-jk"]);
+    let f = found(&db, jk.port(), &["--profile", "lfp-15s1p-jk-100ah"]);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["protocol"], "jk-pb");
     assert_eq!(f[0]["baud"], 115200);
@@ -52,7 +52,7 @@ fn each_family_is_found_on_its_own_port() {
     assert_eq!(f[0]["cells"], 15);
 
     let pace = sim(dir.path(), "pace", "pace-485", &["--address", "2"]);
-    let f = found(&db, pace.port(), &["--profile", "lfp-15s1p-100ah-pace"]);
+    let f = found(&db, pace.port(), &["--profile", "lfp-15s1p-pace-100ah"]);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["protocol"], "pace-485");
     assert_eq!(f[0]["baud"], 9600);

@@ -7,7 +7,7 @@
 use crate::support::serial::{assert_plausible, packwright, read_json, Run, Sim};
 use std::path::Path;
 
-const PROFILE: &str = "lfp-15s1p-100ah-jk";
+const PROFILE: &str = "lfp-15s1p-jk-100ah";
 /// Every settings-block field the profile has a value for.
 const FIELDS: usize = 19;
 

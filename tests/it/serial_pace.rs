@@ -8,7 +8,7 @@
 use crate::support::serial::{assert_plausible, packwright, read_json, Run, Sim};
 use std::path::Path;
 
-const PROFILE: &str = "lfp-15s1p-100ah-pace";
+const PROFILE: &str = "lfp-15s1p-pace-100ah";
 /// Every group value the profile has.
 const FIELDS: usize = 20;
 
