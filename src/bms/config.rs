@@ -57,7 +57,11 @@ pub enum Wire {
     Long { raw: u32 },
     /// One value of a Pace configuration group (read CID2), by its codec name, in the
     /// group's units (mV, A, °C).
-    Group { read_cid2: u8, key: &'static str, value: f64 },
+    Group {
+        read_cid2: u8,
+        key: &'static str,
+        value: f64,
+    },
 }
 
 /// One planned register write.
@@ -438,31 +442,136 @@ enum Style {
 }
 
 /// A profile value into a Pace configuration group.
-type PaceField = (&'static str, ParamKind, &'static str, fn(&BmsSettings) -> f64);
+type PaceField = (
+    &'static str,
+    ParamKind,
+    &'static str,
+    fn(&BmsSettings) -> f64,
+);
 
 /// The profile's settings and the Pace group value each goes to (names from the protocol
 /// crate's `pylon_ascii::pace` structures), in write order.
 const PACE_FIELDS: [PaceField; 20] = [
-    ("bms.cell_ov_trigger_mv", ParamKind::CellOverVoltage, "protect_mv", |b| f64::from(b.cell_ov_trigger_mv)),
-    ("bms.cell_ov_release_mv", ParamKind::CellOverVoltage, "release_mv", |b| f64::from(b.cell_ov_release_mv)),
-    ("bms.pack_ov_trigger_mv", ParamKind::PackOverVoltage, "protect_mv", |b| f64::from(b.pack_ov_trigger_mv)),
-    ("bms.pack_ov_release_mv", ParamKind::PackOverVoltage, "release_mv", |b| f64::from(b.pack_ov_release_mv)),
-    ("bms.cell_uv_trigger_mv", ParamKind::CellUnderVoltage, "protect_mv", |b| f64::from(b.cell_uv_trigger_mv)),
-    ("bms.cell_uv_release_mv", ParamKind::CellUnderVoltage, "release_mv", |b| f64::from(b.cell_uv_release_mv)),
-    ("bms.pack_uv_trigger_mv", ParamKind::PackUnderVoltage, "protect_mv", |b| f64::from(b.pack_uv_trigger_mv)),
-    ("bms.pack_uv_release_mv", ParamKind::PackUnderVoltage, "release_mv", |b| f64::from(b.pack_uv_release_mv)),
-    ("bms.charge_overcurrent_a", ParamKind::ChargeOverCurrent, "protect_a", |b| b.charge_overcurrent_a),
-    ("bms.discharge_overcurrent_a", ParamKind::DischargeOverCurrent1, "protect_a", |b| b.discharge_overcurrent_a),
-    ("bms.balance_start_mv", ParamKind::CellBalancing, "threshold_mv", |b| f64::from(b.balance_start_mv)),
-    ("bms.balance_delta_mv", ParamKind::CellBalancing, "delta_mv", |b| f64::from(b.balance_delta_mv)),
-    ("bms.charge_ot_trigger_c", ParamKind::ChargeDischargeOverTemperature, "charge_protect_c", |b| b.charge_ot_trigger_c),
-    ("bms.charge_ot_release_c", ParamKind::ChargeDischargeOverTemperature, "charge_release_c", |b| b.charge_ot_release_c),
-    ("bms.discharge_ot_trigger_c", ParamKind::ChargeDischargeOverTemperature, "discharge_protect_c", |b| b.discharge_ot_trigger_c),
-    ("bms.discharge_ot_release_c", ParamKind::ChargeDischargeOverTemperature, "discharge_release_c", |b| b.discharge_ot_release_c),
-    ("bms.charge_ut_trigger_c", ParamKind::ChargeDischargeUnderTemperature, "charge_protect_c", |b| b.charge_ut_trigger_c),
-    ("bms.charge_ut_release_c", ParamKind::ChargeDischargeUnderTemperature, "charge_release_c", |b| b.charge_ut_release_c),
-    ("bms.discharge_ut_trigger_c", ParamKind::ChargeDischargeUnderTemperature, "discharge_protect_c", |b| b.discharge_ut_trigger_c),
-    ("bms.discharge_ut_release_c", ParamKind::ChargeDischargeUnderTemperature, "discharge_release_c", |b| b.discharge_ut_release_c),
+    (
+        "bms.cell_ov_trigger_mv",
+        ParamKind::CellOverVoltage,
+        "protect_mv",
+        |b| f64::from(b.cell_ov_trigger_mv),
+    ),
+    (
+        "bms.cell_ov_release_mv",
+        ParamKind::CellOverVoltage,
+        "release_mv",
+        |b| f64::from(b.cell_ov_release_mv),
+    ),
+    (
+        "bms.pack_ov_trigger_mv",
+        ParamKind::PackOverVoltage,
+        "protect_mv",
+        |b| f64::from(b.pack_ov_trigger_mv),
+    ),
+    (
+        "bms.pack_ov_release_mv",
+        ParamKind::PackOverVoltage,
+        "release_mv",
+        |b| f64::from(b.pack_ov_release_mv),
+    ),
+    (
+        "bms.cell_uv_trigger_mv",
+        ParamKind::CellUnderVoltage,
+        "protect_mv",
+        |b| f64::from(b.cell_uv_trigger_mv),
+    ),
+    (
+        "bms.cell_uv_release_mv",
+        ParamKind::CellUnderVoltage,
+        "release_mv",
+        |b| f64::from(b.cell_uv_release_mv),
+    ),
+    (
+        "bms.pack_uv_trigger_mv",
+        ParamKind::PackUnderVoltage,
+        "protect_mv",
+        |b| f64::from(b.pack_uv_trigger_mv),
+    ),
+    (
+        "bms.pack_uv_release_mv",
+        ParamKind::PackUnderVoltage,
+        "release_mv",
+        |b| f64::from(b.pack_uv_release_mv),
+    ),
+    (
+        "bms.charge_overcurrent_a",
+        ParamKind::ChargeOverCurrent,
+        "protect_a",
+        |b| b.charge_overcurrent_a,
+    ),
+    (
+        "bms.discharge_overcurrent_a",
+        ParamKind::DischargeOverCurrent1,
+        "protect_a",
+        |b| b.discharge_overcurrent_a,
+    ),
+    (
+        "bms.balance_start_mv",
+        ParamKind::CellBalancing,
+        "threshold_mv",
+        |b| f64::from(b.balance_start_mv),
+    ),
+    (
+        "bms.balance_delta_mv",
+        ParamKind::CellBalancing,
+        "delta_mv",
+        |b| f64::from(b.balance_delta_mv),
+    ),
+    (
+        "bms.charge_ot_trigger_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "charge_protect_c",
+        |b| b.charge_ot_trigger_c,
+    ),
+    (
+        "bms.charge_ot_release_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "charge_release_c",
+        |b| b.charge_ot_release_c,
+    ),
+    (
+        "bms.discharge_ot_trigger_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "discharge_protect_c",
+        |b| b.discharge_ot_trigger_c,
+    ),
+    (
+        "bms.discharge_ot_release_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "discharge_release_c",
+        |b| b.discharge_ot_release_c,
+    ),
+    (
+        "bms.charge_ut_trigger_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "charge_protect_c",
+        |b| b.charge_ut_trigger_c,
+    ),
+    (
+        "bms.charge_ut_release_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "charge_release_c",
+        |b| b.charge_ut_release_c,
+    ),
+    (
+        "bms.discharge_ut_trigger_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "discharge_protect_c",
+        |b| b.discharge_ut_trigger_c,
+    ),
+    (
+        "bms.discharge_ut_release_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "discharge_release_c",
+        |b| b.discharge_ut_release_c,
+    ),
 ];
 
 /// What a Pace pack has no setting for among the documented read/write pairs.
@@ -525,10 +634,13 @@ fn pace_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
         // mV and A are whole numbers in the groups; temperatures go in 0.1 K steps.
         let step = if key.ends_with("_c") { 0.1 } else { 1.0 };
         let steps = v / step;
-        if (steps - steps.round()).abs() > 1e-6 || v < -273.0 || v > 65535.0 {
+        if (steps - steps.round()).abs() > 1e-6 || !(-273.0..=65535.0).contains(&v) {
             return Err(PlanError::Value {
                 field: field.to_string(),
-                reason: format!("{} cannot be held exactly by a Pace pack (steps of {step})", pace_show(key, v)),
+                reason: format!(
+                    "{} cannot be held exactly by a Pace pack (steps of {step})",
+                    pace_show(key, v)
+                ),
             });
         }
         let (read, write) = kind.cid2();
@@ -536,7 +648,11 @@ fn pace_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
             field: field.to_string(),
             register: u16::from(write),
             name: key,
-            wire: Wire::Group { read_cid2: read, key, value: v },
+            wire: Wire::Group {
+                read_cid2: read,
+                key,
+                value: v,
+            },
             display: pace_show(key, v),
         });
     }
@@ -553,7 +669,10 @@ fn pace_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
 async fn pace_read_group(handle: &BmsHandle, kind: ParamKind) -> Result<pace::Param, BmsError> {
     let (read, _) = kind.cid2();
     let info = handle
-        .register(RegisterOp::Command { cid2: read, info: Vec::new() })
+        .register(RegisterOp::Command {
+            cid2: read,
+            info: Vec::new(),
+        })
         .await?;
     pace::decode_read_info(kind, &info).map_err(|e| BmsError::BadReply {
         what: format!("configuration read (0x{read:02X})"),
@@ -606,37 +725,150 @@ type JkField = (&'static str, &'static str, JkUnit, fn(&BmsSettings) -> f64);
 /// The profile's settings and the JK PB settings-block field each goes to, in register order
 /// (field names from the protocol crate's `jk_pb::SETTING_FIELDS`).
 const JK_PB_FIELDS: [JkField; 19] = [
-    ("bms.cell_uv_trigger_mv", "cell_uvp_mv", JkUnit::Millivolt, |b| f64::from(b.cell_uv_trigger_mv)),
-    ("bms.cell_uv_release_mv", "cell_uvp_release_mv", JkUnit::Millivolt, |b| f64::from(b.cell_uv_release_mv)),
-    ("bms.cell_ov_trigger_mv", "cell_ovp_mv", JkUnit::Millivolt, |b| f64::from(b.cell_ov_trigger_mv)),
-    ("bms.cell_ov_release_mv", "cell_ovp_release_mv", JkUnit::Millivolt, |b| f64::from(b.cell_ov_release_mv)),
-    ("bms.balance_delta_mv", "balance_trigger_delta_mv", JkUnit::Millivolt, |b| f64::from(b.balance_delta_mv)),
-    ("bms.full_charge_mv", "soc_100_mv", JkUnit::Millivolt, |b| f64::from(b.full_charge_mv)),
-    ("bms.end_of_discharge_mv", "soc_0_mv", JkUnit::Millivolt, |b| f64::from(b.end_of_discharge_mv)),
-    ("bms.charge_overcurrent_a", "charge_overcurrent_ma", JkUnit::Milliamp, |b| b.charge_overcurrent_a * 1000.0),
-    ("bms.discharge_overcurrent_a", "discharge_overcurrent_ma", JkUnit::Milliamp, |b| b.discharge_overcurrent_a * 1000.0),
-    ("bms.charge_ot_trigger_c", "charge_overtemp_dc", JkUnit::DeciCelsius, |b| b.charge_ot_trigger_c * 10.0),
-    ("bms.charge_ot_release_c", "charge_overtemp_release_dc", JkUnit::DeciCelsius, |b| b.charge_ot_release_c * 10.0),
-    ("bms.discharge_ot_trigger_c", "discharge_overtemp_dc", JkUnit::DeciCelsius, |b| b.discharge_ot_trigger_c * 10.0),
-    ("bms.discharge_ot_release_c", "discharge_overtemp_release_dc", JkUnit::DeciCelsius, |b| b.discharge_ot_release_c * 10.0),
-    ("bms.charge_ut_trigger_c", "charge_undertemp_dc", JkUnit::DeciCelsius, |b| b.charge_ut_trigger_c * 10.0),
-    ("bms.charge_ut_release_c", "charge_undertemp_release_dc", JkUnit::DeciCelsius, |b| b.charge_ut_release_c * 10.0),
-    ("bms.cell_count", "cell_count", JkUnit::Count, |b| f64::from(b.cell_count)),
-    ("bms.balance_enabled", "balance_enable", JkUnit::Switch, |b| f64::from(u8::from(b.balance_enabled))),
-    ("bms.design_capacity_mah", "design_capacity_mah", JkUnit::MilliampHour, |b| f64::from(b.design_capacity_mah)),
-    ("bms.balance_start_mv", "balance_start_mv", JkUnit::Millivolt, |b| f64::from(b.balance_start_mv)),
+    (
+        "bms.cell_uv_trigger_mv",
+        "cell_uvp_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_uv_trigger_mv),
+    ),
+    (
+        "bms.cell_uv_release_mv",
+        "cell_uvp_release_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_uv_release_mv),
+    ),
+    (
+        "bms.cell_ov_trigger_mv",
+        "cell_ovp_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_ov_trigger_mv),
+    ),
+    (
+        "bms.cell_ov_release_mv",
+        "cell_ovp_release_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_ov_release_mv),
+    ),
+    (
+        "bms.balance_delta_mv",
+        "balance_trigger_delta_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.balance_delta_mv),
+    ),
+    ("bms.full_charge_mv", "soc_100_mv", JkUnit::Millivolt, |b| {
+        f64::from(b.full_charge_mv)
+    }),
+    (
+        "bms.end_of_discharge_mv",
+        "soc_0_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.end_of_discharge_mv),
+    ),
+    (
+        "bms.charge_overcurrent_a",
+        "charge_overcurrent_ma",
+        JkUnit::Milliamp,
+        |b| b.charge_overcurrent_a * 1000.0,
+    ),
+    (
+        "bms.discharge_overcurrent_a",
+        "discharge_overcurrent_ma",
+        JkUnit::Milliamp,
+        |b| b.discharge_overcurrent_a * 1000.0,
+    ),
+    (
+        "bms.charge_ot_trigger_c",
+        "charge_overtemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ot_trigger_c * 10.0,
+    ),
+    (
+        "bms.charge_ot_release_c",
+        "charge_overtemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ot_release_c * 10.0,
+    ),
+    (
+        "bms.discharge_ot_trigger_c",
+        "discharge_overtemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.discharge_ot_trigger_c * 10.0,
+    ),
+    (
+        "bms.discharge_ot_release_c",
+        "discharge_overtemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.discharge_ot_release_c * 10.0,
+    ),
+    (
+        "bms.charge_ut_trigger_c",
+        "charge_undertemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ut_trigger_c * 10.0,
+    ),
+    (
+        "bms.charge_ut_release_c",
+        "charge_undertemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ut_release_c * 10.0,
+    ),
+    ("bms.cell_count", "cell_count", JkUnit::Count, |b| {
+        f64::from(b.cell_count)
+    }),
+    (
+        "bms.balance_enabled",
+        "balance_enable",
+        JkUnit::Switch,
+        |b| f64::from(u8::from(b.balance_enabled)),
+    ),
+    (
+        "bms.design_capacity_mah",
+        "design_capacity_mah",
+        JkUnit::MilliampHour,
+        |b| f64::from(b.design_capacity_mah),
+    ),
+    (
+        "bms.balance_start_mv",
+        "balance_start_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.balance_start_mv),
+    ),
 ];
 
 /// What a JK PB board has no setting for (its settings block, `JK-BMS-RS485-Modbus-V1.1`).
 const JK_PB_NOT_CONFIGURED: [NotConfigured; 8] = [
-    NotConfigured { field: "bms.pack_ov_trigger_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
-    NotConfigured { field: "bms.pack_ov_release_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
-    NotConfigured { field: "bms.pack_uv_trigger_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
-    NotConfigured { field: "bms.pack_uv_release_mv", reason: "JK PB protects per cell; it has no pack-voltage thresholds" },
-    NotConfigured { field: "bms.discharge_ut_trigger_c", reason: "the JK PB settings block has no discharge under-temperature protection" },
-    NotConfigured { field: "bms.discharge_ut_release_c", reason: "the JK PB settings block has no discharge under-temperature protection" },
-    NotConfigured { field: "bms.cycle_capacity_mah", reason: "the JK PB settings block has no cycle capacity" },
-    NotConfigured { field: "bms.ntc_count, bms.balance_only_while_charging", reason: "the JK PB settings block has no sensor count and no charge-only balancing switch" },
+    NotConfigured {
+        field: "bms.pack_ov_trigger_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_ov_release_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_uv_trigger_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_uv_release_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.discharge_ut_trigger_c",
+        reason: "the JK PB settings block has no discharge under-temperature protection",
+    },
+    NotConfigured {
+        field: "bms.discharge_ut_release_c",
+        reason: "the JK PB settings block has no discharge under-temperature protection",
+    },
+    NotConfigured {
+        field: "bms.cycle_capacity_mah",
+        reason: "the JK PB settings block has no cycle capacity",
+    },
+    NotConfigured {
+        field: "bms.ntc_count, bms.balance_only_while_charging",
+        reason: "the JK PB settings block has no sensor count and no charge-only balancing switch",
+    },
 ];
 
 /// A JK PB setting by the protocol crate's name.
@@ -669,17 +901,27 @@ fn jk_pb_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
         if (v - whole).abs() > 1e-6 || !whole.is_finite() {
             return Err(PlanError::Value {
                 field: field.to_string(),
-                reason: format!("{} is not a whole number of the board's steps ({})", unit.show(whole as i64 as u32), name),
+                reason: format!(
+                    "{} is not a whole number of the board's steps ({})",
+                    unit.show(whole as i64 as u32),
+                    name
+                ),
             });
         }
         let raw = if setting.signed {
             if whole < f64::from(i32::MIN) || whole > f64::from(i32::MAX) {
-                return Err(PlanError::Value { field: field.to_string(), reason: "out of the register's range".into() });
+                return Err(PlanError::Value {
+                    field: field.to_string(),
+                    reason: "out of the register's range".into(),
+                });
             }
             whole as i32 as u32
         } else {
             if whole < 0.0 || whole > f64::from(u32::MAX) {
-                return Err(PlanError::Value { field: field.to_string(), reason: "out of the register's range".into() });
+                return Err(PlanError::Value {
+                    field: field.to_string(),
+                    reason: "out of the register's range".into(),
+                });
             }
             whole as u32
         };
@@ -886,9 +1128,9 @@ fn read_op(protocol: ProtocolKind, register: u16, long: bool) -> Result<Register
             register,
             words: if long { 2 } else { 1 },
         }),
-        _ => u8::try_from(register)
-            .map(RegisterOp::Read)
-            .map_err(|_| BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))),
+        _ => u8::try_from(register).map(RegisterOp::Read).map_err(|_| {
+            BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))
+        }),
     }
 }
 
@@ -898,7 +1140,9 @@ fn write_op(protocol: ProtocolKind, register: u16, data: Vec<u8>) -> Result<Regi
         ProtocolKind::JkPb => Ok(RegisterOp::WriteWords { register, data }),
         _ => u8::try_from(register)
             .map(|register| RegisterOp::Write { register, data })
-            .map_err(|_| BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))),
+            .map_err(|_| {
+                BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))
+            }),
     }
 }
 
@@ -1091,12 +1335,20 @@ impl Session<'_> {
         // Targets: each group as the pack holds it, with the profile's values merged in.
         let mut targets: Vec<(ParamKind, pace::Param)> = Vec::new();
         for kind in &kinds {
-            let what = format!("reading configuration group 0x{:02X} before merging", kind.cid2().0);
+            let what = format!(
+                "reading configuration group 0x{:02X} before merging",
+                kind.cid2().0
+            );
             let mut param = pace_read_group(self.handle, *kind)
                 .await
                 .map_err(|e| StepFailure::new(&what, e))?;
             for i in 0..self.plan.fields.len() {
-                if let Wire::Group { read_cid2, key, value } = self.plan.fields[i].wire {
+                if let Wire::Group {
+                    read_cid2,
+                    key,
+                    value,
+                } = self.plan.fields[i].wire
+                {
                     if read_cid2 == kind.cid2().0 {
                         param = match pace_with(&param, key, value) {
                             Ok(p) => p,
@@ -1161,7 +1413,10 @@ impl Session<'_> {
             let now = match pace_read_group(self.handle, *kind).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let f = StepFailure::new(&format!("re-reading configuration group 0x{read:02X}"), e);
+                    let f = StepFailure::new(
+                        &format!("re-reading configuration group 0x{read:02X}"),
+                        e,
+                    );
                     first.get_or_insert(f.into());
                     break;
                 }
@@ -1331,9 +1586,11 @@ impl Session<'_> {
                 .map(Stored::Long)
                 .ok_or_else(|| format!("{} data bytes, expected 4", d.len())),
             Stored::Num(_) | Stored::Missing => Err("a Pace value is read with its group".into()),
-            Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].jbd_register().unwrap_or(0), d)
-                .map(Stored::Text)
-                .map_err(|e| e.to_string()),
+            Stored::Text(_) => {
+                eeprom::decode_string(self.plan.fields[i].jbd_register().unwrap_or(0), d)
+                    .map(Stored::Text)
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -1343,7 +1600,10 @@ impl Session<'_> {
             Stored::Long(raw) => jk_show(self.plan.fields[i].register, *raw),
             Stored::Num(v) => pace_show(self.plan.fields[i].name, *v),
             Stored::Missing => "nothing".to_string(),
-            Stored::Word(raw) => match self.plan.fields[i].jbd_register().and_then(eeprom::register) {
+            Stored::Word(raw) => match self.plan.fields[i]
+                .jbd_register()
+                .and_then(eeprom::register)
+            {
                 Some(def) => format!("{} (0x{raw:04X})", show(&def.decode(*raw, self.plan.unit))),
                 None => format!("0x{raw:04X}"),
             },
@@ -1476,8 +1736,8 @@ fn long(d: &[u8]) -> Option<u32> {
 async fn read_jk_settings(handle: &BmsHandle) -> Result<Vec<u8>, BmsError> {
     let mut block = Vec::with_capacity(jk_pb::SETTINGS_LEN);
     while block.len() < jk_pb::SETTINGS_LEN {
-        let words = ((jk_pb::SETTINGS_LEN - block.len()).div_ceil(2) as u16)
-            .min(jk_pb::MAX_READ_REGISTERS);
+        let words =
+            ((jk_pb::SETTINGS_LEN - block.len()).div_ceil(2) as u16).min(jk_pb::MAX_READ_REGISTERS);
         let register = jk_pb::SETTINGS_BLOCK + block.len() as u16;
         let d = handle
             .register(RegisterOp::ReadWords { register, words })
@@ -1642,7 +1902,9 @@ async fn read_pace_config(
     let mut out = Vec::new();
     for (read, write, key, planned) in rows {
         if !groups.iter().any(|(r, _)| *r == read) {
-            let Some(kind) = pace_kind(read) else { continue };
+            let Some(kind) = pace_kind(read) else {
+                continue;
+            };
             groups.push((read, pace_read_group(handle, kind).await?));
         }
         let value = groups

@@ -243,8 +243,7 @@ async fn scan(port: &str, profile: Option<&Profile>, d: &mut Detection) {
         for address in &c.addresses {
             // A board found at one baud rate is not asked again at another (on a
             // pseudo-terminal, where every baud rate passes, it would answer twice).
-            if d
-                .found
+            if d.found
                 .iter()
                 .any(|f| f.protocol == c.protocol && f.address == *address)
             {
@@ -305,7 +304,9 @@ mod tests {
             ..Default::default()
         };
         assert!(plausible(&s, Some(4)).is_ok());
-        assert!(plausible(&s, Some(16)).unwrap_err().contains("profile's pack has 16"));
+        assert!(plausible(&s, Some(16))
+            .unwrap_err()
+            .contains("profile's pack has 16"));
         let shifted = BmsSnapshot {
             pack_voltage_v: 52.0,
             ..s.clone()

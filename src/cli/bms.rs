@@ -23,8 +23,8 @@ use crate::bms::BmsHandle;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
 use crate::services::bench;
-use crate::text::printable;
 use crate::store::{FieldRecord, WriteAttempt, WriteOutcome};
+use crate::text::printable;
 
 #[derive(Debug, Subcommand)]
 pub enum BmsCommand {
@@ -162,12 +162,8 @@ impl LinkArgs {
                 match self.protocol {
                     ProtocolKind::Daly => cfg.daly_address = daly_address(a)?,
                     ProtocolKind::Pace => {
-                        cfg.pace_address = a
-                            .trim()
-                            .parse()
-                            .ok()
-                            .filter(|n| *n <= 15)
-                            .ok_or_else(|| {
+                        cfg.pace_address =
+                            a.trim().parse().ok().filter(|n| *n <= 15).ok_or_else(|| {
                                 input_error(anyhow::anyhow!("--address {a}: expected 0-15"))
                             })?;
                     }
@@ -320,12 +316,17 @@ async fn detect(args: DetectArgs) -> anyhow::Result<u8> {
         println!("heard unasked  {h}");
     }
     for f in &d.found {
-        let text = |v: &Option<String>| -> String { v.as_deref().map_or_else(|| "-".to_string(), |t| printable(t).to_string()) };
+        let text = |v: &Option<String>| -> String {
+            v.as_deref()
+                .map_or_else(|| "-".to_string(), |t| printable(t).to_string())
+        };
         println!(
             "found  {} at {} baud{}: model {}, firmware {}, serial {}, {} cells, {:.2} V",
             f.protocol,
             f.baud,
-            f.address.map(|a| format!(", address {a}")).unwrap_or_default(),
+            f.address
+                .map(|a| format!(", address {a}"))
+                .unwrap_or_default(),
             text(&f.model),
             text(&f.firmware),
             text(&f.serial),
@@ -776,7 +777,10 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
         );
     }
     for n in &plan.not_configured {
-        println!("  not configurable on this board: {}: {}", n.field, n.reason);
+        println!(
+            "  not configurable on this board: {}: {}",
+            n.field, n.reason
+        );
     }
     Ok(())
 }

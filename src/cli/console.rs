@@ -71,7 +71,12 @@ pub struct DemoArgs {
 
 fn parse_bms(text: &str) -> Result<ProtocolKind, String> {
     ProtocolKind::parse(text)
-        .filter(|p| matches!(p, ProtocolKind::Jbd | ProtocolKind::JkPb | ProtocolKind::Pace))
+        .filter(|p| {
+            matches!(
+                p,
+                ProtocolKind::Jbd | ProtocolKind::JkPb | ProtocolKind::Pace
+            )
+        })
         .ok_or_else(|| format!("'{text}': the demo simulates jbd, jk-pb or pace-485 boards"))
 }
 

@@ -145,13 +145,22 @@ pub enum RegisterOp {
     },
     /// Modbus-style boards (JK PB): `words` 16-bit registers from `register` (FC03); the reply
     /// is their bytes, big-endian.
-    ReadWords { register: u16, words: u16 },
+    ReadWords {
+        register: u16,
+        words: u16,
+    },
     /// Modbus-style boards (JK PB): write `data` (an even number of bytes) from `register`
     /// (FC16); the board's acknowledgement echoes the address and count.
-    WriteWords { register: u16, data: Vec<u8> },
+    WriteWords {
+        register: u16,
+        data: Vec<u8>,
+    },
     /// Pylontech-style ASCII boards (Pace): one command (CID2) with its INFO; the reply is the
     /// INFO of the board's normal answer (return code 00).
-    Command { cid2: u8, info: Vec<u8> },
+    Command {
+        cid2: u8,
+        info: Vec<u8>,
+    },
 }
 
 impl RegisterOp {

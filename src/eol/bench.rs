@@ -151,7 +151,10 @@ impl HandleBench {
             .iter()
             .filter(|(_, mv)| mv.is_some())
             .filter_map(|(register, _)| {
-                let original = full.fields.iter().find(|f| f.register == u16::from(*register))?;
+                let original = full
+                    .fields
+                    .iter()
+                    .find(|f| f.register == u16::from(*register))?;
                 let test = fields.iter().find(|f| f.register == u16::from(*register))?;
                 match (&original.wire, &test.wire) {
                     (Wire::Word { raw: o }, Wire::Word { raw: t }) => Some(JournalChange {
@@ -360,7 +363,11 @@ pub async fn restore_journal(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<
                 "the board on {port} may still hold end-of-line test settings and restoring them failed: {f}"
             ));
         }
-        let registers: Vec<u8> = plan.fields.iter().filter_map(|f| f.jbd_register()).collect();
+        let registers: Vec<u8> = plan
+            .fields
+            .iter()
+            .filter_map(|f| f.jbd_register())
+            .collect();
         close_restored(log, &port, &registers, "restored from the board journal")?;
         for f in &plan.fields {
             said.push(format!(

@@ -148,10 +148,16 @@ fn default_settings(cfg: &JkPbConfig, address: u8) -> Settings {
 impl JkPbLine {
     pub fn new(cfg: JkPbConfig, faults: &Faults, rng: &mut Rng) -> Result<JkPbLine, String> {
         if !(1..=24).contains(&cfg.cells) {
-            return Err(format!("{} cells: a JK PB board handles 1 to 24", cfg.cells));
+            return Err(format!(
+                "{} cells: a JK PB board handles 1 to 24",
+                cfg.cells
+            ));
         }
         if cfg.sensors > 5 {
-            return Err(format!("{} sensors: a JK PB board has at most 5", cfg.sensors));
+            return Err(format!(
+                "{} sensors: a JK PB board has at most 5",
+                cfg.sensors
+            ));
         }
         let last = u16::from(cfg.first_address) + u16::from(cfg.boards.max(1)) - 1;
         if cfg.first_address == 0 {
@@ -178,13 +184,8 @@ impl JkPbLine {
         };
         let mut boards = Vec::new();
         for address in cfg.first_address..=last as u8 {
-            let mut pack = LivePack::new(
-                cfg.chemistry,
-                cfg.cells,
-                cfg.sensors,
-                cfg.capacity_ah,
-                rng,
-            );
+            let mut pack =
+                LivePack::new(cfg.chemistry, cfg.cells, cfg.sensors, cfg.capacity_ah, rng);
             pack.apply_faults(faults)?;
             boards.push(JkPbBoard {
                 address,
@@ -230,8 +231,11 @@ impl JkPbLine {
         };
         Some(match req {
             Request::ReadHolding { start, count, .. } => {
-                if *count == 0 || *count > MAX_READ || start % 2 != 0 {
-                    return Some(refuse(modbus::READ_HOLDING, ExceptionCode::IllegalDataAddress));
+                if *count == 0 || *count > MAX_READ || !start.is_multiple_of(2) {
+                    return Some(refuse(
+                        modbus::READ_HOLDING,
+                        ExceptionCode::IllegalDataAddress,
+                    ));
                 }
                 match board.read(*start, *count, overvoltage_cell, rng) {
                     Some(data) => Response::success_for(req, data),
@@ -290,7 +294,12 @@ impl JkPbBoard {
         } else if min >= uvp_rel {
             self.uv = false;
         }
-        let cells_mv: Vec<u32> = self.pack.cells_mv_u16().iter().map(|&v| u32::from(v)).collect();
+        let cells_mv: Vec<u32> = self
+            .pack
+            .cells_mv_u16()
+            .iter()
+            .map(|&v| u32::from(v))
+            .collect();
         let (imax, imin) = (
             cells_mv
                 .iter()
@@ -390,7 +399,7 @@ impl JkPbBoard {
         nopersist: &[u16],
     ) -> Result<(), ExceptionCode> {
         let len = values.len() * 2;
-        if start % 2 != 0
+        if !start.is_multiple_of(2)
             || start < SETTINGS_BLOCK
             || usize::from(start - SETTINGS_BLOCK) + len > SETTINGS_LEN
         {
@@ -482,7 +491,10 @@ mod tests {
         };
         assert!(matches!(
             l.answer(&odd, &mut rng),
-            Some(Response::Exception { code: ExceptionCode::IllegalDataAddress, .. })
+            Some(Response::Exception {
+                code: ExceptionCode::IllegalDataAddress,
+                ..
+            })
         ));
         let big = Request::ReadHolding {
             address: 1,
@@ -500,7 +512,10 @@ mod tests {
         };
         assert!(matches!(
             l.answer(&master, &mut rng),
-            Some(Response::Exception { code: ExceptionCode::IllegalDataValue, .. })
+            Some(Response::Exception {
+                code: ExceptionCode::IllegalDataValue,
+                ..
+            })
         ));
     }
 

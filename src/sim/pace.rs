@@ -107,15 +107,16 @@ fn defaults(cfg: &PaceConfig) -> HashMap<ParamKind, Param> {
     };
     let cell_ov = lim.max_charge_mv - 20;
     let cell_uv = lim.min_cell_mv + 300;
-    let t = |ca: f64, cp: f64, cr: f64, da: f64, dp: f64, dr: f64| pace::ChargeDischargeTemperatures {
-        lead: 1,
-        charge_alarm_c: ca,
-        charge_protect_c: cp,
-        charge_release_c: cr,
-        discharge_alarm_c: da,
-        discharge_protect_c: dp,
-        discharge_release_c: dr,
-    };
+    let t =
+        |ca: f64, cp: f64, cr: f64, da: f64, dp: f64, dr: f64| pace::ChargeDischargeTemperatures {
+            lead: 1,
+            charge_alarm_c: ca,
+            charge_protect_c: cp,
+            charge_release_c: cr,
+            discharge_alarm_c: da,
+            discharge_protect_c: dp,
+            discharge_release_c: dr,
+        };
     [
         Param::CellOverVoltage(v(cell_ov - 50, cell_ov, cell_ov - 150)),
         Param::PackOverVoltage(v((cell_ov - 50) * s, cell_ov * s, (cell_ov - 150) * s)),

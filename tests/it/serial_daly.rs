@@ -280,7 +280,11 @@ fn profile_check_says_up_front_what_a_daly_board_cannot_take() {
     let db = dir.path().join("line.db");
     let text = std::fs::read_to_string("profiles/lfp-16s1p-280ah.toml").unwrap();
     let daly = dir.path().join("daly.toml");
-    std::fs::write(&daly, text.replace("protocol = \"jbd\"", "protocol = \"daly\"")).unwrap();
+    std::fs::write(
+        &daly,
+        text.replace("protocol = \"jbd\"", "protocol = \"daly\""),
+    )
+    .unwrap();
     let run = packwright(&db, &["profile", "check", daly.to_str().unwrap()]);
     let out = &run.expect(0).stdout;
     assert!(
@@ -309,5 +313,9 @@ fn profile_check_says_up_front_what_a_daly_board_cannot_take() {
         ],
     );
     run.expect(2);
-    assert!(run.stderr.contains("no writable protection thresholds"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no writable protection thresholds"),
+        "{}",
+        run.stderr
+    );
 }

@@ -76,7 +76,9 @@ fn each_family_is_found_on_its_own_port() {
     // The text form names what the operator confirms.
     let text = detect(&db, daly.port(), &[]);
     assert!(
-        text.expect(0).stdout.contains("found  daly at 9600 baud, address 1"),
+        text.expect(0)
+            .stdout
+            .contains("found  daly at 9600 baud, address 1"),
         "{}",
         text.stdout
     );

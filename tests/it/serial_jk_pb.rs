@@ -36,7 +36,14 @@ fn sim(dir: &Path, name: &str, first: &str, boards: &str, extra: &[&str]) -> Sim
 }
 
 fn on<'a>(s: &'a Sim, address: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--port", s.port(), "--protocol", "jk-pb", "--address", address];
+    let mut v = vec![
+        "--port",
+        s.port(),
+        "--protocol",
+        "jk-pb",
+        "--address",
+        address,
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -230,7 +237,13 @@ fn a_sleeping_board_is_woken_by_the_retry() {
 fn an_acknowledged_write_that_is_not_stored_is_reported_failed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    let s = sim(dir.path(), "bms", "1", "1", &["--fault", "nostore=cell_ovp_mv"]);
+    let s = sim(
+        dir.path(),
+        "bms",
+        "1",
+        "1",
+        &["--fault", "nostore=cell_ovp_mv"],
+    );
     let report = config(&db, "write", &s, "1", &["--json"]).expect(1).json();
     assert_eq!(report["outcome"], "failed", "{report}");
     let failure = report["failure"].as_str().unwrap();
@@ -303,7 +316,13 @@ fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     // The adapter vanishes after the 2nd reply (the live block) for 400 ms.
-    let mut s = sim(dir.path(), "bms", "1", "1", &["--fault", "disconnect=2:400"]);
+    let mut s = sim(
+        dir.path(),
+        "bms",
+        "1",
+        "1",
+        &["--fault", "disconnect=2:400"],
+    );
     let snap = read_json(
         &db,
         &s,
@@ -312,7 +331,13 @@ fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified() {
     assert_plausible(&snap, 15, 0.01);
     assert_eq!(s.injected("disconnect"), 1, "one unplug");
     // Cut in the middle of the writes for longer than the client waits.
-    let mut s2 = sim(dir.path(), "bms2", "1", "1", &["--fault", "disconnect=12:3000"]);
+    let mut s2 = sim(
+        dir.path(),
+        "bms2",
+        "1",
+        "1",
+        &["--fault", "disconnect=12:3000"],
+    );
     let run = config(
         &db,
         "write",

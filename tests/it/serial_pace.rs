@@ -255,7 +255,13 @@ fn a_sleeping_board_is_woken_by_the_retry() {
 fn an_acknowledged_group_that_is_not_stored_is_reported_failed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    let s = sim(dir.path(), "bms", "1", "1", &["--fault", "nostore=cell_over_voltage"]);
+    let s = sim(
+        dir.path(),
+        "bms",
+        "1",
+        "1",
+        &["--fault", "nostore=cell_over_voltage"],
+    );
     let report = config(&db, "write", &s, "1", &["--json"]).expect(1).json();
     assert_eq!(report["outcome"], "failed", "{report}");
     let failure = report["failure"].as_str().unwrap();
@@ -328,7 +334,13 @@ fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     // The adapter vanishes after the 2nd reply (analog values and alarms) for 400 ms.
-    let mut s = sim(dir.path(), "bms", "1", "1", &["--fault", "disconnect=2:400"]);
+    let mut s = sim(
+        dir.path(),
+        "bms",
+        "1",
+        "1",
+        &["--fault", "disconnect=2:400"],
+    );
     let snap = read_json(
         &db,
         &s,
@@ -337,7 +349,13 @@ fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified() {
     assert_plausible(&snap, 15, 0.01);
     assert_eq!(s.injected("disconnect"), 1, "one unplug");
     // Cut in the middle of the writes for longer than the client waits.
-    let mut s2 = sim(dir.path(), "bms2", "1", "1", &["--fault", "disconnect=14:3000"]);
+    let mut s2 = sim(
+        dir.path(),
+        "bms2",
+        "1",
+        "1",
+        &["--fault", "disconnect=14:3000"],
+    );
     let run = config(
         &db,
         "write",

@@ -79,7 +79,11 @@ impl Link {
     }
 
     /// Read until a frame answering `req` arrives or `deadline` passes.
-    async fn jk_receive(&mut self, req: &Request, deadline: Instant) -> Result<Response, LinkError> {
+    async fn jk_receive(
+        &mut self,
+        req: &Request,
+        deadline: Instant,
+    ) -> Result<Response, LinkError> {
         let mut buf = [0u8; 256];
         loop {
             while let Some(event) = self.modbus.next_event() {
@@ -250,7 +254,7 @@ impl Link {
                 }
             }
             RegisterOp::WriteWords { register, data } => {
-                if data.is_empty() || data.len() % 2 != 0 || register % 2 != 0 {
+                if data.is_empty() || !data.len().is_multiple_of(2) || !register.is_multiple_of(2) {
                     return Ok(Err(BmsError::BadRequest(format!(
                         "{}: JK PB writes whole registers from an even offset",
                         op.describe()

@@ -10,7 +10,6 @@
 //!   is the pack's refusal. Replies do not repeat the command, so after a retry the link waits
 //!   out stragglers as long as a reply was seen to take (as for JK PB).
 
-
 use packwright_protocol::pylon_ascii::values::{
     AlarmInfo, Analog, Firmware, ManufacturerInfo, SerialNumber,
 };
