@@ -2074,6 +2074,74 @@ mod tests {
     }
 
     #[test]
+    fn jk_pb_plans_the_settings_block_exactly_and_says_what_it_cannot_take() {
+        let p = profile("lfp-15s1p-jk-100ah");
+        let plan = ConfigPlan::from_profile(&p, Some("PWK0000001")).unwrap();
+        assert_eq!(plan.fields.len(), 19);
+        let get = |name: &str| plan.fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(get("cell_ovp_mv").register, 0x100C);
+        assert_eq!(get("cell_ovp_mv").wire, Wire::Long { raw: 3650 });
+        assert_eq!(
+            get("charge_overcurrent_ma").wire,
+            Wire::Long { raw: 50_000 }
+        );
+        assert_eq!(get("charge_overcurrent_ma").display, "50 A");
+        // Signed temperatures travel as their bit pattern, in 0.1 °C.
+        assert_eq!(get("charge_undertemp_dc").wire, Wire::Long { raw: 20 });
+        assert_eq!(get("cell_count").wire, Wire::Long { raw: 15 });
+        let missing: Vec<&str> = plan.not_configured.iter().map(|n| n.field).collect();
+        assert!(missing.contains(&"bms.pack_ov_trigger_mv"), "{missing:?}");
+        assert!(missing.contains(&"barcode"), "{missing:?}");
+        // A current the board cannot hold in whole mA is refused before anything is sent.
+        let mut odd = p.clone();
+        odd.bms.charge_overcurrent_a = 50.0005;
+        let err = ConfigPlan::from_profile(&odd, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bms.charge_overcurrent_a:"), "{err}");
+    }
+
+    #[test]
+    fn pace_plans_groups_and_merges_a_value_into_the_read_group() {
+        let p = profile("lfp-15s1p-pace-100ah");
+        let plan = ConfigPlan::from_profile(&p, None).unwrap();
+        assert_eq!(plan.fields.len(), 20);
+        assert_eq!(pace_groups(&plan).len(), 9);
+        let f = &plan.fields[0];
+        assert_eq!(f.field, "bms.cell_ov_trigger_mv");
+        assert_eq!(f.register_hex(), "0xD0");
+        assert_eq!(f.display, "3.65 V");
+        let group = pace::Param::CellOverVoltage(pace::VoltageProtection {
+            lead: 1,
+            alarm_mv: 3600,
+            protect_mv: 3630,
+            release_mv: 3480,
+            delay_ms: 1000,
+        });
+        let merged = pace_with(&group, "protect_mv", 3650.0).unwrap();
+        assert_eq!(pace_value(&merged, "protect_mv"), Some(3650.0));
+        // The group's other values are kept as read.
+        assert_eq!(pace_value(&merged, "alarm_mv"), Some(3600.0));
+        assert!(pace_with(&group, "nonsense", 1.0).is_err());
+        let mut odd = p.clone();
+        odd.bms.charge_ot_trigger_c = 50.05;
+        assert!(ConfigPlan::from_profile(&odd, None).is_err());
+    }
+
+    #[test]
+    fn coverage_says_what_each_board_takes() {
+        let jbd = coverage(&profile("lfp-15s1p-100ah")).unwrap();
+        assert!(jbd.not_configured.is_empty());
+        assert!(jbd.written.contains(&"bms.pack_ov_trigger_mv".to_string()));
+        let mut daly = profile("lfp-15s1p-100ah");
+        daly.bms.protocol = ProtocolKind::Daly;
+        let d = coverage(&daly).unwrap();
+        assert!(d.written.is_empty());
+        assert!(d.other_writes.unwrap().contains("0xD9/0xDA"));
+        assert!(configurable(ProtocolKind::Pace) && !configurable(ProtocolKind::Daly));
+    }
+
+    #[test]
     fn daly_profiles_are_not_planned() {
         let mut p = profile("lfp-16s1p-280ah");
         p.bms.protocol = ProtocolKind::Daly;

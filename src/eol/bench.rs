@@ -114,6 +114,12 @@ impl HandleBench {
         purpose: &str,
     ) -> Result<(), BenchError> {
         let full = self.profile_plan()?;
+        if full.protocol != packwright_protocol::ProtocolKind::Jbd {
+            return Err(BenchError::Unsupported(format!(
+                "{purpose}: the forced balancing and over-voltage steps lower JBD EEPROM registers through the board journal; a {} board has no such step here",
+                full.protocol
+            )));
+        }
         let mut fields = Vec::new();
         for (register, mv) in registers {
             let mut f = full
