@@ -89,6 +89,7 @@ fn every_board_on_the_line_reads_and_address_0_is_refused() {
         assert_eq!(snap["firmware_version"], "19.08");
         assert_eq!(snap["temperatures_c"].as_array().unwrap().len(), 2);
         assert_eq!(snap["nominal_ah"], 100.0);
+        assert_eq!(snap["manufacture_date"], "2024-01-15");
     }
     // Nobody at address 1: silence, a communication error.
     let mut args = vec!["bms", "read"];

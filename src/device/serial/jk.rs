@@ -65,6 +65,19 @@ fn answers(req: &Request, resp: &Response) -> bool {
     }
 }
 
+/// The device-info date (`YYMMDD`, as JK boards send it) as `YYYY-MM-DD`; anything else is
+/// not taken for a date.
+fn iso_date(text: Option<&str>) -> Option<String> {
+    let t = text?.trim();
+    if t.len() != 6 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (y, m, d) = (&t[0..2], &t[2..4], &t[4..6]);
+    let month: u8 = m.parse().ok()?;
+    let day: u8 = d.parse().ok()?;
+    ((1..=12).contains(&month) && (1..=31).contains(&day)).then(|| format!("20{y}-{m}-{d}"))
+}
+
 fn reply_len(req: &Request) -> usize {
     match req {
         Request::ReadHolding { count, .. } => 5 + 2 * usize::from(*count),
@@ -229,7 +242,7 @@ impl Link {
         // block still reads.
         if let Ok(info) = self.jk_info(address).await? {
             info.fill(&mut snap);
-            snap.manufacture_date = info.manufacture_date.clone().filter(|d| !d.is_empty());
+            snap.manufacture_date = iso_date(info.manufacture_date.as_deref());
         }
         Ok(Ok(snap))
     }
@@ -241,7 +254,7 @@ impl Link {
             firmware_version: Some(info.software_version.clone()).filter(|v| !v.is_empty()),
             manufacturer: None,
             barcode: info.serial_number.clone().filter(|s| !s.is_empty()),
-            manufacture_date: info.manufacture_date.clone().filter(|d| !d.is_empty()),
+            manufacture_date: iso_date(info.manufacture_date.as_deref()),
         }))
     }
 
@@ -301,5 +314,18 @@ impl Link {
                 protocol: ProtocolKind::JkPb,
             })),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_info_dates_become_iso_dates_or_nothing() {
+        assert_eq!(iso_date(Some("240115")), Some("2024-01-15".into()));
+        assert_eq!(iso_date(Some("241315")), None);
+        assert_eq!(iso_date(Some("2024-01")), None);
+        assert_eq!(iso_date(None), None);
     }
 }
