@@ -257,6 +257,7 @@ impl Store {
                  WHERE status = 'assembled' AND id = (SELECT pack_id FROM bms_writes WHERE id = ?1)",
                 [id],
             )? == 1;
+        super::audit::append_write_end(&tx, id, &stamp, outcome.as_str(), identity, detail)?;
         tx.commit()?;
         Ok(configured)
     }

@@ -104,6 +104,18 @@ impl CellRecords for Store {
                 ])?;
             }
         }
+        super::audit::append(
+            &tx,
+            actor,
+            &at,
+            &super::audit::NewEntry {
+                action: "cells import",
+                kind: Some(crate::audit::SubjectKind::Batch),
+                subject: batch.to_string(),
+                new: Some(format!("{} cells from {file}", parsed.cells.len())),
+                ..Default::default()
+            },
+        )?;
         tx.commit()?;
         Ok(batch)
     }

@@ -128,6 +128,17 @@ impl EolRecords for Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        super::audit::append(
+            &tx,
+            actor,
+            &stamp,
+            &super::audit::NewEntry {
+                action: "eol run start",
+                subject: super::audit::pack_subject(run.pack_id),
+                new: Some(format!("run {id} running, plan {}", run.plan_version)),
+                ..Default::default()
+            },
+        )?;
         tx.commit()?;
         Ok(id)
     }
@@ -206,6 +217,7 @@ impl EolRecords for Store {
                 params![run_id, status.as_str()],
             )?;
         }
+        super::audit::append_run_end(&tx, run_id, &stamp, outcome.as_str(), reason)?;
         tx.commit()?;
         Ok(())
     }

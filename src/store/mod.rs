@@ -10,12 +10,14 @@
 //! waits up to [`busy_timeout`] for the lock, and no transaction holds it for long: large
 //! commits go in chunks (see `commit_packs`).
 
+pub(crate) mod audit;
 mod bms_log;
 mod cells;
 mod eol;
 mod journal;
 mod labels;
 mod migrations;
+mod operators;
 mod packs;
 mod states;
 mod stats;
@@ -23,11 +25,13 @@ mod stats;
 pub(crate) mod testing;
 mod trace;
 
+pub use audit::{AuditRecords, NewEntry};
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords};
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
+pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
@@ -37,8 +41,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
-        PackRecords, StateRecords, StationRecords, TraceRecords,
+        AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
+        OperatorRecords, PackRecords, StateRecords, StationRecords, TraceRecords,
     };
 }
 
@@ -54,6 +58,8 @@ pub trait LineStore:
     + LineStats
     + StationRecords
     + LabelRecords
+    + AuditRecords
+    + OperatorRecords
 {
 }
 
@@ -68,6 +74,8 @@ impl<T> LineStore for T where
         + LineStats
         + StationRecords
         + LabelRecords
+        + AuditRecords
+        + OperatorRecords
 {
 }
 

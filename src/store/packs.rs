@@ -315,6 +315,20 @@ impl Store {
                         link.execute(params![pack_id, cell, s as i64, p as i64])?;
                     }
                 }
+                super::audit::append(
+                    &tx,
+                    actor,
+                    at,
+                    &super::audit::NewEntry {
+                        action: "pack match",
+                        subject: super::audit::pack_subject(pack_id),
+                        new: Some(format!(
+                            "matched, profile {profile}{}",
+                            record.map(|r| format!(" sha256 {}", r.sha256)).unwrap_or_default()
+                        )),
+                        ..Default::default()
+                    },
+                )?;
                 ids.push(pack_id);
             }
         }
