@@ -232,6 +232,9 @@ pub trait AuditRecords {
     /// The meaning of the re-authenticated signature every later change on this connection
     /// records (`None` clears it).
     fn set_signature(&self, meaning: Option<&str>) -> Result<()>;
+
+    /// The signature this connection's changes record, if one is set.
+    fn signature(&self) -> Result<Option<String>>;
 }
 
 const ENTRY_COLUMNS: &str = "seq, at, station, operator, action, subject_kind, subject, \
@@ -298,6 +301,16 @@ impl AuditRecords for Store {
                 .execute("INSERT INTO temp.audit_signature(meaning) VALUES (?1)", [m])?;
         }
         Ok(())
+    }
+
+    fn signature(&self) -> Result<Option<String>> {
+        if !has_signature_table(self.conn())? {
+            return Ok(None);
+        }
+        Ok(self
+            .conn()
+            .query_row("SELECT meaning FROM temp.audit_signature", [], |r| r.get(0))
+            .optional()?)
     }
 }
 

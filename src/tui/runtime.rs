@@ -219,6 +219,7 @@ async fn event_loop(
                 station: session.station.clone(),
                 operator: session.operator.clone(),
             },
+            signature: None,
         },
         inverter_can: opts.inverter_can.clone(),
     };
