@@ -8,6 +8,7 @@
 mod support;
 
 mod assemble_cli;
+mod audit_cli;
 mod cli_foundation;
 mod cli_match;
 mod cli_store_errors;
