@@ -110,7 +110,9 @@ pub fn check_code(what: &str, code: &str) -> Result<(), String> {
         return Err(format!("{what} must be 1 to 64 characters"));
     }
     if code.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{what} '{code}' may not contain spaces or control characters"));
+        return Err(format!(
+            "{what} '{code}' may not contain spaces or control characters"
+        ));
     }
     Ok(())
 }

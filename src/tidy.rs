@@ -119,7 +119,11 @@ const RULES: &[Rule] = &[
     Rule {
         name: "audit entries are appended only by store::audit (append-only, chained)",
         scope: &["src/"],
-        except: &["src/store/audit.rs", "src/store/migrations.rs", "src/tidy.rs"],
+        except: &[
+            "src/store/audit.rs",
+            "src/store/migrations.rs",
+            "src/tidy.rs",
+        ],
         forbidden: &["INTO audit_log", "UPDATE audit_log", "FROM audit_log"],
     },
     Rule {

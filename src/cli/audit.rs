@@ -146,8 +146,7 @@ pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
 pub fn about_pack(e: &Entry, id: i64) -> bool {
     let subject = format!("#{id}");
     (e.subject_kind == SubjectKind::Pack.as_str() && e.subject == subject)
-        || e
-            .new_value
+        || e.new_value
             .as_deref()
             .is_some_and(|v| v.split("; ").any(|p| p == format!("pack {subject}")))
 }

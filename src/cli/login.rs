@@ -41,9 +41,7 @@ pub fn action_of(command: &Command) -> Option<Action> {
         Command::Label(label::LabelCommand::Print { zpl: false, .. }) => Some(Action::Label),
         // The console changes records: its operator logs in before it starts.
         Command::Console(_) => Some(Action::Assemble),
-        Command::Operators(cmd) if operators::changes_records(cmd) => {
-            Some(Action::ManageOperators)
-        }
+        Command::Operators(cmd) if operators::changes_records(cmd) => Some(Action::ManageOperators),
         _ => None,
     }
 }
@@ -64,8 +62,7 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
     if !authority::enforced(&store).map_err(super::service_error)? {
         return Ok(());
     }
-    let needs_pin = authority::rule_of(action).signature.is_some();
-    let credential = credential(needs_pin, explicit.then_some(ctx.actor.operator.as_str()))?;
+    let credential = credential(explicit.then_some(ctx.actor.operator.as_str()))?;
     if !explicit {
         if matches!(credential, Credential::Token(_)) {
             // The token names its operator.
@@ -92,16 +89,14 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
     Ok(())
 }
 
-/// The credential given: `PACKWRIGHT_PIN`, else `PACKWRIGHT_TOKEN` (not for a signed
-/// decision), else the PIN typed at a prompt when standard input is a terminal.
-fn credential(needs_pin: bool, who: Option<&str>) -> anyhow::Result<Credential> {
+/// The credential given: `PACKWRIGHT_PIN`, else `PACKWRIGHT_TOKEN` (which a signed decision
+/// refuses), else the PIN typed at a prompt when standard input is a terminal.
+fn credential(who: Option<&str>) -> anyhow::Result<Credential> {
     if let Some(pin) = std::env::var(PIN_ENV).ok().filter(|p| !p.is_empty()) {
         return Ok(Credential::Pin(pin));
     }
-    if !needs_pin {
-        if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
-            return Ok(Credential::Token(token));
-        }
+    if let Some(token) = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()) {
+        return Ok(Credential::Token(token));
     }
     // SAFETY: isatty only inspects the descriptor.
     if unsafe { libc::isatty(0) } == 1 {

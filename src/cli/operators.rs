@@ -65,8 +65,8 @@ pub enum OperatorsCommand {
     /// Create a station token for an operator at this station (admin), for scripted use
     /// (PACKWRIGHT_TOKEN); shown once
     Token {
-        #[arg(long = "for")]
-        operator: String,
+        #[arg(long = "for", value_name = "OPERATOR")]
+        for_operator: String,
     },
     /// Recent failed logins, newest first
     Failures {
@@ -78,9 +78,8 @@ pub enum OperatorsCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| {
-        format!("unknown role '{s}'; roles: operator, engineer, quality, admin")
-    })
+    Role::parse(s)
+        .ok_or_else(|| format!("unknown role '{s}'; roles: operator, engineer, quality, admin"))
 }
 
 /// Whether the subcommand changes the registry with an admin's authority (`setup` checks for
@@ -110,7 +109,9 @@ fn new_pin(env: &str, whose: &str) -> anyhow::Result<String> {
     let a = super::login::read_pin(&format!("new PIN for {whose} (4-12 digits): "))?;
     let b = super::login::read_pin("the same PIN again: ")?;
     if a != b {
-        return Err(input_error(anyhow::anyhow!("the two PINs differ; nothing was changed")));
+        return Err(input_error(anyhow::anyhow!(
+            "the two PINs differ; nothing was changed"
+        )));
     }
     Ok(a)
 }
@@ -183,7 +184,10 @@ pub fn run(cmd: OperatorsCommand, ctx: &Context) -> anyhow::Result<u8> {
                      (packwright operators setup creates the first admin)"
                 );
             } else {
-                println!("{:<14} {:<9} {:<14} {:<8} name", "id", "role", "badge", "state");
+                println!(
+                    "{:<14} {:<9} {:<14} {:<8} name",
+                    "id", "role", "badge", "state"
+                );
                 for o in ops {
                     let state = if !o.active {
                         "blocked".to_string()
@@ -210,7 +214,9 @@ pub fn run(cmd: OperatorsCommand, ctx: &Context) -> anyhow::Result<u8> {
             svc::set_role(&mut store, &ctx.actor, &id, role, &reason).map_err(service_error)?;
             println!("operator '{}' is now {role}", printable(&id));
         }
-        OperatorsCommand::Token { operator } => {
+        OperatorsCommand::Token {
+            for_operator: operator,
+        } => {
             let mut store = ctx.open_existing_store()?;
             let token = svc::create_token(&mut store, &ctx.actor, &operator, &ctx.actor.station)
                 .map_err(service_error)?;

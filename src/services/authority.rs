@@ -168,7 +168,10 @@ pub fn authorize(
                     action_words(action)
                 )));
             }
-            Some(format!("{meaning} by {} ({}), PIN re-entered", op.name, role))
+            Some(format!(
+                "{meaning} by {} ({}), PIN re-entered",
+                op.name, role
+            ))
         }
     };
     Ok(Granted::Operator {
@@ -182,7 +185,11 @@ pub fn authorize(
 }
 
 /// Who `actor.operator` is, proved by `credential`.
-pub fn identify(store: &mut Store, actor: &Actor, credential: &Credential) -> Result<OperatorRecord> {
+pub fn identify(
+    store: &mut Store,
+    actor: &Actor,
+    credential: &Credential,
+) -> Result<OperatorRecord> {
     let key = actor.operator.trim();
     let refuse = |why: String| ServiceError::Refused(why);
     let (op, pin_hash) = match credential {
@@ -203,7 +210,9 @@ pub fn identify(store: &mut Store, actor: &Actor, credential: &Credential) -> Re
             };
             let found = store.find_operator(&id)?;
             let Some(found) = found else {
-                return Err(refuse(format!("the station token's operator '{id}' is gone")));
+                return Err(refuse(format!(
+                    "the station token's operator '{id}' is gone"
+                )));
             };
             if !key.is_empty() && key != found.0.id && key != found.0.badge {
                 return Err(refuse(format!(
@@ -270,10 +279,7 @@ pub fn identify(store: &mut Store, actor: &Actor, credential: &Credential) -> Re
                          blocked until {until} UTC; nothing was changed",
                         op.id
                     ),
-                    None => format!(
-                        "wrong PIN for operator '{}'; nothing was changed",
-                        op.id
-                    ),
+                    None => format!("wrong PIN for operator '{}'; nothing was changed", op.id),
                 }))
             }
         }
@@ -415,8 +421,9 @@ mod tests {
     fn roles_decisions_and_failed_logins() {
         let mut store = store_with("engineer");
         let pin = Credential::Pin("1234".into());
-        let Granted::Operator { actor, signature, .. } =
-            authorize(&mut store, &ann("B-1"), Action::Unreject, &pin).unwrap()
+        let Granted::Operator {
+            actor, signature, ..
+        } = authorize(&mut store, &ann("B-1"), Action::Unreject, &pin).unwrap()
         else {
             panic!("not granted")
         };

@@ -5,7 +5,16 @@ use super::authority::{require, Action};
 use super::{Result, ServiceError};
 use crate::operators::{self, Role};
 use crate::store::prelude::*;
-use crate::store::{Actor, NewOperator, Store};
+use crate::store::{Actor, NewOperator, Store, StoreError};
+
+/// A conflict in the registry (a used badge, setup done already) is the line's refusal.
+fn refused(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict(m) => ServiceError::Refused(m),
+        StoreError::NotFound(m) => ServiceError::NotFound(m),
+        e => ServiceError::Store(e),
+    }
+}
 
 /// Who to register.
 #[derive(Debug, Clone)]
@@ -30,14 +39,18 @@ fn checked(r: &Registration) -> Result<String> {
 /// database enforces operators and roles.
 pub fn setup(store: &mut Store, station: &str, r: &Registration) -> Result<()> {
     if r.role != Role::Admin {
-        return Err(ServiceError::Refused("the first operator is an admin".into()));
+        return Err(ServiceError::Refused(
+            "the first operator is an admin".into(),
+        ));
     }
     let pin_hash = checked(r)?;
     let actor = Actor {
         station: station.to_string(),
         operator: r.id.to_string(),
     };
-    store.add_operator(&actor, &new(r, &pin_hash), true)?;
+    store
+        .add_operator(&actor, &new(r, &pin_hash), true)
+        .map_err(refused)?;
     Ok(())
 }
 
@@ -55,7 +68,9 @@ fn new<'a>(r: &'a Registration, pin_hash: &'a str) -> NewOperator<'a> {
 pub fn add(store: &mut Store, actor: &Actor, r: &Registration) -> Result<()> {
     require(store, actor, Action::ManageOperators)?;
     let pin_hash = checked(r)?;
-    store.add_operator(actor, &new(r, &pin_hash), false)?;
+    store
+        .add_operator(actor, &new(r, &pin_hash), false)
+        .map_err(refused)?;
     Ok(())
 }
 
@@ -76,12 +91,20 @@ pub fn set_active(
             "an admin cannot block themselves".into(),
         ));
     }
-    store.set_operator_active(actor, id, active, reason.trim())?;
+    store
+        .set_operator_active(actor, id, active, reason.trim())
+        .map_err(refused)?;
     Ok(())
 }
 
 /// Change an operator's role (admin). The last active admin keeps the admin role.
-pub fn set_role(store: &mut Store, actor: &Actor, id: &str, role: Role, reason: &str) -> Result<()> {
+pub fn set_role(
+    store: &mut Store,
+    actor: &Actor,
+    id: &str,
+    role: Role,
+    reason: &str,
+) -> Result<()> {
     require(store, actor, Action::ManageOperators)?;
     if reason.trim().is_empty() {
         return Err(ServiceError::Refused("give a reason (--reason)".into()));
@@ -96,7 +119,9 @@ pub fn set_role(store: &mut Store, actor: &Actor, id: &str, role: Role, reason: 
             "'{id}' is the last admin: make another operator admin first"
         )));
     }
-    store.set_operator_role(actor, id, role.as_str(), reason.trim())?;
+    store
+        .set_operator_role(actor, id, role.as_str(), reason.trim())
+        .map_err(refused)?;
     Ok(())
 }
 
@@ -108,7 +133,10 @@ pub fn create_token(
     station: &str,
 ) -> Result<String> {
     require(store, actor, Action::ManageOperators)?;
-    if store.find_operator(operator)?.is_none_or(|(o, _)| o.id != operator) {
+    if store
+        .find_operator(operator)?
+        .is_none_or(|(o, _)| o.id != operator)
+    {
         return Err(ServiceError::NotFound(format!("no operator '{operator}'")));
     }
     let token = operators::new_token();

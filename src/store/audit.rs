@@ -121,7 +121,9 @@ pub(crate) fn state_entry<'a>(c: &'a super::states::Change<'a>) -> NewEntry<'a> 
     let parts: Vec<String> = [
         c.to.map(str::to_string),
         c.detail.clone(),
-        c.cell_id.and(c.pack_id).map(|p| format!("pack {}", pack_subject(p))),
+        c.cell_id
+            .and(c.pack_id)
+            .map(|p| format!("pack {}", pack_subject(p))),
     ]
     .into_iter()
     .flatten()
@@ -282,9 +284,9 @@ impl AuditRecords for Store {
 
     fn verify_audit(&self) -> Result<std::result::Result<usize, Break>> {
         // Stored order is the chain's order; a row moved to another place shows as a broken link.
-        let mut stmt = self
-            .conn()
-            .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"
+        ))?;
         let entries = stmt
             .query_map([], entry_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -358,7 +360,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(del.contains("append-only"), "{del}");
-        assert_eq!(store.audit_entries_for(SubjectKind::Pack, "#1").unwrap().len(), 1);
+        assert_eq!(
+            store
+                .audit_entries_for(SubjectKind::Pack, "#1")
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

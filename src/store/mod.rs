@@ -41,8 +41,9 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
-        OperatorRecords, PackRecords, StateRecords, StationRecords, TraceRecords,
+        AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords,
+        LineStats, LineStore, OperatorRecords, PackRecords, StateRecords, StationRecords,
+        TraceRecords,
     };
 }
 

@@ -62,8 +62,13 @@ pub trait OperatorRecords {
         reason: &str,
     ) -> Result<()>;
 
-    fn set_operator_role(&mut self, actor: &Actor, id: &str, role: &str, reason: &str)
-        -> Result<()>;
+    fn set_operator_role(
+        &mut self,
+        actor: &Actor,
+        id: &str,
+        role: &str,
+        reason: &str,
+    ) -> Result<()>;
 
     /// Record a failed login for `badge` (an id or badge code as typed); when it is the
     /// `max`-th failure within the last `window_minutes`, a registered badge is blocked for
@@ -109,7 +114,13 @@ fn operator_row(r: &rusqlite::Row) -> rusqlite::Result<OperatorRecord> {
     })
 }
 
-fn operator_entry<'a>(action: &'a str, id: &str, old: Option<String>, new: Option<String>, reason: Option<&'a str>) -> NewEntry<'a> {
+fn operator_entry<'a>(
+    action: &'a str,
+    id: &str,
+    old: Option<String>,
+    new: Option<String>,
+    reason: Option<&'a str>,
+) -> NewEntry<'a> {
     NewEntry {
         action,
         kind: Some(SubjectKind::Operator),
@@ -169,7 +180,11 @@ impl OperatorRecords for Store {
             &who,
             &at,
             &operator_entry(
-                if first { "operator setup" } else { "operator add" },
+                if first {
+                    "operator setup"
+                } else {
+                    "operator add"
+                },
                 op.id,
                 None,
                 Some(format!("{} ({}), badge {}", op.name, op.role, op.badge)),
@@ -183,7 +198,9 @@ impl OperatorRecords for Store {
     fn list_operators(&self) -> Result<Vec<OperatorRecord>> {
         Ok(self
             .conn()
-            .prepare(&format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id"))?
+            .prepare(&format!(
+                "SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id"
+            ))?
             .query_map([], operator_row)?
             .collect::<rusqlite::Result<_>>()?)
     }
@@ -228,7 +245,11 @@ impl OperatorRecords for Store {
             actor,
             &at,
             &operator_entry(
-                if active { "operator unblock" } else { "operator block" },
+                if active {
+                    "operator unblock"
+                } else {
+                    "operator block"
+                },
                 id,
                 Some(word(before)),
                 Some(word(active)),
@@ -249,7 +270,9 @@ impl OperatorRecords for Store {
         let at = self.now();
         let tx = super::write_tx(self.conn_mut())?;
         let before: String = tx
-            .query_row("SELECT role FROM operators WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT role FROM operators WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("operator '{id}'")))?;
         tx.execute(
@@ -260,7 +283,13 @@ impl OperatorRecords for Store {
             &tx,
             actor,
             &at,
-            &operator_entry("operator role", id, Some(before), Some(role.into()), Some(reason)),
+            &operator_entry(
+                "operator role",
+                id,
+                Some(before),
+                Some(role.into()),
+                Some(reason),
+            ),
         )?;
         tx.commit()?;
         Ok(())
@@ -318,7 +347,9 @@ impl OperatorRecords for Store {
                     &id,
                     None,
                     Some(format!("blocked until {until}")),
-                    Some(&format!("{failures} failed logins within {window_minutes} minutes")),
+                    Some(&format!(
+                        "{failures} failed logins within {window_minutes} minutes"
+                    )),
                 ),
             )?;
             blocked = Some(until);
@@ -330,7 +361,9 @@ impl OperatorRecords for Store {
     fn recent_login_failures(&self, limit: usize) -> Result<Vec<LoginFailure>> {
         Ok(self
             .conn()
-            .prepare("SELECT at, station, badge, why FROM login_failures ORDER BY id DESC LIMIT ?1")?
+            .prepare(
+                "SELECT at, station, badge, why FROM login_failures ORDER BY id DESC LIMIT ?1",
+            )?
             .query_map([limit as i64], |r| {
                 Ok(LoginFailure {
                     at: r.get(0)?,

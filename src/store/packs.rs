@@ -324,7 +324,9 @@ impl Store {
                         subject: super::audit::pack_subject(pack_id),
                         new: Some(format!(
                             "matched, profile {profile}{}",
-                            record.map(|r| format!(" sha256 {}", r.sha256)).unwrap_or_default()
+                            record
+                                .map(|r| format!(" sha256 {}", r.sha256))
+                                .unwrap_or_default()
                         )),
                         ..Default::default()
                     },

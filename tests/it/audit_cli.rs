@@ -23,7 +23,10 @@ fn line_with_history(dir: &Path) -> PathBuf {
     let cells = match_pack(&db, "lfp-15s1p-100ah");
     let (code, _, err) = run(&db, &["cells", "reject", &cells[3], "--reason", "swollen"]);
     assert_eq!(code, Some(0), "{err}");
-    let (code, _, err) = run(&db, &["cells", "unreject", &cells[3], "--reason", "measured again"]);
+    let (code, _, err) = run(
+        &db,
+        &["cells", "unreject", &cells[3], "--reason", "measured again"],
+    );
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = run(&db, &["packs", "release", "1", "--reason", "plan dropped"]);
     assert_eq!(code, Some(0), "{err}");
@@ -41,14 +44,13 @@ fn entries(db: &Path) -> Vec<serde_json::Value> {
 fn tampered(dir: &Path, db: &Path, name: &str, sql: &str) -> PathBuf {
     let copy = dir.join(format!("{name}.db"));
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
     drop(conn);
     std::fs::copy(db, &copy).unwrap();
     let conn = rusqlite::Connection::open(&copy).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
-    )
-    .unwrap();
+    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .unwrap();
     conn.execute_batch(sql).unwrap();
     copy
 }
@@ -78,7 +80,13 @@ fn the_line_s_changes_are_chained_entries_that_verify_and_export() {
     let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["cells import", "pack match", "cell reject", "cell unreject", "pack release"],
+        [
+            "cells import",
+            "pack match",
+            "cell reject",
+            "cell unreject",
+            "pack release"
+        ],
         "{all:#?}"
     );
     for (i, e) in all.iter().enumerate() {
@@ -113,7 +121,10 @@ fn the_line_s_changes_are_chained_entries_that_verify_and_export() {
     let (code, csv, _) = run(&db, &["audit", "export", "--csv"]);
     assert_eq!(code, Some(0));
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("seq,at,station,operator,action"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("seq,at,station,operator,action"));
     assert_eq!(lines.count(), 5);
 
     // --since: nothing after the last entry, everything from its first day.
@@ -122,7 +133,10 @@ fn the_line_s_changes_are_chained_entries_that_verify_and_export() {
         + chrono::Duration::milliseconds(1))
     .to_rfc3339();
     assert!(entries_since(&db, &later).is_empty());
-    assert_eq!(entries_since(&db, &all[0]["at"].as_str().unwrap()[..10]).len(), 5);
+    assert_eq!(
+        entries_since(&db, &all[0]["at"].as_str().unwrap()[..10]).len(),
+        5
+    );
     let (code, _, err) = run(&db, &["audit", "export", "--since", "last tuesday"]);
     assert_eq!(code, Some(2), "{err}");
     let (code, text, _) = run(&db, &["audit", "export"]);
@@ -173,7 +187,12 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
     assert_broken_at(&changed, 3, "changed after it was written");
 
     // One row deleted: the entry after it no longer links.
-    let deleted = tampered(dir.path(), &db, "deleted", "DELETE FROM audit_log WHERE seq = 3;");
+    let deleted = tampered(
+        dir.path(),
+        &db,
+        "deleted",
+        "DELETE FROM audit_log WHERE seq = 3;",
+    );
     assert_broken_at(&deleted, 4, "deleted, inserted or moved");
 
     // One row inserted in the middle, its own hash computed correctly over the canonical

@@ -19,6 +19,7 @@ mod integrity_config;
 mod integrity_signals;
 mod integrity_states;
 mod label;
+mod operators_cli;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;
