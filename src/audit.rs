@@ -170,9 +170,8 @@ impl std::fmt::Display for Break {
 /// entry that breaks the chain.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<usize, Break> {
     let mut prev_hash = GENESIS.to_string();
-    let mut expected = 1;
     let mut count = 0;
-    for e in entries {
+    for (expected, e) in (1..).zip(entries) {
         let broken = |kind| Break {
             seq: e.seq,
             at: e.at.clone(),
@@ -190,7 +189,6 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<usize,
             return Err(broken(BreakKind::SequenceGap { expected }));
         }
         prev_hash = e.hash.clone();
-        expected += 1;
         count += 1;
     }
     Ok(count)

@@ -319,7 +319,6 @@ impl AuditRecords for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::prelude::*;
     use crate::store::testing::actor;
 
     fn store_with_entries(n: usize) -> Store {
