@@ -66,8 +66,9 @@ pub trait PackRecords {
     /// Cell ids of a pack already placed, in placement order.
     fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>>;
 
-    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
-    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()>;
+    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically,
+    /// with its audit entry by `actor`.
+    fn complete_assembly(&mut self, actor: &Actor, pack_id: i64, code: &str) -> Result<()>;
 
     /// How many pack codes of this prefix exist already (for the next serial number).
     fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64>;
@@ -225,7 +226,7 @@ impl PackRecords for Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
+    fn complete_assembly(&mut self, actor: &Actor, pack_id: i64, code: &str) -> Result<()> {
         let stamp = self.now();
         let tx = super::write_tx(self.conn_mut())?;
         let unplaced: i64 = tx.query_row(
@@ -255,6 +256,18 @@ impl PackRecords for Store {
             "UPDATE cells SET status = 'assembled', updated_at = ?2
              WHERE id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
             params![pack_id, at],
+        )?;
+        super::audit::append(
+            &tx,
+            actor,
+            &at,
+            &super::audit::NewEntry {
+                action: "pack assembled",
+                subject: super::audit::pack_subject(pack_id),
+                old: Some("matched".into()),
+                new: Some(format!("assembled, code {code}")),
+                ..Default::default()
+            },
         )?;
         tx.commit()?;
         Ok(())

@@ -87,9 +87,15 @@ fn refused_for_role(r: &(i32, String, String), role: &str) {
     assert!(r.2.contains("nothing was changed"), "{}", r.2);
 }
 
+fn unregistered(r: &(i32, String, String)) {
+    assert_eq!(r.0, 2, "{}{}", r.1, r.2);
+    assert!(r.2.contains("is not a registered operator"), "{}", r.2);
+}
+
 /// Past the authority check: whatever happened next, it was not a refusal for the role or
-/// the identity.
+/// the identity, nor a command line that did not parse.
 fn allowed(r: &(i32, String, String)) {
+    assert!(!r.2.contains("Usage:"), "{}", r.2);
     for refusal in [
         "needs the",
         "not a registered",
@@ -267,8 +273,7 @@ fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
         "--port",
         "/dev/pw-no-such-port",
     ];
-    let r = as_op(&db, Some("ann"), Some("2222"), &write);
-    assert_eq!(r.0, 2, "{}", r.2);
+    unregistered(&as_op(&db, Some("ann"), Some("2222"), &write));
     let r = as_op(&db, Some("op"), Some("2222"), &write);
     allowed(&r);
     // A configuration override (a board of no pack): engineer, signed.
@@ -290,12 +295,19 @@ fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
     );
     allowed(&as_op(&db, Some("eng"), Some("3333"), &override_));
     // Run a test: operator.
-    let test = ["eol", "run", &code, "--port", "/dev/pw-no-such-port"];
-    assert_eq!(as_op(&db, Some("ann"), Some("2222"), &test).0, 2);
+    let test = [
+        "eol",
+        "run",
+        "--pack",
+        &code,
+        "--port",
+        "/dev/pw-no-such-port",
+    ];
+    unregistered(&as_op(&db, Some("ann"), Some("2222"), &test));
     allowed(&as_op(&db, Some("op"), Some("2222"), &test));
     // Print a label: operator.
     let print = ["label", "print", &code, "--printer", "file:/dev/null"];
-    assert_eq!(as_op(&db, Some("ann"), Some("2222"), &print).0, 2);
+    unregistered(&as_op(&db, Some("ann"), Some("2222"), &print));
     allowed(&as_op(&db, Some("op"), Some("2222"), &print));
 
     // Scrap a pack: quality, signed.
@@ -372,6 +384,10 @@ fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
     assert!(signed("pack scrap").contains("scrap approved by Name of qa (quality), PIN re-entered"));
     assert!(signed("pack rework").contains("rework/release approved"));
     assert_eq!(signed("cell reject"), "");
+    // Before setup, records carried the name given, as they always did.
+    assert!(entries[..setup]
+        .iter()
+        .any(|e| e["action"] == "pack assembled" && e["operator"] == "ann"));
     let r = as_op(&db, None, None, &["audit", "verify"]);
     assert_eq!(r.0, 0, "{}", r.2);
 }
@@ -481,6 +497,128 @@ fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
     );
     assert_eq!(r.0, 2);
     assert!(r.2.contains("operator 'eng' is blocked"), "{}", r.2);
+    let r = as_op(&db, None, None, &["audit", "verify"]);
+    assert_eq!(r.0, 0, "{}", r.2);
+}
+
+#[test]
+fn the_operator_role_keeps_the_whole_normal_flow_on_an_enforced_database() {
+    use crate::support::eol::{eol_run, good_answers, Sim};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let r = as_op(
+        &db,
+        None,
+        Some(ROOT_PIN),
+        &[
+            "operators",
+            "setup",
+            "--id",
+            "root",
+            "--name",
+            "Root",
+            "--badge",
+            "B-ROOT",
+        ],
+    );
+    assert_eq!(r.0, 0, "{}", r.2);
+    add(&db, "op", "operator", "B-OP", "2222");
+    let csv = dir.path().join("graded.csv");
+    let mut text = String::from(
+        "id,capacity_mah,ir_mohm,ocv_mv,self_discharge_mv_per_day,grade,source_code\n",
+    );
+    for i in 1..=15 {
+        text.push_str(&format!(
+            "LFP-{i:03},{},0.5{},3300,1.0,A,EVMOD-0017\n",
+            95_000 + i * 97 % 1000,
+            i % 5
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let op = |args: &[&str]| as_op(&db, Some("B-OP"), Some("2222"), args);
+    let r = op(&[
+        "cells",
+        "import",
+        csv.to_str().unwrap(),
+        "--chemistry",
+        "LFP",
+    ]);
+    assert_eq!(r.0, 0, "{}", r.2);
+    let r = op(&["match", "--profile", "lfp-15s1p-100ah", "--commit"]);
+    assert_eq!(r.0, 0, "{}", r.2);
+    let out = pw(&db)
+        .args(["packs", "show", "1", "--json"])
+        .output()
+        .unwrap();
+    let pack: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cells: Vec<String> = pack["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[0].as_str().unwrap().to_string())
+        .collect();
+    let mut scan = vec!["assemble", "1", "--json", "--scan"];
+    scan.extend(cells.iter().map(String::as_str));
+    let r = op(&scan);
+    assert_eq!(r.0, 0, "{}", r.2);
+    let code = serde_json::from_str::<serde_json::Value>(&r.1).unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sim = Sim::jbd15(dir.path(), &[]);
+    let r = op(&[
+        "bms",
+        "config",
+        "write",
+        "--pack",
+        &code,
+        "--protocol",
+        "jbd",
+        "--port",
+        sim.port(),
+    ]);
+    assert_eq!(r.0, 0, "{}{}", r.1, r.2);
+    let answers = good_answers(dir.path());
+    let out = eol_run(&db, &sim, &answers)
+        .env("PACKWRIGHT_OPERATOR", "B-OP")
+        .env("PACKWRIGHT_PIN", "2222")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let label = dir.path().join("label.zpl");
+    let target = format!("file:{}", label.display());
+    let r = op(&["label", "print", &code, "--printer", &target]);
+    assert_eq!(r.0, 0, "{}", r.2);
+    assert!(std::fs::read_to_string(&label).unwrap().contains(&code));
+
+    // Every change is an entry by op, chained.
+    let out = pw(&db)
+        .args(["audit", "export", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_op: Vec<&str> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operator"] == "op")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "cells import",
+        "pack match",
+        "pack assembled",
+        "bms write",
+        "eol run start",
+        "eol run end",
+    ] {
+        assert!(by_op.contains(&action), "{action} in {by_op:?}");
+    }
     let r = as_op(&db, None, None, &["audit", "verify"]);
     assert_eq!(r.0, 0, "{}", r.2);
 }
