@@ -180,7 +180,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         crate::profile::Profile::load(&profile)?;
     }
     let mut actor = opts.actor.clone();
-    if let Some(op) = &resume.operator {
+    // On a database with registered operators the operator is the one who logged in (the
+    // CLI's gate), never the name the console saved last time.
+    let enforced = crate::services::authority::enforced(&store)?;
+    if let Some(op) = resume.operator.as_ref().filter(|_| !enforced) {
         actor.operator = op.clone();
     }
     let session = Session {
@@ -197,7 +200,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .build()?;
     tracing::info!(db = %opts.db.display(), station = %actor.station, "console starting");
     let services = Services { store, actor };
-    runtime.block_on(event_loop(opts, session, resume, services))
+    runtime.block_on(event_loop(opts, session, resume, services, enforced))
 }
 
 async fn event_loop(
@@ -205,7 +208,9 @@ async fn event_loop(
     session: Session,
     resume: Resume,
     services: Services,
+    enforced: bool,
 ) -> anyhow::Result<()> {
+    let logged_in = session.operator.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (req_tx, req_rx) = std::sync::mpsc::channel();
     let reply_tx = tx.clone();
@@ -266,6 +271,18 @@ async fn event_loop(
                 }
                 Effect::Request(r) => {
                     if let Request::SetOperator(name) = &r {
+                        if enforced {
+                            // A badge scan does not log anyone in without a PIN.
+                            app.session.operator = logged_in.clone();
+                            app.say(
+                                super::app::Level::Problem,
+                                format!(
+                                    "{name}: operators log in with badge and PIN; quit and start                                      the console as {name} (records stay {logged_in}'s)"
+                                ),
+                            );
+                            app.dirty = true;
+                            continue;
+                        }
                         devices.set_operator(name);
                     }
                     if req_tx.send(r).is_err() {

@@ -20,6 +20,7 @@ mod integrity_signals;
 mod integrity_states;
 mod label;
 mod operators_cli;
+mod operators_console;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;
