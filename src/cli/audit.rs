@@ -3,7 +3,7 @@
 //! trail for auditors. Both only read.
 
 use super::{input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
-use crate::audit::{Entry, SubjectKind};
+use crate::audit::Entry;
 use crate::services::PackKey;
 use crate::store::prelude::*;
 use crate::text::printable;
@@ -84,14 +84,21 @@ pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
             csv,
             json,
         } => {
-            let mut entries = store.audit_entries(since.as_deref())?;
-            if let Some(key) = pack {
-                let found = match key.trim_start_matches('#').parse::<i64>() {
-                    Ok(id) => store.get_pack(id)?,
-                    Err(_) => store.find_pack(&key)?,
+            let mut entries = match pack {
+                None => store.audit_entries(since.as_deref())?,
+                Some(key) => {
+                    let found = match key.trim_start_matches('#').parse::<i64>() {
+                        Ok(id) => store.get_pack(id)?,
+                        Err(_) => store.find_pack(&key)?,
+                    }
+                    .ok_or_else(|| {
+                        input_error(anyhow::anyhow!("no pack '{}'", PackKey::Text(key)))
+                    })?;
+                    store.audit_entries_for_pack(found.id)?
                 }
-                .ok_or_else(|| input_error(anyhow::anyhow!("no pack '{}'", PackKey::Text(key))))?;
-                entries.retain(|e| about_pack(e, found.id));
+            };
+            if let Some(since) = &since {
+                entries.retain(|e| e.at.as_str() >= since.as_str());
             }
             if json {
                 print_json("audit.export", &serde_json::json!({ "entries": entries }))?;
@@ -140,15 +147,6 @@ pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
-}
-
-/// Whether an entry is about pack `id` (the pack itself, or a cell while it was in it).
-pub fn about_pack(e: &Entry, id: i64) -> bool {
-    let subject = format!("#{id}");
-    (e.subject_kind == SubjectKind::Pack.as_str() && e.subject == subject)
-        || e.new_value
-            .as_deref()
-            .is_some_and(|v| v.split("; ").any(|p| p == format!("pack {subject}")))
 }
 
 /// One entry on one line.

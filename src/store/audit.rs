@@ -228,6 +228,9 @@ pub trait AuditRecords {
     /// The entries about one subject (`pack`, `#12`), in chain order.
     fn audit_entries_for(&self, kind: SubjectKind, subject: &str) -> Result<Vec<Entry>>;
 
+    /// The entries of a pack: about the pack itself, or about a cell while it was in it.
+    fn audit_entries_for_pack(&self, pack: i64) -> Result<Vec<Entry>>;
+
     /// Walk the whole chain: the number of entries, or the first entry that breaks it.
     fn verify_audit(&self) -> Result<std::result::Result<usize, Break>>;
 
@@ -279,6 +282,26 @@ impl AuditRecords for Store {
                  ORDER BY seq"
             ))?
             .query_map([kind.as_str(), subject], entry_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_entries_for_pack(&self, pack: i64) -> Result<Vec<Entry>> {
+        // A cell's entry names its pack as one "; "-separated part of the new value.
+        Ok(self
+            .conn()
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_log
+                 WHERE (subject_kind = 'pack' AND subject = ?1)
+                    OR (subject_kind = 'cell' AND ('; ' || new_value || ';') LIKE ?2)
+                 ORDER BY seq"
+            ))?
+            .query_map(
+                [
+                    pack_subject(pack),
+                    format!("%; pack {};%", pack_subject(pack)),
+                ],
+                entry_row,
+            )?
             .collect::<rusqlite::Result<_>>()?)
     }
 

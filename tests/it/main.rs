@@ -9,6 +9,7 @@ mod support;
 
 mod assemble_cli;
 mod audit_cli;
+mod audit_console;
 mod cli_foundation;
 mod cli_match;
 mod cli_store_errors;
