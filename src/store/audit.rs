@@ -56,6 +56,18 @@ pub(crate) fn append(tx: &Transaction, actor: &Actor, at: &str, e: &NewEntry) ->
             }
         }
     }
+    append_unchecked(tx, actor, at, e)
+}
+
+/// [`append`] without the operator check: for entries that close what an operator started
+/// (a test run's end, a write's outcome, a lockout), which must be recorded even if that
+/// operator was blocked meanwhile.
+pub(crate) fn append_unchecked(
+    tx: &Transaction,
+    actor: &Actor,
+    at: &str,
+    e: &NewEntry,
+) -> Result<()> {
     let head: Option<(i64, String)> = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -152,7 +164,7 @@ pub(crate) fn append_run_end(
         [run],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    append(
+    append_unchecked(
         tx,
         &Actor { station, operator },
         at,
@@ -187,7 +199,7 @@ pub(crate) fn append_write_end(
         Some(p) => (SubjectKind::Pack, pack_subject(p)),
         None => (SubjectKind::Board, port),
     };
-    append(
+    append_unchecked(
         tx,
         &Actor { station, operator },
         at,
@@ -412,5 +424,40 @@ mod tests {
         assert_eq!(all[0].signature, None);
         assert_eq!(all[1].signature.as_deref(), Some("scrap approved (PIN)"));
         assert_eq!(store.verify_audit().unwrap(), Ok(2));
+    }
+
+    #[test]
+    fn an_enforcing_database_refuses_changes_in_an_unregistered_name_but_closes_what_was_begun() {
+        use crate::store::{NewOperator, OperatorRecords};
+        let mut store = store_with_entries(1);
+        let boss = Actor {
+            station: "st1".into(),
+            operator: "boss".into(),
+        };
+        store
+            .add_operator(
+                &boss,
+                &NewOperator {
+                    id: "boss",
+                    name: "Boss",
+                    role: "admin",
+                    badge: "B-1",
+                    pin_hash: "x",
+                },
+                true,
+            )
+            .unwrap();
+        let entry = NewEntry {
+            action: "pack hold",
+            subject: pack_subject(1),
+            ..Default::default()
+        };
+        let tx = crate::store::write_tx(store.conn_mut()).unwrap();
+        let e = append(&tx, &actor(), "t", &entry).unwrap_err().to_string();
+        assert!(e.contains("'ann' is not a registered operator"), "{e}");
+        append(&tx, &boss, "t", &entry).unwrap();
+        append_unchecked(&tx, &actor(), "t", &entry).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(store.verify_audit().unwrap(), Ok(4));
     }
 }

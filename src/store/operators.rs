@@ -2,7 +2,7 @@
 //! audit entry in its own transaction. Who may change what is decided by
 //! `services::authority`; this module only carries it out.
 
-use super::audit::{append, NewEntry};
+use super::audit::{append, append_unchecked, NewEntry};
 use super::{Actor, Result, Store, StoreError};
 use crate::audit::SubjectKind;
 use rusqlite::{params, OptionalExtension};
@@ -335,7 +335,7 @@ impl OperatorRecords for Store {
                 "UPDATE operators SET blocked_until = ?2 WHERE id = ?1",
                 params![id, until],
             )?;
-            append(
+            append_unchecked(
                 &tx,
                 &Actor {
                     station: station.to_string(),
