@@ -110,6 +110,8 @@ pub enum Event {
     Hangup(&'static str),
     Reply(Box<Reply>),
     Device(DeviceEvent),
+    /// Nobody touched the console for the idle timeout (a database with operators): lock it.
+    Idle,
 }
 
 /// What the event loop must do after an update.
@@ -146,6 +148,10 @@ pub enum InputPurpose {
     Filter,
     /// A manual test measurement.
     Measurement,
+    /// The PIN of a badge scanned on a database with operators (`tui::login`).
+    Pin,
+    /// The PIN that opens a console locked after idling.
+    Unlock,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,6 +224,8 @@ pub struct App {
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
+    /// Badge and PIN login, the idle lock (`tui::login`).
+    pub login: crate::tui::login::LoginState,
     scan: ScanDetector,
 }
 
@@ -249,6 +257,7 @@ impl App {
             history: HistoryView::default(),
             dirty: true,
             quit: false,
+            login: Default::default(),
             scan,
             session,
         }
@@ -403,6 +412,10 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             reply_update(app, *reply)
         }
         Event::Device(ev) => device_update(app, ev),
+        Event::Idle => {
+            crate::tui::login::lock(app);
+            Vec::new()
+        }
     }
 }
 
@@ -528,6 +541,7 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let Some(Modal::Input(input)) = &mut app.modal else {
         return Vec::new();
     };
+    let purpose = input.purpose;
     // F-keys still switch screens: a field never traps the operator.
     let global_f = match key.code {
         KeyCode::F(_) => keys::lookup(&[keys::GLOBAL], &key),
@@ -541,8 +555,13 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         Some(Action::Cancel) => {
             app.modal = None;
+            if crate::tui::login::is_login(purpose) {
+                crate::tui::login::cancelled(app, purpose);
+            }
             Vec::new()
         }
+        // A locked console: nothing but its PIN field.
+        Some(_) if purpose == InputPurpose::Unlock => Vec::new(),
         Some(other) => {
             app.modal = None;
             act(app, other)
@@ -583,6 +602,7 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Filter => inventory::set_filter(app, text),
         // The reading as typed: the runner parses it.
         InputPurpose::Measurement => test::answer(app, input.text),
+        InputPurpose::Pin | InputPurpose::Unlock => crate::tui::login::submit(app, input.text),
     }
 }
 
@@ -592,6 +612,11 @@ fn scanned(app: &mut App, code: String) -> Vec<Effect> {
     if let Some(name) = code.strip_prefix("OP:").map(str::trim) {
         if name.is_empty() {
             app.say(Level::Problem, "operator badge without a name: OP:<name>");
+            return Vec::new();
+        }
+        // Where operators are registered a badge logs in with its PIN.
+        if app.login.enforced {
+            crate::tui::login::start(app, name);
             return Vec::new();
         }
         app.session.operator = name.to_string();
@@ -672,6 +697,8 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
             Vec::new()
         }
         Reply::Saved => Vec::new(),
+        Reply::LoggedIn { operator } => crate::tui::login::logged_in(app, operator),
+        Reply::LoginRefused(why) => crate::tui::login::refused(app, why),
     }
 }
 

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod bench;
 pub mod keys;
+pub mod login;
 pub mod msg;
 pub mod records;
 pub mod runtime;

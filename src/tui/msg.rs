@@ -48,11 +48,22 @@ pub enum Request {
         value: String,
     },
     SetOperator(String),
+    /// Check a badge's PIN (`services::authority`) and make it this console's operator.
+    Login {
+        badge: String,
+        pin: crate::tui::login::Pin,
+    },
 }
 
 /// The store thread's answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
+    /// The PIN was right: the console is this operator's now.
+    LoggedIn {
+        operator: String,
+    },
+    /// Wrong PIN, unknown or blocked badge: why.
+    LoginRefused(String),
     Line(LineData),
     Cells(Vec<Cell>),
     Imported {

@@ -210,7 +210,7 @@ async fn event_loop(
     services: Services,
     enforced: bool,
 ) -> anyhow::Result<()> {
-    let logged_in = session.operator.clone();
+    let idle_after = idle_lock_after();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (req_tx, req_rx) = std::sync::mpsc::channel();
     let reply_tx = tx.clone();
@@ -256,6 +256,8 @@ async fn event_loop(
         ..resume.clone()
     };
     let mut app = App::new(session, start, (size.width, size.height));
+    app.login.enforced = enforced;
+    let mut last_key = Instant::now();
     let mut pending = app.start(resume.pack);
     let mut events = EventStream::new();
     let started = Instant::now();
@@ -271,18 +273,6 @@ async fn event_loop(
                 }
                 Effect::Request(r) => {
                     if let Request::SetOperator(name) = &r {
-                        if enforced {
-                            // A badge scan does not log anyone in without a PIN.
-                            app.session.operator = logged_in.clone();
-                            app.say(
-                                super::app::Level::Problem,
-                                format!(
-                                    "{name}: operators log in with badge and PIN; quit and start                                      the console as {name} (records stay {logged_in}'s)"
-                                ),
-                            );
-                            app.dirty = true;
-                            continue;
-                        }
                         devices.set_operator(name);
                     }
                     if req_tx.send(r).is_err() {
@@ -303,6 +293,8 @@ async fn event_loop(
             crossterm::execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
         }
         let deadline = app.scan_deadline();
+        // Only a database with operators locks an idle console.
+        let idle_at = (enforced && !app.login.locked).then(|| last_key + idle_after);
         let ev = tokio::select! {
             biased;
             _ = hup.recv() => Event::Hangup("SIGHUP"),
@@ -317,7 +309,11 @@ async fn event_loop(
             },
             Some(ev) = rx.recv() => ev,
             _ = sleep_until(deadline), if deadline.is_some() => Event::ScanTimeout(Instant::now()),
+            _ = sleep_until(idle_at), if idle_at.is_some() => Event::Idle,
         };
+        if let Event::Key(..) = &ev {
+            last_key = Instant::now();
+        }
         pending.extend(step(&mut app, &mut devices, ev));
         // Drain whatever else is queued before drawing once.
         while let Ok(ev) = rx.try_recv() {
@@ -352,7 +348,23 @@ async fn event_loop(
 }
 
 /// One event through `update`; a finished test also closes its channels on the device side.
+/// How long a console on a database with operators may sit untouched before it locks:
+/// `PACKWRIGHT_IDLE_LOCK_SECS` (the site's setting), else 5 minutes.
+fn idle_lock_after() -> Duration {
+    std::env::var("PACKWRIGHT_IDLE_LOCK_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(300))
+}
+
 fn step(app: &mut App, devices: &mut Devices, ev: Event) -> Vec<Effect> {
+    if let Event::Reply(r) = &ev {
+        if let super::msg::Reply::LoggedIn { operator } = r.as_ref() {
+            devices.set_operator(operator);
+        }
+    }
     if let Event::Device(DeviceEvent::Test(TestEvent::Finished { .. })) = &ev {
         devices.test_finished();
     }

@@ -125,9 +125,15 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             InputPurpose::Measurement => "answer",
             _ => input.prompt.as_str(),
         };
+        // A PIN is never shown.
+        let text = if crate::tui::login::is_login(input.purpose) {
+            "*".repeat(input.text.chars().count())
+        } else {
+            input.text.clone()
+        };
         let line = Line::from(vec![
             Span::styled(format!("{label}: "), theme.key()),
-            Span::raw(input.text.clone()),
+            Span::raw(text),
             Span::styled("_", theme.selected()),
         ]);
         frame.render_widget(Paragraph::new(line), area);

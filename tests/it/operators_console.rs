@@ -1,7 +1,8 @@
 //! The console on a database with registered operators, through the real binary in a
 //! pseudo-terminal: the PIN is asked on the terminal before the console starts, the header
-//! shows who logged in, records are that operator's, a wrong PIN keeps the console closed, and
-//! a badge scan does not log anyone else in without a PIN.
+//! shows who logged in, records are that operator's, a wrong PIN keeps the console closed; a
+//! badge scan switches operator once its PIN is given (never without it); an idle console
+//! locks, keeping its screen, until a PIN opens it.
 
 use crate::support::eol::pw;
 use crate::support::pty::Pty;
@@ -89,11 +90,22 @@ fn the_console_logs_in_by_badge_and_pin_and_a_scan_does_not_switch_without_one()
     pty.key(b"y");
     pty.wait_text("committed", SHORT);
 
-    // The admin's badge scanned: nobody is logged in without a PIN.
-    pty.send(b"OP:root\r");
-    let screen = pty.wait_text("operators log in with badge and PIN", SHORT);
+    // The admin's badge scanned: the PIN is asked, and nobody switches without it.
+    pty.send(b"OP:B-ROOT\r");
+    let screen = pty.wait_text("PIN for B-ROOT", SHORT);
     assert!(screen.contains("operator op"), "{screen}");
-    assert!(!screen.contains("operator root"), "{screen}");
+    pty.send(b"1111");
+    let screen = pty.wait_text("****", SHORT);
+    assert!(!screen.contains("1111"), "the PIN is not shown: {screen}");
+    pty.send(b"\r");
+    let screen = pty.wait_text("operator is now root", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
+    // A wrong PIN for another badge: refused, recorded, the console stays root's.
+    pty.send(b"OP:B-OP\r");
+    pty.wait_text("PIN for B-OP", SHORT);
+    pty.send(b"0000\r");
+    let screen = pty.wait_text("wrong PIN for operator 'op'", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
     pty.key(b"q");
     assert!(pty.wait_exit(SHORT).success());
 
@@ -143,4 +155,41 @@ fn a_wrong_pin_keeps_the_console_closed_and_is_recorded() {
         .map(|f| f["why"].as_str().unwrap())
         .collect();
     assert_eq!(why, ["unknown operator or badge", "wrong PIN"]);
+}
+
+#[test]
+fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = enforced_demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut cmd = console(&db, &log, "op");
+    cmd.env("PACKWRIGHT_IDLE_LOCK_SECS", "1");
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("PIN for op:", SHORT);
+    pty.send(b"2222\r");
+    pty.wait_text("Cells   available 93", SHORT);
+    pty.key(b"2");
+    pty.wait_text("[2 Inventory]", SHORT);
+    let screen = pty.wait_text("LOCKED - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // Keys go to the PIN field: no screen switch, Esc does not open it.
+    pty.key(b"3");
+    pty.key(b"\x1b");
+    let screen = pty.wait_text("LOCKED - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // A wrong PIN keeps it locked.
+    pty.send(b"9999\r");
+    let screen = pty.wait_text("LOCKED (wrong PIN for operator 'op') - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // Another operator's badge and PIN open it as them, on the same screen.
+    pty.send(b"OP:B-ROOT\r");
+    pty.wait_text("LOCKED - PIN for B-ROOT", SHORT);
+    pty.send(b"1111\r");
+    let screen = pty.wait_text("operator is now root", SHORT);
+    assert!(
+        screen.contains("operator root") && screen.contains("[2 Inventory]"),
+        "{screen}"
+    );
+    pty.key(b"q");
+    pty.wait_exit(SHORT);
 }
