@@ -9,6 +9,7 @@
 //! - [`keys`]: one key table per context, feeding the key lookup, the footer and the `?` help;
 //! - [`msg`]: the messages between the loop and the store thread and device side;
 //! - [`scan`]: telling a barcode scan (fast keys ending in Enter) from typing;
+//! - [`login`]: badge + PIN login and the idle lock, where operators are registered;
 //! - [`services`]: the store thread, so SQLite never blocks the loop;
 //! - [`devices`]: the bench side (BMS links, configuration writes, the EOL test), all through
 //!   channels to device tasks;

@@ -52,6 +52,28 @@ fn enforced_demo_db(dir: &Path) -> std::path::PathBuf {
     db
 }
 
+/// Wait until `n` failed logins are recorded.
+fn wait_for_failures(db: &Path, n: usize) {
+    let until = std::time::Instant::now() + SHORT;
+    loop {
+        let out = pw(db)
+            .args(["operators", "failures", "--json"])
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = doc["items"].as_array().map_or(0, Vec::len);
+        if got >= n {
+            assert_eq!(got, n, "{doc}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{n} failed logins: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn console(db: &Path, log: &Path, who: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
     cmd.env("PACKWRIGHT_DB", db)
@@ -105,6 +127,23 @@ fn the_console_logs_in_by_badge_and_pin_and_a_scan_does_not_switch_without_one()
     pty.wait_text("PIN for B-OP", SHORT);
     pty.send(b"0000\r");
     let screen = pty.wait_text("wrong PIN for operator 'op'", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
+    // Repeated failures block the badge, the right PIN included. Each attempt waits for the
+    // failure to be recorded, so no keys of the next one reach a closing field.
+    for n in 2..=5 {
+        pty.send(b"OP:B-OP\r");
+        pty.wait_text("PIN for B-OP (Esc", SHORT);
+        pty.send(b"0000\r");
+        wait_for_failures(&db, n);
+        pty.wait_for("the PIN field to close", SHORT, |s| {
+            !s.contains("PIN for B-OP (Esc")
+        });
+    }
+    pty.wait_text("too many failed logins", SHORT);
+    pty.send(b"OP:B-OP\r");
+    pty.wait_text("PIN for B-OP", SHORT);
+    pty.send(b"2222\r");
+    let screen = pty.wait_text("blocked after repeated failed logins", SHORT);
     assert!(screen.contains("operator root"), "{screen}");
     pty.key(b"q");
     assert!(pty.wait_exit(SHORT).success());
@@ -163,7 +202,7 @@ fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
     let db = enforced_demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut cmd = console(&db, &log, "op");
-    cmd.env("PACKWRIGHT_IDLE_LOCK_SECS", "1");
+    cmd.env("PACKWRIGHT_IDLE_LOCK_SECS", "3");
     let mut pty = Pty::spawn(cmd, 80, 24);
     pty.wait_text("PIN for op:", SHORT);
     pty.send(b"2222\r");
