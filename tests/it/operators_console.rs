@@ -229,6 +229,5 @@ fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
         screen.contains("operator root") && screen.contains("[2 Inventory]"),
         "{screen}"
     );
-    pty.key(b"q");
-    pty.wait_exit(SHORT);
+    // It locks again when idle; dropping the pty ends it.
 }
