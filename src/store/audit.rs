@@ -180,7 +180,9 @@ pub(crate) fn append_run_end(
 }
 
 /// The entry for a configuration write's outcome, by the write's own station and operator:
-/// about its pack, or its board (the port) when it configured no pack.
+/// about its pack, or its board (the port) when it configured no pack; `configured`: the write
+/// moved the pack from assembled to configured.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn append_write_end(
     tx: &Transaction,
     write: i64,
@@ -188,6 +190,7 @@ pub(crate) fn append_write_end(
     outcome: &str,
     identity: Option<&str>,
     detail: Option<&str>,
+    configured: bool,
 ) -> Result<()> {
     let (pack, port, profile, station, operator): (Option<i64>, String, String, String, String) =
         tx.query_row(
@@ -207,9 +210,10 @@ pub(crate) fn append_write_end(
             action: "bms write",
             kind: Some(kind),
             subject,
-            old: None,
+            old: configured.then(|| "assembled".to_string()),
             new: Some(format!(
-                "write {write} {outcome}, profile {profile}{}",
+                "{}write {write} {outcome}, profile {profile}{}",
+                if configured { "configured; " } else { "" },
                 identity.map(|i| format!(", board {i}")).unwrap_or_default()
             )),
             reason: detail,

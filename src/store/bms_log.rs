@@ -257,7 +257,15 @@ impl Store {
                  WHERE status = 'assembled' AND id = (SELECT pack_id FROM bms_writes WHERE id = ?1)",
                 [id],
             )? == 1;
-        super::audit::append_write_end(&tx, id, &stamp, outcome.as_str(), identity, detail)?;
+        super::audit::append_write_end(
+            &tx,
+            id,
+            &stamp,
+            outcome.as_str(),
+            identity,
+            detail,
+            configured,
+        )?;
         tx.commit()?;
         Ok(configured)
     }

@@ -619,6 +619,20 @@ fn the_operator_role_keeps_the_whole_normal_flow_on_an_enforced_database() {
     ] {
         assert!(by_op.contains(&action), "{action} in {by_op:?}");
     }
+    let write = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "bms write")
+        .unwrap();
+    assert_eq!(write["old_value"], "assembled", "{write}");
+    assert!(
+        write["new_value"]
+            .as_str()
+            .unwrap()
+            .starts_with("configured; write 1 verified"),
+        "{write}"
+    );
     let r = as_op(&db, None, None, &["audit", "verify"]);
     assert_eq!(r.0, 0, "{}", r.2);
 }
