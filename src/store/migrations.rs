@@ -230,7 +230,15 @@ CREATE TABLE label_prints(
 );
 CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
 "#,
-    // 5 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
+    // 5: a pack's status history is written by the store, in the transaction of each change,
+    // stamped from the store's clock (injected in tests) and with the status as read (a hold,
+    // release or scrap included); the triggers stamped SQLite's own time and saw only the
+    // line status. Rows already kept stay as they are.
+    r#"
+DROP TRIGGER IF EXISTS pack_status_born;
+DROP TRIGGER IF EXISTS pack_status_changed;
+"#,
+    // 6 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
     // DELETE) and hash-chained (`audit::verify`); the operator registry, station tokens and
     // failed logins. Self-contained: new tables only.
     r#"

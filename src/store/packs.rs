@@ -191,6 +191,7 @@ impl PackRecords for Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("pack #{id}")));
         }
+        super::journal::note_status(self.conn(), id, &self.now())?;
         Ok(())
     }
 
@@ -252,6 +253,7 @@ impl PackRecords for Store {
             "UPDATE packs SET code = ?2, status = 'assembled', assembled_at = ?3 WHERE id = ?1",
             params![pack_id, code, at],
         )?;
+        super::journal::note_status(&tx, pack_id, &at)?;
         tx.execute(
             "UPDATE cells SET status = 'assembled', updated_at = ?2
              WHERE id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
@@ -347,6 +349,9 @@ impl Store {
                 ids.push(pack_id);
             }
         }
+        for id in &ids {
+            super::journal::note_status(&tx, *id, at)?;
+        }
         tx.commit()?;
         Ok(ids)
     }
@@ -377,6 +382,7 @@ impl Store {
                     params![id, at],
                 )?;
                 tx.execute("DELETE FROM pack_cells WHERE pack_id = ?1", [id])?;
+                tx.execute("DELETE FROM pack_status_history WHERE pack_id = ?1", [id])?;
                 tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
             }
             tx.commit()?;

@@ -129,6 +129,7 @@ fn hold(
                           status_station = ?5, status_operator = ?6 WHERE id = ?1",
         params![pack, over, reason, at, actor.station, actor.operator],
     )?;
+    super::journal::note_status(tx, pack, at)?;
     Ok(())
 }
 
@@ -448,6 +449,7 @@ impl StateRecords for Store {
              WHERE id = ?1",
             params![pack, reason, at, actor.station, actor.operator],
         )?;
+        super::journal::note_status(&tx, pack, &at)?;
         tx.commit()?;
         Ok(())
     }
@@ -518,6 +520,7 @@ impl StateRecords for Store {
                 [pack],
             )?;
         }
+        super::journal::note_status(&tx, pack, &at)?;
         tx.commit()?;
         Ok(())
     }

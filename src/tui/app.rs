@@ -8,7 +8,7 @@
 //! and reports it takes) is in its module under [`screens`].
 
 use super::keys::{self, Action, Binding};
-use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved};
+use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved, StateVerb};
 use super::scan::{Output, ScanDetector};
 use super::screens;
 use super::screens::assemble::{self, AssembleView};
@@ -18,6 +18,7 @@ use super::screens::inventory::{self, InventoryView};
 use super::screens::line::{self, LineView};
 use super::screens::matching::{self, MatchView};
 use super::screens::test::{self, TestView};
+use super::verbs::{self, Draft};
 use crate::domain::{Pack, PackStatus};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::{Duration, Instant};
@@ -152,6 +153,8 @@ pub enum InputPurpose {
     Pin,
     /// The PIN that opens a console locked after idling.
     Unlock,
+    /// A field of a state verb (reject, rework, ...): [`App::verb`] holds the answers so far.
+    Verb,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +171,8 @@ pub enum Pending {
     WriteConfig,
     AbortTest,
     Quit,
+    /// A state verb, fields all given.
+    State(StateVerb),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +226,8 @@ pub struct App {
     pub bms: BmsView,
     pub test: TestView,
     pub history: HistoryView,
+    /// The state verb whose fields are being asked for.
+    pub verb: Option<Draft>,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
@@ -255,6 +262,7 @@ impl App {
             bms: BmsView::default(),
             test: TestView::default(),
             history: HistoryView::default(),
+            verb: None,
             dirty: true,
             quit: false,
             login: Default::default(),
@@ -525,6 +533,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
         Pending::CommitPacks => matching::commit(app),
         Pending::WriteConfig => bms::write(app),
         Pending::AbortTest => vec![Effect::Device(DeviceRequest::AbortTest)],
+        Pending::State(verb) => verbs::confirmed(app, verb),
         Pending::Quit => {
             app.quit = true;
             vec![Effect::Device(DeviceRequest::AbortTest), Effect::Quit]
@@ -558,12 +567,16 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             if crate::tui::login::is_login(purpose) {
                 crate::tui::login::cancelled(app, purpose);
             }
+            if app.verb.take().is_some() {
+                app.say(Level::Info, "cancelled; nothing was changed");
+            }
             Vec::new()
         }
         // A locked console: nothing but its PIN field.
         Some(_) if purpose == InputPurpose::Unlock => Vec::new(),
         Some(other) => {
             app.modal = None;
+            app.verb = None;
             act(app, other)
         }
         None => {
@@ -603,6 +616,7 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         // The reading as typed: the runner parses it.
         InputPurpose::Measurement => test::answer(app, input.text),
         InputPurpose::Pin | InputPurpose::Unlock => crate::tui::login::submit(app, input.text),
+        InputPurpose::Verb => verbs::answer(app, input.text),
     }
 }
 
@@ -691,6 +705,11 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
         Reply::Assembled(pack) => assemble::assembled(app, pack),
         Reply::Resolved { code, what } => resolved(app, code, what),
         Reply::History(found) => history::found(app, *found),
+        Reply::StateChanged {
+            text,
+            warning,
+            pack,
+        } => verbs::done(app, text, warning, pack),
         Reply::Failed(text) => {
             app.matching.running = false;
             app.say(Level::Problem, text);

@@ -53,6 +53,45 @@ pub enum Request {
         badge: String,
         pin: crate::tui::login::Pin,
     },
+    /// A state verb the operator confirmed (reject, rework, ...), for `services`.
+    State(StateVerb),
+}
+
+/// A cell or pack state change, as the console asks for it; the store thread hands it to
+/// `services::{cells, packs}`, the functions the CLI calls. Packs are named as typed or
+/// scanned (a code or `#number`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateVerb {
+    Reject {
+        cell: String,
+        /// Scrapped rather than rejected.
+        scrap: bool,
+        reason: String,
+    },
+    Unreject {
+        cell: String,
+        reason: String,
+    },
+    Source {
+        cells: Vec<String>,
+        code: String,
+    },
+    Release {
+        pack: String,
+        reason: String,
+    },
+    ScrapPack {
+        pack: String,
+        reason: String,
+        to_stock: bool,
+    },
+    Rework {
+        pack: String,
+        /// `None`: fill a matched pack's open slot.
+        out: Option<String>,
+        into: String,
+        reason: String,
+    },
 }
 
 /// The store thread's answers.
@@ -98,6 +137,13 @@ pub enum Reply {
         what: Resolved,
     },
     History(Box<Lineage>),
+    /// A state verb was done: what happened, in words (a warning when a pack went on hold),
+    /// and the pack it changed, as it is now.
+    StateChanged {
+        text: String,
+        warning: bool,
+        pack: Option<Pack>,
+    },
     /// An operation failed; the text says what and where.
     Failed(String),
     Saved,

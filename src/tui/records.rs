@@ -101,6 +101,7 @@ impl Services {
                 Err(e) => failed("saving where the console is", e),
             },
             Request::Login { badge, pin } => self.login(badge, pin),
+            Request::State(verb) => self.state(verb),
             Request::SetOperator(name) => {
                 let old = std::mem::replace(&mut self.actor.operator, name.clone());
                 match self.store.log_event(
@@ -329,6 +330,141 @@ impl Services {
         match result {
             Ok(p) => Reply::Assembled(p),
             Err(e) => Reply::Failed(format!("completing assembly of pack #{pack_id}: {e:#}")),
+        }
+    }
+
+    /// A state verb, through the same line services as the CLI's `cells` and `packs` verbs.
+    fn state(&mut self, verb: StateVerb) -> Reply {
+        use crate::services::{self, ServiceError};
+        let result = (|| -> Result<(String, bool, Option<Pack>), ServiceError> {
+            let store = &mut self.store;
+            let actor = &self.actor;
+            let pack_named = |store: &Store, key: &str| -> Result<Pack, ServiceError> {
+                store
+                    .find_pack(key)?
+                    .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))
+            };
+            Ok(match verb {
+                StateVerb::Reject {
+                    cell,
+                    scrap,
+                    reason,
+                } => {
+                    // The pack it was in (a matched pack's plan lets the cell go).
+                    let was_in = store.pack_of_cell(&cell)?;
+                    let done = services::cells::reject(store, actor, &cell, scrap, &reason)?;
+                    let pack = match was_in {
+                        Some(id) => store.get_pack(id)?,
+                        None => None,
+                    };
+                    let held = pack
+                        .as_ref()
+                        .is_some_and(|p| p.status == PackStatus::OnHold);
+                    let mut text = format!("cell {cell} {}: {}", done.status, done.reason);
+                    if let Some(p) = pack.as_ref().filter(|_| done.pack_effect.is_some()) {
+                        text.push_str(&if held {
+                            format!(
+                                "; pack {} is ON HOLD: rework (w) or scrap (d) it on History",
+                                p.label()
+                            )
+                        } else {
+                            format!(
+                                "; out of pack {}'s plan, slot {} open: rework (w) or release (l)",
+                                p.label(),
+                                p.open_slots().join(" ")
+                            )
+                        });
+                    }
+                    (text, held, pack)
+                }
+                StateVerb::Unreject { cell, reason } => {
+                    services::cells::unreject(store, actor, &cell, &reason)?;
+                    (
+                        format!("cell {cell} back to available: {reason}"),
+                        false,
+                        None,
+                    )
+                }
+                StateVerb::Source { cells, code } => {
+                    services::cells::set_source(store, actor, &cells, &code)?;
+                    (
+                        format!("source module {code} recorded for {} cells", cells.len()),
+                        false,
+                        None,
+                    )
+                }
+                StateVerb::Release { pack, reason } => {
+                    let p = pack_named(store, &pack)?;
+                    let cells = services::packs::release(store, actor, &p, &reason)?;
+                    (
+                        format!(
+                            "pack {} released: {} cells back to available",
+                            p.label(),
+                            cells.len()
+                        ),
+                        false,
+                        store.get_pack(p.id)?,
+                    )
+                }
+                StateVerb::ScrapPack {
+                    pack,
+                    reason,
+                    to_stock,
+                } => {
+                    let p = pack_named(store, &pack)?;
+                    let fates = services::packs::scrap(store, actor, &p, &reason, to_stock)?;
+                    let back = fates.iter().filter(|f| f.status == "available").count();
+                    (
+                        format!(
+                            "pack {} scrapped: {back} cells back to stock, {} scrapped",
+                            p.label(),
+                            fates.len() - back
+                        ),
+                        true,
+                        store.get_pack(p.id)?,
+                    )
+                }
+                StateVerb::Rework {
+                    pack,
+                    out,
+                    into,
+                    reason,
+                } => {
+                    let p = pack_named(store, &pack)?;
+                    let profile = services::packs::profile_of(store, &p)?;
+                    let done = services::packs::rework(
+                        store,
+                        actor,
+                        &p,
+                        &profile,
+                        out.as_deref(),
+                        &into,
+                        &reason,
+                    )?;
+                    let mut text = format!(
+                        "pack {} reworked: {} {} out, {} in",
+                        p.label(),
+                        done.slot,
+                        done.out.as_deref().unwrap_or("(open slot)"),
+                        done.into
+                    );
+                    if let (Some(out), Some(status)) = (&done.out, done.out_status) {
+                        text.push_str(&format!(" ({out} {status})"));
+                    }
+                    if done.status == PackStatus::Assembled {
+                        text.push_str("; next: 5 BMS config, then a new test");
+                    }
+                    (text, false, store.get_pack(p.id)?)
+                }
+            })
+        })();
+        match result {
+            Ok((text, warning, pack)) => Reply::StateChanged {
+                text,
+                warning,
+                pack,
+            },
+            Err(e) => Reply::Failed(format!("nothing changed: {e}")),
         }
     }
 

@@ -17,6 +17,7 @@ mod eol_kill;
 mod eol_sim;
 mod intake_cli;
 mod integrity_config;
+mod integrity_console;
 mod integrity_signals;
 mod integrity_states;
 mod label;

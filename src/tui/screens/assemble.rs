@@ -40,8 +40,16 @@ pub fn slots(pack: &Pack) -> impl Iterator<Item = Slot> + '_ {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssembleOutcome {
-    Placed { cell: String, slot: String },
-    Refused { cell: String, why: String },
+    Placed {
+        cell: String,
+        slot: String,
+    },
+    Refused {
+        cell: String,
+        why: String,
+    },
+    /// A state verb done from this screen (reject, rework, release ...), as said.
+    Changed(String),
 }
 
 impl AssembleOutcome {
@@ -49,6 +57,7 @@ impl AssembleOutcome {
         match self {
             AssembleOutcome::Placed { cell, slot } => format!("{cell} placed in {slot}"),
             AssembleOutcome::Refused { why, .. } => format!("DO NOT FIT IT. {why}"),
+            AssembleOutcome::Changed(text) => text.clone(),
         }
     }
 }

@@ -159,6 +159,7 @@ fn pack_lineage(
     }
     lines.push(Line::styled("Records", theme.heading()));
     lines.extend(record_lines(l, width, theme));
+    lines.extend(change_lines(l, width, theme));
     lines.extend(cell_lines(l, width, theme));
     lines.extend(audit_lines(l, width, theme));
     (format!("Pack {label}"), lines)
@@ -269,6 +270,37 @@ fn audit_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Ve
             e.action
         );
         lines.push(Line::raw(fit(&crate::text::printable(&text), width)));
+    }
+    lines
+}
+
+/// Holds, rework, releases, scraps and rejections of its cells, oldest first (none: nothing).
+fn change_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    if l.state_changes.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::styled("State changes", theme.heading())];
+    for c in &l.state_changes {
+        let what = [
+            c.cell_id.as_deref().map(|id| format!("cell {id}")),
+            c.to_status.as_deref().map(|s| format!("-> {s}")),
+            c.reason.clone(),
+            c.detail.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        lines.push(Line::raw(fit(
+            &format!(
+                "{} {} {} by {}: {what}",
+                c.at.get(..19).unwrap_or(&c.at),
+                fit(&c.verb, 12),
+                c.station,
+                c.operator
+            ),
+            width,
+        )));
     }
     lines
 }
