@@ -462,4 +462,50 @@ mod tests {
         );
         assert_eq!(store.verify_audit().unwrap(), Ok(3));
     }
+
+    #[test]
+    fn inside_a_service_roles_and_signatures_hold_whichever_face_calls() {
+        let (mut store, _) = crate::store::testing::store_with_pack();
+        let h = operators::hash_pin("1234").unwrap();
+        let eng = Actor {
+            station: "st1".into(),
+            operator: "eng".into(),
+        };
+        store
+            .add_operator(
+                &eng,
+                &NewOperator {
+                    id: "eng",
+                    name: "Eng",
+                    role: "engineer",
+                    badge: "B-E",
+                    pin_hash: &h,
+                },
+                true,
+            )
+            .unwrap();
+        // An unregistered name (the console's Unix login, say) changes nothing.
+        let e = super::super::cells::reject(&mut store, &ann("ann"), "a", false, "dent")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a logged-in operator"), "{e}");
+        // The engineer rejects (operator role) without a signature ...
+        super::super::cells::reject(&mut store, &eng, "a", false, "dent").unwrap();
+        // ... but un-rejecting is a signed decision, and scrapping needs quality.
+        let e = super::super::cells::unreject(&mut store, &eng, "a", "fine")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("signed decision"), "{e}");
+        store
+            .set_signature(Some("un-reject approved by Eng"))
+            .unwrap();
+        super::super::cells::unreject(&mut store, &eng, "a", "fine").unwrap();
+        let e = super::super::cells::reject(&mut store, &eng, "b", true, "cracked")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs the quality role"), "{e}");
+        let last = store.audit_entries(None).unwrap().pop().unwrap();
+        assert_eq!(last.action, "cell unreject");
+        assert_eq!(last.signature.as_deref(), Some("un-reject approved by Eng"));
+    }
 }
