@@ -38,6 +38,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Intake, matching and commit at scale: import N cells, match them from the file to JSON,
+    /// commit every pack (62,500 for a million), each in a child process: wall time, peak
+    /// memory, and the longest wait of another writer meanwhile
+    Scale {
+        /// How many cells the generated export holds
+        #[arg(long, default_value_t = 1_000_000)]
+        cells: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Four writer processes (imports, match --commit, rejects) on one fresh temporary
     /// database: failed operations, each writer's longest wait, rows lost, integrity
     Writers {
@@ -51,6 +61,19 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
+        BenchCommand::Scale { cells, json } => {
+            let report = crate::benchmarks::scale::run_scale(cells)?;
+            if json {
+                print_json("bench.scale", &report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.passed() {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
         BenchCommand::Writers { seconds, json } => {
             let report =
                 crate::benchmarks::writers::run_writers(std::time::Duration::from_secs(seconds))?;

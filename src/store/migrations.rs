@@ -238,7 +238,26 @@ CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
 DROP TRIGGER IF EXISTS pack_status_born;
 DROP TRIGGER IF EXISTS pack_status_changed;
 "#,
-    // 6 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
+    // 6: streaming imports. A large import is staged: its cells are inserted in chunks under a
+    // batch whose `staged_pid` names the importing process, invisible to every query until one
+    // short transaction clears it (publishing them all at once). A batch left staged by a
+    // process that died is removed by the next import on the station. `import_line` is the
+    // row a cell came from (a duplicate id in a file is named by both of its lines).
+    r#"
+ALTER TABLE import_batches ADD COLUMN staged_pid INTEGER;
+CREATE INDEX import_batches_staged ON import_batches(staged_pid) WHERE staged_pid IS NOT NULL;
+ALTER TABLE cells ADD COLUMN import_line INTEGER;
+-- Not on status too: reserving a cell (a million in a large commit) must not touch it.
+CREATE INDEX cells_by_batch ON cells(batch_id);
+-- A profile's text once per distinct text (by its SHA-256), not once per pack: a commit of
+-- 62,500 packs wrote 375 MB of the same 6 KB. A pack whose own `profile_toml` is NULL keeps
+-- its text here, under its `profile_sha256`.
+CREATE TABLE profile_texts(
+    sha256 TEXT PRIMARY KEY,
+    toml TEXT NOT NULL
+);
+"#,
+    // 7 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
     // DELETE) and hash-chained (`audit::verify`); the operator registry, station tokens and
     // failed logins. Self-contained: new tables only.
     r#"

@@ -1,5 +1,6 @@
 //! Packs and their cells in the store.
 
+use super::cells::VISIBLE;
 use super::{Actor, Result, Store, StoreError};
 use crate::domain::{Pack, PackStatus};
 use rusqlite::{params, OptionalExtension};
@@ -46,6 +47,17 @@ pub trait PackRecords {
         profile: &str,
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
+    ) -> Result<Vec<i64>>;
+
+    /// [`PackRecords::commit_packs_with_profile`], calling `progress` with the number of packs
+    /// committed so far after each chunk.
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<i64>>;
 
     fn get_pack(&self, id: i64) -> Result<Option<Pack>>;
@@ -96,6 +108,17 @@ impl PackRecords for Store {
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
+        self.commit_packs_with_progress(actor, profile, record, packs, &mut |_| {})
+    }
+
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<i64>> {
         let at = self.now();
         let mut ids = Vec::with_capacity(packs.len());
         let mut start = 0;
@@ -107,7 +130,13 @@ impl PackRecords for Store {
                 end += 1;
             }
             match self.commit_pack_chunk(actor, profile, record, &packs[start..end], &at) {
-                Ok(chunk) => ids.extend(chunk),
+                Ok(chunk) => {
+                    ids.extend(chunk);
+                    progress(ids.len());
+                    if end < packs.len() {
+                        super::let_others_in();
+                    }
+                }
                 Err(e) => {
                     if let Err(undo) = self.uncommit_packs(&ids) {
                         return Err(StoreError::Conflict(format!(
@@ -296,15 +325,23 @@ impl Store {
     ) -> Result<Vec<i64>> {
         let tx = super::write_tx(self.conn_mut())?;
         let mut ids = Vec::with_capacity(packs.len());
+        if let Some(r) = record {
+            // The text once, under its hash; each pack names the hash (see `pack_profile`).
+            tx.execute(
+                "INSERT OR IGNORE INTO profile_texts(sha256, toml) VALUES (?1, ?2)",
+                params![r.sha256, r.toml],
+            )?;
+        }
         {
             let mut insert_pack = tx.prepare(
                 "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
                                    profile_toml, profile_sha256, profile_origin)
                  VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            let mut reserve = tx.prepare(
-                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
-            )?;
+            let mut reserve = tx.prepare(&format!(
+                "UPDATE cells SET status = 'reserved', updated_at = ?2
+                 WHERE id = ?1 AND status = 'available' AND {VISIBLE}"
+            ))?;
             let mut link = tx.prepare(
                 "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -315,7 +352,7 @@ impl Store {
                     actor.station,
                     actor.operator,
                     pack.metrics_json,
-                    record.map(|r| &r.toml),
+                    None::<String>,
                     record.map(|r| &r.sha256),
                     record.map(|r| &r.origin),
                 ])?;
@@ -386,6 +423,7 @@ impl Store {
                 tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
             }
             tx.commit()?;
+            super::let_others_in();
         }
         if kept.is_empty() {
             Ok(())

@@ -16,6 +16,7 @@ mod cli_store_errors;
 mod eol_kill;
 mod eol_sim;
 mod intake_cli;
+mod intake_scale;
 mod integrity_config;
 mod integrity_console;
 mod integrity_signals;
