@@ -24,6 +24,8 @@ pub mod label;
 pub mod matching;
 pub mod operators;
 pub mod pack_code;
+pub mod pack_health;
+pub mod passport;
 pub mod profile;
 pub mod services;
 pub mod sim;

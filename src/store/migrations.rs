@@ -257,7 +257,25 @@ CREATE TABLE profile_texts(
     toml TEXT NOT NULL
 );
 "#,
-    // 7 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
+    // 7: scan-back: every scan of a pack's label — who, where, when, what the scanner sent, what
+    // it read as, and whether it was the pack's code. A refused scan is kept like a good one.
+    // Self-contained: one new table, nothing else changed.
+    r#"
+CREATE TABLE label_scans(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    pack_code TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    data TEXT NOT NULL,
+    symbology TEXT,
+    matched INTEGER NOT NULL CHECK (matched IN (0, 1))
+);
+CREATE INDEX label_scans_by_pack ON label_scans(pack_id, id);
+"#,
+    // 8 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
     // DELETE) and hash-chained (`audit::verify`); the operator registry, station tokens and
     // failed logins. Self-contained: new tables only.
     r#"

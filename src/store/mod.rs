@@ -30,7 +30,10 @@ pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutc
 pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
-pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
+pub use labels::{
+    LabelOutcome, LabelPrint, LabelRecords, LabelScan, LabelScanRecords, NewLabelPrint,
+    NewLabelScan,
+};
 pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
@@ -42,8 +45,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 pub mod prelude {
     pub use super::{
         AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords,
-        LineStats, LineStore, OperatorRecords, PackRecords, StateRecords, StationRecords,
-        TraceRecords,
+        LabelScanRecords, LineStats, LineStore, OperatorRecords, PackRecords, StateRecords,
+        StationRecords, TraceRecords,
     };
 }
 
@@ -59,6 +62,7 @@ pub trait LineStore:
     + LineStats
     + StationRecords
     + LabelRecords
+    + LabelScanRecords
     + AuditRecords
     + OperatorRecords
 {
@@ -75,6 +79,7 @@ impl<T> LineStore for T where
         + LineStats
         + StationRecords
         + LabelRecords
+        + LabelScanRecords
         + AuditRecords
         + OperatorRecords
 {

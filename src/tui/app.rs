@@ -155,6 +155,8 @@ pub enum InputPurpose {
     Unlock,
     /// A field of a state verb (reject, rework, ...): [`App::verb`] holds the answers so far.
     Verb,
+    /// Scan-back: the label on the pack on the bench.
+    LabelScan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -587,6 +589,10 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                     input.text.clear();
                 }
+                // GS (0x1D), FNC1 as a GS1 scanner sends it, arrives as Ctrl-] (Ctrl-5).
+                KeyCode::Char(']' | '5') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    input.text.push(crate::label::scan::GS);
+                }
                 KeyCode::Char(c)
                     if !key
                         .modifiers
@@ -617,6 +623,8 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Measurement => test::answer(app, input.text),
         InputPurpose::Pin | InputPurpose::Unlock => crate::tui::login::submit(app, input.text),
         InputPurpose::Verb => verbs::answer(app, input.text),
+        // As the scanner sent it: the scan-back takes an AIM prefix and GS1 separators off.
+        InputPurpose::LabelScan => assemble::verify_label(app, input.text),
     }
 }
 
@@ -703,6 +711,12 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
         } => assemble::placed(app, pack, cell, slot, done),
         Reply::Refused { cell, why } => assemble::refused(app, cell, why),
         Reply::Assembled(pack) => assemble::assembled(app, pack),
+        Reply::LabelPrinted { pack, ok, text } => assemble::label_printed(app, pack, ok, text),
+        Reply::LabelScanned {
+            pack,
+            matched,
+            text,
+        } => assemble::label_scanned(app, pack, matched, text),
         Reply::Resolved { code, what } => resolved(app, code, what),
         Reply::History(found) => history::found(app, *found),
         Reply::StateChanged {

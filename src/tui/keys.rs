@@ -38,6 +38,8 @@ pub enum Action {
     Commit,
     // Assemble
     ChoosePack,
+    PrintLabel,
+    ScanLabel,
     // BMS
     Connect,
     Disconnect,

@@ -42,6 +42,13 @@ pub enum Request {
         cell: String,
     },
     CompleteAssembly(i64),
+    /// Print (or reprint) the label of a built pack on the console's printer.
+    PrintLabel(i64),
+    /// Scan-back: what the scanner read from the label on the pack.
+    VerifyLabel {
+        pack: i64,
+        scan: String,
+    },
     LoadHistory(String),
     SaveState {
         key: String,
@@ -132,6 +139,18 @@ pub enum Reply {
         why: String,
     },
     Assembled(Pack),
+    /// A label print ended: printed, or why not (said in plain words).
+    LabelPrinted {
+        pack: i64,
+        ok: bool,
+        text: String,
+    },
+    /// A scan-back ended: the pack's code, or the loud refusal (recorded either way).
+    LabelScanned {
+        pack: i64,
+        matched: bool,
+        text: String,
+    },
     Resolved {
         code: String,
         what: Resolved,
@@ -189,6 +208,9 @@ pub struct Proposal {
     pub max_exact: bool,
     pub utilisation_pct: f64,
     pub packs: Vec<MatchedPack>,
+    /// Each proposed pack's health from its cells (`pack_health`), in the order of `packs`;
+    /// `None` where it cannot be computed.
+    pub health: Vec<Option<crate::pack_health::PackHealth>>,
 }
 
 // ---------------------------------------------------------------- The device side (BMS and test)

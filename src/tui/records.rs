@@ -5,6 +5,7 @@
 use super::msg::*;
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::intake::{self, IntakeDefaults};
+use crate::label::PrinterTarget;
 use crate::profile::Profile;
 use crate::store::prelude::*;
 use crate::store::{Actor, CellFilter, Store};
@@ -14,6 +15,8 @@ use std::path::Path;
 pub struct Services {
     pub store: Store,
     pub actor: Actor,
+    /// Where the console prints labels (`console --printer`), if anywhere.
+    pub printer: Option<PrinterTarget>,
 }
 
 /// What the store thread does with a request: answer it now, or hand work that needs no
@@ -63,6 +66,9 @@ impl Services {
     pub fn answer(&mut self, req: Request) -> Answer {
         match req {
             Request::RunMatch { profile } => self.run_match(&profile),
+            // A printer may take seconds to answer: the print runs on a thread of its own,
+            // with its own connection, so scans are not queued behind it.
+            Request::PrintLabel(pack) => self.print_label(pack),
             other => Answer::Now(Box::new(self.answer_now(other))),
         }
     }
@@ -95,6 +101,11 @@ impl Services {
             },
             Request::Place { pack, cell } => self.place(pack, &cell),
             Request::CompleteAssembly(id) => self.complete(id),
+            Request::PrintLabel(pack) => match self.print_label(pack) {
+                Answer::Now(reply) => *reply,
+                Answer::Later(work) => work(),
+            },
+            Request::VerifyLabel { pack, scan } => self.verify_label(pack, &scan),
             Request::LoadHistory(code) => self.history(&code),
             Request::SaveState { key, value } => match self.store.set_state(&key, &value) {
                 Ok(()) => Reply::Saved,
@@ -468,6 +479,74 @@ impl Services {
         }
     }
 
+    /// This console's station: its records and who works at it now.
+    fn station(&self) -> crate::services::Station {
+        crate::services::Station {
+            db: self.store.path().to_path_buf(),
+            actor: self.actor.clone(),
+            signature: None,
+        }
+    }
+
+    fn print_label(&self, pack: i64) -> Answer {
+        let Some(target) = self.printer.clone() else {
+            let code = match self.store.get_pack(pack) {
+                Ok(Some(p)) => p.label(),
+                _ => format!("#{pack}"),
+            };
+            return Answer::Now(Box::new(Reply::LabelPrinted {
+                pack,
+                ok: false,
+                text: format!(
+                    "no printer (console --printer): print {code} elsewhere, v to scan it"
+                ),
+            }));
+        };
+        let station = self.station();
+        Answer::Later(Box::new(move || {
+            let key = crate::services::PackKey::Id(pack);
+            match crate::services::labels::print(&station, &key, &target) {
+                Ok((label, printed)) => Reply::LabelPrinted {
+                    pack,
+                    ok: true,
+                    text: format!(
+                        "{} of {} printed on {}: stick it on the pack, then v to scan it back",
+                        if printed.reprint { "reprint" } else { "label" },
+                        label.pack_code,
+                        printed.printer
+                    ),
+                },
+                Err(e) => Reply::LabelPrinted {
+                    pack,
+                    ok: false,
+                    text: format!("{e}; p to print again"),
+                },
+            }
+        }))
+    }
+
+    fn verify_label(&mut self, pack: i64, scan: &str) -> Reply {
+        let key = crate::services::PackKey::Id(pack);
+        match crate::services::labels::verify_in(&mut self.store, &self.actor, &key, scan) {
+            Ok(v) => match v.refusal() {
+                None => Reply::LabelScanned {
+                    pack,
+                    matched: true,
+                    text: format!(
+                        "label {} scanned back: it is this pack's. Next: 5 BMS",
+                        v.pack_code
+                    ),
+                },
+                Some(refusal) => Reply::LabelScanned {
+                    pack,
+                    matched: false,
+                    text: refusal,
+                },
+            },
+            Err(e) => failed("scanning the label back", e),
+        }
+    }
+
     fn history(&self, code: &str) -> Reply {
         match crate::trace::lineage(&self.store, code) {
             Ok(Some(l)) => Reply::History(Box::new(l)),
@@ -499,6 +578,27 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<Proposal, String> {
         max_possible: out.summary.max_possible_packs,
         max_exact: out.summary.max_packs_exact,
         utilisation_pct: out.summary.utilisation * 100.0,
+        health: out
+            .packs
+            .iter()
+            .map(|p| health_of(profile, cells, p))
+            .collect(),
         packs: out.packs,
     })
+}
+
+/// A proposed pack's health from its cells' grading records.
+fn health_of(
+    profile: &Profile,
+    cells: &[Cell],
+    pack: &MatchedPack,
+) -> Option<crate::pack_health::PackHealth> {
+    let by_id: std::collections::HashMap<&str, &Cell> =
+        cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let groups: Option<Vec<Vec<&Cell>>> = pack
+        .groups
+        .iter()
+        .map(|g| g.iter().map(|id| by_id.get(id.as_str()).copied()).collect())
+        .collect();
+    crate::pack_health::pack_health(&groups?, profile.nominal_capacity_mah, profile.chemistry).ok()
 }

@@ -133,7 +133,8 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         let line = Line::from(vec![
             Span::styled(format!("{label}: "), theme.key()),
-            Span::raw(text),
+            // A scanner's GS (FNC1) or other control character is shown escaped.
+            Span::raw(crate::text::printable(&text).to_string()),
             Span::styled("_", theme.selected()),
         ]);
         frame.render_widget(Paragraph::new(line), area);

@@ -147,6 +147,18 @@ fn pack_lineage(
         )),
         Line::raw(fit(&format!("sources: {sources}"), width)),
     ];
+    // Its health from its cells: capacity of the weakest group, SOH, resistance, drift.
+    let pp = &l.passport;
+    if let (Some(cap), Some(soh)) = (pp.measured_capacity_ah, pp.state_of_health_pct) {
+        let mut text = format!("health: {cap:.1} Ah{dot}SOH {soh:.1}%");
+        if let Some(r) = pp.pack_resistance_mohm {
+            text.push_str(&format!("{dot}R {r:.2} mOhm"));
+        }
+        if let Some(d) = &pp.drift {
+            text.push_str(&format!("{dot}groups drift {}", d.describe()));
+        }
+        lines.push(Line::raw(fit(&text, width)));
+    }
     // A hold (or release, scrap) says why, by whom and when, before the records.
     if let Some(note) = &p.status_note {
         lines.push(Line::styled(

@@ -76,6 +76,7 @@ impl Harness {
         let services = Services {
             store,
             actor: actor(),
+            printer: None,
         };
         let pack = resume.pack;
         let mut app = App::new(session(), resume, (80, 24));
