@@ -85,6 +85,7 @@ const RULES: &[Rule] = &[
             "crates/protocol/src/",
             "crates/matching/src/",
             "src/chemistry.rs",
+            "src/audit.rs",
             "src/eol/plan.rs",
             "src/eol/judge.rs",
             "src/domain.rs",
@@ -117,6 +118,16 @@ const RULES: &[Rule] = &[
             "src/tidy.rs",
         ],
         forbidden: &["runner::run(", "= WriteLog {", "(WriteLog {"],
+    },
+    Rule {
+        name: "audit entries are appended only by store::audit (append-only, chained)",
+        scope: &["src/"],
+        except: &[
+            "src/store/audit.rs",
+            "src/store/migrations.rs",
+            "src/tidy.rs",
+        ],
+        forbidden: &["INTO audit_log", "UPDATE audit_log", "FROM audit_log"],
     },
     Rule {
         name: "production code reads no test fixtures",

@@ -246,6 +246,7 @@ pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
     drop(Store::open(&db)?);
     let csv_s = csv.to_string_lossy().into_owned();
     let mut steps = Vec::new();
+    #[allow(clippy::type_complexity)] // a local table, read right below
     let plan: [(&str, Vec<&str>, bool, f64, Option<f64>); 3] = [
         (
             "import",

@@ -18,6 +18,7 @@
 //! message on stderr, unless the command printed its own document (a report of what failed).
 
 mod assemble;
+mod audit;
 mod bench;
 mod bms;
 pub mod can;
@@ -25,7 +26,9 @@ mod cells;
 mod console;
 mod eol;
 mod label;
+mod login;
 mod match_cmd;
+mod operators;
 mod packs;
 mod profile;
 mod progress;
@@ -147,7 +150,9 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub station: Option<String>,
-    /// Operator stamped on every record [default: the login name]
+    /// Operator stamped on every record: on a database with registered operators, the
+    /// operator's id or badge (with a PIN or station token); else any name [default: the login
+    /// name]
     #[arg(
         long,
         global = true,
@@ -198,12 +203,21 @@ pub enum Command {
     /// Pack labels (ZPL II): print to a network printer, a file or a spool command; their log
     #[command(subcommand)]
     Label(label::LabelCommand),
+    /// Operators and roles: first-run setup, add, list, block, unblock, set-role, tokens
+    #[command(subcommand)]
+    Operators(operators::OperatorsCommand),
+    /// The audit trail: verify its hash chain, export it (CSV, JSON)
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// What every command may need: where the database is and who is working.
 pub struct Context {
     pub db: PathBuf,
     pub actor: Actor,
+    /// The signature meaning of a signed decision, once [`login::gate`] has had the PIN given
+    /// again: carried by every connection the command opens.
+    pub signature: Option<String>,
 }
 
 impl Context {
@@ -217,6 +231,7 @@ impl Context {
         Context {
             db: cli.db.clone().unwrap_or_else(crate::store::default_path),
             actor: Actor { station, operator },
+            signature: None,
         }
     }
 
@@ -225,6 +240,7 @@ impl Context {
     pub fn open_store(&self) -> anyhow::Result<Store> {
         let new = !self.db.exists();
         let store = Store::open(&self.db)?;
+        self.sign(&store)?;
         if new {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
@@ -237,7 +253,18 @@ impl Context {
     /// Open the database for a command that only reads: one that does not exist is an error
     /// (exit 4), never created.
     pub fn open_existing_store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open_existing(&self.db)?)
+        let store = Store::open_existing(&self.db)?;
+        self.sign(&store)?;
+        Ok(store)
+    }
+
+    /// Carry the command's signature (if any) on a connection.
+    fn sign(&self, store: &Store) -> anyhow::Result<()> {
+        if self.signature.is_some() {
+            use crate::store::prelude::*;
+            store.set_signature(self.signature.as_deref())?;
+        }
+        Ok(())
     }
 
     /// This station, for the line services (which write: the database is created here if it
@@ -250,6 +277,7 @@ impl Context {
         crate::services::Station {
             db: self.db.clone(),
             actor: self.actor.clone(),
+            signature: self.signature.clone(),
         }
     }
 }
@@ -539,6 +567,7 @@ fn ends_on_closed_pipe(command: &Command) -> bool {
             | Command::Packs(_)
             | Command::Match(_)
             | Command::Trace(_)
+            | Command::Audit(_)
             | Command::Label(
                 label::LabelCommand::History { .. } | label::LabelCommand::Print { zpl: true, .. }
             )
@@ -569,8 +598,9 @@ pub fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let ctx = Context::from_cli(&cli);
-    match run(cli.command, &ctx) {
+    let mut ctx = Context::from_cli(&cli);
+    let explicit = cli.operator.is_some();
+    match login::gate(&cli.command, &mut ctx, explicit).and_then(|()| run(cli.command, &ctx)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit_code(&e);
@@ -607,6 +637,8 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Eol(cmd) => eol::run(cmd, ctx),
         Command::Trace(args) => trace::run(args, ctx),
         Command::Label(cmd) => label::run(cmd, ctx),
+        Command::Operators(cmd) => operators::run(cmd, ctx),
+        Command::Audit(cmd) => audit::run(cmd, ctx),
     }
 }
 

@@ -148,6 +148,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// Why `id` cannot be imported (into `batch`, when staging), if it cannot: given twice in the
 /// same file, being imported by another batch, or already in the database.
 fn taken(conn: &rusqlite::Connection, id: &str, batch: Option<i64>) -> Result<Option<String>> {
+    #[allow(clippy::type_complexity)] // one row's columns, named right below
     let row: Option<(
         String,
         Option<i64>,
@@ -288,6 +289,18 @@ impl CellRecords for Store {
                 ])?;
             }
         }
+        super::audit::append(
+            &tx,
+            actor,
+            &at,
+            &super::audit::NewEntry {
+                action: "cells import",
+                kind: Some(crate::audit::SubjectKind::Batch),
+                subject: batch.to_string(),
+                new: Some(format!("{} cells from {file}", parsed.cells.len())),
+                ..Default::default()
+            },
+        )?;
         tx.commit()?;
         Ok(batch)
     }
@@ -323,6 +336,7 @@ impl CellRecords for Store {
 
     fn publish_import(&mut self, batch: i64) -> Result<u64> {
         self.conn().pragma_update(None, "synchronous", "FULL")?;
+        let at = self.now();
         let tx = super::write_tx(self.conn_mut())?;
         let rows: i64 = tx.query_row(
             "SELECT COUNT(*) FROM cells WHERE batch_id = ?1",
@@ -339,6 +353,24 @@ impl CellRecords for Store {
                 "import batch {batch} is no longer staged (removed as abandoned?); nothing was imported"
             )));
         }
+        // The import becomes visible here: its audit entry, by whoever staged it.
+        let (file, station, operator): (String, String, String) = tx.query_row(
+            "SELECT file, station, operator FROM import_batches WHERE id = ?1",
+            [batch],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        super::audit::append(
+            &tx,
+            &Actor { station, operator },
+            &at,
+            &super::audit::NewEntry {
+                action: "cells import",
+                kind: Some(crate::audit::SubjectKind::Batch),
+                subject: batch.to_string(),
+                new: Some(format!("{rows} cells from {file}")),
+                ..Default::default()
+            },
+        )?;
         tx.commit()?;
         Ok(rows as u64)
     }

@@ -129,6 +129,17 @@ impl EolRecords for Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        super::audit::append(
+            &tx,
+            actor,
+            &stamp,
+            &super::audit::NewEntry {
+                action: "eol run start",
+                subject: super::audit::pack_subject(run.pack_id),
+                new: Some(format!("run {id} running, plan {}", run.plan_version)),
+                ..Default::default()
+            },
+        )?;
         tx.commit()?;
         Ok(id)
     }
@@ -213,6 +224,7 @@ impl EolRecords for Store {
             )?;
             super::journal::note_status(&tx, pack, &stamp)?;
         }
+        super::audit::append_run_end(&tx, run_id, &stamp, outcome.as_str(), reason)?;
         tx.commit()?;
         Ok(())
     }

@@ -10,12 +10,14 @@
 //! waits up to [`busy_timeout`] for the lock, and no transaction holds it for long: large
 //! commits go in chunks (see `commit_packs`).
 
+pub(crate) mod audit;
 mod bms_log;
 mod cells;
 mod eol;
 mod journal;
 mod labels;
 mod migrations;
+mod operators;
 mod packs;
 mod states;
 mod stats;
@@ -23,6 +25,7 @@ mod stats;
 pub(crate) mod testing;
 mod trace;
 
+pub use audit::{AuditRecords, NewEntry};
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use eol::{EolRecords, NewRun};
@@ -31,6 +34,7 @@ pub use labels::{
     LabelOutcome, LabelPrint, LabelRecords, LabelScan, LabelScanRecords, NewLabelPrint,
     NewLabelScan,
 };
+pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
@@ -40,8 +44,9 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LabelScanRecords,
-        LineStats, LineStore, PackRecords, StateRecords, StationRecords, TraceRecords,
+        AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords,
+        LabelScanRecords, LineStats, LineStore, OperatorRecords, PackRecords, StateRecords,
+        StationRecords, TraceRecords,
     };
 }
 
@@ -58,6 +63,8 @@ pub trait LineStore:
     + StationRecords
     + LabelRecords
     + LabelScanRecords
+    + AuditRecords
+    + OperatorRecords
 {
 }
 
@@ -73,6 +80,8 @@ impl<T> LineStore for T where
         + StationRecords
         + LabelRecords
         + LabelScanRecords
+        + AuditRecords
+        + OperatorRecords
 {
 }
 

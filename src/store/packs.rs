@@ -78,8 +78,9 @@ pub trait PackRecords {
     /// Cell ids of a pack already placed, in placement order.
     fn placed_cells(&self, pack_id: i64) -> Result<Vec<String>>;
 
-    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically.
-    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()>;
+    /// Finish assembly: give the pack its code and mark it and its cells assembled, atomically,
+    /// with its audit entry by `actor`.
+    fn complete_assembly(&mut self, actor: &Actor, pack_id: i64, code: &str) -> Result<()>;
 
     /// How many pack codes of this prefix exist already (for the next serial number).
     fn count_codes_with_prefix(&self, prefix: &str) -> Result<i64>;
@@ -255,7 +256,7 @@ impl PackRecords for Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    fn complete_assembly(&mut self, pack_id: i64, code: &str) -> Result<()> {
+    fn complete_assembly(&mut self, actor: &Actor, pack_id: i64, code: &str) -> Result<()> {
         let stamp = self.now();
         let tx = super::write_tx(self.conn_mut())?;
         let unplaced: i64 = tx.query_row(
@@ -286,6 +287,18 @@ impl PackRecords for Store {
             "UPDATE cells SET status = 'assembled', updated_at = ?2
              WHERE id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
             params![pack_id, at],
+        )?;
+        super::audit::append(
+            &tx,
+            actor,
+            &at,
+            &super::audit::NewEntry {
+                action: "pack assembled",
+                subject: super::audit::pack_subject(pack_id),
+                old: Some("matched".into()),
+                new: Some(format!("assembled, code {code}")),
+                ..Default::default()
+            },
         )?;
         tx.commit()?;
         Ok(())
@@ -354,6 +367,22 @@ impl Store {
                         link.execute(params![pack_id, cell, s as i64, p as i64])?;
                     }
                 }
+                super::audit::append(
+                    &tx,
+                    actor,
+                    at,
+                    &super::audit::NewEntry {
+                        action: "pack match",
+                        subject: super::audit::pack_subject(pack_id),
+                        new: Some(format!(
+                            "matched, profile {profile}{}",
+                            record
+                                .map(|r| format!(" sha256 {}", r.sha256))
+                                .unwrap_or_default()
+                        )),
+                        ..Default::default()
+                    },
+                )?;
                 ids.push(pack_id);
             }
         }
