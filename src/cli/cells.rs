@@ -1,10 +1,10 @@
 //! `packwright cells import|list|show|reject|unreject|source`.
 
+use super::progress::Progress;
 use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
-use super::progress::Progress;
 use crate::services;
 use crate::services::cells::ImportFailure;
 use crate::store::prelude::*;
@@ -105,13 +105,10 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let mut store = ctx.open_store()?;
             let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let progress = Progress::bytes("importing", total);
-            let imported = services::cells::import_file(
-                &mut store,
-                &ctx.actor,
-                &file,
-                &defaults,
-                &mut |p| progress.set(p.bytes),
-            );
+            let imported =
+                services::cells::import_file(&mut store, &ctx.actor, &file, &defaults, &mut |p| {
+                    progress.set(p.bytes)
+                });
             progress.done();
             let imported = match imported {
                 Ok(imported) => imported,

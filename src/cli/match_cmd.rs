@@ -1,7 +1,7 @@
 //! `packwright match`: propose balanced packs for a profile, and commit them.
 
-use super::{input_error, print_json, print_json_streamed, Context, EXIT_BAD_INPUT, EXIT_OK};
 use super::progress::Progress;
+use super::{input_error, print_json, print_json_streamed, Context, EXIT_BAD_INPUT, EXIT_OK};
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;

@@ -3,8 +3,8 @@
 
 use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, PackStatus};
-use crate::store::prelude::*;
 use crate::intake::{self, CsvCells, Format, ImportError, IntakeDefaults, ParsedCells};
+use crate::store::prelude::*;
 use crate::store::{Actor, PackEffect, Store, StoreError, IMPORT_CHUNK_ROWS};
 use std::fs::File;
 use std::io::BufReader;
@@ -65,7 +65,9 @@ pub fn import_file(
         let (parsed, format) = intake::read_file_with_format(path, defaults)?;
         Source::Json(parsed, format, 0)
     } else {
-        Source::Csv(intake::open_csv(path, defaults)?.duplicates_checked_by_caller())
+        Source::Csv(Box::new(
+            intake::open_csv(path, defaults)?.duplicates_checked_by_caller(),
+        ))
     };
     let batch = store.begin_import(actor, &name, std::process::id())?;
     let staged = stage_all(store, batch, &name, &mut source, progress);
@@ -96,7 +98,7 @@ pub fn import_file(
 }
 
 enum Source {
-    Csv(CsvCells<BufReader<File>>),
+    Csv(Box<CsvCells<BufReader<File>>>),
     /// The parsed file, its format, and how many of its cells were handed out.
     Json(ParsedCells, Format, usize),
 }

@@ -148,7 +148,15 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// Why `id` cannot be imported (into `batch`, when staging), if it cannot: given twice in the
 /// same file, being imported by another batch, or already in the database.
 fn taken(conn: &rusqlite::Connection, id: &str, batch: Option<i64>) -> Result<Option<String>> {
-    let row: Option<(String, Option<i64>, Option<i64>, Option<String>, Option<i64>)> = conn
+    /// Status, batch, line, the batch's file and its importing process (while staged).
+    type Holder = (
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Holder> = conn
         .query_row(
             "SELECT c.status, c.batch_id, c.import_line, b.file, b.staged_pid
              FROM cells c LEFT JOIN import_batches b ON b.id = c.batch_id WHERE c.id = ?1",
@@ -262,9 +270,7 @@ impl CellRecords for Store {
         )?;
         let batch = tx.last_insert_rowid();
         {
-            let mut insert = tx.prepare(
-                INSERT_CELL,
-            )?;
+            let mut insert = tx.prepare(INSERT_CELL)?;
             for (c, line) in parsed.cells.iter().zip(&parsed.lines) {
                 insert.execute(params![
                     c.id,
@@ -503,13 +509,19 @@ mod tests {
     fn a_staged_import_is_invisible_until_published() {
         let mut store = Store::in_memory().unwrap();
         let batch = store.begin_import(&actor(), "s.csv", 1).unwrap();
-        store.stage_cells(batch, "s.csv", &cells_of(&["a", "b"])).unwrap();
-        store.stage_cells(batch, "s.csv", &cells_of(&["c"])).unwrap();
+        store
+            .stage_cells(batch, "s.csv", &cells_of(&["a", "b"]))
+            .unwrap();
+        store
+            .stage_cells(batch, "s.csv", &cells_of(&["c"]))
+            .unwrap();
         // Every way of looking at cells misses them.
         assert!(store.list_cells(&CellFilter::default()).unwrap().is_empty());
         assert!(store.get_cell("a").unwrap().is_none());
         assert!(store.cell_counts().unwrap().iter().all(|(_, n)| *n == 0));
-        assert!(store.set_cell_status("a", CellStatus::Rejected, Some("x")).is_err());
+        assert!(store
+            .set_cell_status("a", CellStatus::Rejected, Some("x"))
+            .is_err());
         assert_eq!(store.publish_import(batch).unwrap(), 3);
         assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 3);
         let available = store.cell_counts().unwrap()[0];
@@ -524,10 +536,14 @@ mod tests {
     fn staging_names_duplicates_and_ids_taken_by_the_database_or_another_import() {
         let mut store = Store::in_memory().unwrap();
         let first = store.begin_import(&actor(), "a.csv", 1).unwrap();
-        store.stage_cells(first, "a.csv", &cells_of(&["a", "b"])).unwrap();
+        store
+            .stage_cells(first, "a.csv", &cells_of(&["a", "b"]))
+            .unwrap();
         store.publish_import(first).unwrap();
         let batch = store.begin_import(&actor(), "b.csv", 1).unwrap();
-        store.stage_cells(batch, "b.csv", &cells_of(&["x", "y"])).unwrap();
+        store
+            .stage_cells(batch, "b.csv", &cells_of(&["x", "y"]))
+            .unwrap();
         // In the same file, across chunks: both lines named.
         let e = store
             .stage_cells(batch, "b.csv", &cells_of(&["z", "x"]))
@@ -538,12 +554,17 @@ mod tests {
             "b.csv: line 3, column id: duplicate id 'x' (first on line 2); nothing was imported"
         );
         // The failed chunk left nothing: z is not staged.
-        store.stage_cells(batch, "b.csv", &cells_of(&["z"])).unwrap();
+        store
+            .stage_cells(batch, "b.csv", &cells_of(&["z"]))
+            .unwrap();
         let e = store
             .stage_cells(batch, "b.csv", &cells_of(&["b"]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("'b' is already in the database (available)"), "{e}");
+        assert!(
+            e.contains("'b' is already in the database (available)"),
+            "{e}"
+        );
         let other = store.begin_import(&actor(), "c.csv", 1).unwrap();
         let e = store
             .stage_cells(other, "c.csv", &cells_of(&["y"]))
@@ -551,7 +572,9 @@ mod tests {
             .to_string();
         assert!(e.contains("being imported right now from b.csv"), "{e}");
         store.discard_import(batch).unwrap();
-        store.stage_cells(other, "c.csv", &cells_of(&["y"])).unwrap();
+        store
+            .stage_cells(other, "c.csv", &cells_of(&["y"]))
+            .unwrap();
         store.publish_import(other).unwrap();
         let ids: Vec<String> = store
             .list_cells(&CellFilter::default())
@@ -570,15 +593,21 @@ mod tests {
             .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
         let dead = store.begin_import(&actor(), "dead.csv", 41).unwrap();
-        store.stage_cells(dead, "dead.csv", &cells_of(&refs)).unwrap();
+        store
+            .stage_cells(dead, "dead.csv", &cells_of(&refs))
+            .unwrap();
         let live = store.begin_import(&actor(), "live.csv", 42).unwrap();
-        store.stage_cells(live, "live.csv", &cells_of(&["l"])).unwrap();
+        store
+            .stage_cells(live, "live.csv", &cells_of(&["l"]))
+            .unwrap();
         let elsewhere = Actor {
             station: "st2".into(),
             operator: "op".into(),
         };
         let far = store.begin_import(&elsewhere, "far.csv", 41).unwrap();
-        store.stage_cells(far, "far.csv", &cells_of(&["f"])).unwrap();
+        store
+            .stage_cells(far, "far.csv", &cells_of(&["f"]))
+            .unwrap();
         let removed = store
             .discard_abandoned_imports("st1", |pid| pid == 42)
             .unwrap();
@@ -587,7 +616,10 @@ mod tests {
             .conn()
             .query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(left, 2, "the live and the other station's staged cells stay");
+        assert_eq!(
+            left, 2,
+            "the live and the other station's staged cells stay"
+        );
         assert_eq!(store.publish_import(live).unwrap(), 1);
         assert!(store.publish_import(dead).is_err());
     }

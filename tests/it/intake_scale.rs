@@ -28,8 +28,10 @@ fn pw(db: &Path) -> Command {
 fn export(dir: &Path, name: &str, prefix: &str, n: usize, last: Option<&str>) -> PathBuf {
     let path = dir.join(name);
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    out.write_all(b"id,chemistry,capacity_ah,ir_mohm,ocv_v,self_discharge_mv_per_day,source_code\n")
-        .unwrap();
+    out.write_all(
+        b"id,chemistry,capacity_ah,ir_mohm,ocv_v,self_discharge_mv_per_day,source_code\n",
+    )
+    .unwrap();
     for i in 0..n {
         match last {
             Some(text) if i + 1 == n => writeln!(out, "{text}").unwrap(),
@@ -65,15 +67,27 @@ fn raw_counts(db: &Path) -> (i64, i64) {
 
 fn listed(db: &Path) -> usize {
     let out = pw(db).args(["cells", "list", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["items"].as_array().unwrap().len()
 }
 
 fn seed(dir: &Path, db: &Path) {
     let file = export(dir, "seed.csv", "S", 20, None);
-    let out = pw(db).args(["cells", "import"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pw(db)
+        .args(["cells", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Wait until the import running as `child` has staged at least `rows` cells.
@@ -99,8 +113,18 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
     let db = dir.path().join("line.db");
     seed(dir.path(), &db);
     let n = 10_001; // three chunks of 4,000 rows, the fault in the last one
-    let bad = export(dir.path(), "bad.csv", "B", n, Some("B-last,LFP,26o,0.25,3.30,1.0,M"));
-    let out = pw(&db).args(["cells", "import"]).arg(&bad).output().unwrap();
+    let bad = export(
+        dir.path(),
+        "bad.csv",
+        "B",
+        n,
+        Some("B-last,LFP,26o,0.25,3.30,1.0,M"),
+    );
+    let out = pw(&db)
+        .args(["cells", "import"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -110,8 +134,18 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
     assert_eq!(listed(&db), 20);
     assert_eq!(raw_counts(&db), (20, 0), "staged rows were left behind");
     // An id the database already has, far into the file: the same.
-    let taken = export(dir.path(), "taken.csv", "T", n, Some("S0000003,LFP,260,0.25,3.30,1.0,M"));
-    let out = pw(&db).args(["cells", "import"]).arg(&taken).output().unwrap();
+    let taken = export(
+        dir.path(),
+        "taken.csv",
+        "T",
+        n,
+        Some("S0000003,LFP,260,0.25,3.30,1.0,M"),
+    );
+    let out = pw(&db)
+        .args(["cells", "import"])
+        .arg(&taken)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -128,8 +162,18 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
 fn intake_scale_a_duplicate_id_chunks_apart_is_named_by_both_lines() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    let file = export(dir.path(), "dup.csv", "D", 9_000, Some("D0000007,LFP,260,0.25,3.30,1.0,M"));
-    let out = pw(&db).args(["cells", "import"]).arg(&file).output().unwrap();
+    let file = export(
+        dir.path(),
+        "dup.csv",
+        "D",
+        9_000,
+        Some("D0000007,LFP,260,0.25,3.30,1.0,M"),
+    );
+    let out = pw(&db)
+        .args(["cells", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -159,7 +203,10 @@ fn intake_scale_an_import_killed_midway_is_invisible_and_the_next_import_removes
     assert!(cells >= 20 + 8_000 && staged == 1, "{cells} {staged}");
     // Staged, yet nowhere to be seen.
     assert_eq!(listed(&db), 20);
-    let out = pw(&db).args(["cells", "show", "K0000001"]).output().unwrap();
+    let out = pw(&db)
+        .args(["cells", "show", "K0000001"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = pw(&db)
         .args(["cells", "reject", "K0000001", "--reason", "x"])
@@ -168,8 +215,16 @@ fn intake_scale_an_import_killed_midway_is_invisible_and_the_next_import_removes
     assert_eq!(out.status.code(), Some(2));
     // The next import removes the dead one's cells and may take its ids.
     let again = export(dir.path(), "again.csv", "K", 5, None);
-    let out = pw(&db).args(["cells", "import"]).arg(&again).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pw(&db)
+        .args(["cells", "import"])
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(raw_counts(&db), (25, 0));
     assert_eq!(listed(&db), 25);
 }
@@ -194,14 +249,25 @@ fn intake_scale_other_writers_get_the_lock_while_a_large_import_runs() {
         .args(["cells", "reject", "S0000002", "--reason", "dented"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, staged) = raw_counts(&db);
     assert_eq!(staged, 1, "the reject only got in after the import");
     assert!(child.try_wait().unwrap().is_none());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(raw_counts(&db), (400_020, 0));
-    let out = pw(&db).args(["cells", "show", "S0000002", "--json"]).output().unwrap();
+    let out = pw(&db)
+        .args(["cells", "show", "S0000002", "--json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "rejected");
 }
@@ -212,24 +278,51 @@ fn intake_scale_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
     let file = export(dir.path(), "p.csv", "P", 20_000, None);
     // Piped: stderr holds the messages and nothing else, stdout the result.
     let db = dir.path().join("piped.db");
-    let out = pw(&db).args(["cells", "import"]).arg(&file).output().unwrap();
+    let out = pw(&db)
+        .args(["cells", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr:?}");
-    assert!(lines[0].starts_with("packwright: created a new database"), "{stderr:?}");
-    assert!(lines[1].starts_with("note: ") && lines[1].contains("read as CSV"), "{stderr:?}");
-    assert!(!stderr.contains('\r') && !stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        lines[0].starts_with("packwright: created a new database"),
+        "{stderr:?}"
+    );
+    assert!(
+        lines[1].starts_with("note: ") && lines[1].contains("read as CSV"),
+        "{stderr:?}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!("imported 20000 cells from {} (batch 1)\n", file.display())
     );
     let out = pw(&db)
-        .args(["match", "--profile", "lfp-16s1p-280ah", "--commit", "--json"])
+        .args([
+            "match",
+            "--profile",
+            "lfp-16s1p-280ah",
+            "--commit",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["packs"].as_array().unwrap().len(), 1_250);
     // On a terminal: the bar is drawn (and cleared again before the result).
