@@ -88,7 +88,7 @@ pub trait PackRecords {
 /// How many cell reservations one write transaction of a pack commit makes at most (a pack is
 /// never split): small enough that the write lock is held for well under a second, so other
 /// writers are let through between chunks.
-const COMMIT_CHUNK_CELLS: usize = 2_000;
+const COMMIT_CHUNK_CELLS: usize = 512;
 
 impl PackRecords for Store {
     fn commit_packs(
