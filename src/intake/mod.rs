@@ -541,6 +541,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ids_like_a_cabinets_spread_over_the_hash_table() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let build = BuildHasherDefault::<fields::IdHasher>::default();
+        // Sequential ids that differ only in their middle characters must not share the low
+        // bits the table's bucket comes from.
+        let buckets: std::collections::HashSet<u64> = (0..4096)
+            .map(|i| build.hash_one(format!("G-{i:07}")) & 0xfff)
+            .collect();
+        assert!(buckets.len() > 2000, "{} buckets of 4096", buckets.len());
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
