@@ -65,7 +65,9 @@ pub fn import_file(
         let (parsed, format) = intake::read_file_with_format(path, defaults)?;
         Source::Json(parsed, format, 0)
     } else {
-        Source::Csv(intake::open_csv(path, defaults)?.duplicates_checked_by_caller())
+        Source::Csv(Box::new(
+            intake::open_csv(path, defaults)?.duplicates_checked_by_caller(),
+        ))
     };
     let batch = store.begin_import(actor, &name, std::process::id())?;
     let staged = stage_all(store, batch, &name, &mut source, progress);
@@ -97,7 +99,7 @@ pub fn import_file(
 
 #[allow(clippy::large_enum_variant)] // one per import, never moved in a loop
 enum Source {
-    Csv(CsvCells<BufReader<File>>),
+    Csv(Box<CsvCells<BufReader<File>>>),
     /// The parsed file, its format, and how many of its cells were handed out.
     Json(ParsedCells, Format, usize),
 }

@@ -148,14 +148,15 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// Why `id` cannot be imported (into `batch`, when staging), if it cannot: given twice in the
 /// same file, being imported by another batch, or already in the database.
 fn taken(conn: &rusqlite::Connection, id: &str, batch: Option<i64>) -> Result<Option<String>> {
-    #[allow(clippy::type_complexity)] // one row's columns, named right below
-    let row: Option<(
+    /// Status, batch, line, the batch's file and its importing process (while staged).
+    type Holder = (
         String,
         Option<i64>,
         Option<i64>,
         Option<String>,
         Option<i64>,
-    )> = conn
+    );
+    let row: Option<Holder> = conn
         .query_row(
             "SELECT c.status, c.batch_id, c.import_line, b.file, b.staged_pid
              FROM cells c LEFT JOIN import_batches b ON b.id = c.batch_id WHERE c.id = ?1",
