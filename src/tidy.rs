@@ -130,6 +130,13 @@ const RULES: &[Rule] = &[
         forbidden: &["INTO audit_log", "UPDATE audit_log", "FROM audit_log"],
     },
     Rule {
+        name: "only the CLI prints: the console's terminal belongs to ratatui, and the demo runs \
+               simulators and services inside it",
+        scope: &["src/"],
+        except: &["src/cli/", "src/main.rs", "src/tidy.rs"],
+        forbidden: &["println!", "print!(", "dbg!("],
+    },
+    Rule {
         name: "production code reads no test fixtures",
         scope: &["src/"],
         except: &["src/tidy.rs"],
