@@ -121,6 +121,20 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// SQLite's "database is busy/locked": another connection holds a lock this one needs.
+    fn is_busy(&self) -> bool {
+        let sql = match self {
+            StoreError::Sql(e) | StoreError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        matches!(
+            sql.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// What is wrong with the database file or its machine, when an error says so: the cases a
 /// user fixes outside Packwright (exit 4), told apart for a clear message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +269,21 @@ impl Store {
                 source,
             })?;
         }
+        // Some of SQLite's lock conflicts while a new file is set up (switching it to WAL, its
+        // first migration) return "busy" at once without calling the busy handler: open again
+        // until the set-up goes through or the busy timeout has passed.
+        let since = std::time::Instant::now();
+        loop {
+            match Store::open_once(path) {
+                Err(e) if e.is_busy() && since.elapsed() < busy_timeout() => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
