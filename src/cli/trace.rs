@@ -70,16 +70,16 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
                 )));
             }
         }
-        let mass_kg = match p.passport.eol_run_id {
-            Some(run) => trace::measured_mass_kg(&store, run)?,
-            None => None,
+        let measured = match p.passport.eol_run_id {
+            Some(run) => trace::run_numbers(&store, run)?,
+            None => Default::default(),
         };
         let profile = crate::services::packs::profile_of(&store, &store_pack(&store, p)?).ok();
         let battery_pass = crate::passport::battery_passport(&crate::passport::PassportInput {
             lineage: p,
             profile: profile.as_ref(),
             plant: plant.as_ref(),
-            mass_kg,
+            measured: &measured,
             in_service: args.in_service.as_deref(),
         });
         let mut doc = serde_json::to_value(&p.passport)?;
