@@ -159,6 +159,16 @@ impl Plant {
     }
 }
 
+/// The label on the pack: its last good print and the last scan that read it back as the
+/// pack's code, as the label logs hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelProof {
+    /// When, on which printer, which template version.
+    pub printed: Option<(String, String, String)>,
+    /// When, what the scanner read, at which station.
+    pub scanned_back: Option<(String, String, String)>,
+}
+
 /// What goes into a passport besides the pack's lineage.
 pub struct PassportInput<'a> {
     pub lineage: &'a PackLineage,
@@ -169,6 +179,7 @@ pub struct PassportInput<'a> {
     pub measured: &'a BTreeMap<String, f64>,
     /// When the battery was put into service, if it has been (RFC 3339).
     pub in_service: Option<&'a str>,
+    pub label: &'a LabelProof,
 }
 
 fn party(p: &Party) -> Value {
@@ -301,6 +312,14 @@ pub fn battery_passport(input: &PassportInput) -> Value {
         "eolOutcome": p.eol_outcome,
         "eolTestedAt": updated,
         "eolPlanVersion": p.eol_plan_version,
+        "label": {
+            "printed": input.label.printed.as_ref().map(|(at, printer, template)| json!({
+                "at": date_time(at), "printer": printer, "templateVersion": template,
+            })),
+            "scannedBack": input.label.scanned_back.as_ref().map(|(at, data, station)| json!({
+                "at": date_time(at), "read": data, "station": station,
+            })),
+        },
     });
     json!({
         "dataModel": DATA_MODEL,

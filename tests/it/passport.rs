@@ -58,12 +58,17 @@ temperature_range_idle_state_c = 25.0
 "#;
 
 /// The shipped 15S1P profile with a weighing step and a power and efficiency step at the end of
-/// its plan.
+/// its plan, and the scan-back of the label required before the BMS step.
 fn weighed_profile(dir: &Path) -> PathBuf {
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-15s1p-100ah.toml"),
     )
     .unwrap();
+    let shipped = shipped.replace(
+        "plan_version = \"2026.11-1\"\n",
+        "plan_version = \"2026.11-1\"\nrequire_label_scan = true\n",
+    );
+    assert!(shipped.contains("require_label_scan"));
     let path = dir.join("weighed.toml");
     std::fs::write(
         &path,
@@ -107,11 +112,28 @@ fn a_passed_packs_passport_validates_against_the_battery_pass_schemas_and_every_
     let cells = match_pack(&db, profile.to_str().unwrap());
     let code = assemble(&db, &cells);
     let sim = Sim::jbd15(dir.path(), &[]);
+    let write = || {
+        let mut cmd = pw(&db);
+        cmd.args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+            .args([sim.port(), "--pack", &code]);
+        cmd
+    };
+    // Its label, printed to a file printer, then scanned back off the pack: the plan requires
+    // that before the BMS step.
+    let job = dir.path().join("label.zpl");
+    let printer = format!("file:{}", job.display());
     pw(&db)
-        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
-        .args([sim.port(), "--pack", &code])
+        .args(["label", "print", &code, "--printer", &printer])
         .assert()
         .success();
+    let zpl = std::fs::read_to_string(&job).unwrap();
+    assert!(zpl.contains(&format!("^FDMA,{code}^FS")), "{zpl}");
+    write().assert().code(2);
+    pw(&db)
+        .args(["label", "verify", &code, "--scan", &format!("]C1{code}")])
+        .assert()
+        .success();
+    write().assert().success();
     let answers = dir.path().join("answers.toml");
     std::fs::write(
         &answers,
@@ -282,6 +304,11 @@ fn a_passed_packs_passport_validates_against_the_battery_pass_schemas_and_every_
     .unwrap();
     assert_eq!(at.timestamp(), ended.timestamp());
     assert_eq!(bp["repurposing"]["eolRun"], run["run_id"]);
+    // The label on the pack: printed on that printer, read back as the pack's code.
+    let label = &bp["repurposing"]["label"];
+    assert_eq!(label["printed"]["printer"], printer.as_str(), "{label:#}");
+    assert_eq!(label["scannedBack"]["read"], code.as_str(), "{label:#}");
+    assert_eq!(label["scannedBack"]["station"], "line-1", "{label:#}");
     let trace = pw_json(&db, &["trace", &code, "--json"]);
     let assembled =
         chrono::DateTime::parse_from_rfc3339(trace["pack"]["assembled_at"].as_str().unwrap())
