@@ -385,3 +385,166 @@ fn a_passed_packs_passport_validates_against_the_battery_pass_schemas_and_every_
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warranty_period"));
 }
+
+/// What the console's Assemble screen asks for next: the cell id on its `NEXT` line.
+fn next_cell(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find(|l| l.contains(" NEXT "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .map(str::to_string)
+}
+
+/// One console session, in a pseudo-terminal, from assembly to PASS: the cells scanned into
+/// place, the label printed at completion (file printer), scanned back as a scanner types it,
+/// the configuration written and read back on a simulated board, the end-of-line test with its
+/// manual answers. Then the headless passport of that pack validates against both schemas
+/// and names the label scanned back.
+#[test]
+fn one_console_session_from_assembly_to_pass_gives_a_schema_valid_passport_naming_the_label() {
+    use crate::support::pty::Pty;
+    use std::time::Duration;
+    const LONG: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_secs(15);
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    import_cells(dir.path(), &db, 17, None);
+    let profile = weighed_profile(dir.path());
+    match_pack(&db, profile.to_str().unwrap());
+    let sim = Sim::jbd15(dir.path(), &[]);
+    let job = dir.path().join("label.zpl");
+    let printer = format!("file:{}", job.display());
+
+    let mut cmd = crate::support::eol::pw_process(&db);
+    cmd.env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env_remove("PACKWRIGHT_LOG")
+        .args(["console", "--log"])
+        .arg(dir.path().join("console.log"))
+        .arg("--port")
+        .arg(format!("{}:jbd", sim.port()))
+        .args(["--printer", &printer]);
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("Cells", SHORT);
+    pty.key(b"4");
+    let mut screen = pty.wait_text("NEXT", SHORT);
+    while let Some(cell) = next_cell(&screen) {
+        pty.send(format!("{cell}\r").as_bytes());
+        screen = pty.wait_for("the next cell or the label", SHORT, |s| {
+            s.contains("LABEL:") || next_cell(s).is_some_and(|n| n != cell)
+        });
+    }
+    let screen = pty.wait_text("label printed: stick it on", SHORT);
+    let code = screen
+        .lines()
+        .find_map(|l| l.split("LABEL: ").nth(1))
+        .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap();
+    assert!(code.starts_with("PWT"), "{screen}");
+    let zpl = std::fs::read_to_string(&job).unwrap();
+    assert!(zpl.contains(&format!("^FDMA,{code}^FS")), "{zpl}");
+
+    // The scan-back, as a Code 128 scanner types it: AIM prefix, the code, Enter.
+    pty.wait_text("Scan the label on the pack", SHORT);
+    pty.send(format!("]C1{code}\r").as_bytes());
+    pty.wait_text("label scanned back OK", SHORT);
+
+    pty.key(b"\x1b");
+    pty.key(b"5");
+    pty.key(b"c");
+    pty.wait_text("link: connected to jbd", SHORT);
+    pty.wait_text("Cell voltages: min", SHORT);
+    pty.key(b"w");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("Configuration: VERIFIED", LONG);
+
+    pty.key(b"6");
+    pty.key(b"t");
+    // Insulation, PE continuity, visual (no HiPot at 48 V), then the weighing and the power
+    // and efficiency steps.
+    for answer in ["550", "0.03", "yes", "48.5", "50", "4560", "91.7"] {
+        pty.wait_text("answer:", LONG);
+        pty.send(format!("{answer}\r").as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let screen = pty.wait_text("P A S S", LONG);
+    assert!(screen.contains("(passed)"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+
+    // Headless, the passport of that pack.
+    let plant = dir.path().join("plant.toml");
+    std::fs::write(&plant, PLANT).unwrap();
+    let doc = pw_json(
+        &db,
+        &[
+            "trace",
+            &code,
+            "--passport",
+            "--plant",
+            plant.to_str().unwrap(),
+        ],
+    );
+    let bp = &doc["batteryPass"];
+    let e = errors(
+        &schema("PerformanceAndDurability"),
+        &bp["performanceAndDurability"],
+    );
+    assert!(e.is_empty(), "{e:#?}\n{bp:#}");
+    // Not in service yet: the general cluster lacks only that, and says so.
+    assert_eq!(
+        bp["notDetermined"].as_array().map(Vec::len),
+        Some(1),
+        "{bp:#}"
+    );
+    let e = errors(
+        &schema("GeneralProductInformation"),
+        &bp["generalProductInformation"],
+    );
+    assert!(
+        e.len() == 1 && e[0].contains("puttingIntoService"),
+        "{e:#?}"
+    );
+    let run = runs_json(&db, &code)
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    let ended = chrono::DateTime::parse_from_rfc3339(run["ended_at"].as_str().unwrap()).unwrap();
+    let in_service =
+        (ended + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let doc = pw_json(
+        &db,
+        &[
+            "trace",
+            &code,
+            "--passport",
+            "--plant",
+            plant.to_str().unwrap(),
+            "--in-service",
+            &in_service,
+        ],
+    );
+    let bp = &doc["batteryPass"];
+    assert_eq!(bp["notDetermined"], serde_json::json!([]), "{bp:#}");
+    for (name, cluster) in [
+        ("GeneralProductInformation", "generalProductInformation"),
+        ("PerformanceAndDurability", "performanceAndDurability"),
+    ] {
+        let e = errors(&schema(name), &bp[cluster]);
+        assert!(e.is_empty(), "{name}: {e:#?}\n{:#}", bp[cluster]);
+    }
+    assert_eq!(
+        bp["generalProductInformation"]["productIdentifier"],
+        code.as_str()
+    );
+    assert_eq!(bp["generalProductInformation"]["batteryMass"], 48.5);
+    let label = &bp["repurposing"]["label"];
+    assert_eq!(label["printed"]["printer"], printer.as_str(), "{label:#}");
+    assert_eq!(label["scannedBack"]["read"], code.as_str(), "{label:#}");
+    assert_eq!(bp["repurposing"]["eolRun"], run["run_id"]);
+    assert_eq!(run["outcome"], "pass");
+}
