@@ -353,10 +353,7 @@ const TECH_REQUIRED: [(&str, &str); 17] = [
         "expectedNumberOfCycles",
         "[declared] expected_number_of_cycles in the plant file",
     ),
-    (
-        "initialSelfDischarge",
-        "every cell's graded self-discharge and the profile",
-    ),
+    ("initialSelfDischarge", "every cell's graded self-discharge"),
     (
         "roundtripEfficiency",
         "[declared] roundtrip_efficiency_pct in the plant file",
@@ -497,7 +494,7 @@ fn performance(
             json!([{ "ohmicResistance": round(r / 1000.0, 6), "batteryComponent": "pack" }]),
         );
     }
-    let sd_pct_per_day = self_discharge_pct_per_day(l, input.profile);
+    let sd_pct_per_day = self_discharge_pct_per_day(l);
     if let Some(sd) = sd_pct_per_day {
         tech.insert("initialSelfDischarge".into(), json!(sd));
     }
@@ -681,13 +678,9 @@ fn performance(
     (tech, cond)
 }
 
-/// The pack's self-discharge from its cells, % of capacity per day: the leakage the cells'
-/// grading implies (mean cell mV/day over the chemistry's OCV slope, as `pack_health` assumes).
-fn self_discharge_pct_per_day(
-    l: &PackLineage,
-    profile: Option<&crate::profile::Profile>,
-) -> Option<f64> {
-    let profile = profile?;
+/// The pack's self-discharge from its cells, % of capacity per day: the charge loss the cells'
+/// mean graded mV/day stands for, converted as `pack_health` converts it.
+fn self_discharge_pct_per_day(l: &PackLineage) -> Option<f64> {
     let sds: Option<Vec<f64>> = l
         .cells
         .iter()
@@ -696,8 +689,8 @@ fn self_discharge_pct_per_day(
     let sds = sds.filter(|v| !v.is_empty())?;
     let mean = sds.iter().sum::<f64>() / sds.len() as f64;
     Some(round(
-        mean / crate::pack_health::ocv_slope_mv_per_pct(profile.chemistry),
-        3,
+        crate::pack_health::self_discharge_pct_per_day(mean),
+        4,
     ))
 }
 

@@ -257,7 +257,7 @@ pub fn pack_health_of(
     }
     let profile = profile.ok_or("the pack's profile cannot be loaded")?;
     let groups: Vec<Vec<&Cell>> = groups.into_values().collect();
-    crate::pack_health::pack_health(&groups, profile.nominal_capacity_mah, profile.chemistry)
+    crate::pack_health::pack_health(&groups, profile.nominal_capacity_mah)
         .map_err(|e| e.to_string())
 }
 
