@@ -14,12 +14,19 @@ use crate::domain::PackStatus;
 use crate::trace::PackLineage;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 /// The data model the clusters follow.
 pub const DATA_MODEL: &str = "BatteryPass 1.2.0 (DIN DKE SPEC 99100:2025-02)";
 
-/// The EOL measurement that is the pack's weight.
+/// The EOL measurement that is the pack's weight, kg.
 pub const MASS_MEASUREMENT: &str = "pack_mass_kg";
+/// The EOL measurement of the pack's state of charge as tested, %.
+pub const SOC_MEASUREMENT: &str = "state_of_charge_pct";
+/// The EOL measurement of the power the pack delivers at the tested state of charge, W.
+pub const POWER_MEASUREMENT: &str = "power_capability_w";
+/// The EOL measurement of the pack's round-trip energy efficiency, %.
+pub const RTE_MEASUREMENT: &str = "round_trip_efficiency_pct";
 
 /// A postal address, as the passport has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +51,7 @@ pub struct Party {
 }
 
 /// `plant.toml`: what the plant declares about itself for every passport it issues.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plant {
     /// Lower-case letters and digits: passports are `urn:<namespace>:<pack code>`.
@@ -60,6 +67,37 @@ pub struct Plant {
     /// Who places it on the market; the manufacturer when left out.
     #[serde(default)]
     pub operator: Option<Party>,
+    /// The design values the repurposer declares for its product (Annex IV of the Battery
+    /// Regulation): no line measures them, the data model requires them.
+    #[serde(default)]
+    pub declared: Declared,
+}
+
+/// A declared power capability: `power_w` at `at_soc_pct` state of charge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerAt {
+    pub at_soc_pct: f64,
+    pub power_w: f64,
+}
+
+/// `[declared]` in `plant.toml`: each value is the plant's declaration, copied into the
+/// passport as it stands; a value left out is listed in `notDetermined`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declared {
+    pub original_power_capability: Option<Vec<PowerAt>>,
+    pub rated_maximum_power_w: Option<f64>,
+    pub expected_number_of_cycles: Option<u32>,
+    pub roundtrip_efficiency_pct: Option<f64>,
+    pub round_trip_efficiency_at_50pct_cycle_life_pct: Option<f64>,
+    pub expected_lifetime_years: Option<u16>,
+    pub capacity_threshold_for_exhaustion_pct: Option<f64>,
+    /// Where the lifetime reference test is published (a URI).
+    pub lifetime_reference_test: Option<String>,
+    pub c_rate_life_cycle_test: Option<f64>,
+    /// The data model's one idle-state temperature, -20 to 60 °C.
+    pub temperature_range_idle_state_c: Option<f64>,
 }
 
 impl Plant {
@@ -92,8 +130,43 @@ impl Plant {
                 plant.warranty_period
             ));
         }
+        let d = &plant.declared;
+        if let Some(t) = d.temperature_range_idle_state_c {
+            if !(-20.0..=60.0).contains(&t) {
+                return Err(format!(
+                    "[declared] temperature_range_idle_state_c {t} must be -20 to 60 (°C)"
+                ));
+            }
+        }
+        if let Some(u) = &d.lifetime_reference_test {
+            if !u.contains(':') || u.contains(char::is_whitespace) {
+                return Err(format!(
+                    "[declared] lifetime_reference_test '{u}' must be a URI (e.g. https://…)"
+                ));
+            }
+        }
+        if d.rated_maximum_power_w.is_some_and(|w| w <= 0.0) {
+            return Err("[declared] rated_maximum_power_w must be above 0".into());
+        }
+        if d.roundtrip_efficiency_pct
+            .is_some_and(|v| v <= 0.0 || v > 100.0)
+        {
+            return Err(
+                "[declared] roundtrip_efficiency_pct must be above 0 and at most 100".into(),
+            );
+        }
         Ok(plant)
     }
+}
+
+/// The label on the pack: its last good print and the last scan that read it back as the
+/// pack's code, as the label logs hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelProof {
+    /// When, on which printer, which template version.
+    pub printed: Option<(String, String, String)>,
+    /// When, what the scanner read, at which station.
+    pub scanned_back: Option<(String, String, String)>,
 }
 
 /// What goes into a passport besides the pack's lineage.
@@ -101,10 +174,12 @@ pub struct PassportInput<'a> {
     pub lineage: &'a PackLineage,
     pub profile: Option<&'a crate::profile::Profile>,
     pub plant: Option<&'a Plant>,
-    /// The `pack_mass_kg` measurement of the pack's verdict run.
-    pub mass_kg: Option<f64>,
+    /// The numeric measurements of the pack's verdict run, by name (`pack_mass_kg`,
+    /// `state_of_charge_pct`, …).
+    pub measured: &'a BTreeMap<String, f64>,
     /// When the battery was put into service, if it has been (RFC 3339).
     pub in_service: Option<&'a str>,
+    pub label: &'a LabelProof,
 }
 
 fn party(p: &Party) -> Value {
@@ -204,7 +279,7 @@ pub fn battery_passport(input: &PassportInput) -> Value {
         None => miss("manufacturingDate", "the pack is not assembled"),
     }
     gpi.insert("batteryStatus".into(), json!("Repurposed"));
-    match input.mass_kg {
+    match input.measured.get(MASS_MEASUREMENT) {
         Some(m) => {
             gpi.insert("batteryMass".into(), json!(m));
         }
@@ -223,10 +298,172 @@ pub fn battery_passport(input: &PassportInput) -> Value {
         ),
     }
 
-    // ---- PerformanceAndDurability: what the line measured
+    // ---- PerformanceAndDurability: what the line measured, what follows from it, what the
+    // plant declares
+    let (tech, cond) = performance(input, &mut miss);
+    let updated = p.eol_tested_at.as_deref().and_then(date_time);
+
+    // ---- The link to what it was made from
+    let repurposing = json!({
+        "originalIdentifiers": p.source_codes,
+        "cells": p.cell_count,
+        "stateOfHealthPct": p.state_of_health_pct,
+        "eolRun": p.eol_run_id,
+        "eolOutcome": p.eol_outcome,
+        "eolTestedAt": updated,
+        "eolPlanVersion": p.eol_plan_version,
+        "label": {
+            "printed": input.label.printed.as_ref().map(|(at, printer, template)| json!({
+                "at": date_time(at), "printer": printer, "templateVersion": template,
+            })),
+            "scannedBack": input.label.scanned_back.as_ref().map(|(at, data, station)| json!({
+                "at": date_time(at), "read": data, "station": station,
+            })),
+        },
+    });
+    json!({
+        "dataModel": DATA_MODEL,
+        "generalProductInformation": Value::Object(gpi),
+        "performanceAndDurability": {
+            "batteryTechicalProperties": Value::Object(tech),
+            "batteryCondition": Value::Object(cond),
+        },
+        "repurposing": repurposing,
+        "notDetermined": missing,
+    })
+}
+
+/// The attributes of `BatteryTechnicalProperties` the data model requires, each with where it
+/// comes from when it is absent.
+const TECH_REQUIRED: [(&str, &str); 17] = [
+    (
+        "originalPowerCapability",
+        "[declared] original_power_capability in the plant file",
+    ),
+    (
+        "ratedMaximumPower",
+        "[declared] rated_maximum_power_w in the plant file",
+    ),
+    (
+        "powerCapabilityRatio",
+        "[declared] rated_maximum_power_w in the plant file, and the profile's rated energy",
+    ),
+    ("ratedEnergy", "the profile's nominal voltage and capacity"),
+    (
+        "expectedNumberOfCycles",
+        "[declared] expected_number_of_cycles in the plant file",
+    ),
+    ("initialSelfDischarge", "every cell's graded self-discharge"),
+    (
+        "roundtripEfficiency",
+        "[declared] roundtrip_efficiency_pct in the plant file",
+    ),
+    ("ratedCapacity", "the profile's capacity"),
+    (
+        "initialInternalResistance",
+        "every cell's graded resistance",
+    ),
+    (
+        "expectedLifetime",
+        "[declared] expected_lifetime_years in the plant file",
+    ),
+    ("nominalVoltage", "the profile"),
+    ("minimumVoltage", "the pack's profile"),
+    ("maximumVoltage", "the pack's profile"),
+    (
+        "capacityThresholdForExhaustion",
+        "[declared] capacity_threshold_for_exhaustion_pct in the plant file",
+    ),
+    (
+        "lifetimeReferenceTest",
+        "[declared] lifetime_reference_test in the plant file",
+    ),
+    (
+        "cRateLifeCycleTest",
+        "[declared] c_rate_life_cycle_test in the plant file",
+    ),
+    (
+        "temperatureRangeIdleState",
+        "[declared] temperature_range_idle_state_c in the plant file",
+    ),
+];
+
+/// The attributes of `BatteryCondition` the data model requires, each with where it comes
+/// from when it is absent.
+const COND_REQUIRED: [(&str, &str); 18] = [
+    ("energyThroughput", USAGE),
+    ("capacityThroughput", USAGE),
+    ("numberOfFullCycles", USAGE),
+    (
+        "stateOfCertifiedEnergy",
+        "the remaining energy and the rated energy",
+    ),
+    (
+        "capacityFade",
+        "every cell's graded capacity and an end-of-line verdict",
+    ),
+    (
+        "remainingEnergy",
+        "the remaining capacity and the profile's nominal voltage",
+    ),
+    (
+        "remainingCapacity",
+        "every cell's graded capacity and an end-of-line verdict",
+    ),
+    ("negativeEvents", "an end-of-line verdict"),
+    ("temperatureInformation", USAGE),
+    ("remainingPowerCapability", "an end-of-line verdict"),
+    (
+        "powerFade",
+        "a power_capability_w measurement in the end-of-line run and [declared] \
+         rated_maximum_power_w",
+    ),
+    (
+        "roundTripEfficiencyFade",
+        "a round_trip_efficiency_pct measurement in the end-of-line run and [declared] \
+         roundtrip_efficiency_pct",
+    ),
+    (
+        "evolutionOfSelfDischarge",
+        "every cell's graded self-discharge and an end-of-line verdict",
+    ),
+    (
+        "currentSelfDischargingRate",
+        "every cell's graded self-discharge and an end-of-line verdict",
+    ),
+    ("internalResistanceIncrease", "an end-of-line verdict"),
+    (
+        "roundTripEfficiencyat50PerCentCycleLife",
+        "[declared] round_trip_efficiency_at_50pct_cycle_life_pct in the plant file",
+    ),
+    (
+        "remainingRoundTripEnergyEfficiency",
+        "a round_trip_efficiency_pct measurement in the end-of-line run",
+    ),
+    (
+        "stateOfCharge",
+        "a state_of_charge_pct measurement in the end-of-line run",
+    ),
+];
+
+const USAGE: &str = "the battery's use since it was put into service: the line knows it is \
+                     none only while the end-of-line verdict precedes --in-service";
+
+/// The two objects of the `PerformanceAndDurability` cluster. Each required attribute either
+/// has a value from the records (or the plant's declaration) or is named in `miss`.
+fn performance(
+    input: &PassportInput,
+    miss: &mut impl FnMut(&str, &str),
+) -> (Map<String, Value>, Map<String, Value>) {
+    let l = input.lineage;
+    let p = &l.passport;
+    let declared = input.plant.map(|pl| &pl.declared);
+    let d = |f: fn(&Declared) -> Option<f64>| declared.and_then(f);
+    let m = |name: &str| input.measured.get(name).copied();
     let mut tech = Map::new();
     let mut cond = Map::new();
-    let updated = p.eol_tested_at.as_deref().and_then(date_time);
+
+    // Technical properties: the profile, the cells' grading, the declaration.
     if let Some(v) = p.rated_capacity_ah {
         tech.insert("ratedCapacity".into(), json!(v));
     }
@@ -257,66 +494,193 @@ pub fn battery_passport(input: &PassportInput) -> Value {
             json!([{ "ohmicResistance": round(r / 1000.0, 6), "batteryComponent": "pack" }]),
         );
     }
-    let sd_pct_per_day = self_discharge_pct_per_day(l, input.profile);
+    let sd_pct_per_day = self_discharge_pct_per_day(l);
     if let Some(sd) = sd_pct_per_day {
         tech.insert("initialSelfDischarge".into(), json!(sd));
     }
-    match &updated {
-        Some(at) => {
-            if let Some(c) = p.measured_capacity_ah {
+    if let Some(list) = declared.and_then(|d| d.original_power_capability.as_ref()) {
+        let list: Vec<Value> = list
+            .iter()
+            .map(|e| json!({ "atSoC": e.at_soc_pct, "powerCapabilityAt": e.power_w }))
+            .collect();
+        tech.insert("originalPowerCapability".into(), json!(list));
+    }
+    let rated_power = d(|d| d.rated_maximum_power_w);
+    if let Some(w) = rated_power {
+        tech.insert("ratedMaximumPower".into(), json!(w));
+        if let Some(kwh) = p.rated_energy_kwh.filter(|e| *e > 0.0) {
+            // W per Wh, as the data model defines the ratio.
+            tech.insert(
+                "powerCapabilityRatio".into(),
+                json!(round(w / (kwh * 1000.0), 3)),
+            );
+        }
+    }
+    if let Some(n) = declared.and_then(|d| d.expected_number_of_cycles) {
+        tech.insert("expectedNumberOfCycles".into(), json!(n));
+    }
+    let rte = d(|d| d.roundtrip_efficiency_pct);
+    if let Some(v) = rte {
+        tech.insert("roundtripEfficiency".into(), json!(v));
+    }
+    if let Some(v) = declared.and_then(|d| d.expected_lifetime_years) {
+        tech.insert("expectedLifetime".into(), json!(v));
+    }
+    if let Some(v) = d(|d| d.capacity_threshold_for_exhaustion_pct) {
+        tech.insert("capacityThresholdForExhaustion".into(), json!(v));
+    }
+    if let Some(v) = declared.and_then(|d| d.lifetime_reference_test.as_ref()) {
+        tech.insert("lifetimeReferenceTest".into(), json!(v));
+    }
+    if let Some(v) = d(|d| d.c_rate_life_cycle_test) {
+        tech.insert("cRateLifeCycleTest".into(), json!(v));
+    }
+    if let Some(v) = d(|d| d.temperature_range_idle_state_c) {
+        tech.insert("temperatureRangeIdleState".into(), json!(v));
+    }
+
+    // Condition: as the end-of-line verdict found the pack, dated by it.
+    let updated = p.eol_tested_at.as_deref().and_then(date_time);
+    if let Some(at) = &updated {
+        if let Some(c) = p.measured_capacity_ah {
+            cond.insert(
+                "remainingCapacity".into(),
+                json!({ "remainingCapacityValue": c, "lastUpdate": at }),
+            );
+            if let Some(v) = p.nominal_voltage_v {
+                let kwh = round(c * v / 1000.0, 3);
+                // `remainingEnergyalue`: the data model's spelling.
                 cond.insert(
-                    "remainingCapacity".into(),
-                    json!({ "remainingCapacityValue": c, "lastUpdate": at }),
+                    "remainingEnergy".into(),
+                    json!({ "remainingEnergyalue": kwh, "lastUpdate": at }),
                 );
+                if let Some(rated) = p.rated_energy_kwh.filter(|e| *e > 0.0) {
+                    cond.insert(
+                        "stateOfCertifiedEnergy".into(),
+                        json!({
+                            "stateOfCertifiedEnergyValue": round(kwh / rated * 100.0, 1),
+                            "lastUpdate": at,
+                        }),
+                    );
+                }
             }
-            if let Some(soh) = p.state_of_health_pct {
+        }
+        if let Some(soh) = p.state_of_health_pct {
+            cond.insert(
+                "capacityFade".into(),
+                json!({ "capacityFadeValue": round(100.0 - soh, 1), "lastUpdate": at }),
+            );
+        }
+        if let Some(sd) = sd_pct_per_day {
+            cond.insert(
+                "currentSelfDischargingRate".into(),
+                json!({ "currentSelfDischargingRateEntity": sd, "lastUpdate": at }),
+            );
+            // The current rate is the initial one (both from the grading): no change yet.
+            cond.insert(
+                "evolutionOfSelfDischarge".into(),
+                json!({ "evolutionOfSelfDischargeEntityValue": 0.0 }),
+            );
+        }
+        // The line records no negative event (accident, abuse) and measures no resistance
+        // after the grading: empty lists, not made-up entries.
+        cond.insert("negativeEvents".into(), json!([]));
+        cond.insert("internalResistanceIncrease".into(), json!([]));
+        // Use since putting into service: none while the test precedes it.
+        let unused = match input
+            .in_service
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            None => true,
+            Some(service) => chrono::DateTime::parse_from_rfc3339(at)
+                .map(|tested| tested < service)
+                .unwrap_or(false),
+        };
+        if unused {
+            cond.insert("energyThroughput".into(), json!(0.0));
+            cond.insert(
+                "capacityThroughput".into(),
+                json!({ "capacityThroughputValue": 0.0, "lastUpdate": at }),
+            );
+            cond.insert(
+                "numberOfFullCycles".into(),
+                json!({ "numberOfFullCyclesValue": 0.0, "lastUpdate": at }),
+            );
+            cond.insert(
+                "temperatureInformation".into(),
+                json!({
+                    "timeExtremeHighTemp": 0.0,
+                    "timeExtremeLowTemp": 0.0,
+                    "timeExtremeHighTempCharging": 0.0,
+                    "timeExtremeLowTempCharging": 0.0,
+                    "lastUpdate": at,
+                }),
+            );
+        }
+        if let Some(soc) = m(SOC_MEASUREMENT) {
+            cond.insert(
+                "stateOfCharge".into(),
+                json!({ "stateOfChargeValue": soc, "lastUpdate": at }),
+            );
+        }
+        let mut remaining_power = Vec::new();
+        if let (Some(w), Some(soc)) = (m(POWER_MEASUREMENT), m(SOC_MEASUREMENT)) {
+            remaining_power.push(json!({
+                "remainingPowerCapabilityValue": {
+                    "atSoC": soc, "powerCapabilityAt": w, "rPCLastUpdated": at,
+                },
+                "lastUpdate": at,
+            }));
+            if let Some(rated) = rated_power {
                 cond.insert(
-                    "capacityFade".into(),
-                    json!({ "capacityFadeValue": round(100.0 - soh, 1), "lastUpdate": at }),
-                );
-            }
-            if let Some(sd) = sd_pct_per_day {
-                cond.insert(
-                    "currentSelfDischargingRate".into(),
-                    json!({ "currentSelfDischargingRateEntity": sd, "lastUpdate": at }),
+                    "powerFade".into(),
+                    json!(round(100.0 * (1.0 - w / rated), 1)),
                 );
             }
         }
-        None => miss(
+        cond.insert("remainingPowerCapability".into(), json!(remaining_power));
+        if let Some(e) = m(RTE_MEASUREMENT) {
+            cond.insert(
+                "remainingRoundTripEnergyEfficiency".into(),
+                json!({ "remainingRoundTripEnergyEfficiencyValue": e, "lastUpdate": at }),
+            );
+            if let Some(initial) = rte {
+                cond.insert(
+                    "roundTripEfficiencyFade".into(),
+                    json!(round(100.0 * (1.0 - e / initial), 1)),
+                );
+            }
+        }
+        if let Some(v) = d(|d| d.round_trip_efficiency_at_50pct_cycle_life_pct) {
+            cond.insert("roundTripEfficiencyat50PerCentCycleLife".into(), json!(v));
+        }
+    }
+    for (key, from) in TECH_REQUIRED {
+        if !tech.contains_key(key) {
+            miss(
+                &format!("batteryTechicalProperties.{key}"),
+                &format!("needs {from}"),
+            );
+        }
+    }
+    if updated.is_none() {
+        miss(
             "batteryCondition",
             "no end-of-line verdict yet: the condition is dated by the test",
-        ),
+        );
+    } else {
+        for (key, from) in COND_REQUIRED {
+            if !cond.contains_key(key) {
+                miss(&format!("batteryCondition.{key}"), &format!("needs {from}"));
+            }
+        }
     }
-
-    // ---- The link to what it was made from
-    let repurposing = json!({
-        "originalIdentifiers": p.source_codes,
-        "cells": p.cell_count,
-        "stateOfHealthPct": p.state_of_health_pct,
-        "eolRun": p.eol_run_id,
-        "eolOutcome": p.eol_outcome,
-        "eolTestedAt": updated,
-        "eolPlanVersion": p.eol_plan_version,
-    });
-    json!({
-        "dataModel": DATA_MODEL,
-        "generalProductInformation": Value::Object(gpi),
-        "performanceAndDurability": {
-            "batteryTechicalProperties": Value::Object(tech),
-            "batteryCondition": Value::Object(cond),
-        },
-        "repurposing": repurposing,
-        "notDetermined": missing,
-    })
+    (tech, cond)
 }
 
-/// The pack's self-discharge from its cells, % of capacity per day: the leakage the cells'
-/// grading implies (mean cell mV/day over the chemistry's OCV slope, as `pack_health` assumes).
-fn self_discharge_pct_per_day(
-    l: &PackLineage,
-    profile: Option<&crate::profile::Profile>,
-) -> Option<f64> {
-    let profile = profile?;
+/// The pack's self-discharge from its cells, % of capacity per day: the charge loss the cells'
+/// mean graded mV/day stands for, converted as `pack_health` converts it.
+fn self_discharge_pct_per_day(l: &PackLineage) -> Option<f64> {
     let sds: Option<Vec<f64>> = l
         .cells
         .iter()
@@ -325,8 +689,8 @@ fn self_discharge_pct_per_day(
     let sds = sds.filter(|v| !v.is_empty())?;
     let mean = sds.iter().sum::<f64>() / sds.len() as f64;
     Some(round(
-        mean / crate::pack_health::ocv_slope_mv_per_pct(profile.chemistry),
-        3,
+        crate::pack_health::self_discharge_pct_per_day(mean),
+        4,
     ))
 }
 
@@ -366,6 +730,35 @@ street = "Hindenburgstr. 10, hall 2"
             assert!(e.contains(needle), "{e}");
         }
         assert!(Plant::parse("x = 1").is_err());
+        // The declaration: optional, checked where the data model bounds it.
+        assert_eq!(p.declared, Declared::default());
+        let declared = format!("{PLANT}[declared]\nrated_maximum_power_w = 4800.0\n");
+        assert_eq!(
+            Plant::parse(&declared)
+                .unwrap()
+                .declared
+                .rated_maximum_power_w,
+            Some(4800.0)
+        );
+        for (extra, needle) in [
+            (
+                "temperature_range_idle_state_c = 70.0",
+                "temperature_range_idle_state_c",
+            ),
+            (
+                "lifetime_reference_test = \"report 7\"",
+                "lifetime_reference_test",
+            ),
+            ("rated_maximum_power_w = 0.0", "rated_maximum_power_w"),
+            (
+                "roundtrip_efficiency_pct = 140.0",
+                "roundtrip_efficiency_pct",
+            ),
+            ("expected_cycles = 3", "expected_cycles"),
+        ] {
+            let e = Plant::parse(&format!("{PLANT}[declared]\n{extra}\n")).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        }
     }
 
     #[test]

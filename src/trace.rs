@@ -257,17 +257,21 @@ pub fn pack_health_of(
     }
     let profile = profile.ok_or("the pack's profile cannot be loaded")?;
     let groups: Vec<Vec<&Cell>> = groups.into_values().collect();
-    crate::pack_health::pack_health(&groups, profile.nominal_capacity_mah, profile.chemistry)
+    crate::pack_health::pack_health(&groups, profile.nominal_capacity_mah)
         .map_err(|e| e.to_string())
 }
 
-/// The weight measured in an end-of-line run (its `pack_mass_kg` measurement), if it has one.
-pub fn measured_mass_kg(store: &Store, run_id: i64) -> Result<Option<f64>, StoreError> {
+/// The numeric measurements of an end-of-line run, by name (the last one of a name wins), for
+/// the passport (`pack_mass_kg`, `state_of_charge_pct`, …).
+pub fn run_numbers(
+    store: &Store,
+    run_id: i64,
+) -> Result<std::collections::BTreeMap<String, f64>, StoreError> {
     Ok(store
         .eol_measurements(run_id)?
         .into_iter()
-        .filter(|m| m.name == crate::passport::MASS_MEASUREMENT)
-        .find_map(|m| m.value.and_then(|v| v.as_num())))
+        .filter_map(|m| Some((m.name, m.value.and_then(|v| v.as_num())?)))
+        .collect())
 }
 
 fn position(link: &CellLink) -> String {

@@ -70,17 +70,38 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
                 )));
             }
         }
-        let mass_kg = match p.passport.eol_run_id {
-            Some(run) => trace::measured_mass_kg(&store, run)?,
-            None => None,
+        let measured = match p.passport.eol_run_id {
+            Some(run) => trace::run_numbers(&store, run)?,
+            None => Default::default(),
         };
         let profile = crate::services::packs::profile_of(&store, &store_pack(&store, p)?).ok();
+        let label = crate::passport::LabelProof {
+            printed: store
+                .label_prints(p.pack.id)?
+                .into_iter()
+                .rev()
+                .find(|l| l.outcome == crate::store::LabelOutcome::Printed)
+                .map(|l| {
+                    (
+                        l.finished_at.unwrap_or(l.started_at),
+                        l.printer,
+                        l.template_version,
+                    )
+                }),
+            scanned_back: store
+                .label_scans(p.pack.id)?
+                .into_iter()
+                .rev()
+                .find(|s| s.matched)
+                .map(|s| (s.scanned_at, s.data, s.station)),
+        };
         let battery_pass = crate::passport::battery_passport(&crate::passport::PassportInput {
             lineage: p,
             profile: profile.as_ref(),
             plant: plant.as_ref(),
-            mass_kg,
+            measured: &measured,
             in_service: args.in_service.as_deref(),
+            label: &label,
         });
         let mut doc = serde_json::to_value(&p.passport)?;
         if let serde_json::Value::Object(m) = &mut doc {

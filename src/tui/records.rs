@@ -600,5 +600,5 @@ fn health_of(
         .iter()
         .map(|g| g.iter().map(|id| by_id.get(id.as_str()).copied()).collect())
         .collect();
-    crate::pack_health::pack_health(&groups?, profile.nominal_capacity_mah, profile.chemistry).ok()
+    crate::pack_health::pack_health(&groups?, profile.nominal_capacity_mah).ok()
 }
