@@ -133,7 +133,10 @@ pub fn config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(f
     let before = f.config(&db, "read", &s, "2", &["--json"]).expect(1).json();
     assert!(before["mismatches"].as_u64().unwrap() > 0, "{before}");
 
-    let report = f.config(&db, "write", &s, "2", &["--json"]).expect(0).json();
+    let report = f
+        .config(&db, "write", &s, "2", &["--json"])
+        .expect(0)
+        .json();
     assert_eq!(report["outcome"], "verified", "{report}");
     assert_eq!(report["saved"], true);
     let fields = report["fields"].as_array().unwrap();
@@ -202,7 +205,10 @@ pub fn an_acknowledged_write_that_is_not_stored_is_reported_failed(f: &Family) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", f.nostore]);
-    let report = f.config(&db, "write", &s, "1", &["--json"]).expect(1).json();
+    let report = f
+        .config(&db, "write", &s, "1", &["--json"])
+        .expect(1)
+        .json();
     assert_eq!(report["outcome"], "failed", "{report}");
     let failure = report["failure"].as_str().unwrap();
     let names = format!(
@@ -242,7 +248,10 @@ pub fn a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(f
     let db = dir.path().join("line.db");
     let (fault, name, register) = f.nopersist;
     let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", fault]);
-    let report = f.config(&db, "write", &s, "1", &["--json"]).expect(1).json();
+    let report = f
+        .config(&db, "write", &s, "1", &["--json"])
+        .expect(1)
+        .json();
     assert_eq!(report["outcome"], "failed", "{report}");
     let failure = report["failure"].as_str().unwrap();
     let names = format!("{name} (register {register}): not persisted");
@@ -320,9 +329,7 @@ macro_rules! family_tests {
 
         #[test]
         fn config_write_is_verified_persisted_and_logged_for_one_board_of_the_line() {
-            case::config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(
-                &$family,
-            );
+            case::config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(&$family);
         }
 
         #[test]
@@ -376,9 +383,7 @@ macro_rules! family_tests {
 
         #[test]
         fn a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes() {
-            case::a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(
-                &$family,
-            );
+            case::a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(&$family);
         }
 
         #[test]
