@@ -9,9 +9,23 @@ use packwright_protocol::modbus::{self, Direction, ExceptionCode, Request, Respo
 use packwright_protocol::pylon_ascii::{self, pace, values, Dialect, Frame};
 use proptest::prelude::*;
 
-fn drain_modbus(fr: &mut modbus::Framer, out: &mut Vec<Vec<u8>>) {
-    while let Some(f) = fr.next_frame() {
-        out.push(f);
+/// Every frame `fr` emits from `stream`, fed in pieces of `step` bytes.
+fn modbus_frames(mut fr: modbus::Framer, stream: &[u8], step: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for piece in stream.chunks(step) {
+        fr.push(piece);
+        while let Some(f) = fr.next_frame() {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Whether `frame` decodes as what a framer for `direction` must emit.
+fn decodes(direction: Direction, frame: &[u8]) -> bool {
+    match direction {
+        Direction::Replies => Response::decode(frame).is_ok(),
+        Direction::Requests => Request::decode(frame).is_ok(),
     }
 }
 
@@ -166,17 +180,9 @@ proptest! {
         let _ = Response::decode(&bytes);
         for (direction, address) in [(Direction::Replies, None), (Direction::Replies, Some(1)),
                                      (Direction::Requests, None)] {
-            let mut fr = modbus::Framer::new(direction, address);
-            let mut out = Vec::new();
-            for piece in bytes.chunks(step) {
-                fr.push(piece);
-                drain_modbus(&mut fr, &mut out);
-            }
+            let out = modbus_frames(modbus::Framer::new(direction, address), &bytes, step);
             for f in out {
-                match direction {
-                    Direction::Replies => prop_assert!(Response::decode(&f).is_ok()),
-                    Direction::Requests => prop_assert!(Request::decode(&f).is_ok()),
-                }
+                prop_assert!(decodes(direction, &f), "{:02X?}", f);
             }
         }
     }
@@ -205,17 +211,9 @@ proptest! {
                 body.resize(len - 2, 0);
                 stream.extend_from_slice(&modbus::with_crc(body));
             }
-            let mut fr = modbus::Framer::new(direction, None);
-            let mut out = Vec::new();
-            for piece in stream.chunks(step) {
-                fr.push(piece);
-                drain_modbus(&mut fr, &mut out);
-            }
+            let out = modbus_frames(modbus::Framer::new(direction, None), &stream, step);
             for f in out {
-                match direction {
-                    Direction::Replies => prop_assert!(Response::decode(&f).is_ok(), "{:02X?}", f),
-                    Direction::Requests => prop_assert!(Request::decode(&f).is_ok(), "{:02X?}", f),
-                }
+                prop_assert!(decodes(direction, &f), "{:02X?}", f);
             }
         }
     }
@@ -243,12 +241,7 @@ proptest! {
             stream.extend_from_slice(&junk);
             stream.extend_from_slice(f);
         }
-        let mut fr = modbus::Framer::new(Direction::Replies, Some(1));
-        let mut out = Vec::new();
-        for piece in stream.chunks(step) {
-            fr.push(piece);
-            drain_modbus(&mut fr, &mut out);
-        }
+        let out = modbus_frames(modbus::Framer::new(Direction::Replies, Some(1)), &stream, step);
         // A frame can end in bytes that, with the next, form a valid frame of their own only
         // by CRC coincidence; demand every sent frame, in order, among what came out.
         let mut it = out.iter();

@@ -10,7 +10,8 @@
 #![allow(dead_code)]
 
 use super::serial::{assert_plausible, packwright, read_json, Run, Sim};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
 
 /// What differs between the families; everything else is the same test.
 pub struct Family {
@@ -177,6 +178,9 @@ pub fn config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(f
     assert!(out.contains(&want), "{out}");
 }
 
+/// A client that waits 100 ms for a reply and tries 8 times: what lossy wire faults need.
+pub const PATIENT: [&str; 4] = ["--attempts", "8", "--timeout-ms", "100"];
+
 /// Transient wire faults: the write must still verify, the board hold the profile, and the
 /// simulator must have injected the fault.
 pub fn transient_fault_write(f: &Family, fault: &str, client: &[&str], causes_retries: bool) {
@@ -201,15 +205,22 @@ pub fn transient_fault_write(f: &Family, fault: &str, client: &[&str], causes_re
     assert!(s.injected(name) > 0, "the simulator never injected {fault}");
 }
 
-pub fn an_acknowledged_write_that_is_not_stored_is_reported_failed(f: &Family) {
+/// `config write --json` to the one board of a line with `fault`: it exits 1 reporting
+/// failure. The folder (kept alive), database, simulator and report.
+fn failed_write(f: &Family, fault: &str) -> (TempDir, PathBuf, Sim, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", f.nostore]);
+    let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", fault]);
     let report = f
         .config(&db, "write", &s, "1", &["--json"])
         .expect(1)
         .json();
     assert_eq!(report["outcome"], "failed", "{report}");
+    (dir, db, s, report)
+}
+
+pub fn an_acknowledged_write_that_is_not_stored_is_reported_failed(f: &Family) {
+    let (_dir, db, s, report) = failed_write(f, f.nostore);
     let failure = report["failure"].as_str().unwrap();
     let names = format!(
         "bms.cell_ov_trigger_mv (register {}): read back",
@@ -244,15 +255,8 @@ pub fn an_acknowledged_write_that_is_not_stored_is_reported_failed(f: &Family) {
 }
 
 pub fn a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(f: &Family) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
     let (fault, name, register) = f.nopersist;
-    let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", fault]);
-    let report = f
-        .config(&db, "write", &s, "1", &["--json"])
-        .expect(1)
-        .json();
-    assert_eq!(report["outcome"], "failed", "{report}");
+    let (_dir, db, _s, report) = failed_write(f, fault);
     let failure = report["failure"].as_str().unwrap();
     let names = format!("{name} (register {register}): not persisted");
     assert!(failure.starts_with(&names), "{failure}");
@@ -322,79 +326,52 @@ pub fn a_cell_over_the_written_threshold_trips_protection(f: &Family) {
     assert_eq!(snap["discharge_fet"], true);
 }
 
-/// The shared cases as `#[test]`s of the calling module, for `$family` (a [`Family`]).
+/// The shared cases as `#[test]`s of the calling module, for `$family` (a [`Family`]): each
+/// named after the function of this module it runs, or after the transient fault it injects.
 macro_rules! family_tests {
     ($family:expr) => {
-        use $crate::support::family as case;
-
-        #[test]
-        fn config_write_is_verified_persisted_and_logged_for_one_board_of_the_line() {
-            case::config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(&$family);
-        }
-
-        #[test]
-        fn dropped_bytes_are_retried() {
-            let client = ["--attempts", "8", "--timeout-ms", "100"];
-            case::transient_fault_write(&$family, "drop=0.2", &client, true);
-        }
-
-        #[test]
-        fn corrupted_checksums_are_retried() {
-            let client = ["--attempts", "8", "--timeout-ms", "100"];
-            case::transient_fault_write(&$family, "corrupt=0.2", &client, true);
-        }
-
-        #[test]
-        fn junk_between_frames_is_skipped() {
-            let client = ["--attempts", "8", "--timeout-ms", "100"];
-            case::transient_fault_write(&$family, "junk=0.5", &client, false);
-        }
-
-        #[test]
-        fn split_frames_are_reassembled() {
-            case::transient_fault_write(&$family, "split", &[], false);
-        }
-
-        #[test]
-        fn delayed_replies_within_the_timeout_are_taken() {
-            case::transient_fault_write(&$family, "delay=120", &["--timeout-ms", "400"], false);
-        }
-
-        /// Stale replies: every reply comes after the client gave up on its request, so each
-        /// one arrives while a retry waits. A late reply is only ever taken as the answer to
-        /// the same request (address, function, registers); the link then waits out
-        /// stragglers before the next request, so no read-back can be answered by an older
-        /// reply.
-        #[test]
-        fn stale_replies_are_never_taken_for_another_request() {
-            let client = ["--timeout-ms", "100", "--attempts", "4"];
-            case::transient_fault_write(&$family, "delay=150", &client, true);
-        }
-
-        #[test]
-        fn a_sleeping_board_is_woken_by_the_retry() {
-            case::transient_fault_write(&$family, "sleep=300", &["--timeout-ms", "150"], true);
-        }
-
-        #[test]
-        fn an_acknowledged_write_that_is_not_stored_is_reported_failed() {
-            case::an_acknowledged_write_that_is_not_stored_is_reported_failed(&$family);
-        }
-
-        #[test]
-        fn a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes() {
-            case::a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(&$family);
-        }
-
-        #[test]
-        fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified() {
-            case::an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified(&$family);
-        }
-
-        #[test]
-        fn a_cell_over_the_written_threshold_trips_protection() {
-            case::a_cell_over_the_written_threshold_trips_protection(&$family);
-        }
+        $crate::support::family::family_tests!(@cases $family;
+            config_write_is_verified_persisted_and_logged_for_one_board_of_the_line,
+            an_acknowledged_write_that_is_not_stored_is_reported_failed,
+            a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes,
+            an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified,
+            a_cell_over_the_written_threshold_trips_protection,
+        );
+        // (test, simulator fault, client arguments, whether the fault must cause retries)
+        $crate::support::family::family_tests!(@transient $family;
+            dropped_bytes_are_retried: "drop=0.2", $crate::support::family::PATIENT, true;
+            corrupted_checksums_are_retried: "corrupt=0.2", $crate::support::family::PATIENT, true;
+            junk_between_frames_is_skipped: "junk=0.5", $crate::support::family::PATIENT, false;
+            split_frames_are_reassembled: "split", [], false;
+            delayed_replies_within_the_timeout_are_taken: "delay=120", ["--timeout-ms", "400"], false;
+            /// Stale replies: every reply comes after the client gave up on its request, so
+            /// each one arrives while a retry waits. A late reply is only ever taken as the
+            /// answer to the same request (address, function, registers); the link then waits
+            /// out stragglers before the next request, so no read-back can be answered by an
+            /// older reply.
+            stale_replies_are_never_taken_for_another_request:
+                "delay=150", ["--timeout-ms", "100", "--attempts", "4"], true;
+            a_sleeping_board_is_woken_by_the_retry: "sleep=300", ["--timeout-ms", "150"], true;
+        );
+    };
+    (@cases $family:expr; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::support::family::$case(&$family);
+            }
+        )*
+    };
+    (@transient $family:expr;
+     $($(#[$doc:meta])* $name:ident: $fault:literal, $client:expr, $retries:literal;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                let client: &[&str] = &$client;
+                $crate::support::family::transient_fault_write(&$family, $fault, client, $retries);
+            }
+        )*
     };
 }
 pub(crate) use family_tests;
