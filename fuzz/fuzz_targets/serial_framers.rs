@@ -1,11 +1,14 @@
 //! `cargo +nightly fuzz run serial_framers`: the JBD, Daly, JK 4E 57, Pylontech-style ASCII
 //! and Modbus RTU stream framers and decoders on arbitrary bytes split at arbitrary points,
 //! with the decoders the JK PB and Pace clients use (settings block, device info, Pace groups
-//! in their read layout and back to the write layout).
+//! in their read layout and back to the write layout), the identity and command decoders of
+//! the ASCII dialects, the JBD request/reply and payload decoders, and `bms decode`'s entry
+//! point for the serial families ([`packwright_protocol::family::describe`]).
 //! They must never panic, and every frame a framer emits must decode as a whole frame.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use packwright_protocol::family::{self, SerialFamily};
 use packwright_protocol::framing::{FrameFormat, StreamFramer};
 use packwright_protocol::jk_pb::{self, BlockImage};
 use packwright_protocol::modbus::{self, Direction};
@@ -46,6 +49,12 @@ fuzz_target!(|data: &[u8]| {
         feed(jbd::framer(direction), data, |f| {
             assert!(jbd::RawFrame::parse(f).is_ok());
             let _ = jbd::describe(f);
+            let _ = jbd::Request::decode(f);
+            if let Ok(jbd::Response { data, .. }) = jbd::Response::decode(f) {
+                let _ = jbd::BasicInfo::decode(&data);
+                let _ = jbd::ErrorCounters::decode(&data);
+                let _ = jbd::BlockParams::decode(&data);
+            }
         });
     }
     feed(daly::framer(), data, |f| {
@@ -63,6 +72,15 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = values::AlarmInfo::decode(&frame.info);
         let _ = values::SystemParameters::decode(&frame.info);
+        let _ = values::ManufacturerInfo::decode(&frame.info);
+        let _ = values::SerialNumber::decode(&frame.info);
+        let _ = values::Firmware::decode(&frame.info);
+        let _ = values::ChargeManagement::decode(&frame.info);
+        let _ = values::SetChargeManagement::decode(&frame.info);
+        // A simulator's reading of the frame as a request, in every dialect.
+        for d in [Dialect::Pylontech, Dialect::Pace, Dialect::Seplos] {
+            let _ = pylon_ascii::Command::decode(d, &frame);
+        }
         if let Some(kind) = pace::ParamKind::from_write_cid2(frame.cid2) {
             let _ = (kind, pace::decode_write_request(&frame));
         }
@@ -84,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
     let mut settings = BlockImage::new(jk_pb::SETTINGS_BLOCK, jk_pb::SETTINGS_LEN);
     let _ = settings.apply_read(jk_pb::SETTINGS_BLOCK, data);
     let _ = jk_pb::Settings::decode(&settings);
+    let _ = jk_pb::Switches::decode(&settings);
     let mut info = BlockImage::new(jk_pb::INFO_BLOCK, jk_pb::INFO_LEN);
     let _ = info.apply_read(jk_pb::INFO_BLOCK, data);
     let _ = jk_pb::DeviceInfo::decode(&info);
@@ -93,4 +112,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = jk_serial::Frame::decode(data);
     let _ = pylon_ascii::Frame::decode(data);
     let _ = modbus::Response::decode(data);
+    let _ = modbus::Request::decode(data);
+    for f in SerialFamily::ALL {
+        let _ = family::describe(f, data);
+    }
 });

@@ -6,7 +6,7 @@
 use super::support::pty::Pty;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> PathBuf {
@@ -22,6 +22,33 @@ fn pw(db: &Path) -> Command {
         .env_remove("PACKWRIGHT_BUSY_TIMEOUT_MS")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
+}
+
+/// `out`, which must have succeeded (its stderr says why not).
+#[track_caller]
+fn succeeded(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `cells import FILE` on `db`, run to its end.
+fn import(db: &Path, file: &Path) -> Output {
+    pw(db).args(["cells", "import"]).arg(file).output().unwrap()
+}
+
+/// An export of `n` cells `{prefix}…` whose last row is `last` is refused as a whole (exit 2),
+/// the error naming `error`.
+#[track_caller]
+fn import_refused(dir: &Path, db: &Path, prefix: &str, n: usize, last: &str, error: &str) {
+    let file = export(dir, &format!("{prefix}.csv"), prefix, n, Some(last));
+    let out = import(db, &file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(error), "{stderr}");
 }
 
 /// An export of `n` LFP cells `{prefix}0000000…`; `last` replaces the last row's text.
@@ -66,28 +93,13 @@ fn raw_counts(db: &Path) -> (i64, i64) {
 }
 
 fn listed(db: &Path) -> usize {
-    let out = pw(db).args(["cells", "list", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(pw(db).args(["cells", "list", "--json"]).output().unwrap());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["items"].as_array().unwrap().len()
 }
 
 fn seed(dir: &Path, db: &Path) {
-    let file = export(dir, "seed.csv", "S", 20, None);
-    let out = pw(db)
-        .args(["cells", "import"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(import(db, &export(dir, "seed.csv", "S", 20, None)));
 }
 
 /// Wait until the import running as `child` has staged at least `rows` cells.
@@ -112,48 +124,25 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
     seed(dir.path(), &db);
-    let n = 10_001; // three chunks of 4,000 rows, the fault in the last one
-    let bad = export(
+    // Three chunks of 4,000 rows, the fault in the last one: line 10002.
+    import_refused(
         dir.path(),
-        "bad.csv",
+        &db,
         "B",
-        n,
-        Some("B-last,LFP,26o,0.25,3.30,1.0,M"),
-    );
-    let out = pw(&db)
-        .args(["cells", "import"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!("line {}, column capacity_ah", n + 1)),
-        "{stderr}"
+        10_001,
+        "B-last,LFP,26o,0.25,3.30,1.0,M",
+        "line 10002, column capacity_ah",
     );
     assert_eq!(listed(&db), 20);
     assert_eq!(raw_counts(&db), (20, 0), "staged rows were left behind");
     // An id the database already has, far into the file: the same.
-    let taken = export(
+    import_refused(
         dir.path(),
-        "taken.csv",
+        &db,
         "T",
-        n,
-        Some("S0000003,LFP,260,0.25,3.30,1.0,M"),
-    );
-    let out = pw(&db)
-        .args(["cells", "import"])
-        .arg(&taken)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "line {}, column id: cell 'S0000003' is already in the database (available)",
-            n + 1
-        )),
-        "{stderr}"
+        10_001,
+        "S0000003,LFP,260,0.25,3.30,1.0,M",
+        "line 10002, column id: cell 'S0000003' is already in the database (available)",
     );
     assert_eq!(raw_counts(&db), (20, 0));
 }
@@ -162,23 +151,13 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
 fn intake_scale_a_duplicate_id_chunks_apart_is_named_by_both_lines() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    let file = export(
+    import_refused(
         dir.path(),
-        "dup.csv",
+        &db,
         "D",
         9_000,
-        Some("D0000007,LFP,260,0.25,3.30,1.0,M"),
-    );
-    let out = pw(&db)
-        .args(["cells", "import"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("line 9001, column id: duplicate id 'D0000007' (first on line 9)"),
-        "{stderr}"
+        "D0000007,LFP,260,0.25,3.30,1.0,M",
+        "line 9001, column id: duplicate id 'D0000007' (first on line 9)",
     );
     assert_eq!(raw_counts(&db), (0, 0));
 }
@@ -214,17 +193,7 @@ fn intake_scale_an_import_killed_midway_is_invisible_and_the_next_import_removes
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     // The next import removes the dead one's cells and may take its ids.
-    let again = export(dir.path(), "again.csv", "K", 5, None);
-    let out = pw(&db)
-        .args(["cells", "import"])
-        .arg(&again)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(import(&db, &export(dir.path(), "again.csv", "K", 5, None)));
     assert_eq!(raw_counts(&db), (25, 0));
     assert_eq!(listed(&db), 25);
 }
@@ -245,24 +214,16 @@ fn intake_scale_other_writers_get_the_lock_while_a_large_import_runs() {
     wait_staged(&db, &mut child, 4_000, 20);
     // A reject (a write) finishes while the import is still staging: it was let in between
     // chunks instead of waiting for the whole import.
-    let out = pw(&db)
-        .args(["cells", "reject", "S0000002", "--reason", "dented"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        pw(&db)
+            .args(["cells", "reject", "S0000002", "--reason", "dented"])
+            .output()
+            .unwrap(),
     );
     let (_, staged) = raw_counts(&db);
     assert_eq!(staged, 1, "the reject only got in after the import");
     assert!(child.try_wait().unwrap().is_none());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(child.wait_with_output().unwrap());
     assert_eq!(raw_counts(&db), (400_020, 0));
     let out = pw(&db)
         .args(["cells", "show", "S0000002", "--json"])
@@ -278,12 +239,7 @@ fn intake_scale_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
     let file = export(dir.path(), "p.csv", "P", 20_000, None);
     // Piped: stderr holds the messages and nothing else, stdout the result.
     let db = dir.path().join("piped.db");
-    let out = pw(&db)
-        .args(["cells", "import"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = succeeded(import(&db, &file));
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr:?}");
@@ -303,20 +259,17 @@ fn intake_scale_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
         String::from_utf8(out.stdout).unwrap(),
         format!("imported 20000 cells from {} (batch 1)\n", file.display())
     );
-    let out = pw(&db)
-        .args([
-            "match",
-            "--profile",
-            "lfp-16s1p-280ah",
-            "--commit",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        pw(&db)
+            .args([
+                "match",
+                "--profile",
+                "lfp-16s1p-280ah",
+                "--commit",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
     );
     assert!(
         out.stderr.is_empty(),
