@@ -5,7 +5,7 @@
 use crate::domain::Cell;
 use crate::profile::{Profile, ProfileSource};
 use crate::store::prelude::*;
-use crate::store::{Actor, NewPack, Store, StoreError};
+use crate::store::{Actor, NewPack, StoreError};
 use packwright_matching::{CellInput, MatchSpec};
 pub use packwright_matching::{MatchError, MatchOutcome, MatchedPack};
 
@@ -54,7 +54,7 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<MatchOutcome, MatchE
 /// profile text (`source`) with each.
 /// Returns the new pack ids, in the order given.
 pub fn commit(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     profile: &Profile,
     source: Option<&ProfileSource>,

@@ -836,7 +836,7 @@ async fn set_and_verify(
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_existing_store()?;
     // A write whose process was killed reads as aborted, not `started` for ever.
-    store.abort_orphaned_bms_writes(&ctx.actor.station, crate::eol::process_alive)?;
+    store.abort_orphaned_bms_writes(&ctx.actor.station, &crate::eol::process_alive)?;
     let rows = store.recent_bms_writes(args.limit)?;
     if args.json {
         let mut out = Vec::new();

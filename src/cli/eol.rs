@@ -196,7 +196,7 @@ async fn connected(handle: &BmsHandle, within: Duration) -> Result<(), String> {
 /// The store, with this station's orphaned runs marked aborted, and the pack named by `key`.
 fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(Store, Pack)> {
     let mut store = ctx.open_existing_store()?;
-    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
+    store.abort_orphaned_eol_runs(&ctx.actor.station, &process_alive)?;
     let pack = packs::find(&store, key)?;
     Ok((store, pack))
 }

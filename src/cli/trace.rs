@@ -22,7 +22,7 @@ pub struct TraceArgs {
 pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_existing_store()?;
     // Runs left `running` by a killed process show as what they are.
-    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
+    store.abort_orphaned_eol_runs(&ctx.actor.station, &process_alive)?;
     let lineage = trace::lineage(&store, &args.code)?
         .with_context(|| {
             format!(

@@ -13,7 +13,6 @@ use crate::eol::process_alive;
 use crate::eol::runner::Timing;
 use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
 use crate::profile::Profile;
-use crate::store::prelude::*;
 use packwright_protocol::ProtocolKind;
 use std::fmt;
 use tokio::sync::watch;
@@ -128,7 +127,7 @@ pub async fn configure_pack(
     opts: &SessionOptions,
 ) -> Result<Configured> {
     let store = station.open()?;
-    let (pack, profile) = pack_and_profile(&store, pack)?;
+    let (pack, profile) = pack_and_profile(&*store, pack)?;
     let mut log = WriteLog {
         store,
         actor: station.actor.clone(),
@@ -192,7 +191,7 @@ pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<Str
 async fn restore_with(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>> {
     // Writes this station's dead processes left `started` are closed first, saying so.
     log.store
-        .abort_orphaned_bms_writes(&log.actor.station, process_alive)?;
+        .abort_orphaned_bms_writes(&log.actor.station, &process_alive)?;
     if log.store.open_board_journal(Some(bms.port()))?.is_empty() {
         return Ok(Vec::new());
     }
@@ -303,9 +302,9 @@ pub async fn test_pack<O: Operator>(
     let mut store = station.open().map_err(ServiceError::from)?;
     // A run whose process died reads as aborted before this station starts another.
     store
-        .abort_orphaned_eol_runs(&station.actor.station, process_alive)
+        .abort_orphaned_eol_runs(&station.actor.station, &process_alive)
         .map_err(ServiceError::from)?;
-    let (pack, profile) = pack_and_profile(&store, &req.pack)?;
+    let (pack, profile) = pack_and_profile(&*store, &req.pack)?;
     super::packs::testable(&pack)?;
     check_protocol(&profile, req.link.bms.protocol())?;
     // A board an earlier run left holding test settings is put back before this run starts.
@@ -334,7 +333,7 @@ pub async fn test_pack<O: Operator>(
     );
     bench.pack_id = Some(pack.id);
     let mut journal = StoreJournal {
-        store: &mut store,
+        store: &mut *store,
         actor: station.actor.clone(),
     };
     let spec = RunSpec {

@@ -4,7 +4,7 @@
 use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, PackStatus};
 use crate::store::prelude::*;
-use crate::store::{Actor, PackEffect, Store};
+use crate::store::{Actor, PackEffect};
 
 /// What rejecting a cell did, as the faces say it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -21,7 +21,7 @@ pub struct Rejected {
 /// (its slot opens, and the answer says what the pack now needs); a cell of an assembled,
 /// configured, tested or held pack puts that pack on hold.
 pub fn reject(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     id: &str,
     scrap: bool,
@@ -118,7 +118,7 @@ pub fn reject(
 
 /// Return a rejected or scrapped cell to stock, with the reason. A cell still in a live pack
 /// (on hold, say) is refused: rework or scrap that pack.
-pub fn unreject(store: &mut Store, actor: &Actor, id: &str, reason: &str) -> Result<()> {
+pub fn unreject(store: &mut dyn LineStore, actor: &Actor, id: &str, reason: &str) -> Result<()> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(ServiceError::Refused(format!(
@@ -161,7 +161,12 @@ pub fn unreject(store: &mut Store, actor: &Actor, id: &str, reason: &str) -> Res
 }
 
 /// Record the source module code of cells already imported (all or none).
-pub fn set_source(store: &mut Store, actor: &Actor, ids: &[String], code: &str) -> Result<()> {
+pub fn set_source(
+    store: &mut dyn LineStore,
+    actor: &Actor,
+    ids: &[String],
+    code: &str,
+) -> Result<()> {
     let code = code.trim();
     if code.is_empty() {
         return Err(ServiceError::Refused("the module code is empty".into()));

@@ -8,7 +8,7 @@ use crate::domain::Pack;
 use crate::label::printer::{self, PrintError, PrintReport, PrinterTarget};
 use crate::label::{self, LabelFields, LabelTemplate};
 use crate::store::prelude::*;
-use crate::store::{LabelOutcome, NewLabelPrint, Store};
+use crate::store::{LabelOutcome, NewLabelPrint};
 use serde::Serialize;
 
 /// A pack's label, rendered.
@@ -75,7 +75,7 @@ fn local_date(stamp: &str) -> String {
 }
 
 /// Render the label of the pack `key` names, as printed at `station_name`.
-pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label> {
+pub fn render(store: &dyn LineStore, key: &PackKey, station_name: &str) -> Result<Label> {
     let pack = match key {
         PackKey::Id(id) => store.get_pack(*id)?,
         PackKey::Text(text) => store.find_pack(text)?,
@@ -116,7 +116,7 @@ pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label>
 /// printer or a failed hand-over is logged as such and returned as a device error.
 pub fn print(station: &Station, key: &PackKey, target: &PrinterTarget) -> Result<(Label, Printed)> {
     let mut store = station.open()?;
-    let label = render(&store, key, &station.actor.station)?;
+    let label = render(&*store, key, &station.actor.station)?;
     let printer_name = target.to_string();
     let id = store.begin_label_print(
         &station.actor,

@@ -13,7 +13,7 @@ pub mod packs;
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
 use crate::store::prelude::*;
-use crate::store::{Actor, Store, StoreError};
+use crate::store::{Actor, DynStore, Store, StoreError};
 use std::path::PathBuf;
 
 /// This station: where its records are and who is working at it.
@@ -25,8 +25,8 @@ pub struct Station {
 
 impl Station {
     /// A connection to the station's records (each task has its own).
-    pub fn open(&self) -> std::result::Result<Store, StoreError> {
-        Store::open(&self.db)
+    pub fn open(&self) -> std::result::Result<DynStore, StoreError> {
+        Ok(Box::new(Store::open(&self.db)?))
     }
 }
 
@@ -52,7 +52,7 @@ pub enum ServiceError {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// The pack named by `key` (its code or `#number`/number) and the profile it was matched for.
-pub fn pack_and_profile(store: &Store, key: &PackKey) -> Result<(Pack, Profile)> {
+pub fn pack_and_profile(store: &dyn LineStore, key: &PackKey) -> Result<(Pack, Profile)> {
     let pack = match key {
         PackKey::Id(id) => store.get_pack(*id)?,
         PackKey::Text(text) => store.find_pack(text)?,

@@ -64,7 +64,7 @@ pub trait BmsWriteLog {
     fn abort_orphaned_bms_writes(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>>;
 
     /// Record the start of an attempt; returns its id.
@@ -105,7 +105,7 @@ impl BmsWriteLog for Store {
     fn abort_orphaned_bms_writes(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
         let stamp = self.now();
         let tx = super::write_tx(self.conn_mut())?;
@@ -115,7 +115,7 @@ impl BmsWriteLog for Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut aborted = Vec::new();
         for (id, pid) in candidates {
-            if pid.is_some_and(&alive) {
+            if pid.is_some_and(alive) {
                 continue;
             }
             let who = pid.map_or("its process".to_string(), |p| format!("process {p}"));
@@ -362,16 +362,16 @@ mod tests {
         let id = store.begin_bms_write(&actor, &attempt).unwrap();
         // This process is alive: nothing changes.
         assert!(store
-            .abort_orphaned_bms_writes("bench-2", |_| true)
+            .abort_orphaned_bms_writes("bench-2", &|_| true)
             .unwrap()
             .is_empty());
         assert!(store
-            .abort_orphaned_bms_writes("other", |_| false)
+            .abort_orphaned_bms_writes("other", &|_| false)
             .unwrap()
             .is_empty());
         assert_eq!(
             store
-                .abort_orphaned_bms_writes("bench-2", |_| false)
+                .abort_orphaned_bms_writes("bench-2", &|_| false)
                 .unwrap(),
             [id]
         );

@@ -91,7 +91,7 @@ pub trait EolRecords {
     fn abort_orphaned_eol_runs(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>>;
 
     /// Every run of a pack, oldest first.
@@ -213,7 +213,7 @@ impl EolRecords for Store {
     fn abort_orphaned_eol_runs(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
         let tx = super::write_tx(self.conn_mut())?;
         let candidates: Vec<(i64, Option<i64>)> = tx
@@ -222,7 +222,7 @@ impl EolRecords for Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut aborted = Vec::new();
         for (id, pid) in candidates {
-            if pid.is_some_and(&alive) {
+            if pid.is_some_and(alive) {
                 continue;
             }
             let reason = match pid {
@@ -390,7 +390,7 @@ mod tests {
             .unwrap();
 
         let aborted = store
-            .abort_orphaned_eol_runs("st1", |pid| pid == 222)
+            .abort_orphaned_eol_runs("st1", &|pid| pid == 222)
             .unwrap();
         assert_eq!(aborted, vec![dead]);
         let h = store.eol_run(dead).unwrap().unwrap();

@@ -71,6 +71,9 @@ impl<T> LineStore for T where
 {
 }
 
+/// A connection to the line's records of either backend, owned by one task.
+pub type DynStore = Box<dyn LineStore + Send>;
+
 use crate::clock::Clock;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -312,6 +315,9 @@ impl Store {
 
 /// The station's own records: its event log, the console's saved state, the file's health.
 pub trait StationRecords {
+    /// Where this connection's "now" comes from, as its records are stamped.
+    fn clock(&self) -> &Clock;
+
     /// `PRAGMA integrity_check`: `ok` or the list of problems.
     fn integrity_check(&self) -> Result<String>;
 
@@ -327,6 +333,10 @@ pub trait StationRecords {
 }
 
 impl StationRecords for Store {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     fn integrity_check(&self) -> Result<String> {
         let rows: Vec<String> = self
             .conn

@@ -164,7 +164,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     init_logging(&opts.log_file)?;
     let mut store = Store::open(&opts.db)?;
     // A test left running by a console that died (killed, power cut) is recorded as aborted.
-    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, crate::eol::process_alive)?;
+    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, &crate::eol::process_alive)?;
     if !orphans.is_empty() {
         tracing::warn!(?orphans, "test runs of dead processes marked aborted");
     }
