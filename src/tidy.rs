@@ -31,11 +31,12 @@ const IMPURE: &[&str] = &[
 
 const RULES: &[Rule] = &[
     Rule {
-        name: "SQL and rusqlite only inside store/",
+        name: "SQL, rusqlite and postgres only inside store/",
         scope: &["src/"],
         except: &["src/store/", "src/tidy.rs"],
         forbidden: &[
             "rusqlite",
+            "postgres::",
             "\"SELECT ",
             "\"INSERT ",
             "\"UPDATE ",

@@ -13,7 +13,7 @@ pub mod packs;
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
 use crate::store::prelude::*;
-use crate::store::{Actor, DynStore, Store, StoreError};
+use crate::store::{Actor, DynStore, StoreError};
 use std::path::PathBuf;
 
 /// This station: where its records are and who is working at it.
@@ -26,7 +26,7 @@ pub struct Station {
 impl Station {
     /// A connection to the station's records (each task has its own).
     pub fn open(&self) -> std::result::Result<DynStore, StoreError> {
-        Ok(Box::new(Store::open(&self.db)?))
+        crate::store::open(&self.db)
     }
 }
 

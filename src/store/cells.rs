@@ -178,20 +178,21 @@ mod tests {
 
     #[test]
     fn import_is_all_or_nothing_against_the_database() {
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            ..Default::default()
-        };
-        let first = parse_csv("a.csv", "id,capacity_mah\nc1,1000\nc2,1001\n", &d).unwrap();
-        store.import_cells(&actor(), "a.csv", &first).unwrap();
-        let second = parse_csv("b.csv", "id,capacity_mah\nc3,1000\nc1,999\n", &d).unwrap();
-        let err = store
-            .import_cells(&actor(), "b.csv", &second)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3") && err.contains("c1"), "{err}");
-        assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 2);
-        assert!(store.get_cell("c3").unwrap().is_none());
+        crate::store::testing::each_backend(|store| {
+            let d = IntakeDefaults {
+                chemistry: Some(Chemistry::Lfp),
+                ..Default::default()
+            };
+            let first = parse_csv("a.csv", "id,capacity_mah\nc1,1000\nc2,1001\n", &d).unwrap();
+            store.import_cells(&actor(), "a.csv", &first).unwrap();
+            let second = parse_csv("b.csv", "id,capacity_mah\nc3,1000\nc1,999\n", &d).unwrap();
+            let err = store
+                .import_cells(&actor(), "b.csv", &second)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 3") && err.contains("c1"), "{err}");
+            assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 2);
+            assert!(store.get_cell("c3").unwrap().is_none());
+        });
     }
 }

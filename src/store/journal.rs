@@ -177,44 +177,44 @@ impl JournalRecords for Store {
 mod tests {
     use super::*;
     use crate::domain::PackStatus;
-    use crate::store::prelude::*;
-    use crate::store::testing::{actor, assemble, store_with_pack};
+    use crate::store::testing::{actor, assemble};
 
     #[test]
     fn an_open_entry_unpasses_its_pack_until_closed_and_history_keeps_every_status() {
-        let (mut store, pack) = store_with_pack();
-        assemble(&mut store, pack, "PW1");
-        store.set_pack_status(pack, PackStatus::Passed).unwrap();
-        let change = JournalChange {
-            pack_id: Some(pack),
-            port: "/dev/ttyUSB0",
-            board: Some("PW1"),
-            profile: "p",
-            register: 0x24,
-            original_raw: 3650,
-            test_raw: 3300,
-            purpose: "EOL over-voltage test",
-        };
-        let ids = store.journal_board_changes(&actor(), &[change]).unwrap();
-        assert!(store.pack_has_open_journal(pack).unwrap());
-        let status = store.get_pack(pack).unwrap().unwrap().status;
-        assert_eq!(status, PackStatus::Configured);
-        let open = store.open_board_journal(Some("/dev/ttyUSB0")).unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!((open[0].register, open[0].original_raw), (0x24, 3650));
-        assert!(store
-            .open_board_journal(Some("/dev/other"))
-            .unwrap()
-            .is_empty());
-        store.close_board_journal(&ids, "restored").unwrap();
-        assert!(store.open_board_journal(None).unwrap().is_empty());
-        assert!(!store.pack_has_open_journal(pack).unwrap());
-        let history: Vec<String> = store
-            .pack_status_history(pack)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.status)
-            .collect();
-        assert_eq!(history, ["matched", "assembled", "passed", "configured"]);
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            assemble(store, pack, "PW1");
+            store.set_pack_status(pack, PackStatus::Passed).unwrap();
+            let change = JournalChange {
+                pack_id: Some(pack),
+                port: "/dev/ttyUSB0",
+                board: Some("PW1"),
+                profile: "p",
+                register: 0x24,
+                original_raw: 3650,
+                test_raw: 3300,
+                purpose: "EOL over-voltage test",
+            };
+            let ids = store.journal_board_changes(&actor(), &[change]).unwrap();
+            assert!(store.pack_has_open_journal(pack).unwrap());
+            let status = store.get_pack(pack).unwrap().unwrap().status;
+            assert_eq!(status, PackStatus::Configured);
+            let open = store.open_board_journal(Some("/dev/ttyUSB0")).unwrap();
+            assert_eq!(open.len(), 1);
+            assert_eq!((open[0].register, open[0].original_raw), (0x24, 3650));
+            assert!(store
+                .open_board_journal(Some("/dev/other"))
+                .unwrap()
+                .is_empty());
+            store.close_board_journal(&ids, "restored").unwrap();
+            assert!(store.open_board_journal(None).unwrap().is_empty());
+            assert!(!store.pack_has_open_journal(pack).unwrap());
+            let history: Vec<String> = store
+                .pack_status_history(pack)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.status)
+                .collect();
+            assert_eq!(history, ["matched", "assembled", "passed", "configured"]);
+        });
     }
 }

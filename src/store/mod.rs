@@ -17,6 +17,7 @@ mod journal;
 mod labels;
 mod migrations;
 mod packs;
+mod pg;
 mod states;
 mod stats;
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
+pub use pg::{is_url, PgStore, PG_MIGRATIONS};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
@@ -104,11 +106,75 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The line database could not be reached (or the connection was lost).
+    #[error("cannot reach the line database {url}: {}; check --db or PACKWRIGHT_DB, the network and that the server runs", pg_message(source))]
+    Unreachable {
+        url: String,
+        source: postgres::Error,
+    },
+    #[error("line database error: {}", pg_message(.0))]
+    Pg(postgres::Error),
     #[error(transparent)]
     Clock(#[from] crate::clock::BadClock),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What the server said, else the driver's own words.
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    /// A race another station won is a refusal, as SQLite's own checks give it: a row this
+    /// change needed was taken (unique), or the server broke a deadlock or a serialization
+    /// conflict by aborting this transaction (nothing of it was kept).
+    fn from(e: postgres::Error) -> StoreError {
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!(
+                "another record already holds this: {}; nothing was changed",
+                pg_message(&e)
+            )),
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                StoreError::Conflict(
+                    "another station changed the same records at the same moment; nothing was changed, try again"
+                        .to_string(),
+                )
+            }
+            _ => StoreError::Pg(e),
+        }
+    }
+}
+
+/// A connection to the records `db` names: a line database for a `postgres://` URL, else the
+/// SQLite file (created if missing).
+pub fn open(db: &Path) -> Result<DynStore> {
+    if is_url(db) {
+        return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
+    }
+    Ok(Box::new(Store::open(db)?))
+}
+
+/// [`open`] for commands that only read: a SQLite file that does not exist is an error and
+/// nothing is created (a line database always exists or is unreachable).
+pub fn open_existing(db: &Path) -> Result<DynStore> {
+    if is_url(db) {
+        return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
+    }
+    Ok(Box::new(Store::open_existing(db)?))
+}
 
 /// What is wrong with the database file or its machine, when an error says so: the cases a
 /// user fixes outside Packwright (exit 4), told apart for a clear message.

@@ -431,7 +431,6 @@ mod tests {
     use super::*;
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
-    use crate::store::prelude::*;
 
     #[test]
     fn reserved_cells_cannot_be_committed_twice() {
@@ -439,31 +438,33 @@ mod tests {
             station: "s".into(),
             operator: "o".into(),
         };
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            ..Default::default()
-        };
-        let cells = parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\nc,1000\n", &d).unwrap();
-        store.import_cells(&actor, "a.csv", &cells).unwrap();
-        let pack = NewPack {
-            groups: vec![vec!["a".into()], vec!["b".into()]],
-            metrics_json: "{}".into(),
-        };
-        let ids = store
-            .commit_packs(&actor, "p", std::slice::from_ref(&pack))
-            .unwrap();
-        let got = store.get_pack(ids[0]).unwrap().unwrap();
-        assert_eq!(got.groups, pack.groups);
-        let again = NewPack {
-            groups: vec![vec!["c".into()], vec!["a".into()]],
-            metrics_json: "{}".into(),
-        };
-        assert!(store.commit_packs(&actor, "p", &[again]).is_err());
-        // The failed commit left c available.
-        assert_eq!(
-            store.get_cell("c").unwrap().unwrap().status,
-            crate::domain::CellStatus::Available
-        );
+        crate::store::testing::each_backend(|store| {
+            let d = IntakeDefaults {
+                chemistry: Some(Chemistry::Lfp),
+                ..Default::default()
+            };
+            let cells =
+                parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\nc,1000\n", &d).unwrap();
+            store.import_cells(&actor, "a.csv", &cells).unwrap();
+            let pack = NewPack {
+                groups: vec![vec!["a".into()], vec!["b".into()]],
+                metrics_json: "{}".into(),
+            };
+            let ids = store
+                .commit_packs(&actor, "p", std::slice::from_ref(&pack))
+                .unwrap();
+            let got = store.get_pack(ids[0]).unwrap().unwrap();
+            assert_eq!(got.groups, pack.groups);
+            let again = NewPack {
+                groups: vec![vec!["c".into()], vec!["a".into()]],
+                metrics_json: "{}".into(),
+            };
+            assert!(store.commit_packs(&actor, "p", &[again]).is_err());
+            // The failed commit left c available.
+            assert_eq!(
+                store.get_cell("c").unwrap().unwrap().status,
+                crate::domain::CellStatus::Available
+            );
+        });
     }
 }
