@@ -5,7 +5,6 @@ use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::services;
-use crate::store::prelude::*;
 use crate::store::CellFilter;
 use crate::text::printable;
 use anyhow::Context as _;
@@ -178,9 +177,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let store = ctx.open_existing_store()?;
             let cell = store
                 .get_cell(&id)?
-                .with_context(|| {
-                    format!("no cell '{}' in {}", printable(&id), store.path().display())
-                })
+                .with_context(|| format!("no cell '{}' in {}", printable(&id), store.location()))
                 .map_err(input_error)?;
             let pack = store.pack_of_cell(&id)?;
             if json {
@@ -218,7 +215,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         CellsCommand::Reject { id, reason, scrap } => {
             let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let mut store = ctx.open_store()?;
-            let done = services::cells::reject(&mut store, &ctx.actor, &id, scrap, &reason)
+            let done = services::cells::reject(&mut *store, &ctx.actor, &id, scrap, &reason)
                 .map_err(service_error)?;
             println!(
                 "cell {} {}: {}",
@@ -233,7 +230,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         CellsCommand::Unreject { id, reason } => {
             let mut store = ctx.open_store()?;
-            services::cells::unreject(&mut store, &ctx.actor, &id, &reason)
+            services::cells::unreject(&mut *store, &ctx.actor, &id, &reason)
                 .map_err(service_error)?;
             println!(
                 "cell {} back to available: {}",
@@ -244,7 +241,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         CellsCommand::Source { ids, module } => {
             let mut store = ctx.open_store()?;
-            services::cells::set_source(&mut store, &ctx.actor, &ids, &module)
+            services::cells::set_source(&mut *store, &ctx.actor, &ids, &module)
                 .map_err(service_error)?;
             println!(
                 "source module {} recorded for {} cells",

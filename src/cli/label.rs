@@ -4,7 +4,6 @@
 use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::label::PrinterTarget;
 use crate::services::{self, PackKey};
-use crate::store::prelude::*;
 use crate::text::printable;
 use clap::Subcommand;
 use serde::Serialize;
@@ -55,7 +54,7 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
             let key = PackKey::Text(pack);
             if zpl {
                 let store = ctx.open_existing_store()?;
-                let label = services::labels::render(&store, &key, &ctx.actor.station)
+                let label = services::labels::render(&*store, &key, &ctx.actor.station)
                     .map_err(service_error)?;
                 print!("{}", label.zpl);
                 return Ok(EXIT_OK);
@@ -91,7 +90,7 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         LabelCommand::History { pack, json } => {
             let store = ctx.open_existing_store()?;
-            let found = super::packs::find(&store, &pack)?;
+            let found = super::packs::find(&*store, &pack)?;
             let prints = store.label_prints(found.id)?;
             if json {
                 print_json(

@@ -5,7 +5,6 @@ use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
 use crate::profile::Profile;
-use crate::store::prelude::*;
 use crate::store::CellFilter;
 use clap::Args;
 use std::path::PathBuf;
@@ -73,7 +72,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
         Some(
-            matching::commit(&mut store, &ctx.actor, &profile, Some(&source), &chosen)
+            matching::commit(&mut *store, &ctx.actor, &profile, Some(&source), &chosen)
                 .map_err(input_error)?,
         )
     } else {

@@ -219,9 +219,12 @@ impl Context {
         }
     }
 
-    /// Open the database for a command that writes: created if it does not exist (said once
-    /// on stderr).
-    pub fn open_store(&self) -> anyhow::Result<Store> {
+    /// Open the database for a command that writes: a line database (`postgres://…`), or a
+    /// SQLite file created if it does not exist (said once on stderr).
+    pub fn open_store(&self) -> anyhow::Result<crate::store::DynStore> {
+        if crate::store::is_url(&self.db) {
+            return Ok(crate::store::open(&self.db)?);
+        }
         let new = !self.db.exists();
         let store = Store::open(&self.db)?;
         if new {
@@ -230,19 +233,19 @@ impl Context {
                 eprintln!("packwright: created a new database {}", self.db.display())
             });
         }
-        Ok(store)
+        Ok(Box::new(store))
     }
 
-    /// Open the database for a command that only reads: one that does not exist is an error
-    /// (exit 4), never created.
-    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
-        Ok(Store::open_existing(&self.db)?)
+    /// Open the database for a command that only reads: a SQLite file that does not exist is
+    /// an error (exit 4), never created.
+    pub fn open_existing_store(&self) -> anyhow::Result<crate::store::DynStore> {
+        Ok(crate::store::open_existing(&self.db)?)
     }
 
     /// This station, for the line services (which write: the database is created here if it
     /// does not exist yet, and said so).
     pub fn station(&self) -> crate::services::Station {
-        if !self.db.exists() {
+        if !crate::store::is_url(&self.db) && !self.db.exists() {
             // The service's own open would create it silently; a failure shows there.
             let _ = self.open_store();
         }
@@ -421,7 +424,12 @@ fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
 /// The one message for an error that is the database's or the environment's (exit 4): says
 /// what is wrong in words and names the database file.
 fn store_message(e: &anyhow::Error, db: &std::path::Path, message: String) -> String {
-    let path = db.display();
+    // A line database's URL is named without its password.
+    let path = if crate::store::is_url(db) {
+        crate::store::shown_url(&db.to_string_lossy())
+    } else {
+        db.display().to_string()
+    };
     let said = match file_problem(e.as_ref()) {
         Some(FileProblem::Locked) => Some(format!(
             "the database {path} is locked: another program kept writing to it for longer than this one waits ({} ms; PACKWRIGHT_BUSY_TIMEOUT_MS)",

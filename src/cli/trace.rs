@@ -3,7 +3,6 @@
 
 use super::{input_error, print_json, Context, EXIT_OK};
 use crate::eol::process_alive;
-use crate::store::prelude::*;
 use crate::trace::{self, CellLineage, Lineage, PackLineage, Passport, SourceLineage};
 use anyhow::Context as _;
 use clap::Args;
@@ -23,7 +22,7 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_existing_store()?;
     // Runs left `running` by a killed process show as what they are.
     store.abort_orphaned_eol_runs(&ctx.actor.station, &process_alive)?;
-    let lineage = trace::lineage(&store, &args.code)?
+    let lineage = trace::lineage(&*store, &args.code)?
         .with_context(|| {
             format!(
                 "'{}' is no pack code, pack number, source code or cell id in {}",

@@ -30,7 +30,7 @@ pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
-pub use pg::{is_url, PgStore, PG_MIGRATIONS};
+pub use pg::{is_url, shown as shown_url, PgStore, PG_MIGRATIONS};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
@@ -384,6 +384,10 @@ pub trait StationRecords {
     /// Where this connection's "now" comes from, as its records are stamped.
     fn clock(&self) -> &Clock;
 
+    /// Where the records are, as a message may name them: the file, or the line database's
+    /// URL without its password.
+    fn location(&self) -> String;
+
     /// `PRAGMA integrity_check`: `ok` or the list of problems.
     fn integrity_check(&self) -> Result<String>;
 
@@ -401,6 +405,10 @@ pub trait StationRecords {
 impl StationRecords for Store {
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
 
     fn integrity_check(&self) -> Result<String> {

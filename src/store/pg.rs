@@ -280,6 +280,9 @@ const MIGRATION_LOCK: i64 = 0x5057_4442; // "PWDB"
 
 type P<'a> = &'a (dyn ToSql + Sync);
 
+/// A pack's profile columns: name, text, hash, origin.
+type KeptProfile = (String, Option<String>, Option<String>, Option<String>);
+
 /// A column of a row, its conversion failure a store error (never a panic).
 fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
     Ok(r.try_get(i)?)
@@ -1277,7 +1280,7 @@ impl StateRecords for PgStore {
                 "SELECT profile, profile_toml, profile_sha256, profile_origin FROM packs WHERE id = $1",
                 &[&pack],
             )?
-            .map(|r| -> Result<(String, Option<String>, Option<String>, Option<String>)> {
+            .map(|r| -> Result<KeptProfile> {
                 Ok((col(&r, 0)?, col(&r, 1)?, col(&r, 2)?, col(&r, 3)?))
             })
             .transpose()
@@ -2218,6 +2221,10 @@ impl LineStats for PgStore {
 impl StationRecords for PgStore {
     fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    fn location(&self) -> String {
+        self.url()
     }
 
     /// The server checks its own pages; what a client can check is that every table the

@@ -6,13 +6,12 @@ use super::msg::*;
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::intake::{self, IntakeDefaults};
 use crate::profile::Profile;
-use crate::store::prelude::*;
-use crate::store::{Actor, CellFilter, Store};
+use crate::store::{Actor, CellFilter};
 use std::path::Path;
 
 /// Answers requests against one store. Separate from the thread so tests call it directly.
 pub struct Services {
-    pub store: Store,
+    pub store: crate::store::DynStore,
     pub actor: Actor,
 }
 
@@ -236,8 +235,13 @@ impl Services {
             Err(e) => return failed("loading the profile", e),
         };
         let refs: Vec<&MatchedPack> = packs.iter().collect();
-        match crate::matching::commit(&mut self.store, &self.actor, &profile, Some(&source), &refs)
-        {
+        match crate::matching::commit(
+            &mut *self.store,
+            &self.actor,
+            &profile,
+            Some(&source),
+            &refs,
+        ) {
             Ok(ids) => Reply::Committed(ids),
             Err(e) => Reply::Failed(format!("nothing committed: {e}")),
         }
@@ -263,7 +267,7 @@ impl Services {
             Ok(None) => return Reply::Failed(format!("pack #{pack_id} is gone")),
             Err(e) => return failed("loading the pack", e),
         };
-        match assembly::scan(&self.store, &self.actor, &pack, cell) {
+        match assembly::scan(&*self.store, &self.actor, &pack, cell) {
             Ok((slot, progress)) => Reply::Placed {
                 pack: pack_id,
                 cell: slot.cell_id.clone(),
@@ -284,9 +288,9 @@ impl Services {
                 .store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
-            let profile = crate::services::packs::profile_of(&self.store, &pack)?;
+            let profile = crate::services::packs::profile_of(&*self.store, &pack)?;
             let today = self.store.clock().today();
-            crate::assembly::complete(&mut self.store, &self.actor, &pack, &profile, None, today)?;
+            crate::assembly::complete(&mut *self.store, &self.actor, &pack, &profile, None, today)?;
             self.store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))
@@ -298,7 +302,7 @@ impl Services {
     }
 
     fn history(&self, code: &str) -> Reply {
-        match crate::trace::lineage(&self.store, code) {
+        match crate::trace::lineage(&*self.store, code) {
             Ok(Some(l)) => Reply::History(Box::new(l)),
             Ok(None) => Reply::Failed(format!(
                 "'{code}' is not a pack, a source module or a cell in this database"

@@ -18,6 +18,7 @@ mod integrity_config;
 mod integrity_signals;
 mod integrity_states;
 mod label;
+mod line_db;
 mod serial_daly;
 mod serial_jbd;
 mod stress_writers;

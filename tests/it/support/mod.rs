@@ -2,6 +2,7 @@
 //! headless console and the pseudo-terminal, the vcan helpers.
 
 pub mod eol;
+pub mod pg;
 pub mod pty;
 pub mod serial;
 pub mod sim;

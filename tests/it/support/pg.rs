@@ -8,6 +8,8 @@
 //! this runs as root; otherwise the test fails and says what to install (never a silent skip).
 //! `initdb` refuses to run as root, so as root the cluster belongs to the `postgres` user.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,6 +165,8 @@ fn start() -> Cluster {
         pid = std::process::id(),
         dir = dir.display()
     );
+    // Left running on purpose: it outlives this process to clean up after it.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
@@ -197,4 +201,41 @@ pub fn fresh_db() -> String {
     .join()
     .unwrap();
     format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port)
+}
+
+/// Where a test's records are: a SQLite file, or a database on the line database server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// A new, empty database of this backend for one test (`dir` holds the SQLite file): what
+    /// `--db` / `PACKWRIGHT_DB` is given.
+    pub fn db(self, dir: &Path) -> PathBuf {
+        match self {
+            Backend::Sqlite => dir.join("line.db"),
+            Backend::Postgres => PathBuf::from(fresh_db()),
+        }
+    }
+}
+
+/// One test body, `fn name(backend: Backend)`, run as two tests: `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            use $crate::support::pg::Backend;
+            #[test]
+            fn sqlite() {
+                super::$name(Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(Backend::Postgres)
+            }
+        }
+    };
 }

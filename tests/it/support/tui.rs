@@ -74,7 +74,7 @@ impl Harness {
 
     pub fn with(store: Store, resume: Resume) -> Harness {
         let services = Services {
-            store,
+            store: Box::new(store),
             actor: actor(),
         };
         let pack = resume.pack;
