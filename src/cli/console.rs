@@ -145,6 +145,8 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut demo_ctx = Context {
         db: files.db.clone(),
         actor: ctx.actor.clone(),
+        role: None,
+        line: None,
     };
     demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;

@@ -25,6 +25,7 @@ mod cells;
 mod console;
 mod eol;
 mod label;
+mod line;
 mod match_cmd;
 mod packs;
 mod profile;
@@ -130,7 +131,8 @@ pub fn input_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
     after_help = "Exit codes: 0 done, 1 verification failed, 2 bad input or refused by the line's rules, 3 device or communication error, 4 the database or the environment, 5 a configuration write interrupted by a signal."
 )]
 pub struct Cli {
-    /// SQLite database file [default: the user's data folder, packwright/packwright.db]
+    /// SQLite database file, or the line database's postgres:// URL [default: the user's data
+    /// folder, packwright/packwright.db]
     #[arg(
         long,
         global = true,
@@ -138,6 +140,23 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub db: Option<PathBuf>,
+    /// This station's role on the line (intake, matching, assembly, bench, ...), kept in the
+    /// line database's station registry
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_ROLE",
+        help_heading = "Global options"
+    )]
+    pub role: Option<String>,
+    /// The line this station belongs to, kept in the line database's station registry
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_LINE",
+        help_heading = "Global options"
+    )]
+    pub line: Option<String>,
     /// Station name stamped on every record [default: the host name]
     #[arg(
         long,
@@ -197,12 +216,18 @@ pub enum Command {
     /// Pack labels (ZPL II): print to a network printer, a file or a spool command; their log
     #[command(subcommand)]
     Label(label::LabelCommand),
+    /// The line database: its stations, their last contact, and packs by stage
+    #[command(subcommand)]
+    Line(line::LineCommand),
 }
 
 /// What every command may need: where the database is and who is working.
 pub struct Context {
     pub db: PathBuf,
     pub actor: Actor,
+    /// This station's role and line, for the line database's station registry.
+    pub role: Option<String>,
+    pub line: Option<String>,
 }
 
 impl Context {
@@ -216,6 +241,8 @@ impl Context {
         Context {
             db: cli.db.clone().unwrap_or_else(crate::store::default_path),
             actor: Actor { station, operator },
+            role: cli.role.clone(),
+            line: cli.line.clone(),
         }
     }
 
@@ -223,7 +250,7 @@ impl Context {
     /// SQLite file created if it does not exist (said once on stderr).
     pub fn open_store(&self) -> anyhow::Result<crate::store::DynStore> {
         if crate::store::is_url(&self.db) {
-            return Ok(crate::store::open(&self.db)?);
+            return Ok(crate::store::open_station(&self.db, &self.station_info())?);
         }
         let new = !self.db.exists();
         let store = Store::open(&self.db)?;
@@ -239,13 +266,29 @@ impl Context {
     /// Open the database for a command that only reads: a SQLite file that does not exist is
     /// an error (exit 4), never created.
     pub fn open_existing_store(&self) -> anyhow::Result<crate::store::DynStore> {
+        if crate::store::is_url(&self.db) {
+            return Ok(crate::store::open_station(&self.db, &self.station_info())?);
+        }
         Ok(crate::store::open_existing(&self.db)?)
+    }
+
+    /// What this station says of itself to the line database.
+    pub fn station_info(&self) -> crate::store::StationInfo<'_> {
+        crate::store::StationInfo {
+            actor: &self.actor,
+            role: self.role.as_deref(),
+            line: self.line.as_deref(),
+        }
     }
 
     /// This station, for the line services (which write: the database is created here if it
     /// does not exist yet, and said so).
     pub fn station(&self) -> crate::services::Station {
-        if !crate::store::is_url(&self.db) && !self.db.exists() {
+        if crate::store::is_url(&self.db) {
+            // The station's role and line go to the registry here; the services' own
+            // connections only renew its contact.
+            let _ = self.open_store();
+        } else if !self.db.exists() {
             // The service's own open would create it silently; a failure shows there.
             let _ = self.open_store();
         }
@@ -470,6 +513,7 @@ fn ends_on_closed_pipe(command: &Command) -> bool {
             | Command::Packs(_)
             | Command::Match(_)
             | Command::Trace(_)
+            | Command::Line(_)
             | Command::Label(
                 label::LabelCommand::History { .. } | label::LabelCommand::Print { zpl: true, .. }
             )
@@ -538,6 +582,7 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Eol(cmd) => eol::run(cmd, ctx),
         Command::Trace(args) => trace::run(args, ctx),
         Command::Label(cmd) => label::run(cmd, ctx),
+        Command::Line(cmd) => line::run(cmd, ctx),
     }
 }
 

@@ -26,7 +26,14 @@ pub struct Station {
 impl Station {
     /// A connection to the station's records (each task has its own).
     pub fn open(&self) -> std::result::Result<DynStore, StoreError> {
-        crate::store::open(&self.db)
+        crate::store::open_station(
+            &self.db,
+            &crate::store::StationInfo {
+                actor: &self.actor,
+                role: None,
+                line: None,
+            },
+        )
     }
 }
 

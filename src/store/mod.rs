@@ -30,7 +30,9 @@ pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
-pub use pg::{is_url, shown as shown_url, PgStore, PG_MIGRATIONS};
+pub use pg::{
+    is_url, shown as shown_url, LineStatus, PgStore, StationInfo, StationRow, PG_MIGRATIONS,
+};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
@@ -163,6 +165,17 @@ impl From<postgres::Error> for StoreError {
 pub fn open(db: &Path) -> Result<DynStore> {
     if is_url(db) {
         return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
+    }
+    Ok(Box::new(Store::open(db)?))
+}
+
+/// [`open`] for a station at work: on the line database its contact is recorded in the
+/// station registry (a SQLite file is one station's own and has no registry).
+pub fn open_station(db: &Path, station: &StationInfo) -> Result<DynStore> {
+    if is_url(db) {
+        let store = PgStore::connect(&db.to_string_lossy())?;
+        store.station_contact(station)?;
+        return Ok(Box::new(store));
     }
     Ok(Box::new(Store::open(db)?))
 }

@@ -162,7 +162,14 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         );
     }
     init_logging(&opts.log_file)?;
-    let mut store = crate::store::open(&opts.db)?;
+    let mut store = crate::store::open_station(
+        &opts.db,
+        &crate::store::StationInfo {
+            actor: &opts.actor,
+            role: None,
+            line: None,
+        },
+    )?;
     // A test left running by a console that died (killed, power cut) is recorded as aborted.
     let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, &crate::eol::process_alive)?;
     if !orphans.is_empty() {

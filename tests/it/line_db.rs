@@ -53,6 +53,8 @@ fn a_pack_matched_assembled_configured_and_tested_at_three_stations_is_traced_fr
     // Configuration and the end-of-line test at a third, against a simulated board.
     let sim = Sim::jbd15(dir.path(), &[]);
     let out = at(&db, "bench-1")
+        .env("PACKWRIGHT_ROLE", "bench")
+        .env("PACKWRIGHT_LINE", "L1")
         .args([
             "bms",
             "config",
@@ -123,6 +125,44 @@ fn a_pack_matched_assembled_configured_and_tested_at_three_stations_is_traced_fr
         "{writers:?}"
     );
     assert_eq!(t["cells"].as_array().unwrap().len(), 15, "{t:#}");
+
+    // The registry knows every station that worked, with what it said of itself.
+    let status = pw_json(&db, &["line", "status", "--json"]);
+    assert_eq!(status["schema"], "packwright.line.status");
+    let names: Vec<&str> = status["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["assembly-1", "bench-1", "line-1", "match-1"]);
+    let bench = &status["stations"][1];
+    assert_eq!(bench["role"], "bench");
+    assert_eq!(bench["line"], "L1");
+    assert_eq!(bench["software_version"], env!("CARGO_PKG_VERSION"));
+    assert!(bench["last_contact"].as_str().unwrap().ends_with('Z'));
+    let stages = status["packs_by_stage"].as_array().unwrap();
+    assert!(
+        stages.contains(&serde_json::json!(["passed", 1])),
+        "{stages:?}"
+    );
+    assert!(
+        stages.contains(&serde_json::json!(["matched", 0])),
+        "{stages:?}"
+    );
+    let text = at(&db, "line-1").args(["line", "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("stations: 4"), "{text}");
+    assert!(
+        text.contains("packs: matched 0, assembled 0, configured 0, passed 1"),
+        "{text}"
+    );
+
+    // A SQLite file has no line status: told where it is kept.
+    let file = dir.path().join("own.db");
+    let out = pw(&file).args(["line", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line database"));
 }
 
 #[test]
