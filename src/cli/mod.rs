@@ -23,6 +23,7 @@ mod bms;
 pub mod can;
 mod cells;
 mod console;
+mod db;
 mod eol;
 mod label;
 mod line;
@@ -219,6 +220,9 @@ pub enum Command {
     /// The line database: its stations, their last contact, and packs by stage
     #[command(subcommand)]
     Line(line::LineCommand),
+    /// Move records between databases: a station's SQLite file into the line database
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -583,6 +587,7 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Trace(args) => trace::run(args, ctx),
         Command::Label(cmd) => label::run(cmd, ctx),
         Command::Line(cmd) => line::run(cmd, ctx),
+        Command::Db(cmd) => db::run(cmd, ctx),
     }
 }
 

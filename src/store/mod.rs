@@ -12,6 +12,7 @@
 
 mod bms_log;
 mod cells;
+mod copy;
 mod eol;
 mod journal;
 mod labels;
@@ -26,6 +27,7 @@ mod trace;
 
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords};
+pub use copy::TableCopy;
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};

@@ -261,3 +261,94 @@ fn an_unreachable_line_database_is_exit_4_naming_it_without_its_password() {
     assert!(err.contains(&format!("line:***@127.0.0.1:{port}")), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }
+
+#[test]
+fn a_station_file_is_copied_into_the_line_database_once_verified_and_traced_the_same() {
+    use crate::support::eol::{assembled_pack, configure, eol_run};
+    let dir = tempfile::tempdir().unwrap();
+    // A station's own history: cells, a pack matched, assembled, configured and tested.
+    let file = dir.path().join("station.db");
+    let (code, _) = assembled_pack(dir.path(), &file);
+    let sim = Sim::jbd15(dir.path(), &[]);
+    configure(&file, &sim, "lfp-15s1p-100ah", &code);
+    let answers = good_answers(dir.path());
+    let out = eol_run(&file, &sim, &answers).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let url = fresh_db();
+    let copy = |from: &Path| {
+        pw(&PathBuf::from(&url))
+            .args(["db", "copy", "--from"])
+            .arg(from)
+            .args(["--to", &url, "--json"])
+            .output()
+            .unwrap()
+    };
+    let first = json(&copy(&file));
+    let tables = first["items"].as_array().unwrap();
+    let rows = |t: &str| {
+        tables.iter().find(|x| x["table"] == t).unwrap()["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(rows("cells"), 17);
+    assert_eq!(rows("packs"), 1);
+    assert_eq!(rows("pack_cells"), 15);
+    assert!(rows("eol_measurements") > 10, "{tables:?}");
+    assert!(rows("bms_write_fields") > 10, "{tables:?}");
+    for t in tables {
+        assert_eq!(t["rows"], t["inserted"], "{t}");
+    }
+    // The line database tells the pack's story as the station did.
+    let line = PathBuf::from(&url);
+    let there = pw_json(&line, &["trace", &code, "--json"]);
+    let here = pw_json(&file, &["trace", &code, "--json"]);
+    assert_eq!(there, here);
+    // New records continue the ids.
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, "id,capacity_mah\nNEW-1,1000\n").unwrap();
+    pw(&line)
+        .args(["cells", "import"])
+        .arg(&more)
+        .args(["--chemistry", "LFP"])
+        .assert()
+        .success();
+
+    // Again: nothing added, every table still verified.
+    let again = json(&copy(&file));
+    for t in again["items"].as_array().unwrap() {
+        assert_eq!(t["inserted"], 0, "{t}");
+    }
+
+    // Another station's file under the same ids: refused, nothing of it kept.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = other_dir.path().join("other.db");
+    let csv = other_dir.path().join("o.csv");
+    std::fs::write(&csv, "id,capacity_mah\nOTHER-1,1000\n").unwrap();
+    pw(&other)
+        .args(["cells", "import"])
+        .arg(&csv)
+        .args(["--chemistry", "LFP"])
+        .assert()
+        .success();
+    let out = copy(&other);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("holds other records"), "{said}");
+    let cells = pw_json(&line, &["cells", "list", "--json"]);
+    let ids: Vec<&str> = cells["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&"OTHER-1") && ids.contains(&"NEW-1"),
+        "{ids:?}"
+    );
+}
