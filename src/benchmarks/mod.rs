@@ -1,5 +1,6 @@
 //! Benchmarks behind `packwright bench`: measured here, never asserted in timed tests.
 //! (The matcher's benchmark is pure and lives with it, in `packwright_matching::bench`.)
 
+pub mod line;
 pub mod serial;
 pub mod writers;
