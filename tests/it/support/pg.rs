@@ -68,14 +68,29 @@ fn install() {
     }
 }
 
+/// A command that runs on the machine's real clock: CI runs the suite under libfaketime (a
+/// month end, a year end), which the server and its watchdog must not inherit (the server has
+/// its own clock; a faked `sleep` or `pg_ctl -w` never returns).
+fn real_clock(mut c: Command) -> Command {
+    for var in [
+        "LD_PRELOAD",
+        "FAKETIME",
+        "FAKETIME_DONT_FAKE_MONOTONIC",
+        "FAKETIME_NO_CACHE",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 /// Run a PostgreSQL program as the cluster's owner.
 fn as_owner(program: &Path) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
-        c
+        real_clock(c)
     } else {
-        Command::new(program)
+        real_clock(Command::new(program))
     }
 }
 
@@ -167,7 +182,7 @@ fn start() -> Cluster {
     );
     // Left running on purpose: it outlives this process to clean up after it.
     #[allow(clippy::zombie_processes)]
-    Command::new("sh")
+    real_clock(Command::new("sh"))
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
