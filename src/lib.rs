@@ -22,6 +22,8 @@ pub mod intake;
 pub mod label;
 pub mod matching;
 pub mod pack_code;
+pub mod pack_health;
+pub mod passport;
 pub mod profile;
 pub mod services;
 pub mod sim;

@@ -6,8 +6,8 @@ use crate::domain::Cell;
 use crate::profile::{Profile, ProfileSource};
 use crate::store::prelude::*;
 use crate::store::{Actor, NewPack, StoreError};
-use packwright_matching::{CellInput, MatchSpec};
-pub use packwright_matching::{MatchError, MatchOutcome, MatchedPack};
+use packwright_matching::MatchSpec;
+pub use packwright_matching::{CellInput, MatchError, MatchOutcome, MatchedPack};
 
 /// The matcher's spec for a profile.
 pub fn spec_for(profile: &Profile) -> MatchSpec {
@@ -41,11 +41,30 @@ pub fn input_of(cell: &Cell) -> CellInput {
     }
 }
 
+/// [`input_of`], taking the cell (its strings move, nothing is copied).
+pub fn into_input(cell: Cell) -> CellInput {
+    CellInput {
+        chemistry: cell.chemistry.name().to_string(),
+        id: cell.id,
+        capacity_mah: cell.capacity_mah,
+        ir_mohm: cell.ir_mohm,
+        ocv_mv: cell.ocv_mv,
+        self_discharge_mv_per_day: cell.self_discharge_mv_per_day,
+        model: cell.model,
+    }
+}
+
 /// Propose packs for `profile` from `cells` (normally the available ones).
 pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<MatchOutcome, MatchError> {
     let inputs: Vec<CellInput> = cells.iter().map(input_of).collect();
+    propose_inputs(profile, &inputs)
+}
+
+/// [`propose`] from the matcher's inputs (a caller with a million cells converts them as it
+/// reads them, and never holds both).
+pub fn propose_inputs(profile: &Profile, inputs: &[CellInput]) -> Result<MatchOutcome, MatchError> {
     let started = std::time::Instant::now();
-    let mut out = packwright_matching::match_cells(&inputs, &spec_for(profile))?;
+    let mut out = packwright_matching::match_cells(inputs, &spec_for(profile))?;
     out.summary.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(out)
 }
@@ -60,6 +79,19 @@ pub fn commit(
     source: Option<&ProfileSource>,
     packs: &[&MatchedPack],
 ) -> Result<Vec<i64>, StoreError> {
+    commit_with_progress(store, actor, profile, source, packs, &mut |_| {})
+}
+
+/// [`commit`], calling `progress` with the number of packs committed so far (the commit goes
+/// in chunks, see `PackRecords::commit_packs`).
+pub fn commit_with_progress(
+    store: &mut dyn LineStore,
+    actor: &Actor,
+    profile: &Profile,
+    source: Option<&ProfileSource>,
+    packs: &[&MatchedPack],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<i64>, StoreError> {
     let new: Vec<NewPack> = packs
         .iter()
         .map(|p| NewPack {
@@ -69,7 +101,8 @@ pub fn commit(
         .collect();
     // The profile's text travels with each pack, so a pack never depends on the file again.
     let record = source.map(crate::services::packs::record_of);
-    let ids = store.commit_packs_with_profile(actor, &profile.name, record.as_ref(), &new)?;
+    let ids =
+        store.commit_packs_with_progress(actor, &profile.name, record.as_ref(), &new, progress)?;
     store.log_event(
         actor,
         "info",

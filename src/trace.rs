@@ -112,6 +112,11 @@ pub struct Passport {
     pub measured_capacity_ah: Option<f64>,
     /// Measured capacity over the cells' original nominal capacity × parallel count.
     pub state_of_health_pct: Option<f64>,
+    /// Σ over series groups of the group's parallel cell resistance (cells only).
+    pub pack_resistance_mohm: Option<f64>,
+    /// How fast the series groups drift apart from their self-discharge spread (an estimate
+    /// under the assumptions of `pack_health`).
+    pub drift: Option<crate::pack_health::Drift>,
     pub cell_ir_mean_mohm: Option<f64>,
     pub cell_ir_max_mohm: Option<f64>,
     pub source_codes: Vec<String>,
@@ -162,30 +167,18 @@ pub fn passport(
         .map(|p| p.chemistry)
         .or_else(|| graded.first().map(|c| c.chemistry));
 
-    // Capacity of each series group is the sum of its parallel cells; the pack delivers the
-    // weakest group's.
-    let mut groups: BTreeMap<i64, Option<f64>> = BTreeMap::new();
-    for c in cells {
-        let cap = c.grading.as_ref().and_then(|g| g.capacity_mah);
-        let entry = groups.entry(c.link.series_index).or_insert(Some(0.0));
-        *entry = match (*entry, cap) {
-            (Some(sum), Some(cap)) => Some(sum + cap),
-            _ => None,
-        };
-    }
-    let measured_mah = if groups.is_empty() || groups.values().any(Option::is_none) {
-        gaps.push("measured capacity: a cell has no graded capacity".into());
-        None
-    } else {
-        groups.values().flatten().copied().reduce(f64::min)
+    // The pack's health from its cells (`pack_health`): the weakest series group's capacity,
+    // SOH against the cell model's rating, the groups' resistance and drift.
+    let health = pack_health_of(cells, profile);
+    let health = match health {
+        Ok(h) => Some(h),
+        Err(why) => {
+            gaps.push(format!("measured capacity and state of health: {why}"));
+            None
+        }
     };
-    let state_of_health_pct = match (measured_mah, profile) {
-        (Some(m), Some(p)) if p.nominal_capacity_mah > 0.0 => Some(round(
-            m / (p.nominal_capacity_mah * f64::from(p.parallel)) * 100.0,
-            1,
-        )),
-        _ => None,
-    };
+    let measured_mah = health.as_ref().map(|h| h.capacity_mah);
+    let state_of_health_pct = health.as_ref().map(|h| round(h.soh_pct, 1));
     let irs: Vec<f64> = graded.iter().filter_map(|c| c.ir_mohm).collect();
     if irs.len() < cells.len() {
         gaps.push(format!(
@@ -222,6 +215,11 @@ pub fn passport(
         },
         measured_capacity_ah: measured_mah.map(|m| round(m / 1000.0, 3)),
         state_of_health_pct,
+        pack_resistance_mohm: health
+            .as_ref()
+            .and_then(|h| h.resistance_mohm)
+            .map(|r| round(r, 3)),
+        drift: health.and_then(|h| h.drift),
         cell_ir_mean_mohm: (!irs.is_empty())
             .then(|| round(irs.iter().sum::<f64>() / irs.len() as f64, 3)),
         cell_ir_max_mohm: irs.iter().copied().reduce(f64::max),
@@ -235,6 +233,37 @@ pub fn passport(
         eol_operator: verdict.map(|r| r.operator.clone()),
         gaps,
     }
+}
+
+/// The health of a pack from its cells in their series groups, or why it cannot be computed.
+pub fn pack_health_of(
+    cells: &[LineageCell],
+    profile: Option<&Profile>,
+) -> Result<crate::pack_health::PackHealth, String> {
+    let mut groups: BTreeMap<i64, Vec<&Cell>> = BTreeMap::new();
+    for c in cells {
+        let cell = c
+            .grading
+            .as_ref()
+            .ok_or_else(|| format!("cell {} has no inventory record", c.link.cell_id))?;
+        if cell.capacity_mah.is_none() {
+            return Err(format!("cell {} has no graded capacity", cell.id));
+        }
+        groups.entry(c.link.series_index).or_default().push(cell);
+    }
+    let profile = profile.ok_or("the pack's profile cannot be loaded")?;
+    let groups: Vec<Vec<&Cell>> = groups.into_values().collect();
+    crate::pack_health::pack_health(&groups, profile.nominal_capacity_mah, profile.chemistry)
+        .map_err(|e| e.to_string())
+}
+
+/// The weight measured in an end-of-line run (its `pack_mass_kg` measurement), if it has one.
+pub fn measured_mass_kg(store: &dyn LineStore, run_id: i64) -> Result<Option<f64>, StoreError> {
+    Ok(store
+        .eol_measurements(run_id)?
+        .into_iter()
+        .filter(|m| m.name == crate::passport::MASS_MEASUREMENT)
+        .find_map(|m| m.value.and_then(|v| v.as_num())))
 }
 
 fn position(link: &CellLink) -> String {

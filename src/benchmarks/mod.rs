@@ -2,5 +2,6 @@
 //! (The matcher's benchmark is pure and lives with it, in `packwright_matching::bench`.)
 
 pub mod line;
+pub mod scale;
 pub mod serial;
 pub mod writers;

@@ -131,7 +131,7 @@ const SEEDED: usize = 20_000;
 /// Run the four writers for `duration` on a fresh database in a temporary folder.
 pub fn run_writers(duration: Duration) -> anyhow::Result<WritersReport> {
     let exe = std::env::current_exe()?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("writers")?;
     let db = dir.path().join("bench.db");
     let seed = dir.path().join("seed.csv");
     nmc_csv(&seed, "R", SEEDED)?;
@@ -243,22 +243,22 @@ pub fn run_writers(duration: Duration) -> anyhow::Result<WritersReport> {
 }
 
 /// A folder of its own under the system's temporary folder, removed when dropped.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> std::io::Result<TempDir> {
+    pub(super) fn new(what: &str) -> std::io::Result<TempDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let path = std::env::temp_dir().join(format!(
-            "packwright-bench-writers-{}-{nanos}",
+            "packwright-bench-{what}-{}-{nanos}",
             std::process::id()
         ));
         std::fs::create_dir(&path)?;
         Ok(TempDir(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -356,6 +356,9 @@ pub struct SessionOptions {
     /// The stop switch (a signal, the console quitting): once it holds a reason, the session
     /// sends no further write, leaves factory mode without saving and reports `aborted`.
     /// Checked between register exchanges, so the exchange on the wire always completes.
+    /// Once the board has been told to save it is no longer checked: the persistence re-read
+    /// (reads only) runs to its end, so the outcome is the board's truth, and the report
+    /// names the late request ([`WriteReport::late_stop`]).
     pub cancel: Option<Cancel>,
 }
 
@@ -428,6 +431,11 @@ pub struct WriteReport {
     pub left_without_saving: bool,
     /// Why the write was stopped before it finished (a signal, the console quitting).
     pub interrupted: Option<String>,
+    /// A stop request that came once the board had been told to save: too late to stop
+    /// without leaving the outcome unknown, so the write finished its persistence check and
+    /// `outcome` is what that check found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_stop: Option<String>,
     /// Whether the board entered factory mode at all (if not, nothing was written).
     pub entered_factory: bool,
     /// The first failure, naming the field (or the step) and why.
@@ -514,6 +522,11 @@ pub async fn write_verified(
     let mut identity = BmsIdentity::default();
     let mut saved = false;
     let outcome = session.run(&mut identity, &mut saved).await;
+    // Any stop request still pending came after the last check, i.e. after the save.
+    let late_stop = match (&session.interrupted, saved) {
+        (None, true) => opts.cancel.as_ref().and_then(Cancel::requested),
+        _ => None,
+    };
     let (outcome, failure, communication_failure) = match outcome {
         Ok(()) => (WriteOutcome::Verified, None, false),
         Err(f) if session.interrupted.is_some() => (WriteOutcome::Aborted, Some(f.0), f.1),
@@ -526,6 +539,7 @@ pub async fn write_verified(
         saved,
         left_without_saving: session.left_without_saving,
         interrupted: session.interrupted,
+        late_stop,
         entered_factory: session.entered,
         failure,
         communication_failure,

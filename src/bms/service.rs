@@ -90,7 +90,16 @@ impl WriteLog {
         // The identity as far as it was read; none (not "unknown") when the board never said.
         let identity =
             (report.identity != super::BmsIdentity::default()).then(|| report.identity.summary());
-        let failure = report.failure.as_deref();
+        // A stop request that came after the save is part of the record: the write was not
+        // stopped, it finished its persistence check.
+        let late = report.late_stop.as_ref().map(|why| {
+            format!("{why} after the save: the persistence check was finished, not stopped")
+        });
+        let detail_text = match (report.failure.as_deref(), late.as_deref()) {
+            (Some(f), Some(l)) => Some(format!("{f}; {l}")),
+            (f, l) => f.or(l).map(str::to_string),
+        };
+        let failure = detail_text.as_deref();
         let pack_configured = match purpose {
             Purpose::Configure => self.store.finish_configuration_write(
                 id,

@@ -54,6 +54,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Intake, matching and commit at scale: import N cells, match them from the file to JSON,
+    /// commit every pack (62,500 for a million), each in a child process: wall time, peak
+    /// memory, and the longest wait of another writer meanwhile
+    Scale {
+        /// How many cells the generated export holds
+        #[arg(long, default_value_t = 1_000_000)]
+        cells: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Four writer processes (imports, match --commit, rejects) on one fresh temporary
     /// database: failed operations, each writer's longest wait, rows lost, integrity
     Writers {
@@ -109,6 +119,19 @@ pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
                 print!("{report}");
             }
             Ok(if report.failed == 0 {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
+        BenchCommand::Scale { cells, json } => {
+            let report = crate::benchmarks::scale::run_scale(cells)?;
+            if json {
+                print_json("bench.scale", &report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.passed() {
                 EXIT_OK
             } else {
                 EXIT_VERIFY_FAILED

@@ -578,6 +578,13 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     for line in &report.restored {
         eprintln!("{line}");
     }
+    if let Some(why) = &report.late_stop {
+        eprintln!(
+            "note: {why} came after the board was told to save; the write finished its \
+             persistence check instead of stopping, so its outcome below is the board's: {}",
+            report.outcome.as_str()
+        );
+    }
     let identity = report.identity.summary();
     if args.json {
         print_json("bms.write", &report)?;

@@ -1,10 +1,12 @@
 //! `packwright cells import|list|show|reject|unreject|source`.
 
+use super::progress::Progress;
 use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::services;
+use crate::services::cells::ImportFailure;
 use crate::store::CellFilter;
 use crate::text::printable;
 use anyhow::Context as _;
@@ -99,34 +101,39 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
                 model,
             };
             let name = file.display().to_string();
-            let (parsed, format) =
-                intake::read_file_with_format(&file, &defaults).map_err(input_error)?;
-            eprintln!("note: {}: read as {format}", printable(&name));
             let mut store = ctx.open_store()?;
-            let batch = store
-                .import_cells(&ctx.actor, &name, &parsed)
-                .map_err(input_error)?;
-            let missing_source = parsed
-                .cells
-                .iter()
-                .filter(|c| c.source_code.is_none())
-                .count();
+            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let progress = Progress::bytes("importing", total);
+            let imported =
+                services::cells::import_file(&mut *store, &ctx.actor, &file, &defaults, &mut |p| {
+                    progress.set(p.bytes)
+                });
+            progress.done();
+            let imported = match imported {
+                Ok(imported) => imported,
+                Err(ImportFailure::File(e)) => return Err(input_error(e)),
+                Err(ImportFailure::Store(e)) => return Err(e.into()),
+            };
+            eprintln!("note: {}: read as {}", printable(&name), imported.format);
+            let missing_source = imported.without_source_code;
             if json {
                 print_json(
                     "cells.import",
                     &serde_json::json!({
-                        "file": name, "batch": batch, "imported": parsed.cells.len(), "format": format,
-                        "ignored_columns": parsed.ignored_columns, "cells_without_source_code": missing_source,
+                        "file": name, "batch": imported.batch, "imported": imported.cells,
+                        "format": imported.format, "ignored_columns": imported.ignored_columns,
+                        "cells_without_source_code": missing_source,
                     }),
                 )?;
             } else {
                 println!(
-                    "imported {} cells from {} (batch {batch})",
-                    parsed.cells.len(),
-                    printable(&name)
+                    "imported {} cells from {} (batch {})",
+                    imported.cells,
+                    printable(&name),
+                    imported.batch
                 );
-                if !parsed.ignored_columns.is_empty() {
-                    println!("ignored columns: {}", parsed.ignored_columns.join(", "));
+                if !imported.ignored_columns.is_empty() {
+                    println!("ignored columns: {}", imported.ignored_columns.join(", "));
                 }
                 if missing_source > 0 {
                     println!(

@@ -43,6 +43,10 @@ pub struct ConsoleArgs {
     /// CAN interface wired to the pack's inverter port, for the test's inverter step
     #[arg(long, value_name = "IFACE")]
     pub inverter_can: Option<String>,
+    /// Label printer for the Assemble screen: tcp:HOST:PORT (raw, port 9100 when left off),
+    /// file:PATH, or cmd:COMMAND (the job on its stdin)
+    #[arg(long, value_name = "PRINTER", value_parser = parse_printer)]
+    pub printer: Option<crate::label::PrinterTarget>,
     /// Log file [default: the user's state folder, packwright/console.log]
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -63,6 +67,10 @@ pub struct DemoArgs {
     pub boards: u8,
     #[command(flatten)]
     pub display: Display,
+}
+
+fn parse_printer(s: &str) -> Result<crate::label::PrinterTarget, String> {
+    s.parse()
 }
 
 /// `NAME` or `NAME:PROTOCOL`; `serial` says which kind of protocol the option takes.
@@ -113,6 +121,7 @@ fn options(ctx: &Context, display: &Display, log: PathBuf) -> anyhow::Result<Opt
         inverter_can: None,
         demo: false,
         bench: None,
+        printer: None,
     })
 }
 
@@ -136,6 +145,7 @@ pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
         .collect::<anyhow::Result<_>>()
         .map_err(input_error)?;
     opts.inverter_can = args.inverter_can;
+    opts.printer = args.printer;
     crate::tui::run(opts)?;
     Ok(EXIT_OK)
 }
@@ -152,6 +162,10 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
     opts.profile = Some(crate::demo::PROFILE.to_string());
     opts.demo = true;
+    // The demo line's label printer is a file beside its database.
+    opts.printer = Some(crate::label::PrinterTarget::File(
+        files.dir.join("label.zpl"),
+    ));
     let boards = Arc::new(
         crate::demo::DemoBoards::start(&files.dir, args.boards, args.seed).map_err(device_error)?,
     );
@@ -163,6 +177,7 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     // Printed after the terminal is restored, so it stays on the screen.
     println!("demo database: {}", files.db.display());
     println!("console log:   {}", files.log.display());
+    println!("last label:    {}", files.dir.join("label.zpl").display());
     result?;
     Ok(EXIT_OK)
 }

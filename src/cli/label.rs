@@ -1,7 +1,8 @@
-//! `packwright label print PACK [--printer …] [--zpl] [--json]`, `packwright label history PACK
-//! [--json]`: a pack's label, printed and logged, and the log of its prints.
+//! `packwright label print PACK [--printer …] [--zpl] [--json]`, `packwright label verify PACK
+//! --scan TEXT [--json]`, `packwright label history PACK [--json]`: a pack's label, printed and
+//! logged, scanned back and recorded, and the log of its prints and scans.
 
-use super::{input_error, print_json, service_error, Context, EXIT_OK};
+use super::{input_error, print_json, service_error, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::label::PrinterTarget;
 use crate::services::{self, PackKey};
 use crate::text::printable;
@@ -24,7 +25,20 @@ pub enum LabelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every print of a pack's label: who, where, when, which printer and template, outcome
+    /// Scan-back: check that the label on the pack is the pack's code (what the scanner sent;
+    /// an AIM prefix such as ]C1/]Q1/]d2 and GS1 separators are taken off); recorded either
+    /// way, exit 1 when it is not the pack's code
+    Verify {
+        /// The pack's code or number
+        pack: String,
+        /// What the scanner read from the label on the pack
+        #[arg(long)]
+        scan: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every print of a pack's label (who, where, when, which printer and template, outcome)
+    /// and every scan-back of it
     History {
         pack: String,
         #[arg(long)]
@@ -41,6 +55,7 @@ struct History<'a> {
     pack_id: i64,
     pack_code: Option<&'a str>,
     prints: &'a [crate::store::LabelPrint],
+    scans: &'a [crate::store::LabelScan],
 }
 
 pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
@@ -88,10 +103,45 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
             }
             Ok(EXIT_OK)
         }
+        LabelCommand::Verify { pack, scan, json } => {
+            let verified = services::labels::verify(&ctx.station(), &PackKey::Text(pack), &scan)
+                .map_err(service_error)?;
+            if json {
+                print_json(
+                    "label_verify",
+                    &serde_json::json!({
+                        "pack_id": verified.pack_id,
+                        "pack_code": verified.pack_code,
+                        "matched": verified.matched(),
+                        "symbology": verified.symbology_name,
+                        "scan": verified.scan,
+                        "refusal": verified.refusal(),
+                    }),
+                )?;
+            } else if let Some(refusal) = verified.refusal() {
+                eprintln!("{}", printable(&refusal));
+            } else {
+                println!(
+                    "label of pack {} scanned back{} and recorded (scan {})",
+                    printable(&verified.pack_code),
+                    verified
+                        .symbology_name
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default(),
+                    verified.scan.id
+                );
+            }
+            Ok(if verified.matched() {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
         LabelCommand::History { pack, json } => {
             let store = ctx.open_existing_store()?;
             let found = super::packs::find(&*store, &pack)?;
             let prints = store.label_prints(found.id)?;
+            let scans = store.label_scans(found.id)?;
             if json {
                 print_json(
                     "label_history",
@@ -99,10 +149,12 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
                         pack_id: found.id,
                         pack_code: found.code.as_deref(),
                         prints: &prints,
+                        scans: &scans,
                     },
                 )?;
                 return Ok(EXIT_OK);
             }
+            print_scans(&found.label(), &scans);
             if prints.is_empty() {
                 println!("pack {}: no label printed yet", printable(&found.label()));
                 return Ok(EXIT_OK);
@@ -131,5 +183,25 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
             }
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// The scan-backs of a pack's label, oldest first.
+fn print_scans(pack: &str, scans: &[crate::store::LabelScan]) {
+    if scans.is_empty() {
+        println!("pack {}: label not scanned back yet", printable(pack));
+        return;
+    }
+    println!("pack {}: {} label scan(s)", printable(pack), scans.len());
+    for s in scans {
+        println!(
+            "  scan {:<4} {}  {:<7}  {} / {}  read {}",
+            s.id,
+            s.scanned_at,
+            if s.matched { "matched" } else { "WRONG" },
+            printable(&s.station),
+            printable(&s.operator),
+            printable(&crate::label::scan::show(&s.data)),
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `packwright match`: propose balanced packs for a profile, and commit them.
 
-use super::{input_error, print_json, Context, EXIT_BAD_INPUT, EXIT_OK};
+use super::progress::Progress;
+use super::{input_error, print_json, print_json_streamed, Context, EXIT_BAD_INPUT, EXIT_OK};
 use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
@@ -27,27 +28,54 @@ pub struct MatchArgs {
 
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let (profile, source) = Profile::load_with_source(&args.profile).map_err(input_error)?;
-    let cells = match &args.cells {
+    let reading = Progress::spinner("reading the cells");
+    // The matcher's inputs, made as the cells are read: a million cells are never held twice.
+    let cells: Vec<matching::CellInput> = match &args.cells {
         Some(file) => {
             let defaults = IntakeDefaults {
                 chemistry: Some(profile.chemistry),
                 ..Default::default()
             };
-            intake::read_file(file, &defaults)
-                .map_err(input_error)?
-                .cells
+            if file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            {
+                let parsed = intake::read_file(file, &defaults).map_err(input_error)?;
+                parsed.cells.into_iter().map(matching::into_input).collect()
+            } else {
+                intake::open_csv(file, &defaults)
+                    .map_err(input_error)?
+                    .map(|item| item.map(|(_, cell)| matching::into_input(cell)))
+                    .collect::<Result<_, _>>()
+                    .map_err(input_error)?
+            }
         }
         // A dry run only reads: it does not create a database that is not there.
-        None if !args.commit => ctx.open_existing_store()?.list_cells(&CellFilter {
-            status: Some(CellStatus::Available),
-            ..Default::default()
-        })?,
-        None => ctx.open_store()?.list_cells(&CellFilter {
-            status: Some(CellStatus::Available),
-            ..Default::default()
-        })?,
+        None if !args.commit => ctx
+            .open_existing_store()?
+            .list_cells(&CellFilter {
+                status: Some(CellStatus::Available),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(matching::into_input)
+            .collect(),
+        None => ctx
+            .open_store()?
+            .list_cells(&CellFilter {
+                status: Some(CellStatus::Available),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(matching::into_input)
+            .collect(),
     };
-    let outcome = match matching::propose(&profile, &cells) {
+    reading.message(&format!("matching {} cells", cells.len()));
+    let outcome = matching::propose_inputs(&profile, &cells);
+    reading.done();
+    let cells_given = cells.len();
+    drop(cells);
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         // No pack possible is an answer, not a failure of the command: under --json it is
         // still the match document (no packs, and why), besides the message and exit 2.
@@ -60,7 +88,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
             print_json(
                 "match",
                 &serde_json::json!({
-                    "profile": profile.name, "packs": [], "cells_given": cells.len(),
+                    "profile": profile.name, "packs": [], "cells_given": cells_given,
                     "committed": false, "no_pack_reason": e.to_string(),
                 }),
             )?;
@@ -71,25 +99,60 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let pack_ids = if args.commit {
         let mut store = ctx.open_store()?;
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
-        Some(
-            matching::commit(&mut *store, &ctx.actor, &profile, Some(&source), &chosen)
-                .map_err(input_error)?,
-        )
+        let progress = Progress::count("committing", chosen.len() as u64);
+        let ids = matching::commit_with_progress(
+            &mut *store,
+            &ctx.actor,
+            &profile,
+            Some(&source),
+            &chosen,
+            &mut |n| progress.set(n as u64),
+        );
+        progress.done();
+        Some(ids.map_err(input_error)?)
     } else {
         None
     };
     if args.json {
-        let mut v = serde_json::to_value(&outcome)?;
-        if let Some(ids) = &pack_ids {
-            for (pack, id) in v["packs"].as_array_mut().into_iter().flatten().zip(ids) {
-                pack["pack_id"] = serde_json::json!(id);
-            }
-        }
-        print_json("match", &v)?;
+        // Streamed: a million cells' match is a document of ~180 MB.
+        let ids = pack_ids.as_deref().unwrap_or(&[]);
+        let doc = MatchDocument {
+            packs: outcome
+                .packs
+                .iter()
+                .enumerate()
+                .map(|(i, pack)| PackDocument {
+                    pack_id: ids.get(i).copied(),
+                    pack,
+                })
+                .collect(),
+            leftover: &outcome.leftover,
+            rejected: &outcome.rejected,
+            summary: &outcome.summary,
+        };
+        print_json_streamed("match", &doc)?;
     } else {
         print_text(&profile, &outcome, pack_ids.as_deref());
     }
     Ok(EXIT_OK)
+}
+
+/// The `match --json` document: the matcher's outcome, each pack with its database id once
+/// committed.
+#[derive(serde::Serialize)]
+struct MatchDocument<'a> {
+    packs: Vec<PackDocument<'a>>,
+    leftover: &'a [String],
+    rejected: &'a [packwright_matching::Rejection],
+    summary: &'a packwright_matching::MatchSummary,
+}
+
+#[derive(serde::Serialize)]
+struct PackDocument<'a> {
+    #[serde(flatten)]
+    pack: &'a matching::MatchedPack,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pack_id: Option<i64>,
 }
 
 fn print_text(profile: &Profile, outcome: &matching::MatchOutcome, ids: Option<&[i64]>) {

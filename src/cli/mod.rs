@@ -30,6 +30,7 @@ mod line;
 mod match_cmd;
 mod packs;
 mod profile;
+mod progress;
 mod sim;
 mod trace;
 
@@ -401,6 +402,82 @@ pub fn print_json<T: serde::Serialize>(schema: &str, value: &T) -> anyhow::Resul
     );
     JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// [`print_json`] for a document too large to build as a tree first (a match of a million
+/// cells: 62,500 packs): `value` must serialize as a struct. Its keys follow `schema` and
+/// `version` in the struct's own order (not sorted, as `print_json`'s are); floats are rounded
+/// the same way, as they are written; the text goes to stdout through a buffer as it is made.
+pub fn print_json_streamed<T: serde::Serialize>(schema: &str, value: &T) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    #[derive(serde::Serialize)]
+    struct Document<'a, T> {
+        schema: String,
+        version: u32,
+        #[serde(flatten)]
+        value: &'a T,
+    }
+    let doc = Document {
+        schema: format!("packwright.{schema}"),
+        version: JSON_VERSION,
+        value,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, RoundingPretty::default());
+    serde::Serialize::serialize(&doc, &mut ser)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// serde_json's pretty layout, with floats rounded to 6 decimals as [`round_floats`] does.
+#[derive(Default)]
+struct RoundingPretty(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for RoundingPretty {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        let r = (v * 1e6).round() / 1e6;
+        self.0.write_f64(w, if r.is_finite() { r } else { v })
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 /// Whether this run printed its `--json` document already (a failure that printed its report,

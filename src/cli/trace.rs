@@ -13,9 +13,18 @@ pub struct TraceArgs {
     pub code: String,
     #[arg(long)]
     pub json: bool,
-    /// Only the battery-passport fields of a pack, as JSON
+    /// Only the battery-passport fields of a pack, as JSON, with the Battery Pass-shaped
+    /// passport (`batteryPass`: general product information, performance and durability, the
+    /// original modules' identifiers)
     #[arg(long, conflicts_with = "json")]
     pub passport: bool,
+    /// The plant's own passport data (manufacturer, place, category, warranty, passport
+    /// namespace), a TOML file; see README
+    #[arg(long, requires = "passport", value_name = "FILE")]
+    pub plant: Option<std::path::PathBuf>,
+    /// When the battery was put into service (RFC 3339), once it has been
+    #[arg(long, requires = "passport", value_name = "TIME")]
+    pub in_service: Option<String>,
 }
 
 pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
@@ -38,7 +47,45 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
                 args.code
             )));
         };
-        print_json("passport", &p.passport)?;
+        let plant = match &args.plant {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot read the plant file {}: {e}", path.display())
+                    })
+                    .and_then(|text| {
+                        crate::passport::Plant::parse(&text).map_err(|e| {
+                            anyhow::anyhow!("the plant file {} is not usable: {e}", path.display())
+                        })
+                    })
+                    .map_err(input_error)?,
+            ),
+            None => None,
+        };
+        if let Some(t) = &args.in_service {
+            if chrono::DateTime::parse_from_rfc3339(t).is_err() {
+                return Err(input_error(anyhow::anyhow!(
+                    "--in-service '{t}' is not an RFC 3339 time (e.g. 2027-03-01T09:00:00Z)"
+                )));
+            }
+        }
+        let mass_kg = match p.passport.eol_run_id {
+            Some(run) => trace::measured_mass_kg(&*store, run)?,
+            None => None,
+        };
+        let profile = crate::services::packs::profile_of(&*store, &store_pack(&*store, p)?).ok();
+        let battery_pass = crate::passport::battery_passport(&crate::passport::PassportInput {
+            lineage: p,
+            profile: profile.as_ref(),
+            plant: plant.as_ref(),
+            mass_kg,
+            in_service: args.in_service.as_deref(),
+        });
+        let mut doc = serde_json::to_value(&p.passport)?;
+        if let serde_json::Value::Object(m) = &mut doc {
+            m.insert("batteryPass".into(), battery_pass);
+        }
+        print_json("passport", &doc)?;
     } else if args.json {
         print_json("trace", &lineage)?;
     } else {
@@ -49,6 +96,16 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The pack record behind a lineage, as the services know it.
+fn store_pack(
+    store: &dyn crate::store::LineStore,
+    l: &PackLineage,
+) -> anyhow::Result<crate::domain::Pack> {
+    store
+        .get_pack(l.pack.id)?
+        .ok_or_else(|| anyhow::anyhow!("pack #{} is gone", l.pack.id))
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {

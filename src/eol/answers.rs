@@ -213,6 +213,7 @@ mod tests {
     fn plan() -> TestPlan {
         TestPlan {
             plan_version: "v1".into(),
+            require_label_scan: false,
             steps: vec![
                 manual("insulation", &["insulation_resistance_megaohm"]),
                 manual("pe", &["pe_continuity_ohm", "note"]),

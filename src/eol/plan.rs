@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 pub struct TestPlan {
     /// Bumped whenever steps or limits change; stored with every run.
     pub plan_version: String,
+    /// The pack's label must have been scanned back (the latest scan of it read as the pack's
+    /// code) before its BMS is configured or its test run (`require_label_scan = true`,
+    /// checked by `services::labels::scan_back_required`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_label_scan: bool,
     pub steps: Vec<Step>,
 }
 
@@ -231,6 +236,7 @@ mod tests {
     fn plan(measurement: MeasurementSpec, kind: StepKind) -> TestPlan {
         TestPlan {
             plan_version: "v".into(),
+            require_label_scan: false,
             steps: vec![Step {
                 id: "s".into(),
                 title: "S".into(),

@@ -106,6 +106,8 @@ struct Records<R> {
     reader: R,
     delimiter: u8,
     lines: Lines,
+    /// Bytes consumed from `reader` so far (for progress).
+    consumed: u64,
 }
 
 impl<R: BufRead> Records<R> {
@@ -118,6 +120,7 @@ impl<R: BufRead> Records<R> {
                 pending_cr: false,
                 ends: LineEnds::default(),
             },
+            consumed: 0,
         }
     }
 
@@ -202,6 +205,7 @@ impl<R: BufRead> Records<R> {
                 }
             }
             self.reader.consume(used);
+            self.consumed += used as u64;
             if done {
                 fields.push(field);
                 return Ok(Some(RawRecord {
@@ -276,7 +280,9 @@ pub struct CsvCells<R> {
     ignored_columns: Vec<String>,
     defaults: IntakeDefaults,
     numbers: Numbers,
-    seen: SeenIds,
+    /// The ids seen so far; `None` when the caller checks for duplicates itself (a staged
+    /// import, where the database does it and memory stays bounded).
+    seen: Option<SeenIds>,
     bom: bool,
     count: usize,
     done: bool,
@@ -369,11 +375,23 @@ impl<R: BufRead> CsvCells<R> {
                 comma_allowed: delimiter != b',',
                 mark: None,
             },
-            seen: SeenIds::default(),
+            seen: Some(SeenIds::default()),
             bom,
             count: 0,
             done: false,
         })
+    }
+
+    /// Leave duplicate ids within the file to the caller, who must refuse them (the store's
+    /// staged import does, by the cells' primary key): no set of every id is kept in memory.
+    pub fn duplicates_checked_by_caller(mut self) -> Self {
+        self.seen = None;
+        self
+    }
+
+    /// Bytes of the file read so far, byte-order mark included (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.records.consumed + if self.bom { 3 } else { 0 }
     }
 
     /// What was detected so far (the decimal mark is known once a number with one was read).
@@ -486,14 +504,16 @@ impl<R: BufRead> CsvCells<R> {
             .collect();
         let cell = build_cell(&values, &self.defaults, &mut self.numbers)
             .map_err(|e| self.err(line, e.column, e.message))?;
-        let id_column = self
-            .columns
-            .iter()
-            .find(|(_, f)| *f == Some(Field::Id))
-            .map(|(n, _)| n.clone());
-        self.seen
-            .add(&cell.id, line, "line")
-            .map_err(|m| self.err(line, id_column, m))?;
+        if let Some(seen) = &mut self.seen {
+            if let Err(m) = seen.add(&cell.id, line, "line") {
+                let id_column = self
+                    .columns
+                    .iter()
+                    .find(|(_, f)| *f == Some(Field::Id))
+                    .map(|(n, _)| n.clone());
+                return Err(self.err(line, id_column, m));
+            }
+        }
         Ok(Some((line, cell)))
     }
 }

@@ -7,6 +7,7 @@ use crate::chemistry::{Chemistry, UnknownChemistry};
 use crate::domain::{Cell, CellStatus};
 use crate::text::{is_invisible, printable};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest id (and source code) accepted, in characters: barcodes on cells and modules are
@@ -211,7 +212,7 @@ fn forbidden_in_code(c: char) -> Option<&'static str> {
 /// escapes, invisible characters (zero-width spaces, bidi controls, BOM…), spaces other than
 /// U+0020, and more than [`MAX_ID_CHARS`] characters. `what` names it in messages ("id").
 pub fn normalise_code(raw: &str, what: &str) -> Result<String, String> {
-    let code: String = raw.trim().nfc().collect();
+    let code = nfc(raw.trim());
     for (i, c) in code.chars().enumerate() {
         if let Some(kind) = forbidden_in_code(c) {
             return Err(format!(
@@ -233,9 +234,19 @@ pub fn normalise_code(raw: &str, what: &str) -> Result<String, String> {
     Ok(code)
 }
 
+/// `text` in Unicode NFC. ASCII text is NFC already (the common case, a million times in a
+/// large export), so it is only copied.
+fn nfc(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_string()
+    } else {
+        text.nfc().collect()
+    }
+}
+
 /// Free text (model, grade): trimmed, NFC, no control characters, at most [`MAX_TEXT_CHARS`].
 fn free_text(column: &str, raw: &str) -> Result<Option<String>, RowError> {
-    let text: String = raw.trim().nfc().collect();
+    let text = nfc(raw.trim());
     if text.is_empty() {
         return Ok(None);
     }
@@ -424,7 +435,44 @@ pub(super) fn build_cell(
 
 /// Ids seen so far in a file, with where each was first.
 #[derive(Debug, Default)]
-pub(super) struct SeenIds(HashMap<String, usize>);
+pub(super) struct SeenIds(HashMap<String, usize, BuildHasherDefault<IdHasher>>);
+
+/// A fast hash for ids (a multiply-rotate hash over 8-byte words, as rustc's FxHash): the
+/// standard SipHash, built to resist crafted keys, was the largest single cost of reading a
+/// million-row export. A crafted export can only slow its own reading down.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 impl SeenIds {
     /// Refuses an id already seen, naming where (`unit` is "line" or "record").

@@ -59,6 +59,10 @@ pub struct LabelFields {
     pub nominal_voltage_v: Option<f64>,
     pub rated_capacity_ah: Option<f64>,
     pub measured_capacity_ah: Option<f64>,
+    /// The pack's state of health from its cells, % (`pack_health`).
+    pub state_of_health_pct: Option<f64>,
+    /// The pack's cell resistance, mΩ (`pack_health`).
+    pub pack_resistance_mohm: Option<f64>,
     pub energy_kwh: Option<f64>,
     /// `2026-12-05`.
     pub production_date: Option<String>,
@@ -154,6 +158,13 @@ fn lines(f: &LabelFields) -> Vec<String> {
     out.push(rated.join("  "));
     if let Some(m) = fmt_num(f.measured_capacity_ah, 1) {
         out.push(format!("Measured {m} Ah"));
+    }
+    if let Some(soh) = fmt_num(f.state_of_health_pct, 1) {
+        let mut line = format!("SOH {soh}%");
+        if let Some(r) = fmt_num(f.pack_resistance_mohm, 2) {
+            line.push_str(&format!("  R {r} mOhm"));
+        }
+        out.push(line);
     }
     out.push(format!(
         "Produced {}",
@@ -274,6 +285,8 @@ mod tests {
             nominal_voltage_v: Some(48.0),
             rated_capacity_ah: Some(100.0),
             measured_capacity_ah: Some(97.26),
+            state_of_health_pct: Some(97.26),
+            pack_resistance_mohm: Some(7.534),
             energy_kwh: Some(4.8),
             production_date: Some("2026-12-05".into()),
             station: "line-1".into(),
@@ -302,6 +315,7 @@ mod tests {
             "LFP  15S1P  48.0 V",
             "Rated 100.0 Ah  4.80 kWh",
             "Measured 97.3 Ah",
+            "SOH 97.3%  R 7.53 mOhm",
             "Produced 2026-12-05",
             "Station line-1",
             "From 2 source modules",

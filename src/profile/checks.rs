@@ -620,6 +620,8 @@ fn label(p: &Profile, out: &mut Issues) {
         nominal_voltage_v: Some(p.nominal_voltage_v()),
         rated_capacity_ah: Some(p.nominal_capacity_mah / 1000.0),
         measured_capacity_ah: Some(p.nominal_capacity_mah / 1000.0),
+        state_of_health_pct: Some(100.0),
+        pack_resistance_mohm: Some(99.99),
         energy_kwh: Some(p.nominal_energy_kwh()),
         production_date: Some("2000-01-01".into()),
         station: "station".into(),

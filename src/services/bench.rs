@@ -133,15 +133,19 @@ pub async fn configure_pack(
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
     };
-    let plan = configurable(&pack).and_then(|()| {
-        let code = pack.code.as_deref().ok_or_else(|| {
-            ServiceError::Refused(format!(
-                "pack {} has no code yet: finish its assembly",
-                pack.label()
-            ))
-        })?;
-        plan_for(&profile, Some(code))
-    });
+    let plan = configurable(&pack)
+        .and_then(|()| {
+            super::labels::scan_back_required(&*log.store, &pack, &profile, "configured")
+        })
+        .and_then(|()| {
+            let code = pack.code.as_deref().ok_or_else(|| {
+                ServiceError::Refused(format!(
+                    "pack {} has no code yet: finish its assembly",
+                    pack.label()
+                ))
+            })?;
+            plan_for(&profile, Some(code))
+        });
     let restored = restore_with(&mut log, bms).await?;
     let mut logged = write_checked(&mut log, &profile, plan, bms, opts, &pack.label()).await?;
     logged.report.restored = restored;
@@ -306,6 +310,7 @@ pub async fn test_pack<O: Operator>(
         .map_err(ServiceError::from)?;
     let (pack, profile) = pack_and_profile(&*store, &req.pack)?;
     super::packs::testable(&pack)?;
+    super::labels::scan_back_required(&*store, &pack, &profile, "tested")?;
     check_protocol(&profile, req.link.bms.protocol())?;
     // A board an earlier run left holding test settings is put back before this run starts.
     let restored_before = restore_board(station, &req.link.bms).await?;

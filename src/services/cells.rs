@@ -3,8 +3,157 @@
 
 use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, PackStatus};
+use crate::intake::{self, CsvCells, Format, ImportError, IntakeDefaults, ParsedCells};
 use crate::store::prelude::*;
-use crate::store::{Actor, PackEffect};
+use crate::store::{Actor, PackEffect, StoreError, IMPORT_CHUNK_ROWS};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub batch: i64,
+    pub cells: u64,
+    /// What the file turned out to be (said to the operator).
+    pub format: Format,
+    /// Columns (JSON: keys) that were not recognised and were ignored.
+    pub ignored_columns: Vec<String>,
+    pub without_source_code: u64,
+}
+
+/// How far an import is: bytes of the file read (CSV; a JSON file counts as read at once)
+/// and cells staged so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub bytes: u64,
+    pub cells: u64,
+}
+
+/// Why an import wrote nothing: the file (bad input, naming file, line and column) or the
+/// database (a conflict naming the line, or the file's problem).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error(transparent)]
+    File(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Import a grading-cabinet export (CSV row by row; JSON whole), all or nothing, with bounded
+/// memory and short write transactions. The cells are staged in chunks of
+/// [`IMPORT_CHUNK_ROWS`], each its own write transaction, invisible to every other query;
+/// one short transaction at the end makes them all visible. The first fault (of the file, or
+/// an id the database has already) removes the staged cells again; a process killed midway
+/// leaves its staged cells invisible, and the next import on this station removes them.
+/// Duplicate ids within the file are found by the database (the cells' primary key), so no
+/// set of ids grows in memory. `progress` is called after each chunk.
+pub fn import_file(
+    store: &mut dyn LineStore,
+    actor: &Actor,
+    path: &Path,
+    defaults: &IntakeDefaults,
+    progress: &mut dyn FnMut(ImportProgress),
+) -> std::result::Result<Imported, ImportFailure> {
+    let name = path.display().to_string();
+    store.discard_abandoned_imports(&actor.station, &crate::eol::process_alive)?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    // The header (or the whole JSON file) is read before anything is written.
+    let mut source = if is_json {
+        let (parsed, format) = intake::read_file_with_format(path, defaults)?;
+        Source::Json(parsed, format, 0)
+    } else {
+        Source::Csv(Box::new(
+            intake::open_csv(path, defaults)?.duplicates_checked_by_caller(),
+        ))
+    };
+    let batch = store.begin_import(actor, &name, std::process::id())?;
+    let staged = stage_all(store, batch, &name, &mut source, progress);
+    let outcome = staged.and_then(|without_source_code| {
+        let cells = store.publish_import(batch)?;
+        Ok((cells, without_source_code))
+    });
+    match outcome {
+        Ok((cells, without_source_code)) => {
+            let (format, ignored_columns) = match source {
+                Source::Csv(csv) => (csv.format(), csv.ignored_columns().to_vec()),
+                Source::Json(parsed, format, _) => (format, parsed.ignored_columns),
+            };
+            Ok(Imported {
+                batch,
+                cells,
+                format,
+                ignored_columns,
+                without_source_code,
+            })
+        }
+        Err(e) => {
+            // Nothing of it may stay; if even that fails, the next import removes it.
+            let _ = store.discard_import(batch);
+            Err(e)
+        }
+    }
+}
+
+enum Source {
+    Csv(Box<CsvCells<BufReader<File>>>),
+    /// The parsed file, its format, and how many of its cells were handed out.
+    Json(ParsedCells, Format, usize),
+}
+
+impl Source {
+    fn next_chunk(&mut self) -> std::result::Result<Vec<(usize, Cell)>, ImportError> {
+        match self {
+            Source::Csv(csv) => csv.next_batch(IMPORT_CHUNK_ROWS),
+            Source::Json(parsed, _, done) => {
+                let end = (*done + IMPORT_CHUNK_ROWS).min(parsed.cells.len());
+                let chunk = parsed.lines[*done..end]
+                    .iter()
+                    .copied()
+                    .zip(parsed.cells[*done..end].iter().cloned())
+                    .collect();
+                *done = end;
+                Ok(chunk)
+            }
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Source::Csv(csv) => csv.bytes_read(),
+            Source::Json(..) => 0,
+        }
+    }
+}
+
+/// Stage every chunk; returns how many cells have no source code.
+fn stage_all(
+    store: &mut dyn LineStore,
+    batch: i64,
+    name: &str,
+    source: &mut Source,
+    progress: &mut dyn FnMut(ImportProgress),
+) -> std::result::Result<u64, ImportFailure> {
+    let (mut cells, mut without_source_code) = (0u64, 0u64);
+    loop {
+        let chunk = source.next_chunk()?;
+        if chunk.is_empty() {
+            return Ok(without_source_code);
+        }
+        store.stage_cells(batch, name, &chunk)?;
+        cells += chunk.len() as u64;
+        without_source_code += chunk
+            .iter()
+            .filter(|(_, c)| c.source_code.is_none())
+            .count() as u64;
+        progress(ImportProgress {
+            bytes: source.bytes_read(),
+            cells,
+        });
+    }
+}
 
 /// What rejecting a cell did, as the faces say it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

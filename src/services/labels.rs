@@ -8,7 +8,7 @@ use crate::domain::Pack;
 use crate::label::printer::{self, PrintError, PrintReport, PrinterTarget};
 use crate::label::{self, LabelFields, LabelTemplate};
 use crate::store::prelude::*;
-use crate::store::{LabelOutcome, NewLabelPrint};
+use crate::store::{LabelOutcome, NewLabelPrint, NewLabelScan};
 use serde::Serialize;
 
 /// A pack's label, rendered.
@@ -94,6 +94,8 @@ pub fn render(store: &dyn LineStore, key: &PackKey, station_name: &str) -> Resul
         nominal_voltage_v: p.nominal_voltage_v,
         rated_capacity_ah: p.rated_capacity_ah,
         measured_capacity_ah: p.measured_capacity_ah,
+        state_of_health_pct: p.state_of_health_pct,
+        pack_resistance_mohm: p.pack_resistance_mohm,
         energy_kwh: p.rated_energy_kwh,
         production_date: p.assembled_at.as_deref().map(local_date),
         station: station_name.to_string(),
@@ -156,6 +158,120 @@ pub fn print(station: &Station, key: &PackKey, target: &PrinterTarget) -> Result
             )))
         }
     }
+}
+
+/// A scan-back: what was scanned on the pack, and whether it is the pack's label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub pack_id: i64,
+    pub pack_code: String,
+    /// As recorded (who, when, where, what the scanner sent and what it read as).
+    pub scan: crate::store::LabelScan,
+    /// The symbology in words, when the scanner said.
+    pub symbology_name: Option<&'static str>,
+}
+
+impl Verified {
+    pub fn matched(&self) -> bool {
+        self.scan.matched
+    }
+
+    /// The loud refusal of a scan that is not the pack's code, saying what to do; `None` when
+    /// it matched.
+    pub fn refusal(&self) -> Option<String> {
+        if self.scan.matched {
+            return None;
+        }
+        let read = if self.scan.data.is_empty() {
+            "nothing".to_string()
+        } else {
+            format!("'{}'", label::scan::show(&self.scan.data))
+        };
+        Some(format!(
+            "WRONG LABEL: the label scanned on pack {code} reads {read}, not {code}. Take that \
+             label off, print this pack's label (label print {code}) and scan it again; the \
+             refused scan is recorded (scan {id}).",
+            code = self.pack_code,
+            id = self.scan.id,
+        ))
+    }
+}
+
+/// The QR code's resolver URL of `pack_code` under `profile`'s template, if it has one.
+fn qr_url(profile: &crate::profile::Profile, pack_code: &str) -> Option<String> {
+    let template = template_for(profile);
+    match template.qr {
+        label::QrContent::Url(_) => label::zpl::qr_data(&template, pack_code).ok(),
+        label::QrContent::Code => None,
+    }
+}
+
+/// Scan-back: `raw` (what the scanner typed; an AIM prefix or GS1 separators are taken off)
+/// scanned from the label on the pack `key` names, compared with the pack's code (or the
+/// resolver URL its QR code carries) and recorded, matched or not. A scan that is not the
+/// pack's code is returned with `matched() == false`; the faces refuse it loudly.
+pub fn verify(station: &Station, key: &PackKey, raw: &str) -> Result<Verified> {
+    verify_in(&mut *station.open()?, &station.actor, key, raw)
+}
+
+/// [`verify`] on an open store (the console's store thread), recorded as `actor`.
+pub fn verify_in(
+    store: &mut dyn LineStore,
+    actor: &crate::store::Actor,
+    key: &PackKey,
+    raw: &str,
+) -> Result<Verified> {
+    let (pack, profile) = super::pack_and_profile(store, key)?;
+    let code = labelable(&pack)?;
+    let scan = label::scan::normalise(raw);
+    let matched = label::scan::matches(&scan, &code, qr_url(&profile, &code).as_deref());
+    let stored = store.record_label_scan(
+        actor,
+        &NewLabelScan {
+            pack_id: pack.id,
+            pack_code: &code,
+            raw,
+            data: &scan.data,
+            symbology: scan.symbology.as_deref(),
+            matched,
+        },
+    )?;
+    Ok(Verified {
+        pack_id: pack.id,
+        pack_code: code,
+        symbology_name: scan.symbology_name(),
+        scan: stored,
+    })
+}
+
+/// When `profile`'s plan requires a scan-back, the refusal of a pack whose label was not
+/// scanned back: its latest scan must be its code. Called before the BMS is configured and
+/// before the test runs.
+pub fn scan_back_required(
+    store: &dyn LineStore,
+    pack: &Pack,
+    profile: &crate::profile::Profile,
+    doing: &str,
+) -> Result<()> {
+    if !profile.eol.require_label_scan {
+        return Ok(());
+    }
+    let code = pack.label();
+    let why = match store.label_scans(pack.id)?.last() {
+        Some(s) if s.matched => return Ok(()),
+        Some(s) => format!(
+            "its last label scan ({}) read '{}', not its code",
+            s.scanned_at,
+            label::scan::show(&s.data)
+        ),
+        None => "its label has not been scanned back".to_string(),
+    };
+    Err(ServiceError::Refused(format!(
+        "pack {code} cannot be {doing}: {why}, and its test plan ({}) requires a scan-back. \
+         Scan the label on the pack (Assemble screen, v; or label verify {code} --scan TEXT), \
+         printing it first if it has none (label print {code})",
+        profile.eol.plan_version
+    )))
 }
 
 #[cfg(test)]

@@ -345,6 +345,9 @@ impl JbdBoard {
                 };
                 if req.data == jbd::EXIT_SAVE {
                     self.commit(staged);
+                    // Said on stderr, so a test can send a signal while the host's
+                    // persistence re-read is still to come.
+                    eprintln!("sim: saved the factory session");
                     self.counters = ErrorCounters {
                         system_restarts: self.counters.system_restarts,
                         ..Default::default()

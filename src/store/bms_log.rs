@@ -257,6 +257,13 @@ impl Store {
                  WHERE status = 'assembled' AND id = (SELECT pack_id FROM bms_writes WHERE id = ?1)",
                 [id],
             )? == 1;
+        if configured {
+            let pack: i64 =
+                tx.query_row("SELECT pack_id FROM bms_writes WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            super::journal::note_status(&tx, pack, &stamp)?;
+        }
         tx.commit()?;
         Ok(configured)
     }

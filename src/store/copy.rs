@@ -5,8 +5,8 @@
 //! (a second copy of the same file adds nothing: idempotent). Then each table is read back from
 //! both sides and compared by row count and a SHA-256 over its rows in key order; any
 //! difference (the line database held other records under the same ids, say) rolls the whole
-//! copy back and names the table. The status-history trigger is off for the copy: the file's
-//! own history is copied as it is.
+//! copy back and names the table. The file's own status history is copied as it is (the
+//! store writes that history, no trigger).
 
 use super::pg::PgStore;
 use super::{Result, Store, StoreError};
@@ -18,6 +18,7 @@ use std::path::Path;
 /// tables have no id column in the file; the file's rowid becomes their id.
 const TABLES: &[(&str, &str, bool)] = &[
     ("import_batches", "id", false),
+    ("profile_texts", "sha256", false),
     ("cells", "id", false),
     ("packs", "id", false),
     ("pack_cells", "cell_id", false),
@@ -32,6 +33,7 @@ const TABLES: &[(&str, &str, bool)] = &[
     ("board_journal", "id", false),
     ("pack_status_history", "id", false),
     ("label_prints", "id", false),
+    ("label_scans", "id", false),
 ];
 
 /// One value, the same whichever database it came from.

@@ -111,6 +111,7 @@ impl EolRecords for Store {
             "UPDATE packs SET status = 'configured' WHERE id = ?1 AND status = 'passed'",
             [run.pack_id],
         )?;
+        super::journal::note_status(&tx, run.pack_id, &stamp)?;
         tx.execute(
             "INSERT INTO eol_runs(pack_id, profile, plan_version, station, operator, software_version,
                                   transport, pid, started_at, outcome)
@@ -205,6 +206,12 @@ impl EolRecords for Store {
                         AND pack_id = (SELECT pack_id FROM eol_runs WHERE id = ?1)))",
                 params![run_id, status.as_str()],
             )?;
+            let pack: i64 = tx.query_row(
+                "SELECT pack_id FROM eol_runs WHERE id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )?;
+            super::journal::note_status(&tx, pack, &stamp)?;
         }
         tx.commit()?;
         Ok(())

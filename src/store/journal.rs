@@ -105,6 +105,7 @@ impl JournalRecords for Store {
                     "UPDATE packs SET status = 'configured' WHERE id = ?1 AND status = 'passed'",
                     [pack],
                 )?;
+                note_status(&tx, pack, &stamp)?;
             }
         }
         tx.commit()?;
@@ -173,11 +174,31 @@ impl JournalRecords for Store {
     }
 }
 
+/// Keep `pack`'s status in its history when it differs from the last one kept: the status as
+/// the faces read it (a hold, release or scrap included), stamped `at` from the store's clock.
+/// Called in the transaction of every statement that changes a pack's status (the history was
+/// a trigger stamping SQLite's own time until schema 5).
+pub(super) fn note_status(conn: &rusqlite::Connection, pack: i64, at: &str) -> Result<()> {
+    let status = super::packs::PACK_STATUS_SQL;
+    conn.execute(
+        &format!(
+            "INSERT INTO pack_status_history(pack_id, status, at)
+             SELECT p.id, {status}, ?2 FROM packs p
+             WHERE p.id = ?1 AND {status} IS NOT (SELECT h.status FROM pack_status_history h
+                                                   WHERE h.pack_id = p.id
+                                                   ORDER BY h.id DESC LIMIT 1)"
+        ),
+        params![pack, at],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::PackStatus;
     use crate::store::testing::{actor, assemble};
+    use crate::store::LineStore;
 
     #[test]
     fn an_open_entry_unpasses_its_pack_until_closed_and_history_keeps_every_status() {
@@ -216,5 +237,45 @@ mod tests {
                 .collect();
             assert_eq!(history, ["matched", "assembled", "passed", "configured"]);
         });
+    }
+
+    #[test]
+    fn the_status_history_is_stamped_from_the_stores_clock_and_sees_holds() {
+        use crate::clock::Clock;
+        let at = chrono::DateTime::parse_from_rfc3339("2031-12-31T23:59:58Z").unwrap();
+        let at = at.with_timezone(&chrono::Utc);
+        let stores: Vec<crate::store::DynStore> = vec![
+            Box::new(
+                crate::store::Store::in_memory()
+                    .unwrap()
+                    .with_clock(Clock::fixed(at)),
+            ),
+            Box::new(
+                crate::store::PgStore::connect(&crate::store::testing::pg_cluster::fresh_db())
+                    .unwrap()
+                    .with_clock(Clock::fixed(at)),
+            ),
+        ];
+        for mut store in stores {
+            status_history_from_the_clock(&mut *store);
+        }
+    }
+
+    fn status_history_from_the_clock(store: &mut dyn LineStore) {
+        let pack = crate::store::testing::add_pack(store);
+        assemble(store, pack, "PW1");
+        crate::services::cells::reject(store, &actor(), "a", false, "swollen").unwrap();
+        let history = store.pack_status_history(pack).unwrap();
+        let statuses: Vec<&str> = history.iter().map(|c| c.status.as_str()).collect();
+        assert_eq!(statuses, ["matched", "assembled", "on_hold"]);
+        // Every change after the commit carries the injected time (a fixed clock steps a
+        // millisecond per stamp), not the database's.
+        for change in &history[1..] {
+            assert!(change.at.starts_with("2031-12-31T23:59:5"), "{history:?}");
+        }
+        // Nothing is kept twice: a status set to what it is adds no row.
+        store.set_pack_status(pack, PackStatus::Assembled).unwrap();
+        store.set_pack_status(pack, PackStatus::Assembled).unwrap();
+        assert_eq!(store.pack_status_history(pack).unwrap().len(), 4);
     }
 }

@@ -83,6 +83,102 @@ pub trait LabelRecords {
     fn label_prints(&self, pack_id: i64) -> Result<Vec<LabelPrint>>;
 }
 
+/// One scan of a pack's label (scan-back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabelScan {
+    pub id: i64,
+    pub pack_id: i64,
+    /// The pack's code when it was scanned.
+    pub pack_code: String,
+    pub scanned_at: String,
+    pub station: String,
+    pub operator: String,
+    /// What the scanner sent.
+    pub raw: String,
+    /// What it read as (AIM identifier and GS1 separators taken off).
+    pub data: String,
+    /// The AIM symbology identifier the scanner sent, if any.
+    pub symbology: Option<String>,
+    /// Whether it was the pack's code.
+    pub matched: bool,
+}
+
+/// What a scan records.
+#[derive(Debug, Clone)]
+pub struct NewLabelScan<'a> {
+    pub pack_id: i64,
+    pub pack_code: &'a str,
+    pub raw: &'a str,
+    pub data: &'a str,
+    pub symbology: Option<&'a str>,
+    pub matched: bool,
+}
+
+/// The scan-back log.
+pub trait LabelScanRecords {
+    /// Record a scan of a pack's label, good or refused; returns the row as stored.
+    fn record_label_scan(&mut self, actor: &Actor, scan: &NewLabelScan) -> Result<LabelScan>;
+    /// Every scan of a pack's label, oldest first.
+    fn label_scans(&self, pack_id: i64) -> Result<Vec<LabelScan>>;
+}
+
+fn scan_row(r: &Row) -> rusqlite::Result<LabelScan> {
+    Ok(LabelScan {
+        id: r.get(0)?,
+        pack_id: r.get(1)?,
+        pack_code: r.get(2)?,
+        scanned_at: r.get(3)?,
+        station: r.get(4)?,
+        operator: r.get(5)?,
+        raw: r.get(6)?,
+        data: r.get(7)?,
+        symbology: r.get(8)?,
+        matched: r.get(9)?,
+    })
+}
+
+const SCAN_COLUMNS: &str =
+    "id, pack_id, pack_code, scanned_at, station, operator, raw, data, symbology, matched";
+
+impl LabelScanRecords for Store {
+    fn record_label_scan(&mut self, actor: &Actor, scan: &NewLabelScan) -> Result<LabelScan> {
+        let at = self.now();
+        let tx = super::write_tx(self.conn_mut())?;
+        tx.execute(
+            "INSERT INTO label_scans(pack_id, pack_code, scanned_at, station, operator, raw, data,
+                                     symbology, matched)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                scan.pack_id,
+                scan.pack_code,
+                at,
+                actor.station,
+                actor.operator,
+                scan.raw,
+                scan.data,
+                scan.symbology,
+                scan.matched
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let stored = tx.query_row(
+            &format!("SELECT {SCAN_COLUMNS} FROM label_scans WHERE id = ?1"),
+            [id],
+            scan_row,
+        )?;
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    fn label_scans(&self, pack_id: i64) -> Result<Vec<LabelScan>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {SCAN_COLUMNS} FROM label_scans WHERE pack_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([pack_id], scan_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
 fn row(r: &Row) -> rusqlite::Result<LabelPrint> {
     Ok(LabelPrint {
         id: r.get(0)?,
@@ -191,6 +287,36 @@ mod tests {
             assert_eq!(log[2].id, second);
             assert_eq!(log[2].outcome, LabelOutcome::Started);
             assert!(log[2].reprint);
+            // Scans are kept, good and refused, in order.
+            let bad = store
+                .record_label_scan(
+                    &actor,
+                    &NewLabelScan {
+                        pack_id,
+                        pack_code: "P1",
+                        raw: "]C1P2",
+                        data: "P2",
+                        symbology: Some("]C1"),
+                        matched: false,
+                    },
+                )
+                .unwrap();
+            assert!(!bad.matched);
+            assert_eq!(bad.operator, "ann");
+            let good = store
+                .record_label_scan(
+                    &actor,
+                    &NewLabelScan {
+                        pack_id,
+                        pack_code: "P1",
+                        raw: "P1",
+                        data: "P1",
+                        symbology: None,
+                        matched: true,
+                    },
+                )
+                .unwrap();
+            assert_eq!(store.label_scans(pack_id).unwrap(), vec![bad, good]);
             // A finished print cannot be finished again.
             assert!(store
                 .finish_label_print(first, LabelOutcome::Failed, None)

@@ -230,4 +230,49 @@ CREATE TABLE label_prints(
 );
 CREATE INDEX label_prints_by_pack ON label_prints(pack_id, id);
 "#,
+    // 5: a pack's status history is written by the store, in the transaction of each change,
+    // stamped from the store's clock (injected in tests) and with the status as read (a hold,
+    // release or scrap included); the triggers stamped SQLite's own time and saw only the
+    // line status. Rows already kept stay as they are.
+    r#"
+DROP TRIGGER IF EXISTS pack_status_born;
+DROP TRIGGER IF EXISTS pack_status_changed;
+"#,
+    // 6: streaming imports. A large import is staged: its cells are inserted in chunks under a
+    // batch whose `staged_pid` names the importing process, invisible to every query until one
+    // short transaction clears it (publishing them all at once). A batch left staged by a
+    // process that died is removed by the next import on the station. `import_line` is the
+    // row a cell came from (a duplicate id in a file is named by both of its lines).
+    r#"
+ALTER TABLE import_batches ADD COLUMN staged_pid INTEGER;
+CREATE INDEX import_batches_staged ON import_batches(staged_pid) WHERE staged_pid IS NOT NULL;
+ALTER TABLE cells ADD COLUMN import_line INTEGER;
+-- Not on status too: reserving a cell (a million in a large commit) must not touch it.
+CREATE INDEX cells_by_batch ON cells(batch_id);
+-- A profile's text once per distinct text (by its SHA-256), not once per pack: a commit of
+-- 62,500 packs wrote 375 MB of the same 6 KB. A pack whose own `profile_toml` is NULL keeps
+-- its text here, under its `profile_sha256`.
+CREATE TABLE profile_texts(
+    sha256 TEXT PRIMARY KEY,
+    toml TEXT NOT NULL
+);
+"#,
+    // 7: scan-back: every scan of a pack's label — who, where, when, what the scanner sent, what
+    // it read as, and whether it was the pack's code. A refused scan is kept like a good one.
+    // Self-contained: one new table, nothing else changed.
+    r#"
+CREATE TABLE label_scans(
+    id INTEGER PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    pack_code TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    data TEXT NOT NULL,
+    symbology TEXT,
+    matched INTEGER NOT NULL CHECK (matched IN (0, 1))
+);
+CREATE INDEX label_scans_by_pack ON label_scans(pack_id, id);
+"#,
 ];

@@ -26,11 +26,14 @@ pub(crate) mod testing;
 mod trace;
 
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
-pub use cells::{CellFilter, CellRecords};
+pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use copy::TableCopy;
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
-pub use labels::{LabelOutcome, LabelPrint, LabelRecords, NewLabelPrint};
+pub use labels::{
+    LabelOutcome, LabelPrint, LabelRecords, LabelScan, LabelScanRecords, NewLabelPrint,
+    NewLabelScan,
+};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use pg::{
     is_url, shown as shown_url, LineStatus, PgStore, StationInfo, StationRow, PG_MIGRATIONS,
@@ -43,8 +46,8 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LineStats, LineStore,
-        PackRecords, StateRecords, StationRecords, TraceRecords,
+        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LabelScanRecords,
+        LineStats, LineStore, PackRecords, StateRecords, StationRecords, TraceRecords,
     };
 }
 
@@ -60,6 +63,7 @@ pub trait LineStore:
     + LineStats
     + StationRecords
     + LabelRecords
+    + LabelScanRecords
 {
 }
 
@@ -74,6 +78,7 @@ impl<T> LineStore for T where
         + LineStats
         + StationRecords
         + LabelRecords
+        + LabelScanRecords
 {
 }
 
@@ -269,6 +274,36 @@ pub fn busy_timeout() -> std::time::Duration {
         .unwrap_or(std::time::Duration::from_secs(30))
 }
 
+/// The busy handler: wait for another connection's lock, up to [`busy_timeout`] in all,
+/// looking again every millisecond (SQLite's own handler backs off to 100 ms between looks,
+/// so a writer could sleep through the gaps a chunked import or commit leaves between its
+/// transactions, and wait far longer than any one of them holds the lock).
+fn wait_for_lock(attempt: i32) -> bool {
+    use std::time::{Duration, Instant};
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    thread_local! {
+        static SINCE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = Instant::now();
+    if attempt == 0 {
+        SINCE.with(|s| s.set(Some(now)));
+    }
+    let since = SINCE.with(|s| s.get()).unwrap_or(now);
+    if now.duration_since(since) >= *LIMIT.get_or_init(busy_timeout) {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
+}
+
+/// Between two write transactions of one chunked operation (a commit of many packs, removing
+/// a staged import): leave the lock free for a moment, long enough for a writer waiting in
+/// [`wait_for_lock`] to look again and take it. Without it the next chunk would take the lock
+/// back within microseconds and another station would wait for the whole operation.
+pub(crate) fn let_others_in() {
+    std::thread::sleep(std::time::Duration::from_micros(1500));
+}
+
 /// Begin a write transaction: `BEGIN IMMEDIATE`, so the write lock is taken (waiting in the
 /// busy handler) before anything is read.
 pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
@@ -338,11 +373,14 @@ impl Store {
 
     fn configure(&self) -> Result<()> {
         // Wait for other writers first: even switching to WAL may need a lock.
-        self.conn.busy_timeout(busy_timeout())?;
+        self.conn.busy_handler(Some(wait_for_lock))?;
         // WAL lets the console read while a CLI run writes; FULL makes each commit durable.
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
+        // Up to 32 MiB of pages (SQLite's default is 2 MiB): a million cells' indexes are read
+        // again and again by a large import or commit; the cache grows only as it is used.
+        self.conn.pragma_update(None, "cache_size", -32768)?;
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! Packs and their cells in the store.
 
+use super::cells::VISIBLE;
 use super::{Actor, Result, Store, StoreError};
 use crate::domain::{Pack, PackStatus};
 use rusqlite::{params, OptionalExtension};
@@ -46,6 +47,17 @@ pub trait PackRecords {
         profile: &str,
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
+    ) -> Result<Vec<i64>>;
+
+    /// [`PackRecords::commit_packs_with_profile`], calling `progress` with the number of packs
+    /// committed so far after each chunk.
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<i64>>;
 
     fn get_pack(&self, id: i64) -> Result<Option<Pack>>;
@@ -95,6 +107,17 @@ impl PackRecords for Store {
         record: Option<&ProfileRecord>,
         packs: &[NewPack],
     ) -> Result<Vec<i64>> {
+        self.commit_packs_with_progress(actor, profile, record, packs, &mut |_| {})
+    }
+
+    fn commit_packs_with_progress(
+        &mut self,
+        actor: &Actor,
+        profile: &str,
+        record: Option<&ProfileRecord>,
+        packs: &[NewPack],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<i64>> {
         let at = self.now();
         let mut ids = Vec::with_capacity(packs.len());
         let mut start = 0;
@@ -106,7 +129,13 @@ impl PackRecords for Store {
                 end += 1;
             }
             match self.commit_pack_chunk(actor, profile, record, &packs[start..end], &at) {
-                Ok(chunk) => ids.extend(chunk),
+                Ok(chunk) => {
+                    ids.extend(chunk);
+                    progress(ids.len());
+                    if end < packs.len() {
+                        super::let_others_in();
+                    }
+                }
                 Err(e) => {
                     if let Err(undo) = self.uncommit_packs(&ids) {
                         return Err(StoreError::Conflict(format!(
@@ -190,6 +219,7 @@ impl PackRecords for Store {
         if n == 0 {
             return Err(StoreError::NotFound(format!("pack #{id}")));
         }
+        super::journal::note_status(self.conn(), id, &self.now())?;
         Ok(())
     }
 
@@ -251,6 +281,7 @@ impl PackRecords for Store {
             "UPDATE packs SET code = ?2, status = 'assembled', assembled_at = ?3 WHERE id = ?1",
             params![pack_id, code, at],
         )?;
+        super::journal::note_status(&tx, pack_id, &at)?;
         tx.execute(
             "UPDATE cells SET status = 'assembled', updated_at = ?2
              WHERE id IN (SELECT cell_id FROM pack_cells WHERE pack_id = ?1)",
@@ -281,15 +312,23 @@ impl Store {
     ) -> Result<Vec<i64>> {
         let tx = super::write_tx(self.conn_mut())?;
         let mut ids = Vec::with_capacity(packs.len());
+        if let Some(r) = record {
+            // The text once, under its hash; each pack names the hash (see `pack_profile`).
+            tx.execute(
+                "INSERT OR IGNORE INTO profile_texts(sha256, toml) VALUES (?1, ?2)",
+                params![r.sha256, r.toml],
+            )?;
+        }
         {
             let mut insert_pack = tx.prepare(
                 "INSERT INTO packs(profile, status, created_at, station, operator, metrics_json,
                                    profile_toml, profile_sha256, profile_origin)
                  VALUES (?1, 'matched', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            let mut reserve = tx.prepare(
-                "UPDATE cells SET status = 'reserved', updated_at = ?2 WHERE id = ?1 AND status = 'available'",
-            )?;
+            let mut reserve = tx.prepare(&format!(
+                "UPDATE cells SET status = 'reserved', updated_at = ?2
+                 WHERE id = ?1 AND status = 'available' AND {VISIBLE}"
+            ))?;
             let mut link = tx.prepare(
                 "INSERT INTO pack_cells(pack_id, cell_id, series_index, parallel_index) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -300,7 +339,7 @@ impl Store {
                     actor.station,
                     actor.operator,
                     pack.metrics_json,
-                    record.map(|r| &r.toml),
+                    None::<String>,
                     record.map(|r| &r.sha256),
                     record.map(|r| &r.origin),
                 ])?;
@@ -317,6 +356,9 @@ impl Store {
                 }
                 ids.push(pack_id);
             }
+        }
+        for id in &ids {
+            super::journal::note_status(&tx, *id, at)?;
         }
         tx.commit()?;
         Ok(ids)
@@ -348,9 +390,11 @@ impl Store {
                     params![id, at],
                 )?;
                 tx.execute("DELETE FROM pack_cells WHERE pack_id = ?1", [id])?;
+                tx.execute("DELETE FROM pack_status_history WHERE pack_id = ?1", [id])?;
                 tx.execute("DELETE FROM packs WHERE id = ?1", [id])?;
             }
             tx.commit()?;
+            super::let_others_in();
         }
         if kept.is_empty() {
             Ok(())

@@ -2,6 +2,7 @@
 //! each one transaction with its row in `state_changes`. Which change is allowed is decided
 //! by `services::{cells, packs}`; this module only carries it out atomically.
 
+use super::cells::VISIBLE;
 use super::packs::{ProfileRecord, PACK_STATUS_SQL};
 use super::{Actor, Result, Store, StoreError};
 use crate::domain::CellStatus;
@@ -87,7 +88,9 @@ fn set_cell(
     at: &str,
 ) -> Result<()> {
     let n = tx.execute(
-        "UPDATE cells SET status = ?2, status_reason = ?3, updated_at = ?4 WHERE id = ?1",
+        &format!(
+            "UPDATE cells SET status = ?2, status_reason = ?3, updated_at = ?4 WHERE id = ?1 AND {VISIBLE}"
+        ),
         params![cell, status.as_str(), reason, at],
     )?;
     if n == 0 {
@@ -97,9 +100,11 @@ fn set_cell(
 }
 
 fn cell_status(tx: &Transaction, cell: &str) -> Result<String> {
-    tx.query_row("SELECT status FROM cells WHERE id = ?1", [cell], |r| {
-        r.get(0)
-    })
+    tx.query_row(
+        &format!("SELECT status FROM cells WHERE id = ?1 AND {VISIBLE}"),
+        [cell],
+        |r| r.get(0),
+    )
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("cell '{cell}'")))
 }
@@ -127,6 +132,7 @@ fn hold(
                           status_station = ?5, status_operator = ?6 WHERE id = ?1",
         params![pack, over, reason, at, actor.station, actor.operator],
     )?;
+    super::journal::note_status(tx, pack, at)?;
     Ok(())
 }
 
@@ -308,9 +314,11 @@ impl StateRecords for Store {
         let tx = super::write_tx(self.conn_mut())?;
         for cell in cells {
             let before: Option<Option<String>> = tx
-                .query_row("SELECT source_code FROM cells WHERE id = ?1", [cell], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT source_code FROM cells WHERE id = ?1 AND {VISIBLE}"),
+                    [cell],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(before) = before else {
                 return Err(StoreError::NotFound(format!(
@@ -446,6 +454,7 @@ impl StateRecords for Store {
              WHERE id = ?1",
             params![pack, reason, at, actor.station, actor.operator],
         )?;
+        super::journal::note_status(&tx, pack, &at)?;
         tx.commit()?;
         Ok(())
     }
@@ -516,6 +525,7 @@ impl StateRecords for Store {
                 [pack],
             )?;
         }
+        super::journal::note_status(&tx, pack, &at)?;
         tx.commit()?;
         Ok(())
     }
@@ -524,7 +534,11 @@ impl StateRecords for Store {
         let (name, toml, sha256, origin): (String, Option<String>, Option<String>, Option<String>) =
             self.conn()
                 .query_row(
-                    "SELECT profile, profile_toml, profile_sha256, profile_origin FROM packs WHERE id = ?1",
+                    "SELECT profile,
+                            COALESCE(profile_toml,
+                                     (SELECT toml FROM profile_texts t WHERE t.sha256 = packs.profile_sha256)),
+                            profile_sha256, profile_origin
+                     FROM packs WHERE id = ?1",
                     [pack],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )

@@ -2,6 +2,7 @@
 //! from, its BMS configuration writes, the packs a source module fed, and existing pack codes.
 
 use super::bms_log::{write_row, BmsWriteRow, WRITE_COLUMNS};
+use super::cells::VISIBLE_C;
 use super::{Result, Store};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -151,14 +152,14 @@ impl TraceRecords for Store {
     fn cells_from_source(&self, source_code: &str) -> Result<Vec<SourceCell>> {
         Ok(self
             .conn()
-            .prepare(
+            .prepare(&format!(
                 "SELECT c.id, c.status, p.id, p.code, COALESCE(p.status_override, p.status)
                  FROM cells c
                  LEFT JOIN pack_cells pc ON pc.cell_id = c.id
                  LEFT JOIN packs p ON p.id = pc.pack_id
-                 WHERE c.source_code = ?1
-                 ORDER BY p.id IS NULL, p.id, c.id",
-            )?
+                 WHERE c.source_code = ?1 AND {VISIBLE_C}
+                 ORDER BY p.id IS NULL, p.id, c.id"
+            ))?
             .query_map([source_code], |r| {
                 Ok(SourceCell {
                     cell_id: r.get(0)?,
@@ -176,7 +177,7 @@ impl TraceRecords for Store {
             .conn()
             .query_row(
                 "SELECT b.file, b.imported_at FROM cells c JOIN import_batches b ON b.id = c.batch_id
-                 WHERE c.id = ?1",
+                 WHERE c.id = ?1 AND b.staged_pid IS NULL",
                 [cell_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

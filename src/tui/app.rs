@@ -8,7 +8,7 @@
 //! and reports it takes) is in its module under [`screens`].
 
 use super::keys::{self, Action, Binding};
-use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved};
+use super::msg::{DeviceEvent, DeviceRequest, Reply, Request, Resolved, StateVerb};
 use super::scan::{Output, ScanDetector};
 use super::screens;
 use super::screens::assemble::{self, AssembleView};
@@ -18,6 +18,7 @@ use super::screens::inventory::{self, InventoryView};
 use super::screens::line::{self, LineView};
 use super::screens::matching::{self, MatchView};
 use super::screens::test::{self, TestView};
+use super::verbs::{self, Draft};
 use crate::domain::{Pack, PackStatus};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::{Duration, Instant};
@@ -146,6 +147,10 @@ pub enum InputPurpose {
     Filter,
     /// A manual test measurement.
     Measurement,
+    /// A field of a state verb (reject, rework, ...): [`App::verb`] holds the answers so far.
+    Verb,
+    /// Scan-back: the label on the pack on the bench.
+    LabelScan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +167,8 @@ pub enum Pending {
     WriteConfig,
     AbortTest,
     Quit,
+    /// A state verb, fields all given.
+    State(StateVerb),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +222,8 @@ pub struct App {
     pub bms: BmsView,
     pub test: TestView,
     pub history: HistoryView,
+    /// The state verb whose fields are being asked for.
+    pub verb: Option<Draft>,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
@@ -247,6 +256,7 @@ impl App {
             bms: BmsView::default(),
             test: TestView::default(),
             history: HistoryView::default(),
+            verb: None,
             dirty: true,
             quit: false,
             scan,
@@ -512,6 +522,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
         Pending::CommitPacks => matching::commit(app),
         Pending::WriteConfig => bms::write(app),
         Pending::AbortTest => vec![Effect::Device(DeviceRequest::AbortTest)],
+        Pending::State(verb) => verbs::confirmed(app, verb),
         Pending::Quit => {
             app.quit = true;
             vec![Effect::Device(DeviceRequest::AbortTest), Effect::Quit]
@@ -541,10 +552,14 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         Some(Action::Cancel) => {
             app.modal = None;
+            if app.verb.take().is_some() {
+                app.say(Level::Info, "cancelled; nothing was changed");
+            }
             Vec::new()
         }
         Some(other) => {
             app.modal = None;
+            app.verb = None;
             act(app, other)
         }
         None => {
@@ -554,6 +569,10 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 }
                 KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                     input.text.clear();
+                }
+                // GS (0x1D), FNC1 as a GS1 scanner sends it, arrives as Ctrl-] (Ctrl-5).
+                KeyCode::Char(']' | '5') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    input.text.push(crate::label::scan::GS);
                 }
                 KeyCode::Char(c)
                     if !key
@@ -583,6 +602,9 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Filter => inventory::set_filter(app, text),
         // The reading as typed: the runner parses it.
         InputPurpose::Measurement => test::answer(app, input.text),
+        InputPurpose::Verb => verbs::answer(app, input.text),
+        // As the scanner sent it: the scan-back takes an AIM prefix and GS1 separators off.
+        InputPurpose::LabelScan => assemble::verify_label(app, input.text),
     }
 }
 
@@ -664,8 +686,19 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
         } => assemble::placed(app, pack, cell, slot, done),
         Reply::Refused { cell, why } => assemble::refused(app, cell, why),
         Reply::Assembled(pack) => assemble::assembled(app, pack),
+        Reply::LabelPrinted { pack, ok, text } => assemble::label_printed(app, pack, ok, text),
+        Reply::LabelScanned {
+            pack,
+            matched,
+            text,
+        } => assemble::label_scanned(app, pack, matched, text),
         Reply::Resolved { code, what } => resolved(app, code, what),
         Reply::History(found) => history::found(app, *found),
+        Reply::StateChanged {
+            text,
+            warning,
+            pack,
+        } => verbs::done(app, text, warning, pack),
         Reply::Failed(text) => {
             app.matching.running = false;
             app.say(Level::Problem, text);

@@ -399,6 +399,10 @@ async fn write_config(
                 .unwrap_or("see the fields marked FAIL")
         )
     };
+    let summary = match &report.late_stop {
+        Some(why) => format!("{summary} ({why} after the save: its check was finished)"),
+        None => summary,
+    };
     // The station's event log says it too (the Line screen's problems list reads it).
     if let Ok(store) = station.open() {
         let level = if ok { "info" } else { "problem" };

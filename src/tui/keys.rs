@@ -38,6 +38,8 @@ pub enum Action {
     Commit,
     // Assemble
     ChoosePack,
+    PrintLabel,
+    ScanLabel,
     // BMS
     Connect,
     Disconnect,
@@ -47,6 +49,14 @@ pub enum Action {
     // Test
     StartTest,
     AbortTest,
+    // State verbs (Inventory, Assemble, History)
+    RejectCell,
+    ScrapCell,
+    UnrejectCell,
+    SourceCells,
+    ReleasePack,
+    ScrapPack,
+    ReworkPack,
     // Modals
     Confirm,
     Cancel,
@@ -245,6 +255,59 @@ pub const NAV: &[Binding] = &[
     ),
 ];
 
+/// The cell verbs (Inventory and History): the selected or shown cell is filled in.
+pub const CELL_VERBS: &[Binding] = &[
+    b(
+        &[k('r')],
+        Action::RejectCell,
+        "reject",
+        "Reject a cell (reason asked); its built pack goes ON HOLD",
+    ),
+    b(
+        &[k('x')],
+        Action::ScrapCell,
+        "",
+        "Scrap a cell (reason asked); its pack as for reject",
+    ),
+    b(
+        &[k('u')],
+        Action::UnrejectCell,
+        "",
+        "Un-reject a cell in no live pack (reason asked)",
+    ),
+    b(
+        &[k('m')],
+        Action::SourceCells,
+        "source",
+        "Record the source module code of cells",
+    ),
+];
+
+/// On Assemble, of the cell verbs only reject (a cell damaged at the bench).
+pub const REJECT_ONLY: &[Binding] = &[CELL_VERBS[0]];
+
+/// The pack verbs (Assemble and History): the pack shown or on the bench is filled in.
+pub const PACK_VERBS: &[Binding] = &[
+    b(
+        &[k('w')],
+        Action::ReworkPack,
+        "rework",
+        "Rework: scan a cell out, one in; then config and a new test",
+    ),
+    b(
+        &[k('l')],
+        Action::ReleasePack,
+        "release",
+        "Release a matched pack: its cells back to available",
+    ),
+    b(
+        &[k('d')],
+        Action::ScrapPack,
+        "scrap",
+        "Scrap a pack (reason asked): its cells scrapped or to stock",
+    ),
+];
+
 /// While a question waits for an answer.
 pub const CONFIRM: &[Binding] = &[
     b(&[k('y')], Action::Confirm, "yes", "Yes, do it"),
@@ -293,13 +356,13 @@ pub const HELP: &[Binding] = &[b(
 pub fn screen_table(screen: Screen, demo: bool) -> Vec<&'static [Binding]> {
     match screen {
         Screen::Line => vec![line::KEYS, NAV],
-        Screen::Inventory => vec![inventory::KEYS, NAV],
+        Screen::Inventory => vec![inventory::KEYS, CELL_VERBS, NAV],
         Screen::Match => vec![matching::KEYS, NAV],
-        Screen::Assemble => vec![assemble::KEYS],
+        Screen::Assemble => vec![assemble::KEYS, REJECT_ONLY, PACK_VERBS],
         Screen::Bms if demo => vec![bms::KEYS, bms::DEMO_KEYS],
         Screen::Bms => vec![bms::KEYS],
         Screen::Test => vec![test::KEYS, NAV],
-        Screen::History => vec![history::KEYS, NAV],
+        Screen::History => vec![history::KEYS, CELL_VERBS, PACK_VERBS, NAV],
     }
 }
 

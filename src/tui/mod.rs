@@ -8,6 +8,8 @@
 //! - [`widgets`]: drawing helpers the screens share;
 //! - [`keys`]: one key table per context, feeding the key lookup, the footer and the `?` help;
 //! - [`msg`]: the messages between the loop and the store thread and device side;
+//! - [`verbs`]: the state verbs (reject, un-reject, source, release, scrap, rework) as fields
+//!   and a confirmation, handed to the store thread, which calls `services`;
 //! - [`scan`]: telling a barcode scan (fast keys ending in Enter) from typing;
 //! - [`services`]: the store thread, so SQLite never blocks the loop;
 //! - [`devices`]: the bench side (BMS links, configuration writes, the EOL test), all through
@@ -27,6 +29,7 @@ pub mod runtime;
 pub mod scan;
 pub mod screens;
 pub mod theme;
+pub mod verbs;
 pub mod view;
 pub mod widgets;
 

@@ -42,12 +42,58 @@ pub enum Request {
         cell: String,
     },
     CompleteAssembly(i64),
+    /// Print (or reprint) the label of a built pack on the console's printer.
+    PrintLabel(i64),
+    /// Scan-back: what the scanner read from the label on the pack.
+    VerifyLabel {
+        pack: i64,
+        scan: String,
+    },
     LoadHistory(String),
     SaveState {
         key: String,
         value: String,
     },
     SetOperator(String),
+    /// A state verb the operator confirmed (reject, rework, ...), for `services`.
+    State(StateVerb),
+}
+
+/// A cell or pack state change, as the console asks for it; the store thread hands it to
+/// `services::{cells, packs}`, the functions the CLI calls. Packs are named as typed or
+/// scanned (a code or `#number`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateVerb {
+    Reject {
+        cell: String,
+        /// Scrapped rather than rejected.
+        scrap: bool,
+        reason: String,
+    },
+    Unreject {
+        cell: String,
+        reason: String,
+    },
+    Source {
+        cells: Vec<String>,
+        code: String,
+    },
+    Release {
+        pack: String,
+        reason: String,
+    },
+    ScrapPack {
+        pack: String,
+        reason: String,
+        to_stock: bool,
+    },
+    Rework {
+        pack: String,
+        /// `None`: fill a matched pack's open slot.
+        out: Option<String>,
+        into: String,
+        reason: String,
+    },
 }
 
 /// The store thread's answers.
@@ -82,11 +128,30 @@ pub enum Reply {
         why: String,
     },
     Assembled(Pack),
+    /// A label print ended: printed, or why not (said in plain words).
+    LabelPrinted {
+        pack: i64,
+        ok: bool,
+        text: String,
+    },
+    /// A scan-back ended: the pack's code, or the loud refusal (recorded either way).
+    LabelScanned {
+        pack: i64,
+        matched: bool,
+        text: String,
+    },
     Resolved {
         code: String,
         what: Resolved,
     },
     History(Box<Lineage>),
+    /// A state verb was done: what happened, in words (a warning when a pack went on hold),
+    /// and the pack it changed, as it is now.
+    StateChanged {
+        text: String,
+        warning: bool,
+        pack: Option<Pack>,
+    },
     /// An operation failed; the text says what and where.
     Failed(String),
     Saved,
@@ -132,6 +197,9 @@ pub struct Proposal {
     pub max_exact: bool,
     pub utilisation_pct: f64,
     pub packs: Vec<MatchedPack>,
+    /// Each proposed pack's health from its cells (`pack_health`), in the order of `packs`;
+    /// `None` where it cannot be computed.
+    pub health: Vec<Option<crate::pack_health::PackHealth>>,
 }
 
 // ---------------------------------------------------------------- The device side (BMS and test)

@@ -5,14 +5,21 @@
 use super::msg::*;
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::intake::{self, IntakeDefaults};
+use crate::label::PrinterTarget;
 use crate::profile::Profile;
+use crate::store::prelude::*;
 use crate::store::{Actor, CellFilter};
 use std::path::Path;
 
 /// Answers requests against one store. Separate from the thread so tests call it directly.
 pub struct Services {
     pub store: crate::store::DynStore,
+    /// Where the records are (`--db`: a file or the line database's URL), for work that
+    /// opens its own connection.
+    pub db: std::path::PathBuf,
     pub actor: Actor,
+    /// Where the console prints labels (`console --printer`), if anywhere.
+    pub printer: Option<PrinterTarget>,
 }
 
 /// What the store thread does with a request: answer it now, or hand work that needs no
@@ -62,6 +69,9 @@ impl Services {
     pub fn answer(&mut self, req: Request) -> Answer {
         match req {
             Request::RunMatch { profile } => self.run_match(&profile),
+            // A printer may take seconds to answer: the print runs on a thread of its own,
+            // with its own connection, so scans are not queued behind it.
+            Request::PrintLabel(pack) => self.print_label(pack),
             other => Answer::Now(Box::new(self.answer_now(other))),
         }
     }
@@ -94,11 +104,17 @@ impl Services {
             },
             Request::Place { pack, cell } => self.place(pack, &cell),
             Request::CompleteAssembly(id) => self.complete(id),
+            Request::PrintLabel(pack) => match self.print_label(pack) {
+                Answer::Now(reply) => *reply,
+                Answer::Later(work) => work(),
+            },
+            Request::VerifyLabel { pack, scan } => self.verify_label(pack, &scan),
             Request::LoadHistory(code) => self.history(&code),
             Request::SaveState { key, value } => match self.store.set_state(&key, &value) {
                 Ok(()) => Reply::Saved,
                 Err(e) => failed("saving where the console is", e),
             },
+            Request::State(verb) => self.state(verb),
             Request::SetOperator(name) => {
                 let old = std::mem::replace(&mut self.actor.operator, name.clone());
                 match self.store.log_event(
@@ -301,6 +317,208 @@ impl Services {
         }
     }
 
+    /// A state verb, through the same line services as the CLI's `cells` and `packs` verbs.
+    fn state(&mut self, verb: StateVerb) -> Reply {
+        use crate::services::{self, ServiceError};
+        let result = (|| -> Result<(String, bool, Option<Pack>), ServiceError> {
+            let store = &mut *self.store;
+            let actor = &self.actor;
+            let pack_named = |store: &dyn LineStore, key: &str| -> Result<Pack, ServiceError> {
+                store
+                    .find_pack(key)?
+                    .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))
+            };
+            Ok(match verb {
+                StateVerb::Reject {
+                    cell,
+                    scrap,
+                    reason,
+                } => {
+                    // The pack it was in (a matched pack's plan lets the cell go).
+                    let was_in = store.pack_of_cell(&cell)?;
+                    let done = services::cells::reject(store, actor, &cell, scrap, &reason)?;
+                    let pack = match was_in {
+                        Some(id) => store.get_pack(id)?,
+                        None => None,
+                    };
+                    let held = pack
+                        .as_ref()
+                        .is_some_and(|p| p.status == PackStatus::OnHold);
+                    let mut text = format!("cell {cell} {}: {}", done.status, done.reason);
+                    if let Some(p) = pack.as_ref().filter(|_| done.pack_effect.is_some()) {
+                        text.push_str(&if held {
+                            format!(
+                                "; pack {} is ON HOLD: rework (w) or scrap (d) it on History",
+                                p.label()
+                            )
+                        } else {
+                            format!(
+                                "; out of pack {}'s plan, slot {} open: rework (w) or release (l)",
+                                p.label(),
+                                p.open_slots().join(" ")
+                            )
+                        });
+                    }
+                    (text, held, pack)
+                }
+                StateVerb::Unreject { cell, reason } => {
+                    services::cells::unreject(store, actor, &cell, &reason)?;
+                    (
+                        format!("cell {cell} back to available: {reason}"),
+                        false,
+                        None,
+                    )
+                }
+                StateVerb::Source { cells, code } => {
+                    services::cells::set_source(store, actor, &cells, &code)?;
+                    (
+                        format!("source module {code} recorded for {} cells", cells.len()),
+                        false,
+                        None,
+                    )
+                }
+                StateVerb::Release { pack, reason } => {
+                    let p = pack_named(store, &pack)?;
+                    let cells = services::packs::release(store, actor, &p, &reason)?;
+                    (
+                        format!(
+                            "pack {} released: {} cells back to available",
+                            p.label(),
+                            cells.len()
+                        ),
+                        false,
+                        store.get_pack(p.id)?,
+                    )
+                }
+                StateVerb::ScrapPack {
+                    pack,
+                    reason,
+                    to_stock,
+                } => {
+                    let p = pack_named(store, &pack)?;
+                    let fates = services::packs::scrap(store, actor, &p, &reason, to_stock)?;
+                    let back = fates.iter().filter(|f| f.status == "available").count();
+                    (
+                        format!(
+                            "pack {} scrapped: {back} cells back to stock, {} scrapped",
+                            p.label(),
+                            fates.len() - back
+                        ),
+                        true,
+                        store.get_pack(p.id)?,
+                    )
+                }
+                StateVerb::Rework {
+                    pack,
+                    out,
+                    into,
+                    reason,
+                } => {
+                    let p = pack_named(store, &pack)?;
+                    let profile = services::packs::profile_of(store, &p)?;
+                    let done = services::packs::rework(
+                        store,
+                        actor,
+                        &p,
+                        &profile,
+                        out.as_deref(),
+                        &into,
+                        &reason,
+                    )?;
+                    let mut text = format!(
+                        "pack {} reworked: {} {} out, {} in",
+                        p.label(),
+                        done.slot,
+                        done.out.as_deref().unwrap_or("(open slot)"),
+                        done.into
+                    );
+                    if let (Some(out), Some(status)) = (&done.out, done.out_status) {
+                        text.push_str(&format!(" ({out} {status})"));
+                    }
+                    if done.status == PackStatus::Assembled {
+                        text.push_str("; next: 5 BMS config, then a new test");
+                    }
+                    (text, false, store.get_pack(p.id)?)
+                }
+            })
+        })();
+        match result {
+            Ok((text, warning, pack)) => Reply::StateChanged {
+                text,
+                warning,
+                pack,
+            },
+            Err(e) => Reply::Failed(format!("nothing changed: {e}")),
+        }
+    }
+
+    /// This console's station: its records and who works at it now.
+    fn station(&self) -> crate::services::Station {
+        crate::services::Station {
+            db: self.db.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+
+    fn print_label(&self, pack: i64) -> Answer {
+        let Some(target) = self.printer.clone() else {
+            let code = match self.store.get_pack(pack) {
+                Ok(Some(p)) => p.label(),
+                _ => format!("#{pack}"),
+            };
+            return Answer::Now(Box::new(Reply::LabelPrinted {
+                pack,
+                ok: false,
+                text: format!(
+                    "no printer (console --printer): print {code} elsewhere, v to scan it"
+                ),
+            }));
+        };
+        let station = self.station();
+        Answer::Later(Box::new(move || {
+            let key = crate::services::PackKey::Id(pack);
+            match crate::services::labels::print(&station, &key, &target) {
+                Ok((label, printed)) => Reply::LabelPrinted {
+                    pack,
+                    ok: true,
+                    text: format!(
+                        "{} of {} printed on {}: stick it on the pack, then v to scan it back",
+                        if printed.reprint { "reprint" } else { "label" },
+                        label.pack_code,
+                        printed.printer
+                    ),
+                },
+                Err(e) => Reply::LabelPrinted {
+                    pack,
+                    ok: false,
+                    text: format!("{e}; p to print again"),
+                },
+            }
+        }))
+    }
+
+    fn verify_label(&mut self, pack: i64, scan: &str) -> Reply {
+        let key = crate::services::PackKey::Id(pack);
+        match crate::services::labels::verify_in(&mut *self.store, &self.actor, &key, scan) {
+            Ok(v) => match v.refusal() {
+                None => Reply::LabelScanned {
+                    pack,
+                    matched: true,
+                    text: format!(
+                        "label {} scanned back: it is this pack's. Next: 5 BMS",
+                        v.pack_code
+                    ),
+                },
+                Some(refusal) => Reply::LabelScanned {
+                    pack,
+                    matched: false,
+                    text: refusal,
+                },
+            },
+            Err(e) => failed("scanning the label back", e),
+        }
+    }
+
     fn history(&self, code: &str) -> Reply {
         match crate::trace::lineage(&*self.store, code) {
             Ok(Some(l)) => Reply::History(Box::new(l)),
@@ -332,6 +550,27 @@ pub fn propose(profile: &Profile, cells: &[Cell]) -> Result<Proposal, String> {
         max_possible: out.summary.max_possible_packs,
         max_exact: out.summary.max_packs_exact,
         utilisation_pct: out.summary.utilisation * 100.0,
+        health: out
+            .packs
+            .iter()
+            .map(|p| health_of(profile, cells, p))
+            .collect(),
         packs: out.packs,
     })
+}
+
+/// A proposed pack's health from its cells' grading records.
+fn health_of(
+    profile: &Profile,
+    cells: &[Cell],
+    pack: &MatchedPack,
+) -> Option<crate::pack_health::PackHealth> {
+    let by_id: std::collections::HashMap<&str, &Cell> =
+        cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let groups: Option<Vec<Vec<&Cell>>> = pack
+        .groups
+        .iter()
+        .map(|g| g.iter().map(|id| by_id.get(id.as_str()).copied()).collect())
+        .collect();
+    crate::pack_health::pack_health(&groups?, profile.nominal_capacity_mah, profile.chemistry).ok()
 }

@@ -45,6 +45,8 @@ pub struct Options {
     pub demo: bool,
     /// The demo line's simulated boards.
     pub bench: Option<Arc<dyn DemoBench>>,
+    /// Where pack labels are printed (`--printer`), if anywhere.
+    pub printer: Option<crate::label::PrinterTarget>,
 }
 
 /// Whether the terminal is in console mode; restoring twice would emit a second
@@ -203,7 +205,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     tracing::info!(db = %opts.db.display(), station = %actor.station, "console starting");
-    let services = Services { store, actor };
+    let services = Services {
+        store,
+        db: opts.db.clone(),
+        actor,
+        printer: opts.printer.clone(),
+    };
     runtime.block_on(event_loop(opts, session, resume, services))
 }
 

@@ -127,7 +127,8 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         let line = Line::from(vec![
             Span::styled(format!("{label}: "), theme.key()),
-            Span::raw(input.text.clone()),
+            // A scanner's GS (FNC1) or other control character is shown escaped.
+            Span::raw(crate::text::printable(&input.text).to_string()),
             Span::styled("_", theme.selected()),
         ]);
         frame.render_widget(Paragraph::new(line), area);
@@ -171,19 +172,36 @@ fn help_overlay(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut tables = keys::screen_table(app.screen, app.session.demo);
     tables.push(keys::GLOBAL);
     let rows: Vec<&Binding> = tables.iter().flat_map(|t| t.iter()).collect();
+    let row = |keys: String, help: String| {
+        Line::from(vec![
+            Span::styled(fit(&keys, 14), theme.key()),
+            Span::raw(help),
+        ])
+    };
+    // When every key does not fit in the terminal, the screen keys (1-7) share one row.
+    let fold = rows.len() + 2 > area.height as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for b in &rows {
+        match b.action {
+            keys::Action::GoTo(s) if fold => {
+                if s == Screen::ALL[0] {
+                    lines.push(row(
+                        "1-7/F2-F8".into(),
+                        Screen::ALL
+                            .iter()
+                            .map(|s| s.title())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ));
+                }
+            }
+            _ => lines.push(row(b.key_label(), b.help.to_string())),
+        }
+    }
     // The closing note only when it fits: the keys come first.
-    let note = rows.len() + 3 <= area.height as usize;
-    let h = (rows.len() as u16 + 2 + if note { 2 } else { 0 }).min(area.height);
+    let note = lines.len() + 3 <= area.height as usize;
+    let h = (lines.len() as u16 + 2 + if note { 2 } else { 0 }).min(area.height);
     let rect = centered(area, 76, h);
-    let mut lines: Vec<Line> = rows
-        .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(fit(&b.key_label(), 14), theme.key()),
-                Span::raw(b.help),
-            ])
-        })
-        .collect();
     if note {
         lines.push(Line::raw(""));
         lines.push(Line::styled(

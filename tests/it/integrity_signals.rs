@@ -5,6 +5,9 @@
 //!   (its saved values are unchanged), the command exits 5 saying so, the log row is `aborted`;
 //!   a second SIGINT forces the exit (5); SIGKILL there: the next read discards the unsaved
 //!   session, the log row reads `aborted`.
+//! - SIGINT or SIGTERM once the board has been told to save: the write finishes its
+//!   persistence re-read instead of stopping (reads only), exits with that true outcome (0,
+//!   verified), says the signal came too late to stop it, and logs it with the row.
 //! - SIGINT during `eol run`'s protection step: the board's cell over-voltage trigger is back to
 //!   the profile's value by read-back; SIGKILL there: the next command restores it from the
 //!   journal and says so.
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 const PROFILE: &str = "lfp-15s1p-100ah";
 
-fn signal(child: &Child, sig: libc::c_int) {
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: signalling our own child process, whose id we hold and have not reaped.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
@@ -28,7 +31,7 @@ fn signal(child: &Child, sig: libc::c_int) {
 
 /// Every register of the board as its own fresh `bms config read --json` (no profile) reads
 /// them: (register, raw or value).
-fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
+pub(crate) fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
     let out = pw(db)
         .args(["bms", "config", "read", "--protocol", "jbd", "--port"])
         .arg(sim.port())
@@ -50,7 +53,7 @@ fn board_registers(db: &Path, sim: &Sim) -> Vec<(String, String)> {
 }
 
 /// The cell over-voltage trigger (0x24) as the board's fresh read shows it.
-fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
+pub(crate) fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
     board_registers(db, sim)
         .into_iter()
         .find(|(r, _)| r == "\"0x24\"")
@@ -59,7 +62,7 @@ fn cell_ov_trigger(db: &Path, sim: &Sim) -> String {
 }
 
 /// The newest row of the write log.
-fn last_write(db: &Path) -> serde_json::Value {
+pub(crate) fn last_write(db: &Path) -> serde_json::Value {
     let out = pw(db)
         .args(["bms", "writes", "--json", "--limit", "1"])
         .output()
@@ -69,7 +72,7 @@ fn last_write(db: &Path) -> serde_json::Value {
 }
 
 /// Wait until the write log shows a write in progress.
-fn wait_for_started_write(db: &Path, child: &mut Child) {
+pub(crate) fn wait_for_started_write(db: &Path, child: &mut Child) {
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < until, "no write was started");
@@ -192,6 +195,68 @@ fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
 
 type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
+fn signal_after_the_save(sig: libc::c_int, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    // A slow board: the persistence re-read after the save takes seconds.
+    let sim = Sim::jbd15(dir.path(), &["delay=150"]);
+    let before = board_registers(&db, &sim);
+    let child = pw_process(&db)
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--no-pack", "--profile", PROFILE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The board has committed the session: the signal lands while its re-read is to come.
+    sim.wait_stderr(
+        "sim: saved the factory session",
+        1,
+        Duration::from_secs(120),
+    );
+    signal(&child, sig);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(name) && stderr.contains("after the board was told to save"),
+        "{stderr}"
+    );
+    // The row has the true outcome, checked field by field after the save, and the signal.
+    let row = last_write(&db);
+    assert_eq!(row["outcome"], "verified", "{row:#}");
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(name) && detail.contains("after the save"),
+        "{row:#}"
+    );
+    // The board itself, by a fresh read: it holds the profile's values, saved.
+    let after = board_registers(&db, &sim);
+    assert_ne!(before, after, "the save did not reach the board");
+    let out = pw(&db)
+        .args(["bms", "config", "read", "--protocol", "jbd", "--port"])
+        .arg(sim.port())
+        .args(["--profile", PROFILE])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("0 register(s) differ"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigint_after_the_save_lets_the_write_finish_its_check_and_report_it_true() {
+    signal_after_the_save(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_after_the_save_lets_the_write_finish_its_check_and_report_it_true() {
+    signal_after_the_save(libc::SIGTERM, "SIGTERM");
+}
+
 /// Start `eol run` of pack 1 and read its output until the protection step begins.
 fn run_until_protection(db: &Path, sim: &Sim, answers: &Path) -> (Child, Lines) {
     let mut child = eol_run(db, sim, answers)
@@ -213,7 +278,7 @@ fn run_until_protection(db: &Path, sim: &Sim, answers: &Path) -> (Child, Lines) 
 }
 
 /// A configured pack on a slow board, with the profile's trigger read back before the run.
-fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
+pub(crate) fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
     let (code, _) = assembled_pack(dir, db);
     let sim = Sim::jbd15(dir, &["delay=40"]);
     configure(db, &sim, PROFILE, &code);
@@ -223,7 +288,7 @@ fn configured(dir: &Path, db: &Path) -> (Sim, String, String) {
 
 /// Wait until the lowered over-voltage trigger is on the board (its write verified: saved
 /// and re-read), and not yet put back.
-fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
+pub(crate) fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
     let until = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < until, "the trigger was never lowered");

@@ -3,39 +3,9 @@
 //! print is logged as refused, not printed; `--zpl` and `file:` printers.
 
 use crate::support::eol::{assemble, assembled_pack, import_cells, match_pack, pw, pw_json};
-use packwright::label::status;
-use std::io::{Read, Write};
+use crate::support::printer::printer;
 use std::net::TcpListener;
 use std::path::Path;
-use std::thread::JoinHandle;
-
-/// A label printer on 127.0.0.1 for one connection: answers every `~HS` with a status (out of
-/// labels when `paper_out`) and returns every byte it received.
-fn printer(paper_out: bool) -> (String, JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        let mut answered = 0;
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            got.extend_from_slice(&buf[..n]);
-            let asked = got.windows(3).filter(|w| w == b"~HS").count();
-            while answered < asked {
-                conn.write_all(&status::reply(paper_out, false, false))
-                    .unwrap();
-                answered += 1;
-            }
-        }
-        got
-    });
-    (format!("tcp:127.0.0.1:{}", addr.port()), handle)
-}
 
 fn zpl(db: &Path, code: &str) -> String {
     let out = pw(db)
@@ -283,4 +253,135 @@ fn a_profile_label_table_sets_the_stock_the_qr_url_and_the_recorded_template_ver
     assert_eq!(std::fs::read_to_string(&file).unwrap(), job);
     let h = pw_json(&db, &["label", "history", &code, "--json"]);
     assert_eq!(h["prints"][0]["template_version"], "plant-a-3/1");
+}
+
+/// `bms config write --pack CODE` on `sim`: exit code and stderr.
+fn configure_pack(db: &Path, sim: &crate::support::eol::Sim, code: &str) -> (Option<i32>, String) {
+    let out = pw(db)
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .args([sim.port(), "--pack", code])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scan_back_accepts_the_pack_code_through_aim_prefixes_refuses_and_records_a_wrong_label_and_gates_the_bms_step(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-15s1p-100ah.toml"),
+    )
+    .unwrap();
+    let plan = "[eol]\nplan_version = \"2026.11-1\"\n";
+    assert!(shipped.contains(plan));
+    let profile = dir.path().join("scanned.toml");
+    std::fs::write(
+        &profile,
+        shipped.replace(plan, &format!("{plan}require_label_scan = true\n")),
+    )
+    .unwrap();
+    import_cells(dir.path(), &db, 17, None);
+    let cells = match_pack(&db, profile.to_str().unwrap());
+    let code = assemble(&db, &cells);
+    let sim = crate::support::eol::Sim::jbd15(dir.path(), &[]);
+
+    // Not scanned back yet: the BMS step is refused, saying what to do; nothing was written.
+    let (exit, err) = configure_pack(&db, &sim, &code);
+    assert_eq!(exit, Some(2), "{err}");
+    assert!(
+        err.contains("its label has not been scanned back")
+            && err.contains("requires a scan-back")
+            && err.contains(&format!("label verify {code} --scan")),
+        "{err}"
+    );
+    assert_eq!(
+        pw_json(&db, &["packs", "show", &code, "--json"])["status"],
+        "assembled"
+    );
+
+    // A wrong label, as a GS1-128 scan: refused loudly, exit 1, recorded; the BMS step still
+    // refused, naming what was read.
+    let wrong = "]C1\u{1d}PWT0000099\u{1d}";
+    let out = pw(&db)
+        .args(["label", "verify", &code, "--scan", wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "WRONG LABEL: the label scanned on pack {code} reads 'PWT0000099', not {code}"
+        )),
+        "{err}"
+    );
+    let (exit, err) = configure_pack(&db, &sim, &code);
+    assert_eq!(exit, Some(2), "{err}");
+    assert!(err.contains("read 'PWT0000099', not its code"), "{err}");
+
+    // The right label through a QR scanner that prefixes ]Q1 and ends with CR LF: accepted.
+    let out = pw(&db)
+        .args([
+            "label",
+            "verify",
+            &code,
+            "--scan",
+            &format!("]Q1{code}\r\n"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("label of pack {code} scanned back (QR code)")),
+        "{text}"
+    );
+    let (exit, err) = configure_pack(&db, &sim, &code);
+    assert_eq!(exit, Some(0), "{err}");
+    assert_eq!(
+        pw_json(&db, &["packs", "show", &code, "--json"])["status"],
+        "configured"
+    );
+
+    // Both scans are recorded: who, where, what the scanner sent and what it read as.
+    let h = pw_json(&db, &["label", "history", &code, "--json"]);
+    let scans = h["scans"].as_array().unwrap();
+    assert_eq!(scans.len(), 2);
+    assert_eq!(scans[0]["matched"], false);
+    assert_eq!(scans[0]["raw"], wrong);
+    assert_eq!(scans[0]["data"], "PWT0000099");
+    assert_eq!(scans[0]["symbology"], "]C1");
+    assert_eq!(scans[1]["matched"], true);
+    assert_eq!(scans[1]["data"], code.as_str());
+    for s in scans {
+        assert_eq!(s["operator"], "ann");
+        assert_eq!(s["station"], "line-1");
+        assert_eq!(s["pack_code"], code.as_str());
+        assert!(s["scanned_at"].is_string());
+    }
+    let v = pw_json(&db, &["label", "verify", &code, "--scan", &code, "--json"]);
+    assert_eq!(v["schema"], "packwright.label_verify");
+    assert_eq!(v["matched"], true);
+    assert!(v["refusal"].is_null());
+}
+
+#[test]
+fn without_the_plan_setting_the_bms_step_needs_no_scan_back_and_an_unknown_pack_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let (code, _) = assembled_pack(dir.path(), &db);
+    let out = pw(&db)
+        .args(["label", "verify", "PWT9999999", "--scan", &code])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let sim = crate::support::eol::Sim::jbd15(dir.path(), &[]);
+    let (exit, err) = configure_pack(&db, &sim, &code);
+    assert_eq!(exit, Some(0), "{err}");
+    let h = pw_json(&db, &["label", "history", &code, "--json"]);
+    assert_eq!(h["scans"].as_array().unwrap().len(), 0);
 }

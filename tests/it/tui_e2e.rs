@@ -354,3 +354,87 @@ fn the_bms_screen_writes_while_it_polls_a_16s_pack_and_nothing_once_left() {
     pty.key(b"q");
     assert!(pty.wait_exit(SHORT).success());
 }
+
+#[test]
+fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_proves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let (printer, job) = crate::support::printer::printer(false);
+    let mut cmd = packwright(&db, &log);
+    cmd.args(["--printer", &printer]);
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("Cells   available 93", SHORT);
+    pty.key(b"3");
+    pty.key(b"r");
+    pty.wait_text("pack(s) proposed", LONG);
+    pty.key(b" ");
+    pty.key(b"c");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("committed", SHORT);
+    pty.key(b"4");
+    let screen = pty.wait_text("NEXT", SHORT);
+    let next = |s: &str| -> String {
+        s.lines()
+            .find(|l| l.contains("NEXT"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut current = next(&screen);
+    for _ in 0..16 {
+        pty.send(format!("{current}\r").as_bytes());
+        let screen = pty.wait_for("the next cell or the label", SHORT, |s| {
+            s.contains("LABEL:") || (next(s) != current && s.contains("NEXT"))
+        });
+        if screen.contains("LABEL:") {
+            break;
+        }
+        current = next(&screen);
+    }
+    // Completion prints the label at once; the printer is asked its status before and after.
+    let screen = pty.wait_text("label printed: stick it on", SHORT);
+    let code = screen
+        .lines()
+        .find_map(|l| l.split("LABEL: ").nth(1))
+        .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap();
+    assert!(code.starts_with("PWT"), "{screen}");
+    let got = String::from_utf8(job.join().unwrap()).unwrap();
+    assert!(
+        got.starts_with("~HS^XA\n") && got.ends_with("^XZ\n~HS"),
+        "{got}"
+    );
+    assert!(got.contains(&format!("^FH^FD{code}^FS")), "{got}");
+    assert!(got.contains(&format!("^FDMA,{code}^FS")), "{got}");
+    // The scan-back field is open: a wrong label is refused loudly.
+    pty.wait_text("Scan the label on the pack", SHORT);
+    pty.send(b"]C1PWT0000999\r");
+    let screen = pty.wait_text("WRONG LABEL on the pack", SHORT);
+    assert!(screen.contains("reads 'PWT0000999'"), "{screen}");
+    // v, and the pack's own label through a QR scanner.
+    pty.key(b"v");
+    pty.wait_text("Scan the label on the pack", SHORT);
+    pty.send(format!("]Q1{code}\r").as_bytes());
+    pty.wait_text("label scanned back OK", SHORT);
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+
+    // Recorded: the print (who, which printer) and both scans.
+    let store = packwright::store::Store::open(&db).unwrap();
+    let pack = store.find_pack(&code).unwrap().unwrap();
+    let prints = store.label_prints(pack.id).unwrap();
+    assert_eq!(prints.len(), 1);
+    assert_eq!(prints[0].outcome, packwright::store::LabelOutcome::Printed);
+    assert_eq!(prints[0].printer, printer);
+    assert_eq!(prints[0].operator, "ann");
+    let scans = store.label_scans(pack.id).unwrap();
+    assert_eq!(
+        scans
+            .iter()
+            .map(|s| (s.data.as_str(), s.matched))
+            .collect::<Vec<_>>(),
+        [("PWT0000999", false), (code.as_str(), true)]
+    );
+}

@@ -176,6 +176,24 @@ fn fixed_proposal() -> Proposal {
         max_possible: 5,
         max_exact: false,
         utilisation_pct: 99.1,
+        // The selected pack's health as the store thread computes it from its cells.
+        health: vec![
+            None,
+            Some(packwright::pack_health::PackHealth {
+                group_capacity_mah: vec![84_000.0; 15],
+                capacity_mah: 84_000.0,
+                soh_pct: 84.0,
+                resistance_mohm: Some(6.75),
+                drift: Some(packwright::pack_health::Drift {
+                    self_discharge_spread_ma: 40.0,
+                    balance_effective_ma: 2.5,
+                    tolerated_imbalance_pct: 5.0,
+                    days_to_imbalance: Some(4.67),
+                }),
+            }),
+            None,
+            None,
+        ],
         packs: vec![
             pack(1, 1, 1520.0, 1520.0),
             pack(2, 16, 1870.0, 1810.0),

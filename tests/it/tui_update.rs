@@ -206,6 +206,67 @@ fn assembly_refuses_a_wrong_cell_loudly_and_codes_the_finished_pack() {
 }
 
 #[test]
+fn at_assembly_completion_the_label_is_printed_and_a_wrong_label_scanned_back_is_refused_and_recorded(
+) {
+    let mut h = Harness::new();
+    h.match_and_commit_all();
+    h.press(KeyCode::Char('4'));
+    let pack = h.app.pack.clone().unwrap();
+    // Before the pack is built there is no label to print or scan.
+    h.press(KeyCode::Esc);
+    h.press(KeyCode::Char('v'));
+    assert!(message(&h).contains("has no label yet"), "{}", message(&h));
+    assert!(h.app.modal.is_none());
+    h.press(KeyCode::Char('4'));
+    for id in pack.groups.iter().flatten() {
+        h.scan(id);
+    }
+    let code = h.app.pack.as_ref().unwrap().code.clone().unwrap();
+    // Completion asks for the label at once; this console has no printer, and says how.
+    assert!(
+        message(&h).contains("no printer (console --printer)"),
+        "{}",
+        message(&h)
+    );
+    assert!(h.screen(80, 24).contains("LABEL NOT PRINTED"));
+
+    // Scan-back of a wrong label, as a GS1-128 scanner sends it (FNC1 as Ctrl-]).
+    h.press(KeyCode::Char('v'));
+    assert!(matches!(h.app.modal, Some(Modal::Input(_))));
+    h.chars("]C1");
+    h.press_mod(KeyCode::Char(']'), KeyModifiers::CONTROL);
+    h.scan("PWT0000999");
+    let m = h.app.message.clone().unwrap();
+    assert_eq!(m.level, Level::Problem);
+    assert!(
+        m.text.contains(&format!(
+            "WRONG LABEL: the label scanned on pack {code} reads 'PWT0000999'"
+        )),
+        "{}",
+        m.text
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("WRONG LABEL on the pack"), "{screen}");
+    let scans = h.services.store.label_scans(pack.id).unwrap();
+    assert_eq!(scans.len(), 1);
+    assert!(!scans[0].matched);
+    assert_eq!(scans[0].raw, "]C1\u{1d}PWT0000999");
+    assert_eq!(scans[0].symbology.as_deref(), Some("]C1"));
+    assert_eq!(scans[0].operator, "ann");
+
+    // The pack's own label through a QR scanner: accepted, recorded, next step named.
+    h.press(KeyCode::Char('v'));
+    h.scan(&format!("]Q1{code}"));
+    let m = h.app.message.clone().unwrap();
+    assert_eq!(m.level, Level::Good, "{}", m.text);
+    assert!(m.text.contains("Next: 5 BMS"), "{}", m.text);
+    assert!(h.screen(80, 24).contains("label scanned back OK"));
+    let scans = h.services.store.label_scans(pack.id).unwrap();
+    assert_eq!(scans.len(), 2);
+    assert!(scans[1].matched);
+}
+
+#[test]
 fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
     let mut h = Harness::new();
     h.match_and_commit_all();

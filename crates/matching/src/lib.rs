@@ -8,7 +8,7 @@
 //!
 //! Objectives, in order (lexicographic): the most packs within every limit; each pack's
 //! group-capacity range within the balance slack of its own lower bound
-//! ([`MatchSpec::balance_slack`]: by default the larger of 0.1 % of the mean group and the
+//! ([`MatchSpec::balance_slack`]: by default the larger of 0.6 % of the mean group and the
 //! bound); IR homogeneity inside the groups, only within that slack; OCV only as a hard
 //! limit. The deprecated `ir_weight` is read as a slack when no slack is set.
 //! Hard limits are never violated. See `README.md` for the pipeline, the bounds and figures.
@@ -21,6 +21,7 @@ mod exact;
 mod filter;
 mod metrics;
 mod model;
+mod pairing;
 pub mod rng;
 mod search;
 mod solve;
@@ -170,7 +171,7 @@ pub fn match_cells_with(
     })
 }
 
-/// "max(0 mAh, 0.1 % of the mean group)", with the `ir_weight` deprecation when it applies.
+/// "max(0 mAh, 0.6 % of the mean group)", with the `ir_weight` deprecation when it applies.
 fn slack_text(spec: &MatchSpec) -> String {
     let sl = spec.balance_slack();
     let (mah, pct) = (sl.mah, sl.pct);

@@ -76,6 +76,26 @@ fn brute_max_packs_1p(caps: &[i64], s: usize, pct: f64) -> usize {
     go(caps, s, pct)
 }
 
+/// Most disjoint pairs meeting both limits (brute force over (OCV, IR)).
+fn brute_max_pairs_2d(cells: &[(f64, f64)], ocv: f64, ir: f64) -> usize {
+    if cells.len() < 2 {
+        return 0;
+    }
+    let (first, others) = (cells[0], &cells[1..]);
+    let mut best = brute_max_pairs_2d(others, ocv, ir);
+    for i in 0..others.len() {
+        if (others[i].0 - first.0).abs() <= ocv + 1e-9 && (others[i].1 - first.1).abs() <= ir + 1e-9
+        {
+            let left: Vec<(f64, f64)> = (0..others.len())
+                .filter(|&j| j != i)
+                .map(|j| others[j])
+                .collect();
+            best = best.max(1 + brute_max_pairs_2d(&left, ocv, ir));
+        }
+    }
+    best
+}
+
 /// Most disjoint pairs whose OCVs differ by at most `limit` (brute force).
 fn brute_max_pairs(ocv: &[f64], limit: f64) -> usize {
     if ocv.len() < 2 {
@@ -93,6 +113,34 @@ fn brute_max_pairs(ocv: &[f64], limit: f64) -> usize {
         }
     }
     best
+}
+
+/// Smallest range over every pairing of (capacity, OCV, IR) cells whose pairs meet both
+/// limits; `None` when no pairing does.
+fn brute_min_range_pairs(cells: &[(i64, f64, f64)], ocv_limit: f64, ir_limit: f64) -> Option<i64> {
+    fn go(rest: &[(i64, f64, f64)], ocv: f64, ir: f64, sums: &mut Vec<i64>) -> Option<i64> {
+        if rest.is_empty() {
+            return Some(sums.iter().max()? - sums.iter().min()?);
+        }
+        let (a, others) = (rest[0], &rest[1..]);
+        let mut best: Option<i64> = None;
+        for (i, b) in others.iter().enumerate() {
+            if (a.1 - b.1).abs() > ocv + 1e-9 || (a.2 - b.2).abs() > ir + 1e-9 {
+                continue;
+            }
+            let left: Vec<(i64, f64, f64)> = (0..others.len())
+                .filter(|&j| j != i)
+                .map(|j| others[j])
+                .collect();
+            sums.push(a.0 + b.0);
+            if let Some(r) = go(&left, ocv, ir, sums) {
+                best = Some(best.map_or(r, |x: i64| x.min(r)));
+            }
+            sums.pop();
+        }
+        best
+    }
+    go(cells, ocv_limit, ir_limit, &mut Vec::new())
 }
 
 fn built(out: Result<packwright_matching::MatchOutcome, MatchError>) -> (usize, usize, bool) {
@@ -156,6 +204,46 @@ proptest! {
         }
     }
 
+    /// P = 2 under OCV and IR limits (no spare cells): the pack is the brute-force optimum
+    /// over every pairing that meets the limits, and its bound says so (proved exactly).
+    #[test]
+    fn two_p_under_in_group_limits_is_optimal_and_proved(
+        s in 2usize..7,
+        caps in prop::collection::vec(1000i64..1100, 12),
+        ocv in prop::collection::vec(3580.0f64..3620.0, 12),
+        irs in prop::collection::vec(20.0f64..30.0, 12),
+        ocv_limit in prop::sample::select(vec![10.0, 20.0, 40.0]),
+        ir_limit in prop::sample::select(vec![2.0, 4.0, 10.0]),
+    ) {
+        let n = 2 * s;
+        let cells: Vec<CellInput> = (0..n)
+            .map(|i| CellInput {
+                ocv_mv: Some(ocv[i].round()),
+                ir_mohm: Some(irs[i].round()),
+                ..cell(&format!("c{i}"), caps[i] as f64)
+            })
+            .collect();
+        let spec = MatchSpec {
+            max_group_ocv_delta_mv: Some(ocv_limit),
+            max_group_ir_spread_mohm: Some(ir_limit),
+            balance_slack_mah: Some(0.0),
+            ..MatchSpec::new(s, 2, "NMC")
+        };
+        let triples: Vec<(i64, f64, f64)> =
+            (0..n).map(|i| (caps[i], ocv[i].round(), irs[i].round())).collect();
+        match (match_cells(&cells, &spec), brute_min_range_pairs(&triples, ocv_limit, ir_limit)) {
+            (Ok(out), Some(opt)) => {
+                let m = &out.packs[0].metrics;
+                prop_assert_eq!(m.range_mah as i64, opt);
+                prop_assert_eq!(m.lower_bound_range_mah as i64, opt);
+                prop_assert!(m.at_lower_bound && m.at_bound_within_slack);
+            }
+            (Err(_), None) => {}
+            (Ok(_), None) => prop_assert!(false, "a pack was built though no pairing meets the limits"),
+            (Err(e), Some(opt)) => prop_assert!(false, "no pack ({e}) though a pairing with range {opt} exists"),
+        }
+    }
+
     /// P = 1 with a capacity-spread limit: the packs built equal the brute-force maximum,
     /// which never exceeds the reported maximum.
     #[test]
@@ -178,6 +266,43 @@ proptest! {
         let brute = brute_max_packs_1p(caps, s, pct);
         let (got, max, exact) = built(match_cells(&cells, &spec));
         prop_assert_eq!(got, brute, "caps {:?}", caps);
+        if got > 0 {
+            prop_assert!(max >= brute);
+            if exact {
+                prop_assert_eq!(max, brute);
+            }
+        }
+    }
+
+    /// P = 2 with OCV and IR limits together (no spread limit): any S compatible pairs make
+    /// a pack, so the most packs is ⌊most disjoint compatible pairs / S⌋; the matcher builds
+    /// that many and never reports a maximum below it.
+    #[test]
+    fn two_limit_pack_count_is_the_maximum(
+        s in 1usize..4,
+        n in 4usize..11,
+        ocv in prop::collection::vec(3580.0f64..3640.0, 10),
+        irs in prop::collection::vec(20.0f64..30.0, 10),
+        caps in prop::collection::vec(1000i64..1100, 10),
+        ocv_limit in prop::sample::select(vec![10.0, 20.0]),
+        ir_limit in prop::sample::select(vec![2.0, 4.0]),
+    ) {
+        let cells: Vec<CellInput> = (0..n)
+            .map(|i| CellInput {
+                ocv_mv: Some(ocv[i].round()),
+                ir_mohm: Some(irs[i].round()),
+                ..cell(&format!("c{i}"), caps[i] as f64)
+            })
+            .collect();
+        let spec = MatchSpec {
+            max_group_ocv_delta_mv: Some(ocv_limit),
+            max_group_ir_spread_mohm: Some(ir_limit),
+            ..MatchSpec::new(s, 2, "NMC")
+        };
+        let pts: Vec<(f64, f64)> = (0..n).map(|i| (ocv[i].round(), irs[i].round())).collect();
+        let brute = brute_max_pairs_2d(&pts, ocv_limit, ir_limit) / s;
+        let (got, max, exact) = built(match_cells(&cells, &spec));
+        prop_assert_eq!(got, brute);
         if got > 0 {
             prop_assert!(max >= brute);
             if exact {

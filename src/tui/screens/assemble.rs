@@ -40,8 +40,16 @@ pub fn slots(pack: &Pack) -> impl Iterator<Item = Slot> + '_ {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssembleOutcome {
-    Placed { cell: String, slot: String },
-    Refused { cell: String, why: String },
+    Placed {
+        cell: String,
+        slot: String,
+    },
+    Refused {
+        cell: String,
+        why: String,
+    },
+    /// A state verb done from this screen (reject, rework, release ...), as said.
+    Changed(String),
 }
 
 impl AssembleOutcome {
@@ -49,6 +57,7 @@ impl AssembleOutcome {
         match self {
             AssembleOutcome::Placed { cell, slot } => format!("{cell} placed in {slot}"),
             AssembleOutcome::Refused { why, .. } => format!("DO NOT FIT IT. {why}"),
+            AssembleOutcome::Changed(text) => text.clone(),
         }
     }
 }
@@ -60,6 +69,26 @@ pub struct AssembleView {
     pub last: Option<AssembleOutcome>,
     /// The code assigned when the last cell went in.
     pub code: Option<String>,
+    /// The label of the pack on the bench: printing, printed or not, scanned back or not.
+    pub label: LabelState,
+}
+
+/// Where the label of the pack on the bench is, as this console saw it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum LabelState {
+    #[default]
+    Unknown,
+    Printing,
+    /// The last print ended: printed or not, and the words for it.
+    Printed {
+        ok: bool,
+        text: String,
+    },
+    /// The last scan-back: the pack's code or not (the refusal), recorded either way.
+    Scanned {
+        matched: bool,
+        text: String,
+    },
 }
 
 impl AssembleView {
@@ -69,12 +98,26 @@ impl AssembleView {
     }
 }
 
-pub const KEYS: &[Binding] = &[b(
-    &[k('n')],
-    Action::ChoosePack,
-    "next pack",
-    "Take the next pack waiting for assembly",
-)];
+pub const KEYS: &[Binding] = &[
+    b(
+        &[k('n')],
+        Action::ChoosePack,
+        "next pack",
+        "Take the next pack waiting for assembly",
+    ),
+    b(
+        &[k('p')],
+        Action::PrintLabel,
+        "print label",
+        "Print (or reprint) the assembled pack's label on the console's printer",
+    ),
+    b(
+        &[k('v')],
+        Action::ScanLabel,
+        "scan label",
+        "Scan-back: scan the label stuck on the pack; it must be the pack's code",
+    ),
+];
 
 // ------------------------------------------------------------------------------- Update
 
@@ -96,8 +139,90 @@ pub(crate) fn act(app: &mut App, action: Action) -> Vec<Effect> {
                 after: app.pack.as_ref().map(|p| p.id),
             })]
         }
+        Action::PrintLabel => match built(app) {
+            Some(id) => {
+                app.assemble.label = LabelState::Printing;
+                app.say(Level::Info, "printing the label...");
+                vec![Effect::Request(Request::PrintLabel(id))]
+            }
+            None => Vec::new(),
+        },
+        Action::ScanLabel => {
+            if built(app).is_some() {
+                open_label_scan(app);
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     }
+}
+
+/// The assembled pack on the bench, or why there is no label to print or scan (said).
+fn built(app: &mut App) -> Option<i64> {
+    match &app.pack {
+        Some(p) if p.status.is_built() && p.code.is_some() => Some(p.id),
+        Some(p) => {
+            let why = format!(
+                "pack {} has no label yet: it is {}; finish its assembly first",
+                p.label(),
+                p.status
+            );
+            app.say(Level::Problem, why);
+            None
+        }
+        None => {
+            app.say(Level::Problem, "no pack on the bench: scan its code first");
+            None
+        }
+    }
+}
+
+/// The field for the scan-back: the scanner's burst (AIM prefix and all) goes into it.
+fn open_label_scan(app: &mut App) {
+    open_input(
+        app,
+        InputPurpose::LabelScan,
+        "Scan the label on the pack, then Enter",
+        String::new(),
+    );
+}
+
+/// The scan-back read `scan`: the store thread compares it with the pack's code and records it.
+pub(crate) fn verify_label(app: &mut App, scan: String) -> Vec<Effect> {
+    let Some(pack) = app.pack.as_ref().map(|p| p.id) else {
+        return Vec::new();
+    };
+    if scan.trim().is_empty() {
+        app.say(Level::Info, "nothing scanned; v to scan the label again");
+        return Vec::new();
+    }
+    vec![Effect::Request(Request::VerifyLabel { pack, scan })]
+}
+
+/// A print of the label ended; a printed label is scanned back next.
+pub(crate) fn label_printed(app: &mut App, pack: i64, ok: bool, text: String) -> Vec<Effect> {
+    if app.pack.as_ref().map(|p| p.id) != Some(pack) {
+        return Vec::new();
+    }
+    app.say(if ok { Level::Good } else { Level::Warning }, text.clone());
+    app.assemble.label = LabelState::Printed { ok, text };
+    if ok && app.screen == Screen::Assemble && app.modal.is_none() {
+        open_label_scan(app);
+    }
+    Vec::new()
+}
+
+/// A scan-back ended: the pack's own label, or a loud refusal (both recorded).
+pub(crate) fn label_scanned(app: &mut App, pack: i64, matched: bool, text: String) -> Vec<Effect> {
+    if app.pack.as_ref().map(|p| p.id) != Some(pack) {
+        return Vec::new();
+    }
+    app.say(
+        if matched { Level::Good } else { Level::Problem },
+        text.clone(),
+    );
+    app.assemble.label = LabelState::Scanned { matched, text };
+    Vec::new()
 }
 
 /// While cells are being placed, the scan field stays open so typing an id by hand works as
@@ -160,15 +285,18 @@ pub(crate) fn refused(app: &mut App, cell: String, why: String) -> Vec<Effect> {
     Vec::new()
 }
 
+/// The last cell went in: the pack has its code, and its label is printed at once.
 pub(crate) fn assembled(app: &mut App, pack: Pack) -> Vec<Effect> {
     let code = pack.label();
+    let id = pack.id;
     app.assemble.code = Some(code.clone());
     app.say(
         Level::Good,
-        format!("pack assembled: label it {code}. Next: 5 BMS to configure it"),
+        format!("pack assembled: printing its label {code}..."),
     );
     app.pack = Some(pack);
-    Vec::new()
+    app.assemble.label = LabelState::Printing;
+    vec![Effect::Request(Request::PrintLabel(id))]
 }
 
 // ------------------------------------------------------------------------------- Draw
@@ -212,10 +340,7 @@ fn draw_head(frame: &mut Frame, area: Rect, pack: &Pack, a: &AssembleView, theme
     if pack.status != PackStatus::Matched {
         let code = a.code.clone().unwrap_or_else(|| pack.label());
         lines.push(Line::styled(format!(" LABEL: {code} "), theme.banner(true)));
-        lines.push(Line::raw(format!(
-            "assembled ({}); next: 5 BMS to configure its board",
-            pack.status
-        )));
+        lines.push(label_line(&a.label, theme));
     } else if let Some(slot) = a.next_slot(pack) {
         lines.push(Line::from(vec![
             Span::styled(" NEXT ", theme.banner(true)),
@@ -228,6 +353,27 @@ fn draw_head(frame: &mut Frame, area: Rect, pack: &Pack, a: &AssembleView, theme
         ));
     }
     frame.render_widget(Paragraph::new(lines).block(block(theme, "Assemble")), area);
+}
+
+/// Where the label is, and what to do next.
+fn label_line(label: &LabelState, theme: &Theme) -> Line<'static> {
+    match label {
+        LabelState::Unknown => Line::raw("p print label  v scan it back  then 5 BMS"),
+        LabelState::Printing => Line::raw("printing the label..."),
+        LabelState::Printed { ok: true, .. } => {
+            Line::raw("label printed: stick it on, v to scan it back")
+        }
+        LabelState::Printed { ok: false, .. } => {
+            Line::styled(" LABEL NOT PRINTED: p to print again ", theme.banner(false))
+        }
+        LabelState::Scanned { matched: true, .. } => {
+            Line::styled("label scanned back OK; next: 5 BMS", theme.ok())
+        }
+        LabelState::Scanned { matched: false, .. } => Line::styled(
+            " WRONG LABEL on the pack: see below; v to scan again ",
+            theme.banner(false),
+        ),
+    }
 }
 
 /// The slot grid, column by column, as many columns as it needs.
@@ -276,12 +422,35 @@ fn draw_slots(frame: &mut Frame, area: Rect, pack: &Pack, a: &AssembleView, them
 
 /// What the last scan did: placed, or refused and why.
 fn draw_last(frame: &mut Frame, area: Rect, a: &AssembleView, theme: &Theme) {
-    let line = match &a.last {
-        Some(o @ AssembleOutcome::Refused { .. }) => {
-            Line::styled(format!(" {} ", o.text()), theme.banner(false))
+    let line = match (&a.label, &a.last) {
+        (
+            LabelState::Scanned {
+                matched: false,
+                text,
+            },
+            _,
+        )
+        | (LabelState::Printed { ok: false, text }, _) => Line::styled(
+            format!(" {} ", crate::text::printable(text)),
+            theme.banner(false),
+        ),
+        (
+            LabelState::Scanned {
+                matched: true,
+                text,
+            },
+            _,
+        )
+        | (LabelState::Printed { ok: true, text }, _) => {
+            Line::styled(crate::text::printable(text).to_string(), theme.ok())
         }
-        Some(o) => Line::styled(o.text(), theme.ok()),
-        None => Line::raw(""),
+        (_, last) => match last {
+            Some(o @ AssembleOutcome::Refused { .. }) => {
+                Line::styled(format!(" {} ", o.text()), theme.banner(false))
+            }
+            Some(o) => Line::styled(o.text(), theme.ok()),
+            None => Line::raw(""),
+        },
     };
     frame.render_widget(
         Paragraph::new(line)

@@ -147,6 +147,18 @@ fn pack_lineage(
         )),
         Line::raw(fit(&format!("sources: {sources}"), width)),
     ];
+    // Its health from its cells: capacity of the weakest group, SOH, resistance, drift.
+    let pp = &l.passport;
+    if let (Some(cap), Some(soh)) = (pp.measured_capacity_ah, pp.state_of_health_pct) {
+        let mut text = format!("health: {cap:.1} Ah{dot}SOH {soh:.1}%");
+        if let Some(r) = pp.pack_resistance_mohm {
+            text.push_str(&format!("{dot}R {r:.2} mOhm"));
+        }
+        if let Some(d) = &pp.drift {
+            text.push_str(&format!("{dot}groups drift {}", d.describe()));
+        }
+        lines.push(Line::raw(fit(&text, width)));
+    }
     // A hold (or release, scrap) says why, by whom and when, before the records.
     if let Some(note) = &p.status_note {
         lines.push(Line::styled(
@@ -159,6 +171,7 @@ fn pack_lineage(
     }
     lines.push(Line::styled("Records", theme.heading()));
     lines.extend(record_lines(l, width, theme));
+    lines.extend(change_lines(l, width, theme));
     lines.extend(cell_lines(l, width, theme));
     (format!("Pack {label}"), lines)
 }
@@ -228,6 +241,37 @@ fn record_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> V
             Span::styled(fit(&outcome, 9), style),
             Span::raw(fit(&detail, width.saturating_sub(43))),
         ]));
+    }
+    lines
+}
+
+/// Holds, rework, releases, scraps and rejections of its cells, oldest first (none: nothing).
+fn change_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    if l.state_changes.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::styled("State changes", theme.heading())];
+    for c in &l.state_changes {
+        let what = [
+            c.cell_id.as_deref().map(|id| format!("cell {id}")),
+            c.to_status.as_deref().map(|s| format!("-> {s}")),
+            c.reason.clone(),
+            c.detail.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        lines.push(Line::raw(fit(
+            &format!(
+                "{} {} {} by {}: {what}",
+                c.at.get(..19).unwrap_or(&c.at),
+                fit(&c.verb, 12),
+                c.station,
+                c.operator
+            ),
+            width,
+        )));
     }
     lines
 }

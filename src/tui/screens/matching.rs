@@ -308,6 +308,14 @@ fn draw_packs(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme:
     );
 }
 
+/// The selected pack's panel title, with its health from its cells when known.
+fn selected_title(m: &MatchView, p: &Proposal) -> String {
+    match p.health.get(m.selected).and_then(Option::as_ref) {
+        Some(h) => format!("Selected pack: {}", h.summary()),
+        None => "Selected pack, series order".into(),
+    }
+}
+
 /// The selected pack's cells, series group by series group.
 fn draw_selected(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, theme: &Theme) {
     let mut lines = Vec::new();
@@ -342,7 +350,7 @@ fn draw_selected(frame: &mut Frame, area: Rect, m: &MatchView, p: &Proposal, the
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: true })
-            .block(block(theme, "Selected pack, series order")),
+            .block(block(theme, &selected_title(m, p))),
         area,
     );
 }

@@ -30,6 +30,10 @@ pub(crate) fn enter(app: &mut App) -> Vec<Effect> {
 
 /// A screen's own action: only that screen's key table binds it, so the screen shown owns it.
 pub(crate) fn act(app: &mut App, action: Action) -> Vec<Effect> {
+    // The state verbs are the same wherever their keys are bound.
+    if let Some(verb) = state_verb(action) {
+        return crate::tui::verbs::start(app, verb);
+    }
     match app.screen {
         Screen::Line => line::act(app, action),
         Screen::Inventory => inventory::act(app, action),
@@ -39,6 +43,20 @@ pub(crate) fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Screen::Test => test::act(app, action),
         Screen::History => Vec::new(),
     }
+}
+
+fn state_verb(action: Action) -> Option<crate::tui::verbs::Verb> {
+    use crate::tui::verbs::Verb;
+    Some(match action {
+        Action::RejectCell => Verb::Reject,
+        Action::ScrapCell => Verb::ScrapCell,
+        Action::UnrejectCell => Verb::Unreject,
+        Action::SourceCells => Verb::Source,
+        Action::ReleasePack => Verb::Release,
+        Action::ScrapPack => Verb::ScrapPack,
+        Action::ReworkPack => Verb::Rework,
+        _ => return None,
+    })
 }
 
 /// Move the screen's selection (or scroll) by `by` rows.

@@ -220,6 +220,29 @@ impl Sim {
         }
     }
 
+    /// Wait until the simulator has said `needle` on stderr (e.g. `sim: saved the factory
+    /// session`), `count` times in all.
+    pub fn wait_stderr(&self, needle: &str, count: usize, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        loop {
+            let seen = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count();
+            if seen >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "the simulator never said '{needle}' ({seen} of {count})"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Stop it and return how often it injected `fault`.
     pub fn injected(&mut self, fault: &str) -> u64 {
         let counts = self.stop();

@@ -74,8 +74,10 @@ impl Harness {
 
     pub fn with(store: Store, resume: Resume) -> Harness {
         let services = Services {
+            db: store.path().to_path_buf(),
             store: Box::new(store),
             actor: actor(),
+            printer: None,
         };
         let pack = resume.pack;
         let mut app = App::new(session(), resume, (80, 24));

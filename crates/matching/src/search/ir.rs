@@ -1,7 +1,8 @@
 //! IR homogeneity: the free regrouping of equal-capacity cells, and the IR phase that trades
 //! range (within an allowance) for IR-homogeneous groups.
 
-use super::{Pool, Search};
+use super::{stat_of, Pool, Search, EPS};
+use crate::pairing;
 
 impl Search<'_, '_> {
     /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
@@ -92,6 +93,66 @@ impl Search<'_, '_> {
         self.ir_sweep();
         self.descend_at_most(pool, steps);
         self.ir_sweep();
+    }
+
+    /// P = 2, in the IR phase: the pairing whose largest in-group IR spread is least among
+    /// those within the allowance and the in-group limits (bisection on that spread, each
+    /// step an exact matching search), then the IR moves; kept when the IR-phase cost is
+    /// better. Same cells, so a proved bound still holds.
+    pub fn ir_pairing(&mut self, steps: usize) {
+        let Some(allowed) = self.allowed else { return };
+        let n = self.slots.len();
+        if self.p != 2 || (self.ir_n as usize) < n || n > pairing::MAX_CELLS {
+            return;
+        }
+        let (d, lim) = (self.ctx.d, &self.ctx.lim);
+        let mut cells = self.slots.clone();
+        cells.sort_by_key(|&c| d.cap[c as usize]);
+        let caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
+        let ir: Vec<f64> = cells.iter().map(|&c| d.ir[c as usize]).collect();
+        let mut fits = vec![false; n * n];
+        let mut spreads = Vec::new();
+        for i in 0..n {
+            for j in i + 1..n {
+                let ok = stat_of(d, lim, [cells[i], cells[j]].into_iter()).viol <= EPS;
+                fits[i * n + j] = ok;
+                fits[j * n + i] = ok;
+                if ok {
+                    spreads.push((ir[i] - ir[j]).abs());
+                }
+            }
+        }
+        spreads.sort_by(f64::total_cmp);
+        spreads.dedup();
+        let within = |t: f64| {
+            let ok = |i: usize, j: usize| fits[i * n + j] && (ir[i] - ir[j]).abs() <= t;
+            pairing::any_below(&caps, &ok, self.lb, allowed + 1)
+        };
+        let (mut lo, mut hi) = (0usize, spreads.len());
+        let mut best = None;
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match within(spreads[mid]) {
+                Some(found) => {
+                    best = Some(found);
+                    hi = mid;
+                }
+                None => lo = mid + 1,
+            }
+        }
+        let Some(found) = best else { return };
+        let snap = self.snapshot();
+        self.slots = found.pairs.iter().map(|&i| cells[i]).collect();
+        for g in 0..self.s {
+            self.resort(g);
+        }
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.ir_sweep();
+        self.descend_at_most(&mut Pool::default(), steps);
+        self.ir_sweep();
+        if !self.cost.better(&snap.cost, true) {
+            self.restore(&snap);
+        }
     }
 
     /// Range of the sorted snake of this pack's cells (largest first, dealt left-right then

@@ -15,13 +15,17 @@ mod pool;
 
 pub(crate) use pool::Pool;
 
-use crate::bounds::range_lower_bound;
+use crate::bounds::{in_group_limit_bound, range_lower_bound};
 use crate::data::{Data, Limits, Span};
 use crate::exact;
+use crate::pairing;
 use crate::rng::Rng;
 
 /// The exact search under in-group limits gets 1 / this of the exact budget per pack.
 const LIMITED_EXACT_SHARE: usize = 8;
+
+/// Rounds between checks of the balance slack in [`Search::rescue`].
+const RESCUE_CHUNK: usize = 25;
 
 /// Search-tree nodes one exact re-partition may visit.
 const LNS_NODES: usize = 20_000;
@@ -256,6 +260,30 @@ impl<'c, 'd> Search<'c, 'd> {
             "within the limits".to_string()
         } else {
             parts.join(", ")
+        }
+    }
+
+    /// Range above the bound by more than the balance slack (the bound this search knows:
+    /// the metrics may add the in-group one, so this errs towards "beyond").
+    pub fn beyond_slack(&self) -> bool {
+        let mean = self.total as f64 / self.s as f64;
+        let slack = |lb: i64| self.ctx.lim.slack_for(mean, lb);
+        if self.cost.range <= self.lb + slack(self.lb) {
+            return false;
+        }
+        let (d, lim) = (self.ctx.d, &self.ctx.lim);
+        let lb = in_group_limit_bound(d, lim, &self.slots, self.s, self.p).unwrap_or(0);
+        self.cost.range > lb + slack(lb)
+    }
+
+    /// Iterated local search in chunks until the pack is within its balance slack or
+    /// `rounds` are spent.
+    pub fn rescue(&mut self, pool: &mut Pool, rng: &mut Rng, rounds: usize) {
+        let mut spent = 0;
+        while spent < rounds && self.beyond_slack() {
+            let chunk = RESCUE_CHUNK.min(rounds - spent);
+            self.iterate(pool, rng, chunk);
+            spent += chunk;
         }
     }
 
@@ -664,6 +692,33 @@ impl Search<'_, '_> {
         let fits = |pick: &[usize]| {
             !limited || stat_of(d, lim, pick.iter().map(|&i| cells[i])).viol <= EPS
         };
+        if self.p == 2 && cells.len() <= pairing::MAX_CELLS {
+            // Exact without a budget: the optimum under the limits is the bound.
+            let ok = |i: usize, j: usize| fits(&[i, j]);
+            // Outside the limits: any pairing within them is better.
+            let within = self.within_limits();
+            let best = if within { self.cost.range } else { i64::MAX };
+            let optimum = match pairing::least_range(&caps, &ok, self.lb, best) {
+                Some(found) => {
+                    let snap = self.snapshot();
+                    self.slots = found.pairs.iter().map(|&i| cells[i]).collect();
+                    for g in 0..self.s {
+                        self.resort(g);
+                    }
+                    self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                    if !self.cost.better(&snap.cost, self.ir_phase()) {
+                        self.restore(&snap);
+                    }
+                    found.range
+                }
+                None if within => best,
+                // No pairing of these cells meets the limits.
+                None => return None,
+            };
+            self.lb = self.lb.max(optimum);
+            self.proven = Some(self.lb);
+            return self.proven;
+        }
         // With limits every band is scanned for fitting groups: a smaller share of the budget.
         let nodes = if limited {
             nodes / LIMITED_EXACT_SHARE
