@@ -13,6 +13,8 @@ use crate::device::PortSpec;
 use crate::domain::{Cell, CellStatus};
 use crate::intake::ParsedCells;
 use crate::sim::jbd::{JbdBoard, JbdConfig};
+use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
+use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self as simpty, Board, Faults, SimOptions};
 use crate::store::prelude::*;
 use crate::store::{Actor, Store};
@@ -26,6 +28,18 @@ use std::time::Duration;
 /// A 15S LFP telecom pack: its end-of-line plan needs no inverter CAN port, so the whole
 /// test runs against a simulated board on a pseudo-terminal.
 pub const PROFILE: &str = "lfp-15s1p-100ah";
+
+/// The board family on the demo bench, and the profile of the same pack on that board.
+pub fn profile_for(protocol: ProtocolKind) -> Result<&'static str, DemoError> {
+    match protocol {
+        ProtocolKind::Jbd => Ok(PROFILE),
+        ProtocolKind::JkPb => Ok("lfp-15s1p-jk-100ah"),
+        ProtocolKind::Pace => Ok("lfp-15s1p-pace-100ah"),
+        other => Err(DemoError::Sim(format!(
+            "the demo bench simulates jbd, jk-pb or pace-485 boards, not {other}"
+        ))),
+    }
+}
 /// The nominal capacity of the demo cells, mAh.
 const NOMINAL_MAH: f64 = 100_000.0;
 /// Mean 1 kHz AC resistance of a healthy 100 Ah prismatic LFP cell, mΩ.
@@ -219,19 +233,19 @@ pub fn fill(db: &Path, actor: &Actor, cells: usize, seed: u64) -> Result<(), Dem
 
 /// A board shared between the simulator task and the demo, so pulling the cable (ending the
 /// task) and plugging it back (a new task) keep the board's configuration, as on a real bench.
-struct Shared(Arc<Mutex<JbdBoard>>);
+struct Shared<B>(Arc<Mutex<B>>);
 
-impl Shared {
-    fn board(&self) -> std::sync::MutexGuard<'_, JbdBoard> {
+impl<B> Shared<B> {
+    fn board(&self) -> std::sync::MutexGuard<'_, B> {
         // A panic inside the simulator poisons the lock; the board itself is still whole.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Board for Shared {
-    type Format = <JbdBoard as Board>::Format;
+impl<B: Board> Board for Shared<B> {
+    type Framer = B::Framer;
 
-    fn request_framer(&self) -> packwright_protocol::framing::StreamFramer<Self::Format> {
+    fn request_framer(&self) -> Self::Framer {
         self.board().request_framer()
     }
 
@@ -240,13 +254,21 @@ impl Board for Shared {
     }
 
     fn checksum_range(len: usize) -> std::ops::Range<usize> {
-        JbdBoard::checksum_range(len)
+        B::checksum_range(len)
     }
+}
+
+/// The simulated board of one bench slot, of the demo's family.
+#[derive(Clone)]
+enum SlotBoard {
+    Jbd(Arc<Mutex<JbdBoard>>),
+    JkPb(Arc<Mutex<JkPbLine>>),
+    Pace(Arc<Mutex<PaceLine>>),
 }
 
 struct BenchSlot {
     link: PathBuf,
-    board: Arc<Mutex<JbdBoard>>,
+    board: SlotBoard,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -255,13 +277,20 @@ struct BenchSlot {
 pub struct DemoBoards {
     runtime: tokio::runtime::Runtime,
     slots: Vec<BenchSlot>,
+    protocol: ProtocolKind,
 }
 
 impl DemoBoards {
-    /// Start `count` boards configured for the demo profile's cell count.
-    pub fn start(dir: &Path, count: u8, seed: u64) -> Result<DemoBoards, DemoError> {
-        let profile =
-            crate::profile::Profile::load(PROFILE).map_err(|e| DemoError::Sim(e.to_string()))?;
+    /// Start `count` boards of `protocol` (jbd, jk-pb or pace-485) configured for the demo
+    /// profile's cell count.
+    pub fn start(
+        dir: &Path,
+        count: u8,
+        seed: u64,
+        protocol: ProtocolKind,
+    ) -> Result<DemoBoards, DemoError> {
+        let profile = crate::profile::Profile::load(profile_for(protocol)?)
+            .map_err(|e| DemoError::Sim(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("demo-boards")
@@ -270,19 +299,51 @@ impl DemoBoards {
             .map_err(|e| DemoError::Sim(e.to_string()))?;
         let mut rng = simpty::Rng::new(seed);
         let mut slots = Vec::new();
+        let cells = profile.series as usize;
+        let capacity_ah = profile.nominal_capacity_mah / 1000.0;
+        let sensors = usize::from(profile.bms.ntc_count);
         for i in 1..=count {
-            let mut cfg = JbdConfig::new(profile.series as usize, profile.chemistry);
-            cfg.capacity_ah = profile.nominal_capacity_mah / 1000.0;
-            cfg.ntc = usize::from(profile.bms.ntc_count);
-            cfg.model = format!("JBD-SP{:02}S-DEMO{i}", profile.series);
-            let board = JbdBoard::new(cfg, &Faults::default(), &mut rng).map_err(DemoError::Sim)?;
+            let faults = Faults::default();
+            let board = match protocol {
+                ProtocolKind::JkPb => {
+                    let mut cfg = JkPbConfig::new(cells, profile.chemistry);
+                    cfg.capacity_ah = capacity_ah;
+                    cfg.sensors = sensors;
+                    cfg.model = format!("JK_PB2A{cells}S-DEMO{i}");
+                    SlotBoard::JkPb(Arc::new(Mutex::new(
+                        JkPbLine::new(cfg, &faults, &mut rng).map_err(DemoError::Sim)?,
+                    )))
+                }
+                ProtocolKind::Pace => {
+                    let mut cfg = PaceConfig::new(cells, profile.chemistry);
+                    cfg.capacity_ah = capacity_ah;
+                    cfg.sensors = sensors;
+                    cfg.model = format!("PACE-DEMO{i}");
+                    SlotBoard::Pace(Arc::new(Mutex::new(
+                        PaceLine::new(cfg, &faults, &mut rng).map_err(DemoError::Sim)?,
+                    )))
+                }
+                _ => {
+                    let mut cfg = JbdConfig::new(cells, profile.chemistry);
+                    cfg.capacity_ah = capacity_ah;
+                    cfg.ntc = sensors;
+                    cfg.model = format!("JBD-SP{:02}S-DEMO{i}", profile.series);
+                    SlotBoard::Jbd(Arc::new(Mutex::new(
+                        JbdBoard::new(cfg, &faults, &mut rng).map_err(DemoError::Sim)?,
+                    )))
+                }
+            };
             slots.push(BenchSlot {
                 link: dir.join(format!("bench-{i}")),
-                board: Arc::new(Mutex::new(board)),
+                board,
                 task: Mutex::new(None),
             });
         }
-        let boards = DemoBoards { runtime, slots };
+        let boards = DemoBoards {
+            runtime,
+            slots,
+            protocol,
+        };
         for (i, slot) in boards.slots.iter().enumerate() {
             boards.plug(slot, seed.wrapping_add(i as u64));
         }
@@ -301,14 +362,13 @@ impl DemoBoards {
 
     fn plug(&self, slot: &BenchSlot, seed: u64) {
         let opts = SimOptions {
-            baud: 9600,
+            baud: self.protocol.default_baud(),
             turnaround: Duration::from_millis(10),
             link: Some(slot.link.clone()),
             faults: Faults::default(),
             seed,
         };
-        let board = Shared(slot.board.clone());
-        let task = self.runtime.spawn(async move {
+        async fn serve<B: Board>(board: Shared<B>, opts: SimOptions) {
             if let Err(e) = simpty::serve(board, opts, |path| {
                 tracing::info!(%path, "demo board on a new pty");
             })
@@ -316,7 +376,12 @@ impl DemoBoards {
             {
                 tracing::error!("demo board stopped: {e}");
             }
-        });
+        }
+        let task = match slot.board.clone() {
+            SlotBoard::Jbd(b) => self.runtime.spawn(serve(Shared(b), opts)),
+            SlotBoard::JkPb(b) => self.runtime.spawn(serve(Shared(b), opts)),
+            SlotBoard::Pace(b) => self.runtime.spawn(serve(Shared(b), opts)),
+        };
         *slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
 
@@ -326,7 +391,7 @@ impl DemoBoards {
             .iter()
             .map(|s| PortSpec {
                 port: s.link.display().to_string(),
-                protocol: ProtocolKind::Jbd,
+                protocol: self.protocol,
             })
             .collect()
     }

@@ -1,5 +1,7 @@
 //! `cargo +nightly fuzz run serial_framers`: the JBD, Daly, JK 4E 57, Pylontech-style ASCII
-//! and Modbus RTU stream framers and decoders on arbitrary bytes split at arbitrary points.
+//! and Modbus RTU stream framers and decoders on arbitrary bytes split at arbitrary points,
+//! with the decoders the JK PB and Pace clients use (settings block, device info, Pace groups
+//! in their read layout and back to the write layout).
 //! They must never panic, and every frame a framer emits must decode as a whole frame.
 #![no_main]
 
@@ -64,6 +66,13 @@ fuzz_target!(|data: &[u8]| {
         if let Some(kind) = pace::ParamKind::from_write_cid2(frame.cid2) {
             let _ = (kind, pace::decode_write_request(&frame));
         }
+        // The client's group decode (read layout) and its write encoding round-trip.
+        for kind in pace::ParamKind::ALL {
+            if let Ok(param) = pace::decode_read_info(kind, &frame.info) {
+                let _ = pace::encode_write_info(&param);
+                let _ = pace::encode_read_info(&param);
+            }
+        }
     });
     feed_modbus(Direction::Replies, None, data);
     feed_modbus(Direction::Replies, Some(1), data);
@@ -71,6 +80,13 @@ fuzz_target!(|data: &[u8]| {
     let mut img = BlockImage::new(jk_pb::LIVE_BLOCK, jk_pb::LIVE_LEN);
     let _ = img.apply_read(jk_pb::LIVE_BLOCK, data);
     let _ = jk_pb::LiveData::decode(&img);
+    // The client's settings-block and device-info decodes, from whatever a read returned.
+    let mut settings = BlockImage::new(jk_pb::SETTINGS_BLOCK, jk_pb::SETTINGS_LEN);
+    let _ = settings.apply_read(jk_pb::SETTINGS_BLOCK, data);
+    let _ = jk_pb::Settings::decode(&settings);
+    let mut info = BlockImage::new(jk_pb::INFO_BLOCK, jk_pb::INFO_LEN);
+    let _ = info.apply_read(jk_pb::INFO_BLOCK, data);
+    let _ = jk_pb::DeviceInfo::decode(&info);
     let _ = jbd::describe(data);
     let _ = jbd::BasicInfo::decode(data);
     let _ = daly::describe(data, daly::CurrentSign::default());

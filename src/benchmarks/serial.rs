@@ -1,5 +1,5 @@
-//! The configuration-write benchmark: a full JBD profile write with verification against the
-//! built-in simulator on a pseudo-terminal, paced at the link's baud rate, timed against the
+//! The configuration-write benchmark: a full profile write with verification (JBD, JK PB or
+//! Pace, the profile's board) against the built-in simulator on a pseudo-terminal, paced at the link's baud rate, timed against the
 //! budget "1.5 × the bytes' wire time plus the board's turnaround for every transaction".
 //!
 //! A pty delivers bytes instantly, so the simulator paces its replies (10 bits per byte) and
@@ -15,6 +15,8 @@ use crate::device::handle::StatsSnapshot;
 use crate::device::serial::{self, SerialConfig};
 use crate::profile::Profile;
 use crate::sim::jbd::{JbdBoard, JbdConfig};
+use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
+use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self, Faults, Rng, SimOptions};
 use crate::store::WriteOutcome;
 
@@ -103,30 +105,43 @@ async fn one_run(
 ) -> Result<BenchRun, BenchError> {
     let mut rng = Rng::new(seed);
     let faults = Faults::default();
-    let board = JbdBoard::new(
-        JbdConfig::new(profile.series as usize, profile.chemistry),
-        &faults,
-        &mut rng,
-    )
-    .map_err(BenchError::Sim)?;
     let sim_opts = SimOptions {
         baud: opts.baud,
         turnaround: opts.turnaround,
         link: None,
-        faults,
+        faults: faults.clone(),
         seed,
     };
     let (path_tx, path_rx) = tokio::sync::oneshot::channel();
     let mut path_tx = Some(path_tx);
-    let sim = tokio::spawn(pty::serve(board, sim_opts, move |path| {
+    let announce = move |path: &str| {
         if let Some(tx) = path_tx.take() {
             let _ = tx.send(path.to_string());
         }
-    }));
+    };
+    let (cells, chemistry) = (profile.series as usize, profile.chemistry);
+    let protocol = profile.bms.protocol;
+    let sim = match protocol {
+        packwright_protocol::ProtocolKind::JkPb => {
+            let line = JkPbLine::new(JkPbConfig::new(cells, chemistry), &faults, &mut rng)
+                .map_err(BenchError::Sim)?;
+            tokio::spawn(pty::serve(line, sim_opts, announce))
+        }
+        packwright_protocol::ProtocolKind::Pace => {
+            let line = PaceLine::new(PaceConfig::new(cells, chemistry), &faults, &mut rng)
+                .map_err(BenchError::Sim)?;
+            tokio::spawn(pty::serve(line, sim_opts, announce))
+        }
+        _ => {
+            let board = JbdBoard::new(JbdConfig::new(cells, chemistry), &faults, &mut rng)
+                .map_err(BenchError::Sim)?;
+            tokio::spawn(pty::serve(board, sim_opts, announce))
+        }
+    };
     let path = path_rx
         .await
         .map_err(|_| BenchError::Sim("the simulator stopped before opening its pty".into()))?;
-    let mut cfg = SerialConfig::new(&path, packwright_protocol::ProtocolKind::Jbd);
+    let mut cfg = SerialConfig::new(&path, protocol);
     cfg.baud = opts.baud;
     let handle = serial::spawn(cfg).map_err(|e| BenchError::Sim(e.to_string()))?;
     let report = write_verified(&handle, plan, &SessionOptions::default()).await;

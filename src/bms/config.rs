@@ -1,5 +1,23 @@
 //! BMS configuration: the plan (profile values → registers, with units and the unit flag) and
-//! the verified write session.
+//! the verified write session, for every family that can be configured (JBD, JK PB). The
+//! console, the EOL test and the CLI call the same [`ConfigPlan::from_profile`],
+//! [`write_verified`] and [`read_config`] whatever the board; only this module knows how each
+//! family stores its settings.
+//!
+//! The session, for JK PB (Modbus RTU, no factory mode and no save command): read the identity,
+//! write every field (FC16, two registers each) and require the board's acknowledgement, read
+//! every field back on its own, then re-read the whole settings block (0x1000, in reads of at
+//! most 100 registers) and compare every field again: an acknowledgement or an echo of the last
+//! write proves nothing, what the settings block holds when read as a whole is what the board
+//! keeps. A failure stops the session; fields already written keep their new values (there is
+//! no working copy to discard) and the report says which.
+//!
+//! The session, for Pace v25 (Pylontech-style ASCII, configuration groups read and written
+//! with CID2 pairs, no save command): read every group the plan touches, merge the profile's
+//! values into it (the group's other values are written back as read), write each group and
+//! require return code 00, read the group back at once and compare, then re-read every group
+//! after all the writes and compare again: an acknowledgement or an immediate echo proves
+//! nothing, what the groups hold after the session is what the pack keeps.
 //!
 //! The session, for JBD: read the identity; send the PIN when one is given or the firmware
 //! has the PIN function (a board without it answers 0x80, which is fine); enter factory mode
@@ -15,6 +33,8 @@ use packwright_protocol::jbd::eeprom::reg;
 use packwright_protocol::jbd::{
     self, eeprom, CapacityUnit, FunctionConfig, Pin, RegisterDef, RegisterValue,
 };
+use packwright_protocol::jk_pb;
+use packwright_protocol::pylon_ascii::pace::{self, ParamKind};
 use packwright_protocol::ProtocolKind;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -33,6 +53,15 @@ pub enum Wire {
     Bits { set: u16, clear: u16 },
     /// A length-prefixed string register.
     Text { text: String },
+    /// A 32-bit value over two registers (JK PB), signed ones as their bit pattern.
+    Long { raw: u32 },
+    /// One value of a Pace configuration group (read CID2), by its codec name, in the
+    /// group's units (mV, A, °C).
+    Group {
+        read_cid2: u8,
+        key: &'static str,
+        value: f64,
+    },
 }
 
 /// One planned register write.
@@ -40,7 +69,8 @@ pub enum Wire {
 pub struct PlannedField {
     /// Where the value comes from, e.g. `bms.cell_ov_trigger_mv`.
     pub field: String,
-    pub register: u8,
+    /// JBD: an EEPROM register (0x10–0xA2); JK PB: a settings-block address (0x1000–0x1117).
+    pub register: u16,
     pub name: &'static str,
     pub wire: Wire,
     /// The value in engineering units, e.g. `3.65 V`.
@@ -49,7 +79,16 @@ pub struct PlannedField {
 
 impl PlannedField {
     pub fn register_hex(&self) -> String {
-        format!("0x{:02X}", self.register)
+        if self.register > 0xFF {
+            format!("0x{:04X}", self.register)
+        } else {
+            format!("0x{:02X}", self.register)
+        }
+    }
+
+    /// The JBD register number, for the EOL test's JBD-register steps.
+    pub fn jbd_register(&self) -> Option<u8> {
+        u8::try_from(self.register).ok()
     }
 }
 
@@ -61,6 +100,17 @@ pub struct ConfigPlan {
     /// Capacity/current unit the plan uses (0x2D bit 12 is set for the 100 mA unit).
     pub unit: CapacityUnit,
     pub fields: Vec<PlannedField>,
+    /// Profile values this family's board has no setting for: compared by nothing, written
+    /// nowhere, and said so (`profile check`, `bms config write --dry-run`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_configured: Vec<NotConfigured>,
+}
+
+/// A profile value the board cannot be configured with, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotConfigured {
+    pub field: &'static str,
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -202,11 +252,32 @@ impl ConfigPlan {
             });
         }
         let b = &profile.bms;
-        if b.protocol != ProtocolKind::Jbd {
-            return Err(PlanError::Unsupported {
+        match b.protocol {
+            ProtocolKind::Jbd => {}
+            ProtocolKind::JkPb | ProtocolKind::Pace => {
+                let mut plan = if b.protocol == ProtocolKind::JkPb {
+                    jk_pb_plan(profile)?
+                } else {
+                    pace_plan(profile)?
+                };
+                if barcode.is_some() {
+                    plan.not_configured.push(NotConfigured {
+                        field: "barcode",
+                        reason: "this board has no writable pack code; its own serial number identifies it",
+                    });
+                }
+                return Ok(plan);
+            }
+            ProtocolKind::Daly => return Err(PlanError::Unsupported {
                 protocol: b.protocol,
                 reason: "the public Daly protocol has no writable protection thresholds; only the FETs and the SOC can be set (packwright bms set)".into(),
-            });
+            }),
+            other => {
+                return Err(PlanError::Unsupported {
+                    protocol: other,
+                    reason: "a CAN protocol carries no configuration writes".into(),
+                })
+            }
         }
         // Big packs need the ×10 unit or their capacity and currents do not fit.
         let design_ah = f64::from(b.design_capacity_mah) / 1000.0;
@@ -235,7 +306,7 @@ impl ConfigPlan {
             | FunctionConfig::UNIT_X10;
         fields.push(PlannedField {
             field: "bms.balance_enabled, bms.balance_only_while_charging, unit flag".into(),
-            register: eeprom::FUNCTION_CONFIG,
+            register: u16::from(eeprom::FUNCTION_CONFIG),
             name: "function_config",
             wire: Wire::Bits {
                 set,
@@ -262,7 +333,7 @@ impl ConfigPlan {
         let ntc_mask = (1u16 << b.ntc_count.min(8)) - 1;
         fields.push(PlannedField {
             field: "bms.ntc_count".into(),
-            register: reg::NTC_CONFIG,
+            register: u16::from(reg::NTC_CONFIG),
             name: "ntc_config",
             wire: Wire::Word { raw: ntc_mask },
             display: format!("{} sensors (mask 0x{ntc_mask:02X})", b.ntc_count),
@@ -274,7 +345,7 @@ impl ConfigPlan {
             })?;
             fields.push(PlannedField {
                 field: "barcode".into(),
-                register: jbd::reg::BARCODE,
+                register: u16::from(jbd::reg::BARCODE),
                 name: "barcode",
                 wire: Wire::Text {
                     text: code.to_string(),
@@ -287,8 +358,588 @@ impl ConfigPlan {
             protocol: b.protocol,
             unit,
             fields,
+            not_configured: JBD_NOT_CONFIGURED.to_vec(),
         })
     }
+
+    /// How the session reaches this plan's board.
+    fn style(&self) -> Style {
+        match self.protocol {
+            ProtocolKind::JkPb => Style::Direct,
+            ProtocolKind::Pace => Style::Groups,
+            _ => Style::Factory,
+        }
+    }
+}
+
+/// Whether boards of `protocol` take a configuration write (and have one to read back).
+pub fn configurable(protocol: ProtocolKind) -> bool {
+    matches!(
+        protocol,
+        ProtocolKind::Jbd | ProtocolKind::JkPb | ProtocolKind::Pace
+    )
+}
+
+/// What a profile's BMS section comes to on its board, said before anything is sent
+/// (`profile check`): the values written and verified, and those the board cannot take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coverage {
+    pub protocol: ProtocolKind,
+    /// Profile fields the configuration write sends and verifies.
+    pub written: Vec<String>,
+    pub not_configured: Vec<NotConfigured>,
+    /// What else can be written to this board, and how.
+    pub other_writes: Option<&'static str>,
+}
+
+/// What a Daly board cannot be configured with: everything in `[bms]`.
+const DALY_NOT_CONFIGURED: [NotConfigured; 1] = [NotConfigured {
+    field: "every [bms] threshold, capacity and cell-count value",
+    reason: "the public Daly protocol has no write for protection thresholds; they are neither written nor compared",
+}];
+
+/// The coverage of `profile`'s BMS section (a profile that fails its check has none).
+pub fn coverage(profile: &Profile) -> Option<Coverage> {
+    let protocol = profile.bms.protocol;
+    if protocol == ProtocolKind::Daly {
+        return Some(Coverage {
+            protocol,
+            written: Vec::new(),
+            not_configured: DALY_NOT_CONFIGURED.to_vec(),
+            other_writes: Some("the FETs (0xD9/0xDA) and the state of charge with the clock (0x21), with `packwright bms set`, logged and verified by reading the board back (the clock is sent, not read back)"),
+        });
+    }
+    let plan = ConfigPlan::from_profile(profile, None).ok()?;
+    let mut written: Vec<String> = Vec::new();
+    for f in &plan.fields {
+        for part in f.field.split(", ") {
+            if part.starts_with("bms.") && !written.iter().any(|w| w == part) {
+                written.push(part.to_string());
+            }
+        }
+    }
+    Some(Coverage {
+        protocol,
+        written,
+        not_configured: plan.not_configured,
+        other_writes: None,
+    })
+}
+
+/// What a JBD board has no setting for.
+const JBD_NOT_CONFIGURED: [NotConfigured; 0] = [];
+
+/// How a family's board takes a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// JBD: PIN, factory mode, staged writes, exit with save, re-read in factory mode.
+    Factory,
+    /// JK PB: every acknowledged write is the board's; persistence is the settings block read
+    /// as a whole after the writes.
+    Direct,
+    /// Pace: whole configuration groups written, read back, and re-read after all writes.
+    Groups,
+}
+
+/// A profile value into a Pace configuration group.
+type PaceField = (
+    &'static str,
+    ParamKind,
+    &'static str,
+    fn(&BmsSettings) -> f64,
+);
+
+/// The profile's settings and the Pace group value each goes to (names from the protocol
+/// crate's `pylon_ascii::pace` structures), in write order.
+const PACE_FIELDS: [PaceField; 20] = [
+    (
+        "bms.cell_ov_trigger_mv",
+        ParamKind::CellOverVoltage,
+        "protect_mv",
+        |b| f64::from(b.cell_ov_trigger_mv),
+    ),
+    (
+        "bms.cell_ov_release_mv",
+        ParamKind::CellOverVoltage,
+        "release_mv",
+        |b| f64::from(b.cell_ov_release_mv),
+    ),
+    (
+        "bms.pack_ov_trigger_mv",
+        ParamKind::PackOverVoltage,
+        "protect_mv",
+        |b| f64::from(b.pack_ov_trigger_mv),
+    ),
+    (
+        "bms.pack_ov_release_mv",
+        ParamKind::PackOverVoltage,
+        "release_mv",
+        |b| f64::from(b.pack_ov_release_mv),
+    ),
+    (
+        "bms.cell_uv_trigger_mv",
+        ParamKind::CellUnderVoltage,
+        "protect_mv",
+        |b| f64::from(b.cell_uv_trigger_mv),
+    ),
+    (
+        "bms.cell_uv_release_mv",
+        ParamKind::CellUnderVoltage,
+        "release_mv",
+        |b| f64::from(b.cell_uv_release_mv),
+    ),
+    (
+        "bms.pack_uv_trigger_mv",
+        ParamKind::PackUnderVoltage,
+        "protect_mv",
+        |b| f64::from(b.pack_uv_trigger_mv),
+    ),
+    (
+        "bms.pack_uv_release_mv",
+        ParamKind::PackUnderVoltage,
+        "release_mv",
+        |b| f64::from(b.pack_uv_release_mv),
+    ),
+    (
+        "bms.charge_overcurrent_a",
+        ParamKind::ChargeOverCurrent,
+        "protect_a",
+        |b| b.charge_overcurrent_a,
+    ),
+    (
+        "bms.discharge_overcurrent_a",
+        ParamKind::DischargeOverCurrent1,
+        "protect_a",
+        |b| b.discharge_overcurrent_a,
+    ),
+    (
+        "bms.balance_start_mv",
+        ParamKind::CellBalancing,
+        "threshold_mv",
+        |b| f64::from(b.balance_start_mv),
+    ),
+    (
+        "bms.balance_delta_mv",
+        ParamKind::CellBalancing,
+        "delta_mv",
+        |b| f64::from(b.balance_delta_mv),
+    ),
+    (
+        "bms.charge_ot_trigger_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "charge_protect_c",
+        |b| b.charge_ot_trigger_c,
+    ),
+    (
+        "bms.charge_ot_release_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "charge_release_c",
+        |b| b.charge_ot_release_c,
+    ),
+    (
+        "bms.discharge_ot_trigger_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "discharge_protect_c",
+        |b| b.discharge_ot_trigger_c,
+    ),
+    (
+        "bms.discharge_ot_release_c",
+        ParamKind::ChargeDischargeOverTemperature,
+        "discharge_release_c",
+        |b| b.discharge_ot_release_c,
+    ),
+    (
+        "bms.charge_ut_trigger_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "charge_protect_c",
+        |b| b.charge_ut_trigger_c,
+    ),
+    (
+        "bms.charge_ut_release_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "charge_release_c",
+        |b| b.charge_ut_release_c,
+    ),
+    (
+        "bms.discharge_ut_trigger_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "discharge_protect_c",
+        |b| b.discharge_ut_trigger_c,
+    ),
+    (
+        "bms.discharge_ut_release_c",
+        ParamKind::ChargeDischargeUnderTemperature,
+        "discharge_release_c",
+        |b| b.discharge_ut_release_c,
+    ),
+];
+
+/// What a Pace pack has no setting for among the documented read/write pairs.
+const PACE_NOT_CONFIGURED: [NotConfigured; 5] = [
+    NotConfigured { field: "bms.cell_count", reason: "a Pace pack reports its cells; it has no cell-count setting" },
+    NotConfigured { field: "bms.design_capacity_mah, bms.cycle_capacity_mah", reason: "the Pace read/write pairs carry no capacities" },
+    NotConfigured { field: "bms.full_charge_mv, bms.end_of_discharge_mv", reason: "Pace's full-charge group (AF/AE) is a pack voltage with a current, not the profile's per-cell values; left as the pack has it" },
+    NotConfigured { field: "bms.ntc_count", reason: "the Pace read/write pairs have no sensor count" },
+    NotConfigured { field: "bms.balance_enabled, bms.balance_only_while_charging", reason: "balancing is switched with Pace's 0x99 switch command, which is not written" },
+];
+
+fn pace_unit(key: &str) -> (&'static str, f64) {
+    if key.ends_with("_mv") {
+        ("V", 1000.0)
+    } else if key.ends_with("_a") {
+        ("A", 1.0)
+    } else if key.ends_with("_c") {
+        ("°C", 1.0)
+    } else {
+        ("", 1.0)
+    }
+}
+
+fn pace_show(key: &str, value: f64) -> String {
+    match pace_unit(key) {
+        ("", _) => format!("{value}"),
+        (unit, div) => format!("{} {unit}", value / div),
+    }
+}
+
+fn pace_kind(read_cid2: u8) -> Option<ParamKind> {
+    ParamKind::from_read_cid2(read_cid2)
+}
+
+/// The value of `key` in a group, as a number.
+fn pace_value(param: &pace::Param, key: &str) -> Option<f64> {
+    serde_json::to_value(param).ok()?.get(key)?.as_f64()
+}
+
+/// `param` with `key` set to `value` (an integer field takes a whole number).
+fn pace_with(param: &pace::Param, key: &str, value: f64) -> Result<pace::Param, String> {
+    let mut json = serde_json::to_value(param).map_err(|e| e.to_string())?;
+    let slot = json
+        .get_mut(key)
+        .ok_or_else(|| format!("the group has no value {key}"))?;
+    *slot = if slot.is_f64() {
+        serde_json::Value::from(value)
+    } else {
+        serde_json::Value::from(value as i64)
+    };
+    serde_json::from_value(json).map_err(|e| format!("{key} = {value}: {e}"))
+}
+
+/// The Pace plan: every group value the profile has, exactly as a group can hold it.
+fn pace_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
+    let b = &profile.bms;
+    let mut fields = Vec::new();
+    for (field, kind, key, value) in PACE_FIELDS {
+        let v = value(b);
+        // mV and A are whole numbers in the groups; temperatures go in 0.1 K steps.
+        let step = if key.ends_with("_c") { 0.1 } else { 1.0 };
+        let steps = v / step;
+        if (steps - steps.round()).abs() > 1e-6 || !(-273.0..=65535.0).contains(&v) {
+            return Err(PlanError::Value {
+                field: field.to_string(),
+                reason: format!(
+                    "{} cannot be held exactly by a Pace pack (steps of {step})",
+                    pace_show(key, v)
+                ),
+            });
+        }
+        let (read, write) = kind.cid2();
+        fields.push(PlannedField {
+            field: field.to_string(),
+            register: u16::from(write),
+            name: key,
+            wire: Wire::Group {
+                read_cid2: read,
+                key,
+                value: v,
+            },
+            display: pace_show(key, v),
+        });
+    }
+    Ok(ConfigPlan {
+        profile: profile.name.clone(),
+        protocol: ProtocolKind::Pace,
+        unit: CapacityUnit::TenMilli,
+        fields,
+        not_configured: PACE_NOT_CONFIGURED.to_vec(),
+    })
+}
+
+/// Read one Pace group.
+async fn pace_read_group(handle: &BmsHandle, kind: ParamKind) -> Result<pace::Param, BmsError> {
+    let (read, _) = kind.cid2();
+    let info = handle
+        .register(RegisterOp::Command {
+            cid2: read,
+            info: Vec::new(),
+        })
+        .await?;
+    pace::decode_read_info(kind, &info).map_err(|e| BmsError::BadReply {
+        what: format!("configuration read (0x{read:02X})"),
+        reason: e.to_string(),
+    })
+}
+
+/// The groups a plan touches, in first-use order.
+fn pace_groups(plan: &ConfigPlan) -> Vec<ParamKind> {
+    let mut out: Vec<ParamKind> = Vec::new();
+    for f in &plan.fields {
+        if let Wire::Group { read_cid2, .. } = f.wire {
+            if let Some(k) = pace_kind(read_cid2) {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How a JK PB setting is counted: its display and the profile value's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JkUnit {
+    Millivolt,
+    Milliamp,
+    DeciCelsius,
+    MilliampHour,
+    Count,
+    Switch,
+}
+
+impl JkUnit {
+    fn show(self, raw: u32) -> String {
+        match self {
+            JkUnit::Millivolt => format!("{} V", f64::from(raw) / 1000.0),
+            JkUnit::Milliamp => format!("{} A", f64::from(raw) / 1000.0),
+            JkUnit::DeciCelsius => format!("{} °C", f64::from(raw as i32) / 10.0),
+            JkUnit::MilliampHour => format!("{} Ah", f64::from(raw) / 1000.0),
+            JkUnit::Count => raw.to_string(),
+            JkUnit::Switch => if raw == 0 { "off" } else { "on" }.to_string(),
+        }
+    }
+}
+
+/// A profile value into a JK PB setting (in the profile's own units: mV, A, °C, mAh, count).
+type JkField = (&'static str, &'static str, JkUnit, fn(&BmsSettings) -> f64);
+
+/// The profile's settings and the JK PB settings-block field each goes to, in register order
+/// (field names from the protocol crate's `jk_pb::SETTING_FIELDS`).
+const JK_PB_FIELDS: [JkField; 19] = [
+    (
+        "bms.cell_uv_trigger_mv",
+        "cell_uvp_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_uv_trigger_mv),
+    ),
+    (
+        "bms.cell_uv_release_mv",
+        "cell_uvp_release_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_uv_release_mv),
+    ),
+    (
+        "bms.cell_ov_trigger_mv",
+        "cell_ovp_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_ov_trigger_mv),
+    ),
+    (
+        "bms.cell_ov_release_mv",
+        "cell_ovp_release_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.cell_ov_release_mv),
+    ),
+    (
+        "bms.balance_delta_mv",
+        "balance_trigger_delta_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.balance_delta_mv),
+    ),
+    ("bms.full_charge_mv", "soc_100_mv", JkUnit::Millivolt, |b| {
+        f64::from(b.full_charge_mv)
+    }),
+    (
+        "bms.end_of_discharge_mv",
+        "soc_0_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.end_of_discharge_mv),
+    ),
+    (
+        "bms.charge_overcurrent_a",
+        "charge_overcurrent_ma",
+        JkUnit::Milliamp,
+        |b| b.charge_overcurrent_a * 1000.0,
+    ),
+    (
+        "bms.discharge_overcurrent_a",
+        "discharge_overcurrent_ma",
+        JkUnit::Milliamp,
+        |b| b.discharge_overcurrent_a * 1000.0,
+    ),
+    (
+        "bms.charge_ot_trigger_c",
+        "charge_overtemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ot_trigger_c * 10.0,
+    ),
+    (
+        "bms.charge_ot_release_c",
+        "charge_overtemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ot_release_c * 10.0,
+    ),
+    (
+        "bms.discharge_ot_trigger_c",
+        "discharge_overtemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.discharge_ot_trigger_c * 10.0,
+    ),
+    (
+        "bms.discharge_ot_release_c",
+        "discharge_overtemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.discharge_ot_release_c * 10.0,
+    ),
+    (
+        "bms.charge_ut_trigger_c",
+        "charge_undertemp_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ut_trigger_c * 10.0,
+    ),
+    (
+        "bms.charge_ut_release_c",
+        "charge_undertemp_release_dc",
+        JkUnit::DeciCelsius,
+        |b| b.charge_ut_release_c * 10.0,
+    ),
+    ("bms.cell_count", "cell_count", JkUnit::Count, |b| {
+        f64::from(b.cell_count)
+    }),
+    (
+        "bms.balance_enabled",
+        "balance_enable",
+        JkUnit::Switch,
+        |b| f64::from(u8::from(b.balance_enabled)),
+    ),
+    (
+        "bms.design_capacity_mah",
+        "design_capacity_mah",
+        JkUnit::MilliampHour,
+        |b| f64::from(b.design_capacity_mah),
+    ),
+    (
+        "bms.balance_start_mv",
+        "balance_start_mv",
+        JkUnit::Millivolt,
+        |b| f64::from(b.balance_start_mv),
+    ),
+];
+
+/// What a JK PB board has no setting for (its settings block, `JK-BMS-RS485-Modbus-V1.1`).
+const JK_PB_NOT_CONFIGURED: [NotConfigured; 8] = [
+    NotConfigured {
+        field: "bms.pack_ov_trigger_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_ov_release_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_uv_trigger_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.pack_uv_release_mv",
+        reason: "JK PB protects per cell; it has no pack-voltage thresholds",
+    },
+    NotConfigured {
+        field: "bms.discharge_ut_trigger_c",
+        reason: "the JK PB settings block has no discharge under-temperature protection",
+    },
+    NotConfigured {
+        field: "bms.discharge_ut_release_c",
+        reason: "the JK PB settings block has no discharge under-temperature protection",
+    },
+    NotConfigured {
+        field: "bms.cycle_capacity_mah",
+        reason: "the JK PB settings block has no cycle capacity",
+    },
+    NotConfigured {
+        field: "bms.ntc_count, bms.balance_only_while_charging",
+        reason: "the JK PB settings block has no sensor count and no charge-only balancing switch",
+    },
+];
+
+/// A JK PB setting by the protocol crate's name.
+fn jk_setting(name: &str) -> Option<&'static jk_pb::SettingField> {
+    jk_pb::SETTING_FIELDS.iter().find(|f| f.name == name)
+}
+
+/// The display of a JK PB setting's raw value, by its register.
+fn jk_show(register: u16, raw: u32) -> String {
+    match JK_PB_FIELDS
+        .iter()
+        .find(|(_, name, _, _)| jk_setting(name).is_some_and(|f| f.register() == register))
+    {
+        Some((_, _, unit, _)) => unit.show(raw),
+        None => raw.to_string(),
+    }
+}
+
+/// The JK PB plan: every settings-block field the profile has a value for, exactly.
+fn jk_pb_plan(profile: &Profile) -> Result<ConfigPlan, PlanError> {
+    let b = &profile.bms;
+    let mut fields = Vec::new();
+    for (field, name, unit, value) in JK_PB_FIELDS {
+        let setting = jk_setting(name).ok_or_else(|| PlanError::Value {
+            field: field.to_string(),
+            reason: format!("the JK PB settings block has no field {name}"),
+        })?;
+        let v = value(b);
+        let whole = v.round();
+        if (v - whole).abs() > 1e-6 || !whole.is_finite() {
+            return Err(PlanError::Value {
+                field: field.to_string(),
+                reason: format!(
+                    "{} is not a whole number of the board's steps ({})",
+                    unit.show(whole as i64 as u32),
+                    name
+                ),
+            });
+        }
+        let raw = if setting.signed {
+            if whole < f64::from(i32::MIN) || whole > f64::from(i32::MAX) {
+                return Err(PlanError::Value {
+                    field: field.to_string(),
+                    reason: "out of the register's range".into(),
+                });
+            }
+            whole as i32 as u32
+        } else {
+            if whole < 0.0 || whole > f64::from(u32::MAX) {
+                return Err(PlanError::Value {
+                    field: field.to_string(),
+                    reason: "out of the register's range".into(),
+                });
+            }
+            whole as u32
+        };
+        fields.push(PlannedField {
+            field: field.to_string(),
+            register: setting.register(),
+            name: setting.name,
+            wire: Wire::Long { raw },
+            display: unit.show(raw),
+        });
+    }
+    Ok(ConfigPlan {
+        profile: profile.name.clone(),
+        protocol: ProtocolKind::JkPb,
+        unit: CapacityUnit::TenMilli,
+        fields,
+        not_configured: JK_PB_NOT_CONFIGURED.to_vec(),
+    })
 }
 
 fn register_def(address: u8) -> Result<&'static RegisterDef, PlanError> {
@@ -326,7 +977,7 @@ fn plan_number(
     }
     Ok(PlannedField {
         field: field.to_string(),
-        register: address,
+        register: u16::from(address),
         name: def.name,
         wire: Wire::Word { raw },
         display: show(&stored),
@@ -471,6 +1122,36 @@ impl StepFailure {
 enum Stored {
     Word(u16),
     Text(String),
+    Long(u32),
+    /// A Pace group value in its units.
+    Num(f64),
+    /// A value the reply did not carry.
+    Missing,
+}
+
+/// The register operation that reads one planned field (`long`: a 32-bit value).
+fn read_op(protocol: ProtocolKind, register: u16, long: bool) -> Result<RegisterOp, BmsError> {
+    match protocol {
+        ProtocolKind::JkPb => Ok(RegisterOp::ReadWords {
+            register,
+            words: if long { 2 } else { 1 },
+        }),
+        _ => u8::try_from(register).map(RegisterOp::Read).map_err(|_| {
+            BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))
+        }),
+    }
+}
+
+/// The register operation that writes `data` into one planned field.
+fn write_op(protocol: ProtocolKind, register: u16, data: Vec<u8>) -> Result<RegisterOp, BmsError> {
+    match protocol {
+        ProtocolKind::JkPb => Ok(RegisterOp::WriteWords { register, data }),
+        _ => u8::try_from(register)
+            .map(|register| RegisterOp::Write { register, data })
+            .map_err(|_| {
+                BmsError::BadRequest(format!("0x{register:04X} is not a {protocol} register"))
+            }),
+    }
 }
 
 struct Session<'a> {
@@ -575,6 +1256,11 @@ impl Session<'_> {
             .await
             .map_err(|e| StepFailure::new("reading the BMS identity", e))?;
         self.check_cancel()?;
+        match self.plan.style() {
+            Style::Direct => return self.run_direct(saved).await,
+            Style::Groups => return self.run_groups(saved).await,
+            Style::Factory => {}
+        }
         self.send_pin(identity).await?;
         self.enter_factory().await?;
         self.entered = true;
@@ -617,6 +1303,182 @@ impl Session<'_> {
         }
         *saved = true;
         self.prove_persistence(identity).await
+    }
+
+    /// JK PB: write, read back, then the settings block as a whole. Nothing to enter or leave.
+    async fn run_direct(&mut self, saved: &mut bool) -> Result<(), Failure> {
+        self.resolve_targets().await?;
+        self.write_and_read_back().await?;
+        self.check_cancel()?;
+        // No save command: every acknowledged write is the board's own from here.
+        *saved = true;
+        let block = self.read_settings_block().await?;
+        let mut first: Option<Failure> = None;
+        for i in 0..self.plan.fields.len() {
+            let offset = usize::from(self.plan.fields[i].register - jk_pb::SETTINGS_BLOCK);
+            let got = block
+                .get(offset..offset + 4)
+                .map(|b| Stored::Long(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
+            let Some(got) = got else {
+                let f = self.fail_field(i, "outside the settings block read".into(), false);
+                first.get_or_insert(f);
+                continue;
+            };
+            self.results[i].persisted = Some(self.show_stored(i, &got));
+            if got == self.targets[i] {
+                self.results[i].ok = true;
+            } else {
+                let reason = format!(
+                    "not persisted: the settings block, read as a whole, holds {} instead of {}",
+                    self.show_stored(i, &got),
+                    self.results[i].written
+                );
+                let f = self.fail_field(i, reason, false);
+                first.get_or_insert(f);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(f) => Err(f),
+        }
+    }
+
+    /// Pace: merge, write and read back each group; then re-read every group.
+    async fn run_groups(&mut self, saved: &mut bool) -> Result<(), Failure> {
+        let kinds = pace_groups(self.plan);
+        // Targets: each group as the pack holds it, with the profile's values merged in.
+        let mut targets: Vec<(ParamKind, pace::Param)> = Vec::new();
+        for kind in &kinds {
+            let what = format!(
+                "reading configuration group 0x{:02X} before merging",
+                kind.cid2().0
+            );
+            let mut param = pace_read_group(self.handle, *kind)
+                .await
+                .map_err(|e| StepFailure::new(&what, e))?;
+            for i in 0..self.plan.fields.len() {
+                if let Wire::Group {
+                    read_cid2,
+                    key,
+                    value,
+                } = self.plan.fields[i].wire
+                {
+                    if read_cid2 == kind.cid2().0 {
+                        param = match pace_with(&param, key, value) {
+                            Ok(p) => p,
+                            Err(reason) => return Err(self.fail_field(i, reason, false)),
+                        };
+                    }
+                }
+            }
+            targets.push((*kind, param));
+        }
+        self.targets = self
+            .plan
+            .fields
+            .iter()
+            .map(|f| match f.wire {
+                Wire::Group { value, .. } => Stored::Num(value),
+                _ => Stored::Num(f64::NAN),
+            })
+            .collect();
+        for (kind, param) in &targets {
+            self.check_cancel()?;
+            let (read, write) = kind.cid2();
+            let first = self.first_field_of(read);
+            let info = match pace::encode_write_info(param) {
+                Ok(i) => i,
+                Err(e) => return Err(self.fail_field(first, e.to_string(), false)),
+            };
+            if let Err(e) = self
+                .handle
+                .register(RegisterOp::Command { cid2: write, info })
+                .await
+            {
+                let comm = e.is_communication();
+                return Err(self.fail_field(first, format!("write not accepted: {e}"), comm));
+            }
+            let back = match pace_read_group(self.handle, *kind).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let comm = e.is_communication();
+                    return Err(self.fail_field(first, format!("read-back failed: {e}"), comm));
+                }
+            };
+            for i in self.fields_of(read) {
+                let got = self.group_value(i, &back);
+                self.results[i].read_back = Some(self.show_stored(i, &got));
+                if got != self.targets[i] {
+                    let reason = format!(
+                        "read back {} after writing {}: the board did not store it",
+                        self.show_stored(i, &got),
+                        self.results[i].written
+                    );
+                    return Err(self.fail_field(i, reason, false));
+                }
+            }
+        }
+        self.check_cancel()?;
+        // No save command: every acknowledged group is the pack's own from here.
+        *saved = true;
+        let mut first: Option<Failure> = None;
+        for (kind, _) in &targets {
+            let read = kind.cid2().0;
+            let now = match pace_read_group(self.handle, *kind).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let f = StepFailure::new(
+                        &format!("re-reading configuration group 0x{read:02X}"),
+                        e,
+                    );
+                    first.get_or_insert(f.into());
+                    break;
+                }
+            };
+            for i in self.fields_of(read) {
+                let got = self.group_value(i, &now);
+                self.results[i].persisted = Some(self.show_stored(i, &got));
+                if got == self.targets[i] {
+                    self.results[i].ok = true;
+                } else {
+                    let reason = format!(
+                        "not persisted: after all the writes the pack holds {} instead of {}",
+                        self.show_stored(i, &got),
+                        self.results[i].written
+                    );
+                    let f = self.fail_field(i, reason, false);
+                    first.get_or_insert(f);
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(f) => Err(f),
+        }
+    }
+
+    fn fields_of(&self, read: u8) -> Vec<usize> {
+        (0..self.plan.fields.len())
+            .filter(|&i| matches!(self.plan.fields[i].wire, Wire::Group { read_cid2, .. } if read_cid2 == read))
+            .collect()
+    }
+
+    fn first_field_of(&self, read: u8) -> usize {
+        self.fields_of(read).first().copied().unwrap_or(0)
+    }
+
+    fn group_value(&self, i: usize, param: &pace::Param) -> Stored {
+        match self.plan.fields[i].wire {
+            Wire::Group { key, .. } => pace_value(param, key).map_or(Stored::Missing, Stored::Num),
+            _ => Stored::Missing,
+        }
+    }
+
+    /// The JK PB settings block, in reads the board accepts (at most 100 registers each).
+    async fn read_settings_block(&self) -> Result<Vec<u8>, Failure> {
+        read_jk_settings(self.handle)
+            .await
+            .map_err(|e| StepFailure::new("re-reading the settings block (0x1000)", e).into())
     }
 
     async fn send_pin(&self, identity: &BmsIdentity) -> Result<(), Failure> {
@@ -696,6 +1558,8 @@ impl Session<'_> {
         for f in &self.plan.fields {
             targets.push(match &f.wire {
                 Wire::Word { raw } => Stored::Word(*raw),
+                Wire::Long { raw } => Stored::Long(*raw),
+                Wire::Group { value, .. } => Stored::Num(*value),
                 Wire::Text { text } => Stored::Text(text.clone()),
                 Wire::Bits { set, clear } => {
                     let what = format!(
@@ -703,7 +1567,9 @@ impl Session<'_> {
                         f.field,
                         f.register_hex()
                     );
-                    let d = self.op(&what, RegisterOp::Read(f.register)).await?;
+                    let op = read_op(self.plan.protocol, f.register, false)
+                        .map_err(|e| StepFailure::new(&what, e))?;
+                    let d = self.op(&what, op).await?;
                     let current = word(&d).ok_or_else(|| {
                         Failure(format!("{what}: {} data bytes, expected 2", d.len()), false)
                     })?;
@@ -718,6 +1584,8 @@ impl Session<'_> {
     fn encode(&self, i: usize) -> Vec<u8> {
         match &self.targets[i] {
             Stored::Word(raw) => raw.to_be_bytes().to_vec(),
+            Stored::Long(raw) => raw.to_be_bytes().to_vec(),
+            Stored::Num(_) | Stored::Missing => Vec::new(),
             // Validated when planned.
             Stored::Text(t) => eeprom::encode_string(t).unwrap_or_default(),
         }
@@ -728,16 +1596,28 @@ impl Session<'_> {
             Stored::Word(_) => word(d)
                 .map(Stored::Word)
                 .ok_or_else(|| format!("{} data bytes, expected 2", d.len())),
-            Stored::Text(_) => eeprom::decode_string(self.plan.fields[i].register, d)
-                .map(Stored::Text)
-                .map_err(|e| e.to_string()),
+            Stored::Long(_) => long(d)
+                .map(Stored::Long)
+                .ok_or_else(|| format!("{} data bytes, expected 4", d.len())),
+            Stored::Num(_) | Stored::Missing => Err("a Pace value is read with its group".into()),
+            Stored::Text(_) => {
+                eeprom::decode_string(self.plan.fields[i].jbd_register().unwrap_or(0), d)
+                    .map(Stored::Text)
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
     fn show_stored(&self, i: usize, s: &Stored) -> String {
         match s {
             Stored::Text(t) => t.clone(),
-            Stored::Word(raw) => match eeprom::register(self.plan.fields[i].register) {
+            Stored::Long(raw) => jk_show(self.plan.fields[i].register, *raw),
+            Stored::Num(v) => pace_show(self.plan.fields[i].name, *v),
+            Stored::Missing => "nothing".to_string(),
+            Stored::Word(raw) => match self.plan.fields[i]
+                .jbd_register()
+                .and_then(eeprom::register)
+            {
                 Some(def) => format!("{} (0x{raw:04X})", show(&def.decode(*raw, self.plan.unit))),
                 None => format!("0x{raw:04X}"),
             },
@@ -763,11 +1643,11 @@ impl Session<'_> {
             let register = self.plan.fields[i].register;
             self.results[i].written = self.show_stored(i, &self.targets[i].clone());
             let data = self.encode(i);
-            if let Err(e) = self
-                .handle
-                .register(RegisterOp::Write { register, data })
-                .await
-            {
+            let op = match write_op(self.plan.protocol, register, data) {
+                Ok(op) => op,
+                Err(e) => return Err(self.fail_field(i, e.to_string(), false)),
+            };
+            if let Err(e) = self.handle.register(op).await {
                 let comm = e.is_communication();
                 return Err(self.fail_field(i, format!("write not accepted: {e}"), comm));
             }
@@ -790,7 +1670,12 @@ impl Session<'_> {
 
     async fn read_field(&mut self, i: usize) -> Result<Stored, Failure> {
         let register = self.plan.fields[i].register;
-        match self.handle.register(RegisterOp::Read(register)).await {
+        let long = matches!(self.targets[i], Stored::Long(_));
+        let op = match read_op(self.plan.protocol, register, long) {
+            Ok(op) => op,
+            Err(e) => return Err(self.fail_field(i, e.to_string(), false)),
+        };
+        match self.handle.register(op).await {
             Ok(d) => self
                 .decode(i, &d)
                 .map_err(|reason| self.fail_field(i, format!("unreadable reply: {reason}"), false)),
@@ -853,12 +1738,46 @@ fn word(d: &[u8]) -> Option<u16> {
     }
 }
 
+fn long(d: &[u8]) -> Option<u32> {
+    match d {
+        [a, b, c, e] => Some(u32::from_be_bytes([*a, *b, *c, *e])),
+        _ => None,
+    }
+}
+
+/// The JK PB settings block as the board holds it, read in pieces of at most
+/// [`jk_pb::MAX_READ_REGISTERS`] registers from even offsets.
+async fn read_jk_settings(handle: &BmsHandle) -> Result<Vec<u8>, BmsError> {
+    let mut block = Vec::with_capacity(jk_pb::SETTINGS_LEN);
+    while block.len() < jk_pb::SETTINGS_LEN {
+        let words =
+            ((jk_pb::SETTINGS_LEN - block.len()).div_ceil(2) as u16).min(jk_pb::MAX_READ_REGISTERS);
+        let register = jk_pb::SETTINGS_BLOCK + block.len() as u16;
+        let d = handle
+            .register(RegisterOp::ReadWords { register, words })
+            .await?;
+        if d.len() != usize::from(words) * 2 {
+            return Err(BmsError::BadReply {
+                what: format!("read {words} register(s) at 0x{register:04X}"),
+                reason: format!("{} data bytes, expected {}", d.len(), words * 2),
+            });
+        }
+        block.extend_from_slice(&d);
+    }
+    Ok(block)
+}
+
 /// Read the board's current value of every planned register (factory mode, left without
 /// saving) and compare with the plan. `None` plan: every EEPROM register and string.
 pub async fn read_config(
     handle: &BmsHandle,
     plan: Option<&ConfigPlan>,
 ) -> Result<Vec<ConfigReading>, BmsError> {
+    match handle.protocol() {
+        ProtocolKind::JkPb => return read_jk_config(handle, plan).await,
+        ProtocolKind::Pace => return read_pace_config(handle, plan).await,
+        _ => {}
+    }
     // A board left in factory mode (a writer killed mid-session) would show its unsaved working
     // copy: discard it first, so what is read is what the board has saved. Out of factory mode
     // the board answers 0x81, which is the usual case.
@@ -893,7 +1812,7 @@ pub struct ConfigReading {
     pub name: &'static str,
     pub field: Option<String>,
     pub value: Option<String>,
-    pub raw: Option<u16>,
+    pub raw: Option<u32>,
     pub expected: Option<String>,
     /// `None` when nothing is expected; otherwise whether the board matches the plan.
     pub matches: Option<bool>,
@@ -913,7 +1832,11 @@ async fn read_all(
     let unit = unit_raw.map_or(CapacityUnit::TenMilli, |v| FunctionConfig(v).unit());
     let mut out = Vec::new();
     let registers: Vec<(u8, Option<&PlannedField>)> = match plan {
-        Some(p) => p.fields.iter().map(|f| (f.register, Some(f))).collect(),
+        Some(p) => p
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.jbd_register()?, Some(f))))
+            .collect(),
         None => eeprom::EEPROM
             .iter()
             .map(|d| (d.address, None))
@@ -941,14 +1864,17 @@ async fn read_all(
         match handle.register(RegisterOp::Read(register)).await {
             Ok(d) => {
                 if let Some(def) = eeprom::register(register) {
-                    r.raw = word(&d);
-                    r.value = r.raw.map(|raw| show(&def.decode(raw, unit)));
+                    let raw = word(&d);
+                    r.raw = raw.map(u32::from);
+                    r.value = raw.map(|raw| show(&def.decode(raw, unit)));
                 } else {
                     r.value = eeprom::decode_string(register, &d).ok();
                 }
                 r.matches = planned.map(|p| match (&p.wire, r.raw) {
-                    (Wire::Word { raw }, Some(got)) => got == *raw,
-                    (Wire::Bits { set, clear }, Some(got)) => got & (set | clear) == *set,
+                    (Wire::Word { raw }, Some(got)) => got == u32::from(*raw),
+                    (Wire::Bits { set, clear }, Some(got)) => {
+                        got & u32::from(set | clear) == u32::from(*set)
+                    }
                     (Wire::Text { text }, _) => r.value.as_deref() == Some(text.as_str()),
                     _ => false,
                 });
@@ -962,6 +1888,101 @@ async fn read_all(
         out.push(r);
     }
     Ok(out)
+}
+
+/// Pace: every group the plan (or, with no plan, the profile mapping) touches, read once, each
+/// value compared with the plan.
+async fn read_pace_config(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    let rows: Vec<(u8, u8, &'static str, Option<&PlannedField>)> = match plan {
+        Some(p) => p
+            .fields
+            .iter()
+            .filter_map(|f| match f.wire {
+                Wire::Group { read_cid2, key, .. } => {
+                    Some((read_cid2, pace_kind(read_cid2)?.cid2().1, key, Some(f)))
+                }
+                _ => None,
+            })
+            .collect(),
+        None => PACE_FIELDS
+            .iter()
+            .map(|(_, kind, key, _)| (kind.cid2().0, kind.cid2().1, *key, None))
+            .collect(),
+    };
+    let mut groups: Vec<(u8, pace::Param)> = Vec::new();
+    let mut out = Vec::new();
+    for (read, write, key, planned) in rows {
+        if !groups.iter().any(|(r, _)| *r == read) {
+            let Some(kind) = pace_kind(read) else {
+                continue;
+            };
+            groups.push((read, pace_read_group(handle, kind).await?));
+        }
+        let value = groups
+            .iter()
+            .find(|(r, _)| *r == read)
+            .and_then(|(_, p)| pace_value(p, key));
+        out.push(ConfigReading {
+            register: format!("0x{read:02X}/0x{write:02X}"),
+            name: key,
+            field: planned.map(|p| p.field.clone()),
+            value: value.map(|v| pace_show(key, v)),
+            raw: None,
+            expected: planned.map(|p| p.display.clone()),
+            matches: planned.map(|p| match (&p.wire, value) {
+                (Wire::Group { value: want, .. }, Some(got)) => (got - want).abs() < 1e-6,
+                _ => false,
+            }),
+            error: None,
+        });
+    }
+    Ok(out)
+}
+
+/// JK PB: the settings block read as a whole (no factory mode), each planned field (or, with
+/// no plan, every field the codec knows) compared with the plan.
+async fn read_jk_config(
+    handle: &BmsHandle,
+    plan: Option<&ConfigPlan>,
+) -> Result<Vec<ConfigReading>, BmsError> {
+    let block = read_jk_settings(handle).await?;
+    let value_at = |register: u16| {
+        let offset = usize::from(register.checked_sub(jk_pb::SETTINGS_BLOCK)?);
+        long(block.get(offset..offset + 4)?)
+    };
+    let rows: Vec<(u16, &'static str, Option<&PlannedField>)> = match plan {
+        Some(p) => p
+            .fields
+            .iter()
+            .map(|f| (f.register, f.name, Some(f)))
+            .collect(),
+        None => jk_pb::SETTING_FIELDS
+            .iter()
+            .map(|f| (f.register(), f.name, None))
+            .collect(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(register, name, planned)| {
+            let raw = value_at(register);
+            ConfigReading {
+                register: format!("0x{register:04X}"),
+                name,
+                field: planned.map(|p| p.field.clone()),
+                value: raw.map(|raw| jk_show(register, raw)),
+                raw,
+                expected: planned.map(|p| p.display.clone()),
+                matches: planned.map(|p| match (&p.wire, raw) {
+                    (Wire::Long { raw: want }, Some(got)) => got == *want,
+                    _ => false,
+                }),
+                error: None,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -1064,6 +2085,74 @@ mod tests {
         );
         let err = ConfigPlan::from_profile(&profile("lfp-16s1p-280ah"), Some("café")).unwrap_err();
         assert!(err.to_string().starts_with("barcode:"), "{err}");
+    }
+
+    #[test]
+    fn jk_pb_plans_the_settings_block_exactly_and_says_what_it_cannot_take() {
+        let p = profile("lfp-15s1p-jk-100ah");
+        let plan = ConfigPlan::from_profile(&p, Some("PWK0000001")).unwrap();
+        assert_eq!(plan.fields.len(), 19);
+        let get = |name: &str| plan.fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(get("cell_ovp_mv").register, 0x100C);
+        assert_eq!(get("cell_ovp_mv").wire, Wire::Long { raw: 3650 });
+        assert_eq!(
+            get("charge_overcurrent_ma").wire,
+            Wire::Long { raw: 50_000 }
+        );
+        assert_eq!(get("charge_overcurrent_ma").display, "50 A");
+        // Signed temperatures travel as their bit pattern, in 0.1 °C.
+        assert_eq!(get("charge_undertemp_dc").wire, Wire::Long { raw: 20 });
+        assert_eq!(get("cell_count").wire, Wire::Long { raw: 15 });
+        let missing: Vec<&str> = plan.not_configured.iter().map(|n| n.field).collect();
+        assert!(missing.contains(&"bms.pack_ov_trigger_mv"), "{missing:?}");
+        assert!(missing.contains(&"barcode"), "{missing:?}");
+        // A current the board cannot hold in whole mA is refused before anything is sent.
+        let mut odd = p.clone();
+        odd.bms.charge_overcurrent_a = 50.0005;
+        let err = ConfigPlan::from_profile(&odd, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("bms.charge_overcurrent_a:"), "{err}");
+    }
+
+    #[test]
+    fn pace_plans_groups_and_merges_a_value_into_the_read_group() {
+        let p = profile("lfp-15s1p-pace-100ah");
+        let plan = ConfigPlan::from_profile(&p, None).unwrap();
+        assert_eq!(plan.fields.len(), 20);
+        assert_eq!(pace_groups(&plan).len(), 9);
+        let f = &plan.fields[0];
+        assert_eq!(f.field, "bms.cell_ov_trigger_mv");
+        assert_eq!(f.register_hex(), "0xD0");
+        assert_eq!(f.display, "3.65 V");
+        let group = pace::Param::CellOverVoltage(pace::VoltageProtection {
+            lead: 1,
+            alarm_mv: 3600,
+            protect_mv: 3630,
+            release_mv: 3480,
+            delay_ms: 1000,
+        });
+        let merged = pace_with(&group, "protect_mv", 3650.0).unwrap();
+        assert_eq!(pace_value(&merged, "protect_mv"), Some(3650.0));
+        // The group's other values are kept as read.
+        assert_eq!(pace_value(&merged, "alarm_mv"), Some(3600.0));
+        assert!(pace_with(&group, "nonsense", 1.0).is_err());
+        let mut odd = p.clone();
+        odd.bms.charge_ot_trigger_c = 50.05;
+        assert!(ConfigPlan::from_profile(&odd, None).is_err());
+    }
+
+    #[test]
+    fn coverage_says_what_each_board_takes() {
+        let jbd = coverage(&profile("lfp-15s1p-100ah")).unwrap();
+        assert!(jbd.not_configured.is_empty());
+        assert!(jbd.written.contains(&"bms.pack_ov_trigger_mv".to_string()));
+        let mut daly = profile("lfp-15s1p-100ah");
+        daly.bms.protocol = ProtocolKind::Daly;
+        let d = coverage(&daly).unwrap();
+        assert!(d.written.is_empty());
+        assert!(d.other_writes.unwrap().contains("0xD9/0xDA"));
+        assert!(configurable(ProtocolKind::Pace) && !configurable(ProtocolKind::Daly));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! here for the services that use it.
 //!
 //! - [`config`]: the configuration plan (profile → registers) and the verified write session.
+//! - [`detect`]: which board is on a serial port (listen, read-only probes, plausibility).
 //! - [`service`]: the logged configuration write every face uses (attempt, verified write,
 //!   outcome and fields, the pack marked configured).
 
 pub mod config;
+pub mod detect;
 pub mod service;
 
 pub use crate::device::handle::*;

@@ -203,7 +203,10 @@ mod tests {
                         }
                         Vec::new()
                     }
-                    RegisterOp::UsePassword(_) => Vec::new(),
+                    RegisterOp::UsePassword(_)
+                    | RegisterOp::ReadWords { .. }
+                    | RegisterOp::WriteWords { .. }
+                    | RegisterOp::Command { .. } => Vec::new(),
                 };
                 let _ = reply.send(Ok(data));
             }

@@ -24,7 +24,8 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// A full verified JBD configuration write against the simulator at a given baud rate
+    /// A full verified configuration write (the profile's board: JBD, JK PB or Pace) against
+    /// the simulator at a given baud rate
     Serial {
         #[arg(long, default_value = "lfp-16s1p-280ah")]
         profile: String,

@@ -23,6 +23,7 @@ use crate::device::serial::{self, SerialConfig};
 use crate::profile::{Profile, ProfileError};
 use crate::services::bench;
 use crate::store::{FieldRecord, WriteAttempt, WriteOutcome};
+use crate::text::printable;
 
 #[derive(Debug, Subcommand)]
 pub enum BmsCommand {
@@ -31,13 +32,29 @@ pub enum BmsCommand {
     Decode(DecodeArgs),
     /// Read a board live: voltages, current, cells, temperatures, protection, FETs
     Read(ReadArgs),
-    /// Read or write the BMS configuration of a profile (JBD)
+    /// Read or write the BMS configuration of a profile (JBD, JK PB, Pace)
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Switch the FETs or set the state of charge, and check it took
     Set(SetArgs),
     /// List the configuration-write log, newest first
     Writes(WritesArgs),
+    /// Find which board is on a serial port: listen, then read-only probes (the profile's
+    /// protocol first); prints protocol, baud, address, model, firmware and serial
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Serial port (/dev/ttyUSB0, a simulator's pty or link)
+    #[arg(long)]
+    pub port: String,
+    /// The profile of the pack on the bench: its protocol is asked first, and a board is
+    /// accepted only with the profile's cell count
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_protocol(s: &str) -> Result<ProtocolKind, String> {
@@ -84,15 +101,17 @@ pub struct LinkArgs {
     /// Serial port (/dev/ttyUSB0, a simulator's pty or link) or CAN interface (can0)
     #[arg(long, visible_alias = "can")]
     pub port: String,
-    /// jbd, daly, pylontech, daly-can or jbd-can
+    /// jbd, daly, jk-pb, pace-485, pylontech, daly-can or jbd-can
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolKind,
     /// Daly: board number on the RS485 line (1 → 0x40, 2 → 0x41, …) or a host address in
-    /// hex (0x40 RS485, 0x80 UART). Daly CAN: the BMS address.
+    /// hex (0x40 RS485, 0x80 UART). JK PB: the Modbus address (1-15). Pace: the pack
+    /// address (0-15). Daly CAN: the BMS address.
     #[arg(long)]
     pub address: Option<String>,
-    #[arg(long, default_value_t = 9600)]
-    pub baud: u32,
+    /// Line speed; default: the protocol's own (9600, jk-pb 115200)
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// Reply timeout per attempt, beyond the bytes' wire time
     #[arg(long, default_value_t = 300)]
     pub timeout_ms: u64,
@@ -133,18 +152,33 @@ impl LinkArgs {
     fn open(&self) -> anyhow::Result<BmsHandle> {
         if self.protocol.is_serial() {
             let mut cfg = SerialConfig::new(&self.port, self.protocol);
-            cfg.baud = self.baud;
+            cfg.baud = self.baud.unwrap_or(self.protocol.default_baud());
             cfg.timeout = Duration::from_millis(self.timeout_ms);
             cfg.attempts = self.attempts.max(1);
             cfg.current_sign = self.current_sign.map(Into::into);
             cfg.jbd_unit = self.unit_x10.then_some(CapacityUnit::HundredMilli);
             if let Some(a) = &self.address {
-                if self.protocol != ProtocolKind::Daly {
-                    return Err(input_error(anyhow::anyhow!(
-                        "--address: JBD has no addresses (one board per serial line)"
-                    )));
+                match self.protocol {
+                    ProtocolKind::Daly => cfg.daly_address = daly_address(a)?,
+                    ProtocolKind::Pace => {
+                        cfg.pace_address =
+                            a.trim().parse().ok().filter(|n| *n <= 15).ok_or_else(|| {
+                                input_error(anyhow::anyhow!("--address {a}: expected 0-15"))
+                            })?;
+                    }
+                    ProtocolKind::JkPb => {
+                        let n: u8 = a.trim().parse().map_err(|_| {
+                            input_error(anyhow::anyhow!("--address {a}: expected 1-15"))
+                        })?;
+                        cfg.jk_address = packwright_protocol::jk_pb::check_address(n)
+                            .map_err(|e| input_error(anyhow::anyhow!("--address {a}: {e}")))?;
+                    }
+                    _ => {
+                        return Err(input_error(anyhow::anyhow!(
+                            "--address: JBD has no addresses (one board per serial line)"
+                        )))
+                    }
                 }
-                cfg.daly_address = daly_address(a)?;
             }
             return serial::spawn(cfg).map_err(input_error);
         }
@@ -249,7 +283,60 @@ pub fn run(cmd: BmsCommand, ctx: &Context) -> anyhow::Result<u8> {
         BmsCommand::Config(ConfigCommand::Write(args)) => config_write(args, ctx),
         BmsCommand::Set(args) => runtime()?.block_on(set(args, ctx)),
         BmsCommand::Writes(args) => writes(args, ctx),
+        BmsCommand::Detect(args) => runtime()?.block_on(detect(args)),
     }
+}
+
+async fn detect(args: DetectArgs) -> anyhow::Result<u8> {
+    let profile = load_profile(args.profile.as_deref()).map_err(input_error)?;
+    let d = crate::bms::detect::detect(&args.port, profile.as_ref()).await;
+    if d.found.is_empty() {
+        let mut why = format!(
+            "nothing found on {}: no board answered {} read-only probe(s) plausibly",
+            args.port,
+            d.probed.len()
+        );
+        for r in &d.refused {
+            why.push_str(&format!("; {r}"));
+        }
+        for h in &d.heard {
+            why.push_str(&format!("; heard {h}"));
+        }
+        if d.cut_short {
+            why.push_str("; the scan stopped at its time bound");
+        }
+        return Err(device_error(anyhow::anyhow!(why)));
+    }
+    if args.json {
+        print_json("bms.detect", &d)?;
+        return Ok(EXIT_OK);
+    }
+    for h in &d.heard {
+        println!("heard unasked  {h}");
+    }
+    for f in &d.found {
+        let text = |v: &Option<String>| -> String {
+            v.as_deref()
+                .map_or_else(|| "-".to_string(), |t| printable(t).to_string())
+        };
+        println!(
+            "found  {} at {} baud{}: model {}, firmware {}, serial {}, {} cells, {:.2} V",
+            f.protocol,
+            f.baud,
+            f.address
+                .map(|a| format!(", address {a}"))
+                .unwrap_or_default(),
+            text(&f.model),
+            text(&f.firmware),
+            text(&f.serial),
+            f.cells,
+            f.pack_voltage_v
+        );
+    }
+    for r in &d.refused {
+        println!("refused  {r}");
+    }
+    Ok(EXIT_OK)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -300,6 +387,17 @@ fn decode_one(
                 ))
             }
         }
+        ProtocolKind::JkPb => {
+            let bytes = parse_hex(text).map_err(|e| e.to_string())?;
+            packwright_protocol::family::describe(
+                packwright_protocol::family::SerialFamily::JkPb,
+                &bytes,
+            )
+        }
+        ProtocolKind::Pace => packwright_protocol::family::describe(
+            packwright_protocol::family::SerialFamily::Pace485,
+            text.trim().as_bytes(),
+        ),
         _ => {
             use packwright_protocol::can;
             let frame = can::notation::parse_frame(text.trim()).map_err(|e| e.to_string())?;
@@ -394,9 +492,9 @@ fn parse_pin(pin: Option<&str>) -> anyhow::Result<Option<Pin>> {
 }
 
 async fn config_read(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
-    if args.link.protocol != ProtocolKind::Jbd {
+    if !config::configurable(args.link.protocol) {
         return Err(input_error(anyhow::anyhow!(
-            "bms config works over jbd only: {} has no readable configuration registers",
+            "bms config works over jbd, jk-pb and pace-485: {} has no readable configuration registers",
             args.link.protocol
         )));
     }
@@ -672,6 +770,8 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
             Wire::Word { raw } => format!("0x{raw:04X}"),
             Wire::Bits { set, clear } => format!("set 0x{set:04X} clear 0x{clear:04X}"),
             Wire::Text { text } => to_hex(&jbd::eeprom::encode_string(text).unwrap_or_default()),
+            Wire::Long { raw } => format!("0x{raw:08X}"),
+            Wire::Group { read_cid2, .. } => format!("group 0x{read_cid2:02X}"),
         };
         println!(
             "  {} {:<26} {:<24} {:<18} from {}",
@@ -680,6 +780,12 @@ fn print_plan(plan: &ConfigPlan, json: bool) -> anyhow::Result<()> {
             f.display,
             wire,
             f.field
+        );
+    }
+    for n in &plan.not_configured {
+        println!(
+            "  not configurable on this board: {}: {}",
+            n.field, n.reason
         );
     }
     Ok(())

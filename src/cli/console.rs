@@ -65,12 +65,27 @@ pub struct DemoArgs {
     /// Simulated BMS boards on the bench
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub boards: u8,
+    /// The family of the simulated boards: jbd, jk-pb or pace-485 (the demo pack's profile
+    /// follows: lfp-15s1p-100ah, lfp-15s1p-jk-100ah or lfp-15s1p-pace-100ah)
+    #[arg(long, default_value = "jbd", value_parser = parse_bms)]
+    pub bms: ProtocolKind,
     #[command(flatten)]
     pub display: Display,
 }
 
 fn parse_printer(s: &str) -> Result<crate::label::PrinterTarget, String> {
     s.parse()
+}
+
+fn parse_bms(text: &str) -> Result<ProtocolKind, String> {
+    ProtocolKind::parse(text)
+        .filter(|p| {
+            matches!(
+                p,
+                ProtocolKind::Jbd | ProtocolKind::JkPb | ProtocolKind::Pace
+            )
+        })
+        .ok_or_else(|| format!("'{text}': the demo simulates jbd, jk-pb or pace-485 boards"))
 }
 
 /// `NAME` or `NAME:PROTOCOL`; `serial` says which kind of protocol the option takes.
@@ -160,14 +175,19 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     };
     demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
-    opts.profile = Some(crate::demo::PROFILE.to_string());
+    opts.profile = Some(
+        crate::demo::profile_for(args.bms)
+            .map_err(input_error)?
+            .to_string(),
+    );
     opts.demo = true;
     // The demo line's label printer is a file beside its database.
     opts.printer = Some(crate::label::PrinterTarget::File(
         files.dir.join("label.zpl"),
     ));
     let boards = Arc::new(
-        crate::demo::DemoBoards::start(&files.dir, args.boards, args.seed).map_err(device_error)?,
+        crate::demo::DemoBoards::start(&files.dir, args.boards, args.seed, args.bms)
+            .map_err(device_error)?,
     );
     opts.ports = boards.ports();
     opts.bench = Some(boards.clone());

@@ -84,14 +84,33 @@ pub fn run(cmd: ProfileCommand, _ctx: &Context) -> anyhow::Result<u8> {
             let mut failed = false;
             for file in files {
                 match Profile::load_file(&file) {
-                    Ok(p) => println!(
-                        "{}: ok ({} {}S{}P, {} steps in the test plan)",
-                        file.display(),
-                        p.chemistry,
-                        p.series,
-                        p.parallel,
-                        p.eol.steps.len()
-                    ),
+                    Ok(p) => {
+                        println!(
+                            "{}: ok ({} {}S{}P, {} steps in the test plan)",
+                            file.display(),
+                            p.chemistry,
+                            p.series,
+                            p.parallel,
+                            p.eol.steps.len()
+                        );
+                        // Up front: what the board will and will not be configured with.
+                        if let Some(c) = crate::bms::config::coverage(&p) {
+                            println!(
+                                "  bms {}: {} value(s) written and verified by read-back",
+                                c.protocol,
+                                c.written.len()
+                            );
+                            for n in &c.not_configured {
+                                println!(
+                                    "  not configurable on this board: {}: {}",
+                                    n.field, n.reason
+                                );
+                            }
+                            if let Some(w) = c.other_writes {
+                                println!("  what is written instead: {w}");
+                            }
+                        }
+                    }
                     Err(e) => {
                         failed = true;
                         eprintln!("{}", printable_lines(&e));

@@ -18,11 +18,14 @@ use super::{device_error, input_error, Context, EXIT_OK};
 use crate::chemistry::Chemistry;
 use crate::sim::daly::{DalyBoard, DalyConfig};
 use crate::sim::jbd::{JbdBoard, JbdConfig};
+use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
+use crate::sim::mixed::MixedLine;
+use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self, FaultCounts, Faults, Rng, SimOptions};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// jbd or daly (pseudo-terminal); pylontech, daly-can or jbd-can (CAN interface)
+    /// jbd, daly, jk-pb or pace-485 (pseudo-terminal); pylontech, daly-can or jbd-can (CAN interface)
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolKind,
     /// Cells in series
@@ -38,9 +41,10 @@ pub struct SimArgs {
     /// overvoltage=CELL; CAN: missing=ID[+ID], wrong-scaling, stale=SECONDS
     #[arg(long = "fault")]
     pub faults: Vec<String>,
-    /// Baud rate the replies are paced at (10 bits per byte)
-    #[arg(long, default_value_t = 9600)]
-    pub baud: u32,
+    /// Baud rate the replies are paced at (10 bits per byte); default: the protocol's own
+    /// (9600, jk-pb 115200)
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// The board's think time per request
     #[arg(long, default_value_t = 10)]
     pub turnaround_ms: u64,
@@ -58,9 +62,18 @@ pub struct SimArgs {
     pub sensors: Option<usize>,
     #[arg(long, default_value_t = 100.0)]
     pub capacity_ah: f64,
-    /// Daly: boards on the RS485 line (board n answers 0x3F+n)
+    /// Daly: boards on the RS485 line (board n answers 0x3F+n); jk-pb: boards at consecutive
+    /// addresses from --address
     #[arg(long, default_value_t = 1)]
     pub boards: u8,
+    /// jk-pb: the first board's Modbus address (1-15; 0 would make it the bus master);
+    /// pace-485: the first pack's ADR (0-15). Further boards (--boards) follow. Default 1 for
+    /// jk-pb, 0 for pace-485
+    #[arg(long)]
+    pub address: Option<u8>,
+    /// jk-pb: also a Pace v25 pack at this ADR on the same line (a line of mixed packs)
+    #[arg(long)]
+    pub also_pace: Option<u8>,
     /// Daly: how this firmware signs the current
     #[arg(long, value_enum, default_value = "above-offset-discharges")]
     pub current_sign: SignArg,
@@ -106,7 +119,7 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
     });
     let mut rng = Rng::new(seed);
     let opts = SimOptions {
-        baud: args.baud,
+        baud: args.baud.unwrap_or(args.protocol.default_baud()),
         turnaround: Duration::from_millis(args.turnaround_ms),
         link: args.link.clone(),
         faults: faults.clone(),
@@ -154,6 +167,56 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
             rt.block_on(until_stopped(pty::serve_counting(
                 board, opts, &counts, announce,
+            )))
+        }
+        ProtocolKind::JkPb => {
+            let mut cfg = JkPbConfig::new(args.cells, args.chemistry);
+            cfg.capacity_ah = args.capacity_ah;
+            cfg.boards = args.boards;
+            cfg.first_address = args.address.unwrap_or(1);
+            if let Some(m) = &args.model {
+                cfg.model = m.clone();
+            }
+            if let Some(n) = args.sensors {
+                cfg.sensors = n;
+            }
+            let line = JkPbLine::new(cfg, &faults, &mut rng)
+                .map_err(|e| input_error(anyhow::anyhow!(e)))?;
+            match args.also_pace {
+                None => rt.block_on(until_stopped(pty::serve_counting(
+                    line, opts, &counts, announce,
+                ))),
+                Some(adr) => {
+                    let mut pcfg = PaceConfig::new(args.cells, args.chemistry);
+                    pcfg.capacity_ah = args.capacity_ah;
+                    pcfg.first_address = adr;
+                    if let Some(n) = args.sensors {
+                        pcfg.sensors = n;
+                    }
+                    let pace = PaceLine::new(pcfg, &faults, &mut rng)
+                        .map_err(|e| input_error(anyhow::anyhow!(e)))?;
+                    let mixed = MixedLine { jk: line, pace };
+                    rt.block_on(until_stopped(pty::serve_counting(
+                        mixed, opts, &counts, announce,
+                    )))
+                }
+            }
+        }
+        ProtocolKind::Pace => {
+            let mut cfg = PaceConfig::new(args.cells, args.chemistry);
+            cfg.capacity_ah = args.capacity_ah;
+            cfg.packs = args.boards;
+            cfg.first_address = args.address.unwrap_or(0);
+            if let Some(m) = &args.model {
+                cfg.model = m.clone();
+            }
+            if let Some(n) = args.sensors {
+                cfg.sensors = n;
+            }
+            let line = PaceLine::new(cfg, &faults, &mut rng)
+                .map_err(|e| input_error(anyhow::anyhow!(e)))?;
+            rt.block_on(until_stopped(pty::serve_counting(
+                line, opts, &counts, announce,
             )))
         }
         _ => {

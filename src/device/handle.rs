@@ -143,6 +143,24 @@ pub enum RegisterOp {
         register: u8,
         data: Vec<u8>,
     },
+    /// Modbus-style boards (JK PB): `words` 16-bit registers from `register` (FC03); the reply
+    /// is their bytes, big-endian.
+    ReadWords {
+        register: u16,
+        words: u16,
+    },
+    /// Modbus-style boards (JK PB): write `data` (an even number of bytes) from `register`
+    /// (FC16); the board's acknowledgement echoes the address and count.
+    WriteWords {
+        register: u16,
+        data: Vec<u8>,
+    },
+    /// Pylontech-style ASCII boards (Pace): one command (CID2) with its INFO; the reply is the
+    /// INFO of the board's normal answer (return code 00).
+    Command {
+        cid2: u8,
+        info: Vec<u8>,
+    },
 }
 
 impl RegisterOp {
@@ -157,6 +175,13 @@ impl RegisterOp {
             RegisterOp::Write { register, .. } => {
                 format!("write {} (0x{register:02X})", register_name(*register))
             }
+            RegisterOp::ReadWords { register, words } => {
+                format!("read {words} register(s) at 0x{register:04X}")
+            }
+            RegisterOp::WriteWords { register, data } => {
+                format!("write {} register(s) at 0x{register:04X}", data.len() / 2)
+            }
+            RegisterOp::Command { cid2, .. } => format!("command 0x{cid2:02X}"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Serial-port device task: one tokio task owns each port (USB-UART or USB-RS485 adapter) and
-//! answers [`BmsCommand`]s for the JBD and Daly protocols.
+//! answers [`BmsCommand`]s for the JBD, Daly and JK PB (Modbus RTU, [`jk`]) protocols.
 //!
 //! - Every request has a timeout (a base plus the wire time of the bytes at the port's baud
 //!   rate) and a bounded number of attempts: JBD boards in sleep mode drop the first frame.
@@ -13,12 +13,15 @@
 //!   re-opened, by path, when it comes back; commands arriving meanwhile wait up to their
 //!   timeout budget for it and otherwise fail with [`BmsError::Disconnected`].
 
+mod jk;
+mod pace;
+
 use std::time::Duration;
 
 use packwright_protocol::daly::{self, CurrentSign};
 use packwright_protocol::framing::{starts_valid_frame, FrameFormat, FramerEvent, StreamFramer};
 use packwright_protocol::jbd::{self, eeprom, CapacityUnit, FunctionConfig, MosControl};
-use packwright_protocol::{BmsSnapshot, ProtocolKind};
+use packwright_protocol::{modbus, BmsSnapshot, ProtocolKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialStream};
@@ -37,6 +40,10 @@ pub struct SerialConfig {
     /// Daly: the request address used when a command names no board (0x40 RS485 board 1,
     /// 0x80 UART). Ignored by JBD, which has no addresses.
     pub daly_address: u8,
+    /// JK PB: the Modbus slave address used when a command names no board (1–15).
+    pub jk_address: u8,
+    /// Pace: the pack address (ADR) used when a command names no board (0–15).
+    pub pace_address: u8,
     /// Daly current sign; `None` infers it from the charge state (0x93) when the pack is
     /// charging or discharging, else assumes the common convention.
     pub current_sign: Option<CurrentSign>,
@@ -55,8 +62,10 @@ impl SerialConfig {
         SerialConfig {
             port: port.to_string(),
             protocol,
-            baud: 9600,
+            baud: protocol.default_baud(),
             daly_address: daly::HOST_RS485,
+            jk_address: 1,
+            pace_address: 0,
             current_sign: None,
             jbd_unit: None,
             timeout: Duration::from_millis(300),
@@ -81,13 +90,44 @@ impl SerialConfig {
 pub fn spawn(config: SerialConfig) -> Result<BmsHandle, BmsError> {
     if !config.protocol.is_serial() {
         return Err(BmsError::BadRequest(format!(
-            "{} is not a serial protocol (jbd or daly)",
+            "{} is not a serial protocol (jbd, daly, jk-pb or pace-485)",
             config.protocol
         )));
     }
     let (handle, end) = BmsHandle::channel(config.protocol, &config.port);
     tokio::spawn(run(config, end));
     Ok(handle)
+}
+
+/// Listen on `port` at `baud` for `duration` without sending a byte, for boards that talk
+/// unasked (a JK PB set to address 0 polls the bus as its master; some boards broadcast).
+/// Returns what arrived; the port is closed again.
+pub async fn listen(port: &str, baud: u32, duration: Duration) -> Result<Vec<u8>, BmsError> {
+    let mut stream = tokio_serial::new(port, baud)
+        .timeout(Duration::from_millis(10))
+        .open_native_async()
+        .map_err(|e| BmsError::Disconnected {
+            reason: format!("cannot open {port}: {e}"),
+        })?;
+    let _ = stream.clear(tokio_serial::ClearBuffer::All);
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    let until = Instant::now() + duration;
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Err(_) => return Ok(heard),
+            Ok(Ok(0)) => return Ok(heard),
+            Ok(Ok(n)) => heard.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => {
+                return Err(BmsError::Disconnected {
+                    reason: format!("{port}: {e}"),
+                })
+            }
+        }
+        if heard.len() > 4096 {
+            return Ok(heard);
+        }
+    }
 }
 
 /// Why a transaction stopped: the port went away, or no valid reply came in time.
@@ -208,12 +248,22 @@ struct Link {
     stats: std::sync::Arc<LinkStats>,
     jbd: jbd::Framer,
     daly: daly::Framer,
+    modbus: modbus::Framer,
+    ascii: packwright_protocol::pylon_ascii::Framer,
     /// A previous transaction retried: replies to it may still be in flight.
     unsettled: bool,
+    /// How long the line must stay quiet before it counts as settled after a retry: the
+    /// timeout, or longer when a reply was seen to take longer (JK PB: Modbus read replies do
+    /// not name their registers, so a straggler must never meet the next request).
+    settle_for: Duration,
     /// Per connection: the JBD model string, read once.
     jbd_model: Option<String>,
     /// Per connection: Daly reads some boards do not answer, tried once.
     daly_extras: Option<DalyExtras>,
+    /// Per connection and JK PB address: the device-info block, read once.
+    jk_info: std::collections::HashMap<u8, packwright_protocol::jk_pb::DeviceInfo>,
+    /// Per connection and Pace address: the identity, read once.
+    pace_ids: std::collections::HashMap<u8, BmsIdentity>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -239,9 +289,16 @@ impl Link {
             stats,
             jbd: jbd::framer(jbd::Direction::Replies),
             daly: daly::framer(),
-            unsettled: false,
+            modbus: modbus::Framer::new(modbus::Direction::Replies, None),
+            ascii: packwright_protocol::pylon_ascii::framer(),
+            // Replies that do not name their request (Modbus reads, Pylontech-style ASCII): a
+            // late reply to whoever had the port before must be drained, not taken.
+            unsettled: matches!(cfg.protocol, ProtocolKind::JkPb | ProtocolKind::Pace),
+            settle_for: Duration::ZERO,
             jbd_model: None,
             daly_extras: None,
+            jk_info: std::collections::HashMap::new(),
+            pace_ids: std::collections::HashMap::new(),
         })
     }
 
@@ -249,6 +306,8 @@ impl Link {
     async fn execute(&mut self, board: Option<u8>, op: &Op) -> Result<Answer, PortGone> {
         match self.cfg.protocol {
             ProtocolKind::Daly => self.execute_daly(board, op).await,
+            ProtocolKind::JkPb => self.execute_jk(board, op).await,
+            ProtocolKind::Pace => self.execute_pace(board, op).await,
             _ => self.execute_jbd(op).await,
         }
     }
@@ -257,13 +316,16 @@ impl Link {
     async fn prepare(&mut self) -> Result<(), LinkError> {
         if self.unsettled {
             // Replies to retried requests may still arrive: wait them out.
-            let quiet = self.cfg.timeout;
+            let quiet = self.cfg.timeout.max(self.settle_for);
             self.drain_until_quiet(quiet).await?;
             self.unsettled = false;
+            self.settle_for = Duration::ZERO;
         }
         let _ = self.stream.clear(tokio_serial::ClearBuffer::Input);
         self.jbd.clear();
         self.daly.clear();
+        self.modbus.clear();
+        self.ascii.clear();
         Ok(())
     }
 
@@ -451,6 +513,14 @@ impl Link {
                                 return Ok(Answer::Data(Err(BmsError::BadRequest(e.to_string()))))
                             }
                         }
+                    }
+                    RegisterOp::ReadWords { .. }
+                    | RegisterOp::WriteWords { .. }
+                    | RegisterOp::Command { .. } => {
+                        return Ok(Answer::Data(Err(BmsError::Unsupported {
+                            what: op.describe(),
+                            protocol: ProtocolKind::Jbd,
+                        })))
                     }
                 };
                 let answer = self.jbd_ok(&req).await?;

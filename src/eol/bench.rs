@@ -113,12 +113,18 @@ impl HandleBench {
         purpose: &str,
     ) -> Result<(), BenchError> {
         let full = self.profile_plan()?;
+        if full.protocol != packwright_protocol::ProtocolKind::Jbd {
+            return Err(BenchError::Unsupported(format!(
+                "{purpose}: the forced balancing and over-voltage steps lower JBD EEPROM registers through the board journal; a {} board has no such step here",
+                full.protocol
+            )));
+        }
         let mut fields = Vec::new();
         for (register, mv) in registers {
             let mut f = full
                 .fields
                 .iter()
-                .find(|f| f.register == *register)
+                .find(|f| f.register == u16::from(*register))
                 .cloned()
                 .ok_or_else(|| {
                     BenchError::Failed(format!("the profile plans no register 0x{register:02X}"))
@@ -150,8 +156,11 @@ impl HandleBench {
             .iter()
             .filter(|(_, mv)| mv.is_some())
             .filter_map(|(register, _)| {
-                let original = full.fields.iter().find(|f| f.register == *register)?;
-                let test = fields.iter().find(|f| f.register == *register)?;
+                let original = full
+                    .fields
+                    .iter()
+                    .find(|f| f.register == u16::from(*register))?;
+                let test = fields.iter().find(|f| f.register == u16::from(*register))?;
                 match (&original.wire, &test.wire) {
                     (Wire::Word { raw: o }, Wire::Word { raw: t }) => Some(JournalChange {
                         pack_id: self.pack_id,
@@ -324,14 +333,14 @@ pub async fn restore_journal(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<
         for e in &entries {
             if fields
                 .iter()
-                .any(|f: &config::PlannedField| f.register == e.register)
+                .any(|f: &config::PlannedField| f.register == u16::from(e.register))
             {
                 continue;
             }
             let mut f = full
                 .fields
                 .iter()
-                .find(|f| f.register == e.register)
+                .find(|f| f.register == u16::from(e.register))
                 .cloned()
                 .ok_or_else(|| format!("profile {name} plans no register 0x{:02X}", e.register))?;
             f.wire = Wire::Word {
@@ -359,7 +368,11 @@ pub async fn restore_journal(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<
                 "the board on {port} may still hold end-of-line test settings and restoring them failed: {f}"
             ));
         }
-        let registers: Vec<u8> = plan.fields.iter().map(|f| f.register).collect();
+        let registers: Vec<u8> = plan
+            .fields
+            .iter()
+            .filter_map(|f| f.jbd_register())
+            .collect();
         close_restored(log, &port, &registers, "restored from the board journal")?;
         for f in &plan.fields {
             said.push(format!(

@@ -33,6 +33,10 @@ fn max_cells(protocol: ProtocolKind) -> Option<u32> {
     match protocol {
         ProtocolKind::Jbd => Some(32),
         ProtocolKind::Daly => Some(48),
+        // JK PB boards are built for 8 to 24 cells (the settings block takes up to 32).
+        ProtocolKind::JkPb => Some(24),
+        // Pace packs are 15S/16S telecom and storage packs; the 0x42 reply carries up to 16.
+        ProtocolKind::Pace => Some(16),
         // CAN-only protocols cannot be used to write a configuration.
         _ => None,
     }
@@ -96,7 +100,7 @@ fn bms_abilities(p: &Profile, out: &mut Issues) {
     match max_cells(b.protocol) {
         None => out.bad(
             "bms.protocol",
-            format!("'{}' is a CAN protocol; configuration is written over a serial protocol (jbd or daly)", b.protocol),
+            format!("'{}' is a CAN protocol; configuration is written over a serial protocol (jbd, daly, jk-pb or pace-485)", b.protocol),
         ),
         Some(max) if s > max || s < 3 => out.bad(
             "series",

@@ -35,6 +35,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "lfp-15s1p-100ah",
         include_str!("../../profiles/lfp-15s1p-100ah.toml"),
     ),
+    (
+        "lfp-15s1p-jk-100ah",
+        include_str!("../../profiles/lfp-15s1p-jk-100ah.toml"),
+    ),
+    (
+        "lfp-15s1p-pace-100ah",
+        include_str!("../../profiles/lfp-15s1p-pace-100ah.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

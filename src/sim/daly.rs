@@ -341,7 +341,7 @@ impl DalyBoard {
 }
 
 impl Board for DalyBoard {
-    type Format = daly::DalyFormat;
+    type Framer = StreamFramer<daly::DalyFormat>;
 
     fn request_framer(&self) -> StreamFramer<daly::DalyFormat> {
         daly::framer()

@@ -443,7 +443,7 @@ impl JbdBoard {
 }
 
 impl Board for JbdBoard {
-    type Format = jbd::JbdFormat;
+    type Framer = StreamFramer<jbd::JbdFormat>;
 
     fn request_framer(&self) -> StreamFramer<jbd::JbdFormat> {
         jbd::framer(jbd::Direction::Requests)

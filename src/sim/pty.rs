@@ -184,12 +184,39 @@ offset=CELL:MV, deadntc=SENSOR";
     }
 }
 
+/// What frames the host's requests for a board: a start-byte protocol's [`StreamFramer`], or
+/// the Modbus RTU framer (no start byte).
+pub trait RequestFramer: Send {
+    fn push(&mut self, bytes: &[u8]);
+    fn next_event(&mut self) -> Option<FramerEvent>;
+}
+
+impl<F: FrameFormat + Send> RequestFramer for StreamFramer<F> {
+    fn push(&mut self, bytes: &[u8]) {
+        StreamFramer::push(self, bytes)
+    }
+
+    fn next_event(&mut self) -> Option<FramerEvent> {
+        StreamFramer::next_event(self)
+    }
+}
+
+impl RequestFramer for packwright_protocol::modbus::Framer {
+    fn push(&mut self, bytes: &[u8]) {
+        packwright_protocol::modbus::Framer::push(self, bytes)
+    }
+
+    fn next_event(&mut self) -> Option<FramerEvent> {
+        packwright_protocol::modbus::Framer::next_event(self)
+    }
+}
+
 /// A simulated board: answers request frames, keeps its own state.
 pub trait Board: Send {
-    type Format: FrameFormat + Send;
+    type Framer: RequestFramer;
 
     /// Framer for what the host sends.
-    fn request_framer(&self) -> StreamFramer<Self::Format>;
+    fn request_framer(&self) -> Self::Framer;
 
     /// Reply frames for one verified request; empty to stay silent (not addressed to us).
     fn handle(&mut self, request: &[u8], rng: &mut Rng) -> Vec<Vec<u8>>;
@@ -357,14 +384,14 @@ enum Unplug {
 
 struct Session<'a, F> {
     master: SerialStream,
-    framer: StreamFramer<F>,
+    framer: F,
     opts: &'a SimOptions,
     counts: &'a FaultCounts,
     last_request: Option<Instant>,
 }
 
-impl<F: FrameFormat> Session<'_, F> {
-    async fn run<B: Board<Format = F>>(
+impl<F: RequestFramer> Session<'_, F> {
+    async fn run<B: Board<Framer = F>>(
         &mut self,
         board: &mut B,
         rng: &mut Rng,

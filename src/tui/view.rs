@@ -158,9 +158,31 @@ pub fn footer_text(tables: &[&'static [Binding]]) -> Vec<(String, &'static str)>
         .collect()
 }
 
+/// The footer as it fits in `width` columns: the last table's keys (help, quit) always stay;
+/// the screen's keys are taken in order while they fit beside them, and `?` lists the rest.
+pub fn footer_fitted(tables: &[&'static [Binding]], width: usize) -> Vec<(String, &'static str)> {
+    let Some((last, first)) = tables.split_last() else {
+        return Vec::new();
+    };
+    let cost = |(key, hint): &(String, &str)| key.chars().count() + hint.chars().count() + 3;
+    let kept = footer_text(&[last]);
+    let mut room = width.saturating_sub(kept.iter().map(cost).sum());
+    let mut out = Vec::new();
+    for entry in footer_text(first) {
+        if cost(&entry) > room {
+            break;
+        }
+        room -= cost(&entry);
+        out.push(entry);
+    }
+    out.extend(kept);
+    out
+}
+
 fn draw_footer(frame: &mut Frame, area: Rect, tables: &[&'static [Binding]], theme: &Theme) {
     let mut spans = Vec::new();
-    for (key, hint) in footer_text(tables) {
+    // The last two columns of a footer entry are spacing, so the last one may end there.
+    for (key, hint) in footer_fitted(tables, area.width as usize + 2) {
         spans.push(Span::styled(key, theme.key()));
         spans.push(Span::raw(format!(" {hint}  ")));
     }

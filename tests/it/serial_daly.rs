@@ -271,3 +271,51 @@ fn a_cell_over_the_limit_trips_the_failure_flags() {
     );
     assert_eq!(snap["charge_fet"], false);
 }
+
+/// What a Daly board cannot be configured with is said before anything is sent, and what is
+/// written instead (the FETs, the SOC) is named.
+#[test]
+fn profile_check_says_up_front_what_a_daly_board_cannot_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    let text = std::fs::read_to_string("profiles/lfp-16s1p-280ah.toml").unwrap();
+    let daly = dir.path().join("daly.toml");
+    std::fs::write(
+        &daly,
+        text.replace("protocol = \"jbd\"", "protocol = \"daly\""),
+    )
+    .unwrap();
+    let run = packwright(&db, &["profile", "check", daly.to_str().unwrap()]);
+    let out = &run.expect(0).stdout;
+    assert!(
+        out.contains("bms daly: 0 value(s) written and verified"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not configurable on this board: every [bms] threshold"),
+        "{out}"
+    );
+    assert!(out.contains("0xD9/0xDA") && out.contains("0x21"), "{out}");
+    // The same profile's configuration write is refused before a byte is sent.
+    let run = packwright(
+        &db,
+        &[
+            "bms",
+            "config",
+            "write",
+            "--no-pack",
+            "--port",
+            "/nonexistent/tty",
+            "--protocol",
+            "daly",
+            "--profile",
+            daly.to_str().unwrap(),
+        ],
+    );
+    run.expect(2);
+    assert!(
+        run.stderr.contains("no writable protection thresholds"),
+        "{}",
+        run.stderr
+    );
+}

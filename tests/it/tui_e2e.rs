@@ -438,3 +438,92 @@ fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_p
         [("PWT0000999", false), (code.as_str(), true)]
     );
 }
+
+/// The demo line with another board family on the bench (`demo --bms`), from match to PASS:
+/// the same console, configuration service and test runner, no per-family code in the faces.
+fn demo_to_pass_with(bms: &str, label: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    cmd.env("TMPDIR", dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("PACKWRIGHT_OPERATOR", "ann")
+        .env_remove("PACKWRIGHT_DB")
+        .args(["demo", "--bms", bms]);
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("DEMO LINE", SHORT);
+    pty.wait_text("Next    cells are in stock", SHORT);
+    pty.key(b"3");
+    pty.key(b"r");
+    pty.wait_text("pack(s) proposed", LONG);
+    pty.key(b" ");
+    pty.key(b"c");
+    pty.key(b"y");
+    pty.wait_text("committed", SHORT);
+    pty.key(b"4");
+    let mut screen = pty.wait_text("NEXT", SHORT);
+    while let Some(cell) = next_cell(&screen) {
+        for c in cell.bytes() {
+            pty.key(&[c]);
+        }
+        pty.key(b"\r");
+        screen = pty.wait_for("the next cell or the label", SHORT, |s| {
+            s.contains("LABEL:") || next_cell(s).is_some_and(|n| n != cell)
+        });
+    }
+    assert!(screen.contains(&format!("LABEL: {label}")), "{screen}");
+    pty.key(b"\x1b");
+    pty.key(b"5");
+    pty.key(b"c");
+    pty.wait_text(&format!("link: connected to {bms}"), SHORT);
+    pty.wait_text("Cell voltages: min", SHORT);
+    pty.key(b"w");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("Configuration: VERIFIED", LONG);
+    pty.key(b"6");
+    pty.key(b"t");
+    for answer in ["550", "0.05", "yes"] {
+        pty.wait_text("answer:", LONG);
+        pty.send(format!("{answer}\r").as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let screen = pty.wait_text("P A S S", LONG);
+    assert!(screen.contains("(passed)"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    let out = String::from_utf8_lossy(&pty.bytes()).to_string();
+    let db = out
+        .lines()
+        .find_map(|l| l.split("demo database:").nth(1))
+        .map(|p| p.trim().to_string())
+        .unwrap();
+    let store = packwright::store::Store::open(Path::new(&db)).unwrap();
+    let passed = store
+        .list_packs(Some(packwright::domain::PackStatus::Passed))
+        .unwrap();
+    assert_eq!(passed.len(), 1);
+    let writes = store.bms_writes_for_pack(passed[0].id).unwrap();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].write.outcome, "verified", "{writes:?}");
+    assert!(
+        writes[0]
+            .write
+            .bms_identity
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(bms),
+        "{writes:?}"
+    );
+    assert_eq!(store.eol_runs_for_pack(passed[0].id).unwrap().len(), 1);
+}
+
+#[test]
+fn the_demo_line_to_pass_with_a_jk_pb_board() {
+    demo_to_pass_with("jk-pb", "PWK");
+}
+
+#[test]
+fn the_demo_line_to_pass_with_a_pace_board() {
+    demo_to_pass_with("pace-485", "PWP");
+}

@@ -69,6 +69,30 @@ fn footer_and_help_come_from_the_same_table() {
 }
 
 #[test]
+fn every_footer_fits_80_columns_and_keeps_help_and_quit() {
+    for &screen in Screen::ALL.iter() {
+        for demo in [false, true] {
+            let mut tables = keys::screen_table(screen, demo);
+            tables.push(keys::GLOBAL);
+            let footer = view::footer_fitted(&tables, 82);
+            let width: usize = footer
+                .iter()
+                .map(|(k, h)| k.chars().count() + h.chars().count() + 3)
+                .sum();
+            assert!(width <= 82, "{screen:?}: {footer:?}");
+            assert!(
+                footer.contains(&("?".to_string(), "help")),
+                "{screen:?}: {footer:?}"
+            );
+            assert!(
+                footer.contains(&("q".to_string(), "quit")),
+                "{screen:?}: {footer:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_scan_is_recognised_on_any_screen_and_routed_by_what_it_is() {
     let mut h = Harness::new();
     // A cell id from the Line screen: its history.

@@ -173,15 +173,22 @@ pub enum ProtocolKind {
     Pylontech,
     DalyCan,
     JbdCan,
+    /// JK PB series over RS485 Modbus RTU ([`crate::jk_pb`]).
+    JkPb,
+    /// Pace v25 packs over RS485, Pylontech-style ASCII ([`crate::pylon_ascii`], VER 0x25).
+    #[serde(rename = "pace-485")]
+    Pace,
 }
 
 impl ProtocolKind {
-    pub const ALL: [ProtocolKind; 5] = [
+    pub const ALL: [ProtocolKind; 7] = [
         ProtocolKind::Jbd,
         ProtocolKind::Daly,
         ProtocolKind::Pylontech,
         ProtocolKind::DalyCan,
         ProtocolKind::JbdCan,
+        ProtocolKind::JkPb,
+        ProtocolKind::Pace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -191,12 +198,25 @@ impl ProtocolKind {
             ProtocolKind::Pylontech => "pylontech",
             ProtocolKind::DalyCan => "daly-can",
             ProtocolKind::JbdCan => "jbd-can",
+            ProtocolKind::JkPb => "jk-pb",
+            ProtocolKind::Pace => "pace-485",
         }
     }
 
     /// True for the protocols spoken over a serial port (UART/RS485), false for CAN.
     pub fn is_serial(self) -> bool {
-        matches!(self, ProtocolKind::Jbd | ProtocolKind::Daly)
+        matches!(
+            self,
+            ProtocolKind::Jbd | ProtocolKind::Daly | ProtocolKind::JkPb | ProtocolKind::Pace
+        )
+    }
+
+    /// The documented default line speed of a serial protocol (8N1).
+    pub fn default_baud(self) -> u32 {
+        match self {
+            ProtocolKind::JkPb => 115_200,
+            _ => 9600,
+        }
     }
 
     pub fn parse(name: &str) -> Option<ProtocolKind> {

@@ -295,11 +295,13 @@ pub fn decode_with(
             daly_can::decode(frame, options.current_sign).map(Decoded::DalyCan)
         }
         ProtocolKind::JbdCan => jbd_can::decode(frame).map(Decoded::JbdCan),
-        ProtocolKind::Jbd | ProtocolKind::Daly => Err(DecodeError::UnknownId {
-            protocol,
-            id: frame.id(),
-            extended: frame.is_extended(),
-        }),
+        ProtocolKind::Jbd | ProtocolKind::Daly | ProtocolKind::JkPb | ProtocolKind::Pace => {
+            Err(DecodeError::UnknownId {
+                protocol,
+                id: frame.id(),
+                extended: frame.is_extended(),
+            })
+        }
     }
 }
 

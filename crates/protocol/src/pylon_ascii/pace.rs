@@ -536,6 +536,21 @@ impl Param {
     }
 }
 
+/// A group as its read reply's INFO carries it (clients that framed the reply themselves).
+pub fn decode_read_info(kind: ParamKind, info: &[u8]) -> Result<Param, AsciiError> {
+    Param::decode(kind, info, Way::ReadReply)
+}
+
+/// The INFO of the write request carrying `param`.
+pub fn encode_write_info(param: &Param) -> Result<Vec<u8>, AsciiError> {
+    param.encode(Way::Write)
+}
+
+/// The read reply's INFO for `param` (simulators).
+pub fn encode_read_info(param: &Param) -> Result<Vec<u8>, AsciiError> {
+    param.encode(Way::ReadReply)
+}
+
 /// The read request of a configuration group (empty INFO).
 pub fn read_request(adr: u8, kind: ParamKind) -> Frame {
     Frame::new(VER_PACE_25, adr, kind.cid2().0, Vec::new())
