@@ -257,7 +257,7 @@ pub fn complete(
         Some(code) => {
             let code = code.trim();
             pack_code::validate(&profile.pack_code, profile.chemistry, code)?;
-            store.complete_assembly(pack.id, code)?;
+            store.complete_assembly(actor, pack.id, code)?;
             code.to_string()
         }
         None => {
@@ -268,7 +268,7 @@ pub fn complete(
                 let prefix = pack_code::prefix(&profile.pack_code, profile.chemistry, date)?;
                 let existing = store.pack_codes_with_prefix(&prefix)?;
                 let code = pack_code::next(&profile.pack_code, profile.chemistry, date, &existing)?;
-                match store.complete_assembly(pack.id, &code) {
+                match store.complete_assembly(actor, pack.id, &code) {
                     Ok(()) => break code,
                     Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
                     Err(e) => return Err(e.into()),

@@ -187,6 +187,9 @@ pub struct DemoFiles {
     pub log: PathBuf,
 }
 
+/// The operator the demo logs in automatically.
+pub const OPERATOR: &str = "demo";
+
 /// Create a fresh folder under the system temp dir with a database holding the inventory.
 pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoError> {
     // Short, because the operator reads the board's port path on the BMS screen.

@@ -6,6 +6,7 @@
 //! combine them (`bms`, `eol`), simulators (`sim`), and two thin faces: `cli` and `tui`.
 
 pub mod assembly;
+pub mod audit;
 pub mod benchmarks;
 pub mod bms;
 pub mod can_dbc;
@@ -21,6 +22,7 @@ pub mod eol;
 pub mod intake;
 pub mod label;
 pub mod matching;
+pub mod operators;
 pub mod pack_code;
 pub mod pack_health;
 pub mod passport;

@@ -86,6 +86,7 @@ const RULES: &[Rule] = &[
             "crates/protocol/src/",
             "crates/matching/src/",
             "src/chemistry.rs",
+            "src/audit.rs",
             "src/eol/plan.rs",
             "src/eol/judge.rs",
             "src/domain.rs",
@@ -118,6 +119,25 @@ const RULES: &[Rule] = &[
             "src/tidy.rs",
         ],
         forbidden: &["runner::run(", "= WriteLog {", "(WriteLog {"],
+    },
+    Rule {
+        name: "audit entries are appended only by store::audit (append-only, chained; \
+               store::pg_audit keeps them on the line database)",
+        scope: &["src/"],
+        except: &[
+            "src/store/audit.rs",
+            "src/store/pg_audit.rs",
+            "src/store/migrations.rs",
+            "src/tidy.rs",
+        ],
+        forbidden: &["INTO audit_log", "UPDATE audit_log", "FROM audit_log"],
+    },
+    Rule {
+        name: "only the CLI prints: the console's terminal belongs to ratatui, and the demo runs \
+               simulators and services inside it",
+        scope: &["src/"],
+        except: &["src/cli/", "src/main.rs", "src/tidy.rs", "src/store/testing.rs"],
+        forbidden: &["println!", "print!(", "dbg!("],
     },
     Rule {
         name: "production code reads no test fixtures",

@@ -43,6 +43,8 @@ pub struct PackLineage {
     /// Holds, rework, releases, rejections of its cells: every state change, oldest first.
     pub state_changes: Vec<StateChange>,
     pub passport: Passport,
+    /// Its audit entries (its cells' while in it included), in chain order.
+    pub audit: Vec<crate::audit::Entry>,
 }
 
 /// A pack that holds cells of a source.
@@ -314,6 +316,7 @@ pub fn pack_lineage(
         eol_runs,
         state_changes: store.state_changes_for_pack(pack_id)?,
         passport,
+        audit: store.audit_entries_for_pack(pack_id)?,
     }))
 }
 

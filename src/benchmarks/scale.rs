@@ -30,6 +30,9 @@ pub struct Step {
     pub command: String,
     pub ok: bool,
     pub wall_s: f64,
+    /// The child's CPU time, user and system (on a machine other work shares, the wall time
+    /// is longer than this by the waiting).
+    pub cpu_s: f64,
     pub peak_rss_mb: f64,
     /// The other writer's longest write while this step ran, and how many it made; `None`
     /// for a step that does not touch the database.
@@ -47,6 +50,10 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScaleReport {
     pub cells: usize,
+    /// The 1-minute load average when the run began, and the cores: what else the machine
+    /// was doing (the wall times depend on it, the CPU times much less).
+    pub load_before: f64,
+    pub cores: usize,
     pub file_mb: f64,
     pub steps: Vec<Step>,
 }
@@ -61,13 +68,13 @@ impl std::fmt::Display for ScaleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} cells, export {:.0} MB; another writer writes every 10 ms meanwhile",
-            self.cells, self.file_mb
+            "{} cells, export {:.0} MB; another writer writes every 10 ms meanwhile; load {:.1} on {} cores before",
+            self.cells, self.file_mb, self.load_before, self.cores
         )?;
         writeln!(
             f,
-            "{:<14} {:>8} {:>9} {:>10} {:>9}  targets",
-            "step", "wall s", "peak MB", "wait ms", "writes"
+            "{:<11} {:>7} {:>6} {:>8} {:>8} {:>7}  targets",
+            "step", "wall s", "cpu s", "peak MB", "wait ms", "writes"
         )?;
         for s in &self.steps {
             let targets = format!(
@@ -82,9 +89,10 @@ impl std::fmt::Display for ScaleReport {
             );
             writeln!(
                 f,
-                "{:<14} {:>8.2} {:>9.0} {:>10} {:>9}  {targets}: {}",
+                "{:<11} {:>7.2} {:>6.2} {:>8.0} {:>8} {:>7}  {targets}: {}",
                 s.name,
                 s.wall_s,
+                s.cpu_s,
                 s.peak_rss_mb,
                 s.longest_writer_wait_ms
                     .map(|w| format!("{w:.0}"))
@@ -125,6 +133,7 @@ pub fn write_export(path: &Path, n: usize) -> std::io::Result<u64> {
 struct Ran {
     ok: bool,
     wall: Duration,
+    cpu_s: f64,
     peak_rss_mb: f64,
     stderr: String,
 }
@@ -163,9 +172,11 @@ fn run_child(exe: &Path, db: &Path, args: &[&str], stdout: &Path) -> anyhow::Res
     );
     drop(child);
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Ran {
         ok,
         wall,
+        cpu_s: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         // Linux reports ru_maxrss in KiB.
         peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
@@ -236,11 +247,8 @@ const COMMIT_S: f64 = 8.0;
 const WAIT_MS: f64 = 200.0;
 
 /// Run the three steps on `cells` generated cells in a fresh temporary folder.
-/// One step of the plan: its name, the binary's arguments, whether another writer runs
-/// meanwhile, its target in seconds and in MB.
-type PlannedStep<'a> = (&'a str, Vec<&'a str>, bool, f64, Option<f64>);
-
 pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
+    let load_before = load_average();
     let exe = std::env::current_exe()?;
     let dir = super::writers::TempDir::new("scale")?;
     let csv = dir.path().join("export.csv");
@@ -250,7 +258,9 @@ pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
     drop(Store::open(&db)?);
     let csv_s = csv.to_string_lossy().into_owned();
     let mut steps = Vec::new();
-    let plan: [PlannedStep; 3] = [
+    // Name, arguments, whether it writes the database, time and memory targets.
+    type Planned<'a> = (&'a str, Vec<&'a str>, bool, f64, Option<f64>);
+    let plan: [Planned; 3] = [
         (
             "import",
             vec!["cells", "import", &csv_s],
@@ -311,6 +321,7 @@ pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
             command: format!("packwright {}", args.join(" ")),
             ok: ran.ok,
             wall_s: ran.wall.as_secs_f64(),
+            cpu_s: ran.cpu_s,
             peak_rss_mb: ran.peak_rss_mb,
             longest_writer_wait_ms: wait_ms,
             writer_writes: seen.map(|(_, n, _)| n),
@@ -324,9 +335,19 @@ pub fn run_scale(cells: usize) -> anyhow::Result<ScaleReport> {
     }
     Ok(ScaleReport {
         cells,
+        load_before,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         file_mb: size as f64 / 1e6,
         steps,
     })
+}
+
+/// The 1-minute load average (0 when it cannot be read).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// One line on what a step did, from its output.

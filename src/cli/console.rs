@@ -3,6 +3,7 @@
 
 use super::{device_error, input_error, Context, EXIT_OK};
 use crate::device::PortSpec;
+use crate::store::StationRecords;
 use crate::tui::theme::Theme;
 use crate::tui::Options;
 use clap::Args;
@@ -166,14 +167,26 @@ pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
 }
 
 pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let files = crate::demo::create(&ctx.actor, args.cells, args.seed).map_err(input_error)?;
+    // The demo logs in its demo operator itself, and says so on the home screen.
+    let mut actor = ctx.actor.clone();
+    actor.operator = crate::demo::OPERATOR.to_string();
+    let files = crate::demo::create(&actor, args.cells, args.seed).map_err(input_error)?;
     let mut demo_ctx = Context {
         db: files.db.clone(),
         actor: ctx.actor.clone(),
         role: None,
         line: None,
+        signature: None,
     };
     demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);
+    crate::store::Store::open(&files.db)?.log_event(
+        &demo_ctx.actor,
+        "info",
+        &format!(
+            "demo: logged in automatically as operator '{}' (no operators are registered in a              demo database, so roles are not enforced)",
+            crate::demo::OPERATOR
+        ),
+    )?;
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
     opts.profile = Some(
         crate::demo::profile_for(args.bms)

@@ -23,7 +23,7 @@ pub struct MatchArgs {
     json: bool,
     /// Reserve the cells of the proposed packs and give each pack an id
     #[arg(long)]
-    commit: bool,
+    pub(super) commit: bool,
 }
 
 pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {

@@ -18,6 +18,7 @@
 //! message on stderr, unless the command printed its own document (a report of what failed).
 
 mod assemble;
+mod audit;
 mod bench;
 mod bms;
 pub mod can;
@@ -27,7 +28,9 @@ mod db;
 mod eol;
 mod label;
 mod line;
+mod login;
 mod match_cmd;
+mod operators;
 mod packs;
 mod profile;
 mod progress;
@@ -167,7 +170,9 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub station: Option<String>,
-    /// Operator stamped on every record [default: the login name]
+    /// Operator stamped on every record: on a database with registered operators, the
+    /// operator's id or badge (with a PIN or station token); else any name [default: the login
+    /// name]
     #[arg(
         long,
         global = true,
@@ -224,6 +229,12 @@ pub enum Command {
     /// Move records between databases: a station's SQLite file into the line database
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Operators and roles: first-run setup, add, list, block, unblock, set-role, tokens
+    #[command(subcommand)]
+    Operators(operators::OperatorsCommand),
+    /// The audit trail: verify its hash chain, export it (CSV, JSON)
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// What every command may need: where the database is and who is working.
@@ -233,6 +244,9 @@ pub struct Context {
     /// This station's role and line, for the line database's station registry.
     pub role: Option<String>,
     pub line: Option<String>,
+    /// The signature meaning of a signed decision, once [`login::gate`] has had the PIN given
+    /// again: carried by every connection the command opens.
+    pub signature: Option<String>,
 }
 
 impl Context {
@@ -248,6 +262,7 @@ impl Context {
             actor: Actor { station, operator },
             role: cli.role.clone(),
             line: cli.line.clone(),
+            signature: None,
         }
     }
 
@@ -255,10 +270,13 @@ impl Context {
     /// SQLite file created if it does not exist (said once on stderr).
     pub fn open_store(&self) -> anyhow::Result<crate::store::DynStore> {
         if crate::store::is_url(&self.db) {
-            return Ok(crate::store::open_station(&self.db, &self.station_info())?);
+            let store = crate::store::open_station(&self.db, &self.station_info())?;
+            self.sign(&*store)?;
+            return Ok(store);
         }
         let new = !self.db.exists();
         let store = Store::open(&self.db)?;
+        self.sign(&store)?;
         if new {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
@@ -271,10 +289,21 @@ impl Context {
     /// Open the database for a command that only reads: a SQLite file that does not exist is
     /// an error (exit 4), never created.
     pub fn open_existing_store(&self) -> anyhow::Result<crate::store::DynStore> {
-        if crate::store::is_url(&self.db) {
-            return Ok(crate::store::open_station(&self.db, &self.station_info())?);
+        let store = if crate::store::is_url(&self.db) {
+            crate::store::open_station(&self.db, &self.station_info())?
+        } else {
+            crate::store::open_existing(&self.db)?
+        };
+        self.sign(&*store)?;
+        Ok(store)
+    }
+
+    /// Carry the command's signature (if any) on a connection.
+    fn sign(&self, store: &dyn crate::store::LineStore) -> anyhow::Result<()> {
+        if self.signature.is_some() {
+            store.set_signature(self.signature.as_deref())?;
         }
-        Ok(crate::store::open_existing(&self.db)?)
+        Ok(())
     }
 
     /// What this station says of itself to the line database.
@@ -300,6 +329,7 @@ impl Context {
         crate::services::Station {
             db: self.db.clone(),
             actor: self.actor.clone(),
+            signature: self.signature.clone(),
         }
     }
 }
@@ -595,6 +625,7 @@ fn ends_on_closed_pipe(command: &Command) -> bool {
             | Command::Match(_)
             | Command::Trace(_)
             | Command::Line(_)
+            | Command::Audit(_)
             | Command::Label(
                 label::LabelCommand::History { .. } | label::LabelCommand::Print { zpl: true, .. }
             )
@@ -625,8 +656,9 @@ pub fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let ctx = Context::from_cli(&cli);
-    match run(cli.command, &ctx) {
+    let mut ctx = Context::from_cli(&cli);
+    let explicit = cli.operator.is_some();
+    match login::gate(&cli.command, &mut ctx, explicit).and_then(|()| run(cli.command, &ctx)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = exit_code(&e);
@@ -665,6 +697,8 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Label(cmd) => label::run(cmd, ctx),
         Command::Line(cmd) => line::run(cmd, ctx),
         Command::Db(cmd) => db::run(cmd, ctx),
+        Command::Operators(cmd) => operators::run(cmd, ctx),
+        Command::Audit(cmd) => audit::run(cmd, ctx),
     }
 }
 

@@ -163,6 +163,7 @@ pub fn run(args: SimArgs, _ctx: &Context) -> anyhow::Result<u8> {
                 .map(Pin::parse)
                 .transpose()
                 .map_err(|e| input_error(anyhow::anyhow!("--pin: {e}")))?;
+            cfg.on_save = Some(|| eprintln!("sim: saved the factory session"));
             let board = JbdBoard::new(cfg, &faults, &mut rng)
                 .map_err(|e| input_error(anyhow::anyhow!(e)))?;
             rt.block_on(until_stopped(pty::serve_counting(

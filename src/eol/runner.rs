@@ -1063,7 +1063,7 @@ mod tests {
         for g in &groups {
             store.mark_cell_placed(id, &g[0]).unwrap();
         }
-        store.complete_assembly(id, "PWT0000001").unwrap();
+        store.complete_assembly(&actor(), id, "PWT0000001").unwrap();
         let pack = store.get_pack(id).unwrap().unwrap();
         (store, pack, Profile::load("lfp-15s1p-100ah").unwrap())
     }

@@ -437,7 +437,8 @@ pub(super) fn build_cell(
 #[derive(Debug, Default)]
 pub(super) struct SeenIds(HashMap<String, usize, BuildHasherDefault<IdHasher>>);
 
-/// A fast hash for ids (a multiply-rotate hash over 8-byte words, as rustc's FxHash): the
+/// A fast hash for ids (a multiply-rotate hash over 8-byte words, as rustc's FxHash, with a
+/// final mix): the
 /// standard SipHash, built to resist crafted keys, was the largest single cost of reading a
 /// million-row export. A crafted export can only slow its own reading down.
 #[derive(Debug, Default, Clone, Copy)]
@@ -470,7 +471,14 @@ impl Hasher for IdHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // A final mix (MurmurHash3's fmix64): the table takes its bucket from the low bits,
+        // which the multiplications above leave depending on the low bytes of the id only.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

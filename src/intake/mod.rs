@@ -466,6 +466,18 @@ mod tests {
         // The value is quoted as written.
         let e = parse_csv("f.csv", "id,capacity_ah\nA,3000\n", &nmc()).unwrap_err();
         assert!(e.message.starts_with("3000 Ah"), "{e}");
+        // The LFP cells with OCV 0.4 V and 9.5 V (imported and placed in a 1P pack
+        // before): refused at intake, whatever pack they were meant for.
+        for (ocv, says) in [("0.4", "over-discharged"), ("9.5", "9.5")] {
+            let text = format!("id,capacity_ah,ocv_v\nA,280,3.3\nB,280,{ocv}\n");
+            let e = parse_csv("f.csv", &text, &lfp()).unwrap_err();
+            assert_eq!(
+                (e.line, e.column.as_deref()),
+                (Some(3), Some("ocv_v")),
+                "{e}"
+            );
+            assert!(e.message.contains(says), "{ocv}: {e}");
+        }
         // OCV is judged against the row's own chemistry.
         let lfp_ocv = "id,capacity_mah,ocv_v,chemistry\nA,3000,3.3,LFP\nB,3000,2.2,NMC\n";
         let e = parse_csv("f.csv", lfp_ocv, &nmc()).unwrap_err();
@@ -527,6 +539,18 @@ mod tests {
             e.message.contains("not UTF-8") && e.message.contains("0xE9"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn ids_like_a_cabinets_spread_over_the_hash_table() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let build = BuildHasherDefault::<fields::IdHasher>::default();
+        // Sequential ids that differ only in their middle characters must not share the low
+        // bits the table's bucket comes from.
+        let buckets: std::collections::HashSet<u64> = (0..4096)
+            .map(|i| build.hash_one(format!("G-{i:07}")) & 0xfff)
+            .collect();
+        assert!(buckets.len() > 2000, "{} buckets of 4096", buckets.len());
     }
 
     mod properties {

@@ -127,6 +127,7 @@ pub async fn configure_pack(
     opts: &SessionOptions,
 ) -> Result<Configured> {
     let store = station.open()?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::Configure)?;
     let (pack, profile) = pack_and_profile(&*store, pack)?;
     let mut log = WriteLog {
         store,
@@ -167,8 +168,14 @@ pub async fn configure_board(
     bms: &BmsHandle,
     opts: &SessionOptions,
 ) -> Result<WriteReport> {
+    let store = station.open()?;
+    super::authority::require(
+        &*store,
+        &station.actor,
+        super::authority::Action::ConfigurationOverride,
+    )?;
     let mut log = WriteLog {
-        store: station.open()?,
+        store,
         actor: station.actor.clone(),
         pack_code: None,
     };
@@ -304,6 +311,7 @@ pub async fn test_pack<O: Operator>(
     on_event: &mut Progress<'_>,
 ) -> std::result::Result<RunSummary, TestError> {
     let mut store = station.open().map_err(ServiceError::from)?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::RunTest)?;
     // A run whose process died reads as aborted before this station starts another.
     store
         .abort_orphaned_eol_runs(&station.actor.station, &process_alive)

@@ -97,6 +97,7 @@ pub fn import_file(
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per import, never moved in a loop
 enum Source {
     Csv(Box<CsvCells<BufReader<File>>>),
     /// The parsed file, its format, and how many of its cells were handed out.
@@ -176,6 +177,12 @@ pub fn reject(
     scrap: bool,
     reason: &str,
 ) -> Result<Rejected> {
+    let class = if scrap {
+        super::authority::Action::Scrap
+    } else {
+        super::authority::Action::RejectCell
+    };
+    super::authority::require(store, actor, class)?;
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(ServiceError::Refused(format!(
@@ -268,6 +275,7 @@ pub fn reject(
 /// Return a rejected or scrapped cell to stock, with the reason. A cell still in a live pack
 /// (on hold, say) is refused: rework or scrap that pack.
 pub fn unreject(store: &mut dyn LineStore, actor: &Actor, id: &str, reason: &str) -> Result<()> {
+    super::authority::require(store, actor, super::authority::Action::Unreject)?;
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(ServiceError::Refused(format!(
@@ -316,6 +324,7 @@ pub fn set_source(
     ids: &[String],
     code: &str,
 ) -> Result<()> {
+    super::authority::require(store, actor, super::authority::Action::Intake)?;
     let code = code.trim();
     if code.is_empty() {
         return Err(ServiceError::Refused("the module code is empty".into()));

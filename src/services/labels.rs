@@ -118,6 +118,7 @@ pub fn render(store: &dyn LineStore, key: &PackKey, station_name: &str) -> Resul
 /// printer or a failed hand-over is logged as such and returned as a device error.
 pub fn print(station: &Station, key: &PackKey, target: &PrinterTarget) -> Result<(Label, Printed)> {
     let mut store = station.open()?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::Label)?;
     let label = render(&*store, key, &station.actor.station)?;
     let printer_name = target.to_string();
     let id = store.begin_label_print(

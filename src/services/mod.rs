@@ -5,9 +5,11 @@
 //! A service opens its own records through a [`Station`], so it runs as an ordinary task on
 //! whatever runtime the face has.
 
+pub mod authority;
 pub mod bench;
 pub mod cells;
 pub mod labels;
+pub mod operators;
 pub mod packs;
 
 use crate::domain::Pack;
@@ -21,19 +23,26 @@ use std::path::PathBuf;
 pub struct Station {
     pub db: PathBuf,
     pub actor: Actor,
+    /// The meaning of the operator's signature when the work is a signed decision
+    /// (`authority::authorize`): recorded with every audit entry its connections append.
+    pub signature: Option<String>,
 }
 
 impl Station {
     /// A connection to the station's records (each task has its own).
     pub fn open(&self) -> std::result::Result<DynStore, StoreError> {
-        crate::store::open_station(
+        let store = crate::store::open_station(
             &self.db,
             &crate::store::StationInfo {
                 actor: &self.actor,
                 role: None,
                 line: None,
             },
-        )
+        )?;
+        if self.signature.is_some() {
+            store.set_signature(self.signature.as_deref())?;
+        }
+        Ok(store)
     }
 }
 

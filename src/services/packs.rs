@@ -89,6 +89,7 @@ pub fn adopt_disk_profile(
     pack: &Pack,
     reason: &str,
 ) -> Result<ProfileRecord> {
+    super::authority::require(store, actor, super::authority::Action::ProfileChange)?;
     let kept = store.pack_profile(pack.id)?;
     let origin = kept
         .record
@@ -124,6 +125,7 @@ pub fn release(
     pack: &Pack,
     reason: &str,
 ) -> Result<Vec<String>> {
+    super::authority::require(store, actor, super::authority::Action::ReworkRelease)?;
     if pack.status != PackStatus::Matched {
         return Err(ServiceError::Refused(format!(
             "pack {} is {}: only a matched pack can be released (scrap or rework a built one)",
@@ -161,6 +163,7 @@ pub fn scrap(
     reason: &str,
     to_stock: bool,
 ) -> Result<Vec<CellFate>> {
+    super::authority::require(store, actor, super::authority::Action::Scrap)?;
     if matches!(pack.status, PackStatus::Scrapped | PackStatus::Released) {
         return Err(ServiceError::Refused(format!(
             "pack {} is {} already",
@@ -238,6 +241,7 @@ pub fn rework(
     into: &str,
     reason: &str,
 ) -> Result<Reworked> {
+    super::authority::require(store, actor, super::authority::Action::ReworkRelease)?;
     let built = pack.status.is_built();
     if !built && pack.status != PackStatus::Matched {
         return Err(ServiceError::Refused(format!(

@@ -34,6 +34,10 @@ pub struct JbdConfig {
     pub model: String,
     /// A PIN that must be given (0x06) before factory mode; `None`: no PIN set.
     pub pin: Option<Pin>,
+    /// Called at each save of a factory session: the `sim` command says so on stderr, so a
+    /// test can signal a writer in the window that follows. The demo passes none: its
+    /// simulators share the console's terminal.
+    pub on_save: Option<fn()>,
 }
 
 impl JbdConfig {
@@ -46,6 +50,7 @@ impl JbdConfig {
             firmware: 0x20,
             model: format!("JBD-SIM-{cells}S"),
             pin: None,
+            on_save: None,
         }
     }
 }
@@ -345,9 +350,11 @@ impl JbdBoard {
                 };
                 if req.data == jbd::EXIT_SAVE {
                     self.commit(staged);
-                    // Said on stderr, so a test can send a signal while the host's
-                    // persistence re-read is still to come.
-                    eprintln!("sim: saved the factory session");
+                    // Said (by the `sim` command) so a test can send a signal while the
+                    // host's persistence re-read is still to come.
+                    if let Some(on_save) = self.cfg.on_save {
+                        on_save();
+                    }
                     self.counters = ErrorCounters {
                         system_restarts: self.counters.system_restarts,
                         ..Default::default()

@@ -264,6 +264,15 @@ impl Store {
                 })?;
             super::journal::note_status(&tx, pack, &stamp)?;
         }
+        super::audit::append_write_end(
+            &tx,
+            id,
+            &stamp,
+            outcome.as_str(),
+            identity,
+            detail,
+            configured,
+        )?;
         tx.commit()?;
         Ok(configured)
     }

@@ -145,19 +145,18 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// A taken id's status, batch, import line, the batch's file and staging process.
-type TakenRow = (
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
-
 /// Why `id` cannot be imported (into `batch`, when staging), if it cannot: given twice in the
 /// same file, being imported by another batch, or already in the database.
 fn taken(conn: &rusqlite::Connection, id: &str, batch: Option<i64>) -> Result<Option<String>> {
-    let row: Option<TakenRow> = conn
+    /// Status, batch, line, the batch's file and its importing process (while staged).
+    type Holder = (
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Holder> = conn
         .query_row(
             "SELECT c.status, c.batch_id, c.import_line, b.file, b.staged_pid
              FROM cells c LEFT JOIN import_batches b ON b.id = c.batch_id WHERE c.id = ?1",
@@ -291,6 +290,12 @@ impl CellRecords for Store {
                 ])?;
             }
         }
+        super::audit::append(
+            &tx,
+            actor,
+            &at,
+            &super::audit::import_entry(batch, parsed.cells.len() as i64, file),
+        )?;
         tx.commit()?;
         Ok(batch)
     }
@@ -326,6 +331,7 @@ impl CellRecords for Store {
 
     fn publish_import(&mut self, batch: i64) -> Result<u64> {
         self.conn().pragma_update(None, "synchronous", "FULL")?;
+        let at = self.now();
         let tx = super::write_tx(self.conn_mut())?;
         let rows: i64 = tx.query_row(
             "SELECT COUNT(*) FROM cells WHERE batch_id = ?1",
@@ -342,6 +348,18 @@ impl CellRecords for Store {
                 "import batch {batch} is no longer staged (removed as abandoned?); nothing was imported"
             )));
         }
+        // The import becomes visible here: its audit entry, by whoever staged it.
+        let (file, station, operator): (String, String, String) = tx.query_row(
+            "SELECT file, station, operator FROM import_batches WHERE id = ?1",
+            [batch],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        super::audit::append(
+            &tx,
+            &Actor { station, operator },
+            &at,
+            &super::audit::import_entry(batch, rows, &file),
+        )?;
         tx.commit()?;
         Ok(rows as u64)
     }

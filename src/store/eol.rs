@@ -129,6 +129,12 @@ impl EolRecords for Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        super::audit::append(
+            &tx,
+            actor,
+            &stamp,
+            &super::audit::run_start_entry(id, run.pack_id, &run.plan_version),
+        )?;
         tx.commit()?;
         Ok(id)
     }
@@ -213,6 +219,7 @@ impl EolRecords for Store {
             )?;
             super::journal::note_status(&tx, pack, &stamp)?;
         }
+        super::audit::append_run_end(&tx, run_id, &stamp, outcome.as_str(), reason)?;
         tx.commit()?;
         Ok(())
     }

@@ -275,4 +275,57 @@ CREATE TABLE label_scans(
 );
 CREATE INDEX label_scans_by_pack ON label_scans(pack_id, id);
 "#,
+    // 8 (operators and audit): the audit trail, append-only (triggers refuse UPDATE and
+    // DELETE) and hash-chained (`audit::verify`); the operator registry, station tokens and
+    // failed logins. Self-contained: new tables only.
+    r#"
+CREATE TABLE audit_log(
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject_kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    reason TEXT,
+    signature TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_subject ON audit_log(subject_kind, subject, seq);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: entries are never changed');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: entries are never deleted');
+END;
+
+CREATE TABLE operators(
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('operator','engineer','quality','admin')),
+    badge TEXT NOT NULL UNIQUE,
+    pin_hash TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    blocked_until TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE station_tokens(
+    token_hash TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators(id),
+    station TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE login_failures(
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    station TEXT NOT NULL,
+    badge TEXT NOT NULL,
+    why TEXT NOT NULL
+);
+CREATE INDEX login_failures_by_badge ON login_failures(badge, id);
+"#,
 ];

@@ -10,6 +10,7 @@
 //! waits up to [`busy_timeout`] for the lock, and no transaction holds it for long: large
 //! commits go in chunks (see `commit_packs`).
 
+pub(crate) mod audit;
 mod bms_log;
 mod cells;
 mod copy;
@@ -17,14 +18,17 @@ mod eol;
 mod journal;
 mod labels;
 mod migrations;
+mod operators;
 mod packs;
 mod pg;
+mod pg_audit;
 mod states;
 mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 mod trace;
 
+pub use audit::{AuditRecords, NewEntry};
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
 pub use copy::TableCopy;
@@ -34,6 +38,7 @@ pub use labels::{
     LabelOutcome, LabelPrint, LabelRecords, LabelScan, LabelScanRecords, NewLabelPrint,
     NewLabelScan,
 };
+pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use pg::{
     is_url, shown as shown_url, LineStatus, PgStore, StationInfo, StationRow, PG_MIGRATIONS,
@@ -46,8 +51,9 @@ pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
 /// (the line database) implements.
 pub mod prelude {
     pub use super::{
-        BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords, LabelScanRecords,
-        LineStats, LineStore, PackRecords, StateRecords, StationRecords, TraceRecords,
+        AuditRecords, BmsWriteLog, CellRecords, EolRecords, JournalRecords, LabelRecords,
+        LabelScanRecords, LineStats, LineStore, OperatorRecords, PackRecords, StateRecords,
+        StationRecords, TraceRecords,
     };
 }
 
@@ -64,6 +70,8 @@ pub trait LineStore:
     + StationRecords
     + LabelRecords
     + LabelScanRecords
+    + AuditRecords
+    + OperatorRecords
 {
 }
 
@@ -79,6 +87,8 @@ impl<T> LineStore for T where
         + StationRecords
         + LabelRecords
         + LabelScanRecords
+        + AuditRecords
+        + OperatorRecords
 {
 }
 
@@ -194,6 +204,20 @@ pub fn open_existing(db: &Path) -> Result<DynStore> {
         return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
     }
     Ok(Box::new(Store::open_existing(db)?))
+}
+
+impl StoreError {
+    /// SQLite's "database is busy/locked": another connection holds a lock this one needs.
+    fn is_busy(&self) -> bool {
+        let sql = match self {
+            StoreError::Sql(e) | StoreError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        matches!(
+            sql.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
 }
 
 /// What is wrong with the database file or its machine, when an error says so: the cases a
@@ -330,6 +354,21 @@ impl Store {
                 source,
             })?;
         }
+        // Some of SQLite's lock conflicts while a new file is set up (switching it to WAL, its
+        // first migration) return "busy" at once without calling the busy handler: open again
+        // until the set-up goes through or the busy timeout has passed.
+        let since = std::time::Instant::now();
+        loop {
+            match Store::open_once(path) {
+                Err(e) if e.is_busy() && since.elapsed() < busy_timeout() => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,

@@ -61,7 +61,9 @@ fn record(tx: &Transaction, actor: &Actor, at: &str, c: &Change) -> Result<i64> 
             c.detail
         ],
     )?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    super::audit::append(tx, actor, at, &super::audit::state_entry(c))?;
+    Ok(id)
 }
 
 /// Move a cell's slot row out of `pack_cells` into the history (the slot opens).

@@ -83,5 +83,5 @@ pub fn assemble(store: &mut dyn LineStore, pack: i64, code: &str) {
     for cell in &cells {
         store.mark_cell_placed(pack, cell).unwrap();
     }
-    store.complete_assembly(pack, code).unwrap();
+    store.complete_assembly(&actor(), pack, code).unwrap();
 }

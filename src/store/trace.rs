@@ -232,7 +232,7 @@ mod tests {
             let pack = ids[0];
             store.mark_cell_placed(pack, "a").unwrap();
             store.mark_cell_placed(pack, "b").unwrap();
-            store.complete_assembly(pack, "PW00000001").unwrap();
+            store.complete_assembly(&actor, pack, "PW00000001").unwrap();
 
             let record = store.pack_record(pack).unwrap().unwrap();
             assert_eq!(record.code.as_deref(), Some("PW00000001"));

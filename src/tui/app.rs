@@ -111,6 +111,8 @@ pub enum Event {
     Hangup(&'static str),
     Reply(Box<Reply>),
     Device(DeviceEvent),
+    /// Nobody touched the console for the idle timeout (a database with operators): lock it.
+    Idle,
 }
 
 /// What the event loop must do after an update.
@@ -147,6 +149,10 @@ pub enum InputPurpose {
     Filter,
     /// A manual test measurement.
     Measurement,
+    /// The PIN of a badge scanned on a database with operators (`tui::login`).
+    Pin,
+    /// The PIN that opens a console locked after idling.
+    Unlock,
     /// A field of a state verb (reject, rework, ...): [`App::verb`] holds the answers so far.
     Verb,
     /// Scan-back: the label on the pack on the bench.
@@ -227,6 +233,8 @@ pub struct App {
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
+    /// Badge and PIN login, the idle lock (`tui::login`).
+    pub login: crate::tui::login::LoginState,
     scan: ScanDetector,
 }
 
@@ -259,6 +267,7 @@ impl App {
             verb: None,
             dirty: true,
             quit: false,
+            login: Default::default(),
             scan,
             session,
         }
@@ -413,6 +422,10 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             reply_update(app, *reply)
         }
         Event::Device(ev) => device_update(app, ev),
+        Event::Idle => {
+            crate::tui::login::lock(app);
+            Vec::new()
+        }
     }
 }
 
@@ -539,6 +552,7 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let Some(Modal::Input(input)) = &mut app.modal else {
         return Vec::new();
     };
+    let purpose = input.purpose;
     // F-keys still switch screens: a field never traps the operator.
     let global_f = match key.code {
         KeyCode::F(_) => keys::lookup(&[keys::GLOBAL], &key),
@@ -552,11 +566,16 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         Some(Action::Cancel) => {
             app.modal = None;
+            if crate::tui::login::is_login(purpose) {
+                crate::tui::login::cancelled(app, purpose);
+            }
             if app.verb.take().is_some() {
                 app.say(Level::Info, "cancelled; nothing was changed");
             }
             Vec::new()
         }
+        // A locked console: nothing but its PIN field.
+        Some(_) if purpose == InputPurpose::Unlock => Vec::new(),
         Some(other) => {
             app.modal = None;
             app.verb = None;
@@ -602,6 +621,7 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Filter => inventory::set_filter(app, text),
         // The reading as typed: the runner parses it.
         InputPurpose::Measurement => test::answer(app, input.text),
+        InputPurpose::Pin | InputPurpose::Unlock => crate::tui::login::submit(app, input.text),
         InputPurpose::Verb => verbs::answer(app, input.text),
         // As the scanner sent it: the scan-back takes an AIM prefix and GS1 separators off.
         InputPurpose::LabelScan => assemble::verify_label(app, input.text),
@@ -614,6 +634,11 @@ fn scanned(app: &mut App, code: String) -> Vec<Effect> {
     if let Some(name) = code.strip_prefix("OP:").map(str::trim) {
         if name.is_empty() {
             app.say(Level::Problem, "operator badge without a name: OP:<name>");
+            return Vec::new();
+        }
+        // Where operators are registered a badge logs in with its PIN.
+        if app.login.enforced {
+            crate::tui::login::start(app, name);
             return Vec::new();
         }
         app.session.operator = name.to_string();
@@ -705,6 +730,8 @@ fn reply_update(app: &mut App, reply: Reply) -> Vec<Effect> {
             Vec::new()
         }
         Reply::Saved => Vec::new(),
+        Reply::LoggedIn { operator } => crate::tui::login::logged_in(app, operator),
+        Reply::LoginRefused(why) => crate::tui::login::refused(app, why),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`verbs`]: the state verbs (reject, un-reject, source, release, scrap, rework) as fields
 //!   and a confirmation, handed to the store thread, which calls `services`;
 //! - [`scan`]: telling a barcode scan (fast keys ending in Enter) from typing;
+//! - [`login`]: badge + PIN login and the idle lock, where operators are registered;
 //! - [`services`]: the store thread, so SQLite never blocks the loop;
 //! - [`devices`]: the bench side (BMS links, configuration writes, the EOL test), all through
 //!   channels to device tasks;
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod bench;
 pub mod keys;
+pub mod login;
 pub mod msg;
 pub mod records;
 pub mod runtime;

@@ -55,6 +55,11 @@ pub enum Request {
         value: String,
     },
     SetOperator(String),
+    /// Check a badge's PIN (`services::authority`) and make it this console's operator.
+    Login {
+        badge: String,
+        pin: crate::tui::login::Pin,
+    },
     /// A state verb the operator confirmed (reject, rework, ...), for `services`.
     State(StateVerb),
 }
@@ -99,6 +104,12 @@ pub enum StateVerb {
 /// The store thread's answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
+    /// The PIN was right: the console is this operator's now.
+    LoggedIn {
+        operator: String,
+    },
+    /// Wrong PIN, unknown or blocked badge: why.
+    LoginRefused(String),
     Line(LineData),
     Cells(Vec<Cell>),
     Imported {

@@ -114,6 +114,7 @@ impl Services {
                 Ok(()) => Reply::Saved,
                 Err(e) => failed("saving where the console is", e),
             },
+            Request::Login { badge, pin } => self.login(badge, pin),
             Request::State(verb) => self.state(verb),
             Request::SetOperator(name) => {
                 let old = std::mem::replace(&mut self.actor.operator, name.clone());
@@ -126,6 +127,40 @@ impl Services {
                     Err(e) => failed("recording the operator", e),
                 }
             }
+        }
+    }
+
+    /// A badge and its PIN, checked by the line services; on success this console's records
+    /// are that operator's.
+    fn login(&mut self, badge: String, pin: crate::tui::login::Pin) -> Reply {
+        use crate::services::authority::{authorize, Action, Credential, Granted};
+        let who = crate::store::Actor {
+            station: self.actor.station.clone(),
+            operator: badge,
+        };
+        match authorize(
+            &mut *self.store,
+            &who,
+            Action::Assemble,
+            &Credential::Pin(pin.0),
+        ) {
+            Ok(Granted::Operator { actor, .. }) => {
+                let old = std::mem::replace(&mut self.actor.operator, actor.operator.clone());
+                let said = format!(
+                    "operator logged in at the console: {old} -> {}",
+                    actor.operator
+                );
+                if let Err(e) = self.store.log_event(&self.actor, "info", &said) {
+                    tracing::warn!("cannot record the login: {e}");
+                }
+                Reply::LoggedIn {
+                    operator: actor.operator,
+                }
+            }
+            Ok(Granted::Open) => Reply::LoginRefused(
+                "this database has no registered operators: scan OP:<name> to switch".into(),
+            ),
+            Err(e) => Reply::LoginRefused(e.to_string()),
         }
     }
 
@@ -457,6 +492,7 @@ impl Services {
         crate::services::Station {
             db: self.db.clone(),
             actor: self.actor.clone(),
+            signature: None,
         }
     }
 

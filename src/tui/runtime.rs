@@ -189,7 +189,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         crate::profile::Profile::load(&profile)?;
     }
     let mut actor = opts.actor.clone();
-    if let Some(op) = &resume.operator {
+    // On a database with registered operators the operator is the one who logged in (the
+    // CLI's gate), never the name the console saved last time.
+    let enforced = crate::services::authority::enforced(&*store)?;
+    if let Some(op) = resume.operator.as_ref().filter(|_| !enforced) {
         actor.operator = op.clone();
     }
     let session = Session {
@@ -211,7 +214,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         actor,
         printer: opts.printer.clone(),
     };
-    runtime.block_on(event_loop(opts, session, resume, services))
+    runtime.block_on(event_loop(opts, session, resume, services, enforced))
 }
 
 async fn event_loop(
@@ -219,7 +222,9 @@ async fn event_loop(
     session: Session,
     resume: Resume,
     services: Services,
+    enforced: bool,
 ) -> anyhow::Result<()> {
+    let idle_after = idle_lock_after();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (req_tx, req_rx) = std::sync::mpsc::channel();
     let reply_tx = tx.clone();
@@ -233,6 +238,7 @@ async fn event_loop(
                 station: session.station.clone(),
                 operator: session.operator.clone(),
             },
+            signature: None,
         },
         inverter_can: opts.inverter_can.clone(),
     };
@@ -264,6 +270,8 @@ async fn event_loop(
         ..resume.clone()
     };
     let mut app = App::new(session, start, (size.width, size.height));
+    app.login.enforced = enforced;
+    let mut last_key = Instant::now();
     let mut pending = app.start(resume.pack);
     let mut events = EventStream::new();
     let started = Instant::now();
@@ -299,6 +307,8 @@ async fn event_loop(
             crossterm::execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
         }
         let deadline = app.scan_deadline();
+        // Only a database with operators locks an idle console.
+        let idle_at = (enforced && !app.login.locked).then(|| last_key + idle_after);
         let ev = tokio::select! {
             biased;
             _ = hup.recv() => Event::Hangup("SIGHUP"),
@@ -313,7 +323,11 @@ async fn event_loop(
             },
             Some(ev) = rx.recv() => ev,
             _ = sleep_until(deadline), if deadline.is_some() => Event::ScanTimeout(Instant::now()),
+            _ = sleep_until(idle_at), if idle_at.is_some() => Event::Idle,
         };
+        if let Event::Key(..) = &ev {
+            last_key = Instant::now();
+        }
         pending.extend(step(&mut app, &mut devices, ev));
         // Drain whatever else is queued before drawing once.
         while let Ok(ev) = rx.try_recv() {
@@ -348,7 +362,23 @@ async fn event_loop(
 }
 
 /// One event through `update`; a finished test also closes its channels on the device side.
+/// How long a console on a database with operators may sit untouched before it locks:
+/// `PACKWRIGHT_IDLE_LOCK_SECS` (the site's setting), else 5 minutes.
+fn idle_lock_after() -> Duration {
+    std::env::var("PACKWRIGHT_IDLE_LOCK_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(300))
+}
+
 fn step(app: &mut App, devices: &mut Devices, ev: Event) -> Vec<Effect> {
+    if let Event::Reply(r) = &ev {
+        if let super::msg::Reply::LoggedIn { operator } = r.as_ref() {
+            devices.set_operator(operator);
+        }
+    }
     if let Event::Device(DeviceEvent::Test(TestEvent::Finished { .. })) = &ev {
         devices.test_finished();
     }

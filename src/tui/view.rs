@@ -125,10 +125,16 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             InputPurpose::Measurement => "answer",
             _ => input.prompt.as_str(),
         };
+        // A PIN is never shown.
+        let text = if crate::tui::login::is_login(input.purpose) {
+            "*".repeat(input.text.chars().count())
+        } else {
+            input.text.clone()
+        };
         let line = Line::from(vec![
             Span::styled(format!("{label}: "), theme.key()),
             // A scanner's GS (FNC1) or other control character is shown escaped.
-            Span::raw(crate::text::printable(&input.text).to_string()),
+            Span::raw(crate::text::printable(&text).to_string()),
             Span::styled("_", theme.selected()),
         ]);
         frame.render_widget(Paragraph::new(line), area);

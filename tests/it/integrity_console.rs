@@ -51,7 +51,7 @@ fn two_packs_one_built(h: &mut Harness) -> (Pack, Pack) {
     }
     h.services
         .store
-        .complete_assembly(built.id, "PWT0000042")
+        .complete_assembly(&crate::support::tui::actor(), built.id, "PWT0000042")
         .unwrap();
     (
         h.services.store.get_pack(built.id).unwrap().unwrap(),

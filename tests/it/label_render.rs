@@ -89,7 +89,11 @@ fn round_trip(name: &str, t: &LabelTemplate, f: &LabelFields) -> image::GrayImag
 
 #[test]
 fn every_shipped_profiles_label_decodes_back_to_its_pack_code() {
-    assert_eq!(BUILTIN.len(), 6);
+    assert_eq!(
+        BUILTIN.len(),
+        6,
+        "a new shipped profile: its label is checked below"
+    );
     for (name, _) in BUILTIN {
         let p = Profile::load(name).unwrap();
         let img = round_trip(name, &template(&p), &fields(&p));

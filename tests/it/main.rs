@@ -8,6 +8,8 @@
 mod support;
 
 mod assemble_cli;
+mod audit_cli;
+mod audit_console;
 mod cli_foundation;
 mod cli_match;
 mod cli_store_errors;
@@ -22,6 +24,8 @@ mod integrity_states;
 mod label;
 mod label_render;
 mod line_db;
+mod operators_cli;
+mod operators_console;
 mod passport;
 mod serial_daly;
 mod serial_detect;

@@ -345,7 +345,7 @@ fn a_pack_put_on_hold_reads_so_in_history_with_its_reason() {
     }
     h.services
         .store
-        .complete_assembly(pack.id, "PWT0000042")
+        .complete_assembly(&crate::support::tui::actor(), pack.id, "PWT0000042")
         .unwrap();
     packwright::services::cells::reject(
         &mut *h.services.store,

@@ -173,6 +173,7 @@ fn pack_lineage(
     lines.extend(record_lines(l, width, theme));
     lines.extend(change_lines(l, width, theme));
     lines.extend(cell_lines(l, width, theme));
+    lines.extend(audit_lines(l, width, theme));
     (format!("Pack {label}"), lines)
 }
 
@@ -241,6 +242,46 @@ fn record_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> V
             Span::styled(fit(&outcome, 9), style),
             Span::raw(fit(&detail, width.saturating_sub(43))),
         ]));
+    }
+    lines
+}
+
+/// The pack's audit entries, oldest first: when, who, what, the change and why.
+fn audit_lines(l: &crate::trace::PackLineage, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled("Audit trail", theme.heading())];
+    if l.audit.is_empty() {
+        lines.push(Line::styled("no audit entries", theme.dim()));
+    }
+    for e in &l.audit {
+        let change = match (&e.old_value, &e.new_value) {
+            (Some(o), Some(n)) => format!("{o} -> {n}"),
+            (None, Some(n)) => n.clone(),
+            (Some(o), None) => format!("was {o}"),
+            (None, None) => String::new(),
+        };
+        let why = e
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let signed = if e.signature.is_some() {
+            " [signed]"
+        } else {
+            ""
+        };
+        let subject = if e.subject_kind == "cell" {
+            format!(" {}", e.subject)
+        } else {
+            String::new()
+        };
+        // Reasons and names are typed text: escaped before they reach the terminal.
+        let text = format!(
+            "{} {} {}{subject}: {change}{why}{signed}",
+            e.at.get(..19).unwrap_or(&e.at),
+            e.operator,
+            e.action
+        );
+        lines.push(Line::raw(fit(&crate::text::printable(&text), width)));
     }
     lines
 }

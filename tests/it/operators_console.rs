@@ -1,0 +1,233 @@
+//! The console on a database with registered operators, through the real binary in a
+//! pseudo-terminal: the PIN is asked on the terminal before the console starts, the header
+//! shows who logged in, records are that operator's, a wrong PIN keeps the console closed; a
+//! badge scan switches operator once its PIN is given (never without it); an idle console
+//! locks, keeping its screen, until a PIN opens it.
+
+use crate::support::eol::pw;
+use crate::support::pty::Pty;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_secs(15);
+
+/// A demo inventory, then the first admin `root` (PIN 1111) and operator `op` (badge B-OP,
+/// PIN 2222).
+fn enforced_demo_db(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("line.db");
+    packwright::demo::fill(&db, &crate::support::tui::actor(), 96, 7).unwrap();
+    pw(&db)
+        .env("PACKWRIGHT_PIN", "1111")
+        .args([
+            "operators",
+            "setup",
+            "--id",
+            "root",
+            "--name",
+            "Root",
+            "--badge",
+            "B-ROOT",
+        ])
+        .assert()
+        .success();
+    pw(&db)
+        .env("PACKWRIGHT_OPERATOR", "root")
+        .env("PACKWRIGHT_PIN", "1111")
+        .env("PACKWRIGHT_NEW_PIN", "2222")
+        .args([
+            "operators",
+            "add",
+            "--id",
+            "op",
+            "--name",
+            "Olga P",
+            "--role",
+            "operator",
+        ])
+        .args(["--badge", "B-OP"])
+        .assert()
+        .success();
+    db
+}
+
+/// Wait until `n` failed logins are recorded.
+fn wait_for_failures(db: &Path, n: usize) {
+    let until = std::time::Instant::now() + SHORT;
+    loop {
+        let out = pw(db)
+            .args(["operators", "failures", "--json"])
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = doc["items"].as_array().map_or(0, Vec::len);
+        if got >= n {
+            assert_eq!(got, n, "{doc}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{n} failed logins: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn console(db: &Path, log: &Path, who: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_STATION", "bench-1")
+        .env("PACKWRIGHT_OPERATOR", who)
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env_remove("PACKWRIGHT_PIN")
+        .env_remove("PACKWRIGHT_TOKEN")
+        .env_remove("PACKWRIGHT_PROFILES")
+        .env_remove("PACKWRIGHT_LOG")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["console", "--log"]).arg(log);
+    cmd
+}
+
+#[test]
+fn the_console_logs_in_by_badge_and_pin_and_a_scan_does_not_switch_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = enforced_demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(console(&db, &log, "B-OP"), 80, 24);
+    pty.wait_text("PIN for B-OP:", SHORT);
+    pty.send(b"2222\r");
+    let screen = pty.wait_text("Cells   available 93", SHORT);
+    assert!(screen.contains("operator op"), "{screen}");
+    assert!(!screen.contains("2222"), "the PIN is not echoed: {screen}");
+
+    // Work is recorded as op.
+    pty.key(b"3");
+    pty.key(b"r");
+    pty.wait_text("pack(s) proposed", LONG);
+    pty.key(b" ");
+    pty.key(b"c");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    pty.wait_text("committed", SHORT);
+
+    // The admin's badge scanned: the PIN is asked, and nobody switches without it.
+    pty.send(b"OP:B-ROOT\r");
+    let screen = pty.wait_text("PIN for B-ROOT", SHORT);
+    assert!(screen.contains("operator op"), "{screen}");
+    pty.send(b"1111");
+    let screen = pty.wait_text("****", SHORT);
+    assert!(!screen.contains("1111"), "the PIN is not shown: {screen}");
+    pty.send(b"\r");
+    let screen = pty.wait_text("operator is now root", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
+    // A wrong PIN for another badge: refused, recorded, the console stays root's.
+    pty.send(b"OP:B-OP\r");
+    pty.wait_text("PIN for B-OP", SHORT);
+    pty.send(b"0000\r");
+    let screen = pty.wait_text("wrong PIN for operator 'op'", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
+    // Repeated failures block the badge, the right PIN included. Each attempt waits for the
+    // failure to be recorded, so no keys of the next one reach a closing field.
+    for n in 2..=5 {
+        pty.send(b"OP:B-OP\r");
+        pty.wait_text("PIN for B-OP (Esc", SHORT);
+        pty.send(b"0000\r");
+        wait_for_failures(&db, n);
+        pty.wait_for("the PIN field to close", SHORT, |s| {
+            !s.contains("PIN for B-OP (Esc")
+        });
+    }
+    pty.wait_text("too many failed logins", SHORT);
+    pty.send(b"OP:B-OP\r");
+    pty.wait_text("PIN for B-OP", SHORT);
+    pty.send(b"2222\r");
+    let screen = pty.wait_text("blocked after repeated failed logins", SHORT);
+    assert!(screen.contains("operator root"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+
+    let out = pw(&db)
+        .args(["audit", "export", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let matched: Vec<&serde_json::Value> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "pack match")
+        .collect();
+    assert!(!matched.is_empty(), "{doc}");
+    assert!(matched.iter().all(|e| e["operator"] == "op"), "{doc}");
+    pw(&db).args(["audit", "verify"]).assert().success();
+}
+
+#[test]
+fn a_wrong_pin_keeps_the_console_closed_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = enforced_demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(console(&db, &log, "B-OP"), 80, 24);
+    pty.wait_text("PIN for B-OP:", SHORT);
+    pty.send(b"9999\r");
+    pty.wait_text("wrong PIN for operator 'op'", SHORT);
+    assert_eq!(pty.wait_exit(SHORT).code(), Some(2));
+
+    // The Unix login name does not open it either.
+    let mut pty = Pty::spawn(console(&db, &log, "ann"), 80, 24);
+    pty.wait_text("PIN for ann:", SHORT);
+    pty.send(b"2222\r");
+    pty.wait_text("'ann' is not a registered operator", SHORT);
+    assert_eq!(pty.wait_exit(SHORT).code(), Some(2));
+
+    let out = pw(&db)
+        .args(["operators", "failures", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why: Vec<&str> = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["why"].as_str().unwrap())
+        .collect();
+    assert_eq!(why, ["unknown operator or badge", "wrong PIN"]);
+}
+
+#[test]
+fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = enforced_demo_db(dir.path());
+    let log = dir.path().join("console.log");
+    let mut cmd = console(&db, &log, "op");
+    cmd.env("PACKWRIGHT_IDLE_LOCK_SECS", "3");
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    pty.wait_text("PIN for op:", SHORT);
+    pty.send(b"2222\r");
+    pty.wait_text("Cells   available 93", SHORT);
+    pty.key(b"2");
+    pty.wait_text("[2 Inventory]", SHORT);
+    let screen = pty.wait_text("LOCKED - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // Keys go to the PIN field: no screen switch, Esc does not open it.
+    pty.key(b"3");
+    pty.key(b"\x1b");
+    let screen = pty.wait_text("LOCKED - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // A wrong PIN keeps it locked.
+    pty.send(b"9999\r");
+    let screen = pty.wait_text("LOCKED (wrong PIN for operator 'op') - PIN for op", SHORT);
+    assert!(screen.contains("[2 Inventory]"), "{screen}");
+    // Another operator's badge and PIN open it as them, on the same screen.
+    pty.send(b"OP:B-ROOT\r");
+    pty.wait_text("LOCKED - PIN for B-ROOT", SHORT);
+    pty.send(b"1111\r");
+    let screen = pty.wait_text("operator is now root", SHORT);
+    assert!(
+        screen.contains("operator root") && screen.contains("[2 Inventory]"),
+        "{screen}"
+    );
+    // It locks again when idle; dropping the pty ends it.
+}
