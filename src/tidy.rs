@@ -127,6 +127,7 @@ const RULES: &[Rule] = &[
         except: &[
             "src/store/audit.rs",
             "src/store/pg_audit.rs",
+            "src/store/copy.rs",
             "src/store/migrations.rs",
             "src/tidy.rs",
         ],

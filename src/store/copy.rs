@@ -6,7 +6,9 @@
 //! both sides and compared by row count and a SHA-256 over its rows in key order; any
 //! difference (the line database held other records under the same ids, say) rolls the whole
 //! copy back and names the table. The file's own status history is copied as it is (the
-//! store writes that history, no trigger).
+//! store writes that history, no trigger). The audit trail is copied entry for entry, hash
+//! chain included, so `audit verify` on the line database checks the station's history too; a
+//! line database whose trail already holds other entries refuses the copy (the numbers clash).
 
 use super::pg::PgStore;
 use super::{Result, Store, StoreError};
@@ -34,6 +36,12 @@ const TABLES: &[(&str, &str, bool)] = &[
     ("pack_status_history", "id", false),
     ("label_prints", "id", false),
     ("label_scans", "id", false),
+    ("operators", "id", false),
+    ("station_tokens", "token_hash", false),
+    ("login_failures", "id", false),
+    // The station's chain as it is, entry for entry: on a line database whose trail already
+    // holds other entries under the same numbers the copy is refused (one chain per database).
+    ("audit_log", "seq", false),
 ];
 
 /// One value, the same whichever database it came from.
@@ -250,8 +258,9 @@ impl PgStore {
                         params.iter().map(|p| p.as_ref()).collect();
                     inserted += tx.execute(&insert, &refs)?;
                 }
-                // Numbered tables continue after the copied ids (a cell's id is its own).
-                if *key == "id" && *table != "cells" {
+                // Numbered tables continue after the copied ids (a cell's and an operator's
+                // id is its own).
+                if *key == "id" && !matches!(*table, "cells" | "operators") {
                     tx.execute(
                         &format!(
                             "SELECT setval(pg_get_serial_sequence('{table}', 'id'),

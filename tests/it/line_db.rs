@@ -301,6 +301,8 @@ fn a_station_file_is_copied_into_the_line_database_once_verified_and_traced_the_
     assert_eq!(rows("pack_cells"), 15);
     assert!(rows("eol_measurements") > 10, "{tables:?}");
     assert!(rows("bms_write_fields") > 10, "{tables:?}");
+    // The station's audit trail, entry for entry: import, match, assembly, write, test.
+    assert!(rows("audit_log") >= 5, "{tables:?}");
     for t in tables {
         assert_eq!(t["rows"], t["inserted"], "{t}");
     }
@@ -324,6 +326,15 @@ fn a_station_file_is_copied_into_the_line_database_once_verified_and_traced_the_
     for t in again["items"].as_array().unwrap() {
         assert_eq!(t["inserted"], 0, "{t}");
     }
+    // The copied chain and the line's own entry after it verify as one.
+    let verified = pw(&line).args(["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 
     // Another station's file under the same ids: refused, nothing of it kept.
     let other_dir = tempfile::tempdir().unwrap();
