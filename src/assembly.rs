@@ -9,7 +9,7 @@ use crate::domain::{Pack, PackStatus};
 use crate::pack_code::{self, CodeError};
 use crate::profile::Profile;
 use crate::store::prelude::*;
-use crate::store::{Actor, Store, StoreError};
+use crate::store::{Actor, StoreError};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -106,7 +106,7 @@ pub struct Progress {
     pub next: Option<Slot>,
 }
 
-pub fn progress(store: &Store, pack: &Pack) -> Result<Progress, StoreError> {
+pub fn progress(store: &dyn LineStore, pack: &Pack) -> Result<Progress, StoreError> {
     let placed: HashSet<String> = store.placed_cells(pack.id)?.into_iter().collect();
     let total = slots(pack).count();
     Ok(Progress {
@@ -130,7 +130,7 @@ fn must_be_assembling(pack: &Pack) -> Result<(), AssemblyError> {
 /// Check a scanned cell against the next slot; place it when it is the right one. A refusal is
 /// logged as a warning event (who scanned what, where) before it is returned.
 pub fn scan(
-    store: &Store,
+    store: &dyn LineStore,
     actor: &Actor,
     pack: &Pack,
     scanned: &str,
@@ -180,7 +180,7 @@ pub fn scan(
 
 /// Why `scanned` may not go in the `expected` slot (`None` when no slot is open).
 fn refusal_for(
-    store: &Store,
+    store: &dyn LineStore,
     pack: &Pack,
     scanned: &str,
     expected: Option<&Slot>,
@@ -230,7 +230,7 @@ fn refusal_for(
 /// Finish assembly: every cell placed, the pack gets `label` (a pre-printed code, validated
 /// against the profile's scheme) or the next code of the scheme for `date`. Returns the code.
 pub fn complete(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     pack: &Pack,
     profile: &Profile,
@@ -290,6 +290,7 @@ mod tests {
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
     use crate::store::NewPack;
+    use crate::store::Store;
 
     fn actor() -> Actor {
         Actor {

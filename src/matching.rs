@@ -5,7 +5,7 @@
 use crate::domain::Cell;
 use crate::profile::{Profile, ProfileSource};
 use crate::store::prelude::*;
-use crate::store::{Actor, NewPack, Store, StoreError};
+use crate::store::{Actor, NewPack, StoreError};
 use packwright_matching::MatchSpec;
 pub use packwright_matching::{CellInput, MatchError, MatchOutcome, MatchedPack};
 
@@ -73,7 +73,7 @@ pub fn propose_inputs(profile: &Profile, inputs: &[CellInput]) -> Result<MatchOu
 /// profile text (`source`) with each.
 /// Returns the new pack ids, in the order given.
 pub fn commit(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     profile: &Profile,
     source: Option<&ProfileSource>,
@@ -85,7 +85,7 @@ pub fn commit(
 /// [`commit`], calling `progress` with the number of packs committed so far (the commit goes
 /// in chunks, see `PackRecords::commit_packs`).
 pub fn commit_with_progress(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     profile: &Profile,
     source: Option<&ProfileSource>,

@@ -8,9 +8,7 @@ use crate::eol::record::RunHeader;
 use crate::eol::RunOutcome;
 use crate::profile::Profile;
 use crate::store::prelude::*;
-use crate::store::{
-    BmsWriteRecord, CellLink, PackRecord, SourceCell, StateChange, Store, StoreError,
-};
+use crate::store::{BmsWriteRecord, CellLink, PackRecord, SourceCell, StateChange, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -264,7 +262,7 @@ pub fn pack_health_of(
 /// The numeric measurements of an end-of-line run, by name (the last one of a name wins), for
 /// the passport (`pack_mass_kg`, `state_of_charge_pct`, …).
 pub fn run_numbers(
-    store: &Store,
+    store: &dyn LineStore,
     run_id: i64,
 ) -> Result<std::collections::BTreeMap<String, f64>, StoreError> {
     Ok(store
@@ -279,7 +277,10 @@ fn position(link: &CellLink) -> String {
 }
 
 /// The full lineage of one pack.
-pub fn pack_lineage(store: &Store, pack_id: i64) -> Result<Option<PackLineage>, StoreError> {
+pub fn pack_lineage(
+    store: &dyn LineStore,
+    pack_id: i64,
+) -> Result<Option<PackLineage>, StoreError> {
     let Some(pack) = store.pack_record(pack_id)? else {
         return Ok(None);
     };
@@ -325,7 +326,7 @@ pub fn pack_lineage(store: &Store, pack_id: i64) -> Result<Option<PackLineage>, 
 
 /// The packs a source module/pack fed, and its cells in none.
 pub fn source_lineage(
-    store: &Store,
+    store: &dyn LineStore,
     source_code: &str,
 ) -> Result<Option<SourceLineage>, StoreError> {
     let cells = store.cells_from_source(source_code)?;
@@ -366,7 +367,7 @@ pub fn source_lineage(
 
 /// Lineage of whatever `key` names: a pack (code, `#id` or number), else a source code, else a
 /// cell id.
-pub fn lineage(store: &Store, key: &str) -> Result<Option<Lineage>, StoreError> {
+pub fn lineage(store: &dyn LineStore, key: &str) -> Result<Option<Lineage>, StoreError> {
     let key = key.trim();
     if let Some(pack) = store.find_pack(key)? {
         return Ok(pack_lineage(store, pack.id)?.map(|l| Lineage::Pack(Box::new(l))));

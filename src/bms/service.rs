@@ -7,17 +7,16 @@
 //! was waiting for its configuration) `configured`, in the same transaction. A refusal is an
 //! attempt too: recorded, and nothing is sent.
 
-use crate::store::prelude::*;
 use packwright_protocol::ProtocolKind;
 
 use super::config::{self, ConfigPlan, SessionOptions, WriteReport};
 use super::BmsHandle;
-use crate::store::{self, Actor, Store, WriteAttempt, WriteOutcome};
+use crate::store::{self, Actor, WriteAttempt, WriteOutcome};
 
 /// Where writes are logged: a connection to the line's database, who is working, and the
 /// pack the board belongs to.
 pub struct WriteLog {
-    pub store: Store,
+    pub store: store::DynStore,
     pub actor: Actor,
     /// The pack code linking the logged writes to a pack (the barcode written to the board).
     pub pack_code: Option<String>,
@@ -139,6 +138,7 @@ mod tests {
     use crate::domain::PackStatus;
     use crate::profile::Profile;
     use crate::store::testing::{actor, assemble, store_with_pack};
+    use crate::store::Store;
     use std::collections::HashMap;
 
     /// A JBD-like EEPROM behind a handle: writes are staged in factory mode and kept by an
@@ -221,7 +221,7 @@ mod tests {
         let profile = Profile::load("lfp-16s1p-280ah").unwrap();
         let plan = ConfigPlan::from_profile(&profile, Some("PW1")).unwrap();
         let log = WriteLog {
-            store,
+            store: Box::new(store),
             actor: actor(),
             pack_code: Some("PW1".into()),
         };
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn a_refusal_is_logged_with_why_and_nothing_else() {
         let mut log = WriteLog {
-            store: Store::in_memory().unwrap(),
+            store: Box::new(Store::in_memory().unwrap()),
             actor: Actor {
                 station: "bench-2".into(),
                 operator: "ana".into(),

@@ -53,8 +53,8 @@ fn slot_text(s: &Slot) -> String {
 
 pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_store()?;
-    let pack = super::packs::find(&store, &args.pack)?;
-    let profile = super::packs::profile_of(&store, &pack)?;
+    let pack = super::packs::find(&*store, &args.pack)?;
+    let profile = super::packs::profile_of(&*store, &pack)?;
     // A wrong label is caught before any cell is placed.
     if let Some(code) = &args.code {
         pack_code::validate(&profile.pack_code, profile.chemistry, code.trim())
@@ -64,7 +64,7 @@ pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut placed = Vec::new();
     let mut refused = None;
     for cell in &args.scan {
-        match assembly::scan(&store, &ctx.actor, &pack, cell) {
+        match assembly::scan(&*store, &ctx.actor, &pack, cell) {
             Ok((slot, progress)) => {
                 if !args.json {
                     println!(
@@ -89,12 +89,12 @@ pub fn run(args: AssembleArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
     }
 
-    let progress = assembly::progress(&store, &pack)?;
+    let progress = assembly::progress(&*store, &pack)?;
     let code = if refused.is_none() && progress.next.is_none() && pack.status == PackStatus::Matched
     {
         let today = store.clock().today();
         match assembly::complete(
-            &mut store,
+            &mut *store,
             &ctx.actor,
             &pack,
             &profile,

@@ -5,7 +5,6 @@
 use super::{input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::audit::Entry;
 use crate::services::PackKey;
-use crate::store::prelude::*;
 use crate::text::printable;
 use clap::Subcommand;
 

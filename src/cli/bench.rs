@@ -39,6 +39,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Stations on one database: each commits a measurement a second while 10,000 cells are
+    /// committed into packs; commit latency p50/p99. SQLite (a fresh temporary file) unless
+    /// --url names a scratch line database
+    Line {
+        /// A scratch PostgreSQL database to measure (its records stay there)
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        stations: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 10_000)]
+        cells: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Intake, matching and commit at scale: import N cells, match them from the file to JSON,
     /// commit every pack (62,500 for a million), each in a child process: wall time, peak
     /// memory, and the longest wait of another writer meanwhile
@@ -62,6 +78,53 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand, _ctx: &Context) -> anyhow::Result<u8> {
     match cmd {
+        BenchCommand::Line {
+            url,
+            stations,
+            seconds,
+            cells,
+            json,
+        } => {
+            let duration = std::time::Duration::from_secs(seconds);
+            let report = match url {
+                Some(url) => {
+                    if !crate::store::is_url(std::path::Path::new(&url)) {
+                        return Err(input_error(anyhow::anyhow!(
+                            "--url must be a postgres:// URL of a scratch database"
+                        )));
+                    }
+                    crate::benchmarks::line::run_line(
+                        std::path::Path::new(&url),
+                        stations,
+                        duration,
+                        cells,
+                    )?
+                }
+                None => {
+                    let dir = std::env::temp_dir()
+                        .join(format!("packwright-bench-line-{}", std::process::id()));
+                    std::fs::create_dir_all(&dir)?;
+                    let report = crate::benchmarks::line::run_line(
+                        &dir.join("line.db"),
+                        stations,
+                        duration,
+                        cells,
+                    );
+                    let _ = std::fs::remove_dir_all(&dir);
+                    report?
+                }
+            };
+            if json {
+                print_json("bench.line", &report)?;
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.failed == 0 {
+                EXIT_OK
+            } else {
+                EXIT_VERIFY_FAILED
+            })
+        }
         BenchCommand::Scale { cells, json } => {
             let report = crate::benchmarks::scale::run_scale(cells)?;
             if json {

@@ -5,7 +5,6 @@
 //! Exit codes: 0 done, 1 verification failed (read-back or persistence mismatch, a switch
 //! that did not take), 2 bad input, 3 device or communication error.
 
-use crate::store::prelude::*;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -585,12 +584,12 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
         Some(key) => {
             let store = ctx.open_store()?;
             let (pack, profile) = crate::services::pack_and_profile(
-                &store,
+                &*store,
                 &crate::services::PackKey::Text(key.clone()),
             )
             .map_err(service_error)?;
             if let Some(drift) =
-                crate::services::packs::profile_drift(&store, &pack).map_err(service_error)?
+                crate::services::packs::profile_drift(&*store, &pack).map_err(service_error)?
             {
                 eprintln!("note: {drift}");
             }
@@ -949,7 +948,7 @@ async fn set_and_verify(
 fn writes(args: WritesArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_existing_store()?;
     // A write whose process was killed reads as aborted, not `started` for ever.
-    store.abort_orphaned_bms_writes(&ctx.actor.station, crate::eol::process_alive)?;
+    store.abort_orphaned_bms_writes(&ctx.actor.station, &crate::eol::process_alive)?;
     let rows = store.recent_bms_writes(args.limit)?;
     if args.json {
         let mut out = Vec::new();

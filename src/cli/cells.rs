@@ -7,7 +7,6 @@ use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::services;
 use crate::services::cells::ImportFailure;
-use crate::store::prelude::*;
 use crate::store::CellFilter;
 use crate::text::printable;
 use anyhow::Context as _;
@@ -106,7 +105,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let progress = Progress::bytes("importing", total);
             let imported =
-                services::cells::import_file(&mut store, &ctx.actor, &file, &defaults, &mut |p| {
+                services::cells::import_file(&mut *store, &ctx.actor, &file, &defaults, &mut |p| {
                     progress.set(p.bytes)
                 });
             progress.done();
@@ -185,9 +184,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let store = ctx.open_existing_store()?;
             let cell = store
                 .get_cell(&id)?
-                .with_context(|| {
-                    format!("no cell '{}' in {}", printable(&id), store.path().display())
-                })
+                .with_context(|| format!("no cell '{}' in {}", printable(&id), store.location()))
                 .map_err(input_error)?;
             let pack = store.pack_of_cell(&id)?;
             if json {
@@ -225,7 +222,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         CellsCommand::Reject { id, reason, scrap } => {
             let id = intake::normalise_code(&id, "id").map_err(input_error_msg)?;
             let mut store = ctx.open_store()?;
-            let done = services::cells::reject(&mut store, &ctx.actor, &id, scrap, &reason)
+            let done = services::cells::reject(&mut *store, &ctx.actor, &id, scrap, &reason)
                 .map_err(service_error)?;
             println!(
                 "cell {} {}: {}",
@@ -240,7 +237,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         CellsCommand::Unreject { id, reason } => {
             let mut store = ctx.open_store()?;
-            services::cells::unreject(&mut store, &ctx.actor, &id, &reason)
+            services::cells::unreject(&mut *store, &ctx.actor, &id, &reason)
                 .map_err(service_error)?;
             println!(
                 "cell {} back to available: {}",
@@ -251,7 +248,7 @@ pub fn run(cmd: CellsCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         CellsCommand::Source { ids, module } => {
             let mut store = ctx.open_store()?;
-            services::cells::set_source(&mut store, &ctx.actor, &ids, &module)
+            services::cells::set_source(&mut *store, &ctx.actor, &ids, &module)
                 .map_err(service_error)?;
             println!(
                 "source module {} recorded for {} cells",

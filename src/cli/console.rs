@@ -173,7 +173,9 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
     let files = crate::demo::create(&actor, args.cells, args.seed).map_err(input_error)?;
     let mut demo_ctx = Context {
         db: files.db.clone(),
-        actor,
+        actor: ctx.actor.clone(),
+        role: None,
+        line: None,
         signature: None,
     };
     demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);

@@ -21,8 +21,6 @@ use crate::eol::record::{self, Measurement, RunDocument};
 use crate::eol::runner::{Operator, Reply, RunEvent, Timing};
 use crate::services::bench;
 use crate::services::PackKey;
-use crate::store::prelude::*;
-use crate::store::Store;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use packwright_protocol::ProtocolKind;
@@ -194,10 +192,10 @@ async fn connected(handle: &BmsHandle, within: Duration) -> Result<(), String> {
 }
 
 /// The store, with this station's orphaned runs marked aborted, and the pack named by `key`.
-fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(Store, Pack)> {
+fn open_for_pack(ctx: &Context, key: &str) -> anyhow::Result<(crate::store::DynStore, Pack)> {
     let mut store = ctx.open_existing_store()?;
-    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
-    let pack = packs::find(&store, key)?;
+    store.abort_orphaned_eol_runs(&ctx.actor.station, &process_alive)?;
+    let pack = packs::find(&*store, key)?;
     Ok((store, pack))
 }
 
@@ -207,7 +205,7 @@ fn run_plan(args: RunArgs, ctx: &Context) -> anyhow::Result<u8> {
     let (store, pack) = open_for_pack(ctx, &args.pack)?;
     // A held, released or scrapped pack is refused before any device is opened.
     crate::services::packs::testable(&pack).map_err(input_error)?;
-    let profile = packs::profile_of(&store, &pack)?;
+    let profile = packs::profile_of(&*store, &pack)?;
     drop(store);
     let answers = match &args.answers {
         Some(path) => {

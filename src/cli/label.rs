@@ -5,7 +5,6 @@
 use super::{input_error, print_json, service_error, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::label::PrinterTarget;
 use crate::services::{self, PackKey};
-use crate::store::prelude::*;
 use crate::text::printable;
 use clap::Subcommand;
 use serde::Serialize;
@@ -70,7 +69,7 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
             let key = PackKey::Text(pack);
             if zpl {
                 let store = ctx.open_existing_store()?;
-                let label = services::labels::render(&store, &key, &ctx.actor.station)
+                let label = services::labels::render(&*store, &key, &ctx.actor.station)
                     .map_err(service_error)?;
                 print!("{}", label.zpl);
                 return Ok(EXIT_OK);
@@ -140,7 +139,7 @@ pub fn run(cmd: LabelCommand, ctx: &Context) -> anyhow::Result<u8> {
         }
         LabelCommand::History { pack, json } => {
             let store = ctx.open_existing_store()?;
-            let found = super::packs::find(&store, &pack)?;
+            let found = super::packs::find(&*store, &pack)?;
             let prints = store.label_prints(found.id)?;
             let scans = store.label_scans(found.id)?;
             if json {

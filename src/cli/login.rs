@@ -54,12 +54,12 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
     let Some(action) = action_of(command) else {
         return Ok(());
     };
-    if !ctx.db.exists() {
-        // A database that does not exist yet has no operators.
+    if !crate::store::is_url(&ctx.db) && !ctx.db.exists() {
+        // A station file that does not exist yet has no operators.
         return Ok(());
     }
     let mut store = ctx.open_existing_store()?;
-    if !authority::enforced(&store).map_err(super::service_error)? {
+    if !authority::enforced(&*store).map_err(super::service_error)? {
         return Ok(());
     }
     let credential = credential(explicit.then_some(ctx.actor.operator.as_str()))?;
@@ -75,7 +75,7 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
             )));
         }
     }
-    match authority::authorize(&mut store, &ctx.actor, action, &credential)
+    match authority::authorize(&mut *store, &ctx.actor, action, &credential)
         .map_err(super::service_error)?
     {
         Granted::Open => {}

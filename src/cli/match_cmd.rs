@@ -6,7 +6,6 @@ use crate::domain::CellStatus;
 use crate::intake::{self, IntakeDefaults};
 use crate::matching;
 use crate::profile::Profile;
-use crate::store::prelude::*;
 use crate::store::CellFilter;
 use clap::Args;
 use std::path::PathBuf;
@@ -102,7 +101,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
         let chosen: Vec<&matching::MatchedPack> = outcome.packs.iter().collect();
         let progress = Progress::count("committing", chosen.len() as u64);
         let ids = matching::commit_with_progress(
-            &mut store,
+            &mut *store,
             &ctx.actor,
             &profile,
             Some(&source),

@@ -24,8 +24,10 @@ mod bms;
 pub mod can;
 mod cells;
 mod console;
+mod db;
 mod eol;
 mod label;
+mod line;
 mod login;
 mod match_cmd;
 mod operators;
@@ -134,7 +136,8 @@ pub fn input_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
     after_help = "Exit codes: 0 done, 1 verification failed, 2 bad input or refused by the line's rules, 3 device or communication error, 4 the database or the environment, 5 a configuration write interrupted by a signal."
 )]
 pub struct Cli {
-    /// SQLite database file [default: the user's data folder, packwright/packwright.db]
+    /// SQLite database file, or the line database's postgres:// URL [default: the user's data
+    /// folder, packwright/packwright.db]
     #[arg(
         long,
         global = true,
@@ -142,6 +145,24 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub db: Option<PathBuf>,
+    /// This station's role on the line (intake, matching, assembly, bench, ...), kept in the
+    /// line database's station registry
+    /// (`operators add --role` is an operator's role, not this)
+    #[arg(
+        long = "station-role",
+        global = true,
+        env = "PACKWRIGHT_STATION_ROLE",
+        help_heading = "Global options"
+    )]
+    pub station_role: Option<String>,
+    /// The line this station belongs to, kept in the line database's station registry
+    #[arg(
+        long,
+        global = true,
+        env = "PACKWRIGHT_LINE",
+        help_heading = "Global options"
+    )]
+    pub line: Option<String>,
     /// Station name stamped on every record [default: the host name]
     #[arg(
         long,
@@ -203,6 +224,12 @@ pub enum Command {
     /// Pack labels (ZPL II): print to a network printer, a file or a spool command; their log
     #[command(subcommand)]
     Label(label::LabelCommand),
+    /// The line database: its stations, their last contact, and packs by stage
+    #[command(subcommand)]
+    Line(line::LineCommand),
+    /// Move records between databases: a station's SQLite file into the line database
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Operators and roles: first-run setup, add, list, block, unblock, set-role, tokens
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
@@ -215,6 +242,9 @@ pub enum Command {
 pub struct Context {
     pub db: PathBuf,
     pub actor: Actor,
+    /// This station's role and line, for the line database's station registry.
+    pub role: Option<String>,
+    pub line: Option<String>,
     /// The signature meaning of a signed decision, once [`login::gate`] has had the PIN given
     /// again: carried by every connection the command opens.
     pub signature: Option<String>,
@@ -231,13 +261,20 @@ impl Context {
         Context {
             db: cli.db.clone().unwrap_or_else(crate::store::default_path),
             actor: Actor { station, operator },
+            role: cli.station_role.clone(),
+            line: cli.line.clone(),
             signature: None,
         }
     }
 
-    /// Open the database for a command that writes: created if it does not exist (said once
-    /// on stderr).
-    pub fn open_store(&self) -> anyhow::Result<Store> {
+    /// Open the database for a command that writes: a line database (`postgres://…`), or a
+    /// SQLite file created if it does not exist (said once on stderr).
+    pub fn open_store(&self) -> anyhow::Result<crate::store::DynStore> {
+        if crate::store::is_url(&self.db) {
+            let store = crate::store::open_station(&self.db, &self.station_info())?;
+            self.sign(&*store)?;
+            return Ok(store);
+        }
         let new = !self.db.exists();
         let store = Store::open(&self.db)?;
         self.sign(&store)?;
@@ -247,30 +284,46 @@ impl Context {
                 eprintln!("packwright: created a new database {}", self.db.display())
             });
         }
-        Ok(store)
+        Ok(Box::new(store))
     }
 
-    /// Open the database for a command that only reads: one that does not exist is an error
-    /// (exit 4), never created.
-    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
-        let store = Store::open_existing(&self.db)?;
-        self.sign(&store)?;
+    /// Open the database for a command that only reads: a SQLite file that does not exist is
+    /// an error (exit 4), never created.
+    pub fn open_existing_store(&self) -> anyhow::Result<crate::store::DynStore> {
+        let store = if crate::store::is_url(&self.db) {
+            crate::store::open_station(&self.db, &self.station_info())?
+        } else {
+            crate::store::open_existing(&self.db)?
+        };
+        self.sign(&*store)?;
         Ok(store)
     }
 
     /// Carry the command's signature (if any) on a connection.
-    fn sign(&self, store: &Store) -> anyhow::Result<()> {
+    fn sign(&self, store: &dyn crate::store::LineStore) -> anyhow::Result<()> {
         if self.signature.is_some() {
-            use crate::store::prelude::*;
             store.set_signature(self.signature.as_deref())?;
         }
         Ok(())
     }
 
+    /// What this station says of itself to the line database.
+    pub fn station_info(&self) -> crate::store::StationInfo<'_> {
+        crate::store::StationInfo {
+            actor: &self.actor,
+            role: self.role.as_deref(),
+            line: self.line.as_deref(),
+        }
+    }
+
     /// This station, for the line services (which write: the database is created here if it
     /// does not exist yet, and said so).
     pub fn station(&self) -> crate::services::Station {
-        if !self.db.exists() {
+        if crate::store::is_url(&self.db) {
+            // The station's role and line go to the registry here; the services' own
+            // connections only renew its contact.
+            let _ = self.open_store();
+        } else if !self.db.exists() {
             // The service's own open would create it silently; a failure shows there.
             let _ = self.open_store();
         }
@@ -526,7 +579,12 @@ fn file_problem(e: &(dyn std::error::Error + 'static)) -> Option<FileProblem> {
 /// The one message for an error that is the database's or the environment's (exit 4): says
 /// what is wrong in words and names the database file.
 fn store_message(e: &anyhow::Error, db: &std::path::Path, message: String) -> String {
-    let path = db.display();
+    // A line database's URL is named without its password.
+    let path = if crate::store::is_url(db) {
+        crate::store::shown_url(&db.to_string_lossy())
+    } else {
+        db.display().to_string()
+    };
     let said = match file_problem(e.as_ref()) {
         Some(FileProblem::Locked) => Some(format!(
             "the database {path} is locked: another program kept writing to it for longer than this one waits ({} ms; PACKWRIGHT_BUSY_TIMEOUT_MS)",
@@ -567,6 +625,7 @@ fn ends_on_closed_pipe(command: &Command) -> bool {
             | Command::Packs(_)
             | Command::Match(_)
             | Command::Trace(_)
+            | Command::Line(_)
             | Command::Audit(_)
             | Command::Label(
                 label::LabelCommand::History { .. } | label::LabelCommand::Print { zpl: true, .. }
@@ -637,6 +696,8 @@ fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {
         Command::Eol(cmd) => eol::run(cmd, ctx),
         Command::Trace(args) => trace::run(args, ctx),
         Command::Label(cmd) => label::run(cmd, ctx),
+        Command::Line(cmd) => line::run(cmd, ctx),
+        Command::Db(cmd) => db::run(cmd, ctx),
         Command::Operators(cmd) => operators::run(cmd, ctx),
         Command::Audit(cmd) => audit::run(cmd, ctx),
     }

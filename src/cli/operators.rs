@@ -5,7 +5,6 @@
 use super::{input_error, print_json, service_error, Context, EXIT_OK};
 use crate::operators::Role;
 use crate::services::operators::{self as svc, Registration};
-use crate::store::prelude::*;
 use crate::text::printable;
 use clap::Subcommand;
 
@@ -118,7 +117,7 @@ fn new_pin(env: &str, whose: &str) -> anyhow::Result<String> {
 
 fn set_active(ctx: &Context, id: &str, active: bool, reason: &str) -> anyhow::Result<()> {
     let mut store = ctx.open_existing_store()?;
-    svc::set_active(&mut store, &ctx.actor, id, active, reason).map_err(service_error)?;
+    svc::set_active(&mut *store, &ctx.actor, id, active, reason).map_err(service_error)?;
     println!(
         "operator '{}' {}",
         printable(id),
@@ -133,7 +132,7 @@ pub fn run(cmd: OperatorsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let pin = new_pin(super::login::PIN_ENV, &id)?;
             let mut store = ctx.open_store()?;
             svc::setup(
-                &mut store,
+                &mut *store,
                 &ctx.actor.station,
                 &Registration {
                     id: &id,
@@ -160,7 +159,7 @@ pub fn run(cmd: OperatorsCommand, ctx: &Context) -> anyhow::Result<u8> {
             let pin = new_pin(NEW_PIN_ENV, &id)?;
             let mut store = ctx.open_existing_store()?;
             svc::add(
-                &mut store,
+                &mut *store,
                 &ctx.actor,
                 &Registration {
                     id: &id,
@@ -211,14 +210,14 @@ pub fn run(cmd: OperatorsCommand, ctx: &Context) -> anyhow::Result<u8> {
         OperatorsCommand::Unblock { id, reason } => set_active(ctx, &id, true, &reason)?,
         OperatorsCommand::SetRole { id, role, reason } => {
             let mut store = ctx.open_existing_store()?;
-            svc::set_role(&mut store, &ctx.actor, &id, role, &reason).map_err(service_error)?;
+            svc::set_role(&mut *store, &ctx.actor, &id, role, &reason).map_err(service_error)?;
             println!("operator '{}' is now {role}", printable(&id));
         }
         OperatorsCommand::Token {
             for_operator: operator,
         } => {
             let mut store = ctx.open_existing_store()?;
-            let token = svc::create_token(&mut store, &ctx.actor, &operator, &ctx.actor.station)
+            let token = svc::create_token(&mut *store, &ctx.actor, &operator, &ctx.actor.station)
                 .map_err(service_error)?;
             eprintln!(
                 "station token for '{}' at station '{}' (shown once; use as PACKWRIGHT_TOKEN):",

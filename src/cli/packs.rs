@@ -5,12 +5,11 @@ use crate::domain::{Pack, PackStatus};
 use crate::profile::Profile;
 use crate::services;
 use crate::store::prelude::*;
-use crate::store::Store;
 use anyhow::Context as _;
 use clap::Subcommand;
 
 /// The pack named on the command line (code or number); bad input when there is none.
-pub(super) fn find(store: &Store, key: &str) -> anyhow::Result<Pack> {
+pub(super) fn find(store: &dyn LineStore, key: &str) -> anyhow::Result<Pack> {
     store
         .find_pack(key)?
         .with_context(|| format!("no pack '{key}'"))
@@ -19,7 +18,7 @@ pub(super) fn find(store: &Store, key: &str) -> anyhow::Result<Pack> {
 
 /// The profile a pack was matched with (the text kept with it); bad input when it cannot be
 /// loaded. A newer file on disk is said, not used.
-pub(super) fn profile_of(store: &Store, pack: &Pack) -> anyhow::Result<Profile> {
+pub(super) fn profile_of(store: &dyn LineStore, pack: &Pack) -> anyhow::Result<Profile> {
     if let Some(drift) = services::packs::profile_drift(store, pack)? {
         eprintln!("note: {drift}");
     }
@@ -111,7 +110,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         PacksCommand::Show { pack, json } => {
-            let p = find(&store, &pack)?;
+            let p = find(&*store, &pack)?;
             let history = store.pack_status_history(p.id)?;
             let open: Vec<_> = store
                 .open_board_journal(None)?
@@ -157,8 +156,8 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         PacksCommand::Release { pack, reason } => {
-            let p = find(&store, &pack)?;
-            let cells = services::packs::release(&mut store, &ctx.actor, &p, &reason)
+            let p = find(&*store, &pack)?;
+            let cells = services::packs::release(&mut *store, &ctx.actor, &p, &reason)
                 .map_err(service_error)?;
             println!(
                 "pack {} released: {} cells back to available",
@@ -172,9 +171,10 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             cells_to_stock,
             json,
         } => {
-            let p = find(&store, &pack)?;
-            let fates = services::packs::scrap(&mut store, &ctx.actor, &p, &reason, cells_to_stock)
-                .map_err(service_error)?;
+            let p = find(&*store, &pack)?;
+            let fates =
+                services::packs::scrap(&mut *store, &ctx.actor, &p, &reason, cells_to_stock)
+                    .map_err(service_error)?;
             if json {
                 print_json("packs.scrap", &fates)?;
             } else {
@@ -191,10 +191,10 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             reason,
             json,
         } => {
-            let p = find(&store, &pack)?;
-            let profile = profile_of(&store, &p)?;
+            let p = find(&*store, &pack)?;
+            let profile = profile_of(&*store, &p)?;
             let done = services::packs::rework(
-                &mut store,
+                &mut *store,
                 &ctx.actor,
                 &p,
                 &profile,
@@ -227,10 +227,10 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
             adopt_disk,
             reason,
         } => {
-            let p = find(&store, &pack)?;
+            let p = find(&*store, &pack)?;
             if adopt_disk {
                 let reason = reason.unwrap_or_default();
-                let r = services::packs::adopt_disk_profile(&mut store, &ctx.actor, &p, &reason)
+                let r = services::packs::adopt_disk_profile(&mut *store, &ctx.actor, &p, &reason)
                     .map_err(service_error)?;
                 println!(
                     "pack {} now uses profile '{}' as in {} (sha256 {})",
@@ -256,7 +256,7 @@ pub fn run(cmd: PacksCommand, ctx: &Context) -> anyhow::Result<u8> {
                         kept.name
                     ),
                 }
-                if let Some(d) = services::packs::profile_drift(&store, &p)? {
+                if let Some(d) = services::packs::profile_drift(&*store, &p)? {
                     println!("{d}");
                 }
             }

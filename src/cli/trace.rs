@@ -3,7 +3,6 @@
 
 use super::{input_error, print_json, Context, EXIT_OK};
 use crate::eol::process_alive;
-use crate::store::prelude::*;
 use crate::trace::{self, CellLineage, Lineage, PackLineage, Passport, SourceLineage};
 use anyhow::Context as _;
 use clap::Args;
@@ -31,8 +30,8 @@ pub struct TraceArgs {
 pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
     let mut store = ctx.open_existing_store()?;
     // Runs left `running` by a killed process show as what they are.
-    store.abort_orphaned_eol_runs(&ctx.actor.station, process_alive)?;
-    let lineage = trace::lineage(&store, &args.code)?
+    store.abort_orphaned_eol_runs(&ctx.actor.station, &process_alive)?;
+    let lineage = trace::lineage(&*store, &args.code)?
         .with_context(|| {
             format!(
                 "'{}' is no pack code, pack number, source code or cell id in {}",
@@ -71,10 +70,10 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
             }
         }
         let measured = match p.passport.eol_run_id {
-            Some(run) => trace::run_numbers(&store, run)?,
+            Some(run) => trace::run_numbers(&*store, run)?,
             None => Default::default(),
         };
-        let profile = crate::services::packs::profile_of(&store, &store_pack(&store, p)?).ok();
+        let profile = crate::services::packs::profile_of(&*store, &store_pack(&*store, p)?).ok();
         let label = crate::passport::LabelProof {
             printed: store
                 .label_prints(p.pack.id)?
@@ -121,7 +120,10 @@ pub fn run(args: TraceArgs, ctx: &Context) -> anyhow::Result<u8> {
 }
 
 /// The pack record behind a lineage, as the services know it.
-fn store_pack(store: &crate::store::Store, l: &PackLineage) -> anyhow::Result<crate::domain::Pack> {
+fn store_pack(
+    store: &dyn crate::store::LineStore,
+    l: &PackLineage,
+) -> anyhow::Result<crate::domain::Pack> {
     store
         .get_pack(l.pack.id)?
         .ok_or_else(|| anyhow::anyhow!("pack #{} is gone", l.pack.id))

@@ -18,7 +18,6 @@ use crate::bms::service::{Purpose, WriteLog};
 use crate::bms::{BmsError, BmsHandle, BmsIdentity};
 use crate::device::can::bms::CanReader;
 use crate::profile::Profile;
-use crate::store::prelude::*;
 use crate::store::JournalChange;
 use packwright_protocol::can::pylontech::{Limits, PylonState};
 use packwright_protocol::jbd::eeprom::{self, RegisterValue};

@@ -15,7 +15,7 @@ use crate::bms::BmsIdentity;
 use crate::domain::{Cell, Pack};
 use crate::profile::Profile;
 use crate::store::prelude::*;
-use crate::store::{Actor, NewRun, Store, StoreError};
+use crate::store::{Actor, NewRun, StoreError};
 use packwright_protocol::can::pylontech::Limits;
 use packwright_protocol::BmsSnapshot;
 use std::future::Future;
@@ -91,7 +91,7 @@ pub trait RunJournal: Send {
 
 /// The journal over the station's store, as this operator.
 pub struct StoreJournal<'s> {
-    pub store: &'s mut Store,
+    pub store: &'s mut (dyn LineStore + Send),
     pub actor: Actor,
 }
 
@@ -875,6 +875,7 @@ mod tests {
     use crate::domain::PackStatus;
     use crate::intake::{parse_csv, IntakeDefaults};
     use crate::store::NewPack;
+    use crate::store::Store;
     use std::collections::VecDeque;
 
     const S: usize = 15;

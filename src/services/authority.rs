@@ -8,8 +8,7 @@
 
 use super::{Result, ServiceError};
 use crate::operators::{self, Role};
-use crate::store::prelude::*;
-use crate::store::{Actor, OperatorRecord, Store};
+use crate::store::{Actor, LineStore, OperatorRecord};
 use serde::Serialize;
 
 /// The classes of action the line's rules know.
@@ -131,7 +130,7 @@ pub enum Granted {
 }
 
 /// Whether this database enforces operators (has at least one).
-pub fn enforced(store: &Store) -> Result<bool> {
+pub fn enforced(store: &dyn LineStore) -> Result<bool> {
     Ok(store.operator_count()? > 0)
 }
 
@@ -139,7 +138,7 @@ pub fn enforced(store: &Store) -> Result<bool> {
 /// that their role may do `action`. A wrong PIN or unknown badge is recorded as a failed login
 /// (repeated failures block the badge for a while). A refused check changes nothing else.
 pub fn authorize(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     action: Action,
     credential: &Credential,
@@ -186,7 +185,7 @@ pub fn authorize(
 
 /// Who `actor.operator` is, proved by `credential`.
 pub fn identify(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     credential: &Credential,
 ) -> Result<OperatorRecord> {
@@ -290,7 +289,7 @@ pub fn identify(
 /// operators, `actor.operator` must be a registered, active operator id whose role may do
 /// `action`, and a signed decision must come on a connection carrying its signature (the face
 /// had the PIN given again: [`authorize`]). A database without operators allows everything.
-pub fn require(store: &Store, actor: &Actor, action: Action) -> Result<()> {
+pub fn require(store: &dyn LineStore, actor: &Actor, action: Action) -> Result<()> {
     if !enforced(store)? {
         return Ok(());
     }
@@ -356,7 +355,8 @@ pub fn action_words(action: Action) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewOperator;
+    use crate::store::prelude::*;
+    use crate::store::{NewOperator, Store};
 
     fn store_with(role: &str) -> Store {
         let mut store = Store::in_memory().unwrap();

@@ -13,7 +13,6 @@ use crate::eol::process_alive;
 use crate::eol::runner::Timing;
 use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
 use crate::profile::Profile;
-use crate::store::prelude::*;
 use packwright_protocol::ProtocolKind;
 use std::fmt;
 use tokio::sync::watch;
@@ -128,15 +127,17 @@ pub async fn configure_pack(
     opts: &SessionOptions,
 ) -> Result<Configured> {
     let store = station.open()?;
-    super::authority::require(&store, &station.actor, super::authority::Action::Configure)?;
-    let (pack, profile) = pack_and_profile(&store, pack)?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::Configure)?;
+    let (pack, profile) = pack_and_profile(&*store, pack)?;
     let mut log = WriteLog {
         store,
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
     };
     let plan = configurable(&pack)
-        .and_then(|()| super::labels::scan_back_required(&log.store, &pack, &profile, "configured"))
+        .and_then(|()| {
+            super::labels::scan_back_required(&*log.store, &pack, &profile, "configured")
+        })
         .and_then(|()| {
             let code = pack.code.as_deref().ok_or_else(|| {
                 ServiceError::Refused(format!(
@@ -169,7 +170,7 @@ pub async fn configure_board(
 ) -> Result<WriteReport> {
     let store = station.open()?;
     super::authority::require(
-        &store,
+        &*store,
         &station.actor,
         super::authority::Action::ConfigurationOverride,
     )?;
@@ -201,7 +202,7 @@ pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<Str
 async fn restore_with(log: &mut WriteLog, bms: &BmsHandle) -> Result<Vec<String>> {
     // Writes this station's dead processes left `started` are closed first, saying so.
     log.store
-        .abort_orphaned_bms_writes(&log.actor.station, process_alive)?;
+        .abort_orphaned_bms_writes(&log.actor.station, &process_alive)?;
     if log.store.open_board_journal(Some(bms.port()))?.is_empty() {
         return Ok(Vec::new());
     }
@@ -310,14 +311,14 @@ pub async fn test_pack<O: Operator>(
     on_event: &mut Progress<'_>,
 ) -> std::result::Result<RunSummary, TestError> {
     let mut store = station.open().map_err(ServiceError::from)?;
-    super::authority::require(&store, &station.actor, super::authority::Action::RunTest)?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::RunTest)?;
     // A run whose process died reads as aborted before this station starts another.
     store
-        .abort_orphaned_eol_runs(&station.actor.station, process_alive)
+        .abort_orphaned_eol_runs(&station.actor.station, &process_alive)
         .map_err(ServiceError::from)?;
-    let (pack, profile) = pack_and_profile(&store, &req.pack)?;
+    let (pack, profile) = pack_and_profile(&*store, &req.pack)?;
     super::packs::testable(&pack)?;
-    super::labels::scan_back_required(&store, &pack, &profile, "tested")?;
+    super::labels::scan_back_required(&*store, &pack, &profile, "tested")?;
     check_protocol(&profile, req.link.bms.protocol())?;
     // A board an earlier run left holding test settings is put back before this run starts.
     let restored_before = restore_board(station, &req.link.bms).await?;
@@ -345,7 +346,7 @@ pub async fn test_pack<O: Operator>(
     );
     bench.pack_id = Some(pack.id);
     let mut journal = StoreJournal {
-        store: &mut store,
+        store: &mut *store,
         actor: station.actor.clone(),
     };
     let spec = RunSpec {

@@ -5,7 +5,7 @@ use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, PackStatus};
 use crate::intake::{self, CsvCells, Format, ImportError, IntakeDefaults, ParsedCells};
 use crate::store::prelude::*;
-use crate::store::{Actor, PackEffect, Store, StoreError, IMPORT_CHUNK_ROWS};
+use crate::store::{Actor, PackEffect, StoreError, IMPORT_CHUNK_ROWS};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -49,14 +49,14 @@ pub enum ImportFailure {
 /// Duplicate ids within the file are found by the database (the cells' primary key), so no
 /// set of ids grows in memory. `progress` is called after each chunk.
 pub fn import_file(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     path: &Path,
     defaults: &IntakeDefaults,
     progress: &mut dyn FnMut(ImportProgress),
 ) -> std::result::Result<Imported, ImportFailure> {
     let name = path.display().to_string();
-    store.discard_abandoned_imports(&actor.station, crate::eol::process_alive)?;
+    store.discard_abandoned_imports(&actor.station, &crate::eol::process_alive)?;
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -131,7 +131,7 @@ impl Source {
 
 /// Stage every chunk; returns how many cells have no source code.
 fn stage_all(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     batch: i64,
     name: &str,
     source: &mut Source,
@@ -171,7 +171,7 @@ pub struct Rejected {
 /// (its slot opens, and the answer says what the pack now needs); a cell of an assembled,
 /// configured, tested or held pack puts that pack on hold.
 pub fn reject(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     id: &str,
     scrap: bool,
@@ -274,7 +274,7 @@ pub fn reject(
 
 /// Return a rejected or scrapped cell to stock, with the reason. A cell still in a live pack
 /// (on hold, say) is refused: rework or scrap that pack.
-pub fn unreject(store: &mut Store, actor: &Actor, id: &str, reason: &str) -> Result<()> {
+pub fn unreject(store: &mut dyn LineStore, actor: &Actor, id: &str, reason: &str) -> Result<()> {
     super::authority::require(store, actor, super::authority::Action::Unreject)?;
     let reason = reason.trim();
     if reason.is_empty() {
@@ -318,7 +318,12 @@ pub fn unreject(store: &mut Store, actor: &Actor, id: &str, reason: &str) -> Res
 }
 
 /// Record the source module code of cells already imported (all or none).
-pub fn set_source(store: &mut Store, actor: &Actor, ids: &[String], code: &str) -> Result<()> {
+pub fn set_source(
+    store: &mut dyn LineStore,
+    actor: &Actor,
+    ids: &[String],
+    code: &str,
+) -> Result<()> {
     super::authority::require(store, actor, super::authority::Action::Intake)?;
     let code = code.trim();
     if code.is_empty() {

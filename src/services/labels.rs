@@ -8,7 +8,7 @@ use crate::domain::Pack;
 use crate::label::printer::{self, PrintError, PrintReport, PrinterTarget};
 use crate::label::{self, LabelFields, LabelTemplate};
 use crate::store::prelude::*;
-use crate::store::{LabelOutcome, NewLabelPrint, NewLabelScan, Store};
+use crate::store::{LabelOutcome, NewLabelPrint, NewLabelScan};
 use serde::Serialize;
 
 /// A pack's label, rendered.
@@ -75,7 +75,7 @@ fn local_date(stamp: &str) -> String {
 }
 
 /// Render the label of the pack `key` names, as printed at `station_name`.
-pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label> {
+pub fn render(store: &dyn LineStore, key: &PackKey, station_name: &str) -> Result<Label> {
     let pack = match key {
         PackKey::Id(id) => store.get_pack(*id)?,
         PackKey::Text(text) => store.find_pack(text)?,
@@ -118,8 +118,8 @@ pub fn render(store: &Store, key: &PackKey, station_name: &str) -> Result<Label>
 /// printer or a failed hand-over is logged as such and returned as a device error.
 pub fn print(station: &Station, key: &PackKey, target: &PrinterTarget) -> Result<(Label, Printed)> {
     let mut store = station.open()?;
-    super::authority::require(&store, &station.actor, super::authority::Action::Label)?;
-    let label = render(&store, key, &station.actor.station)?;
+    super::authority::require(&*store, &station.actor, super::authority::Action::Label)?;
+    let label = render(&*store, key, &station.actor.station)?;
     let printer_name = target.to_string();
     let id = store.begin_label_print(
         &station.actor,
@@ -212,12 +212,12 @@ fn qr_url(profile: &crate::profile::Profile, pack_code: &str) -> Option<String> 
 /// resolver URL its QR code carries) and recorded, matched or not. A scan that is not the
 /// pack's code is returned with `matched() == false`; the faces refuse it loudly.
 pub fn verify(station: &Station, key: &PackKey, raw: &str) -> Result<Verified> {
-    verify_in(&mut station.open()?, &station.actor, key, raw)
+    verify_in(&mut *station.open()?, &station.actor, key, raw)
 }
 
 /// [`verify`] on an open store (the console's store thread), recorded as `actor`.
 pub fn verify_in(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &crate::store::Actor,
     key: &PackKey,
     raw: &str,
@@ -249,7 +249,7 @@ pub fn verify_in(
 /// scanned back: its latest scan must be its code. Called before the BMS is configured and
 /// before the test runs.
 pub fn scan_back_required(
-    store: &Store,
+    store: &dyn LineStore,
     pack: &Pack,
     profile: &crate::profile::Profile,
     doing: &str,

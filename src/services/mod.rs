@@ -15,7 +15,7 @@ pub mod packs;
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
 use crate::store::prelude::*;
-use crate::store::{Actor, Store, StoreError};
+use crate::store::{Actor, DynStore, StoreError};
 use std::path::PathBuf;
 
 /// This station: where its records are and who is working at it.
@@ -30,8 +30,15 @@ pub struct Station {
 
 impl Station {
     /// A connection to the station's records (each task has its own).
-    pub fn open(&self) -> std::result::Result<Store, StoreError> {
-        let store = Store::open(&self.db)?;
+    pub fn open(&self) -> std::result::Result<DynStore, StoreError> {
+        let store = crate::store::open_station(
+            &self.db,
+            &crate::store::StationInfo {
+                actor: &self.actor,
+                role: None,
+                line: None,
+            },
+        )?;
         if self.signature.is_some() {
             store.set_signature(self.signature.as_deref())?;
         }
@@ -61,7 +68,7 @@ pub enum ServiceError {
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
 /// The pack named by `key` (its code or `#number`/number) and the profile it was matched for.
-pub fn pack_and_profile(store: &Store, key: &PackKey) -> Result<(Pack, Profile)> {
+pub fn pack_and_profile(store: &dyn LineStore, key: &PackKey) -> Result<(Pack, Profile)> {
     let pack = match key {
         PackKey::Id(id) => store.get_pack(*id)?,
         PackKey::Text(text) => store.find_pack(text)?,

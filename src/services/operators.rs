@@ -4,8 +4,7 @@
 use super::authority::{require, Action};
 use super::{Result, ServiceError};
 use crate::operators::{self, Role};
-use crate::store::prelude::*;
-use crate::store::{Actor, NewOperator, Store, StoreError};
+use crate::store::{Actor, LineStore, NewOperator, StoreError};
 
 /// A conflict in the registry (a used badge, setup done already) is the line's refusal.
 fn refused(e: StoreError) -> ServiceError {
@@ -37,7 +36,7 @@ fn checked(r: &Registration) -> Result<String> {
 
 /// First-run setup: the first admin of a database that has no operator yet. From then on the
 /// database enforces operators and roles.
-pub fn setup(store: &mut Store, station: &str, r: &Registration) -> Result<()> {
+pub fn setup(store: &mut dyn LineStore, station: &str, r: &Registration) -> Result<()> {
     if r.role != Role::Admin {
         return Err(ServiceError::Refused(
             "the first operator is an admin".into(),
@@ -65,7 +64,7 @@ fn new<'a>(r: &'a Registration, pin_hash: &'a str) -> NewOperator<'a> {
 }
 
 /// Register another operator (admin).
-pub fn add(store: &mut Store, actor: &Actor, r: &Registration) -> Result<()> {
+pub fn add(store: &mut dyn LineStore, actor: &Actor, r: &Registration) -> Result<()> {
     require(store, actor, Action::ManageOperators)?;
     let pin_hash = checked(r)?;
     store
@@ -76,7 +75,7 @@ pub fn add(store: &mut Store, actor: &Actor, r: &Registration) -> Result<()> {
 
 /// Block or unblock an operator (admin); unblocking also lifts a lockout after failed logins.
 pub fn set_active(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     id: &str,
     active: bool,
@@ -99,7 +98,7 @@ pub fn set_active(
 
 /// Change an operator's role (admin). The last active admin keeps the admin role.
 pub fn set_role(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     id: &str,
     role: Role,
@@ -127,7 +126,7 @@ pub fn set_role(
 
 /// Create a station token for `operator` at `station` (admin). Returns the token, shown once.
 pub fn create_token(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     operator: &str,
     station: &str,

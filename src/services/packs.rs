@@ -5,7 +5,7 @@ use super::{Result, ServiceError};
 use crate::domain::{Cell, CellStatus, Pack, PackStatus};
 use crate::profile::{sha256_hex, Profile, ProfileSource};
 use crate::store::prelude::*;
-use crate::store::{Actor, ProfileRecord, Store};
+use crate::store::{Actor, ProfileRecord};
 
 /// Whether an end-of-line test may start on `pack` as far as its state goes (the run's
 /// own pre-check covers the rest).
@@ -40,7 +40,7 @@ pub fn record_of(source: &ProfileSource) -> ProfileRecord {
 
 /// The profile `pack` was matched with: the text kept with it, or (for packs committed before
 /// profiles were kept) the profile of that name as found now.
-pub fn profile_of(store: &Store, pack: &Pack) -> Result<Profile> {
+pub fn profile_of(store: &dyn LineStore, pack: &Pack) -> Result<Profile> {
     let kept = store.pack_profile(pack.id)?;
     let loaded = match &kept.record {
         Some(r) => Profile::from_kept(&kept.name, &r.origin, &r.toml),
@@ -57,7 +57,7 @@ pub fn profile_of(store: &Store, pack: &Pack) -> Result<Profile> {
 
 /// When the profile file a pack was matched with has changed since (a new version), what to
 /// tell the operator; `None` when it is unchanged, gone, or not kept.
-pub fn profile_drift(store: &Store, pack: &Pack) -> Result<Option<String>> {
+pub fn profile_drift(store: &dyn LineStore, pack: &Pack) -> Result<Option<String>> {
     let kept = store.pack_profile(pack.id)?;
     let Some(r) = kept.record else {
         return Ok(None);
@@ -84,7 +84,7 @@ pub fn profile_drift(store: &Store, pack: &Pack) -> Result<Option<String>> {
 /// Replace the profile text kept with `pack` by the file's current text: an explicit,
 /// logged choice. The new text must load as a valid profile.
 pub fn adopt_disk_profile(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     pack: &Pack,
     reason: &str,
@@ -119,7 +119,12 @@ pub fn adopt_disk_profile(
 }
 
 /// Release a matched pack: its cells back to available. Returns the cells.
-pub fn release(store: &mut Store, actor: &Actor, pack: &Pack, reason: &str) -> Result<Vec<String>> {
+pub fn release(
+    store: &mut dyn LineStore,
+    actor: &Actor,
+    pack: &Pack,
+    reason: &str,
+) -> Result<Vec<String>> {
     super::authority::require(store, actor, super::authority::Action::ReworkRelease)?;
     if pack.status != PackStatus::Matched {
         return Err(ServiceError::Refused(format!(
@@ -152,7 +157,7 @@ pub struct CellFate {
 /// Scrap a pack: each cell scrapped, or back to stock with `to_stock` (a rejected or
 /// scrapped cell is never returned to stock this way: un-reject it on its own).
 pub fn scrap(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     pack: &Pack,
     reason: &str,
@@ -228,7 +233,7 @@ pub struct Reworked {
 /// Replace `out` by `into` in a built or held pack (or fill an open slot of a matched pack
 /// when `out` is `None`). `into` must be available and fit the pack's limits.
 pub fn rework(
-    store: &mut Store,
+    store: &mut dyn LineStore,
     actor: &Actor,
     pack: &Pack,
     profile: &Profile,

@@ -27,18 +27,34 @@ pub(crate) fn enforced(conn: &rusqlite::Connection) -> Result<bool> {
     Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM operators)", [], |r| r.get(0))?)
 }
 
+/// What appending to the chain needs of a write transaction, on either backend: the SQLite
+/// [`Transaction`] here, the line database's in `store::pg_audit`. The chain's rules
+/// ([`append`], [`append_unchecked`] and the entries below) are written once over it.
+pub(crate) trait AuditTx {
+    /// Whether the database enforces registered operators (it has at least one).
+    fn enforced(&mut self) -> Result<bool>;
+    /// Whether operator `id` is active, or `None` when no such operator is registered.
+    fn operator_active(&mut self, id: &str) -> Result<Option<bool>>;
+    /// The chain's head (its last sequence number and hash), held so that no other writer can
+    /// append before this transaction ends.
+    fn head(&mut self) -> Result<Option<(i64, String)>>;
+    /// The signature this connection's changes record, if one is set.
+    fn signature(&mut self) -> Result<Option<String>>;
+    fn insert(&mut self, e: &Entry) -> Result<()>;
+    /// A test run's pack, station and operator.
+    fn run_of(&mut self, run: i64) -> Result<(i64, String, String)>;
+    /// A configuration write's pack, port, profile, station and operator.
+    fn write_of(&mut self, write: i64) -> Result<WriteOf>;
+}
+
+/// A configuration write's pack, port, profile, station and operator.
+pub(crate) type WriteOf = (Option<i64>, String, String, String, String);
+
 /// Append one entry to the chain inside `tx` (the change's own transaction, which holds the
-/// write lock, so no other writer can append between the read of the head and the insert).
-pub(crate) fn append(tx: &Transaction, actor: &Actor, at: &str, e: &NewEntry) -> Result<()> {
-    if enforced(tx)? {
-        let known: Option<bool> = tx
-            .query_row(
-                "SELECT active FROM operators WHERE id = ?1",
-                [&actor.operator],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match known {
+/// chain's head, so no other writer can append between the read of the head and the insert).
+pub(crate) fn append(mut tx: impl AuditTx, actor: &Actor, at: &str, e: &NewEntry) -> Result<()> {
+    if tx.enforced()? {
+        match tx.operator_active(&actor.operator)? {
             Some(true) => {}
             Some(false) => {
                 return Err(StoreError::Conflict(format!(
@@ -63,24 +79,13 @@ pub(crate) fn append(tx: &Transaction, actor: &Actor, at: &str, e: &NewEntry) ->
 /// (a test run's end, a write's outcome, a lockout), which must be recorded even if that
 /// operator was blocked meanwhile.
 pub(crate) fn append_unchecked(
-    tx: &Transaction,
+    mut tx: impl AuditTx,
     actor: &Actor,
     at: &str,
     e: &NewEntry,
 ) -> Result<()> {
-    let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let signature: Option<String> = if has_signature_table(tx)? {
-        tx.query_row("SELECT meaning FROM temp.audit_signature", [], |r| r.get(0))
-            .optional()?
-    } else {
-        None
-    };
+    let head = tx.head()?;
+    let signature = tx.signature()?;
     let entry = audit::seal(
         Entry {
             seq: 0,
@@ -99,27 +104,81 @@ pub(crate) fn append_unchecked(
         },
         head.as_ref().map(|(s, h)| (*s, h.as_str())),
     );
-    tx.execute(
-        "INSERT INTO audit_log(seq, at, station, operator, action, subject_kind, subject,
-                               old_value, new_value, reason, signature, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            entry.seq,
-            entry.at,
-            entry.station,
-            entry.operator,
-            entry.action,
-            entry.subject_kind,
-            entry.subject,
-            entry.old_value,
-            entry.new_value,
-            entry.reason,
-            entry.signature,
-            entry.prev_hash,
-            entry.hash
-        ],
-    )?;
-    Ok(())
+    tx.insert(&entry)
+}
+
+impl AuditTx for &Transaction<'_> {
+    fn enforced(&mut self) -> Result<bool> {
+        enforced(self)
+    }
+
+    fn operator_active(&mut self, id: &str) -> Result<Option<bool>> {
+        Ok(self
+            .query_row("SELECT active FROM operators WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    fn head(&mut self) -> Result<Option<(i64, String)>> {
+        // The SQLite transaction already holds the one write lock.
+        Ok(self
+            .query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn signature(&mut self) -> Result<Option<String>> {
+        if !has_signature_table(self)? {
+            return Ok(None);
+        }
+        Ok(self
+            .query_row("SELECT meaning FROM temp.audit_signature", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert(&mut self, entry: &Entry) -> Result<()> {
+        self.execute(
+            "INSERT INTO audit_log(seq, at, station, operator, action, subject_kind, subject,
+                                   old_value, new_value, reason, signature, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                entry.seq,
+                entry.at,
+                entry.station,
+                entry.operator,
+                entry.action,
+                entry.subject_kind,
+                entry.subject,
+                entry.old_value,
+                entry.new_value,
+                entry.reason,
+                entry.signature,
+                entry.prev_hash,
+                entry.hash
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn run_of(&mut self, run: i64) -> Result<(i64, String, String)> {
+        Ok(self.query_row(
+            "SELECT pack_id, station, operator FROM eol_runs WHERE id = ?1",
+            [run],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+
+    fn write_of(&mut self, write: i64) -> Result<WriteOf> {
+        Ok(self.query_row(
+            "SELECT pack_id, port, profile, station, operator FROM bms_writes WHERE id = ?1",
+            [write],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?)
+    }
 }
 
 /// The entry for a `state_changes` row: about its cell when it names one, else its pack.
@@ -151,19 +210,60 @@ pub(crate) fn state_entry<'a>(c: &'a super::states::Change<'a>) -> NewEntry<'a> 
     }
 }
 
+/// The entry for a pack's assembly completing with its code.
+pub(crate) fn assembled_entry(pack: i64, code: &str) -> NewEntry<'static> {
+    NewEntry {
+        action: "pack assembled",
+        subject: pack_subject(pack),
+        old: Some("matched".into()),
+        new: Some(format!("assembled, code {code}")),
+        ..Default::default()
+    }
+}
+
+/// The entry for an import batch published: `rows` cells from `file`.
+pub(crate) fn import_entry(batch: i64, rows: i64, file: &str) -> NewEntry<'static> {
+    NewEntry {
+        action: "cells import",
+        kind: Some(SubjectKind::Batch),
+        subject: batch.to_string(),
+        new: Some(format!("{rows} cells from {file}")),
+        ..Default::default()
+    }
+}
+
+/// The entry for a pack reserved by a match, with its profile (and the text's hash, if kept).
+pub(crate) fn match_entry(pack: i64, profile: &str, sha256: Option<&str>) -> NewEntry<'static> {
+    NewEntry {
+        action: "pack match",
+        subject: pack_subject(pack),
+        new: Some(format!(
+            "matched, profile {profile}{}",
+            sha256.map(|h| format!(" sha256 {h}")).unwrap_or_default()
+        )),
+        ..Default::default()
+    }
+}
+
+/// The entry for a test run's start.
+pub(crate) fn run_start_entry(run: i64, pack: i64, plan_version: &str) -> NewEntry<'static> {
+    NewEntry {
+        action: "eol run start",
+        subject: pack_subject(pack),
+        new: Some(format!("run {run} running, plan {plan_version}")),
+        ..Default::default()
+    }
+}
+
 /// The entry for a test run's end, by the run's own station and operator.
 pub(crate) fn append_run_end(
-    tx: &Transaction,
+    mut tx: impl AuditTx,
     run: i64,
     at: &str,
     outcome: &str,
     reason: Option<&str>,
 ) -> Result<()> {
-    let (pack, station, operator): (i64, String, String) = tx.query_row(
-        "SELECT pack_id, station, operator FROM eol_runs WHERE id = ?1",
-        [run],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (pack, station, operator) = tx.run_of(run)?;
     append_unchecked(
         tx,
         &Actor { station, operator },
@@ -184,7 +284,7 @@ pub(crate) fn append_run_end(
 /// moved the pack from assembled to configured.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append_write_end(
-    tx: &Transaction,
+    mut tx: impl AuditTx,
     write: i64,
     at: &str,
     outcome: &str,
@@ -192,12 +292,7 @@ pub(crate) fn append_write_end(
     detail: Option<&str>,
     configured: bool,
 ) -> Result<()> {
-    let (pack, port, profile, station, operator): (Option<i64>, String, String, String, String) =
-        tx.query_row(
-            "SELECT pack_id, port, profile, station, operator FROM bms_writes WHERE id = ?1",
-            [write],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )?;
+    let (pack, port, profile, station, operator) = tx.write_of(write)?;
     let (kind, subject) = match pack {
         Some(p) => (SubjectKind::Pack, pack_subject(p)),
         None => (SubjectKind::Board, port),

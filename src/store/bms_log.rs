@@ -64,7 +64,7 @@ pub trait BmsWriteLog {
     fn abort_orphaned_bms_writes(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>>;
 
     /// Record the start of an attempt; returns its id.
@@ -105,7 +105,7 @@ impl BmsWriteLog for Store {
     fn abort_orphaned_bms_writes(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
         let stamp = self.now();
         let tx = super::write_tx(self.conn_mut())?;
@@ -115,7 +115,7 @@ impl BmsWriteLog for Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut aborted = Vec::new();
         for (id, pid) in candidates {
-            if pid.is_some_and(&alive) {
+            if pid.is_some_and(alive) {
                 continue;
             }
             let who = pid.map_or("its process".to_string(), |p| format!("process {p}"));
@@ -322,114 +322,117 @@ mod tests {
 
     #[test]
     fn an_attempt_is_visible_as_started_then_complete() {
-        let mut store = Store::in_memory().unwrap();
-        let actor = Actor {
-            station: "bench-2".into(),
-            operator: "ana".into(),
-        };
-        let attempt = WriteAttempt {
-            port: "/dev/ttyUSB0",
-            protocol: "jbd",
-            profile: "lfp-16s1p-280ah",
-            pack_code: None,
-        };
-        let id = store.begin_bms_write(&actor, &attempt).unwrap();
-        let rows = store.recent_bms_writes(5).unwrap();
-        assert_eq!(rows[0].outcome, "started");
-        assert_eq!(rows[0].operator, "ana");
-        let fields = vec![FieldRecord {
-            field: "bms.cell_ov_trigger_mv".into(),
-            register: Some("0x24".into()),
-            written: Some("3.65 V".into()),
-            read_back: Some("3.65 V".into()),
-            persisted: Some("3.6 V".into()),
-            ok: false,
-            reason: Some("not persisted".into()),
-        }];
-        store
-            .finish_bms_write(
-                id,
-                WriteOutcome::Failed,
-                Some("jbd JBD-SIM fw 0x20"),
-                Some("bms.cell_ov_trigger_mv: not persisted"),
-                &fields,
-            )
-            .unwrap();
-        let rows = store.recent_bms_writes(5).unwrap();
-        assert_eq!(rows[0].outcome, "failed");
-        assert_eq!(rows[0].bms_identity.as_deref(), Some("jbd JBD-SIM fw 0x20"));
-        assert!(rows[0].finished_at.is_some());
-        assert_eq!(store.bms_write_fields(id).unwrap(), fields);
+        crate::store::testing::each_backend(|store| {
+            let actor = Actor {
+                station: "bench-2".into(),
+                operator: "ana".into(),
+            };
+            let attempt = WriteAttempt {
+                port: "/dev/ttyUSB0",
+                protocol: "jbd",
+                profile: "lfp-16s1p-280ah",
+                pack_code: None,
+            };
+            let id = store.begin_bms_write(&actor, &attempt).unwrap();
+            let rows = store.recent_bms_writes(5).unwrap();
+            assert_eq!(rows[0].outcome, "started");
+            assert_eq!(rows[0].operator, "ana");
+            let fields = vec![FieldRecord {
+                field: "bms.cell_ov_trigger_mv".into(),
+                register: Some("0x24".into()),
+                written: Some("3.65 V".into()),
+                read_back: Some("3.65 V".into()),
+                persisted: Some("3.6 V".into()),
+                ok: false,
+                reason: Some("not persisted".into()),
+            }];
+            store
+                .finish_bms_write(
+                    id,
+                    WriteOutcome::Failed,
+                    Some("jbd JBD-SIM fw 0x20"),
+                    Some("bms.cell_ov_trigger_mv: not persisted"),
+                    &fields,
+                )
+                .unwrap();
+            let rows = store.recent_bms_writes(5).unwrap();
+            assert_eq!(rows[0].outcome, "failed");
+            assert_eq!(rows[0].bms_identity.as_deref(), Some("jbd JBD-SIM fw 0x20"));
+            assert!(rows[0].finished_at.is_some());
+            assert_eq!(store.bms_write_fields(id).unwrap(), fields);
+        });
     }
 
     #[test]
     fn an_attempt_whose_process_died_is_closed_as_aborted() {
-        let mut store = Store::in_memory().unwrap();
-        let actor = Actor {
-            station: "bench-2".into(),
-            operator: "ana".into(),
-        };
-        let attempt = WriteAttempt {
-            port: "/dev/ttyUSB0",
-            protocol: "jbd",
-            profile: "p",
-            pack_code: None,
-        };
-        let id = store.begin_bms_write(&actor, &attempt).unwrap();
-        // This process is alive: nothing changes.
-        assert!(store
-            .abort_orphaned_bms_writes("bench-2", |_| true)
-            .unwrap()
-            .is_empty());
-        assert!(store
-            .abort_orphaned_bms_writes("other", |_| false)
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            store
-                .abort_orphaned_bms_writes("bench-2", |_| false)
-                .unwrap(),
-            [id]
-        );
-        let row = &store.recent_bms_writes(1).unwrap()[0];
-        assert_eq!(row.outcome, "aborted");
-        assert!(row.finished_at.is_some());
-        assert!(row.detail.as_deref().unwrap().contains("factory mode"));
+        crate::store::testing::each_backend(|store| {
+            let actor = Actor {
+                station: "bench-2".into(),
+                operator: "ana".into(),
+            };
+            let attempt = WriteAttempt {
+                port: "/dev/ttyUSB0",
+                protocol: "jbd",
+                profile: "p",
+                pack_code: None,
+            };
+            let id = store.begin_bms_write(&actor, &attempt).unwrap();
+            // This process is alive: nothing changes.
+            assert!(store
+                .abort_orphaned_bms_writes("bench-2", &|_| true)
+                .unwrap()
+                .is_empty());
+            assert!(store
+                .abort_orphaned_bms_writes("other", &|_| false)
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                store
+                    .abort_orphaned_bms_writes("bench-2", &|_| false)
+                    .unwrap(),
+                [id]
+            );
+            let row = &store.recent_bms_writes(1).unwrap()[0];
+            assert_eq!(row.outcome, "aborted");
+            assert!(row.finished_at.is_some());
+            assert!(row.detail.as_deref().unwrap().contains("factory mode"));
+        });
     }
 
     #[test]
     fn a_verified_configuration_marks_only_an_assembled_pack_configured() {
         use crate::domain::PackStatus;
-        use crate::store::testing::{actor, assemble, store_with_pack};
-        let (mut store, pack) = store_with_pack();
-        assemble(&mut store, pack, "PW1");
-        let status = |store: &Store| store.get_pack(pack).unwrap().unwrap().status;
-        let attempt = WriteAttempt {
-            port: "/dev/ttyUSB0",
-            protocol: "jbd",
-            profile: "p",
-            pack_code: Some("PW1"),
-        };
-        let finish = |store: &mut Store, outcome, configures: bool| {
-            let id = store.begin_bms_write(&actor(), &attempt).unwrap();
-            if configures {
-                store.finish_configuration_write(id, outcome, None, None, &[])
-            } else {
-                store
-                    .finish_bms_write(id, outcome, None, None, &[])
-                    .map(|_| false)
-            }
-            .unwrap()
-        };
-        // A failed configuration, or a verified write that is not one, changes nothing.
-        assert!(!finish(&mut store, WriteOutcome::Failed, true));
-        assert!(!finish(&mut store, WriteOutcome::Verified, false));
-        assert_eq!(status(&store), PackStatus::Assembled);
-        assert!(finish(&mut store, WriteOutcome::Verified, true));
-        assert_eq!(status(&store), PackStatus::Configured);
-        // A pack past its configuration keeps its status.
-        store.set_pack_status(pack, PackStatus::Passed).unwrap();
-        assert!(!finish(&mut store, WriteOutcome::Verified, true));
-        assert_eq!(status(&store), PackStatus::Passed);
+        use crate::store::testing::{actor, assemble};
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            assemble(store, pack, "PW1");
+            let status = |store: &dyn LineStore| store.get_pack(pack).unwrap().unwrap().status;
+            let attempt = WriteAttempt {
+                port: "/dev/ttyUSB0",
+                protocol: "jbd",
+                profile: "p",
+                pack_code: Some("PW1"),
+            };
+            let finish = |store: &mut dyn LineStore, outcome, configures: bool| {
+                let id = store.begin_bms_write(&actor(), &attempt).unwrap();
+                if configures {
+                    store.finish_configuration_write(id, outcome, None, None, &[])
+                } else {
+                    store
+                        .finish_bms_write(id, outcome, None, None, &[])
+                        .map(|_| false)
+                }
+                .unwrap()
+            };
+            // A failed configuration, or a verified write that is not one, changes nothing.
+            assert!(!finish(store, WriteOutcome::Failed, true));
+            assert!(!finish(store, WriteOutcome::Verified, false));
+            assert_eq!(status(store), PackStatus::Assembled);
+            assert!(finish(store, WriteOutcome::Verified, true));
+            assert_eq!(status(store), PackStatus::Configured);
+            // A pack past its configuration keeps its status.
+            store.set_pack_status(pack, PackStatus::Passed).unwrap();
+            assert!(!finish(store, WriteOutcome::Verified, true));
+            assert_eq!(status(store), PackStatus::Passed);
+        });
     }
 }

@@ -236,7 +236,7 @@ pub trait CellRecords {
     fn discard_abandoned_imports(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>>;
 
     fn list_cells(&self, filter: &CellFilter) -> Result<Vec<Cell>>;
@@ -294,13 +294,7 @@ impl CellRecords for Store {
             &tx,
             actor,
             &at,
-            &super::audit::NewEntry {
-                action: "cells import",
-                kind: Some(crate::audit::SubjectKind::Batch),
-                subject: batch.to_string(),
-                new: Some(format!("{} cells from {file}", parsed.cells.len())),
-                ..Default::default()
-            },
+            &super::audit::import_entry(batch, parsed.cells.len() as i64, file),
         )?;
         tx.commit()?;
         Ok(batch)
@@ -364,13 +358,7 @@ impl CellRecords for Store {
             &tx,
             &Actor { station, operator },
             &at,
-            &super::audit::NewEntry {
-                action: "cells import",
-                kind: Some(crate::audit::SubjectKind::Batch),
-                subject: batch.to_string(),
-                new: Some(format!("{rows} cells from {file}")),
-                ..Default::default()
-            },
+            &super::audit::import_entry(batch, rows, &file),
         )?;
         tx.commit()?;
         Ok(rows as u64)
@@ -409,7 +397,7 @@ impl CellRecords for Store {
     fn discard_abandoned_imports(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
         let staged: Vec<(i64, i64)> = self
             .conn()
@@ -506,21 +494,22 @@ mod tests {
 
     #[test]
     fn import_is_all_or_nothing_against_the_database() {
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            ..Default::default()
-        };
-        let first = parse_csv("a.csv", "id,capacity_mah\nc1,1000\nc2,1001\n", &d).unwrap();
-        store.import_cells(&actor(), "a.csv", &first).unwrap();
-        let second = parse_csv("b.csv", "id,capacity_mah\nc3,1000\nc1,999\n", &d).unwrap();
-        let err = store
-            .import_cells(&actor(), "b.csv", &second)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3") && err.contains("c1"), "{err}");
-        assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 2);
-        assert!(store.get_cell("c3").unwrap().is_none());
+        crate::store::testing::each_backend(|store| {
+            let d = IntakeDefaults {
+                chemistry: Some(Chemistry::Lfp),
+                ..Default::default()
+            };
+            let first = parse_csv("a.csv", "id,capacity_mah\nc1,1000\nc2,1001\n", &d).unwrap();
+            store.import_cells(&actor(), "a.csv", &first).unwrap();
+            let second = parse_csv("b.csv", "id,capacity_mah\nc3,1000\nc1,999\n", &d).unwrap();
+            let err = store
+                .import_cells(&actor(), "b.csv", &second)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 3") && err.contains("c1"), "{err}");
+            assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 2);
+            assert!(store.get_cell("c3").unwrap().is_none());
+        });
     }
 
     fn cells_of(ids: &[&str]) -> Vec<(usize, Cell)> {
@@ -538,120 +527,118 @@ mod tests {
 
     #[test]
     fn a_staged_import_is_invisible_until_published() {
-        let mut store = Store::in_memory().unwrap();
-        let batch = store.begin_import(&actor(), "s.csv", 1).unwrap();
-        store
-            .stage_cells(batch, "s.csv", &cells_of(&["a", "b"]))
-            .unwrap();
-        store
-            .stage_cells(batch, "s.csv", &cells_of(&["c"]))
-            .unwrap();
-        // Every way of looking at cells misses them.
-        assert!(store.list_cells(&CellFilter::default()).unwrap().is_empty());
-        assert!(store.get_cell("a").unwrap().is_none());
-        assert!(store.cell_counts().unwrap().iter().all(|(_, n)| *n == 0));
-        assert!(store
-            .set_cell_status("a", CellStatus::Rejected, Some("x"))
-            .is_err());
-        assert_eq!(store.publish_import(batch).unwrap(), 3);
-        assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 3);
-        let available = store.cell_counts().unwrap()[0];
-        assert_eq!(available, (CellStatus::Available, 3));
-        // Publishing twice is refused; a published batch is never discarded.
-        assert!(store.publish_import(batch).is_err());
-        store.discard_import(batch).unwrap();
-        assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 3);
+        crate::store::testing::each_backend(|store| {
+            let batch = store.begin_import(&actor(), "s.csv", 1).unwrap();
+            store
+                .stage_cells(batch, "s.csv", &cells_of(&["a", "b"]))
+                .unwrap();
+            store
+                .stage_cells(batch, "s.csv", &cells_of(&["c"]))
+                .unwrap();
+            // Every way of looking at cells misses them.
+            assert!(store.list_cells(&CellFilter::default()).unwrap().is_empty());
+            assert!(store.get_cell("a").unwrap().is_none());
+            assert!(store.cell_counts().unwrap().iter().all(|(_, n)| *n == 0));
+            assert!(store
+                .set_cell_status("a", CellStatus::Rejected, Some("x"))
+                .is_err());
+            assert_eq!(store.publish_import(batch).unwrap(), 3);
+            assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 3);
+            let available = store.cell_counts().unwrap()[0];
+            assert_eq!(available, (CellStatus::Available, 3));
+            // Publishing twice is refused; a published batch is never discarded.
+            assert!(store.publish_import(batch).is_err());
+            store.discard_import(batch).unwrap();
+            assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 3);
+        });
     }
 
     #[test]
     fn staging_names_duplicates_and_ids_taken_by_the_database_or_another_import() {
-        let mut store = Store::in_memory().unwrap();
-        let first = store.begin_import(&actor(), "a.csv", 1).unwrap();
-        store
-            .stage_cells(first, "a.csv", &cells_of(&["a", "b"]))
-            .unwrap();
-        store.publish_import(first).unwrap();
-        let batch = store.begin_import(&actor(), "b.csv", 1).unwrap();
-        store
-            .stage_cells(batch, "b.csv", &cells_of(&["x", "y"]))
-            .unwrap();
-        // In the same file, across chunks: both lines named.
-        let e = store
-            .stage_cells(batch, "b.csv", &cells_of(&["z", "x"]))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "b.csv: line 3, column id: duplicate id 'x' (first on line 2); nothing was imported"
-        );
-        // The failed chunk left nothing: z is not staged.
-        store
-            .stage_cells(batch, "b.csv", &cells_of(&["z"]))
-            .unwrap();
-        let e = store
-            .stage_cells(batch, "b.csv", &cells_of(&["b"]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("'b' is already in the database (available)"),
-            "{e}"
-        );
-        let other = store.begin_import(&actor(), "c.csv", 1).unwrap();
-        let e = store
-            .stage_cells(other, "c.csv", &cells_of(&["y"]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("being imported right now from b.csv"), "{e}");
-        store.discard_import(batch).unwrap();
-        store
-            .stage_cells(other, "c.csv", &cells_of(&["y"]))
-            .unwrap();
-        store.publish_import(other).unwrap();
-        let ids: Vec<String> = store
-            .list_cells(&CellFilter::default())
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        assert_eq!(ids, ["a", "b", "y"]);
+        crate::store::testing::each_backend(|store| {
+            let first = store.begin_import(&actor(), "a.csv", 1).unwrap();
+            store
+                .stage_cells(first, "a.csv", &cells_of(&["a", "b"]))
+                .unwrap();
+            store.publish_import(first).unwrap();
+            let batch = store.begin_import(&actor(), "b.csv", 1).unwrap();
+            store
+                .stage_cells(batch, "b.csv", &cells_of(&["x", "y"]))
+                .unwrap();
+            // In the same file, across chunks: both lines named.
+            let e = store
+                .stage_cells(batch, "b.csv", &cells_of(&["z", "x"]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                "b.csv: line 3, column id: duplicate id 'x' (first on line 2); nothing was imported"
+            );
+            // The failed chunk left nothing: z is not staged.
+            store
+                .stage_cells(batch, "b.csv", &cells_of(&["z"]))
+                .unwrap();
+            let e = store
+                .stage_cells(batch, "b.csv", &cells_of(&["b"]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("'b' is already in the database (available)"),
+                "{e}"
+            );
+            let other = store.begin_import(&actor(), "c.csv", 1).unwrap();
+            let e = store
+                .stage_cells(other, "c.csv", &cells_of(&["y"]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("being imported right now from b.csv"), "{e}");
+            store.discard_import(batch).unwrap();
+            store
+                .stage_cells(other, "c.csv", &cells_of(&["y"]))
+                .unwrap();
+            store.publish_import(other).unwrap();
+            let ids: Vec<String> = store
+                .list_cells(&CellFilter::default())
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            assert_eq!(ids, ["a", "b", "y"]);
+        });
     }
 
     #[test]
     fn abandoned_staged_imports_of_dead_processes_on_this_station_are_removed() {
-        let mut store = Store::in_memory().unwrap();
-        let many: Vec<String> = (0..(IMPORT_CHUNK_ROWS * 2 + 7))
-            .map(|i| format!("d{i}"))
-            .collect();
-        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        let dead = store.begin_import(&actor(), "dead.csv", 41).unwrap();
-        store
-            .stage_cells(dead, "dead.csv", &cells_of(&refs))
-            .unwrap();
-        let live = store.begin_import(&actor(), "live.csv", 42).unwrap();
-        store
-            .stage_cells(live, "live.csv", &cells_of(&["l"]))
-            .unwrap();
-        let elsewhere = Actor {
-            station: "st2".into(),
-            operator: "op".into(),
-        };
-        let far = store.begin_import(&elsewhere, "far.csv", 41).unwrap();
-        store
-            .stage_cells(far, "far.csv", &cells_of(&["f"]))
-            .unwrap();
-        let removed = store
-            .discard_abandoned_imports("st1", |pid| pid == 42)
-            .unwrap();
-        assert_eq!(removed, vec![dead]);
-        let left: i64 = store
-            .conn()
-            .query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(
-            left, 2,
-            "the live and the other station's staged cells stay"
-        );
-        assert_eq!(store.publish_import(live).unwrap(), 1);
-        assert!(store.publish_import(dead).is_err());
+        crate::store::testing::each_backend(|store| {
+            let many: Vec<String> = (0..(IMPORT_CHUNK_ROWS * 2 + 7))
+                .map(|i| format!("d{i}"))
+                .collect();
+            let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+            let dead = store.begin_import(&actor(), "dead.csv", 41).unwrap();
+            store
+                .stage_cells(dead, "dead.csv", &cells_of(&refs))
+                .unwrap();
+            let live = store.begin_import(&actor(), "live.csv", 42).unwrap();
+            store
+                .stage_cells(live, "live.csv", &cells_of(&["l"]))
+                .unwrap();
+            let elsewhere = Actor {
+                station: "st2".into(),
+                operator: "op".into(),
+            };
+            let far = store.begin_import(&elsewhere, "far.csv", 41).unwrap();
+            store
+                .stage_cells(far, "far.csv", &cells_of(&["f"]))
+                .unwrap();
+            let removed = store
+                .discard_abandoned_imports("st1", &|pid| pid == 42)
+                .unwrap();
+            assert_eq!(removed, vec![dead]);
+            assert_eq!(store.publish_import(live).unwrap(), 1);
+            // The live and the other station's staged cells stayed; the dead import's went.
+            assert_eq!(store.publish_import(far).unwrap(), 1);
+            assert_eq!(store.list_cells(&CellFilter::default()).unwrap().len(), 2);
+            assert!(store.publish_import(dead).is_err());
+        });
     }
 }

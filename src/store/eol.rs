@@ -91,7 +91,7 @@ pub trait EolRecords {
     fn abort_orphaned_eol_runs(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>>;
 
     /// Every run of a pack, oldest first.
@@ -133,12 +133,7 @@ impl EolRecords for Store {
             &tx,
             actor,
             &stamp,
-            &super::audit::NewEntry {
-                action: "eol run start",
-                subject: super::audit::pack_subject(run.pack_id),
-                new: Some(format!("run {id} running, plan {}", run.plan_version)),
-                ..Default::default()
-            },
+            &super::audit::run_start_entry(id, run.pack_id, &run.plan_version),
         )?;
         tx.commit()?;
         Ok(id)
@@ -232,7 +227,7 @@ impl EolRecords for Store {
     fn abort_orphaned_eol_runs(
         &mut self,
         station: &str,
-        alive: impl Fn(i64) -> bool,
+        alive: &dyn Fn(i64) -> bool,
     ) -> Result<Vec<i64>> {
         let tx = super::write_tx(self.conn_mut())?;
         let candidates: Vec<(i64, Option<i64>)> = tx
@@ -241,7 +236,7 @@ impl EolRecords for Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut aborted = Vec::new();
         for (id, pid) in candidates {
-            if pid.is_some_and(&alive) {
+            if pid.is_some_and(alive) {
                 continue;
             }
             let reason = match pid {
@@ -303,8 +298,7 @@ impl EolRecords for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::prelude::*;
-    use crate::store::testing::{actor, store_with_pack};
+    use crate::store::testing::actor;
 
     fn new_run(pack_id: i64, pid: u32) -> NewRun {
         NewRun {
@@ -337,97 +331,100 @@ mod tests {
 
     #[test]
     fn measurements_round_trip_and_finish_sets_the_pack_verdict() {
-        let (mut store, pack) = store_with_pack();
-        let run = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
-        store
-            .record_eol_measurement(run, &measurement(1, Outcome::Pass))
-            .unwrap();
-        let mut text = measurement(2, Outcome::Fail);
-        text.value = Some(Value::Text("FAIL".into()));
-        text.limit = Limit::Equals(toml::Value::Integer(16));
-        store.record_eol_measurement(run, &text).unwrap();
-        let got = store.eol_measurements(run).unwrap();
-        assert_eq!(got, vec![measurement(1, Outcome::Pass), text]);
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            let run = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
+            store
+                .record_eol_measurement(run, &measurement(1, Outcome::Pass))
+                .unwrap();
+            let mut text = measurement(2, Outcome::Fail);
+            text.value = Some(Value::Text("FAIL".into()));
+            text.limit = Limit::Equals(toml::Value::Integer(16));
+            store.record_eol_measurement(run, &text).unwrap();
+            let got = store.eol_measurements(run).unwrap();
+            assert_eq!(got, vec![measurement(1, Outcome::Pass), text]);
 
-        store
-            .finish_eol_run(run, RunOutcome::Fail, Some("cells"))
-            .unwrap();
-        let header = store.eol_run(run).unwrap().unwrap();
-        assert_eq!(header.outcome, RunOutcome::Fail);
-        assert_eq!(header.operator, "ann");
-        assert_eq!(
-            store.get_pack(pack).unwrap().unwrap().status,
-            PackStatus::Failed
-        );
-        // Closed runs take no more measurements and cannot be finished twice.
-        assert!(store
-            .record_eol_measurement(run, &measurement(3, Outcome::Pass))
-            .is_err());
-        assert!(store.finish_eol_run(run, RunOutcome::Pass, None).is_err());
+            store
+                .finish_eol_run(run, RunOutcome::Fail, Some("cells"))
+                .unwrap();
+            let header = store.eol_run(run).unwrap().unwrap();
+            assert_eq!(header.outcome, RunOutcome::Fail);
+            assert_eq!(header.operator, "ann");
+            assert_eq!(
+                store.get_pack(pack).unwrap().unwrap().status,
+                PackStatus::Failed
+            );
+            // Closed runs take no more measurements and cannot be finished twice.
+            assert!(store
+                .record_eol_measurement(run, &measurement(3, Outcome::Pass))
+                .is_err());
+            assert!(store.finish_eol_run(run, RunOutcome::Pass, None).is_err());
+        });
     }
 
     #[test]
     fn a_retest_that_errs_leaves_the_pack_no_longer_passed_and_attempts_are_kept() {
-        let (mut store, pack) = store_with_pack();
-        let first = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
-        store.finish_eol_run(first, RunOutcome::Pass, None).unwrap();
-        let second = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
-        store
-            .finish_eol_run(second, RunOutcome::Error, Some("no reply"))
-            .unwrap();
-        assert_eq!(
-            store.get_pack(pack).unwrap().unwrap().status,
-            PackStatus::Configured
-        );
-        let runs = store.eol_runs_for_pack(pack).unwrap();
-        assert_eq!(
-            runs.iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec![first, second]
-        );
-        assert!(store
-            .finish_eol_run(second, RunOutcome::Running, None)
-            .is_err());
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            let first = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
+            store.finish_eol_run(first, RunOutcome::Pass, None).unwrap();
+            let second = store.start_eol_run(&actor(), &new_run(pack, 1)).unwrap();
+            store
+                .finish_eol_run(second, RunOutcome::Error, Some("no reply"))
+                .unwrap();
+            assert_eq!(
+                store.get_pack(pack).unwrap().unwrap().status,
+                PackStatus::Configured
+            );
+            let runs = store.eol_runs_for_pack(pack).unwrap();
+            assert_eq!(
+                runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+                vec![first, second]
+            );
+            assert!(store
+                .finish_eol_run(second, RunOutcome::Running, None)
+                .is_err());
+        });
     }
 
     #[test]
     fn orphaned_runs_of_this_station_are_marked_aborted_at_their_last_measurement() {
-        let (mut store, pack) = store_with_pack();
-        let dead = store.start_eol_run(&actor(), &new_run(pack, 111)).unwrap();
-        store
-            .record_eol_measurement(dead, &measurement(1, Outcome::Pass))
-            .unwrap();
-        store
-            .record_eol_measurement(dead, &measurement(2, Outcome::Pass))
-            .unwrap();
-        let live = store.start_eol_run(&actor(), &new_run(pack, 222)).unwrap();
-        let elsewhere = Actor {
-            station: "st2".into(),
-            operator: "bob".into(),
-        };
-        let remote = store
-            .start_eol_run(&elsewhere, &new_run(pack, 111))
-            .unwrap();
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            let dead = store.start_eol_run(&actor(), &new_run(pack, 111)).unwrap();
+            store
+                .record_eol_measurement(dead, &measurement(1, Outcome::Pass))
+                .unwrap();
+            store
+                .record_eol_measurement(dead, &measurement(2, Outcome::Pass))
+                .unwrap();
+            let live = store.start_eol_run(&actor(), &new_run(pack, 222)).unwrap();
+            let elsewhere = Actor {
+                station: "st2".into(),
+                operator: "bob".into(),
+            };
+            let remote = store
+                .start_eol_run(&elsewhere, &new_run(pack, 111))
+                .unwrap();
 
-        let aborted = store
-            .abort_orphaned_eol_runs("st1", |pid| pid == 222)
-            .unwrap();
-        assert_eq!(aborted, vec![dead]);
-        let h = store.eol_run(dead).unwrap().unwrap();
-        assert_eq!(h.outcome, RunOutcome::Aborted);
-        assert_eq!(h.ended_at.as_deref(), Some("2026-01-01T00:00:02.000Z"));
-        assert!(h.reason.unwrap().contains("process 111"));
-        assert_eq!(store.eol_measurements(dead).unwrap().len(), 2);
-        assert_eq!(
-            store.eol_run(live).unwrap().unwrap().outcome,
-            RunOutcome::Running
-        );
-        assert_eq!(
-            store.eol_run(remote).unwrap().unwrap().outcome,
-            RunOutcome::Running
-        );
-        // The killed process, were it somehow still writing, can add nothing now.
-        assert!(store
-            .record_eol_measurement(dead, &measurement(3, Outcome::Pass))
-            .is_err());
+            let aborted = store
+                .abort_orphaned_eol_runs("st1", &|pid| pid == 222)
+                .unwrap();
+            assert_eq!(aborted, vec![dead]);
+            let h = store.eol_run(dead).unwrap().unwrap();
+            assert_eq!(h.outcome, RunOutcome::Aborted);
+            assert_eq!(h.ended_at.as_deref(), Some("2026-01-01T00:00:02.000Z"));
+            assert!(h.reason.unwrap().contains("process 111"));
+            assert_eq!(store.eol_measurements(dead).unwrap().len(), 2);
+            assert_eq!(
+                store.eol_run(live).unwrap().unwrap().outcome,
+                RunOutcome::Running
+            );
+            assert_eq!(
+                store.eol_run(remote).unwrap().unwrap().outcome,
+                RunOutcome::Running
+            );
+            // The killed process, were it somehow still writing, can add nothing now.
+            assert!(store
+                .record_eol_measurement(dead, &measurement(3, Outcome::Pass))
+                .is_err());
+        });
     }
 }

@@ -197,61 +197,79 @@ pub(super) fn note_status(conn: &rusqlite::Connection, pack: i64, at: &str) -> R
 mod tests {
     use super::*;
     use crate::domain::PackStatus;
-    use crate::store::prelude::*;
-    use crate::store::testing::{actor, assemble, store_with_pack};
+    use crate::store::testing::{actor, assemble};
+    use crate::store::LineStore;
 
     #[test]
     fn an_open_entry_unpasses_its_pack_until_closed_and_history_keeps_every_status() {
-        let (mut store, pack) = store_with_pack();
-        assemble(&mut store, pack, "PW1");
-        store.set_pack_status(pack, PackStatus::Passed).unwrap();
-        let change = JournalChange {
-            pack_id: Some(pack),
-            port: "/dev/ttyUSB0",
-            board: Some("PW1"),
-            profile: "p",
-            register: 0x24,
-            original_raw: 3650,
-            test_raw: 3300,
-            purpose: "EOL over-voltage test",
-        };
-        let ids = store.journal_board_changes(&actor(), &[change]).unwrap();
-        assert!(store.pack_has_open_journal(pack).unwrap());
-        let status = store.get_pack(pack).unwrap().unwrap().status;
-        assert_eq!(status, PackStatus::Configured);
-        let open = store.open_board_journal(Some("/dev/ttyUSB0")).unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!((open[0].register, open[0].original_raw), (0x24, 3650));
-        assert!(store
-            .open_board_journal(Some("/dev/other"))
-            .unwrap()
-            .is_empty());
-        store.close_board_journal(&ids, "restored").unwrap();
-        assert!(store.open_board_journal(None).unwrap().is_empty());
-        assert!(!store.pack_has_open_journal(pack).unwrap());
-        let history: Vec<String> = store
-            .pack_status_history(pack)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.status)
-            .collect();
-        assert_eq!(history, ["matched", "assembled", "passed", "configured"]);
+        crate::store::testing::each_backend_with_pack(|store, pack| {
+            assemble(store, pack, "PW1");
+            store.set_pack_status(pack, PackStatus::Passed).unwrap();
+            let change = JournalChange {
+                pack_id: Some(pack),
+                port: "/dev/ttyUSB0",
+                board: Some("PW1"),
+                profile: "p",
+                register: 0x24,
+                original_raw: 3650,
+                test_raw: 3300,
+                purpose: "EOL over-voltage test",
+            };
+            let ids = store.journal_board_changes(&actor(), &[change]).unwrap();
+            assert!(store.pack_has_open_journal(pack).unwrap());
+            let status = store.get_pack(pack).unwrap().unwrap().status;
+            assert_eq!(status, PackStatus::Configured);
+            let open = store.open_board_journal(Some("/dev/ttyUSB0")).unwrap();
+            assert_eq!(open.len(), 1);
+            assert_eq!((open[0].register, open[0].original_raw), (0x24, 3650));
+            assert!(store
+                .open_board_journal(Some("/dev/other"))
+                .unwrap()
+                .is_empty());
+            store.close_board_journal(&ids, "restored").unwrap();
+            assert!(store.open_board_journal(None).unwrap().is_empty());
+            assert!(!store.pack_has_open_journal(pack).unwrap());
+            let history: Vec<String> = store
+                .pack_status_history(pack)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.status)
+                .collect();
+            assert_eq!(history, ["matched", "assembled", "passed", "configured"]);
+        });
     }
 
     #[test]
     fn the_status_history_is_stamped_from_the_stores_clock_and_sees_holds() {
         use crate::clock::Clock;
         let at = chrono::DateTime::parse_from_rfc3339("2031-12-31T23:59:58Z").unwrap();
-        let clock = Clock::fixed(at.with_timezone(&chrono::Utc));
-        let (store, pack) = store_with_pack();
-        let mut store = store.with_clock(clock);
-        assemble(&mut store, pack, "PW1");
-        crate::services::cells::reject(&mut store, &actor(), "a", false, "swollen").unwrap();
+        let at = at.with_timezone(&chrono::Utc);
+        let stores: Vec<crate::store::DynStore> = vec![
+            Box::new(
+                crate::store::Store::in_memory()
+                    .unwrap()
+                    .with_clock(Clock::fixed(at)),
+            ),
+            Box::new(
+                crate::store::PgStore::connect(&crate::store::testing::pg_cluster::fresh_db())
+                    .unwrap()
+                    .with_clock(Clock::fixed(at)),
+            ),
+        ];
+        for mut store in stores {
+            status_history_from_the_clock(&mut *store);
+        }
+    }
+
+    fn status_history_from_the_clock(store: &mut dyn LineStore) {
+        let pack = crate::store::testing::add_pack(store);
+        assemble(store, pack, "PW1");
+        crate::services::cells::reject(store, &actor(), "a", false, "swollen").unwrap();
         let history = store.pack_status_history(pack).unwrap();
         let statuses: Vec<&str> = history.iter().map(|c| c.status.as_str()).collect();
         assert_eq!(statuses, ["matched", "assembled", "on_hold"]);
         // Every change after the commit carries the injected time (a fixed clock steps a
-        // millisecond per stamp), not SQLite's.
+        // millisecond per stamp), not the database's.
         for change in &history[1..] {
             assert!(change.at.starts_with("2031-12-31T23:59:5"), "{history:?}");
         }

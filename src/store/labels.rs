@@ -257,70 +257,70 @@ impl LabelRecords for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
 
     #[test]
     fn a_print_is_started_then_finished_and_a_second_printed_one_is_a_reprint() {
-        let (mut store, pack_id) = testing::store_with_pack();
-        let actor = Actor {
-            station: "line-1".into(),
-            operator: "ann".into(),
-        };
-        let new = NewLabelPrint {
-            pack_id,
-            pack_code: "P1",
-            printer: "file:/tmp/x",
-            template_version: "t/1",
-        };
-        let refused = store.begin_label_print(&actor, &new).unwrap();
-        store
-            .finish_label_print(refused, LabelOutcome::Refused, Some("paper out"))
-            .unwrap();
-        let first = store.begin_label_print(&actor, &new).unwrap();
-        store
-            .finish_label_print(first, LabelOutcome::Printed, None)
-            .unwrap();
-        let second = store.begin_label_print(&actor, &new).unwrap();
-        let log = store.label_prints(pack_id).unwrap();
-        assert_eq!(log.len(), 3);
-        assert_eq!(log[0].outcome, LabelOutcome::Refused);
-        assert!(!log[0].reprint && !log[1].reprint);
-        assert_eq!(log[2].id, second);
-        assert_eq!(log[2].outcome, LabelOutcome::Started);
-        assert!(log[2].reprint);
-        // Scans are kept, good and refused, in order.
-        let bad = store
-            .record_label_scan(
-                &actor,
-                &NewLabelScan {
-                    pack_id,
-                    pack_code: "P1",
-                    raw: "]C1P2",
-                    data: "P2",
-                    symbology: Some("]C1"),
-                    matched: false,
-                },
-            )
-            .unwrap();
-        assert!(!bad.matched);
-        assert_eq!(bad.operator, "ann");
-        let good = store
-            .record_label_scan(
-                &actor,
-                &NewLabelScan {
-                    pack_id,
-                    pack_code: "P1",
-                    raw: "P1",
-                    data: "P1",
-                    symbology: None,
-                    matched: true,
-                },
-            )
-            .unwrap();
-        assert_eq!(store.label_scans(pack_id).unwrap(), vec![bad, good]);
-        // A finished print cannot be finished again.
-        assert!(store
-            .finish_label_print(first, LabelOutcome::Failed, None)
-            .is_err());
+        crate::store::testing::each_backend_with_pack(|store, pack_id| {
+            let actor = Actor {
+                station: "line-1".into(),
+                operator: "ann".into(),
+            };
+            let new = NewLabelPrint {
+                pack_id,
+                pack_code: "P1",
+                printer: "file:/tmp/x",
+                template_version: "t/1",
+            };
+            let refused = store.begin_label_print(&actor, &new).unwrap();
+            store
+                .finish_label_print(refused, LabelOutcome::Refused, Some("paper out"))
+                .unwrap();
+            let first = store.begin_label_print(&actor, &new).unwrap();
+            store
+                .finish_label_print(first, LabelOutcome::Printed, None)
+                .unwrap();
+            let second = store.begin_label_print(&actor, &new).unwrap();
+            let log = store.label_prints(pack_id).unwrap();
+            assert_eq!(log.len(), 3);
+            assert_eq!(log[0].outcome, LabelOutcome::Refused);
+            assert!(!log[0].reprint && !log[1].reprint);
+            assert_eq!(log[2].id, second);
+            assert_eq!(log[2].outcome, LabelOutcome::Started);
+            assert!(log[2].reprint);
+            // Scans are kept, good and refused, in order.
+            let bad = store
+                .record_label_scan(
+                    &actor,
+                    &NewLabelScan {
+                        pack_id,
+                        pack_code: "P1",
+                        raw: "]C1P2",
+                        data: "P2",
+                        symbology: Some("]C1"),
+                        matched: false,
+                    },
+                )
+                .unwrap();
+            assert!(!bad.matched);
+            assert_eq!(bad.operator, "ann");
+            let good = store
+                .record_label_scan(
+                    &actor,
+                    &NewLabelScan {
+                        pack_id,
+                        pack_code: "P1",
+                        raw: "P1",
+                        data: "P1",
+                        symbology: None,
+                        matched: true,
+                    },
+                )
+                .unwrap();
+            assert_eq!(store.label_scans(pack_id).unwrap(), vec![bad, good]);
+            // A finished print cannot be finished again.
+            assert!(store
+                .finish_label_print(first, LabelOutcome::Failed, None)
+                .is_err());
+        });
     }
 }

@@ -13,12 +13,15 @@
 pub(crate) mod audit;
 mod bms_log;
 mod cells;
+mod copy;
 mod eol;
 mod journal;
 mod labels;
 mod migrations;
 mod operators;
 mod packs;
+mod pg;
+mod pg_audit;
 mod states;
 mod stats;
 #[cfg(test)]
@@ -28,6 +31,7 @@ mod trace;
 pub use audit::{AuditRecords, NewEntry};
 pub use bms_log::{BmsWriteLog, BmsWriteRow, FieldRecord, WriteAttempt, WriteOutcome};
 pub use cells::{CellFilter, CellRecords, IMPORT_CHUNK_ROWS};
+pub use copy::TableCopy;
 pub use eol::{EolRecords, NewRun};
 pub use journal::{JournalChange, JournalEntry, JournalRecords, StatusChange};
 pub use labels::{
@@ -36,6 +40,9 @@ pub use labels::{
 };
 pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
+pub use pg::{
+    is_url, shown as shown_url, LineStatus, PgStore, StationInfo, StationRow, PG_MIGRATIONS,
+};
 pub use states::{PackEffect, StateChange, StateRecords, StoredProfile};
 pub use stats::{DayCounts, LineStats};
 pub use trace::{BmsWriteRecord, CellLink, PackRecord, SourceCell, TraceRecords};
@@ -85,6 +92,9 @@ impl<T> LineStore for T where
 {
 }
 
+/// A connection to the line's records of either backend, owned by one task.
+pub type DynStore = Box<dyn LineStore + Send>;
+
 use crate::clock::Clock;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -115,11 +125,86 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The line database could not be reached (or the connection was lost).
+    #[error("cannot reach the line database {url}: {}; check --db or PACKWRIGHT_DB, the network and that the server runs", pg_message(source))]
+    Unreachable {
+        url: String,
+        source: postgres::Error,
+    },
+    #[error("line database error: {}", pg_message(.0))]
+    Pg(postgres::Error),
     #[error(transparent)]
     Clock(#[from] crate::clock::BadClock),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What the server said, else the driver's own words.
+pub(crate) fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    /// A race another station won is a refusal, as SQLite's own checks give it: a row this
+    /// change needed was taken (unique), or the server broke a deadlock or a serialization
+    /// conflict by aborting this transaction (nothing of it was kept).
+    fn from(e: postgres::Error) -> StoreError {
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(format!(
+                "another record already holds this: {}; nothing was changed",
+                pg_message(&e)
+            )),
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                StoreError::Conflict(
+                    "another station changed the same records at the same moment; nothing was changed, try again"
+                        .to_string(),
+                )
+            }
+            _ => StoreError::Pg(e),
+        }
+    }
+}
+
+/// A connection to the records `db` names: a line database for a `postgres://` URL, else the
+/// SQLite file (created if missing).
+pub fn open(db: &Path) -> Result<DynStore> {
+    if is_url(db) {
+        return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
+    }
+    Ok(Box::new(Store::open(db)?))
+}
+
+/// [`open`] for a station at work: on the line database its contact is recorded in the
+/// station registry (a SQLite file is one station's own and has no registry).
+pub fn open_station(db: &Path, station: &StationInfo) -> Result<DynStore> {
+    if is_url(db) {
+        let store = PgStore::connect(&db.to_string_lossy())?;
+        store.station_contact(station)?;
+        return Ok(Box::new(store));
+    }
+    Ok(Box::new(Store::open(db)?))
+}
+
+/// [`open`] for commands that only read: a SQLite file that does not exist is an error and
+/// nothing is created (a line database always exists or is unreachable).
+pub fn open_existing(db: &Path) -> Result<DynStore> {
+    if is_url(db) {
+        return Ok(Box::new(PgStore::connect(&db.to_string_lossy())?));
+    }
+    Ok(Box::new(Store::open_existing(db)?))
+}
 
 impl StoreError {
     /// SQLite's "database is busy/locked": another connection holds a lock this one needs.
@@ -388,6 +473,13 @@ impl Store {
 
 /// The station's own records: its event log, the console's saved state, the file's health.
 pub trait StationRecords {
+    /// Where this connection's "now" comes from, as its records are stamped.
+    fn clock(&self) -> &Clock;
+
+    /// Where the records are, as a message may name them: the file, or the line database's
+    /// URL without its password.
+    fn location(&self) -> String;
+
     /// `PRAGMA integrity_check`: `ok` or the list of problems.
     fn integrity_check(&self) -> Result<String>;
 
@@ -403,6 +495,14 @@ pub trait StationRecords {
 }
 
 impl StationRecords for Store {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
     fn integrity_check(&self) -> Result<String> {
         let rows: Vec<String> = self
             .conn

@@ -114,7 +114,7 @@ fn operator_row(r: &rusqlite::Row) -> rusqlite::Result<OperatorRecord> {
     })
 }
 
-fn operator_entry<'a>(
+pub(crate) fn operator_entry<'a>(
     action: &'a str,
     id: &str,
     old: Option<String>,

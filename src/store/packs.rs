@@ -295,13 +295,7 @@ impl PackRecords for Store {
             &tx,
             actor,
             &at,
-            &super::audit::NewEntry {
-                action: "pack assembled",
-                subject: super::audit::pack_subject(pack_id),
-                old: Some("matched".into()),
-                new: Some(format!("assembled, code {code}")),
-                ..Default::default()
-            },
+            &super::audit::assembled_entry(pack_id, code),
         )?;
         tx.commit()?;
         Ok(())
@@ -374,17 +368,7 @@ impl Store {
                     &tx,
                     actor,
                     at,
-                    &super::audit::NewEntry {
-                        action: "pack match",
-                        subject: super::audit::pack_subject(pack_id),
-                        new: Some(format!(
-                            "matched, profile {profile}{}",
-                            record
-                                .map(|r| format!(" sha256 {}", r.sha256))
-                                .unwrap_or_default()
-                        )),
-                        ..Default::default()
-                    },
+                    &super::audit::match_entry(pack_id, profile, record.map(|r| r.sha256.as_str())),
                 )?;
                 ids.push(pack_id);
             }
@@ -507,7 +491,6 @@ mod tests {
     use super::*;
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
-    use crate::store::prelude::*;
 
     #[test]
     fn reserved_cells_cannot_be_committed_twice() {
@@ -515,31 +498,33 @@ mod tests {
             station: "s".into(),
             operator: "o".into(),
         };
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            ..Default::default()
-        };
-        let cells = parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\nc,1000\n", &d).unwrap();
-        store.import_cells(&actor, "a.csv", &cells).unwrap();
-        let pack = NewPack {
-            groups: vec![vec!["a".into()], vec!["b".into()]],
-            metrics_json: "{}".into(),
-        };
-        let ids = store
-            .commit_packs(&actor, "p", std::slice::from_ref(&pack))
-            .unwrap();
-        let got = store.get_pack(ids[0]).unwrap().unwrap();
-        assert_eq!(got.groups, pack.groups);
-        let again = NewPack {
-            groups: vec![vec!["c".into()], vec!["a".into()]],
-            metrics_json: "{}".into(),
-        };
-        assert!(store.commit_packs(&actor, "p", &[again]).is_err());
-        // The failed commit left c available.
-        assert_eq!(
-            store.get_cell("c").unwrap().unwrap().status,
-            crate::domain::CellStatus::Available
-        );
+        crate::store::testing::each_backend(|store| {
+            let d = IntakeDefaults {
+                chemistry: Some(Chemistry::Lfp),
+                ..Default::default()
+            };
+            let cells =
+                parse_csv("a.csv", "id,capacity_mah\na,1000\nb,1000\nc,1000\n", &d).unwrap();
+            store.import_cells(&actor, "a.csv", &cells).unwrap();
+            let pack = NewPack {
+                groups: vec![vec!["a".into()], vec!["b".into()]],
+                metrics_json: "{}".into(),
+            };
+            let ids = store
+                .commit_packs(&actor, "p", std::slice::from_ref(&pack))
+                .unwrap();
+            let got = store.get_pack(ids[0]).unwrap().unwrap();
+            assert_eq!(got.groups, pack.groups);
+            let again = NewPack {
+                groups: vec![vec!["c".into()], vec!["a".into()]],
+                metrics_json: "{}".into(),
+            };
+            assert!(store.commit_packs(&actor, "p", &[again]).is_err());
+            // The failed commit left c available.
+            assert_eq!(
+                store.get_cell("c").unwrap().unwrap().status,
+                crate::domain::CellStatus::Available
+            );
+        });
     }
 }

@@ -21,7 +21,7 @@ pub struct DayCounts {
 
 /// The start of a local day, as the store writes times (RFC 3339 UTC with milliseconds), so
 /// that text comparisons order it with them.
-fn local_midnight(date: NaiveDate) -> String {
+pub(super) fn local_midnight(date: NaiveDate) -> String {
     let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     // Where a DST change skips midnight, the day starts at the first instant that exists.
     let start = Local

@@ -197,10 +197,8 @@ impl TraceRecords for Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::chemistry::Chemistry;
     use crate::intake::{parse_csv, IntakeDefaults};
-    use crate::store::prelude::*;
     use crate::store::{Actor, NewPack};
 
     #[test]
@@ -209,58 +207,59 @@ mod tests {
             station: "st".into(),
             operator: "ann".into(),
         };
-        let mut store = Store::in_memory().unwrap();
-        let d = IntakeDefaults {
-            chemistry: Some(Chemistry::Lfp),
-            ..Default::default()
-        };
-        let cells = parse_csv(
-            "grading.csv",
-            "id,capacity_mah,source_code\na,1000,MOD-1\nb,1000,MOD-2\nc,1000,MOD-1\n",
-            &d,
-        )
-        .unwrap();
-        store.import_cells(&actor, "grading.csv", &cells).unwrap();
-        let ids = store
-            .commit_packs(
-                &actor,
-                "p",
-                &[NewPack {
-                    groups: vec![vec!["b".into()], vec!["a".into()]],
-                    metrics_json: "{}".into(),
-                }],
+        crate::store::testing::each_backend(|store| {
+            let d = IntakeDefaults {
+                chemistry: Some(Chemistry::Lfp),
+                ..Default::default()
+            };
+            let cells = parse_csv(
+                "grading.csv",
+                "id,capacity_mah,source_code\na,1000,MOD-1\nb,1000,MOD-2\nc,1000,MOD-1\n",
+                &d,
             )
             .unwrap();
-        let pack = ids[0];
-        store.mark_cell_placed(pack, "a").unwrap();
-        store.mark_cell_placed(pack, "b").unwrap();
-        store.complete_assembly(&actor, pack, "PW00000001").unwrap();
+            store.import_cells(&actor, "grading.csv", &cells).unwrap();
+            let ids = store
+                .commit_packs(
+                    &actor,
+                    "p",
+                    &[NewPack {
+                        groups: vec![vec!["b".into()], vec!["a".into()]],
+                        metrics_json: "{}".into(),
+                    }],
+                )
+                .unwrap();
+            let pack = ids[0];
+            store.mark_cell_placed(pack, "a").unwrap();
+            store.mark_cell_placed(pack, "b").unwrap();
+            store.complete_assembly(&actor, pack, "PW00000001").unwrap();
 
-        let record = store.pack_record(pack).unwrap().unwrap();
-        assert_eq!(record.code.as_deref(), Some("PW00000001"));
-        assert!(record.assembled_at.is_some());
-        let links = store.pack_cell_links(pack).unwrap();
-        assert_eq!(
-            links.iter().map(|l| l.cell_id.as_str()).collect::<Vec<_>>(),
-            ["b", "a"]
-        );
-        assert_eq!(links[0].source_code.as_deref(), Some("MOD-2"));
-        assert_eq!(links[0].graded_from_file.as_deref(), Some("grading.csv"));
-        assert!(links[1].placed_at.is_some());
+            let record = store.pack_record(pack).unwrap().unwrap();
+            assert_eq!(record.code.as_deref(), Some("PW00000001"));
+            assert!(record.assembled_at.is_some());
+            let links = store.pack_cell_links(pack).unwrap();
+            assert_eq!(
+                links.iter().map(|l| l.cell_id.as_str()).collect::<Vec<_>>(),
+                ["b", "a"]
+            );
+            assert_eq!(links[0].source_code.as_deref(), Some("MOD-2"));
+            assert_eq!(links[0].graded_from_file.as_deref(), Some("grading.csv"));
+            assert!(links[1].placed_at.is_some());
 
-        let from = store.cells_from_source("MOD-1").unwrap();
-        assert_eq!(from.len(), 2);
-        assert_eq!(from[0].cell_id, "a");
-        assert_eq!(from[0].pack_code.as_deref(), Some("PW00000001"));
-        assert_eq!(from[1].cell_id, "c");
-        assert_eq!(from[1].pack_id, None);
-        assert!(store.cells_from_source("MOD-9").unwrap().is_empty());
+            let from = store.cells_from_source("MOD-1").unwrap();
+            assert_eq!(from.len(), 2);
+            assert_eq!(from[0].cell_id, "a");
+            assert_eq!(from[0].pack_code.as_deref(), Some("PW00000001"));
+            assert_eq!(from[1].cell_id, "c");
+            assert_eq!(from[1].pack_id, None);
+            assert!(store.cells_from_source("MOD-9").unwrap().is_empty());
 
-        assert_eq!(store.pack_codes_with_prefix("PW").unwrap(), ["PW00000001"]);
-        assert!(store.pack_codes_with_prefix("PWT").unwrap().is_empty());
-        assert!(store.bms_writes_for_pack(pack).unwrap().is_empty());
-        let (file, _) = store.cell_provenance("c").unwrap().unwrap();
-        assert_eq!(file, "grading.csv");
-        assert!(store.cell_provenance("nope").unwrap().is_none());
+            assert_eq!(store.pack_codes_with_prefix("PW").unwrap(), ["PW00000001"]);
+            assert!(store.pack_codes_with_prefix("PWT").unwrap().is_empty());
+            assert!(store.bms_writes_for_pack(pack).unwrap().is_empty());
+            let (file, _) = store.cell_provenance("c").unwrap().unwrap();
+            assert_eq!(file, "grading.csv");
+            assert!(store.cell_provenance("nope").unwrap().is_none());
+        });
     }
 }

@@ -16,7 +16,6 @@ use crate::eol::runner::{self, Operator, RunEvent, Timing};
 use crate::profile::Profile;
 use crate::services::bench::{self, BenchLink};
 use crate::services::{PackKey, ServiceError, Station};
-use crate::store::prelude::*;
 use crate::store::WriteOutcome;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

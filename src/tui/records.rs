@@ -8,12 +8,15 @@ use crate::intake::{self, IntakeDefaults};
 use crate::label::PrinterTarget;
 use crate::profile::Profile;
 use crate::store::prelude::*;
-use crate::store::{Actor, CellFilter, Store};
+use crate::store::{Actor, CellFilter};
 use std::path::Path;
 
 /// Answers requests against one store. Separate from the thread so tests call it directly.
 pub struct Services {
-    pub store: Store,
+    pub store: crate::store::DynStore,
+    /// Where the records are (`--db`: a file or the line database's URL), for work that
+    /// opens its own connection.
+    pub db: std::path::PathBuf,
     pub actor: Actor,
     /// Where the console prints labels (`console --printer`), if anywhere.
     pub printer: Option<PrinterTarget>,
@@ -136,7 +139,7 @@ impl Services {
             operator: badge,
         };
         match authorize(
-            &mut self.store,
+            &mut *self.store,
             &who,
             Action::Assemble,
             &Credential::Pin(pin.0),
@@ -283,8 +286,13 @@ impl Services {
             Err(e) => return failed("loading the profile", e),
         };
         let refs: Vec<&MatchedPack> = packs.iter().collect();
-        match crate::matching::commit(&mut self.store, &self.actor, &profile, Some(&source), &refs)
-        {
+        match crate::matching::commit(
+            &mut *self.store,
+            &self.actor,
+            &profile,
+            Some(&source),
+            &refs,
+        ) {
             Ok(ids) => Reply::Committed(ids),
             Err(e) => Reply::Failed(format!("nothing committed: {e}")),
         }
@@ -310,7 +318,7 @@ impl Services {
             Ok(None) => return Reply::Failed(format!("pack #{pack_id} is gone")),
             Err(e) => return failed("loading the pack", e),
         };
-        match assembly::scan(&self.store, &self.actor, &pack, cell) {
+        match assembly::scan(&*self.store, &self.actor, &pack, cell) {
             Ok((slot, progress)) => Reply::Placed {
                 pack: pack_id,
                 cell: slot.cell_id.clone(),
@@ -331,9 +339,9 @@ impl Services {
                 .store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))?;
-            let profile = crate::services::packs::profile_of(&self.store, &pack)?;
+            let profile = crate::services::packs::profile_of(&*self.store, &pack)?;
             let today = self.store.clock().today();
-            crate::assembly::complete(&mut self.store, &self.actor, &pack, &profile, None, today)?;
+            crate::assembly::complete(&mut *self.store, &self.actor, &pack, &profile, None, today)?;
             self.store
                 .get_pack(pack_id)?
                 .ok_or_else(|| anyhow::anyhow!("pack #{pack_id} is gone"))
@@ -348,9 +356,9 @@ impl Services {
     fn state(&mut self, verb: StateVerb) -> Reply {
         use crate::services::{self, ServiceError};
         let result = (|| -> Result<(String, bool, Option<Pack>), ServiceError> {
-            let store = &mut self.store;
+            let store = &mut *self.store;
             let actor = &self.actor;
-            let pack_named = |store: &Store, key: &str| -> Result<Pack, ServiceError> {
+            let pack_named = |store: &dyn LineStore, key: &str| -> Result<Pack, ServiceError> {
                 store
                     .find_pack(key)?
                     .ok_or_else(|| ServiceError::NotFound(format!("no pack '{key}'")))
@@ -482,7 +490,7 @@ impl Services {
     /// This console's station: its records and who works at it now.
     fn station(&self) -> crate::services::Station {
         crate::services::Station {
-            db: self.store.path().to_path_buf(),
+            db: self.db.clone(),
             actor: self.actor.clone(),
             signature: None,
         }
@@ -527,7 +535,7 @@ impl Services {
 
     fn verify_label(&mut self, pack: i64, scan: &str) -> Reply {
         let key = crate::services::PackKey::Id(pack);
-        match crate::services::labels::verify_in(&mut self.store, &self.actor, &key, scan) {
+        match crate::services::labels::verify_in(&mut *self.store, &self.actor, &key, scan) {
             Ok(v) => match v.refusal() {
                 None => Reply::LabelScanned {
                     pack,
@@ -548,7 +556,7 @@ impl Services {
     }
 
     fn history(&self, code: &str) -> Reply {
-        match crate::trace::lineage(&self.store, code) {
+        match crate::trace::lineage(&*self.store, code) {
             Ok(Some(l)) => Reply::History(Box::new(l)),
             Ok(None) => Reply::Failed(format!(
                 "'{code}' is not a pack, a source module or a cell in this database"

@@ -12,7 +12,7 @@ use super::records::{self, Services};
 use super::theme::Theme;
 use super::view;
 use crate::store::prelude::*;
-use crate::store::{Actor, Store};
+use crate::store::Actor;
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, EventStream};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
@@ -135,7 +135,7 @@ impl<W: Write> Write for Counting<W> {
 }
 
 /// Where the console was last time, from `console_state`.
-fn resume_from(store: &Store) -> anyhow::Result<Resume> {
+fn resume_from(store: &dyn LineStore) -> anyhow::Result<Resume> {
     let get = |k: &str| -> anyhow::Result<Option<String>> {
         Ok(store.get_state(k)?.filter(|v| !v.is_empty()))
     };
@@ -164,13 +164,20 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         );
     }
     init_logging(&opts.log_file)?;
-    let mut store = Store::open(&opts.db)?;
+    let mut store = crate::store::open_station(
+        &opts.db,
+        &crate::store::StationInfo {
+            actor: &opts.actor,
+            role: None,
+            line: None,
+        },
+    )?;
     // A test left running by a console that died (killed, power cut) is recorded as aborted.
-    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, crate::eol::process_alive)?;
+    let orphans = store.abort_orphaned_eol_runs(&opts.actor.station, &crate::eol::process_alive)?;
     if !orphans.is_empty() {
         tracing::warn!(?orphans, "test runs of dead processes marked aborted");
     }
-    let resume = resume_from(&store)?;
+    let resume = resume_from(&*store)?;
     let profiles = profile_names();
     let profile = opts
         .profile
@@ -184,7 +191,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let mut actor = opts.actor.clone();
     // On a database with registered operators the operator is the one who logged in (the
     // CLI's gate), never the name the console saved last time.
-    let enforced = crate::services::authority::enforced(&store)?;
+    let enforced = crate::services::authority::enforced(&*store)?;
     if let Some(op) = resume.operator.as_ref().filter(|_| !enforced) {
         actor.operator = op.clone();
     }
@@ -203,6 +210,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     tracing::info!(db = %opts.db.display(), station = %actor.station, "console starting");
     let services = Services {
         store,
+        db: opts.db.clone(),
         actor,
         printer: opts.printer.clone(),
     };

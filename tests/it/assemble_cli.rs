@@ -3,10 +3,12 @@
 
 use crate::support::eol::{import_cells, json, match_pack, pack_json, pw, pw_json};
 
-#[test]
-fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed() {
+crate::on_both_backends!(cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed);
+fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed(
+    backend: crate::support::pg::Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");
     assert_eq!(cells.len(), 15);

@@ -1,7 +1,6 @@
 //! The console's History screen shows a pack's audit entries, its cells' while in it included.
 
 use crate::support::tui::{actor, Harness};
-use packwright::store::prelude::*;
 use packwright::tui::app::Screen;
 
 #[test]
@@ -18,7 +17,7 @@ fn history_shows_a_pack_s_audit_entries() {
         .complete_assembly(&actor(), pack.id, "PWT0000042")
         .unwrap();
     packwright::services::cells::reject(
-        &mut h.services.store,
+        &mut *h.services.store,
         &actor(),
         &cells[0],
         false,

@@ -57,10 +57,14 @@ fn failed_steps(doc: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_lineage() {
+crate::on_both_backends!(
+    a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_lineage
+);
+fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_lineage(
+    backend: crate::support::pg::Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &[]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);

@@ -6,7 +6,6 @@ use crate::support::tui::{actor, Harness};
 use crossterm::event::KeyCode;
 use packwright::domain::{CellStatus, Pack, PackStatus};
 use packwright::profile::Profile;
-use packwright::store::prelude::*;
 use packwright::tui::app::{Level, Modal, Screen};
 use packwright::tui::keys;
 

@@ -46,10 +46,14 @@ fn cell_status(db: &Path, id: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_is_refused_at_the_scan() {
+crate::on_both_backends!(
+    a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_is_refused_at_the_scan
+);
+fn a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_is_refused_at_the_scan(
+    backend: crate::support::pg::Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");
     let bad = cells[8].clone();
@@ -108,10 +112,12 @@ fn a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_is_refused_at_the_scan(
     assert_eq!(cell_status(&db, &bad), "rejected");
 }
 
-#[test]
-fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked() {
+crate::on_both_backends!(a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked);
+fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked(
+    backend: crate::support::pg::Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     let (code, cells) = assembled_pack(dir.path(), &db);
     let bad = cells[2].clone();
 
@@ -238,10 +244,10 @@ fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked() {
     assert!(pw_json(&db, &["trace", &code, "--passport"])["on_hold"].is_null());
 }
 
-#[test]
-fn release_scrap_unreject_and_source_are_verbs_with_a_record() {
+crate::on_both_backends!(release_scrap_unreject_and_source_are_verbs_with_a_record);
+fn release_scrap_unreject_and_source_are_verbs_with_a_record(backend: crate::support::pg::Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, Some(1));
     let cells = match_pack(&db, "lfp-15s1p-100ah");
 

@@ -23,6 +23,7 @@ mod integrity_signals;
 mod integrity_states;
 mod label;
 mod label_render;
+mod line_db;
 mod operators_cli;
 mod operators_console;
 mod passport;

@@ -3,10 +3,12 @@
 
 use crate::support::eol::{assemble, import_cells, match_pack, pw, pw_json, SOURCE_A, SOURCE_B};
 
-#[test]
-fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json() {
+crate::on_both_backends!(lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json);
+fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json(
+    backend: crate::support::pg::Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");
     let code = assemble(&db, &cells);

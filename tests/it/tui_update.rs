@@ -302,7 +302,7 @@ fn assembly_refuses_a_rejected_cell_with_the_reason_it_was_rejected() {
 
     // Another station rejects the next cell while this console shows the pack.
     let done = packwright::services::cells::reject(
-        &mut h.services.store,
+        &mut *h.services.store,
         &crate::support::tui::actor(),
         &order[1],
         false,
@@ -348,7 +348,7 @@ fn a_pack_put_on_hold_reads_so_in_history_with_its_reason() {
         .complete_assembly(&crate::support::tui::actor(), pack.id, "PWT0000042")
         .unwrap();
     packwright::services::cells::reject(
-        &mut h.services.store,
+        &mut *h.services.store,
         &crate::support::tui::actor(),
         &cells[0],
         false,

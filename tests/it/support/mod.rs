@@ -3,6 +3,7 @@
 
 pub mod eol;
 pub mod family;
+pub mod pg;
 pub mod printer;
 pub mod pty;
 pub mod serial;

@@ -74,7 +74,8 @@ impl Harness {
 
     pub fn with(store: Store, resume: Resume) -> Harness {
         let services = Services {
-            store,
+            db: store.path().to_path_buf(),
+            store: Box::new(store),
             actor: actor(),
             printer: None,
         };
