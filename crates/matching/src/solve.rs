@@ -523,15 +523,23 @@ pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usi
         };
         let mut caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
         caps.sort_unstable();
-        let packs = greedy_windows(caps.len(), s, |i| {
-            relaxed_spread_ok(caps[i], caps[i + s - 1], s, pct)
-        });
+        let packs = reach_components(lim, &caps, s)
+            .iter()
+            .map(|&(a, b)| {
+                let part = &caps[a..b];
+                let relaxed = greedy_windows(part.len(), s, |i| {
+                    relaxed_spread_ok(part[i], part[i + s - 1], s, pct)
+                });
+                relaxed.min(part.len() / s)
+            })
+            .sum();
         return PackBound {
             packs,
             exact: false,
             note: format!(
                 "most disjoint sets of {s} cells whose lowest and highest cell are within \
-                 {pct} % of the best mean such a set can have"
+                 {pct} % of the best mean such a set can have, counted apart in each run of \
+                 cells that some set within the limit can reach (no set spans two runs)"
             ),
         };
     }
@@ -606,6 +614,68 @@ fn most_compatible_pairs(d: &Data, lim: &Limits, cells: &[u32]) -> usize {
     }
     pairing::max_matching_size(&adj)
 }
+
+/// P = 1, spread limit: the runs of `caps` (sorted ascending) that packs can use, as
+/// half-open index ranges. A pack whose lowest cell sits at sorted position i and highest at
+/// j holds S − 2 other cells from positions i + 1..j, so at most the S − 2 just below j:
+/// (i, j) can hold a pack only if the spread check passes with that best sum. Every pack lies
+/// inside [i, jmax(i)] for its own i, so inside one run of overlapping such intervals; a cell
+/// in no interval is in no pack. Counting each run apart is an upper bound on the packs.
+/// The scan from the relaxed highest j down stops after [`REACH_SCAN`] steps and then counts
+/// the whole relaxed interval (wider intervals only weaken the bound, never break it).
+fn reach_components(lim: &Limits, caps: &[i64], s: usize) -> Vec<(usize, usize)> {
+    let n = caps.len();
+    let Some(pct) = lim.range_pct else {
+        return vec![(0, n)];
+    };
+    if s < 2 || n < s {
+        return vec![(0, n)];
+    }
+    let mut pre = Vec::with_capacity(n + 1);
+    pre.push(0i64);
+    for &c in caps {
+        pre.push(pre[pre.len() - 1] + c);
+    }
+    let fits = |i: usize, j: usize| {
+        let best = caps[i] + caps[j] + pre[j] - pre[j + 2 - s];
+        lim.range_ok(caps[j] - caps[i], best as f64 / s as f64)
+    };
+    let mut comps: Vec<(usize, usize)> = Vec::new();
+    let mut jr = 0; // relaxed highest j, non-decreasing in i
+    for i in 0..=n - s {
+        jr = jr.max(i + s - 1);
+        while jr + 1 < n && relaxed_spread_ok(caps[i], caps[jr + 1], s, pct) {
+            jr += 1;
+        }
+        if !relaxed_spread_ok(caps[i], caps[jr], s, pct) || jr < i + s - 1 {
+            continue;
+        }
+        let mut j = jr;
+        let mut steps = 0;
+        let reach = loop {
+            if steps >= REACH_SCAN {
+                break Some(jr);
+            }
+            if fits(i, j) {
+                break Some(j);
+            }
+            if j == i + s - 1 {
+                break None;
+            }
+            j -= 1;
+            steps += 1;
+        };
+        let Some(j) = reach else { continue };
+        match comps.last_mut() {
+            Some(last) if i < last.1 => last.1 = last.1.max(j + 1),
+            _ => comps.push((i, j + 1)),
+        }
+    }
+    comps
+}
+
+/// Steps of the scan in [`reach_components`] for one lowest cell.
+const REACH_SCAN: usize = 256;
 
 /// Most disjoint windows `i..i + w` of `0..n` with `ok(i)`: the leftmost window that fits
 /// is always part of some maximum set (windows have equal length).

@@ -274,6 +274,38 @@ proptest! {
         }
     }
 
+    /// P = 1 with a spread limit on instances where the cells spread wider than the limit,
+    /// so runs of cells no pack can reach split the stock: the reported maximum never falls
+    /// below the brute-force maximum, equals it when reported exact, and the packs built
+    /// reach it.
+    #[test]
+    fn one_p_reported_maximum_bounds_the_true_one(
+        s in 3usize..5,
+        n in 8usize..14,
+        caps in prop::collection::vec(1000i64..1160, 13),
+        pct in prop::sample::select(vec![0.5, 1.0, 2.0, 3.0]),
+    ) {
+        let caps = &caps[..n];
+        let cells: Vec<CellInput> = caps
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| cell(&format!("c{i}"), c as f64))
+            .collect();
+        let spec = MatchSpec {
+            max_group_capacity_spread_pct: Some(pct),
+            ..MatchSpec::new(s, 1, "NMC")
+        };
+        let brute = brute_max_packs_1p(caps, s, pct);
+        let (got, max, exact) = built(match_cells(&cells, &spec));
+        prop_assert_eq!(got, brute, "caps {:?}", caps);
+        if got > 0 {
+            prop_assert!(max >= brute, "reported {} below the true maximum {}", max, brute);
+            if exact {
+                prop_assert_eq!(max, brute);
+            }
+        }
+    }
+
     /// P = 2 with OCV and IR limits together (no spread limit): any S compatible pairs make
     /// a pack, so the most packs is ⌊most disjoint compatible pairs / S⌋; the matcher builds
     /// that many and never reports a maximum below it.
