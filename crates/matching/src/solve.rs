@@ -116,6 +116,12 @@ pub(crate) fn solve_stratum(
             plan = other;
         }
     }
+    if ctx.lim.has_group_limits() && plan.packs.len() < bound.packs && p >= 2 {
+        let other = run(Strategy::Balanced, rng);
+        if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
+            plan = other;
+        }
+    }
     if p == 2 && plan.packs.len() < bound.packs && cells.len() <= pairing::MAX_CELLS {
         let other = run(Strategy::MostPairs, rng);
         if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
@@ -134,6 +140,13 @@ enum Strategy {
     /// As `GroupsFirst`, with the most pairs the limits allow together (P = 2, at most
     /// [`pairing::MAX_CELLS`] cells): more groups, though not always more packs.
     MostPairs,
+    /// Groups of similar IR/OCV with near-equal sums: blocks of S·P cells consecutive in the
+    /// tighter-limited measurement, each split into S groups by a capacity snake (members
+    /// swapped between the block's groups until every group fits the limits), then packs of
+    /// S groups of similar sum. Capacity-first windows rarely hold P cells that fit a binding
+    /// IR limit; the groups-first cut makes groups whose sums scatter so widely that the
+    /// capacity-spread limit drops packs at the tails.
+    Balanced,
 }
 
 /// The first strategy on all cells, then passes over what is left: a pack dropped for the
@@ -163,6 +176,7 @@ fn passes(
             Strategy::CapacityFirst => cut_windows(ctx.d, &rest, s, p),
             Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p, false),
             Strategy::MostPairs => cut_groups(ctx, &rest, s, p, true),
+            Strategy::Balanced => cut_balanced(ctx, &rest, s, p),
         };
         let pass = improve(ctx, packs, spare, s, p, opt, cells.len(), rng);
         let progress = !pass.packs.is_empty();
@@ -298,6 +312,140 @@ fn cut_groups(
                 .collect();
         }
     }
+    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
+    groups.sort_by_key(sum);
+    let sums: Vec<i64> = groups.iter().map(sum).collect();
+    let starts = choose_windows(groups.len(), s, |st| sums[st + s - 1] - sums[st]);
+    let mut used = vec![false; groups.len()];
+    let packs = starts
+        .iter()
+        .map(|&st| {
+            used[st..st + s].iter_mut().for_each(|u| *u = true);
+            groups[st..st + s].concat()
+        })
+        .collect();
+    for (g, u) in groups.iter().zip(&used) {
+        if !u {
+            spare.extend_from_slice(g);
+        }
+    }
+    (packs, spare)
+}
+
+/// [`Strategy::Balanced`]: see there. Cells left out of the blocks (a block too wide in the
+/// sort key, members no swap could fit) are grouped as [`cut_groups`] does and join the
+/// groups before packs are cut.
+fn cut_balanced(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let d = ctx.d;
+    let lim = &ctx.lim;
+    // The key whose limit is narrowest against the stock's own spread (5th–95th percentile).
+    let spread = |v: &[f64]| {
+        let mut x: Vec<f64> = cells
+            .iter()
+            .map(|&c| v[c as usize])
+            .filter(|x| !x.is_nan())
+            .collect();
+        x.sort_by(f64::total_cmp);
+        match (x.get(x.len() / 20), x.get(x.len() - 1 - x.len() / 20)) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        }
+    };
+    let tight = |v: &[f64], l: Option<f64>| l.map(|l| l / spread(v).max(1e-12));
+    let by_ir = match (tight(&d.ocv, lim.ocv_mv), tight(&d.ir, lim.ir_mohm)) {
+        (Some(o), Some(i)) => i < o,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let key = if by_ir { &d.ir } else { &d.ocv };
+    let key_limit = if by_ir { lim.ir_mohm } else { lim.ocv_mv }.unwrap_or(f64::INFINITY);
+    let mut order = cells.to_vec();
+    order.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
+    let fits = |g: &[u32]| {
+        let (mut ocv, mut ir) = (Span::default(), Span::default());
+        for &c in g {
+            ocv.add(d.ocv[c as usize]);
+            ir.add(d.ir[c as usize]);
+        }
+        lim.group_violation(ocv.width(), ir.width()) == 0.0
+    };
+    let w = s * p;
+    let (mut groups, mut aside): (Vec<Vec<u32>>, Vec<u32>) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i + w <= order.len() {
+        let block = &order[i..i + w];
+        let k = |c: u32| key[c as usize];
+        if k(block[w - 1]) - k(block[0]) > key_limit + 1e-9 {
+            aside.push(order[i]);
+            i += 1;
+            continue;
+        }
+        // Capacity snake: ranks 0..w (largest first) into S groups, direction turning.
+        let mut by_cap = block.to_vec();
+        by_cap.sort_by_key(|&c| std::cmp::Reverse(d.cap[c as usize]));
+        let mut gs: Vec<Vec<u32>> = vec![Vec::with_capacity(p); s];
+        for (r, &c) in by_cap.iter().enumerate() {
+            let (round, pos) = (r / s, r % s);
+            let g = if round % 2 == 0 { pos } else { s - 1 - pos };
+            gs[g].push(c);
+        }
+        // Repair: swap one member of a group outside the limits with a member of another
+        // group, nearest in capacity first, when both then fit.
+        for g in 0..s {
+            if fits(&gs[g]) {
+                continue;
+            }
+            let mut best: Option<(i64, usize, usize, usize)> = None;
+            for h in 0..s {
+                if h == g {
+                    continue;
+                }
+                for a in 0..p {
+                    for b in 0..p {
+                        let (ca, cb) = (gs[g][a], gs[h][b]);
+                        let mut ng = gs[g].clone();
+                        ng[a] = cb;
+                        let mut nh = gs[h].clone();
+                        nh[b] = ca;
+                        if fits(&ng) && fits(&nh) {
+                            let cost = (d.cap[ca as usize] - d.cap[cb as usize]).abs();
+                            if best.is_none_or(|(bc, ..)| cost < bc) {
+                                best = Some((cost, h, a, b));
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((_, h, a, b)) = best {
+                let t = gs[g][a];
+                gs[g][a] = gs[h][b];
+                gs[h][b] = t;
+            }
+        }
+        for g in gs {
+            if fits(&g) {
+                groups.push(g);
+            } else {
+                aside.extend(g);
+            }
+        }
+        i += w;
+    }
+    aside.extend_from_slice(&order[i..]);
+    // The cells set aside: P consecutive in the key order whenever they fit.
+    aside.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
+    let mut spare = Vec::new();
+    let mut j = 0;
+    while j + p <= aside.len() {
+        if fits(&aside[j..j + p]) {
+            groups.push(aside[j..j + p].to_vec());
+            j += p;
+        } else {
+            spare.push(aside[j]);
+            j += 1;
+        }
+    }
+    spare.extend_from_slice(&aside[j..]);
     let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
     groups.sort_by_key(sum);
     let sums: Vec<i64> = groups.iter().map(sum).collect();
