@@ -116,10 +116,20 @@ pub(crate) fn solve_stratum(
             plan = other;
         }
     }
-    if ctx.lim.has_group_limits() && plan.packs.len() < bound.packs && p >= 2 {
-        let other = run(Strategy::Balanced, rng);
-        if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
-            plan = other;
+    if ctx.lim.has_group_limits() && p >= 2 {
+        if plan.packs.len() < bound.packs {
+            let other = run(Strategy::Balanced, rng);
+            if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
+                plan = other;
+            }
+        } else if cells.len() <= BALANCED_IR_MAX_CELLS {
+            // As many packs already: the balanced cut's groups are IR-homogeneous by
+            // construction, so compare in the objectives' order (packs, packs within their
+            // slack, then the median in-group IR CV).
+            let other = run(Strategy::Balanced, rng);
+            if objectives(ctx, &other, s, p) > objectives(ctx, &plan, s, p) {
+                plan = other;
+            }
         }
     }
     if p == 2 && plan.packs.len() < bound.packs && cells.len() <= pairing::MAX_CELLS {
@@ -196,6 +206,37 @@ fn passes(
     }
     plan.leftover = rest;
     plan
+}
+
+/// Stock (eligible cells of a class) up to which the balanced cut is also tried when the
+/// first plan already has the most packs, for its IR homogeneity.
+const BALANCED_IR_MAX_CELLS: usize = 2_000;
+
+/// The objectives in order, larger is better: packs, packs within their balance slack, then
+/// the lower median in-group IR CV (in 1/1000 %), then the smaller worst range.
+fn objectives(
+    ctx: &Ctx,
+    plan: &Plan,
+    s: usize,
+    p: usize,
+) -> (usize, usize, std::cmp::Reverse<i64>, std::cmp::Reverse<i64>) {
+    let mut within = 0;
+    let mut worst = 0.0f64;
+    let mut cvs = Vec::new();
+    for pk in &plan.packs {
+        let m = crate::metrics::pack_metrics(ctx.d, &pk.slots, s, p, pk.proven_bound, &ctx.lim);
+        within += usize::from(m.at_bound_within_slack);
+        worst = worst.max(m.range_mah);
+        cvs.extend(m.group_ir_cv_pct.iter().flatten().copied());
+    }
+    cvs.sort_by(f64::total_cmp);
+    let cv = crate::metrics::quantile(&cvs, 0.5).map_or(i64::MAX, |v| (v * 1000.0).round() as i64);
+    (
+        plan.packs.len(),
+        within,
+        std::cmp::Reverse(cv),
+        std::cmp::Reverse(worst.round() as i64),
+    )
 }
 
 /// Packs first, then the worst range (smaller is better), then usable capacity.
