@@ -122,7 +122,7 @@ pub(crate) fn solve_stratum(
             if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
                 plan = other;
             }
-        } else if cells.len() <= BALANCED_IR_MAX_CELLS {
+        } else if ctx.d.len() <= BALANCED_IR_MAX_CELLS {
             // As many packs already: the balanced cut's groups are IR-homogeneous by
             // construction, so compare in the objectives' order (packs, packs within their
             // slack, then the median in-group IR CV).
@@ -208,7 +208,7 @@ fn passes(
     plan
 }
 
-/// Stock (eligible cells of a class) up to which the balanced cut is also tried when the
+/// Stock (eligible cells of the run) up to which the balanced cut is also tried when the
 /// first plan already has the most packs, for its IR homogeneity.
 const BALANCED_IR_MAX_CELLS: usize = 2_000;
 
