@@ -444,11 +444,13 @@ fn cut_balanced(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>,
                 for a in 0..p {
                     for b in 0..p {
                         let (ca, cb) = (gs[g][a], gs[h][b]);
-                        let mut ng = gs[g].clone();
-                        ng[a] = cb;
-                        let mut nh = gs[h].clone();
-                        nh[b] = ca;
-                        if fits(&ng) && fits(&nh) {
+                        // Try the swap in place, then undo it.
+                        gs[g][a] = cb;
+                        gs[h][b] = ca;
+                        let both = fits(&gs[g]) && fits(&gs[h]);
+                        gs[g][a] = ca;
+                        gs[h][b] = cb;
+                        if both {
                             let cost = (d.cap[ca as usize] - d.cap[cb as usize]).abs();
                             if best.is_none_or(|(bc, ..)| cost < bc) {
                                 best = Some((cost, h, a, b));
@@ -695,7 +697,8 @@ pub(crate) struct PackBound {
 /// The most packs the limits allow. ⌊n / S·P⌋, lowered by:
 /// - P = 1 with a capacity-spread limit: the most disjoint windows of S cells (sorted) whose
 ///   spread can meet the limit, counted with the best mean a window with that lowest and
-///   highest cell can have; exact for that relaxation (greedy over sorted windows);
+///   highest cell can have (exact for that relaxation, greedy over sorted windows), in each
+///   run of cells a pack can reach apart and at most ⌊run / S⌋ there ([`reach_components`]);
 /// - P ≥ 2, for each in-group limit alone: the greedy over sorted values (take P consecutive
 ///   cells whenever they fit the limit, else drop the lowest) builds the most groups, so
 ///   ⌊groups / S⌋ bounds the packs. Exact when only one in-group limit is set and no
