@@ -138,7 +138,151 @@ pub(crate) fn solve_stratum(
             plan = other;
         }
     }
+    // P = 2 on a handful of cells: the most packs, exactly (every limit together).
+    if p == 2 && cells.len() <= EXACT_PACKS_MAX_CELLS && !plan.max_exact {
+        let found = exact_packs_2p(ctx, cells, s);
+        let most = found.len();
+        if most > plan.packs.len() {
+            let mut in_pack = std::collections::HashSet::new();
+            in_pack.extend(found.iter().flatten().copied());
+            let spare = cells
+                .iter()
+                .copied()
+                .filter(|c| !in_pack.contains(c))
+                .collect();
+            let other = improve(ctx, found, spare, s, p, opt, cells.len(), rng);
+            if other.packs.len() >= most {
+                plan = other;
+            }
+        }
+        if plan.packs.len() == most {
+            plan.max_packs = most;
+            plan.max_exact = true;
+            plan.max_note = format!(
+                "the most packs within every limit, by exhaustive search over the {} cells",
+                cells.len()
+            );
+        }
+    }
     plan
+}
+
+/// Most packs from a set of free cells, and the pack (index pairs) that starts them (`None`:
+/// the lowest free cell is left out).
+type Choice = (usize, Option<Vec<(usize, usize)>>);
+
+/// Classes of up to this many cells get the exhaustive P = 2 pack count.
+const EXACT_PACKS_MAX_CELLS: usize = 12;
+
+/// P = 2, at most [`EXACT_PACKS_MAX_CELLS`] cells: the most disjoint packs of S pairs, each
+/// pair within the in-group limits and the pair sums within the capacity-spread limit.
+/// Memoised over the set of cells still free: the lowest free cell is either left out or in
+/// one of the packs that hold it. Returns the packs (pairs consecutive).
+fn exact_packs_2p(ctx: &Ctx, cells: &[u32], s: usize) -> Vec<Vec<u32>> {
+    let n = cells.len();
+    if n < 2 * s || n > EXACT_PACKS_MAX_CELLS {
+        return Vec::new();
+    }
+    let compat: Vec<Vec<bool>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| i != j && fits_pair(ctx, cells[i], cells[j]))
+                .collect()
+        })
+        .collect();
+    let cap = |i: usize| ctx.d.cap[cells[i] as usize];
+    // Every pack (as pairs of indices) that holds cell `i`, within `avail`.
+    let packs_with = |i: usize, avail: u32| -> Vec<Vec<(usize, usize)>> {
+        fn more(
+            s: usize,
+            avail: u32,
+            from: usize,
+            n: usize,
+            compat: &[Vec<bool>],
+            cur: &mut Vec<(usize, usize)>,
+            out: &mut Vec<Vec<(usize, usize)>>,
+        ) {
+            if cur.len() == s {
+                out.push(cur.clone());
+                return;
+            }
+            for a in from..n {
+                if avail & (1 << a) == 0 {
+                    continue;
+                }
+                for b in a + 1..n {
+                    if avail & (1 << b) != 0 && compat[a][b] {
+                        cur.push((a, b));
+                        more(s, avail & !(1 << a) & !(1 << b), a + 1, n, compat, cur, out);
+                        cur.pop();
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for j in 0..n {
+            if avail & (1 << j) != 0 && compat[i][j] {
+                let rest = avail & !(1 << i) & !(1 << j);
+                let mut cur = vec![(i, j)];
+                more(s, rest, 0, n, &compat, &mut cur, &mut out);
+            }
+        }
+        out.retain(|pk| {
+            let sums: Vec<i64> = pk.iter().map(|&(a, b)| cap(a) + cap(b)).collect();
+            let (hi, lo) = (
+                sums.iter().copied().max().unwrap_or(0),
+                sums.iter().copied().min().unwrap_or(0),
+            );
+            let mean = sums.iter().sum::<i64>() as f64 / s as f64;
+            ctx.lim.range_ok(hi - lo, mean)
+        });
+        out
+    };
+    let full: u32 = (1u32 << n) - 1;
+    let mut memo: Vec<Option<Choice>> = vec![None; 1 << n];
+    fn best(
+        avail: u32,
+        s: usize,
+        memo: &mut Vec<Option<Choice>>,
+        packs_with: &dyn Fn(usize, u32) -> Vec<Vec<(usize, usize)>>,
+    ) -> usize {
+        if let Some((k, _)) = &memo[avail as usize] {
+            return *k;
+        }
+        if (avail.count_ones() as usize) < 2 * s {
+            memo[avail as usize] = Some((0, None));
+            return 0;
+        }
+        let i = avail.trailing_zeros() as usize;
+        let mut top = (best(avail & !(1 << i), s, memo, packs_with), None);
+        for pk in packs_with(i, avail) {
+            let used = pk.iter().fold(0u32, |m, &(a, b)| m | 1 << a | 1 << b);
+            let k = 1 + best(avail & !used, s, memo, packs_with);
+            if k > top.0 {
+                top = (k, Some(pk));
+            }
+        }
+        let k = top.0;
+        memo[avail as usize] = Some(top);
+        k
+    }
+    best(full, s, &mut memo, &packs_with);
+    // Follow the choices back.
+    let mut out = Vec::new();
+    let mut avail = full;
+    while let Some(Some((k, choice))) = memo.get(avail as usize) {
+        if *k == 0 {
+            break;
+        }
+        match choice {
+            Some(pk) => {
+                out.push(pk.iter().flat_map(|&(a, b)| [cells[a], cells[b]]).collect());
+                avail &= !pk.iter().fold(0u32, |m, &(a, b)| m | 1 << a | 1 << b);
+            }
+            None => avail &= !(1 << avail.trailing_zeros()),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
