@@ -138,9 +138,9 @@ pub(crate) fn solve_stratum(
             plan = other;
         }
     }
-    // P = 2 on a handful of cells: the most packs, exactly (every limit together).
-    if p == 2 && cells.len() <= EXACT_PACKS_MAX_CELLS && !plan.max_exact {
-        let found = exact_packs_2p(ctx, cells, s);
+    // A handful of cells: the most packs, exactly (every limit together).
+    if p >= 2 && cells.len() <= EXACT_PACKS_MAX_CELLS && !plan.max_exact {
+        let found = exact_packs(ctx, cells, s, p);
         let most = found.len();
         if most > plan.packs.len() {
             let mut in_pack = std::collections::HashSet::new();
@@ -167,68 +167,112 @@ pub(crate) fn solve_stratum(
     plan
 }
 
-/// Most packs from a set of free cells, and the pack (index pairs) that starts them (`None`:
+/// Most packs from a set of free cells, and the pack (cell indices) that starts them (`None`:
 /// the lowest free cell is left out).
-type Choice = (usize, Option<Vec<(usize, usize)>>);
+type Choice = (usize, Option<Vec<usize>>);
 
-/// Classes of up to this many cells get the exhaustive P = 2 pack count.
+/// Classes of up to this many cells get the exhaustive pack count (P ≥ 2).
 const EXACT_PACKS_MAX_CELLS: usize = 12;
 
-/// P = 2, at most [`EXACT_PACKS_MAX_CELLS`] cells: the most disjoint packs of S pairs, each
-/// pair within the in-group limits and the pair sums within the capacity-spread limit.
-/// Memoised over the set of cells still free: the lowest free cell is either left out or in
-/// one of the packs that hold it. Returns the packs (pairs consecutive).
-fn exact_packs_2p(ctx: &Ctx, cells: &[u32], s: usize) -> Vec<Vec<u32>> {
+/// At most [`EXACT_PACKS_MAX_CELLS`] cells: the most disjoint packs of S groups of P cells,
+/// each group within the in-group limits and the group sums within the capacity-spread
+/// limit. Memoised over the set of cells still free: the lowest free cell is either left out
+/// or in one of the packs that hold it. Returns the packs (groups consecutive).
+fn exact_packs(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> Vec<Vec<u32>> {
     let n = cells.len();
-    if n < 2 * s || n > EXACT_PACKS_MAX_CELLS {
+    if p == 0 || n < s * p || n > EXACT_PACKS_MAX_CELLS {
         return Vec::new();
     }
-    let compat: Vec<Vec<bool>> = (0..n)
-        .map(|i| {
-            (0..n)
-                .map(|j| i != j && fits_pair(ctx, cells[i], cells[j]))
-                .collect()
-        })
-        .collect();
-    let cap = |i: usize| ctx.d.cap[cells[i] as usize];
-    // Every pack (as pairs of indices) that holds cell `i`, within `avail`.
-    let packs_with = |i: usize, avail: u32| -> Vec<Vec<(usize, usize)>> {
+    let d = ctx.d;
+    let fits = |g: &[usize]| {
+        let (mut ocv, mut ir) = (Span::default(), Span::default());
+        for &i in g {
+            ocv.add(d.ocv[cells[i] as usize]);
+            ir.add(d.ir[cells[i] as usize]);
+        }
+        ctx.lim.group_violation(ocv.width(), ir.width()) == 0.0
+    };
+    let cap = |i: usize| d.cap[cells[i] as usize];
+    // Groups of P free cells (ascending indices) whose lowest is `lo`, within the limits.
+    let groups_from = |lo: usize, avail: u32| -> Vec<Vec<usize>> {
+        let mut out = Vec::new();
+        let mut cur = vec![lo];
+        fn grow(
+            cur: &mut Vec<usize>,
+            p: usize,
+            n: usize,
+            avail: u32,
+            out: &mut Vec<Vec<usize>>,
+            fits: &dyn Fn(&[usize]) -> bool,
+        ) {
+            if cur.len() == p {
+                if fits(cur) {
+                    out.push(cur.clone());
+                }
+                return;
+            }
+            let from = cur.last().map_or(0, |&l| l + 1);
+            for j in from..n {
+                if avail & (1 << j) != 0 {
+                    cur.push(j);
+                    grow(cur, p, n, avail, out, fits);
+                    cur.pop();
+                }
+            }
+        }
+        grow(&mut cur, p, n, avail & !(1 << lo), &mut out, &fits);
+        out
+    };
+    // Every pack that holds cell `i` (its group first, then groups in order of their lowest
+    // cell), within `avail`, whose group sums meet the spread limit.
+    let packs_with = |i: usize, avail: u32| -> Vec<Vec<usize>> {
         fn more(
-            s: usize,
+            need: usize,
             avail: u32,
             from: usize,
             n: usize,
-            compat: &[Vec<bool>],
-            cur: &mut Vec<(usize, usize)>,
-            out: &mut Vec<Vec<(usize, usize)>>,
+            groups_from: &dyn Fn(usize, u32) -> Vec<Vec<usize>>,
+            cur: &mut Vec<Vec<usize>>,
+            out: &mut Vec<Vec<Vec<usize>>>,
         ) {
-            if cur.len() == s {
+            if cur.len() == need {
                 out.push(cur.clone());
                 return;
             }
-            for a in from..n {
-                if avail & (1 << a) == 0 {
+            for lo in from..n {
+                if avail & (1 << lo) == 0 {
                     continue;
                 }
-                for b in a + 1..n {
-                    if avail & (1 << b) != 0 && compat[a][b] {
-                        cur.push((a, b));
-                        more(s, avail & !(1 << a) & !(1 << b), a + 1, n, compat, cur, out);
-                        cur.pop();
-                    }
+                for g in groups_from(lo, avail) {
+                    let used = g.iter().fold(0u32, |m, &c| m | 1 << c);
+                    cur.push(g);
+                    more(need, avail & !used, lo + 1, n, groups_from, cur, out);
+                    cur.pop();
                 }
             }
         }
         let mut out = Vec::new();
-        for j in 0..n {
-            if avail & (1 << j) != 0 && compat[i][j] {
-                let rest = avail & !(1 << i) & !(1 << j);
-                let mut cur = vec![(i, j)];
-                more(s, rest, 0, n, &compat, &mut cur, &mut out);
+        // The group of `i`: P − 1 others of any index.
+        let mut firsts = Vec::new();
+        let others: Vec<usize> = (0..n)
+            .filter(|&j| j != i && avail & (1 << j) != 0)
+            .collect();
+        for combo in combinations(others.len(), p - 1) {
+            let mut g: Vec<usize> = std::iter::once(i)
+                .chain(combo.iter().map(|&k| others[k]))
+                .collect();
+            g.sort_unstable();
+            if fits(&g) {
+                firsts.push(g);
             }
         }
+        for g in firsts {
+            let used = g.iter().fold(0u32, |m, &c| m | 1 << c);
+            let mut cur = vec![g];
+            more(s, avail & !used, 0, n, &groups_from, &mut cur, &mut out);
+        }
         out.retain(|pk| {
-            let sums: Vec<i64> = pk.iter().map(|&(a, b)| cap(a) + cap(b)).collect();
+            let sums: Vec<i64> = pk.iter().map(|g| g.iter().map(|&c| cap(c)).sum()).collect();
             let (hi, lo) = (
                 sums.iter().copied().max().unwrap_or(0),
                 sums.iter().copied().min().unwrap_or(0),
@@ -236,28 +280,31 @@ fn exact_packs_2p(ctx: &Ctx, cells: &[u32], s: usize) -> Vec<Vec<u32>> {
             let mean = sums.iter().sum::<i64>() as f64 / s as f64;
             ctx.lim.range_ok(hi - lo, mean)
         });
-        out
+        // As index lists, groups consecutive.
+        out.into_iter()
+            .map(|pk| pk.into_iter().flatten().collect())
+            .collect()
     };
     let full: u32 = (1u32 << n) - 1;
     let mut memo: Vec<Option<Choice>> = vec![None; 1 << n];
     fn best(
         avail: u32,
-        s: usize,
+        w: usize,
         memo: &mut Vec<Option<Choice>>,
-        packs_with: &dyn Fn(usize, u32) -> Vec<Vec<(usize, usize)>>,
+        packs_with: &dyn Fn(usize, u32) -> Vec<Vec<usize>>,
     ) -> usize {
         if let Some((k, _)) = &memo[avail as usize] {
             return *k;
         }
-        if (avail.count_ones() as usize) < 2 * s {
+        if (avail.count_ones() as usize) < w {
             memo[avail as usize] = Some((0, None));
             return 0;
         }
         let i = avail.trailing_zeros() as usize;
-        let mut top = (best(avail & !(1 << i), s, memo, packs_with), None);
+        let mut top = (best(avail & !(1 << i), w, memo, packs_with), None);
         for pk in packs_with(i, avail) {
-            let used = pk.iter().fold(0u32, |m, &(a, b)| m | 1 << a | 1 << b);
-            let k = 1 + best(avail & !used, s, memo, packs_with);
+            let used = pk.iter().fold(0u32, |m, &c| m | 1 << c);
+            let k = 1 + best(avail & !used, w, memo, packs_with);
             if k > top.0 {
                 top = (k, Some(pk));
             }
@@ -266,7 +313,7 @@ fn exact_packs_2p(ctx: &Ctx, cells: &[u32], s: usize) -> Vec<Vec<u32>> {
         memo[avail as usize] = Some(top);
         k
     }
-    best(full, s, &mut memo, &packs_with);
+    best(full, s * p, &mut memo, &packs_with);
     // Follow the choices back.
     let mut out = Vec::new();
     let mut avail = full;
@@ -276,12 +323,30 @@ fn exact_packs_2p(ctx: &Ctx, cells: &[u32], s: usize) -> Vec<Vec<u32>> {
         }
         match choice {
             Some(pk) => {
-                out.push(pk.iter().flat_map(|&(a, b)| [cells[a], cells[b]]).collect());
-                avail &= !pk.iter().fold(0u32, |m, &(a, b)| m | 1 << a | 1 << b);
+                out.push(pk.iter().map(|&c| cells[c]).collect());
+                avail &= !pk.iter().fold(0u32, |m, &c| m | 1 << c);
             }
             None => avail &= !(1 << avail.trailing_zeros()),
         }
     }
+    out
+}
+
+/// Every k-subset of 0..n, as ascending index lists.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            cur.push(i);
+            go(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(0, n, k, &mut Vec::new(), &mut out);
     out
 }
 
