@@ -116,13 +116,238 @@ pub(crate) fn solve_stratum(
             plan = other;
         }
     }
+    if ctx.lim.has_group_limits() && p >= 2 {
+        if plan.packs.len() < bound.packs {
+            let other = run(Strategy::Balanced, rng);
+            if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
+                plan = other;
+            }
+        } else if ctx.d.len() <= BALANCED_IR_MAX_CELLS {
+            // As many packs already: the balanced cut's groups are IR-homogeneous by
+            // construction, so compare in the objectives' order (packs, packs within their
+            // slack, then the median in-group IR CV).
+            let other = run(Strategy::Balanced, rng);
+            if objectives(ctx, &other, s, p) > objectives(ctx, &plan, s, p) {
+                plan = other;
+            }
+        }
+    }
     if p == 2 && plan.packs.len() < bound.packs && cells.len() <= pairing::MAX_CELLS {
         let other = run(Strategy::MostPairs, rng);
         if quality(ctx.d, &other, p) > quality(ctx.d, &plan, p) {
             plan = other;
         }
     }
+    // A handful of cells: the most packs, exactly (every limit together).
+    if p >= 2 && cells.len() <= EXACT_PACKS_MAX_CELLS && !plan.max_exact {
+        let found = exact_packs(ctx, cells, s, p);
+        let most = found.len();
+        if most > plan.packs.len() {
+            let mut in_pack = std::collections::HashSet::new();
+            in_pack.extend(found.iter().flatten().copied());
+            let spare = cells
+                .iter()
+                .copied()
+                .filter(|c| !in_pack.contains(c))
+                .collect();
+            let other = improve(ctx, found, spare, s, p, opt, cells.len(), rng);
+            if other.packs.len() >= most {
+                plan = other;
+            }
+        }
+        if plan.packs.len() == most {
+            plan.max_packs = most;
+            plan.max_exact = true;
+            plan.max_note = format!(
+                "the most packs within every limit, by exhaustive search over the {} cells",
+                cells.len()
+            );
+        }
+    }
     plan
+}
+
+/// Most packs from a set of free cells, and the pack (cell indices) that starts them (`None`:
+/// the lowest free cell is left out).
+type Choice = (usize, Option<Vec<usize>>);
+
+/// Classes of up to this many cells get the exhaustive pack count (P ≥ 2).
+const EXACT_PACKS_MAX_CELLS: usize = 12;
+
+/// At most [`EXACT_PACKS_MAX_CELLS`] cells: the most disjoint packs of S groups of P cells,
+/// each group within the in-group limits and the group sums within the capacity-spread
+/// limit. Memoised over the set of cells still free: the lowest free cell is either left out
+/// or in one of the packs that hold it. Returns the packs (groups consecutive).
+fn exact_packs(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> Vec<Vec<u32>> {
+    let n = cells.len();
+    if p == 0 || n < s * p || n > EXACT_PACKS_MAX_CELLS {
+        return Vec::new();
+    }
+    let d = ctx.d;
+    let fits = |g: &[usize]| {
+        let (mut ocv, mut ir) = (Span::default(), Span::default());
+        for &i in g {
+            ocv.add(d.ocv[cells[i] as usize]);
+            ir.add(d.ir[cells[i] as usize]);
+        }
+        ctx.lim.group_violation(ocv.width(), ir.width()) == 0.0
+    };
+    let cap = |i: usize| d.cap[cells[i] as usize];
+    // Groups of P free cells (ascending indices) whose lowest is `lo`, within the limits.
+    let groups_from = |lo: usize, avail: u32| -> Vec<Vec<usize>> {
+        let mut out = Vec::new();
+        let mut cur = vec![lo];
+        fn grow(
+            cur: &mut Vec<usize>,
+            p: usize,
+            n: usize,
+            avail: u32,
+            out: &mut Vec<Vec<usize>>,
+            fits: &dyn Fn(&[usize]) -> bool,
+        ) {
+            if cur.len() == p {
+                if fits(cur) {
+                    out.push(cur.clone());
+                }
+                return;
+            }
+            let from = cur.last().map_or(0, |&l| l + 1);
+            for j in from..n {
+                if avail & (1 << j) != 0 {
+                    cur.push(j);
+                    grow(cur, p, n, avail, out, fits);
+                    cur.pop();
+                }
+            }
+        }
+        grow(&mut cur, p, n, avail & !(1 << lo), &mut out, &fits);
+        out
+    };
+    // Every pack that holds cell `i` (its group first, then groups in order of their lowest
+    // cell), within `avail`, whose group sums meet the spread limit.
+    let packs_with = |i: usize, avail: u32| -> Vec<Vec<usize>> {
+        fn more(
+            need: usize,
+            avail: u32,
+            from: usize,
+            n: usize,
+            groups_from: &dyn Fn(usize, u32) -> Vec<Vec<usize>>,
+            cur: &mut Vec<Vec<usize>>,
+            out: &mut Vec<Vec<Vec<usize>>>,
+        ) {
+            if cur.len() == need {
+                out.push(cur.clone());
+                return;
+            }
+            for lo in from..n {
+                if avail & (1 << lo) == 0 {
+                    continue;
+                }
+                for g in groups_from(lo, avail) {
+                    let used = g.iter().fold(0u32, |m, &c| m | 1 << c);
+                    cur.push(g);
+                    more(need, avail & !used, lo + 1, n, groups_from, cur, out);
+                    cur.pop();
+                }
+            }
+        }
+        let mut out = Vec::new();
+        // The group of `i`: P − 1 others of any index.
+        let mut firsts = Vec::new();
+        let others: Vec<usize> = (0..n)
+            .filter(|&j| j != i && avail & (1 << j) != 0)
+            .collect();
+        for combo in combinations(others.len(), p - 1) {
+            let mut g: Vec<usize> = std::iter::once(i)
+                .chain(combo.iter().map(|&k| others[k]))
+                .collect();
+            g.sort_unstable();
+            if fits(&g) {
+                firsts.push(g);
+            }
+        }
+        for g in firsts {
+            let used = g.iter().fold(0u32, |m, &c| m | 1 << c);
+            let mut cur = vec![g];
+            more(s, avail & !used, 0, n, &groups_from, &mut cur, &mut out);
+        }
+        out.retain(|pk| {
+            let sums: Vec<i64> = pk.iter().map(|g| g.iter().map(|&c| cap(c)).sum()).collect();
+            let (hi, lo) = (
+                sums.iter().copied().max().unwrap_or(0),
+                sums.iter().copied().min().unwrap_or(0),
+            );
+            let mean = sums.iter().sum::<i64>() as f64 / s as f64;
+            ctx.lim.range_ok(hi - lo, mean)
+        });
+        // As index lists, groups consecutive.
+        out.into_iter()
+            .map(|pk| pk.into_iter().flatten().collect())
+            .collect()
+    };
+    let full: u32 = (1u32 << n) - 1;
+    let mut memo: Vec<Option<Choice>> = vec![None; 1 << n];
+    fn best(
+        avail: u32,
+        w: usize,
+        memo: &mut Vec<Option<Choice>>,
+        packs_with: &dyn Fn(usize, u32) -> Vec<Vec<usize>>,
+    ) -> usize {
+        if let Some((k, _)) = &memo[avail as usize] {
+            return *k;
+        }
+        if (avail.count_ones() as usize) < w {
+            memo[avail as usize] = Some((0, None));
+            return 0;
+        }
+        let i = avail.trailing_zeros() as usize;
+        let mut top = (best(avail & !(1 << i), w, memo, packs_with), None);
+        for pk in packs_with(i, avail) {
+            let used = pk.iter().fold(0u32, |m, &c| m | 1 << c);
+            let k = 1 + best(avail & !used, w, memo, packs_with);
+            if k > top.0 {
+                top = (k, Some(pk));
+            }
+        }
+        let k = top.0;
+        memo[avail as usize] = Some(top);
+        k
+    }
+    best(full, s * p, &mut memo, &packs_with);
+    // Follow the choices back.
+    let mut out = Vec::new();
+    let mut avail = full;
+    while let Some(Some((k, choice))) = memo.get(avail as usize) {
+        if *k == 0 {
+            break;
+        }
+        match choice {
+            Some(pk) => {
+                out.push(pk.iter().map(|&c| cells[c]).collect());
+                avail &= !pk.iter().fold(0u32, |m, &c| m | 1 << c);
+            }
+            None => avail &= !(1 << avail.trailing_zeros()),
+        }
+    }
+    out
+}
+
+/// Every k-subset of 0..n, as ascending index lists.
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    fn go(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            cur.push(i);
+            go(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(0, n, k, &mut Vec::new(), &mut out);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,6 +359,13 @@ enum Strategy {
     /// As `GroupsFirst`, with the most pairs the limits allow together (P = 2, at most
     /// [`pairing::MAX_CELLS`] cells): more groups, though not always more packs.
     MostPairs,
+    /// Groups of similar IR/OCV with near-equal sums: blocks of S·P cells consecutive in the
+    /// tighter-limited measurement, each split into S groups by a capacity snake (members
+    /// swapped between the block's groups until every group fits the limits), then packs of
+    /// S groups of similar sum. Capacity-first windows rarely hold P cells that fit a binding
+    /// IR limit; the groups-first cut makes groups whose sums scatter so widely that the
+    /// capacity-spread limit drops packs at the tails.
+    Balanced,
 }
 
 /// The first strategy on all cells, then passes over what is left: a pack dropped for the
@@ -163,6 +395,7 @@ fn passes(
             Strategy::CapacityFirst => cut_windows(ctx.d, &rest, s, p),
             Strategy::GroupsFirst => cut_groups(ctx, &rest, s, p, false),
             Strategy::MostPairs => cut_groups(ctx, &rest, s, p, true),
+            Strategy::Balanced => cut_balanced(ctx, &rest, s, p),
         };
         let pass = improve(ctx, packs, spare, s, p, opt, cells.len(), rng);
         let progress = !pass.packs.is_empty();
@@ -182,6 +415,37 @@ fn passes(
     }
     plan.leftover = rest;
     plan
+}
+
+/// Stock (eligible cells of the run) up to which the balanced cut is also tried when the
+/// first plan already has the most packs, for its IR homogeneity.
+const BALANCED_IR_MAX_CELLS: usize = 2_000;
+
+/// The objectives in order, larger is better: packs, packs within their balance slack, then
+/// the lower median in-group IR CV (in 1/1000 %), then the smaller worst range.
+fn objectives(
+    ctx: &Ctx,
+    plan: &Plan,
+    s: usize,
+    p: usize,
+) -> (usize, usize, std::cmp::Reverse<i64>, std::cmp::Reverse<i64>) {
+    let mut within = 0;
+    let mut worst = 0.0f64;
+    let mut cvs = Vec::new();
+    for pk in &plan.packs {
+        let m = crate::metrics::pack_metrics(ctx.d, &pk.slots, s, p, pk.proven_bound, &ctx.lim);
+        within += usize::from(m.at_bound_within_slack);
+        worst = worst.max(m.range_mah);
+        cvs.extend(m.group_ir_cv_pct.iter().flatten().copied());
+    }
+    cvs.sort_by(f64::total_cmp);
+    let cv = crate::metrics::quantile(&cvs, 0.5).map_or(i64::MAX, |v| (v * 1000.0).round() as i64);
+    (
+        plan.packs.len(),
+        within,
+        std::cmp::Reverse(cv),
+        std::cmp::Reverse(worst.round() as i64),
+    )
 }
 
 /// Packs first, then the worst range (smaller is better), then usable capacity.
@@ -298,6 +562,142 @@ fn cut_groups(
                 .collect();
         }
     }
+    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
+    groups.sort_by_key(sum);
+    let sums: Vec<i64> = groups.iter().map(sum).collect();
+    let starts = choose_windows(groups.len(), s, |st| sums[st + s - 1] - sums[st]);
+    let mut used = vec![false; groups.len()];
+    let packs = starts
+        .iter()
+        .map(|&st| {
+            used[st..st + s].iter_mut().for_each(|u| *u = true);
+            groups[st..st + s].concat()
+        })
+        .collect();
+    for (g, u) in groups.iter().zip(&used) {
+        if !u {
+            spare.extend_from_slice(g);
+        }
+    }
+    (packs, spare)
+}
+
+/// [`Strategy::Balanced`]: see there. Cells left out of the blocks (a block too wide in the
+/// sort key, members no swap could fit) are grouped as [`cut_groups`] does and join the
+/// groups before packs are cut.
+fn cut_balanced(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let d = ctx.d;
+    let lim = &ctx.lim;
+    // The key whose limit is narrowest against the stock's own spread (5th–95th percentile).
+    let spread = |v: &[f64]| {
+        let mut x: Vec<f64> = cells
+            .iter()
+            .map(|&c| v[c as usize])
+            .filter(|x| !x.is_nan())
+            .collect();
+        x.sort_by(f64::total_cmp);
+        match (x.get(x.len() / 20), x.get(x.len() - 1 - x.len() / 20)) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        }
+    };
+    let tight = |v: &[f64], l: Option<f64>| l.map(|l| l / spread(v).max(1e-12));
+    let by_ir = match (tight(&d.ocv, lim.ocv_mv), tight(&d.ir, lim.ir_mohm)) {
+        (Some(o), Some(i)) => i < o,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let key = if by_ir { &d.ir } else { &d.ocv };
+    let key_limit = if by_ir { lim.ir_mohm } else { lim.ocv_mv }.unwrap_or(f64::INFINITY);
+    let mut order = cells.to_vec();
+    order.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
+    let fits = |g: &[u32]| {
+        let (mut ocv, mut ir) = (Span::default(), Span::default());
+        for &c in g {
+            ocv.add(d.ocv[c as usize]);
+            ir.add(d.ir[c as usize]);
+        }
+        lim.group_violation(ocv.width(), ir.width()) == 0.0
+    };
+    let w = s * p;
+    let (mut groups, mut aside): (Vec<Vec<u32>>, Vec<u32>) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i + w <= order.len() {
+        let block = &order[i..i + w];
+        let k = |c: u32| key[c as usize];
+        if k(block[w - 1]) - k(block[0]) > key_limit + 1e-9 {
+            aside.push(order[i]);
+            i += 1;
+            continue;
+        }
+        // Capacity snake: ranks 0..w (largest first) into S groups, direction turning.
+        let mut by_cap = block.to_vec();
+        by_cap.sort_by_key(|&c| std::cmp::Reverse(d.cap[c as usize]));
+        let mut gs: Vec<Vec<u32>> = vec![Vec::with_capacity(p); s];
+        for (r, &c) in by_cap.iter().enumerate() {
+            let (round, pos) = (r / s, r % s);
+            let g = if round % 2 == 0 { pos } else { s - 1 - pos };
+            gs[g].push(c);
+        }
+        // Repair: swap one member of a group outside the limits with a member of another
+        // group, nearest in capacity first, when both then fit.
+        for g in 0..s {
+            if fits(&gs[g]) {
+                continue;
+            }
+            let mut best: Option<(i64, usize, usize, usize)> = None;
+            for h in 0..s {
+                if h == g {
+                    continue;
+                }
+                for a in 0..p {
+                    for b in 0..p {
+                        let (ca, cb) = (gs[g][a], gs[h][b]);
+                        // Try the swap in place, then undo it.
+                        gs[g][a] = cb;
+                        gs[h][b] = ca;
+                        let both = fits(&gs[g]) && fits(&gs[h]);
+                        gs[g][a] = ca;
+                        gs[h][b] = cb;
+                        if both {
+                            let cost = (d.cap[ca as usize] - d.cap[cb as usize]).abs();
+                            if best.is_none_or(|(bc, ..)| cost < bc) {
+                                best = Some((cost, h, a, b));
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((_, h, a, b)) = best {
+                let t = gs[g][a];
+                gs[g][a] = gs[h][b];
+                gs[h][b] = t;
+            }
+        }
+        for g in gs {
+            if fits(&g) {
+                groups.push(g);
+            } else {
+                aside.extend(g);
+            }
+        }
+        i += w;
+    }
+    aside.extend_from_slice(&order[i..]);
+    // The cells set aside: P consecutive in the key order whenever they fit.
+    aside.sort_by(|&a, &b| key[a as usize].total_cmp(&key[b as usize]));
+    let mut spare = Vec::new();
+    let mut j = 0;
+    while j + p <= aside.len() {
+        if fits(&aside[j..j + p]) {
+            groups.push(aside[j..j + p].to_vec());
+            j += p;
+        } else {
+            spare.push(aside[j]);
+            j += 1;
+        }
+    }
+    spare.extend_from_slice(&aside[j..]);
     let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
     groups.sort_by_key(sum);
     let sums: Vec<i64> = groups.iter().map(sum).collect();
@@ -506,7 +906,8 @@ pub(crate) struct PackBound {
 /// The most packs the limits allow. ⌊n / S·P⌋, lowered by:
 /// - P = 1 with a capacity-spread limit: the most disjoint windows of S cells (sorted) whose
 ///   spread can meet the limit, counted with the best mean a window with that lowest and
-///   highest cell can have; exact for that relaxation (greedy over sorted windows);
+///   highest cell can have (exact for that relaxation, greedy over sorted windows), in each
+///   run of cells a pack can reach apart and at most ⌊run / S⌋ there ([`reach_components`]);
 /// - P ≥ 2, for each in-group limit alone: the greedy over sorted values (take P consecutive
 ///   cells whenever they fit the limit, else drop the lowest) builds the most groups, so
 ///   ⌊groups / S⌋ bounds the packs. Exact when only one in-group limit is set and no
@@ -523,15 +924,23 @@ pub(crate) fn pack_bound(d: &Data, lim: &Limits, cells: &[u32], s: usize, p: usi
         };
         let mut caps: Vec<i64> = cells.iter().map(|&c| d.cap[c as usize]).collect();
         caps.sort_unstable();
-        let packs = greedy_windows(caps.len(), s, |i| {
-            relaxed_spread_ok(caps[i], caps[i + s - 1], s, pct)
-        });
+        let packs = reach_components(lim, &caps, s)
+            .iter()
+            .map(|&(a, b)| {
+                let part = &caps[a..b];
+                let relaxed = greedy_windows(part.len(), s, |i| {
+                    relaxed_spread_ok(part[i], part[i + s - 1], s, pct)
+                });
+                relaxed.min(part.len() / s)
+            })
+            .sum();
         return PackBound {
             packs,
             exact: false,
             note: format!(
                 "most disjoint sets of {s} cells whose lowest and highest cell are within \
-                 {pct} % of the best mean such a set can have"
+                 {pct} % of the best mean such a set can have, counted apart in each run of \
+                 cells that some set within the limit can reach (no set spans two runs)"
             ),
         };
     }
@@ -606,6 +1015,68 @@ fn most_compatible_pairs(d: &Data, lim: &Limits, cells: &[u32]) -> usize {
     }
     pairing::max_matching_size(&adj)
 }
+
+/// P = 1, spread limit: the runs of `caps` (sorted ascending) that packs can use, as
+/// half-open index ranges. A pack whose lowest cell sits at sorted position i and highest at
+/// j holds S − 2 other cells from positions i + 1..j, so at most the S − 2 just below j:
+/// (i, j) can hold a pack only if the spread check passes with that best sum. Every pack lies
+/// inside [i, jmax(i)] for its own i, so inside one run of overlapping such intervals; a cell
+/// in no interval is in no pack. Counting each run apart is an upper bound on the packs.
+/// The scan from the relaxed highest j down stops after [`REACH_SCAN`] steps and then counts
+/// the whole relaxed interval (wider intervals only weaken the bound, never break it).
+fn reach_components(lim: &Limits, caps: &[i64], s: usize) -> Vec<(usize, usize)> {
+    let n = caps.len();
+    let Some(pct) = lim.range_pct else {
+        return vec![(0, n)];
+    };
+    if s < 2 || n < s {
+        return vec![(0, n)];
+    }
+    let mut pre = Vec::with_capacity(n + 1);
+    pre.push(0i64);
+    for &c in caps {
+        pre.push(pre[pre.len() - 1] + c);
+    }
+    let fits = |i: usize, j: usize| {
+        let best = caps[i] + caps[j] + pre[j] - pre[j + 2 - s];
+        lim.range_ok(caps[j] - caps[i], best as f64 / s as f64)
+    };
+    let mut comps: Vec<(usize, usize)> = Vec::new();
+    let mut jr = 0; // relaxed highest j, non-decreasing in i
+    for i in 0..=n - s {
+        jr = jr.max(i + s - 1);
+        while jr + 1 < n && relaxed_spread_ok(caps[i], caps[jr + 1], s, pct) {
+            jr += 1;
+        }
+        if !relaxed_spread_ok(caps[i], caps[jr], s, pct) || jr < i + s - 1 {
+            continue;
+        }
+        let mut j = jr;
+        let mut steps = 0;
+        let reach = loop {
+            if steps >= REACH_SCAN {
+                break Some(jr);
+            }
+            if fits(i, j) {
+                break Some(j);
+            }
+            if j == i + s - 1 {
+                break None;
+            }
+            j -= 1;
+            steps += 1;
+        };
+        let Some(j) = reach else { continue };
+        match comps.last_mut() {
+            Some(last) if i < last.1 => last.1 = last.1.max(j + 1),
+            _ => comps.push((i, j + 1)),
+        }
+    }
+    comps
+}
+
+/// Steps of the scan in [`reach_components`] for one lowest cell.
+const REACH_SCAN: usize = 256;
 
 /// Most disjoint windows `i..i + w` of `0..n` with `ok(i)`: the leftmost window that fits
 /// is always part of some maximum set (windows have equal length).

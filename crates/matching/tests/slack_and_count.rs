@@ -143,6 +143,72 @@ fn brute_min_range_pairs(cells: &[(i64, f64, f64)], ocv_limit: f64, ir_limit: f6
     go(cells, ocv_limit, ir_limit, &mut Vec::new())
 }
 
+/// Most disjoint packs of S groups of P cells (capacity, OCV, IR): every group within both
+/// in-group limits, the group sums within `pct` % of their mean (brute force).
+fn brute_max_packs_grouped(
+    cells: &[(i64, f64, f64)],
+    (s, p): (usize, usize),
+    ocv: f64,
+    ir: f64,
+    pct: f64,
+) -> usize {
+    type C = (i64, f64, f64);
+    fn splits(set: &[C], p: usize, ocv: f64, ir: f64, sums: &mut Vec<i64>, pct: f64) -> bool {
+        if set.is_empty() {
+            let (lo, hi) = (*sums.iter().min().unwrap(), *sums.iter().max().unwrap());
+            let mean = sums.iter().sum::<i64>() as f64 / sums.len() as f64;
+            return (hi - lo) as f64 / mean * 100.0 <= pct + 1e-9;
+        }
+        let others = &set[1..];
+        for combo in combos(others.len(), p - 1) {
+            let g: Vec<C> = std::iter::once(set[0])
+                .chain(combo.iter().map(|&i| others[i]))
+                .collect();
+            let span = |f: fn(&C) -> f64| {
+                let v: Vec<f64> = g.iter().map(f).collect();
+                v.iter().cloned().fold(f64::MIN, f64::max)
+                    - v.iter().cloned().fold(f64::MAX, f64::min)
+            };
+            if span(|c| c.1) > ocv + 1e-9 || span(|c| c.2) > ir + 1e-9 {
+                continue;
+            }
+            let rest: Vec<C> = (0..others.len())
+                .filter(|i| !combo.contains(i))
+                .map(|i| others[i])
+                .collect();
+            sums.push(g.iter().map(|c| c.0).sum());
+            let ok = splits(&rest, p, ocv, ir, sums, pct);
+            sums.pop();
+            if ok {
+                return true;
+            }
+        }
+        false
+    }
+    fn go(rest: &[C], s: usize, p: usize, ocv: f64, ir: f64, pct: f64) -> usize {
+        if rest.len() < s * p {
+            return 0;
+        }
+        let mut best = go(&rest[1..], s, p, ocv, ir, pct);
+        let others = &rest[1..];
+        for combo in combos(others.len(), s * p - 1) {
+            let set: Vec<C> = std::iter::once(rest[0])
+                .chain(combo.iter().map(|&i| others[i]))
+                .collect();
+            if !splits(&set, p, ocv, ir, &mut Vec::new(), pct) {
+                continue;
+            }
+            let left: Vec<C> = (0..others.len())
+                .filter(|i| !combo.contains(i))
+                .map(|i| others[i])
+                .collect();
+            best = best.max(1 + go(&left, s, p, ocv, ir, pct));
+        }
+        best
+    }
+    go(cells, s, p, ocv, ir, pct)
+}
+
 fn built(out: Result<packwright_matching::MatchOutcome, MatchError>) -> (usize, usize, bool) {
     match out {
         Ok(o) => (
@@ -271,6 +337,75 @@ proptest! {
             if exact {
                 prop_assert_eq!(max, brute);
             }
+        }
+    }
+
+    /// P = 1 with a spread limit on instances where the cells spread wider than the limit,
+    /// so runs of cells no pack can reach split the stock: the reported maximum never falls
+    /// below the brute-force maximum, equals it when reported exact, and the packs built
+    /// reach it.
+    #[test]
+    fn one_p_reported_maximum_bounds_the_true_one(
+        s in 3usize..5,
+        n in 8usize..14,
+        caps in prop::collection::vec(1000i64..1160, 13),
+        pct in prop::sample::select(vec![0.5, 1.0, 2.0, 3.0]),
+    ) {
+        let caps = &caps[..n];
+        let cells: Vec<CellInput> = caps
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| cell(&format!("c{i}"), c as f64))
+            .collect();
+        let spec = MatchSpec {
+            max_group_capacity_spread_pct: Some(pct),
+            ..MatchSpec::new(s, 1, "NMC")
+        };
+        let brute = brute_max_packs_1p(caps, s, pct);
+        let (got, max, exact) = built(match_cells(&cells, &spec));
+        prop_assert_eq!(got, brute, "caps {:?}", caps);
+        if got > 0 {
+            prop_assert!(max >= brute, "reported {} below the true maximum {}", max, brute);
+            if exact {
+                prop_assert_eq!(max, brute);
+            }
+        }
+    }
+
+    /// P = 2 and 3 with OCV and IR limits and a group-capacity spread limit, all binding on
+    /// tiny stocks: the packs built equal the brute-force maximum, never above the reported
+    /// one, and the reported one is exact here.
+    #[test]
+    fn grouped_packs_with_every_limit_are_the_most(
+        (s, p) in prop::sample::select(vec![(1, 2), (2, 2), (3, 2), (1, 3), (2, 3)]),
+        n in 4usize..10,
+        ocv in prop::collection::vec(3580.0f64..3640.0, 9),
+        irs in prop::collection::vec(20.0f64..30.0, 9),
+        caps in prop::collection::vec(1000i64..1100, 9),
+        ocv_limit in prop::sample::select(vec![10.0, 20.0, 40.0]),
+        ir_limit in prop::sample::select(vec![2.0, 4.0, 10.0]),
+        pct in prop::sample::select(vec![0.5, 1.0, 2.0, 5.0]),
+    ) {
+        let cells: Vec<CellInput> = (0..n)
+            .map(|i| CellInput {
+                ocv_mv: Some(ocv[i].round()),
+                ir_mohm: Some(irs[i].round()),
+                ..cell(&format!("c{i}"), caps[i] as f64)
+            })
+            .collect();
+        let spec = MatchSpec {
+            max_group_ocv_delta_mv: Some(ocv_limit),
+            max_group_ir_spread_mohm: Some(ir_limit),
+            max_group_capacity_spread_pct: Some(pct),
+            ..MatchSpec::new(s, p, "NMC")
+        };
+        let pts: Vec<(i64, f64, f64)> = (0..n).map(|i| (caps[i], ocv[i].round(), irs[i].round())).collect();
+        let brute = brute_max_packs_grouped(&pts, (s, p), ocv_limit, ir_limit, pct);
+        let (got, max, exact) = built(match_cells(&cells, &spec));
+        prop_assert_eq!(got, brute, "cells {:?}", pts);
+        if got > 0 {
+            prop_assert!(exact);
+            prop_assert_eq!(max, brute);
         }
     }
 
