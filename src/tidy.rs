@@ -137,7 +137,12 @@ const RULES: &[Rule] = &[
         name: "only the CLI prints: the console's terminal belongs to ratatui, and the demo runs \
                simulators and services inside it",
         scope: &["src/"],
-        except: &["src/cli/", "src/main.rs", "src/tidy.rs", "src/store/testing.rs"],
+        except: &[
+            "src/cli/",
+            "src/main.rs",
+            "src/tidy.rs",
+            "src/store/testing.rs",
+        ],
         forbidden: &["println!", "print!(", "dbg!("],
     },
     Rule {

@@ -13,7 +13,11 @@ pub const SOURCE_B: &str = "EVMOD-0042";
 /// The binary on `db`, as operator ann at station line-1, as a process to spawn.
 pub fn pw_process(db: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packwright"));
+    // A station on a line database keeps its outbox in the test run's temporary folder
+    // (records are keyed by the database, so tests do not meet), never in the user's.
+    let outbox = std::env::temp_dir().join(format!("packwright-outbox-{}.db", std::process::id()));
     cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_OUTBOX", outbox)
         .env("PACKWRIGHT_STATION", "line-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
         .env_remove("PACKWRIGHT_PROFILES")
