@@ -388,3 +388,117 @@ impl PgStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eol::judge::{Outcome, Value};
+    use crate::eol::plan::Limit;
+    use crate::store::prelude::*;
+    use crate::store::testing::{actor, add_pack, pg_cluster};
+    use crate::store::NewRun;
+
+    fn measurement(seq: i64) -> Measurement {
+        Measurement {
+            seq,
+            step_id: "cell_voltages".into(),
+            step_title: "Cell voltages".into(),
+            name: format!("cell_{seq}"),
+            value: Some(Value::Num(3300.0 + seq as f64)),
+            unit: "mV".into(),
+            limit: Limit::Range {
+                low: Some(3000.0),
+                high: None,
+            },
+            outcome: Outcome::Pass,
+            reason: None,
+            taken_at: "2026-01-02T03:04:05.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn records_forward_in_order_once_and_a_replay_changes_nothing() {
+        let url = pg_cluster::fresh_db();
+        let mut line = PgStore::connect(&url).unwrap();
+        let pack = add_pack(&mut line);
+        let run = line
+            .start_eol_run(
+                &actor(),
+                &NewRun {
+                    pack_id: pack,
+                    profile: "p".into(),
+                    plan_version: "1".into(),
+                    software_version: "t".into(),
+                    transport: "sim".into(),
+                    pid: 1,
+                },
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db");
+        let mut f = Forwarder::open(&path, &url, "st1").unwrap();
+        for seq in 1..=3 {
+            f.queue_measurement(run, &measurement(seq)).unwrap();
+        }
+        f.queue_run_end(
+            run,
+            RunOutcome::Error,
+            Some("stopped"),
+            "2026-01-02T03:05:00.000Z",
+        )
+        .unwrap();
+        assert_eq!(f.backlog().unwrap().queued, 4);
+        assert!(f.backlog().unwrap().oldest.is_some());
+        // The first record is applied but its local delete is lost (the station died in
+        // between): forwarding again applies it once.
+        let first = f.next().unwrap().unwrap();
+        assert!(line.apply_forwarded("st1", &f.origin, &first).unwrap());
+        assert!(!line.apply_forwarded("st1", &f.origin, &first).unwrap());
+        let done = f.forward().unwrap();
+        assert_eq!((done.sent, done.refused, done.unreachable), (4, 0, None));
+        let kept: Vec<String> = line
+            .eol_measurements(run)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(kept, ["cell_1", "cell_2", "cell_3"]);
+        let header = line.eol_run(run).unwrap().unwrap();
+        assert_eq!(header.outcome, RunOutcome::Error);
+        assert_eq!(header.ended_at.as_deref(), Some("2026-01-02T03:05:00.000Z"));
+        assert_eq!(f.backlog().unwrap(), Backlog::default());
+        // A record the line database refuses (its run is over) is kept with the reason.
+        f.queue_measurement(run, &measurement(4)).unwrap();
+        let done = f.forward().unwrap();
+        assert_eq!((done.sent, done.refused), (0, 1));
+        let b = f.backlog().unwrap();
+        assert_eq!((b.queued, b.refused), (0, 1));
+    }
+
+    #[test]
+    fn an_unreachable_line_database_leaves_records_queued_and_notes_since_when() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("postgres://postgres@127.0.0.1:{port}/nowhere");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-04T10:42:00Z").unwrap();
+        let clock = Clock::fixed(at.with_timezone(&chrono::Utc));
+        let mut f = Forwarder::open(&dir.path().join("o.db"), &url, "st1")
+            .unwrap()
+            .with_clock(clock);
+        f.queue_measurement(1, &measurement(1)).unwrap();
+        let done = f.forward().unwrap();
+        assert_eq!(done.sent, 0);
+        assert!(done
+            .unreachable
+            .unwrap()
+            .contains("cannot reach the line database"));
+        let b = f.backlog().unwrap();
+        assert_eq!(b.queued, 1);
+        // The fixed clock moves a millisecond per stamp; the time first noted is kept.
+        let since = b.unreachable_since.unwrap();
+        assert!(since.starts_with("2026-03-04T10:42:00."), "{since}");
+        assert_eq!(f.note_unreachable().unwrap(), since);
+    }
+}

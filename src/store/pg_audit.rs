@@ -497,6 +497,21 @@ impl OperatorRecords for PgStore {
     }
 }
 
+/// Set (or clear) the signature meaning on connection `c` (a session's temporary table).
+pub(super) fn sign(c: &mut postgres::Client, meaning: Option<&str>) -> Result<()> {
+    c.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS audit_signature(meaning TEXT NOT NULL);
+         DELETE FROM pg_temp.audit_signature;",
+    )?;
+    if let Some(m) = meaning {
+        c.execute(
+            "INSERT INTO pg_temp.audit_signature(meaning) VALUES ($1)",
+            &[&m],
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,19 +641,4 @@ mod tests {
         assert_eq!(all.len(), before + 4 * 25);
         assert_eq!(first.verify_audit().unwrap(), Ok(all.len()));
     }
-}
-
-/// Set (or clear) the signature meaning on connection `c` (a session's temporary table).
-pub(super) fn sign(c: &mut postgres::Client, meaning: Option<&str>) -> Result<()> {
-    c.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS audit_signature(meaning TEXT NOT NULL);
-         DELETE FROM pg_temp.audit_signature;",
-    )?;
-    if let Some(m) = meaning {
-        c.execute(
-            "INSERT INTO pg_temp.audit_signature(meaning) VALUES ($1)",
-            &[&m],
-        )?;
-    }
-    Ok(())
 }
