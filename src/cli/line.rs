@@ -100,12 +100,7 @@ pub fn station_backlog(ctx: &Context) -> anyhow::Result<StationBacklog> {
         Some(f) => f.backlog()?,
         None => Backlog::default(),
     };
-    let now = crate::clock::Clock::from_env()?.now();
-    let oldest_age_s = backlog
-        .oldest
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
+    let oldest_age_s = backlog.oldest_age_s(crate::clock::Clock::from_env()?.now());
     Ok(StationBacklog {
         station: ctx.actor.station.clone(),
         backlog,

@@ -70,6 +70,18 @@ pub struct Backlog {
     pub refused: i64,
 }
 
+impl Backlog {
+    /// Seconds since the oldest queued record was written, at `now`.
+    pub fn oldest_age_s(&self, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+        let oldest = chrono::DateTime::parse_from_rfc3339(self.oldest.as_deref()?).ok()?;
+        Some(
+            (now - oldest.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .max(0),
+        )
+    }
+}
+
 /// What one forward did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forwarded {

@@ -279,3 +279,53 @@ fn a_station_killed_with_a_backlog_sends_it_at_its_next_command() {
     let report = pw_json(&l.via, &["eol", "report", "1", "--json"]);
     assert_eq!(report["items"][0]["outcome"], "aborted", "{report:#}");
 }
+
+/// The console's Line screen shows the station's backlog in one line of its 80×24 frame, and
+/// an alarm when the oldest record has waited past the threshold.
+#[test]
+fn the_line_screen_shows_the_backlog_and_an_alarm_at_80x24() {
+    use crate::support::tui::Harness;
+    use crossterm::event::KeyCode;
+    use packwright::tui::msg::{BacklogView, Reply};
+    let mut h = Harness::new();
+    h.commit_fixed_packs(2);
+    h.press(KeyCode::Char('1'));
+    // A SQLite station has no outbox: no backlog line.
+    assert!(!h.screen(80, 24).contains("Outbox"));
+    let show = |h: &mut Harness, b: BacklogView| {
+        let mut data = h.app.line.data.clone();
+        data.backlog = Some(b);
+        h.reply(Reply::Line(data));
+        h.screen(80, 24)
+    };
+    let calm = show(
+        &mut h,
+        BacklogView {
+            queued: 3,
+            oldest_age_s: Some(20),
+            ..Default::default()
+        },
+    );
+    assert!(calm.contains("Outbox  3 queued, oldest 20 s"), "{calm}");
+    assert!(!calm.contains("ALARM"), "{calm}");
+    let alarm = show(
+        &mut h,
+        BacklogView {
+            queued: 37,
+            oldest_age_s: Some(12 * 60),
+            unreachable_since: Some("2026-03-04T10:42:07.000Z".into()),
+            refused: 0,
+        },
+    );
+    assert!(
+        alarm.contains(
+            "Outbox  ALARM 37 queued, oldest 12 min; line db unreachable since 10:42 UTC"
+        ),
+        "{alarm}"
+    );
+    // Still the whole frame: 24 rows of 80, the footer's help kept.
+    let rows: Vec<&str> = alarm.lines().collect();
+    assert_eq!(rows.len(), 24, "{alarm}");
+    assert!(rows.iter().all(|r| r.chars().count() <= 80), "{alarm}");
+    assert!(rows[23].contains("? help"), "{alarm}");
+}
