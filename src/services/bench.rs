@@ -139,6 +139,7 @@ pub async fn configure_pack(
         store,
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
+        forwarder: forwarder_drained(station)?,
     };
     let plan = configurable(&pack)
         .and_then(|()| {
@@ -184,12 +185,23 @@ pub async fn configure_board(
         store,
         actor: station.actor.clone(),
         pack_code: None,
+        forwarder: forwarder_drained(station)?,
     };
     let restored = restore_with(&mut log, bms).await?;
     let plan = plan_for(profile, barcode);
     let mut logged = write_checked(&mut log, profile, plan, bms, opts, "the profile").await?;
     logged.report.restored = restored;
     Ok(logged.report)
+}
+
+/// This station's outbox on the line database, what it queued earlier sent first (in order);
+/// `None` on a SQLite file.
+fn forwarder_drained(station: &Station) -> Result<Option<Forwarder>> {
+    let mut forwarder = station.forwarder()?;
+    if let Some(f) = forwarder.as_mut() {
+        f.forward()?;
+    }
+    Ok(forwarder)
 }
 
 /// Before anything else is done with the board behind `bms`: put back every temporary test
@@ -201,6 +213,7 @@ pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<Str
         store: station.open()?,
         actor: station.actor.clone(),
         pack_code: None,
+        forwarder: None,
     };
     restore_with(&mut log, bms).await
 }
@@ -241,6 +254,7 @@ pub fn log_pack_refusal(
         store: station.open()?,
         actor: station.actor.clone(),
         pack_code: pack_code.map(str::to_string),
+        forwarder: None,
     };
     Ok(log.refuse(port, protocol, profile, detail)?)
 }
@@ -317,10 +331,7 @@ pub async fn test_pack<O: Operator>(
     on_event: &mut Progress<'_>,
 ) -> std::result::Result<RunSummary, TestError> {
     // On the line database, what this station queued earlier goes first, in order.
-    let mut forwarder = station.forwarder().map_err(ServiceError::from)?;
-    if let Some(f) = forwarder.as_mut() {
-        f.forward().map_err(ServiceError::from)?;
-    }
+    let forwarder = forwarder_drained(station)?;
     let mut store = station.open().map_err(ServiceError::from)?;
     super::authority::require(&*store, &station.actor, super::authority::Action::RunTest)?;
     // A run whose process died reads as aborted before this station starts another.
@@ -346,6 +357,7 @@ pub async fn test_pack<O: Operator>(
         store: station.open().map_err(ServiceError::from)?,
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
+        forwarder: None,
     };
     let transport = req.link.transport().to_string();
     let mut bench = HandleBench::new(

@@ -15,7 +15,10 @@
 //! The outbox is `$PACKWRIGHT_OUTBOX`, else `outbox.db` in the folder of the default
 //! database. A SQLite-only station has none.
 
-use super::pg::{finish_run, insert_measurement, shown, MeasurementRow, PgStore};
+use super::bms_log::{FieldRecord, WriteOutcome};
+use super::pg::{
+    finish_run, finish_write, insert_measurement, shown, MeasurementRow, PgStore, WriteEnd,
+};
 use super::{Result, StoreError};
 use crate::clock::Clock;
 use crate::eol::judge::RunOutcome;
@@ -39,6 +42,34 @@ pub fn outbox_path() -> PathBuf {
 pub const EOL_MEASUREMENT: &str = "eol.measurement";
 /// A record kind: the end of an end-of-line run (outcome, reason, the station's time).
 pub const EOL_END: &str = "eol.end";
+
+/// A record kind: the end of a configuration write (outcome, identity, fields, the
+/// station's time); a verified whole configuration configures its assembled pack.
+pub const BMS_WRITE_END: &str = "bms.write_end";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct QueuedWriteEnd {
+    id: i64,
+    outcome: String,
+    identity: Option<String>,
+    detail: Option<String>,
+    fields: Vec<FieldRecord>,
+    configures: bool,
+    finished_at: String,
+}
+
+fn write_outcome(s: &str) -> Result<WriteOutcome> {
+    [
+        WriteOutcome::Started,
+        WriteOutcome::Verified,
+        WriteOutcome::Failed,
+        WriteOutcome::Refused,
+        WriteOutcome::Aborted,
+    ]
+    .into_iter()
+    .find(|o| o.as_str() == s)
+    .ok_or_else(|| StoreError::Conflict(format!("a queued write has an unknown outcome '{s}'")))
+}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct RunEnd {
@@ -222,6 +253,29 @@ impl Forwarder {
         self.push(EOL_END, to_json(&end)?)
     }
 
+    /// Queue the end of configuration write `id` (begun on the line database).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_write_end(
+        &self,
+        id: i64,
+        outcome: WriteOutcome,
+        identity: Option<&str>,
+        detail: Option<&str>,
+        fields: &[FieldRecord],
+        configures: bool,
+    ) -> Result<i64> {
+        let end = QueuedWriteEnd {
+            id,
+            outcome: outcome.as_str().to_string(),
+            identity: identity.map(str::to_string),
+            detail: detail.map(str::to_string),
+            fields: fields.to_vec(),
+            configures,
+            finished_at: self.clock.stamp(),
+        };
+        self.push(BMS_WRITE_END, to_json(&end)?)
+    }
+
     /// The backlog of this station for this line database.
     pub fn backlog(&self) -> Result<Backlog> {
         let (queued, oldest, refused): (i64, Option<String>, i64) = self.conn.query_row(
@@ -389,6 +443,18 @@ impl PgStore {
                         end.reason.as_deref(),
                         &end.ended_at,
                     )?;
+                }
+                BMS_WRITE_END => {
+                    let end: QueuedWriteEnd = from_json(&q.kind, &q.payload)?;
+                    let w = WriteEnd {
+                        id: end.id,
+                        outcome: write_outcome(&end.outcome)?,
+                        identity: end.identity.as_deref(),
+                        detail: end.detail.as_deref(),
+                        fields: &end.fields,
+                        configures: end.configures,
+                    };
+                    finish_write(tx, &w, &end.finished_at)?;
                 }
                 other => {
                     return Err(StoreError::Conflict(format!(

@@ -2171,61 +2171,102 @@ impl PgStore {
     ) -> Result<bool> {
         let stamp = self.now();
         self.tx(|tx| {
-            tx.execute(
-                "UPDATE bms_writes SET finished_at = $2, outcome = $3,
-                        bms_identity = COALESCE($4, bms_identity), detail = $5
-                 WHERE id = $1",
-                &[&id, &stamp, &outcome.as_str(), &identity, &detail],
-            )?;
-            let insert = tx.prepare(
-                "INSERT INTO bms_write_fields(write_id, field, register, written, read_back,
-                                              persisted, ok, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )?;
-            for f in fields {
-                tx.execute(
-                    &insert,
-                    &[
-                        &id,
-                        &f.field,
-                        &f.register,
-                        &f.written,
-                        &f.read_back,
-                        &f.persisted,
-                        &f.ok,
-                        &f.reason,
-                    ],
-                )?;
-            }
-            // Conditional on the pack's status: a pack another station moved on meanwhile
-            // is left as it is.
-            let configured = configures
-                && outcome == WriteOutcome::Verified
-                && tx.execute(
-                    "UPDATE packs SET status = 'configured'
-                     WHERE status = 'assembled'
-                       AND id = (SELECT pack_id FROM bms_writes WHERE id = $1)",
-                    &[&id],
-                )? == 1;
-            if configured {
-                let pack: i64 = col(
-                    &tx.query_one("SELECT pack_id FROM bms_writes WHERE id = $1", &[&id])?,
-                    0,
-                )?;
-                note_status(tx, pack, &stamp)?;
-            }
-            super::audit::append_write_end(
-                &mut *tx,
-                id,
+            finish_write(
+                tx,
+                &WriteEnd {
+                    id,
+                    outcome,
+                    identity,
+                    detail,
+                    fields,
+                    configures,
+                },
                 &stamp,
-                outcome.as_str(),
-                identity,
-                detail,
-                configured,
-            )?;
-            Ok(configured)
+            )
         })
     }
+}
+
+/// How a configuration write ended, as it is recorded.
+pub(super) struct WriteEnd<'a> {
+    pub id: i64,
+    pub outcome: WriteOutcome,
+    pub identity: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub fields: &'a [FieldRecord],
+    /// A write of the profile's whole configuration: once verified, its assembled pack is
+    /// configured.
+    pub configures: bool,
+}
+
+/// Record the end of write `w.id` at `stamp` (the station's time), its fields, and (when it
+/// configures) its pack's status; returns whether the pack became configured.
+pub(super) fn finish_write(
+    tx: &mut postgres::Transaction<'_>,
+    w: &WriteEnd<'_>,
+    stamp: &str,
+) -> Result<bool> {
+    let WriteEnd {
+        id,
+        outcome,
+        identity,
+        detail,
+        fields,
+        configures,
+    } = *w;
+    tx.execute(
+        "UPDATE bms_writes SET finished_at = $2, outcome = $3,
+                bms_identity = COALESCE($4, bms_identity), detail = $5
+         WHERE id = $1",
+        &[&id, &stamp, &outcome.as_str(), &identity, &detail],
+    )?;
+    let insert = tx.prepare(
+        "INSERT INTO bms_write_fields(write_id, field, register, written, read_back,
+                                      persisted, ok, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )?;
+    for f in fields {
+        tx.execute(
+            &insert,
+            &[
+                &id,
+                &f.field,
+                &f.register,
+                &f.written,
+                &f.read_back,
+                &f.persisted,
+                &f.ok,
+                &f.reason,
+            ],
+        )?;
+    }
+    // Conditional on the pack's status: a pack another station moved on meanwhile
+    // is left as it is.
+    let configured = configures
+        && outcome == WriteOutcome::Verified
+        && tx.execute(
+            "UPDATE packs SET status = 'configured'
+             WHERE status = 'assembled'
+               AND id = (SELECT pack_id FROM bms_writes WHERE id = $1)",
+            &[&id],
+        )? == 1;
+    if configured {
+        let pack: i64 = col(
+            &tx.query_one("SELECT pack_id FROM bms_writes WHERE id = $1", &[&id])?,
+            0,
+        )?;
+        note_status(tx, pack, stamp)?;
+    }
+    super::audit::append_write_end(
+        &mut *tx,
+        id,
+        stamp,
+        outcome.as_str(),
+        identity,
+        detail,
+        configured,
+    )?;
+    Ok(configured)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -27,14 +27,21 @@ struct Line {
 }
 
 fn line() -> Line {
+    line_with(true, &[])
+}
+
+/// [`line`]; its pack configured or only assembled, its board simulated with `sim_opts`.
+fn line_with(configured: bool, sim_opts: &[&str]) -> Line {
     let dir = tempfile::tempdir().unwrap();
     let direct = fresh_db();
     let proxy = Proxy::start(Proxy::port_of(&direct));
     let via = PathBuf::from(proxy.url(&direct));
     let outbox = dir.path().join("outbox.db");
     let (code, _) = assembled_pack(dir.path(), &via);
-    let sim = Sim::jbd15(dir.path(), &[]);
-    configure(&via, &sim, "lfp-15s1p-100ah", &code);
+    let sim = Sim::jbd15(dir.path(), sim_opts);
+    if configured {
+        configure(&via, &sim, "lfp-15s1p-100ah", &code);
+    }
     // Cells enough for a second pack, for a reservation during the cut.
     let mut csv = String::from(
         "id,capacity_mah,ir_mohm,ocv_mv,self_discharge_mv_per_day,grade,source_code\n",
@@ -100,19 +107,23 @@ impl Line {
         packwright::store::PgStore::connect(&self.direct).unwrap()
     }
 
-    /// How many records of station line-1 the line database applied, and how many distinct.
-    fn forwarded(&self) -> (i64, i64) {
-        let url = self.direct.clone();
+    /// How many records of `kind` (SQL LIKE) from station line-1 the line database applied,
+    /// and how many distinct.
+    fn forwarded(&self, kind: &str) -> (i64, i64) {
+        let r = self.query(&format!(
+            "SELECT COUNT(*), COUNT(DISTINCT (origin, seq)) FROM forwarded
+             WHERE station = 'line-1' AND kind LIKE '{kind}'"
+        ));
+        (r[0], r[1])
+    }
+
+    /// One row of counts from the line database, straight.
+    fn query(&self, sql: &str) -> Vec<i64> {
+        let (url, sql) = (self.direct.clone(), sql.to_string());
         std::thread::spawn(move || {
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-            let r = c
-                .query_one(
-                    "SELECT COUNT(*), COUNT(DISTINCT (origin, seq)) FROM forwarded
-                     WHERE station = 'line-1'",
-                    &[],
-                )
-                .unwrap();
-            (r.get(0), r.get(1))
+            let r = c.query_one(sql.as_str(), &[]).unwrap();
+            (0..r.len()).map(|i| r.get::<_, i64>(i)).collect()
         })
         .join()
         .unwrap()
@@ -216,7 +227,7 @@ fn a_cut_mid_run_queues_its_records_the_run_passes_and_all_arrive_once() {
     assert_eq!(runs[0].outcome.as_str(), "pass");
     let kept = kept(&db, runs[0].id);
     assert_eq!(kept, shown);
-    let (n, distinct) = l.forwarded();
+    let (n, distinct) = l.forwarded("eol.%");
     assert_eq!(
         (n, distinct),
         (shown.len() as i64 + 1, shown.len() as i64 + 1)
@@ -273,7 +284,7 @@ fn a_station_killed_with_a_backlog_sends_it_at_its_next_command() {
     let runs = db.eol_runs_for_pack(1).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(kept(&db, runs[0].id), shown);
-    let (n, distinct) = l.forwarded();
+    let (n, distinct) = l.forwarded("eol.%");
     assert_eq!((n, distinct), (shown.len() as i64, shown.len() as i64));
     // The run whose process died reads as aborted, keeping every measurement.
     let report = pw_json(&l.via, &["eol", "report", "1", "--json"]);
@@ -328,4 +339,65 @@ fn the_line_screen_shows_the_backlog_and_an_alarm_at_80x24() {
     assert_eq!(rows.len(), 24, "{alarm}");
     assert!(rows.iter().all(|r| r.chars().count() <= 80), "{alarm}");
     assert!(rows[23].contains("? help"), "{alarm}");
+}
+
+/// A cut while a configuration write talks to the board: the write finishes, verified; its
+/// log (outcome, fields) waits in the outbox; once the line database is back the station's
+/// next command forwards it, once, and the pack is configured.
+#[test]
+fn a_cut_during_a_configuration_write_queues_its_log_and_the_pack_is_configured_once_back() {
+    // A slow board, so the cut lands while the write is going on.
+    let l = line_with(false, &["delay=40"]);
+    let child = l
+        .station()
+        .args(["bms", "config", "write", "--protocol", "jbd", "--port"])
+        .arg(l.sim.port())
+        .args(["--pack", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The attempt is begun on the line database before a byte is sent: cut then.
+    let started = "SELECT COUNT(*) FROM bms_writes WHERE outcome = 'started'";
+    let mut waited = 0;
+    while l.query(started)[0] == 0 {
+        assert!(waited < 6000, "the write never began");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    l.proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(": verified in"), "{stdout}");
+    assert!(stderr.contains("waits in the station's outbox"), "{stderr}");
+    assert_eq!(l.backlog().queued, 1);
+    assert_eq!(l.query(started)[0], 1);
+    let db = l.db();
+    assert_eq!(
+        db.get_pack(1).unwrap().unwrap().status.as_str(),
+        "assembled"
+    );
+
+    l.proxy.restore();
+    let shown = pw_json(&l.via, &["packs", "show", "1", "--json"]);
+    // The record is in this station's outbox: a command with another outbox does not send it.
+    assert_eq!(shown["status"], "assembled");
+    let pack = crate::support::eol::json(
+        &l.station()
+            .args(["packs", "show", "1", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(pack["status"], "configured", "{pack:#}");
+    let rows =
+        l.query("SELECT COUNT(*), COUNT(*) FILTER (WHERE outcome = 'verified') FROM bms_writes");
+    assert_eq!(rows, [1, 1]);
+    let fields_shown = stdout.lines().filter(|l| l.starts_with("ok  ")).count() as i64;
+    assert!(fields_shown > 5, "{stdout}");
+    let kept = l.query("SELECT COUNT(*), COUNT(*) FILTER (WHERE ok) FROM bms_write_fields");
+    assert_eq!(kept, [fields_shown, fields_shown]);
+    assert_eq!(l.forwarded("bms.%"), (1, 1));
+    assert_eq!(l.backlog().queued, 0);
 }
