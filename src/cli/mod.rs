@@ -740,6 +740,11 @@ fn line_unreachable(e: &anyhow::Error) -> bool {
         ) || matches!(
             c.downcast_ref::<ServiceError>(),
             Some(ServiceError::Store(StoreError::Unreachable { .. }))
+        ) || matches!(
+            c.downcast_ref::<crate::services::bench::TestError>(),
+            Some(crate::services::bench::TestError::Service(
+                ServiceError::Store(StoreError::Unreachable { .. })
+            ))
         ) || c
             .downcast_ref::<Coded>()
             .is_some_and(|coded| line_unreachable(&coded.error))
