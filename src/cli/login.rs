@@ -54,8 +54,8 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
     let Some(action) = action_of(command) else {
         return Ok(());
     };
-    if !ctx.db.exists() {
-        // A database that does not exist yet has no operators.
+    if !crate::store::is_url(&ctx.db) && !ctx.db.exists() {
+        // A station file that does not exist yet has no operators.
         return Ok(());
     }
     let mut store = ctx.open_existing_store()?;

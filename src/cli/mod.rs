@@ -147,13 +147,14 @@ pub struct Cli {
     pub db: Option<PathBuf>,
     /// This station's role on the line (intake, matching, assembly, bench, ...), kept in the
     /// line database's station registry
+    /// (`operators add --role` is an operator's role, not this)
     #[arg(
-        long,
+        long = "station-role",
         global = true,
-        env = "PACKWRIGHT_ROLE",
+        env = "PACKWRIGHT_STATION_ROLE",
         help_heading = "Global options"
     )]
-    pub role: Option<String>,
+    pub station_role: Option<String>,
     /// The line this station belongs to, kept in the line database's station registry
     #[arg(
         long,
@@ -260,7 +261,7 @@ impl Context {
         Context {
             db: cli.db.clone().unwrap_or_else(crate::store::default_path),
             actor: Actor { station, operator },
-            role: cli.role.clone(),
+            role: cli.station_role.clone(),
             line: cli.line.clone(),
             signature: None,
         }

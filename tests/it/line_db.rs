@@ -53,7 +53,7 @@ fn a_pack_matched_assembled_configured_and_tested_at_three_stations_is_traced_fr
     // Configuration and the end-of-line test at a third, against a simulated board.
     let sim = Sim::jbd15(dir.path(), &[]);
     let out = at(&db, "bench-1")
-        .env("PACKWRIGHT_ROLE", "bench")
+        .env("PACKWRIGHT_STATION_ROLE", "bench")
         .env("PACKWRIGHT_LINE", "L1")
         .args([
             "bms",

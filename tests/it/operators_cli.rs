@@ -55,8 +55,7 @@ fn add(db: &Path, id: &str, role: &str, badge: &str, pin: &str) {
 
 /// An assembled pack (built before any operator existed), then the first admin and one
 /// operator of each role: op (badge B-OP, PIN 2222), eng (B-ENG, 3333), qa (B-QA, 4444).
-fn enforced_line(dir: &Path) -> (std::path::PathBuf, String, Vec<String>) {
-    let db = dir.join("line.db");
+fn enforced_line(dir: &Path, db: std::path::PathBuf) -> (std::path::PathBuf, String, Vec<String>) {
     let (code, cells) = assembled_pack(dir, &db);
     let (exit, out, err) = as_op(
         &db,
@@ -143,7 +142,20 @@ fn a_database_without_operators_keeps_today_s_behaviour() {
 #[test]
 fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, code, cells) = enforced_line(dir.path());
+    each_action_class(dir.path(), dir.path().join("line.db"));
+}
+
+#[test]
+fn each_action_class_is_allowed_for_its_role_and_refused_below_it_on_the_line_database() {
+    let dir = tempfile::tempdir().unwrap();
+    each_action_class(
+        dir.path(),
+        std::path::PathBuf::from(crate::support::pg::fresh_db()),
+    );
+}
+
+fn each_action_class(dir: &Path, db: std::path::PathBuf) {
+    let (db, code, cells) = enforced_line(dir, db);
     let spare = spares(&cells);
 
     // Setup happens once.
@@ -166,7 +178,7 @@ fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
     assert!(r.2.contains("already has operators"), "{}", r.2);
 
     // Intake: the login name does not stand in for an operator; a registered operator does.
-    let csv = dir.path().join("more.csv");
+    let csv = dir.join("more.csv");
     std::fs::write(
         &csv,
         "id,capacity_mah,ir_mohm,ocv_mv,self_discharge_mv_per_day,grade,source_code\n\
@@ -395,7 +407,7 @@ fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
 #[test]
 fn tokens_identify_for_routine_work_but_do_not_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path());
+    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
     let spare = spares(&cells);
     let r = as_op(
         &db,
@@ -437,7 +449,7 @@ fn tokens_identify_for_routine_work_but_do_not_sign() {
 #[test]
 fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path());
+    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
     let spare = spares(&cells);
     let reject = ["cells", "reject", &spare[0], "--reason", "dent"];
     for i in 1..=5 {
