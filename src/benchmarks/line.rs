@@ -275,7 +275,7 @@ fn drain_rate(db: &Path, run: i64) -> anyhow::Result<f64> {
             outbox.queue_measurement(run, &measurement(1_000_000 + i as i64, clock.stamp()))?;
         }
         let t = Instant::now();
-        let done = outbox.forward()?;
+        let done = outbox.forward_now()?;
         let elapsed = t.elapsed().as_secs_f64();
         if let Some(why) = done.unreachable {
             anyhow::bail!("{why}");

@@ -696,7 +696,9 @@ fn forward_backlog(ctx: &Context) {
     let url = ctx.db.to_string_lossy();
     let forwarded = crate::store::Forwarder::open_existing(&path, &url, &ctx.actor.station)
         .and_then(|f| match f {
-            Some(mut f) => f.forward().and_then(|done| Ok(Some((done, f.backlog()?)))),
+            Some(mut f) => f
+                .forward_now()
+                .and_then(|done| Ok(Some((done, f.backlog()?)))),
             None => Ok(None),
         });
     match forwarded {

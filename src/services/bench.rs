@@ -199,7 +199,7 @@ pub async fn configure_board(
 fn forwarder_drained(station: &Station) -> Result<Option<Forwarder>> {
     let mut forwarder = station.forwarder()?;
     if let Some(f) = forwarder.as_mut() {
-        f.forward()?;
+        f.forward_now()?;
     }
     Ok(forwarder)
 }
@@ -454,7 +454,7 @@ impl RunJournal for LineJournal<'_> {
             None => self.inner.finish(run_id, outcome, reason),
             Some(f) => {
                 f.queue_run_end(run_id, outcome, reason, &ended_at)?;
-                f.forward().map(drop)
+                f.forward_now().map(drop)
             }
         }
     }

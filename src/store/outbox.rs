@@ -154,7 +154,14 @@ pub struct Forwarder {
     station: String,
     clock: Clock,
     pg: Option<PgStore>,
+    /// When this forwarder last failed to reach the line database: [`forward`](Self::forward)
+    /// does not try again within [`RETRY_PAUSE`] (a network that drops packets costs a
+    /// connection timeout per try, and a run must not wait that long per measurement).
+    failed_at: Option<std::time::Instant>,
 }
+
+/// How long after a failed try [`Forwarder::forward`] leaves the line database alone.
+pub const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Forwarder {
     /// The outbox at `path` (created if missing) for `station`'s records to the line
@@ -204,6 +211,7 @@ impl Forwarder {
             station: station.to_string(),
             clock: Clock::from_env()?,
             pg: None,
+            failed_at: None,
         })
     }
 
@@ -357,10 +365,28 @@ impl Forwarder {
             .ok_or_else(|| StoreError::Conflict("the line database connection is closed".into()))
     }
 
+    /// [`forward_now`](Self::forward_now), unless the line database could not be reached less
+    /// than [`RETRY_PAUSE`] ago (then the records stay queued for the next try).
+    pub fn forward(&mut self) -> Result<Forwarded> {
+        if self.failed_at.is_some_and(|at| at.elapsed() < RETRY_PAUSE) {
+            return Ok(Forwarded {
+                unreachable: Some("the line database was not reached a moment ago".into()),
+                ..Forwarded::default()
+            });
+        }
+        self.forward_now()
+    }
+
     /// Forward the queued records in order until none is left or the line database cannot be
     /// reached. An error is the outbox's own (the station's disk); an unreachable line
     /// database is said in the result.
-    pub fn forward(&mut self) -> Result<Forwarded> {
+    pub fn forward_now(&mut self) -> Result<Forwarded> {
+        let done = self.drain()?;
+        self.failed_at = done.unreachable.as_ref().map(|_| std::time::Instant::now());
+        Ok(done)
+    }
+
+    fn drain(&mut self) -> Result<Forwarded> {
         let mut done = Forwarded::default();
         loop {
             let Some(q) = self.next()? else {
@@ -532,7 +558,7 @@ mod tests {
         let first = f.next().unwrap().unwrap();
         assert!(line.apply_forwarded("st1", &f.origin, &first).unwrap());
         assert!(!line.apply_forwarded("st1", &f.origin, &first).unwrap());
-        let done = f.forward().unwrap();
+        let done = f.forward_now().unwrap();
         assert_eq!((done.sent, done.refused, done.unreachable), (4, 0, None));
         let kept: Vec<String> = line
             .eol_measurements(run)
@@ -547,7 +573,7 @@ mod tests {
         assert_eq!(f.backlog().unwrap(), Backlog::default());
         // A record the line database refuses (its run is over) is kept with the reason.
         f.queue_measurement(run, &measurement(4)).unwrap();
-        let done = f.forward().unwrap();
+        let done = f.forward_now().unwrap();
         assert_eq!((done.sent, done.refused), (0, 1));
         let b = f.backlog().unwrap();
         assert_eq!((b.queued, b.refused), (0, 1));
@@ -566,7 +592,7 @@ mod tests {
             .unwrap()
             .with_clock(clock);
         f.queue_measurement(1, &measurement(1)).unwrap();
-        let done = f.forward().unwrap();
+        let done = f.forward_now().unwrap();
         assert_eq!(done.sent, 0);
         assert!(done
             .unreachable
