@@ -5,7 +5,10 @@
 //! commit's latency (p50, p99, max) and the big commit's duration. On SQLite the database is a
 //! fresh file in a temporary folder; on PostgreSQL the given (scratch) database.
 //!
-//! Not measured: a store-and-forward queue's drain rate (there is no queue yet).
+//! On PostgreSQL also the drain rate of a station's store-and-forward outbox: after the timed
+//! part, `DRAIN_RECORDS` measurements queued in a fresh outbox (a temporary file) are forwarded
+//! at once, each in its own transaction with its (station, origin, seq) key, as a station
+//! drains its backlog when the line database is back.
 
 use crate::chemistry::Chemistry;
 use crate::eol::judge::{Outcome, Value};
@@ -30,8 +33,14 @@ pub struct LineReport {
     /// Cells reserved by the big commit, and how long it took.
     pub big_commit_cells: usize,
     pub big_commit_s: f64,
+    /// PostgreSQL only: records queued in an outbox and forwarded in one drain, and the rate.
+    pub drain_records: Option<usize>,
+    pub drain_per_s: Option<f64>,
     pub failures: Vec<String>,
 }
+
+/// How many queued records the drain measurement forwards.
+pub const DRAIN_RECORDS: usize = 1000;
 
 impl std::fmt::Display for LineReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +59,12 @@ impl std::fmt::Display for LineReport {
             "  commit of {} cells into packs of 16 meanwhile: {:.2} s",
             self.big_commit_cells, self.big_commit_s
         )?;
+        if let (Some(n), Some(rate)) = (self.drain_records, self.drain_per_s) {
+            writeln!(
+                f,
+                "  outbox drain: {n} queued measurements forwarded at {rate:.0} records/s"
+            )?;
+        }
         for e in &self.failures {
             writeln!(f, "  failure: {e}")?;
         }
@@ -216,6 +231,17 @@ pub fn run_line(
             f64::NAN
         }
     };
+    let (drain_records, drain_per_s) = if store::is_url(db) {
+        match drain_rate(db, runs[0]) {
+            Ok(rate) => (Some(DRAIN_RECORDS), Some(rate)),
+            Err(e) => {
+                failures.push(format!("outbox drain: {e}"));
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
     let mut sorted = latencies;
     sorted.sort();
     Ok(LineReport {
@@ -229,6 +255,40 @@ pub fn run_line(
         commit_max_ms: sorted.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         big_commit_cells: (cells / 16) * 16,
         big_commit_s,
+        drain_records,
+        drain_per_s,
         failures: failures.into_iter().take(10).collect(),
     })
+}
+
+/// Queue [`DRAIN_RECORDS`] measurements of `run` in a fresh outbox, then forward them all to
+/// the line database at `db`; records per second.
+fn drain_rate(db: &Path, run: i64) -> anyhow::Result<f64> {
+    let dir = std::env::temp_dir().join(format!("packwright-bench-drain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("outbox.db");
+    let _ = std::fs::remove_file(&path);
+    let result = (|| -> anyhow::Result<f64> {
+        let mut outbox = store::Forwarder::open(&path, &db.to_string_lossy(), "bench-drain")?;
+        let clock = crate::clock::Clock::from_env()?;
+        for i in 0..DRAIN_RECORDS {
+            outbox.queue_measurement(run, &measurement(1_000_000 + i as i64, clock.stamp()))?;
+        }
+        let t = Instant::now();
+        let done = outbox.forward_now()?;
+        let elapsed = t.elapsed().as_secs_f64();
+        if let Some(why) = done.unreachable {
+            anyhow::bail!("{why}");
+        }
+        if done.sent != DRAIN_RECORDS {
+            anyhow::bail!(
+                "{} of {DRAIN_RECORDS} forwarded ({} refused)",
+                done.sent,
+                done.refused
+            );
+        }
+        Ok(DRAIN_RECORDS as f64 / elapsed)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

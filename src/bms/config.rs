@@ -1100,6 +1100,10 @@ pub struct WriteReport {
     /// board journal) before this write began.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restored: Vec<String>,
+    /// On the line database, when it could not be reached as the write ended: the write's log
+    /// waits in the station's outbox (and the pack is configured when it is forwarded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_queued: Option<String>,
 }
 
 /// A failure of a step that is not one field.
@@ -1228,6 +1232,7 @@ pub async fn write_verified(
         elapsed_ms: started.elapsed().as_millis() as u64,
         traffic: after.since(&before),
         restored: Vec::new(),
+        log_queued: None,
     }
 }
 

@@ -20,6 +20,10 @@ pub struct WriteLog {
     pub actor: Actor,
     /// The pack code linking the logged writes to a pack (the barcode written to the board).
     pub pack_code: Option<String>,
+    /// On the line database: the station's outbox, through which a configuration write's end
+    /// is recorded (queued durably, then forwarded), so a write carries on when the line
+    /// database goes away. `None`: straight to the store.
+    pub forwarder: Option<store::Forwarder>,
 }
 
 /// What a write is for.
@@ -85,7 +89,16 @@ impl WriteLog {
         let protocol = handle.protocol().name();
         let attempt = self.attempt(handle.port(), protocol, &plan.profile);
         let id = self.store.begin_bms_write(&self.actor, &attempt)?;
-        let report = config::write_verified(handle, plan, opts).await;
+        // Through the outbox, whether this write moves its pack on is read before and after.
+        let pack_status = |store: &dyn store::LineStore, code: Option<&str>| {
+            code.and_then(|c| store.find_pack(c).ok().flatten())
+                .map(|p| p.status)
+        };
+        let was_assembled = self.forwarder.is_some()
+            && purpose == Purpose::Configure
+            && pack_status(&*self.store, self.pack_code.as_deref())
+                == Some(crate::domain::PackStatus::Assembled);
+        let mut report = config::write_verified(handle, plan, opts).await;
         let records: Vec<_> = report.fields.iter().map(|f| f.record()).collect();
         // The identity as far as it was read; none (not "unknown") when the board never said.
         let identity =
@@ -100,15 +113,39 @@ impl WriteLog {
             (f, l) => f.or(l).map(str::to_string),
         };
         let failure = detail_text.as_deref();
-        let pack_configured = match purpose {
-            Purpose::Configure => self.store.finish_configuration_write(
+        let pack_configured = match (purpose, self.forwarder.as_mut()) {
+            (Purpose::Configure, Some(f)) => {
+                f.queue_write_end(
+                    id,
+                    report.outcome,
+                    identity.as_deref(),
+                    failure,
+                    &records,
+                    true,
+                )?;
+                match f.forward_now()?.unreachable {
+                    Some(why) => {
+                        report.log_queued = Some(format!(
+                            "{why}; this write's log waits in the station's outbox and is                              forwarded (the pack marked configured) when the line database                              is back"
+                        ));
+                        false
+                    }
+                    None => {
+                        was_assembled
+                            && report.outcome == WriteOutcome::Verified
+                            && pack_status(&*self.store, self.pack_code.as_deref())
+                                == Some(crate::domain::PackStatus::Configured)
+                    }
+                }
+            }
+            (Purpose::Configure, None) => self.store.finish_configuration_write(
                 id,
                 report.outcome,
                 identity.as_deref(),
                 failure,
                 &records,
             )?,
-            Purpose::Test(why) => {
+            (Purpose::Test(why), _) => {
                 let detail = match failure {
                     Some(f) => format!("{why}: {f}"),
                     None => why.to_string(),
@@ -224,6 +261,7 @@ mod tests {
             store: Box::new(store),
             actor: actor(),
             pack_code: Some("PW1".into()),
+            forwarder: None,
         };
         (log, pack, plan)
     }
@@ -322,6 +360,7 @@ mod tests {
                 operator: "ana".into(),
             },
             pack_code: Some("PW00000042".into()),
+            forwarder: None,
         };
         log.refuse(
             "/dev/ttyUSB0",

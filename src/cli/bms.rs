@@ -676,6 +676,9 @@ fn config_write(args: ConfigArgs, ctx: &Context) -> anyhow::Result<u8> {
     for line in &report.restored {
         eprintln!("{line}");
     }
+    if let Some(queued) = &report.log_queued {
+        eprintln!("note: {queued}");
+    }
     if let Some(why) = &report.late_stop {
         eprintln!(
             "note: {why} came after the board was told to save; the write finished its \

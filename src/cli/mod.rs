@@ -658,6 +658,10 @@ pub fn main() -> ExitCode {
         }
     }
     let mut ctx = Context::from_cli(&cli);
+    if crate::store::is_url(&ctx.db) && !matches!(cli.command, Command::Sim(_)) {
+        // A station on the line database sends what it queued before anything else.
+        forward_backlog(&ctx);
+    }
     let explicit = cli.operator.is_some();
     match login::gate(&cli.command, &mut ctx, explicit).and_then(|()| run(cli.command, &ctx)) {
         Ok(code) => ExitCode::from(code),
@@ -666,6 +670,11 @@ pub fn main() -> ExitCode {
             let mut message = error_message(&e);
             if code == EXIT_STORE {
                 message = store_message(&e, &ctx.db, message);
+                if line_unreachable(&e) {
+                    if let Some(note) = line_down_note(&ctx) {
+                        message = format!("{note}: {message}");
+                    }
+                }
             }
             eprintln!("error: {message}");
             if json_requested() && !JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -678,6 +687,89 @@ pub fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Forward this station's queued records to the line database, in order; said on stderr
+/// when something was sent, or stays queued.
+fn forward_backlog(ctx: &Context) {
+    let path = crate::store::outbox_path();
+    let url = ctx.db.to_string_lossy();
+    let forwarded = crate::store::Forwarder::open_existing(&path, &url, &ctx.actor.station)
+        .and_then(|f| match f {
+            Some(mut f) => f
+                .forward_now()
+                .and_then(|done| Ok(Some((done, f.backlog()?)))),
+            None => Ok(None),
+        });
+    match forwarded {
+        Ok(Some((done, backlog))) => {
+            if done.sent > 0 {
+                eprintln!(
+                    "packwright: forwarded {} queued record(s) to the line database",
+                    done.sent
+                );
+            }
+            if done.refused > 0 || backlog.refused > 0 {
+                eprintln!(
+                    "packwright: the line database refused {} queued record(s); they are kept with the reason in the outbox {}",
+                    backlog.refused,
+                    path.display()
+                );
+            }
+            if let (Some(why), true) = (done.unreachable, backlog.queued > 0) {
+                eprintln!(
+                    "packwright: {why}; {} record(s) stay queued in the outbox {}",
+                    backlog.queued,
+                    path.display()
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "packwright: the station's outbox {} cannot be read: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// Whether the error is that the line database could not be reached.
+fn line_unreachable(e: &anyhow::Error) -> bool {
+    use crate::services::ServiceError;
+    use crate::store::StoreError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Unreachable { .. })
+        ) || matches!(
+            c.downcast_ref::<ServiceError>(),
+            Some(ServiceError::Store(StoreError::Unreachable { .. }))
+        ) || matches!(
+            c.downcast_ref::<crate::services::bench::TestError>(),
+            Some(crate::services::bench::TestError::Service(
+                ServiceError::Store(StoreError::Unreachable { .. })
+            ))
+        ) || c
+            .downcast_ref::<Coded>()
+            .is_some_and(|coded| line_unreachable(&coded.error))
+    })
+}
+
+/// "line database unreachable since 10:42 UTC; records queued: 37": since when this station
+/// has not reached the line database (noted now if it had not been) and its backlog.
+fn line_down_note(ctx: &Context) -> Option<String> {
+    let f = crate::store::Forwarder::open(
+        &crate::store::outbox_path(),
+        &ctx.db.to_string_lossy(),
+        &ctx.actor.station,
+    )
+    .ok()?;
+    let since = f.note_unreachable().ok()?;
+    let queued = f.backlog().ok()?.queued;
+    // The stamp is RFC 3339 UTC: its hours and minutes.
+    let hhmm = since.get(11..16).unwrap_or(&since);
+    Some(format!(
+        "line database unreachable since {hhmm} UTC; records queued: {queued}"
+    ))
 }
 
 fn run(command: Command, ctx: &Context) -> anyhow::Result<u8> {

@@ -7,12 +7,18 @@ use crate::bms::config::{ConfigPlan, SessionOptions, WriteReport};
 use crate::bms::service::{LoggedWrite, Purpose, WriteLog};
 use crate::bms::BmsHandle;
 use crate::device::can::bms::{CanBmsConfig, CanReader};
+use crate::domain::Cell;
 use crate::domain::{Pack, PackStatus};
 use crate::eol::bench::{self as eol_bench, HandleBench};
+use crate::eol::judge::RunOutcome;
 use crate::eol::process_alive;
+use crate::eol::record::Measurement;
 use crate::eol::runner::Timing;
-use crate::eol::runner::{self, Operator, Progress, RunError, RunSpec, RunSummary, StoreJournal};
+use crate::eol::runner::{
+    self, Operator, Progress, RunError, RunJournal, RunSpec, RunSummary, StoreJournal,
+};
 use crate::profile::Profile;
+use crate::store::{Forwarder, NewRun, Result as StoreResult};
 use packwright_protocol::ProtocolKind;
 use std::fmt;
 use tokio::sync::watch;
@@ -133,6 +139,7 @@ pub async fn configure_pack(
         store,
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
+        forwarder: forwarder_drained(station)?,
     };
     let plan = configurable(&pack)
         .and_then(|()| {
@@ -178,12 +185,23 @@ pub async fn configure_board(
         store,
         actor: station.actor.clone(),
         pack_code: None,
+        forwarder: forwarder_drained(station)?,
     };
     let restored = restore_with(&mut log, bms).await?;
     let plan = plan_for(profile, barcode);
     let mut logged = write_checked(&mut log, profile, plan, bms, opts, "the profile").await?;
     logged.report.restored = restored;
     Ok(logged.report)
+}
+
+/// This station's outbox on the line database, what it queued earlier sent first (in order);
+/// `None` on a SQLite file.
+fn forwarder_drained(station: &Station) -> Result<Option<Forwarder>> {
+    let mut forwarder = station.forwarder()?;
+    if let Some(f) = forwarder.as_mut() {
+        f.forward_now()?;
+    }
+    Ok(forwarder)
 }
 
 /// Before anything else is done with the board behind `bms`: put back every temporary test
@@ -195,6 +213,7 @@ pub async fn restore_board(station: &Station, bms: &BmsHandle) -> Result<Vec<Str
         store: station.open()?,
         actor: station.actor.clone(),
         pack_code: None,
+        forwarder: None,
     };
     restore_with(&mut log, bms).await
 }
@@ -235,6 +254,7 @@ pub fn log_pack_refusal(
         store: station.open()?,
         actor: station.actor.clone(),
         pack_code: pack_code.map(str::to_string),
+        forwarder: None,
     };
     Ok(log.refuse(port, protocol, profile, detail)?)
 }
@@ -310,6 +330,8 @@ pub async fn test_pack<O: Operator>(
     on_start: impl FnOnce(&Pack, &Profile),
     on_event: &mut Progress<'_>,
 ) -> std::result::Result<RunSummary, TestError> {
+    // On the line database, what this station queued earlier goes first, in order.
+    let forwarder = forwarder_drained(station)?;
     let mut store = station.open().map_err(ServiceError::from)?;
     super::authority::require(&*store, &station.actor, super::authority::Action::RunTest)?;
     // A run whose process died reads as aborted before this station starts another.
@@ -335,6 +357,7 @@ pub async fn test_pack<O: Operator>(
         store: station.open().map_err(ServiceError::from)?,
         actor: station.actor.clone(),
         pack_code: pack.code.clone(),
+        forwarder: None,
     };
     let transport = req.link.transport().to_string();
     let mut bench = HandleBench::new(
@@ -345,9 +368,12 @@ pub async fn test_pack<O: Operator>(
         Some(log),
     );
     bench.pack_id = Some(pack.id);
-    let mut journal = StoreJournal {
-        store: &mut *store,
-        actor: station.actor.clone(),
+    let mut journal = LineJournal {
+        inner: StoreJournal {
+            store: &mut *store,
+            actor: station.actor.clone(),
+        },
+        forwarder,
     };
     let spec = RunSpec {
         pack: &pack,
@@ -364,10 +390,18 @@ pub async fn test_pack<O: Operator>(
     // cable, once the link is back (the device task re-opens the port), for a bounded while.
     // If the board cannot be reached they stay journalled for whatever opens it next.
     let bms = &req.link.bms;
-    let pending = !store
-        .open_board_journal(Some(bms.port()))
-        .map_err(ServiceError::from)?
-        .is_empty();
+    let pending = match store.open_board_journal(Some(bms.port())) {
+        Ok(open) => !open.is_empty(),
+        // The line database went away during the run: its records are queued in the outbox;
+        // whatever test setting is still journalled waits for the next command on this board.
+        Err(e @ crate::store::StoreError::Unreachable { .. }) => {
+            summary.restored.push(format!(
+                "{e}; a test setting still journalled for this board is restored by the next command that opens it"
+            ));
+            return Ok(summary);
+        }
+        Err(e) => return Err(ServiceError::from(e).into()),
+    };
     if pending && !bms.status().is_connected() {
         let mut status = bms.watch_status();
         let _ = tokio::time::timeout(RECONNECT_WAIT, status.wait_for(|s| s.is_connected())).await;
@@ -379,6 +413,54 @@ pub async fn test_pack<O: Operator>(
         )),
     }
     Ok(summary)
+}
+
+/// The run's journal: on the line database each measurement and the run's end go through
+/// the station's outbox (queued durably, then forwarded; an unreachable line database leaves
+/// them queued and the run carries on); the rest, and everything on a SQLite file, straight
+/// to the store.
+struct LineJournal<'s> {
+    inner: StoreJournal<'s>,
+    forwarder: Option<Forwarder>,
+}
+
+impl RunJournal for LineJournal<'_> {
+    fn cells(&mut self, ids: &[String]) -> StoreResult<Vec<(String, Option<Cell>)>> {
+        self.inner.cells(ids)
+    }
+    fn note(&mut self, level: &str, message: &str) -> StoreResult<()> {
+        self.inner.note(level, message)
+    }
+    fn start(&mut self, run: &NewRun) -> StoreResult<i64> {
+        self.inner.start(run)
+    }
+    fn measured(&mut self, run_id: i64, m: &Measurement) -> StoreResult<()> {
+        match self.forwarder.as_mut() {
+            None => self.inner.measured(run_id, m),
+            Some(f) => {
+                f.queue_measurement(run_id, m)?;
+                f.forward().map(drop)
+            }
+        }
+    }
+    fn finish(
+        &mut self,
+        run_id: i64,
+        outcome: RunOutcome,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        let ended_at = self.inner.stamp();
+        match self.forwarder.as_mut() {
+            None => self.inner.finish(run_id, outcome, reason),
+            Some(f) => {
+                f.queue_run_end(run_id, outcome, reason, &ended_at)?;
+                f.forward_now().map(drop)
+            }
+        }
+    }
+    fn stamp(&self) -> String {
+        self.inner.stamp()
+    }
 }
 
 /// How long a run whose link dropped waits for it to come back to put the board's test

@@ -15,7 +15,7 @@ pub mod packs;
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};
 use crate::store::prelude::*;
-use crate::store::{Actor, DynStore, StoreError};
+use crate::store::{Actor, DynStore, Forwarder, StoreError};
 use std::path::PathBuf;
 
 /// This station: where its records are and who is working at it.
@@ -43,6 +43,20 @@ impl Station {
             store.set_signature(self.signature.as_deref())?;
         }
         Ok(store)
+    }
+
+    /// This station's outbox for the line database (store-and-forward of its run records);
+    /// `None` on a SQLite file, which is the station's own and needs none.
+    pub fn forwarder(&self) -> std::result::Result<Option<Forwarder>, StoreError> {
+        if !crate::store::is_url(&self.db) {
+            return Ok(None);
+        }
+        let forwarder = Forwarder::open(
+            &crate::store::outbox_path(),
+            &self.db.to_string_lossy(),
+            &self.actor.station,
+        )?;
+        Ok(Some(forwarder))
     }
 }
 

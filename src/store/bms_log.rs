@@ -45,7 +45,7 @@ pub struct WriteAttempt<'a> {
 }
 
 /// One field's history within an attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FieldRecord {
     pub field: String,
     pub register: Option<String>,

@@ -19,6 +19,7 @@ mod journal;
 mod labels;
 mod migrations;
 mod operators;
+mod outbox;
 mod packs;
 mod pg;
 mod pg_audit;
@@ -39,6 +40,7 @@ pub use labels::{
     NewLabelScan,
 };
 pub use operators::{LoginFailure, NewOperator, OperatorRecord, OperatorRecords};
+pub use outbox::{outbox_path, Backlog, Forwarded, Forwarder};
 pub use packs::{NewPack, PackRecords, ProfileRecord};
 pub use pg::{
     is_url, shown as shown_url, LineStatus, PgStore, StationInfo, StationRow, PG_MIGRATIONS,

@@ -403,6 +403,20 @@ CREATE TABLE login_failures(
 );
 CREATE INDEX login_failures_by_badge ON login_failures(badge, id);
 "#,
+    // 6: store-and-forward. Each record a station forwarded from its outbox, by (station,
+    // outbox origin, sequence), written in the transaction that applied the record, so a
+    // replay of the same record changes nothing.
+    r#"
+CREATE TABLE forwarded(
+    station TEXT COLLATE "C" NOT NULL,
+    origin TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    received_at TEXT COLLATE "C" NOT NULL DEFAULT packwright_now(),
+    PRIMARY KEY (station, origin, seq)
+);
+"#,
 ];
 
 /// The condition a row of `cells` must meet to exist for every query: not part of an import
@@ -450,20 +464,45 @@ pub struct PgStore {
     client: RefCell<Option<Client>>,
     url: String,
     clock: Clock,
+    /// The signature meaning set on this connection, set again on a new connection.
+    pub(super) signature: RefCell<Option<String>>,
+    /// When the connection last answered: one idle longer than [`IDLE_CHECK`] is checked
+    /// (and replaced if the server or the network dropped it) before it is used.
+    last_used: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+/// How long a connection may sit unused before it is checked before its next use.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long connecting to the line database may take before it counts as unreachable (unless
+/// the URL says `connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A new connection to `url`, off any runtime; a failure is [`StoreError::Unreachable`].
+fn connect_client(url: &str) -> Result<Client> {
+    let mut config: postgres::Config = url.parse().map_err(|source| StoreError::Unreachable {
+        url: shown(url),
+        source,
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    off_runtime(|| config.connect(NoTls)).map_err(|source| StoreError::Unreachable {
+        url: shown(url),
+        source,
+    })
 }
 
 impl PgStore {
     /// Connect to the line database at `url` and migrate it.
     pub fn connect(url: &str) -> Result<PgStore> {
-        let connect = || Client::connect(url, NoTls);
-        let client = off_runtime(connect).map_err(|source| StoreError::Unreachable {
-            url: shown(url),
-            source,
-        })?;
+        let client = connect_client(url)?;
         let store = PgStore {
             client: RefCell::new(Some(client)),
             url: url.to_string(),
             clock: Clock::from_env()?,
+            signature: RefCell::new(None),
+            last_used: std::cell::Cell::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -493,10 +532,43 @@ impl PgStore {
             .client
             .try_borrow_mut()
             .map_err(|_| StoreError::Conflict("the line database connection is busy".into()))?;
+        // A connection the server or the network dropped is replaced (the signature set
+        // again); one idle for a while is checked first, since a dropped one may not know yet.
+        let idle = self
+            .last_used
+            .get()
+            .is_some_and(|t| t.elapsed() >= IDLE_CHECK);
+        let stale = match guard.as_mut() {
+            None => true,
+            Some(c) if c.is_closed() => true,
+            Some(c) if idle => off_runtime(|| c.is_valid(CONNECT_TIMEOUT)).is_err(),
+            Some(_) => false,
+        };
+        if stale {
+            if let Some(old) = guard.take() {
+                off_runtime(move || drop(old));
+            }
+            let mut client = connect_client(&self.url)?;
+            if let Some(meaning) = self.signature.borrow().clone() {
+                off_runtime(|| super::pg_audit::sign(&mut client, Some(&meaning)))?;
+            }
+            *guard = Some(client);
+        }
         let client = guard
             .as_mut()
             .ok_or_else(|| StoreError::Conflict("the line database connection is closed".into()))?;
-        off_runtime(|| f(client))
+        let r = off_runtime(|| f(client));
+        match r {
+            // The connection went while in use: nothing of an open transaction was kept.
+            Err(StoreError::Pg(source)) if client.is_closed() => Err(StoreError::Unreachable {
+                url: shown(&self.url),
+                source,
+            }),
+            r => {
+                self.last_used.set(Some(std::time::Instant::now()));
+                r
+            }
+        }
     }
 
     /// Run `f` in one transaction, committed when it returns `Ok`.
@@ -2099,61 +2171,102 @@ impl PgStore {
     ) -> Result<bool> {
         let stamp = self.now();
         self.tx(|tx| {
-            tx.execute(
-                "UPDATE bms_writes SET finished_at = $2, outcome = $3,
-                        bms_identity = COALESCE($4, bms_identity), detail = $5
-                 WHERE id = $1",
-                &[&id, &stamp, &outcome.as_str(), &identity, &detail],
-            )?;
-            let insert = tx.prepare(
-                "INSERT INTO bms_write_fields(write_id, field, register, written, read_back,
-                                              persisted, ok, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )?;
-            for f in fields {
-                tx.execute(
-                    &insert,
-                    &[
-                        &id,
-                        &f.field,
-                        &f.register,
-                        &f.written,
-                        &f.read_back,
-                        &f.persisted,
-                        &f.ok,
-                        &f.reason,
-                    ],
-                )?;
-            }
-            // Conditional on the pack's status: a pack another station moved on meanwhile
-            // is left as it is.
-            let configured = configures
-                && outcome == WriteOutcome::Verified
-                && tx.execute(
-                    "UPDATE packs SET status = 'configured'
-                     WHERE status = 'assembled'
-                       AND id = (SELECT pack_id FROM bms_writes WHERE id = $1)",
-                    &[&id],
-                )? == 1;
-            if configured {
-                let pack: i64 = col(
-                    &tx.query_one("SELECT pack_id FROM bms_writes WHERE id = $1", &[&id])?,
-                    0,
-                )?;
-                note_status(tx, pack, &stamp)?;
-            }
-            super::audit::append_write_end(
-                &mut *tx,
-                id,
+            finish_write(
+                tx,
+                &WriteEnd {
+                    id,
+                    outcome,
+                    identity,
+                    detail,
+                    fields,
+                    configures,
+                },
                 &stamp,
-                outcome.as_str(),
-                identity,
-                detail,
-                configured,
-            )?;
-            Ok(configured)
+            )
         })
     }
+}
+
+/// How a configuration write ended, as it is recorded.
+pub(super) struct WriteEnd<'a> {
+    pub id: i64,
+    pub outcome: WriteOutcome,
+    pub identity: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub fields: &'a [FieldRecord],
+    /// A write of the profile's whole configuration: once verified, its assembled pack is
+    /// configured.
+    pub configures: bool,
+}
+
+/// Record the end of write `w.id` at `stamp` (the station's time), its fields, and (when it
+/// configures) its pack's status; returns whether the pack became configured.
+pub(super) fn finish_write(
+    tx: &mut postgres::Transaction<'_>,
+    w: &WriteEnd<'_>,
+    stamp: &str,
+) -> Result<bool> {
+    let WriteEnd {
+        id,
+        outcome,
+        identity,
+        detail,
+        fields,
+        configures,
+    } = *w;
+    tx.execute(
+        "UPDATE bms_writes SET finished_at = $2, outcome = $3,
+                bms_identity = COALESCE($4, bms_identity), detail = $5
+         WHERE id = $1",
+        &[&id, &stamp, &outcome.as_str(), &identity, &detail],
+    )?;
+    let insert = tx.prepare(
+        "INSERT INTO bms_write_fields(write_id, field, register, written, read_back,
+                                      persisted, ok, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )?;
+    for f in fields {
+        tx.execute(
+            &insert,
+            &[
+                &id,
+                &f.field,
+                &f.register,
+                &f.written,
+                &f.read_back,
+                &f.persisted,
+                &f.ok,
+                &f.reason,
+            ],
+        )?;
+    }
+    // Conditional on the pack's status: a pack another station moved on meanwhile
+    // is left as it is.
+    let configured = configures
+        && outcome == WriteOutcome::Verified
+        && tx.execute(
+            "UPDATE packs SET status = 'configured'
+             WHERE status = 'assembled'
+               AND id = (SELECT pack_id FROM bms_writes WHERE id = $1)",
+            &[&id],
+        )? == 1;
+    if configured {
+        let pack: i64 = col(
+            &tx.query_one("SELECT pack_id FROM bms_writes WHERE id = $1", &[&id])?,
+            0,
+        )?;
+        note_status(tx, pack, stamp)?;
+    }
+    super::audit::append_write_end(
+        &mut *tx,
+        id,
+        stamp,
+        outcome.as_str(),
+        identity,
+        detail,
+        configured,
+    )?;
+    Ok(configured)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2201,6 +2314,124 @@ fn measurement_from_row(r: &Row) -> Result<Measurement> {
     })
 }
 
+/// A measurement as the `eol_measurements` row holds it (also what a station's outbox queues).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct MeasurementRow {
+    pub run_id: i64,
+    pub seq: i64,
+    pub step_id: String,
+    pub step_title: String,
+    pub name: String,
+    pub value_num: Option<f64>,
+    pub value_text: Option<String>,
+    pub unit: String,
+    pub limit_json: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub taken_at: String,
+}
+
+impl MeasurementRow {
+    pub(super) fn of(run_id: i64, m: &Measurement) -> Result<MeasurementRow> {
+        let (value_num, value_text) = m.value.as_ref().map(Value::columns).unwrap_or((None, None));
+        let limit_json = serde_json::to_string(&m.limit).map_err(|e| {
+            StoreError::Conflict(format!("limit of {} cannot be stored: {e}", m.name))
+        })?;
+        Ok(MeasurementRow {
+            run_id,
+            seq: m.seq,
+            step_id: m.step_id.clone(),
+            step_title: m.step_title.clone(),
+            name: m.name.clone(),
+            value_num,
+            value_text,
+            unit: m.unit.clone(),
+            limit_json,
+            outcome: m.outcome.as_str().to_string(),
+            reason: m.reason.clone(),
+            taken_at: m.taken_at.clone(),
+        })
+    }
+}
+
+/// Keep a measurement of a run that is still running.
+pub(super) fn insert_measurement(c: &mut impl GenericClient, m: &MeasurementRow) -> Result<()> {
+    let n = c.execute(
+        "INSERT INTO eol_measurements(run_id, seq, step_id, step_title, name, value_num,
+                                      value_text, unit, limit_json, outcome, reason, taken_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+         WHERE EXISTS (SELECT 1 FROM eol_runs WHERE id = $1 AND outcome = 'running')",
+        &[
+            &m.run_id,
+            &m.seq,
+            &m.step_id,
+            &m.step_title,
+            &m.name,
+            &m.value_num,
+            &m.value_text,
+            &m.unit,
+            &m.limit_json,
+            &m.outcome,
+            &m.reason,
+            &m.taken_at,
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "test run {} is not running any more; measurement {} was not kept",
+            m.run_id, m.name
+        )));
+    }
+    Ok(())
+}
+
+/// End a running run with `outcome` at `stamp` (the station's clock when it ended), and set
+/// its pack's status from a verdict.
+pub(super) fn finish_run(
+    tx: &mut postgres::Transaction<'_>,
+    run_id: i64,
+    outcome: RunOutcome,
+    reason: Option<&str>,
+    stamp: &str,
+) -> Result<()> {
+    if outcome == RunOutcome::Running {
+        return Err(StoreError::Conflict(format!(
+            "test run {run_id} cannot be finished as 'running'"
+        )));
+    }
+    let n = tx.execute(
+        "UPDATE eol_runs SET outcome = $2, reason = $3, ended_at = $4
+         WHERE id = $1 AND outcome = 'running'",
+        &[&run_id, &outcome.as_str(), &reason, &stamp],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "test run {run_id} is not running (already finished or marked aborted)"
+        )));
+    }
+    let status = match outcome {
+        RunOutcome::Pass => Some(PackStatus::Passed),
+        RunOutcome::Fail => Some(PackStatus::Failed),
+        _ => None,
+    };
+    if let Some(status) = status {
+        tx.execute(
+            "UPDATE packs SET status = $2
+             WHERE id = (SELECT pack_id FROM eol_runs WHERE id = $1)
+               AND ($2 <> 'passed' OR NOT EXISTS (SELECT 1 FROM board_journal
+                    WHERE closed_at IS NULL
+                      AND pack_id = (SELECT pack_id FROM eol_runs WHERE id = $1)))",
+            &[&run_id, &status.as_str()],
+        )?;
+        let pack: i64 = col(
+            &tx.query_one("SELECT pack_id FROM eol_runs WHERE id = $1", &[&run_id])?,
+            0,
+        )?;
+        note_status(tx, pack, stamp)?;
+    }
+    super::audit::append_run_end(&mut *tx, run_id, stamp, outcome.as_str(), reason)
+}
+
 impl EolRecords for PgStore {
     fn start_eol_run(&mut self, actor: &Actor, run: &NewRun) -> Result<i64> {
         let at = self.now();
@@ -2241,40 +2472,8 @@ impl EolRecords for PgStore {
     }
 
     fn record_eol_measurement(&self, run_id: i64, m: &Measurement) -> Result<()> {
-        let (num, text) = m.value.as_ref().map(Value::columns).unwrap_or((None, None));
-        let limit_json = serde_json::to_string(&m.limit).map_err(|e| {
-            StoreError::Conflict(format!("limit of {} cannot be stored: {e}", m.name))
-        })?;
-        let outcome = m.outcome.as_str();
-        let n = self.with(|c| {
-            Ok(c.execute(
-                "INSERT INTO eol_measurements(run_id, seq, step_id, step_title, name, value_num,
-                                              value_text, unit, limit_json, outcome, reason, taken_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-                 WHERE EXISTS (SELECT 1 FROM eol_runs WHERE id = $1 AND outcome = 'running')",
-                &[
-                    &run_id,
-                    &m.seq,
-                    &m.step_id,
-                    &m.step_title,
-                    &m.name,
-                    &num,
-                    &text,
-                    &m.unit,
-                    &limit_json,
-                    &outcome,
-                    &m.reason,
-                    &m.taken_at,
-                ],
-            )?)
-        })?;
-        if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "test run {run_id} is not running any more; measurement {} was not kept",
-                m.name
-            )));
-        }
-        Ok(())
+        let row = MeasurementRow::of(run_id, m)?;
+        self.with(|c| insert_measurement(c, &row))
     }
 
     fn finish_eol_run(
@@ -2283,45 +2482,8 @@ impl EolRecords for PgStore {
         outcome: RunOutcome,
         reason: Option<&str>,
     ) -> Result<()> {
-        if outcome == RunOutcome::Running {
-            return Err(StoreError::Conflict(format!(
-                "test run {run_id} cannot be finished as 'running'"
-            )));
-        }
         let stamp = self.now();
-        self.tx(|tx| {
-            let n = tx.execute(
-                "UPDATE eol_runs SET outcome = $2, reason = $3, ended_at = $4
-                 WHERE id = $1 AND outcome = 'running'",
-                &[&run_id, &outcome.as_str(), &reason, &stamp],
-            )?;
-            if n == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "test run {run_id} is not running (already finished or marked aborted)"
-                )));
-            }
-            let status = match outcome {
-                RunOutcome::Pass => Some(PackStatus::Passed),
-                RunOutcome::Fail => Some(PackStatus::Failed),
-                _ => None,
-            };
-            if let Some(status) = status {
-                tx.execute(
-                    "UPDATE packs SET status = $2
-                     WHERE id = (SELECT pack_id FROM eol_runs WHERE id = $1)
-                       AND ($2 <> 'passed' OR NOT EXISTS (SELECT 1 FROM board_journal
-                            WHERE closed_at IS NULL
-                              AND pack_id = (SELECT pack_id FROM eol_runs WHERE id = $1)))",
-                    &[&run_id, &status.as_str()],
-                )?;
-                let pack: i64 = col(
-                    &tx.query_one("SELECT pack_id FROM eol_runs WHERE id = $1", &[&run_id])?,
-                    0,
-                )?;
-                note_status(tx, pack, &stamp)?;
-            }
-            super::audit::append_run_end(&mut *tx, run_id, &stamp, outcome.as_str(), reason)
-        })
+        self.tx(|tx| finish_run(tx, run_id, outcome, reason, &stamp))
     }
 
     fn abort_orphaned_eol_runs(

@@ -177,19 +177,9 @@ impl AuditRecords for PgStore {
     }
 
     fn set_signature(&self, meaning: Option<&str>) -> Result<()> {
-        self.with(|c| {
-            c.batch_execute(
-                "CREATE TEMP TABLE IF NOT EXISTS audit_signature(meaning TEXT NOT NULL);
-                 DELETE FROM pg_temp.audit_signature;",
-            )?;
-            if let Some(m) = meaning {
-                c.execute(
-                    "INSERT INTO pg_temp.audit_signature(meaning) VALUES ($1)",
-                    &[&m],
-                )?;
-            }
-            Ok(())
-        })
+        self.with(|c| sign(c, meaning))?;
+        *self.signature.borrow_mut() = meaning.map(str::to_string);
+        Ok(())
     }
 
     fn signature(&self) -> Result<Option<String>> {
@@ -505,6 +495,21 @@ impl OperatorRecords for PgStore {
     fn now_stamp(&self) -> String {
         self.now()
     }
+}
+
+/// Set (or clear) the signature meaning on connection `c` (a session's temporary table).
+pub(super) fn sign(c: &mut postgres::Client, meaning: Option<&str>) -> Result<()> {
+    c.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS audit_signature(meaning TEXT NOT NULL);
+         DELETE FROM pg_temp.audit_signature;",
+    )?;
+    if let Some(m) = meaning {
+        c.execute(
+            "INSERT INTO pg_temp.audit_signature(meaning) VALUES ($1)",
+            &[&m],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -191,6 +191,20 @@ pub struct LineData {
     pub cells: Vec<(CellStatus, i64)>,
     /// Latest warnings and problems, newest first: (time, level, message).
     pub problems: Vec<(String, String, String)>,
+    /// On the line database: this station's outbox (records waiting to be forwarded).
+    pub backlog: Option<BacklogView>,
+}
+
+/// This station's store-and-forward backlog, as the Line screen shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BacklogView {
+    pub queued: i64,
+    /// Seconds since the oldest queued record was written.
+    pub oldest_age_s: Option<i64>,
+    /// Since when the line database has not been reached (RFC 3339), if it has not.
+    pub unreachable_since: Option<String>,
+    /// Records the line database refused (kept in the outbox with the reason).
+    pub refused: i64,
 }
 
 /// The matcher's answer, as the Match screen shows it.

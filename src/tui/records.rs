@@ -196,6 +196,28 @@ impl Services {
             today: counts,
             cells: self.store.cell_counts()?,
             problems,
+            backlog: self.backlog()?,
+        }))
+    }
+
+    /// On the line database, this station's outbox backlog (none without an outbox file).
+    fn backlog(&self) -> crate::store::Result<Option<BacklogView>> {
+        if !crate::store::is_url(&self.db) {
+            return Ok(None);
+        }
+        let backlog = match crate::store::Forwarder::open_existing(
+            &crate::store::outbox_path(),
+            &self.db.to_string_lossy(),
+            &self.actor.station,
+        )? {
+            Some(f) => f.backlog()?,
+            None => crate::store::Backlog::default(),
+        };
+        Ok(Some(BacklogView {
+            queued: backlog.queued,
+            oldest_age_s: backlog.oldest_age_s(self.store.clock().now()),
+            unreachable_since: backlog.unreachable_since,
+            refused: backlog.refused,
         }))
     }
 

@@ -24,6 +24,7 @@ mod integrity_states;
 mod label;
 mod label_render;
 mod line_db;
+mod line_saf;
 mod operators_cli;
 mod operators_console;
 mod passport;

@@ -4,7 +4,7 @@
 use crate::domain::{CellStatus, Pack, PackStatus};
 use crate::tui::app::{App, Effect, Screen};
 use crate::tui::keys::{b, code, Action, Binding};
-use crate::tui::msg::{LineData, Request};
+use crate::tui::msg::{BacklogView, LineData, Request};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{block, fit, window};
 use crossterm::event::KeyCode;
@@ -122,10 +122,39 @@ fn pack_row(p: &Pack, width: usize) -> String {
     fit(&text, width)
 }
 
+/// A backlog whose oldest record waits longer than this is an alarm on the Line screen.
+pub const BACKLOG_ALARM_S: i64 = 300;
+
+/// `Outbox  37 queued, oldest 12 min; line db unreachable since 10:42 UTC`, and whether it is
+/// an alarm (records older than [`BACKLOG_ALARM_S`] or refused ones).
+pub fn backlog_text(b: &BacklogView) -> (String, bool) {
+    let mut text = format!("{} queued", b.queued);
+    if let Some(age) = b.oldest_age_s.filter(|_| b.queued > 0) {
+        if age >= 120 {
+            text.push_str(&format!(", oldest {} min", age / 60));
+        } else {
+            text.push_str(&format!(", oldest {age} s"));
+        }
+    }
+    if b.refused > 0 {
+        text.push_str(&format!(", {} refused", b.refused));
+    }
+    if let Some(since) = &b.unreachable_since {
+        text.push_str(&format!(
+            "; line db unreachable since {} UTC",
+            since.get(11..16).unwrap_or(since)
+        ));
+    }
+    let alarm =
+        b.refused > 0 || (b.queued > 0 && b.oldest_age_s.is_some_and(|a| a >= BACKLOG_ALARM_S));
+    (text, alarm)
+}
+
 pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let d = &app.line.data;
+    let top_height = 3 + u16::from(d.backlog.is_some());
     let [top, packs, problems] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(top_height),
         Constraint::Min(5),
         Constraint::Length(7),
     ])
@@ -138,6 +167,19 @@ pub(crate) fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(next_step(app), theme.key()),
         ]),
     ];
+    let mut top_lines = top_lines;
+    if let Some(b) = &d.backlog {
+        let (text, alarm) = backlog_text(b);
+        let width = (top.width as usize).saturating_sub(8);
+        top_lines.push(Line::from(vec![
+            Span::styled(fit("Outbox", 8), theme.heading()),
+            if alarm {
+                Span::styled(fit(&format!("ALARM {text}"), width), theme.bad())
+            } else {
+                Span::raw(fit(&text, width))
+            },
+        ]));
+    }
     frame.render_widget(Paragraph::new(top_lines), top);
 
     let inner = packs.height.saturating_sub(2) as usize;

@@ -5,6 +5,7 @@ pub mod eol;
 pub mod family;
 pub mod pg;
 pub mod printer;
+pub mod proxy;
 pub mod pty;
 pub mod serial;
 pub mod sim;

@@ -102,6 +102,11 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The test run's PostgreSQL folder (server data, socket, log), removed when the run ends.
+pub fn run_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("packwright-pg-{}", std::process::id()))
+}
+
 fn start() -> Cluster {
     let bin = match bin_dir() {
         Some(b) => b,
@@ -110,7 +115,7 @@ fn start() -> Cluster {
             bin_dir().expect("postgresql installed but no /usr/lib/postgresql/*/bin/initdb")
         }
     };
-    let dir = std::env::temp_dir().join(format!("packwright-pg-{}", std::process::id()));
+    let dir = run_dir();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     if is_root() {
