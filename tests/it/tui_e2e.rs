@@ -14,7 +14,7 @@ const SHORT: Duration = Duration::from_secs(15);
 const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
 
 fn packwright(db: &Path, log: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "bench-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
@@ -191,7 +191,7 @@ fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() 
 #[test]
 fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -229,7 +229,7 @@ fn next_cell(screen: &str) -> Option<String> {
 #[test]
 fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -443,7 +443,7 @@ fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_p
 /// the same console, configuration service and test runner, no per-family code in the faces.
 fn demo_to_pass_with(bms: &str, label: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")

@@ -12,7 +12,7 @@ pub const SOURCE_B: &str = "EVMOD-0042";
 
 /// The binary on `db`, as operator ann at station line-1, as a process to spawn.
 pub fn pw_process(db: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = super::bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "line-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
