@@ -164,7 +164,10 @@ fn cli_a_read_only_database_exits_4_naming_it() {
         crate::support::assert_bin()
     };
     let out = cmd
-        .env(crate::support::ALLOW_NO_OPERATORS.0, crate::support::ALLOW_NO_OPERATORS.1)
+        .env(
+            crate::support::ALLOW_NO_OPERATORS.0,
+            crate::support::ALLOW_NO_OPERATORS.1,
+        )
         .env("PACKWRIGHT_DB", &db)
         .env("PACKWRIGHT_OPERATOR", "tester")
         .args(["cells", "import"])

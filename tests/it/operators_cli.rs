@@ -188,7 +188,11 @@ fn a_database_without_operators_refuses_changes_unless_opted_in() {
         &fresh,
         Some("whoever"),
         None,
-        &["cells", "import", dir.path().join("graded.csv").to_str().unwrap()],
+        &[
+            "cells",
+            "import",
+            dir.path().join("graded.csv").to_str().unwrap(),
+        ],
     );
     assert_eq!(r.0, 2, "{}", r.2);
     assert!(r.2.contains(NO_OPERATORS), "{}", r.2);

@@ -199,6 +199,9 @@ fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
         .arg("demo");
     let mut pty = Pty::spawn(cmd, 80, 24);
     pty.wait_text("DEMO LINE", SHORT);
+    // The demo logs its demo operator in itself, and says so.
+    let screen = pty.wait_text("logged in automatically as 'demo'", SHORT);
+    assert!(screen.contains("operator demo"), "{screen}");
     // The counts come with the store's first reply, a moment after the first frame.
     pty.wait_text("Cells   available 93", SHORT);
     pty.key(b"q");
@@ -307,6 +310,17 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
     // The operator's write first, then the test's own logged writes (balancing, protection).
     let writes = store.bms_writes_for_pack(passed[0].id).unwrap();
     assert_eq!(writes[0].write.outcome, "verified", "{writes:?}");
+    // Every record names the registered demo operator (not the login name given), and the
+    // chain verifies.
+    let entries = store.audit_entries(None).unwrap();
+    assert!(entries.len() > 10, "{entries:?}");
+    assert!(entries.iter().all(|e| e.operator == "demo"), "{entries:?}");
+    assert_eq!(
+        store.list_operators().unwrap()[0].role,
+        "operator",
+        "the demo operator's role"
+    );
+    assert!(store.verify_audit().unwrap().is_ok());
     assert!(
         writes.iter().all(|w| w.write.outcome == "verified"),
         "{writes:?}"
