@@ -262,7 +262,9 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
         });
     }
     assert!(screen.contains("LABEL: PWT"), "{screen}");
-
+    // The label prints on its own thread; once printed, the scan-back field opens (and would
+    // take the next keys): wait for it, then leave it.
+    pty.wait_text("Scan the label on the pack", SHORT);
     pty.key(b"\x1b");
     pty.key(b"5");
     pty.key(b"c");
@@ -486,6 +488,9 @@ fn demo_to_pass_with(bms: &str, label: &str) {
         });
     }
     assert!(screen.contains(&format!("LABEL: {label}")), "{screen}");
+    // The label prints on its own thread; once printed, the scan-back field opens (and would
+    // take the next keys): wait for it, then leave it.
+    pty.wait_text("Scan the label on the pack", SHORT);
     pty.key(b"\x1b");
     pty.key(b"5");
     pty.key(b"c");
