@@ -120,7 +120,8 @@ pub enum Credential {
 /// The outcome of a check that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Granted {
-    /// The database has no operators yet: nothing is enforced, the actor is as given.
+    /// The database has no operators yet and the process opted in ([`ALLOW_ENV`]): nothing is
+    /// enforced, the actor is as given.
     Open,
     /// A registered operator, identified; `actor.operator` is their id.
     Operator {
