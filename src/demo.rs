@@ -68,6 +68,8 @@ pub enum DemoError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot register the demo operator: {0}")]
+    Operator(#[from] crate::services::ServiceError),
     #[error("cannot start the simulated boards: {0}")]
     Sim(String),
 }
@@ -187,10 +189,17 @@ pub struct DemoFiles {
     pub log: PathBuf,
 }
 
-/// The operator the demo logs in automatically.
+/// The operator the demo registers on its database and logs in automatically (role
+/// operator: the normal flow from match to label).
 pub const OPERATOR: &str = "demo";
+/// The demo operator's badge.
+pub const OPERATOR_BADGE: &str = "DEMO-1";
+/// The demo operator's PIN, said on screen: it unlocks the demo console after idling.
+pub const OPERATOR_PIN: &str = "0000";
 
-/// Create a fresh folder under the system temp dir with a database holding the inventory.
+/// Create a fresh folder under the system temp dir with a database holding the inventory,
+/// its demo operator ([`OPERATOR`]) registered and the inventory imported under that operator.
+/// `actor.operator` is not used: every record of the demo names the demo operator.
 pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoError> {
     // Short, because the operator reads the board's port path on the BMS screen.
     let base = std::env::temp_dir();
@@ -209,7 +218,24 @@ pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoE
         log: dir.join("console.log"),
         dir,
     };
-    fill(&files.db, actor, cells, seed)?;
+    let demo = Actor {
+        station: actor.station.clone(),
+        operator: OPERATOR.to_string(),
+    };
+    let mut store = Store::open(&files.db)?;
+    crate::services::operators::register_demo(
+        &mut store,
+        &demo.station,
+        &crate::services::operators::Registration {
+            id: OPERATOR,
+            name: "Demo operator",
+            role: crate::operators::Role::Operator,
+            badge: OPERATOR_BADGE,
+            pin: OPERATOR_PIN,
+        },
+    )?;
+    drop(store);
+    fill(&files.db, &demo, cells, seed)?;
     Ok(files)
 }
 

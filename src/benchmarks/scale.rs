@@ -146,6 +146,8 @@ fn run_child(exe: &Path, db: &Path, args: &[&str], stdout: &Path) -> anyhow::Res
         .env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "bench")
         .env("PACKWRIGHT_OPERATOR", "bench")
+        // Throw-away databases without operators: the explicit opt-in.
+        .env(crate::services::authority::ALLOW_ENV, "1")
         .env_remove("PACKWRIGHT_PROFILES")
         .args(args)
         .stdin(Stdio::null())

@@ -70,6 +70,8 @@ fn run(exe: &Path, db: &Path, args: &[&str]) -> (bool, Duration, String, String)
         .env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "bench")
         .env("PACKWRIGHT_OPERATOR", "bench")
+        // Throw-away databases without operators: the explicit opt-in.
+        .env(crate::services::authority::ALLOW_ENV, "1")
         .args(args)
         .output()
     {

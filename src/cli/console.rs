@@ -167,10 +167,10 @@ pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
 }
 
 pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
-    // The demo logs in its demo operator itself, and says so on the home screen.
-    let mut actor = ctx.actor.clone();
-    actor.operator = crate::demo::OPERATOR.to_string();
-    let files = crate::demo::create(&actor, args.cells, args.seed).map_err(input_error)?;
+    // The demo registers its demo operator on its own database and logs the console in as
+    // that operator itself (no PIN typed); the console's first screen says so (nothing is
+    // printed before it: the terminal belongs to the console until it ends).
+    let files = crate::demo::create(&ctx.actor, args.cells, args.seed).map_err(input_error)?;
     let mut demo_ctx = Context {
         db: files.db.clone(),
         actor: ctx.actor.clone(),
@@ -179,14 +179,14 @@ pub fn run_demo(args: DemoArgs, ctx: &Context) -> anyhow::Result<u8> {
         signature: None,
     };
     demo_ctx.actor.station = format!("{} (demo)", ctx.actor.station);
-    crate::store::Store::open(&files.db)?.log_event(
-        &demo_ctx.actor,
-        "info",
-        &format!(
-            "demo: logged in automatically as operator '{}' (no operators are registered in a              demo database, so roles are not enforced)",
-            crate::demo::OPERATOR
-        ),
-    )?;
+    demo_ctx.actor.operator = crate::demo::OPERATOR.to_string();
+    let said = format!(
+        "demo: logged in automatically as the demo operator '{}' (role operator; PIN {} \
+         unlocks the console after idling)",
+        crate::demo::OPERATOR,
+        crate::demo::OPERATOR_PIN
+    );
+    crate::store::Store::open(&files.db)?.log_event(&demo_ctx.actor, "info", &said)?;
     let mut opts = options(&demo_ctx, &args.display, files.log.clone())?;
     opts.profile = Some(
         crate::demo::profile_for(args.bms)

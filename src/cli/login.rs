@@ -4,8 +4,11 @@
 //! scripted use) or a station token (`PACKWRIGHT_TOKEN`), and the line services' authority
 //! table says whether their role may do it. Commands that only read need nothing.
 //!
-//! TRANSITION: a database without any operator enforces nothing (today's behaviour: the
-//! operator is whatever name is given); `packwright operators setup` switches it on.
+//! A database without any operator refuses every command that changes records until
+//! `packwright operators setup` registers its first admin, unless the process opted in with
+//! `PACKWRIGHT_ALLOW_NO_OPERATORS=1` (the rule is the line services':
+//! `services::authority::without_operators`). The console starts on such a database (reading
+//! needs nothing) and each change it tries is refused the same way.
 
 use super::{bms, cells, eol, label, operators, packs, Command, Context};
 use crate::services::authority::{self, Action, Credential, Granted};
@@ -54,12 +57,21 @@ pub fn gate(command: &Command, ctx: &mut Context, explicit: bool) -> anyhow::Res
     let Some(action) = action_of(command) else {
         return Ok(());
     };
+    // The console only reads until a change is made, and each change is checked by the line
+    // services; elsewhere a database without operators refuses here, before anything opens.
+    let console = matches!(command, Command::Console(_));
     if !crate::store::is_url(&ctx.db) && !ctx.db.exists() {
-        // A station file that does not exist yet has no operators.
+        // A station file that does not exist yet has no operators (and is not created).
+        if !console {
+            authority::without_operators().map_err(super::service_error)?;
+        }
         return Ok(());
     }
     let mut store = ctx.open_existing_store()?;
     if !authority::enforced(&*store).map_err(super::service_error)? {
+        if !console {
+            authority::without_operators().map_err(super::service_error)?;
+        }
         return Ok(());
     }
     let credential = credential(explicit.then_some(ctx.actor.operator.as_str()))?;

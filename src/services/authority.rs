@@ -2,9 +2,11 @@
 //! a signature (the PIN given again, with a reason), and the check both faces call before they
 //! change a record.
 //!
-//! TRANSITION: a database with no registered operator enforces nothing (every action is
-//! allowed, records carry the name given, as before operators existed); the first admin
-//! (`packwright operators setup`) switches enforcement on for that database, for good.
+//! A database with no registered operator refuses every change ([`without_operators`]) until
+//! `packwright operators setup` registers its first admin, unless the process opted in with
+//! `PACKWRIGHT_ALLOW_NO_OPERATORS=1` (tests, benchmarks, a single-user bench machine): then
+//! such a database allows every action and records carry the name given. The opt-in never
+//! opens a database that has operators.
 
 use super::{Result, ServiceError};
 use crate::operators::{self, Role};
@@ -118,7 +120,8 @@ pub enum Credential {
 /// The outcome of a check that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Granted {
-    /// The database has no operators yet: nothing is enforced, the actor is as given.
+    /// The database has no operators yet and the process opted in ([`ALLOW_ENV`]): nothing is
+    /// enforced, the actor is as given.
     Open,
     /// A registered operator, identified; `actor.operator` is their id.
     Operator {
@@ -127,6 +130,45 @@ pub enum Granted {
         /// The signature meaning to record with the action's entries, if it is a decision.
         signature: Option<String>,
     },
+}
+
+/// The explicit opt-in: with this set to `1`, a database WITHOUT registered operators allows
+/// every change, recorded under the name given (`--operator`, the login name). It changes
+/// nothing for a database that has operators.
+pub const ALLOW_ENV: &str = "PACKWRIGHT_ALLOW_NO_OPERATORS";
+
+static ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opt this process in, as [`ALLOW_ENV`] does, for callers that run the line services
+/// in-process on throw-away databases (the integration tests' headless console, benchmarks).
+pub fn allow_without_operators() {
+    ALLOWED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process opted in to databases without operators ([`ALLOW_ENV`] is `1`, or
+/// [`allow_without_operators`] was called; the library's own unit tests always are).
+pub fn opted_in() -> bool {
+    cfg!(test)
+        || ALLOWED.load(std::sync::atomic::Ordering::Relaxed)
+        || std::env::var(ALLOW_ENV).is_ok_and(|v| v.trim() == "1")
+}
+
+/// The refusal of a change on a database without operators, unless `opted_in`.
+pub fn without_operators_unless(opted_in: bool) -> Result<()> {
+    if opted_in {
+        return Ok(());
+    }
+    Err(ServiceError::Refused(NO_OPERATORS.to_string()))
+}
+
+/// What a change on a database without operators (and without the opt-in) is told.
+pub const NO_OPERATORS: &str = "this database has no registered operators yet: register the \
+     first admin with `packwright operators setup --id <id> --name <name> --badge <badge>` \
+     (then log in with --operator and a PIN); nothing was changed";
+
+/// A change on a database without operators: allowed only under the opt-in ([`opted_in`]).
+pub fn without_operators() -> Result<()> {
+    without_operators_unless(opted_in())
 }
 
 /// Whether this database enforces operators (has at least one).
@@ -144,6 +186,7 @@ pub fn authorize(
     credential: &Credential,
 ) -> Result<Granted> {
     if !enforced(store)? {
+        without_operators()?;
         return Ok(Granted::Open);
     }
     let rule = rule_of(action);
@@ -288,10 +331,11 @@ pub fn identify(
 /// The check inside each line service, whichever face called it: on a database that enforces
 /// operators, `actor.operator` must be a registered, active operator id whose role may do
 /// `action`, and a signed decision must come on a connection carrying its signature (the face
-/// had the PIN given again: [`authorize`]). A database without operators allows everything.
+/// had the PIN given again: [`authorize`]). A database without operators refuses, unless the
+/// process opted in ([`without_operators`]).
 pub fn require(store: &dyn LineStore, actor: &Actor, action: Action) -> Result<()> {
     if !enforced(store)? {
-        return Ok(());
+        return without_operators();
     }
     let rule = rule_of(action);
     let op = match store.find_operator(&actor.operator)? {
@@ -409,7 +453,16 @@ mod tests {
     }
 
     #[test]
-    fn a_database_without_operators_is_open() {
+    fn a_database_without_operators_refuses_unless_opted_in() {
+        let e = without_operators_unless(false).unwrap_err().to_string();
+        assert!(e.contains("no registered operators yet"), "{e}");
+        assert!(e.contains("packwright operators setup --id"), "{e}");
+        assert!(e.ends_with("nothing was changed"), "{e}");
+        without_operators_unless(true).unwrap();
+    }
+
+    #[test]
+    fn a_database_without_operators_is_open_under_the_opt_in() {
         let mut store = Store::in_memory().unwrap();
         assert_eq!(
             authorize(&mut store, &ann("x"), Action::Scrap, &Credential::None).unwrap(),

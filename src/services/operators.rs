@@ -53,6 +53,22 @@ pub fn setup(store: &mut dyn LineStore, station: &str, r: &Registration) -> Resu
     Ok(())
 }
 
+/// The demo line's operator, registered on the demo's own fresh database in place of
+/// first-run setup (the demo is the one database that is not set up by an admin): any role,
+/// normally [`Role::Operator`], which the demo's normal flow (match, assemble, configure,
+/// test, label) needs. Refused on a database that has operators already.
+pub fn register_demo(store: &mut dyn LineStore, station: &str, r: &Registration) -> Result<()> {
+    let pin_hash = checked(r)?;
+    let actor = Actor {
+        station: station.to_string(),
+        operator: r.id.to_string(),
+    };
+    store
+        .add_operator(&actor, &new(r, &pin_hash), true)
+        .map_err(refused)?;
+    Ok(())
+}
+
 fn new<'a>(r: &'a Registration, pin_hash: &'a str) -> NewOperator<'a> {
     NewOperator {
         id: r.id,

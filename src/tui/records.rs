@@ -164,6 +164,16 @@ impl Services {
         }
     }
 
+    /// Whether this console's operator may do `action` (the line services' authority check,
+    /// for the changes the console makes through the store's own modules: intake, match
+    /// commit, assembly).
+    fn may(
+        &self,
+        action: crate::services::authority::Action,
+    ) -> Result<(), crate::services::ServiceError> {
+        crate::services::authority::require(&*self.store, &self.actor, action)
+    }
+
     fn line(&self) -> crate::store::Result<Reply> {
         let in_progress: Vec<Pack> = self
             .store
@@ -227,6 +237,9 @@ impl Services {
             chemistry,
             ..Default::default()
         };
+        if let Err(e) = self.may(crate::services::authority::Action::Intake) {
+            return Reply::Failed(format!("nothing imported: {e}"));
+        }
         let parsed = match intake::read_file(Path::new(path), &defaults) {
             Ok(p) => p,
             Err(e) => return Reply::Failed(format!("nothing imported: {e}")),
@@ -303,6 +316,9 @@ impl Services {
     }
 
     fn commit(&mut self, profile: &str, packs: &[MatchedPack]) -> Reply {
+        if let Err(e) = self.may(crate::services::authority::Action::Match) {
+            return Reply::Failed(format!("nothing committed: {e}"));
+        }
         let (profile, source) = match Profile::load_with_source(profile) {
             Ok(p) => p,
             Err(e) => return failed("loading the profile", e),
@@ -335,6 +351,9 @@ impl Services {
 
     fn place(&mut self, pack_id: i64, cell: &str) -> Reply {
         use crate::assembly::{self, AssemblyError};
+        if let Err(e) = self.may(crate::services::authority::Action::Assemble) {
+            return failed(&format!("placing {cell}"), e);
+        }
         let pack = match self.store.get_pack(pack_id) {
             Ok(Some(p)) => p,
             Ok(None) => return Reply::Failed(format!("pack #{pack_id} is gone")),
@@ -357,6 +376,7 @@ impl Services {
 
     fn complete(&mut self, pack_id: i64) -> Reply {
         let result = (|| -> anyhow::Result<Pack> {
+            self.may(crate::services::authority::Action::Assemble)?;
             let pack = self
                 .store
                 .get_pack(pack_id)?

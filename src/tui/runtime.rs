@@ -271,6 +271,17 @@ async fn event_loop(
     };
     let mut app = App::new(session, start, (size.width, size.height));
     app.login.enforced = enforced;
+    if opts.demo {
+        // `packwright demo` registered its demo operator and logged the console in as them.
+        app.say(
+            super::app::Level::Info,
+            format!(
+                "demo: logged in automatically as '{}' (PIN {} after idling)",
+                crate::demo::OPERATOR,
+                crate::demo::OPERATOR_PIN
+            ),
+        );
+    }
     let mut last_key = Instant::now();
     let mut pending = app.start(resume.pack);
     let mut events = EventStream::new();

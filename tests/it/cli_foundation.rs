@@ -11,7 +11,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn pw(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("packwright").unwrap();
+    let mut cmd = crate::support::assert_bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "test-station")
         .env("PACKWRIGHT_OPERATOR", "tester")

@@ -11,7 +11,7 @@ fn root() -> &'static Path {
 }
 
 fn pw(db: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("packwright").unwrap();
+    let mut cmd = crate::support::assert_bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_OPERATOR", "tester")
         .env_remove("PACKWRIGHT_PROFILES")

@@ -11,7 +11,7 @@ fn bin() -> PathBuf {
 }
 
 fn pw(db: &Path) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::support::assert_bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "test-station")
         .env("PACKWRIGHT_OPERATOR", "tester")
@@ -161,9 +161,13 @@ fn cli_a_read_only_database_exits_4_naming_it() {
             .arg(bin());
         c
     } else {
-        Command::new(bin())
+        crate::support::assert_bin()
     };
     let out = cmd
+        .env(
+            crate::support::ALLOW_NO_OPERATORS.0,
+            crate::support::ALLOW_NO_OPERATORS.1,
+        )
         .env("PACKWRIGHT_DB", &db)
         .env("PACKWRIGHT_OPERATOR", "tester")
         .args(["cells", "import"])
@@ -224,7 +228,7 @@ fn cli_a_closed_pipe_ends_a_listing_quietly() {
     let dir = tempfile::tempdir().unwrap();
     // Far more than a pipe buffer holds, so the writer meets the closed pipe.
     let db = db_with_cells(dir.path(), 3000);
-    let mut child = std::process::Command::new(bin())
+    let mut child = crate::support::bin()
         .env("PACKWRIGHT_DB", &db)
         .args(["cells", "list"])
         .stdout(Stdio::piped())

@@ -9,12 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_packwright"))
-}
-
 fn pw(db: &Path) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::support::bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "test-station")
         .env("PACKWRIGHT_OPERATOR", "tester")

@@ -367,7 +367,7 @@ mod pty {
 
     /// `packwright console` on `db`, with the simulated boards `ports` (DEVICE:jbd).
     fn console(db: &Path, ports: &[&Sim]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+        let mut cmd = crate::support::bin();
         cmd.env("PACKWRIGHT_DB", db)
             .env("PACKWRIGHT_STATION", "line-1")
             .env("PACKWRIGHT_OPERATOR", "ann")

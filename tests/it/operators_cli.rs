@@ -1,5 +1,6 @@
-//! Operators and roles through the real binary: a database without operators keeps today's
-//! behaviour; after `operators setup` every command that changes records needs a registered
+//! Operators and roles through the real binary: a database without operators refuses every
+//! change (exit 2) unless `PACKWRIGHT_ALLOW_NO_OPERATORS=1`, under which it keeps the
+//! behaviour from before operators; after `operators setup` every command that changes records needs a registered
 //! operator with a PIN or station token, each action class is allowed for its role and refused
 //! below it (naming the role needed, exit 2), signed decisions need the PIN and record their
 //! signature, repeated failed logins block the badge, and reading needs nothing.
@@ -9,9 +10,34 @@ use std::path::Path;
 
 const ROOT_PIN: &str = "1111";
 
-/// `packwright ARGS` as `who` (an id or badge; `None`: no --operator at all) with `pin`.
+/// `packwright ARGS` as `who` (an id or badge; `None`: no --operator at all) with `pin`, under
+/// the tests' opt-in for databases without operators (which, every test below shows, opens
+/// nothing on a database that has them).
 fn as_op(db: &Path, who: Option<&str>, pin: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    run_as(db, who, pin, args, true)
+}
+
+/// [`as_op`] without the opt-in.
+fn as_op_strict(
+    db: &Path,
+    who: Option<&str>,
+    pin: Option<&str>,
+    args: &[&str],
+) -> (i32, String, String) {
+    run_as(db, who, pin, args, false)
+}
+
+fn run_as(
+    db: &Path,
+    who: Option<&str>,
+    pin: Option<&str>,
+    args: &[&str],
+    opted_in: bool,
+) -> (i32, String, String) {
     let mut cmd = pw(db);
+    if !opted_in {
+        cmd.env_remove(crate::support::ALLOW_NO_OPERATORS.0);
+    }
     cmd.env_remove("PACKWRIGHT_OPERATOR")
         .env_remove("PACKWRIGHT_PIN")
         .env_remove("PACKWRIGHT_TOKEN")
@@ -113,13 +139,68 @@ fn spares(cells: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// What a change on a database without operators is told, without the opt-in.
+const NO_OPERATORS: &str = "this database has no registered operators yet: register the first \
+     admin with `packwright operators setup --id <id> --name <name> --badge <badge>` (then log \
+     in with --operator and a PIN); nothing was changed";
+
 #[test]
-fn a_database_without_operators_keeps_today_s_behaviour() {
+fn a_database_without_operators_refuses_changes_unless_opted_in() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("line.db");
-    // Any name, no credential: as before operators existed.
+    // Built under the opt-in: any name, no credential.
     let (_, cells) = assembled_pack(dir.path(), &db);
     let spare = &spares(&cells)[0];
+    let status = |db: &Path| -> String {
+        let r = as_op_strict(db, None, None, &["cells", "list", "--json"]);
+        assert_eq!(r.0, 0, "reading needs nothing: {}", r.2);
+        let doc: serde_json::Value = serde_json::from_str(&r.1).unwrap();
+        doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == spare.as_str())
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+
+    // Without it: refused with one message naming first-run setup, and nothing changed.
+    let r = as_op_strict(
+        &db,
+        Some("whoever"),
+        None,
+        &["cells", "reject", spare, "--reason", "dent"],
+    );
+    assert_eq!(r.0, 2, "{}", r.2);
+    assert_eq!(r.2.trim(), format!("error: {NO_OPERATORS}"), "{}", r.2);
+    assert_eq!(status(&db), "available");
+    let r = as_op_strict(
+        &db,
+        Some("whoever"),
+        None,
+        &["match", "--profile", "lfp-15s1p-100ah", "--commit"],
+    );
+    assert_eq!(r.0, 2, "{}", r.2);
+    assert!(r.2.contains(NO_OPERATORS), "{}", r.2);
+    // A database that does not exist yet has no operators either, and is not created.
+    let fresh = dir.path().join("fresh.db");
+    let r = as_op_strict(
+        &fresh,
+        Some("whoever"),
+        None,
+        &[
+            "cells",
+            "import",
+            dir.path().join("graded.csv").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.0, 2, "{}", r.2);
+    assert!(r.2.contains(NO_OPERATORS), "{}", r.2);
+    assert!(!fresh.exists());
+    let r = as_op_strict(&db, None, None, &["operators", "list"]);
+    assert!(r.1.contains("no operators registered"), "{}", r.1);
+
+    // With it: as before operators existed, recorded under the name given.
     let r = as_op(
         &db,
         Some("whoever"),
@@ -127,8 +208,15 @@ fn a_database_without_operators_keeps_today_s_behaviour() {
         &["cells", "reject", spare, "--reason", "dent"],
     );
     assert_eq!(r.0, 0, "{}", r.2);
-    let r = as_op(&db, None, None, &["operators", "list"]);
-    assert!(r.1.contains("no operators registered"), "{}", r.1);
+    assert_eq!(status(&db), "rejected");
+    use packwright::store::prelude::*;
+    let store = packwright::store::Store::open(&db).unwrap();
+    let last = store.audit_entries(None).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.operator.as_str()),
+        ("cell reject", "whoever")
+    );
+    drop(store);
     // An admin's command has no admin to check yet.
     let r = as_op(
         &db,
@@ -137,6 +225,44 @@ fn a_database_without_operators_keeps_today_s_behaviour() {
         &["operators", "token", "--for", "x"],
     );
     assert_eq!(r.0, 2, "{}", r.2);
+
+    // First-run setup needs no opt-in; from then on the opt-in opens nothing.
+    let r = run_setup(&db);
+    assert_eq!(r.0, 0, "{}", r.2);
+    let other = &spares(&cells)[1];
+    let r = as_op(
+        &db,
+        Some("whoever"),
+        None,
+        &["cells", "reject", other, "--reason", "dent"],
+    );
+    assert_eq!(r.0, 2, "{}", r.2);
+    assert!(r.2.contains("not a registered operator"), "{}", r.2);
+}
+
+/// `operators setup` of admin `root` (PIN [`ROOT_PIN`]), without the opt-in.
+fn run_setup(db: &Path) -> (i32, String, String) {
+    let mut cmd = pw(db);
+    let out = cmd
+        .env_remove(crate::support::ALLOW_NO_OPERATORS.0)
+        .env("PACKWRIGHT_PIN", ROOT_PIN)
+        .args([
+            "operators",
+            "setup",
+            "--id",
+            "root",
+            "--name",
+            "Root",
+            "--badge",
+            "B-ROOT",
+        ])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

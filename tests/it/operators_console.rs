@@ -2,7 +2,8 @@
 //! pseudo-terminal: the PIN is asked on the terminal before the console starts, the header
 //! shows who logged in, records are that operator's, a wrong PIN keeps the console closed; a
 //! badge scan switches operator once its PIN is given (never without it); an idle console
-//! locks, keeping its screen, until a PIN opens it.
+//! locks, keeping its screen, until a PIN opens it. On a database without operators (and
+//! without the opt-in) the console starts, and a change is refused, saying so.
 
 use crate::support::eol::pw;
 use crate::support::pty::Pty;
@@ -75,7 +76,7 @@ fn wait_for_failures(db: &Path, n: usize) {
 }
 
 fn console(db: &Path, log: &Path, who: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "bench-1")
         .env("PACKWRIGHT_OPERATOR", who)
@@ -230,4 +231,48 @@ fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
         "{screen}"
     );
     // It locks again when idle; dropping the pty ends it.
+}
+
+#[test]
+fn a_console_on_a_database_without_operators_refuses_a_state_verb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("line.db");
+    packwright::demo::fill(&db, &crate::support::tui::actor(), 96, 7).unwrap();
+    let log = dir.path().join("console.log");
+    let mut cmd = console(&db, &log, "ann");
+    cmd.env_remove(crate::support::ALLOW_NO_OPERATORS.0);
+    let mut pty = Pty::spawn(cmd, 80, 24);
+    // Reading needs nothing: the console starts, with the inventory.
+    pty.wait_text("Cells   available 93", SHORT);
+    // Inventory, reject the selected cell, a reason, yes.
+    pty.key(b"2");
+    pty.wait_text("[2 Inventory]", SHORT);
+    pty.key(b"r");
+    pty.wait_text("Cell to reject", SHORT);
+    pty.key(b"\r");
+    pty.wait_text("Why is it rejected", SHORT);
+    pty.send(b"swollen\r");
+    pty.wait_text("y yes", SHORT);
+    pty.key(b"y");
+    let screen = pty.wait_text("no registered operators yet", SHORT);
+    assert!(screen.contains("nothing changed"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
+    // Nothing was changed: the 93 cells are still available, no cell reject is recorded.
+    use packwright::store::prelude::*;
+    let store = packwright::store::Store::open(&db).unwrap();
+    assert_eq!(
+        store
+            .list_cells(&packwright::store::CellFilter::default())
+            .unwrap()
+            .iter()
+            .filter(|c| c.status == packwright::domain::CellStatus::Available)
+            .count(),
+        93
+    );
+    assert!(store
+        .audit_entries(None)
+        .unwrap()
+        .iter()
+        .all(|e| e.action != "cell reject"));
 }

@@ -7,14 +7,13 @@
 //! `PACKWRIGHT_STRESS_SECS` sets the duration (default 20).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn run(db: &Path, args: &[&str]) -> (bool, Duration, String, String) {
     let t = Instant::now();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("packwright"))
+    let out = crate::support::bin()
         .env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "stress")
         .env("PACKWRIGHT_OPERATOR", "tester")

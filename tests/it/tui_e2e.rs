@@ -14,7 +14,7 @@ const SHORT: Duration = Duration::from_secs(15);
 const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
 
 fn packwright(db: &Path, log: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_STATION", "bench-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
@@ -191,7 +191,7 @@ fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() 
 #[test]
 fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -199,6 +199,9 @@ fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
         .arg("demo");
     let mut pty = Pty::spawn(cmd, 80, 24);
     pty.wait_text("DEMO LINE", SHORT);
+    // The demo logs its demo operator in itself, and says so.
+    let screen = pty.wait_text("logged in automatically as 'demo'", SHORT);
+    assert!(screen.contains("operator demo"), "{screen}");
     // The counts come with the store's first reply, a moment after the first frame.
     pty.wait_text("Cells   available 93", SHORT);
     pty.key(b"q");
@@ -229,7 +232,7 @@ fn next_cell(screen: &str) -> Option<String> {
 #[test]
 fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -259,7 +262,9 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
         });
     }
     assert!(screen.contains("LABEL: PWT"), "{screen}");
-
+    // The label prints on its own thread; once printed, the scan-back field opens (and would
+    // take the next keys): wait for it, then leave it.
+    pty.wait_text("Scan the label on the pack", SHORT);
     pty.key(b"\x1b");
     pty.key(b"5");
     pty.key(b"c");
@@ -307,6 +312,17 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
     // The operator's write first, then the test's own logged writes (balancing, protection).
     let writes = store.bms_writes_for_pack(passed[0].id).unwrap();
     assert_eq!(writes[0].write.outcome, "verified", "{writes:?}");
+    // Every record names the registered demo operator (not the login name given), and the
+    // chain verifies.
+    let entries = store.audit_entries(None).unwrap();
+    assert!(entries.len() > 10, "{entries:?}");
+    assert!(entries.iter().all(|e| e.operator == "demo"), "{entries:?}");
+    assert_eq!(
+        store.list_operators().unwrap()[0].role,
+        "operator",
+        "the demo operator's role"
+    );
+    assert!(store.verify_audit().unwrap().is_ok());
     assert!(
         writes.iter().all(|w| w.write.outcome == "verified"),
         "{writes:?}"
@@ -443,7 +459,7 @@ fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_p
 /// the same console, configuration service and test runner, no per-family code in the faces.
 fn demo_to_pass_with(bms: &str, label: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packwright"));
+    let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
@@ -472,6 +488,9 @@ fn demo_to_pass_with(bms: &str, label: &str) {
         });
     }
     assert!(screen.contains(&format!("LABEL: {label}")), "{screen}");
+    // The label prints on its own thread; once printed, the scan-back field opens (and would
+    // take the next keys): wait for it, then leave it.
+    pty.wait_text("Scan the label on the pack", SHORT);
     pty.key(b"\x1b");
     pty.key(b"5");
     pty.key(b"c");

@@ -3,9 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
 
-pub use super::sim::{Sim, BIN};
+pub use super::sim::Sim;
 
 /// Fault tests run at a fast baud rate with a quick board, so retries dominate their time.
 pub const FAST: [&str; 4] = ["--baud", "115200", "--turnaround-ms", "1"];
@@ -40,7 +39,7 @@ impl Run {
 
 /// Run the client with a database and an operator of its own.
 pub fn packwright(db: &Path, args: &[&str]) -> Run {
-    let out = Command::new(BIN)
+    let out = super::bin()
         .args(args)
         .env("PACKWRIGHT_DB", db)
         .env("PACKWRIGHT_OPERATOR", "test-operator")

@@ -73,6 +73,8 @@ impl Harness {
     }
 
     pub fn with(store: Store, resume: Resume) -> Harness {
+        // Its store has no registered operators: the services run under the opt-in.
+        super::allow_in_process();
         let services = Services {
             db: store.path().to_path_buf(),
             store: Box::new(store),

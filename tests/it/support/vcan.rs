@@ -20,7 +20,7 @@ pub fn spare_iface() -> String {
 }
 
 pub fn packwright() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_packwright"))
+    super::bin()
 }
 
 /// `candump -L` on `iface` (optionally with a filter such as `355:7FF`), collecting lines
