@@ -433,6 +433,25 @@ impl<'c, 'd> Search<'c, 'd> {
         ir.width()
     }
 
+    /// The range with the sums of the groups in `over` (at most two, distinct) replaced,
+    /// in O(1) from the aggregates; as [`Self::cost_with`] would give it.
+    fn range_with(&self, over: &[(usize, i64)]) -> i64 {
+        let a = &self.agg;
+        let (mut hi, mut lo) = (i64::MIN, i64::MAX);
+        for &(_, sum) in over {
+            hi = hi.max(sum);
+            lo = lo.min(sum);
+        }
+        let untouched = |&&(_, g): &&(i64, usize)| !over.iter().any(|&(k, _)| k == g);
+        if let Some(&(v, _)) = a.top.iter().find(untouched) {
+            hi = hi.max(v);
+        }
+        if let Some(&(v, _)) = a.bot.iter().find(untouched) {
+            lo = lo.min(v);
+        }
+        hi - lo
+    }
+
     /// Recomputes the aggregates and the cost after the groups changed.
     fn recost(&mut self) {
         self.agg = Agg::of(&self.st);
