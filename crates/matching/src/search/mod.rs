@@ -170,7 +170,8 @@ pub(crate) struct Search<'c, 'd> {
     st: Vec<GStat>,
     /// Aggregates of `st` (kept in step with it by [`Self::recost`]).
     agg: Agg,
-    /// Per slot: the OCV and IR spans of its group without it (kept by [`Self::resort`]).
+    /// Per slot: the OCV and IR spans of its group without it (kept by [`Self::resort`]);
+    /// empty for P = 1, where they are empty spans.
     excl: Vec<(Span, Span)>,
     total: i64,
     ir_sum: f64,
@@ -197,7 +198,12 @@ impl<'c, 'd> Search<'c, 'd> {
             p,
             st: vec![GStat::default(); s],
             agg: Agg::of(&[]),
-            excl: vec![(Span::default(), Span::default()); slots.len()],
+            // P = 1: a group without its one cell has empty spans; nothing to keep.
+            excl: if p > 1 {
+                vec![(Span::default(), Span::default()); slots.len()]
+            } else {
+                Vec::new()
+            },
             slots,
             total: 0,
             ir_sum: 0.0,
@@ -414,7 +420,7 @@ impl<'c, 'd> Search<'c, 'd> {
     /// group's spans without that slot; equal to [`Self::stat_replacing`] with one slot.
     fn stat_swapping(&self, at: usize, incoming: u32) -> GStat {
         let d = self.ctx.d;
-        let (mut ocv, mut ir) = self.excl[at];
+        let (mut ocv, mut ir) = self.excl.get(at).copied().unwrap_or_default();
         let c = incoming as usize;
         ocv.add(d.ocv[c]);
         ir.add(d.ir[c]);
@@ -428,7 +434,7 @@ impl<'c, 'd> Search<'c, 'd> {
     /// The IR spread of slot `at`'s group with `incoming` in its place (as in
     /// [`Self::stat_swapping`], without the rest of the figures).
     fn ir_width_swapping(&self, at: usize, incoming: u32) -> f64 {
-        let mut ir = self.excl[at].1;
+        let mut ir = self.excl.get(at).map(|e| e.1).unwrap_or_default();
         ir.add(self.ctx.d.ir[incoming as usize]);
         ir.width()
     }
@@ -572,6 +578,9 @@ impl<'c, 'd> Search<'c, 'd> {
         let (lo, hi) = (g * self.p, (g + 1) * self.p);
         self.slots[lo..hi].sort_unstable_by_key(|&c| d.cap[c as usize]);
         self.st[g] = self.stat(self.group(g).iter().copied());
+        if self.excl.is_empty() {
+            return;
+        }
         // Spans without each slot: prefix before it merged with suffix after it.
         let mut run = (Span::default(), Span::default());
         for at in lo..hi {
