@@ -145,6 +145,13 @@ impl Span {
         }
     }
 
+    /// Both spans' values together.
+    pub fn merge(&mut self, o: &Span) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.n += o.n;
+    }
+
     /// Max − min, 0 with fewer than two measured values.
     pub fn width(&self) -> f64 {
         if self.n >= 2 {

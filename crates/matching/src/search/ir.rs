@@ -54,7 +54,7 @@ impl Search<'_, '_> {
         for g in 0..self.s {
             self.resort(g);
         }
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         if !self.cost.better(&snap.cost, self.ir_phase()) {
             self.restore(&snap);
         }
@@ -89,7 +89,7 @@ impl Search<'_, '_> {
             allowed = allowed.min(limit.max(reached));
         }
         self.allowed = Some(allowed);
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         self.ir_sweep();
         self.descend_at_most(pool, steps);
         self.ir_sweep();
@@ -146,7 +146,7 @@ impl Search<'_, '_> {
         for g in 0..self.s {
             self.resort(g);
         }
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         self.ir_sweep();
         self.descend_at_most(&mut Pool::default(), steps);
         self.ir_sweep();
@@ -180,7 +180,7 @@ impl Search<'_, '_> {
     /// Sets the allowance directly (for a second start that must meet the same one).
     pub fn set_allowed(&mut self, allowed: Option<i64>) {
         self.allowed = allowed;
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
     }
 
     pub fn allowed(&self) -> Option<i64> {

@@ -161,7 +161,7 @@ impl Search<'_, '_> {
             self.slots[g * self.p..(g + 1) * self.p].copy_from_slice(&members);
             self.resort(g);
         }
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         if self.cost.better(&snap.cost, self.ir_phase()) {
             return true;
         }

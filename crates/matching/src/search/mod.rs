@@ -46,6 +46,46 @@ struct GStat {
     ir_width: f64,
 }
 
+/// Sums over the groups' figures and the three strongest and weakest groups, so the cost of
+/// a move that changes one or two groups takes O(1) instead of a pass over all S groups.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Agg {
+    sq: i128,
+    viol: f64,
+    irw: f64,
+    /// The three largest group sums with their groups, largest first (`usize::MAX`: none).
+    top: [(i64, usize); 3],
+    /// The three smallest, smallest first.
+    bot: [(i64, usize); 3],
+}
+
+impl Agg {
+    fn of(st: &[GStat]) -> Agg {
+        let mut a = Agg {
+            sq: 0,
+            viol: 0.0,
+            irw: 0.0,
+            top: [(i64::MIN, usize::MAX); 3],
+            bot: [(i64::MAX, usize::MAX); 3],
+        };
+        for (g, s) in st.iter().enumerate() {
+            a.sq += i128::from(s.sum) * i128::from(s.sum);
+            a.viol += s.viol;
+            a.irw += s.ir_width;
+            let (mut up, mut down) = ((s.sum, g), (s.sum, g));
+            for k in 0..3 {
+                if up.0 > a.top[k].0 {
+                    std::mem::swap(&mut up, &mut a.top[k]);
+                }
+                if down.0 < a.bot[k].0 {
+                    std::mem::swap(&mut down, &mut a.bot[k]);
+                }
+            }
+        }
+        a
+    }
+}
+
 /// The objective of one pack, compared lexicographically. Capacity phase: limit violations,
 /// range, weakest group (higher is better), dispersion of the sums, IR spread. IR phase
 /// (`ir_weight > 0`): violations, range above the allowance, IR spread, then the same.
@@ -109,6 +149,8 @@ fn stat_of(d: &Data, lim: &Limits, cells: impl Iterator<Item = u32>) -> GStat {
 struct Snapshot {
     slots: Vec<u32>,
     st: Vec<GStat>,
+    agg: Agg,
+    excl: Vec<(Span, Span)>,
     total: i64,
     ir_sum: f64,
     ir_n: u32,
@@ -126,6 +168,11 @@ pub(crate) struct Search<'c, 'd> {
     /// Group-major; each group kept sorted by capacity ascending.
     slots: Vec<u32>,
     st: Vec<GStat>,
+    /// Aggregates of `st` (kept in step with it by [`Self::recost`]).
+    agg: Agg,
+    /// Per slot: the OCV and IR spans of its group without it (kept by [`Self::resort`]);
+    /// empty for P = 1, where they are empty spans.
+    excl: Vec<(Span, Span)>,
     total: i64,
     ir_sum: f64,
     ir_n: u32,
@@ -149,8 +196,15 @@ impl<'c, 'd> Search<'c, 'd> {
             ctx,
             s,
             p,
-            slots,
             st: vec![GStat::default(); s],
+            agg: Agg::of(&[]),
+            // P = 1: a group without its one cell has empty spans; nothing to keep.
+            excl: if p > 1 {
+                vec![(Span::default(), Span::default()); slots.len()]
+            } else {
+                Vec::new()
+            },
+            slots,
             total: 0,
             ir_sum: 0.0,
             ir_n: 0,
@@ -173,10 +227,9 @@ impl<'c, 'd> Search<'c, 'd> {
     }
 
     fn recompute(&mut self) {
-        let (cap, ir) = (&self.ctx.d.cap, &self.ctx.d.ir);
+        let ir = &self.ctx.d.ir;
         for g in 0..self.s {
-            self.slots[g * self.p..(g + 1) * self.p].sort_unstable_by_key(|&c| cap[c as usize]);
-            self.st[g] = self.stat(self.group(g).iter().copied());
+            self.resort(g);
         }
         self.total = self.st.iter().map(|s| s.sum).sum();
         self.ir_sum = 0.0;
@@ -188,7 +241,7 @@ impl<'c, 'd> Search<'c, 'd> {
                 self.ir_n += 1;
             }
         }
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         self.refresh_bound();
     }
 
@@ -351,25 +404,88 @@ impl<'c, 'd> Search<'c, 'd> {
     /// Group g's figures with the cells at some of its global slots replaced.
     fn stat_replacing(&self, g: usize, repl: &[(usize, u32)]) -> GStat {
         let base = g * self.p;
-        self.stat(self.group(g).iter().enumerate().map(move |(i, &c)| {
-            repl.iter()
-                .find(|(at, _)| *at == base + i)
-                .map_or(c, |&(_, inc)| inc)
-        }))
+        let cells = self.group(g).iter().enumerate().map(|(i, &c)| {
+            let mut c = c;
+            for &(at, inc) in repl {
+                if at == base + i {
+                    c = inc;
+                }
+            }
+            c
+        });
+        self.stat(cells)
     }
 
+    /// Group figures with the cell at slot `at` replaced by `incoming`, in O(1) from the
+    /// group's spans without that slot; equal to [`Self::stat_replacing`] with one slot.
+    fn stat_swapping(&self, at: usize, incoming: u32) -> GStat {
+        let d = self.ctx.d;
+        let (mut ocv, mut ir) = self.excl.get(at).copied().unwrap_or_default();
+        let c = incoming as usize;
+        ocv.add(d.ocv[c]);
+        ir.add(d.ir[c]);
+        GStat {
+            sum: self.st[at / self.p].sum - d.cap[self.slots[at] as usize] + d.cap[c],
+            viol: self.ctx.lim.group_violation(ocv.width(), ir.width()),
+            ir_width: ir.width(),
+        }
+    }
+
+    /// The IR spread of slot `at`'s group with `incoming` in its place (as in
+    /// [`Self::stat_swapping`], without the rest of the figures).
+    fn ir_width_swapping(&self, at: usize, incoming: u32) -> f64 {
+        let mut ir = self.excl.get(at).map(|e| e.1).unwrap_or_default();
+        ir.add(self.ctx.d.ir[incoming as usize]);
+        ir.width()
+    }
+
+    /// The range with the sums of the groups in `over` (at most two, distinct) replaced,
+    /// in O(1) from the aggregates; as [`Self::cost_with`] would give it.
+    fn range_with(&self, over: &[(usize, i64)]) -> i64 {
+        let a = &self.agg;
+        let (mut hi, mut lo) = (i64::MIN, i64::MAX);
+        for &(_, sum) in over {
+            hi = hi.max(sum);
+            lo = lo.min(sum);
+        }
+        let untouched = |&&(_, g): &&(i64, usize)| !over.iter().any(|&(k, _)| k == g);
+        if let Some(&(v, _)) = a.top.iter().find(untouched) {
+            hi = hi.max(v);
+        }
+        if let Some(&(v, _)) = a.bot.iter().find(untouched) {
+            lo = lo.min(v);
+        }
+        hi - lo
+    }
+
+    /// Recomputes the aggregates and the cost after the groups changed.
+    fn recost(&mut self) {
+        self.agg = Agg::of(&self.st);
+        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+    }
+
+    /// The cost with the groups in `over` (at most two, distinct) replaced: O(1) from the
+    /// aggregates. With `over` empty it is the current cost.
     fn cost_with(&self, over: &[(usize, GStat)], total: i64, ir_mean: f64) -> Cost {
-        let (mut hi, mut lo, mut sq, mut viol, mut irw) = (i64::MIN, i64::MAX, 0i128, 0.0, 0.0);
-        for g in 0..self.s {
-            let st = over
-                .iter()
-                .find(|(k, _)| *k == g)
-                .map_or(self.st[g], |(_, s)| *s);
+        debug_assert!(over.len() <= 2);
+        debug_assert_eq!(self.agg, Agg::of(&self.st), "aggregates out of step");
+        let a = &self.agg;
+        let (mut hi, mut lo, mut sq, mut viol, mut irw) = (i64::MIN, i64::MAX, a.sq, a.viol, a.irw);
+        for &(g, st) in over {
+            let old = self.st[g];
             hi = hi.max(st.sum);
             lo = lo.min(st.sum);
-            sq += i128::from(st.sum) * i128::from(st.sum);
-            viol += st.viol;
-            irw += st.ir_width;
+            sq +=
+                i128::from(st.sum) * i128::from(st.sum) - i128::from(old.sum) * i128::from(old.sum);
+            viol += st.viol - old.viol;
+            irw += st.ir_width - old.ir_width;
+        }
+        let untouched = |&&(_, g): &&(i64, usize)| !over.iter().any(|&(k, _)| k == g);
+        if let Some(&(v, _)) = a.top.iter().find(untouched) {
+            hi = hi.max(v);
+        }
+        if let Some(&(v, _)) = a.bot.iter().find(untouched) {
+            lo = lo.min(v);
         }
         let s = self.s as f64;
         let mean = total as f64 / s;
@@ -403,6 +519,16 @@ impl<'c, 'd> Search<'c, 'd> {
     fn eval_swaps(&self, pairs: &[(usize, usize)]) -> Cost {
         debug_assert!(pairs.len() <= 2);
         let (g, h) = (pairs[0].0 / self.p, pairs[0].1 / self.p);
+        if let [(a, b)] = *pairs {
+            return self.cost_with(
+                &[
+                    (g, self.stat_swapping(a, self.slots[b])),
+                    (h, self.stat_swapping(b, self.slots[a])),
+                ],
+                self.total,
+                self.ir_mean(),
+            );
+        }
         let (mut into_g, mut into_h) = ([(0usize, 0u32); 2], [(0usize, 0u32); 2]);
         for (k, &(a, b)) in pairs.iter().enumerate().take(2) {
             into_g[k] = (a, self.slots[b]);
@@ -439,25 +565,45 @@ impl<'c, 'd> Search<'c, 'd> {
         } else {
             ir_sum / f64::from(ir_n)
         };
-        let g = at / self.p;
         self.cost_with(
-            &[(g, self.stat_replacing(g, &[(at, incoming)]))],
+            &[(at / self.p, self.stat_swapping(at, incoming))],
             total,
             ir_mean,
         )
     }
 
+    /// Sorts group g by capacity and refreshes its figures (call [`Self::recost`] after).
     fn resort(&mut self, g: usize) {
-        let cap = &self.ctx.d.cap;
-        self.slots[g * self.p..(g + 1) * self.p].sort_unstable_by_key(|&c| cap[c as usize]);
+        let d = self.ctx.d;
+        let (lo, hi) = (g * self.p, (g + 1) * self.p);
+        self.slots[lo..hi].sort_unstable_by_key(|&c| d.cap[c as usize]);
         self.st[g] = self.stat(self.group(g).iter().copied());
+        if self.excl.is_empty() {
+            return;
+        }
+        // Spans without each slot: prefix before it merged with suffix after it.
+        let mut run = (Span::default(), Span::default());
+        for at in lo..hi {
+            self.excl[at] = run;
+            let c = self.slots[at] as usize;
+            run.0.add(d.ocv[c]);
+            run.1.add(d.ir[c]);
+        }
+        let mut run = (Span::default(), Span::default());
+        for at in (lo..hi).rev() {
+            self.excl[at].0.merge(&run.0);
+            self.excl[at].1.merge(&run.1);
+            let c = self.slots[at] as usize;
+            run.0.add(d.ocv[c]);
+            run.1.add(d.ir[c]);
+        }
     }
 
     fn apply_swap(&mut self, a: usize, b: usize) {
         self.slots.swap(a, b);
         self.resort(a / self.p);
         self.resort(b / self.p);
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
     }
 
     fn apply_trade(&mut self, at: usize, incoming: u32, pool: &mut Pool) {
@@ -479,7 +625,7 @@ impl<'c, 'd> Search<'c, 'd> {
         }
         self.slots[at] = incoming;
         self.resort(at / self.p);
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         self.refresh_bound();
         if self.p == 2 {
             self.refold();
@@ -495,7 +641,7 @@ impl<'c, 'd> Search<'c, 'd> {
         for g in 0..self.s {
             self.resort(g);
         }
-        self.cost = self.cost_with(&[], self.total, self.ir_mean());
+        self.recost();
         if !self.cost.better(&snap.cost, self.ir_phase()) {
             self.restore(&snap);
         }
@@ -542,6 +688,8 @@ impl<'c, 'd> Search<'c, 'd> {
         Snapshot {
             slots: self.slots.clone(),
             st: self.st.clone(),
+            agg: self.agg,
+            excl: self.excl.clone(),
             total: self.total,
             ir_sum: self.ir_sum,
             ir_n: self.ir_n,
@@ -557,6 +705,8 @@ impl<'c, 'd> Search<'c, 'd> {
     fn restore(&mut self, s: &Snapshot) {
         self.slots.clone_from(&s.slots);
         self.st.clone_from(&s.st);
+        self.agg = s.agg;
+        self.excl.clone_from(&s.excl);
         self.total = s.total;
         self.ir_sum = s.ir_sum;
         self.ir_n = s.ir_n;
@@ -705,7 +855,7 @@ impl Search<'_, '_> {
                     for g in 0..self.s {
                         self.resort(g);
                     }
-                    self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                    self.recost();
                     if !self.cost.better(&snap.cost, self.ir_phase()) {
                         self.restore(&snap);
                     }
@@ -740,7 +890,7 @@ impl Search<'_, '_> {
             for g in 0..self.s {
                 self.resort(g);
             }
-            self.cost = self.cost_with(&[], self.total, self.ir_mean());
+            self.recost();
             if !self.cost.better(&snap.cost, self.ir_phase()) {
                 self.restore(&snap);
             }

@@ -3,6 +3,11 @@
 
 use super::{Cost, GStat, Pool, Search, EPS};
 
+/// A swap that widens the mean in-group IR spread by more than this (percentage points of
+/// the pack's mean IR) cannot beat the current cost in the IR phase: far above the
+/// comparison's tolerance [`EPS`] and the rounding of the O(1) cost, far below any real gain.
+const IR_PRUNE_PCT: f64 = 1e-9;
+
 impl Search<'_, '_> {
     /// Slots (a in g, b in h) whose capacity difference cap(a) − cap(b) is closest to `t`.
     pub(super) fn closest_pair(&self, g: usize, h: usize, t: i64) -> (usize, usize) {
@@ -44,14 +49,20 @@ impl Search<'_, '_> {
         let (hi, lo) = self.extremes();
         let ir = self.ir_phase();
         let plain = !ir && !self.ctx.lim.has_group_limits();
+        let cur = self.cost;
         let mut best: Option<(Cost, usize, usize, bool)> = None;
-        let mut consider = |c: Cost, a: usize, b: usize, trade: bool, cur: &Cost| {
-            let bar = best.as_ref().map_or(cur, |(bc, ..)| bc);
+        let consider = |best: &mut Option<(Cost, usize, usize, bool)>, c: Cost, a, b, trade| {
+            let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
             if c.better(bar, ir) {
-                best = Some((c, a, b, trade));
+                *best = Some((c, a, b, trade));
             }
         };
-        let cur = self.cost;
+        // Capacity phase within every limit: no move can win on the limits, so one whose
+        // range (integer sums, O(1)) exceeds the best so far loses; skip its full cost.
+        let prune = !ir && cur.viol == 0.0;
+        let loses = |best: &Option<(Cost, usize, usize, bool)>, range: i64| {
+            prune && range > best.as_ref().map_or(cur.range, |(bc, ..)| bc.range)
+        };
         let avg = self.total as f64 / self.s as f64;
         // With many groups tied at an extreme, moving any one of them gains the same; two
         // per side keep a step O(S) instead of O(S²).
@@ -76,7 +87,11 @@ impl Search<'_, '_> {
                 let half = gap.div_euclid(2);
                 for t in [half, gap - half] {
                     let (a, b) = self.closest_pair(g, h, t);
-                    consider(self.eval_swap(a, b), a, b, false, &cur);
+                    let moved = self.cap(self.slots[a]) - self.cap(self.slots[b]);
+                    let range = self.range_with(&[(g, sg - moved), (h, self.st[h].sum + moved)]);
+                    if !loses(&best, range) {
+                        consider(&mut best, self.eval_swap(a, b), a, b, false);
+                    }
                     if gap - half == half {
                         break;
                     }
@@ -90,7 +105,10 @@ impl Search<'_, '_> {
                     let k = pool.lower_bound(want, &self.ctx.d.cap);
                     for kk in [k.wrapping_sub(1), k] {
                         if let Some(&c) = pool.cells.get(kk) {
-                            consider(self.eval_trade(at, c), at, c as usize, true, &cur);
+                            let moved = self.cap(self.slots[at]) - self.cap(c);
+                            if !loses(&best, self.range_with(&[(g, sg - moved)])) {
+                                consider(&mut best, self.eval_trade(at, c), at, c as usize, true);
+                            }
                         }
                     }
                 }
@@ -142,9 +160,13 @@ impl Search<'_, '_> {
         };
         let cur = self.cost;
         for &delta in &deltas {
+            // Which group can pass δ to which: the same for every (src, dst) below, since a
+            // chain that is not taken is undone.
+            let mut memo = vec![0u8; self.s * self.s];
             for &src in &tops {
                 for &dst in &bottoms {
-                    let Some(path) = self.chain_path(src, dst, delta, &pairs) else {
+                    let Some(path) = self.chain_path_memo(src, dst, delta, &pairs, &mut memo)
+                    else {
                         continue;
                     };
                     let snap = self.snapshot();
@@ -178,7 +200,7 @@ impl Search<'_, '_> {
                             }
                         }
                     }
-                    self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                    self.recost();
                     if ok && self.cost.better(&cur, self.ir_phase()) {
                         return true;
                     }
@@ -216,6 +238,7 @@ impl Search<'_, '_> {
     }
 
     /// Shortest group path src → … → dst where each step can pass exactly δ on.
+    #[cfg(test)]
     pub(super) fn chain_path(
         &self,
         src: usize,
@@ -223,12 +246,36 @@ impl Search<'_, '_> {
         delta: i64,
         pairs: &[Vec<(i64, usize, usize)>],
     ) -> Option<Vec<usize>> {
+        self.chain_path_memo(src, dst, delta, pairs, &mut vec![0; self.s * self.s])
+    }
+
+    /// [`Self::chain_path`] with `memo[u·S + v]` remembering whether u can pass δ to v
+    /// (0 not yet known, 1 no, 2 yes) for the current groups.
+    fn chain_path_memo(
+        &self,
+        src: usize,
+        dst: usize,
+        delta: i64,
+        pairs: &[Vec<(i64, usize, usize)>],
+        memo: &mut [u8],
+    ) -> Option<Vec<usize>> {
         let mut prev = vec![usize::MAX; self.s];
         prev[src] = src;
         let mut queue = std::collections::VecDeque::from([src]);
         while let Some(u) = queue.pop_front() {
             for v in 0..self.s {
-                if prev[v] != usize::MAX || self.exact_move(u, v, delta, pairs).is_none() {
+                if prev[v] != usize::MAX {
+                    continue;
+                }
+                let edge = &mut memo[u * self.s + v];
+                if *edge == 0 {
+                    *edge = if self.exact_move(u, v, delta, pairs).is_some() {
+                        2
+                    } else {
+                        1
+                    };
+                }
+                if *edge == 1 {
                     continue;
                 }
                 prev[v] = u;
@@ -265,22 +312,55 @@ impl Search<'_, '_> {
 
     /// Evaluates the candidate swaps and applies the best one, if it beats the current cost.
     fn apply_best_swap(&mut self, cands: impl IntoIterator<Item = (usize, usize)>) -> bool {
-        let cur = self.cost;
-        let mut best: Option<(Cost, usize, usize)> = None;
-        for (a, b) in cands {
-            let c = self.eval_swap(a, b);
-            let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
-            if c.better(bar, self.ir_phase()) {
-                best = Some((c, a, b));
-            }
-        }
-        match best {
-            Some((_, a, b)) => {
+        match self.best_swap(cands) {
+            Some((a, b)) => {
                 self.apply_swap(a, b);
                 true
             }
             None => false,
         }
+    }
+
+    /// The candidate swap (slots in different groups) with the best cost, if it beats the
+    /// current one. In the IR phase, within the limits and the allowance, a swap can only win
+    /// on the IR spread (or tie there and win on balance), so one that widens the groups' IR
+    /// spreads by more than [`IR_PRUNE_PCT`] is rejected from its two groups' figures alone,
+    /// before the full cost: the same choice, at a fraction of the work.
+    fn best_swap(&self, cands: impl IntoIterator<Item = (usize, usize)>) -> Option<(usize, usize)> {
+        let cur = self.cost;
+        let ir = self.ir_phase();
+        let ir_mean = self.ir_mean();
+        let prune = ir && cur.viol <= EPS && cur.excess == 0 && ir_mean > 0.0;
+        let pct_per_mohm = 100.0 / self.s as f64 / ir_mean;
+        // Capacity phase within every limit: a swap whose range exceeds the best so far loses.
+        let prune_range = !ir && cur.viol == 0.0;
+        let mut best: Option<(Cost, usize, usize)> = None;
+        for (a, b) in cands {
+            let (g, h) = (a / self.p, b / self.p);
+            if prune_range {
+                let moved = self.cap(self.slots[a]) - self.cap(self.slots[b]);
+                let range =
+                    self.range_with(&[(g, self.st[g].sum - moved), (h, self.st[h].sum + moved)]);
+                if range > best.as_ref().map_or(cur.range, |(bc, ..)| bc.range) {
+                    continue;
+                }
+            }
+            if prune {
+                let wider = (self.ir_width_swapping(a, self.slots[b]) - self.st[g].ir_width)
+                    + (self.ir_width_swapping(b, self.slots[a]) - self.st[h].ir_width);
+                if wider * pct_per_mohm > IR_PRUNE_PCT {
+                    continue;
+                }
+            }
+            let sg = self.stat_swapping(a, self.slots[b]);
+            let sh = self.stat_swapping(b, self.slots[a]);
+            let c = self.cost_with(&[(g, sg), (h, sh)], self.total, ir_mean);
+            let bar = best.as_ref().map_or(&cur, |(bc, ..)| bc);
+            if c.better(bar, ir) {
+                best = Some((c, a, b));
+            }
+        }
+        best.map(|(_, a, b)| (a, b))
     }
 
     /// Pair sums of group g with their slots, sorted.
@@ -335,6 +415,16 @@ impl Search<'_, '_> {
                 }
                 let (x, y) = (pg[arg.0], ph[arg.1]);
                 let mv = [(x.1, y.1), (x.2, y.2)];
+                // Within every limit in the capacity phase a wider range loses (as in
+                // `best_swap`).
+                let moved = x.0 - y.0;
+                if !self.ir_phase()
+                    && cur.viol == 0.0
+                    && self.range_with(&[(g, sg - moved), (h, self.st[h].sum + moved)])
+                        > best.as_ref().map_or(cur.range, |(bc, _)| bc.range)
+                {
+                    continue;
+                }
                 let c = self.eval_swaps(&mv);
                 let bar = best.as_ref().map_or(&cur, |(bc, _)| bc);
                 if c.better(bar, self.ir_phase()) {
@@ -348,7 +438,7 @@ impl Search<'_, '_> {
                 self.slots.swap(c, d);
                 self.resort(a / self.p);
                 self.resort(b / self.p);
-                self.cost = self.cost_with(&[], self.total, self.ir_mean());
+                self.recost();
                 true
             }
             None => false,
@@ -388,15 +478,18 @@ impl Search<'_, '_> {
             .collect()
         };
         let p = self.p;
-        let cands = movers
-            .into_iter()
-            .flat_map(|a| {
-                (0..self.slots.len())
-                    .filter(move |b| b / p != g)
-                    .map(move |b| (a, b))
-            })
-            .collect::<Vec<_>>();
-        self.apply_best_swap(cands)
+        let cands = movers.into_iter().flat_map(|a| {
+            (0..self.slots.len())
+                .filter(move |b| b / p != g)
+                .map(move |b| (a, b))
+        });
+        match self.best_swap(cands) {
+            Some((a, b)) => {
+                self.apply_swap(a, b);
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn capacity_moves(&mut self, pool: &mut Pool) -> bool {
