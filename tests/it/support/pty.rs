@@ -250,8 +250,10 @@ impl Pty {
         self.output.lock().unwrap().len()
     }
 
+    /// Feed the screen what arrived since the last time (without copying all the output: a
+    /// console that runs for minutes writes megabytes).
     fn pump(&mut self) {
-        let all = self.bytes();
+        let all = self.output.lock().unwrap();
         self.screen.feed(&all[self.fed..]);
         self.fed = all.len();
     }
