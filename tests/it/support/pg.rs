@@ -259,3 +259,23 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// The database a test's station uses, chosen by the environment variable
+/// `PACKWRIGHT_IT_BACKEND` so that one test body runs on either backend (the modules listed in
+/// `tests/it/BOTH_BACKENDS`, which `.ci/run` runs a second time on PostgreSQL):
+/// - unset, empty or `sqlite`: the SQLite file `dir/name` (not created here);
+/// - `postgres`: a fresh, empty database on the test run's throw-away PostgreSQL cluster
+///   ([`fresh_db`]), its `postgres://…` URL as a path (what `--db` / `PACKWRIGHT_DB` take;
+///   `name` is then unused).
+///
+/// Any other value fails the test, naming the accepted values.
+pub fn station_db(dir: &Path, name: &str) -> PathBuf {
+    match std::env::var("PACKWRIGHT_IT_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => dir.join(name),
+        Ok("postgres") => PathBuf::from(fresh_db()),
+        Ok(other) => panic!(
+            "PACKWRIGHT_IT_BACKEND={other:?} is not a backend: unset it (or set `sqlite`) for \
+             SQLite files, or set `postgres` for the test run's PostgreSQL cluster"
+        ),
+    }
+}
