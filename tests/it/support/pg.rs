@@ -279,3 +279,15 @@ pub fn station_db(dir: &Path, name: &str) -> PathBuf {
         ),
     }
 }
+
+/// Where a test's station keeps its outbox (`PACKWRIGHT_OUTBOX`), in the test's folders, never
+/// in the user's: on a line database in the test run's PostgreSQL folder (removed with the
+/// cluster; records are keyed by the database, so tests do not meet), else beside the file
+/// (where none is made).
+pub fn outbox_for(db: &Path) -> PathBuf {
+    if db.to_string_lossy().starts_with("postgres") {
+        run_dir().join("outbox.db")
+    } else {
+        db.with_extension("outbox.db")
+    }
+}
