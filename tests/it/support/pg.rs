@@ -291,3 +291,29 @@ pub fn outbox_for(db: &Path) -> PathBuf {
         db.with_extension("outbox.db")
     }
 }
+
+/// `tests/it/BOTH_BACKENDS` names real modules, each of which takes its databases from
+/// [`station_db`] (a module listed but not switched would run twice on SQLite unnoticed).
+#[test]
+fn both_backends_lists_the_switched_modules() {
+    let it = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let list = std::fs::read_to_string(it.join("BOTH_BACKENDS")).unwrap();
+    let modules: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!modules.is_empty());
+    let main = std::fs::read_to_string(it.join("main.rs")).unwrap();
+    for m in modules {
+        assert!(
+            main.contains(&format!("mod {m};")),
+            "BOTH_BACKENDS names {m}, which is no module of tests/it/main.rs"
+        );
+        let text = std::fs::read_to_string(it.join(format!("{m}.rs"))).unwrap();
+        assert!(
+            text.contains("station_db("),
+            "BOTH_BACKENDS names {m}, but tests/it/{m}.rs never calls station_db"
+        );
+    }
+}
