@@ -2,10 +2,10 @@
 //! that passes `PRAGMA integrity_check`, holds every measurement printed before the kill, and
 //! shows the run as aborted; SIGTERM ends the run as aborted by the process itself.
 
-use crate::support::pg::station_db;
 use crate::support::eol::{
     assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use packwright::store::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,11 +3,11 @@
 //! configuration and a dead temperature sensor each fail at their step with the reason in the
 //! record; a pack whose cell lacks its source code is refused before anything is measured.
 
-use crate::support::pg::station_db;
 use crate::support::eol::{
     assemble, assembled_pack, configure, configure_with, eol_run, good_answers, import_cells,
     match_pack, pack_json, pw, pw_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use serde_json::Value;
 use std::path::Path;
 

@@ -3,10 +3,10 @@
 //! configuration, no test, no good passport), the rework verbs, and a profile given by path
 //! that travels with its pack.
 
-use crate::support::pg::station_db;
 use crate::support::eol::{
     assemble, assembled_pack, import_cells, match_pack, pack_json, pw, pw_json,
 };
+use crate::support::pg::station_db;
 use std::path::Path;
 
 /// Run `args`; its exit code, stdout and stderr.

@@ -2,8 +2,8 @@
 //! records the job) gets exactly the rendered ZPL; a printer out of labels gets no job and the
 //! print is logged as refused, not printed; `--zpl` and `file:` printers.
 
-use crate::support::pg::station_db;
 use crate::support::eol::{assemble, assembled_pack, import_cells, match_pack, pw, pw_json};
+use crate::support::pg::station_db;
 use crate::support::printer::printer;
 use std::net::TcpListener;
 use std::path::Path;

@@ -4,10 +4,10 @@
 //! model's JSON schemas (vendored in `tests/fixtures/batterypass/`), and every number in them is
 //! recomputed here from the graded values the test imported, the profile and the run.
 
-use crate::support::pg::station_db;
 use crate::support::eol::{
     assemble, eol_run, import_cells, match_pack, pack_json, pw, pw_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
