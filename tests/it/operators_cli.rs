@@ -5,6 +5,7 @@
 //! signature, repeated failed logins block the badge, and reading needs nothing.
 
 use crate::support::eol::{assembled_pack, pw};
+use crate::support::pg::station_db;
 use std::path::Path;
 
 const ROOT_PIN: &str = "1111";
@@ -116,7 +117,7 @@ fn spares(cells: &[String]) -> Vec<String> {
 #[test]
 fn a_database_without_operators_keeps_today_s_behaviour() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // Any name, no credential: as before operators existed.
     let (_, cells) = assembled_pack(dir.path(), &db);
     let spare = &spares(&cells)[0];
@@ -407,7 +408,7 @@ fn each_action_class(dir: &Path, db: std::path::PathBuf) {
 #[test]
 fn tokens_identify_for_routine_work_but_do_not_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
+    let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let r = as_op(
         &db,
@@ -449,7 +450,7 @@ fn tokens_identify_for_routine_work_but_do_not_sign() {
 #[test]
 fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
+    let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let reject = ["cells", "reject", &spare[0], "--reason", "dent"];
     for i in 1..=5 {
@@ -517,7 +518,7 @@ fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
 fn the_operator_role_keeps_the_whole_normal_flow_on_an_enforced_database() {
     use crate::support::eol::{eol_run, good_answers, Sim};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let r = as_op(
         &db,
         None,
