@@ -16,8 +16,7 @@ use crate::sim::jbd::{JbdBoard, JbdConfig};
 use crate::sim::jk_pb::{JkPbConfig, JkPbLine};
 use crate::sim::pace::{PaceConfig, PaceLine};
 use crate::sim::pty::{self as simpty, Board, Faults, SimOptions};
-use crate::store::prelude::*;
-use crate::store::{Actor, Store};
+use crate::store::Actor;
 use packwright_matching::rng::Rng;
 use packwright_protocol::ProtocolKind;
 use std::path::{Path, PathBuf};
@@ -222,7 +221,7 @@ pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoE
         station: actor.station.clone(),
         operator: OPERATOR.to_string(),
     };
-    let mut store = Store::open(&files.db)?;
+    let mut store = crate::store::Store::open(&files.db)?;
     crate::services::operators::register_demo(
         &mut store,
         &demo.station,
@@ -239,7 +238,7 @@ pub fn create(actor: &Actor, cells: usize, seed: u64) -> Result<DemoFiles, DemoE
     Ok(files)
 }
 
-/// Put the demo inventory into the database at `db`.
+/// Put the demo inventory into the database at `db` (a SQLite file or a line database URL).
 pub fn fill(db: &Path, actor: &Actor, cells: usize, seed: u64) -> Result<(), DemoError> {
     let cells = inventory(cells, seed)?;
     let parsed = ParsedCells {
@@ -247,7 +246,7 @@ pub fn fill(db: &Path, actor: &Actor, cells: usize, seed: u64) -> Result<(), Dem
         cells,
         ignored_columns: Vec::new(),
     };
-    let mut store = Store::open(db)?;
+    let mut store = crate::store::open(db)?;
     store.import_cells(actor, "demo grading cabinet export", &parsed)?;
     store.log_event(
         actor,

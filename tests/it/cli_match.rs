@@ -1,6 +1,7 @@
 //! `packwright match` through the real binary: real inventories, the database path with
 //! `--commit`, and bad input.
 
+use crate::support::pg::{outbox_for, station_db};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ fn root() -> &'static Path {
 fn pw(db: &Path) -> Command {
     let mut cmd = crate::support::assert_bin();
     cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_OUTBOX", outbox_for(db))
         .env("PACKWRIGHT_OPERATOR", "tester")
         .env_remove("PACKWRIGHT_PROFILES")
         .current_dir(root());
@@ -51,6 +53,7 @@ fn lfp_inventory(dir: &Path, n: usize) -> PathBuf {
 #[test]
 fn real_inventory_matches_to_its_bound_without_touching_a_database() {
     let dir = tempfile::tempdir().unwrap();
+    // A SQLite file on either backend: the test checks that no file is created.
     let db = dir.path().join("never.db");
     let v = json_of(pw(&db).args([
         "match",
@@ -91,7 +94,7 @@ fn real_inventory_matches_to_its_bound_without_touching_a_database() {
 #[test]
 fn commit_reserves_cells_so_they_are_never_matched_again() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let inv = lfp_inventory(dir.path(), 40);
     pw(&db)
         .args(["cells", "import"])
@@ -134,7 +137,7 @@ fn commit_reserves_cells_so_they_are_never_matched_again() {
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let db = station_db(dir.path(), "t.db");
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
     pw(&db)

@@ -5,6 +5,7 @@
 use crate::support::eol::{
     assembled_pack, configure, eol_run, good_answers, pack_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use packwright::store::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -70,6 +71,7 @@ fn assert_kept(doc: &serde_json::Value, shown: &[String]) {
 #[test]
 fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
     let dir = tempfile::tempdir().unwrap();
+    // A SQLite file on either backend: this test opens the file and checks its integrity.
     let db = dir.path().join("line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // A slow board, so the kill lands in the middle of the plan.
@@ -112,7 +114,7 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
 #[test]
 fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["delay=60"]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);
@@ -141,7 +143,7 @@ fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
 #[test]
 fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // The adapter vanishes after the board's 12th reply and stays away for a minute.
     let mut sim = Sim::jbd15(dir.path(), &["disconnect=12:60000"]);

@@ -7,6 +7,7 @@ use crate::support::eol::{
     assemble, assembled_pack, configure, configure_with, eol_run, good_answers, import_cells,
     match_pack, pack_json, pw, pw_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use serde_json::Value;
 use std::path::Path;
 
@@ -190,7 +191,7 @@ fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_line
 #[test]
 fn a_weak_cell_fails_the_cell_voltage_step_naming_the_cell() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["offset=7:-400"]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);
@@ -222,7 +223,7 @@ fn a_weak_cell_fails_the_cell_voltage_step_naming_the_cell() {
 #[test]
 fn a_swapped_cell_fails_the_spread_step_not_the_window() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // A cell from another batch, 120 mV higher: inside the window, far off its neighbours.
     let sim = Sim::jbd15(dir.path(), &["offset=5:120"]);
@@ -241,7 +242,7 @@ fn a_swapped_cell_fails_the_spread_step_not_the_window() {
 #[test]
 fn a_wrong_configuration_fails_the_read_back_step_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &[]);
     // The board got another profile's charge over-current limit.
@@ -277,7 +278,7 @@ fn a_wrong_configuration_fails_the_read_back_step_naming_the_field() {
 #[test]
 fn a_dead_temperature_sensor_fails_the_temperature_step_naming_the_sensor() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["deadntc=2"]);
     configure(&db, &sim, "lfp-15s1p-100ah", &code);
@@ -298,7 +299,7 @@ fn a_dead_temperature_sensor_fails_the_temperature_step_naming_the_sensor() {
 #[test]
 fn a_cell_without_its_source_code_refuses_the_run_and_bad_answers_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // The grading cabinet exported one cell without its origin; it still matches into the pack.
     import_cells(dir.path(), &db, 15, Some(5));
     let cells = match_pack(&db, "lfp-15s1p-100ah");

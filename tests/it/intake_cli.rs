@@ -3,6 +3,7 @@
 //! column and cause, and nothing is written. Also: file text never reaches the terminal
 //! unescaped, and profiles with non-finite or absurd values fail `profile check`.
 
+use crate::support::pg::{outbox_for, station_db};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 fn pw(db: &Path) -> Command {
     let mut cmd = crate::support::assert_bin();
     cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_OUTBOX", outbox_for(db))
         .env("PACKWRIGHT_STATION", "test-station")
         .env("PACKWRIGHT_OPERATOR", "tester")
         .env_remove("PACKWRIGHT_PROFILES")
@@ -23,9 +25,9 @@ fn pw(db: &Path) -> Command {
     cmd
 }
 
-/// The cells in `db`; none when a refused import did not even create the file.
+/// The cells in `db`; none when a refused import did not even create the SQLite file.
 fn cells(db: &Path) -> Vec<serde_json::Value> {
-    if !db.exists() {
+    if !db.to_string_lossy().starts_with("postgres") && !db.exists() {
         return Vec::new();
     }
     let out = pw(db).args(["cells", "list", "--json"]).output().unwrap();
@@ -58,8 +60,10 @@ fn exports_as_they_come_import_and_say_what_was_detected() {
         ("cr_only.csv", &[], 10, "CR line ends"),
         ("bom.json", &[], 5, "read as JSON, UTF-8 with byte-order mark"),
     ];
+    let mut dbs = Vec::new();
     for (file, extra, n, said) in cases {
-        let db = dir.path().join(format!("{file}.db"));
+        let db = station_db(dir.path(), &format!("{file}.db"));
+        dbs.push((*file, db.clone()));
         pw(&db)
             .args(["cells", "import"])
             .arg(fixture(file))
@@ -71,21 +75,24 @@ fn exports_as_they_come_import_and_say_what_was_detected() {
         assert_eq!(cells(&db).len(), *n, "{file}");
     }
     // The decimal comma and the Ah column were read as such.
-    let db = dir.path().join("semicolon_decimal_comma.csv.db");
-    let all = cells(&db);
+    let (_, db) = dbs
+        .iter()
+        .find(|(file, _)| *file == "semicolon_decimal_comma.csv")
+        .unwrap();
+    let all = cells(db);
     let first = all.iter().find(|c| c["id"] == "D3-100").unwrap();
     assert_eq!(first["capacity_mah"], 1916.0);
     assert_eq!(first["ir_mohm"], 21.81);
     assert!((first["ocv_mv"].as_f64().unwrap() - 3849.8).abs() < 1e-6);
     // Unknown JSON keys are listed.
-    pw(&dir.path().join("j.db"))
+    pw(&station_db(dir.path(), "j.db"))
         .args(["cells", "import"])
         .arg(fixture("bom.json"))
         .assert()
         .success()
         .stdout(predicate::str::contains("ignored columns: soh, history"));
     // --json says the format too.
-    let out = pw(&dir.path().join("k.db"))
+    let out = pw(&station_db(dir.path(), "k.db"))
         .args(["cells", "import", "--json"])
         .arg(fixture("tab_separated.tsv"))
         .output()
@@ -98,7 +105,7 @@ fn exports_as_they_come_import_and_say_what_was_detected() {
 #[test]
 fn an_id_is_stored_in_nfc_and_found_however_it_is_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let db = station_db(dir.path(), "t.db");
     pw(&db)
         .args(["cells", "import"])
         .arg(fixture("id_nfc.csv"))
@@ -235,7 +242,7 @@ const REFUSED: &[(&str, &[&str], &str, &str)] = &[
 fn refused_exports_name_file_line_column_and_cause_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for (file, extra, at, cause) in REFUSED {
-        let db = dir.path().join(format!("{file}.db"));
+        let db = station_db(dir.path(), &format!("{file}.db"));
         let out = pw(&db)
             .args(["cells", "import"])
             .arg(fixture(file))
@@ -268,7 +275,7 @@ fn refused_exports_name_file_line_column_and_cause_and_write_nothing() {
 #[test]
 fn a_reject_reason_or_id_never_reaches_the_terminal_unescaped() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let db = station_db(dir.path(), "t.db");
     pw(&db)
         .args(["cells", "import"])
         .arg(fixture("tab_separated.tsv"))
@@ -337,7 +344,7 @@ fn profiles_with_non_finite_or_absurd_values_fail_the_check() {
         assert_ne!(bad, text, "{from}");
         let path = dir.path().join("absurd.toml");
         std::fs::write(&path, bad).unwrap();
-        pw(&dir.path().join("t.db"))
+        pw(&station_db(dir.path(), "t.db"))
             .args(["profile", "check"])
             .arg(&path)
             .assert()
@@ -349,7 +356,7 @@ fn profiles_with_non_finite_or_absurd_values_fail_the_check() {
     assert_ne!(evil, text);
     let path = dir.path().join("evil.toml");
     std::fs::write(&path, evil).unwrap();
-    let out = pw(&dir.path().join("t.db"))
+    let out = pw(&station_db(dir.path(), "t.db"))
         .args(["profile", "check"])
         .arg(&path)
         .output()

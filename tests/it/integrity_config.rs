@@ -3,6 +3,7 @@
 //! holds its factory settings), not only in the product's report.
 
 use crate::support::eol::{assembled_pack, pack_json, pw, Sim};
+use crate::support::pg::station_db;
 use std::path::Path;
 
 /// `bms config write` on `sim` over JBD with `args`: (exit code, stderr).
@@ -52,7 +53,7 @@ fn last_write(db: &Path) -> serde_json::Value {
 #[test]
 fn another_profile_a_typo_or_a_board_of_another_size_is_refused_and_the_board_is_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // Pack 1: 15S, matched for lfp-15s1p-100ah, assembled and coded.
     let (code, _) = assembled_pack(dir.path(), &db);
     let board = Sim::jbd15(dir.path(), &[]);

@@ -15,7 +15,7 @@
 use crate::support::eol::{
     assembled_pack, configure, eol_run, good_answers, pack_json, pw, pw_process, Sim,
 };
-use packwright::store::prelude::*;
+use crate::support::pg::station_db;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -77,8 +77,8 @@ pub(crate) fn wait_for_started_write(db: &Path, child: &mut Child) {
     loop {
         assert!(Instant::now() < until, "no write was started");
         assert!(child.try_wait().unwrap().is_none(), "the write ended early");
-        if db.exists() {
-            let store = packwright::store::Store::open(db).unwrap();
+        if db.to_string_lossy().starts_with("postgres") || db.exists() {
+            let store = packwright::store::open(db).unwrap();
             let rows = store.recent_bms_writes(1).unwrap();
             if rows.first().is_some_and(|r| r.outcome == "started") {
                 return;
@@ -90,7 +90,7 @@ pub(crate) fn wait_for_started_write(db: &Path, child: &mut Child) {
 
 fn interrupted_config_write(sig: libc::c_int, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // A slow board: each reply comes 150 ms late, so the write takes seconds.
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
@@ -139,7 +139,7 @@ fn sigterm_during_a_configuration_write_leaves_factory_mode_unsaved_and_exits_5(
 #[test]
 fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_saved_values() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
     let mut child = pw_process(&db)
@@ -168,7 +168,7 @@ fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_sa
 #[test]
 fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
     let mut child = pw_process(&db)
@@ -197,7 +197,7 @@ type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
 fn signal_after_the_save(sig: libc::c_int, name: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // A slow board: the persistence re-read after the save takes seconds.
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
@@ -293,7 +293,7 @@ pub(crate) fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
     loop {
         assert!(Instant::now() < until, "the trigger was never lowered");
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        let store = packwright::store::Store::open(db).unwrap();
+        let store = packwright::store::open(db).unwrap();
         let rows = store.recent_bms_writes(3).unwrap();
         let lowered = rows.iter().find(|r| {
             r.detail
@@ -312,7 +312,7 @@ pub(crate) fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
 #[test]
 fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (sim, code, profile_trigger) = configured(dir.path(), &db);
     let (mut child, _rest) = run_until_protection(&db, &sim, &good_answers(dir.path()));
     wait_for_lowered_trigger(&db, &mut child);
@@ -330,7 +330,7 @@ fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
         .collect();
     assert_eq!(history, ["matched", "assembled", "configured"]);
     assert!(pack["open_test_settings"].as_array().unwrap().is_empty());
-    let store = packwright::store::Store::open(&db).unwrap();
+    let store = packwright::store::open(&db).unwrap();
     assert!(store.open_board_journal(None).unwrap().is_empty());
     // The trigger went back by a logged, verified write.
     let rows = store.recent_bms_writes(5).unwrap();
@@ -344,13 +344,13 @@ fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
 #[test]
 fn sigkill_during_the_protection_step_is_restored_by_the_next_command() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (sim, _code, profile_trigger) = configured(dir.path(), &db);
     let (mut child, _rest) = run_until_protection(&db, &sim, &good_answers(dir.path()));
     wait_for_lowered_trigger(&db, &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let store = packwright::store::Store::open(&db).unwrap();
+    let store = packwright::store::open(&db).unwrap();
     assert!(!store.open_board_journal(None).unwrap().is_empty());
     drop(store);
 
@@ -364,14 +364,14 @@ fn sigkill_during_the_protection_step_is_restored_by_the_next_command() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("restored"), "{stderr}");
     assert_eq!(cell_ov_trigger(&db, &sim), profile_trigger);
-    let store = packwright::store::Store::open(&db).unwrap();
+    let store = packwright::store::open(&db).unwrap();
     assert!(store.open_board_journal(None).unwrap().is_empty());
 }
 
 #[test]
 fn a_cable_pulled_during_the_protection_step_is_restored_once_the_link_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // The plan is deterministic on this board: its lowered over-voltage trigger is written,
     // saved and re-read within the first 195 replies (the configuration write's included;
@@ -390,7 +390,7 @@ fn a_cable_pulled_during_the_protection_step_is_restored_once_the_link_is_back()
     assert!(stdout.contains("link to the BMS lost"), "{stdout}");
     // The run itself put the trigger back once the link returned.
     assert!(stderr.contains("restored"), "{stderr}");
-    let store = packwright::store::Store::open(&db).unwrap();
+    let store = packwright::store::open(&db).unwrap();
     assert!(store.open_board_journal(None).unwrap().is_empty());
     drop(store);
     assert_eq!(cell_ov_trigger(&db, &sim), profile_trigger);

@@ -6,6 +6,7 @@
 use crate::support::eol::{
     assemble, assembled_pack, import_cells, match_pack, pack_json, pw, pw_json,
 };
+use crate::support::pg::station_db;
 use std::path::Path;
 
 /// Run `args`; its exit code, stdout and stderr.
@@ -357,7 +358,7 @@ fn release_scrap_unreject_and_source_are_verbs_with_a_record(backend: crate::sup
 #[test]
 fn a_profile_given_by_path_travels_with_its_pack() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let file = dir.path().join("line7.toml");
     let text = std::fs::read_to_string(

@@ -6,6 +6,7 @@
 //! signature, repeated failed logins block the badge, and reading needs nothing.
 
 use crate::support::eol::{assembled_pack, pw};
+use crate::support::pg::station_db;
 use std::path::Path;
 
 const ROOT_PIN: &str = "1111";
@@ -147,7 +148,7 @@ const NO_OPERATORS: &str = "this database has no registered operators yet: regis
 #[test]
 fn a_database_without_operators_refuses_changes_unless_opted_in() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     // Built under the opt-in: any name, no credential.
     let (_, cells) = assembled_pack(dir.path(), &db);
     let spare = &spares(&cells)[0];
@@ -533,7 +534,7 @@ fn each_action_class(dir: &Path, db: std::path::PathBuf) {
 #[test]
 fn tokens_identify_for_routine_work_but_do_not_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
+    let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let r = as_op(
         &db,
@@ -575,7 +576,7 @@ fn tokens_identify_for_routine_work_but_do_not_sign() {
 #[test]
 fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, _, cells) = enforced_line(dir.path(), dir.path().join("line.db"));
+    let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let reject = ["cells", "reject", &spare[0], "--reason", "dent"];
     for i in 1..=5 {
@@ -643,7 +644,7 @@ fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
 fn the_operator_role_keeps_the_whole_normal_flow_on_an_enforced_database() {
     use crate::support::eol::{eol_run, good_answers, Sim};
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     let r = as_op(
         &db,
         None,

@@ -7,6 +7,7 @@
 use crate::support::eol::{
     assemble, eol_run, import_cells, match_pack, pack_json, pw, pw_json, runs_json, Sim,
 };
+use crate::support::pg::station_db;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -106,7 +107,7 @@ fn round(v: f64, d: i32) -> f64 {
 fn a_passed_packs_passport_validates_against_the_battery_pass_schemas_and_every_number_traces_back()
 {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let profile = weighed_profile(dir.path());
     let cells = match_pack(&db, profile.to_str().unwrap());
@@ -409,7 +410,7 @@ fn one_console_session_from_assembly_to_pass_gives_a_schema_valid_passport_namin
     const SHORT: Duration = Duration::from_secs(15);
 
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("line.db");
+    let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let profile = weighed_profile(dir.path());
     match_pack(&db, profile.to_str().unwrap());

@@ -2,6 +2,7 @@
 //! resume after a dropped session, terminal restore on quit and on SIGHUP, and the bytes an
 //! idle console writes.
 
+use crate::support::pg::{outbox_for, station_db};
 use crate::support::pty::{count, Pty};
 use crate::support::sim::Sim;
 use packwright::store::prelude::*;
@@ -16,6 +17,7 @@ const LEAVE_ALT: &[u8] = b"\x1b[?1049l";
 fn packwright(db: &Path, log: &Path) -> Command {
     let mut cmd = crate::support::bin();
     cmd.env("PACKWRIGHT_DB", db)
+        .env("PACKWRIGHT_OUTBOX", outbox_for(db))
         .env("PACKWRIGHT_STATION", "bench-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
         .env("TERM", "xterm-256color")
@@ -29,7 +31,7 @@ fn packwright(db: &Path, log: &Path) -> Command {
 
 /// A database with the demo inventory.
 fn demo_db(dir: &Path) -> std::path::PathBuf {
-    let db = dir.join("line.db");
+    let db = station_db(dir, "line.db");
     packwright::demo::fill(&db, &crate::support::tui::actor(), 96, 7).unwrap();
     db
 }
@@ -173,7 +175,7 @@ fn sigterm_restores_the_terminal() {
 #[test]
 fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("x.db");
+    let db = station_db(dir.path(), "x.db");
     let out = packwright(&db, &dir.path().join("l.log"))
         .stdin(std::process::Stdio::null())
         .output()
@@ -438,7 +440,7 @@ fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_p
     assert!(pty.wait_exit(SHORT).success());
 
     // Recorded: the print (who, which printer) and both scans.
-    let store = packwright::store::Store::open(&db).unwrap();
+    let store = packwright::store::open(&db).unwrap();
     let pack = store.find_pack(&code).unwrap().unwrap();
     let prints = store.label_prints(pack.id).unwrap();
     assert_eq!(prints.len(), 1);

@@ -13,16 +13,8 @@ pub const SOURCE_B: &str = "EVMOD-0042";
 /// The binary on `db`, as operator ann at station line-1, as a process to spawn.
 pub fn pw_process(db: &Path) -> std::process::Command {
     let mut cmd = super::bin();
-    // A station keeps its outbox in the test's folders, never in the user's: on a line
-    // database in the test run's PostgreSQL folder (removed with the cluster; records are keyed
-    // by the database, so tests do not meet), else beside the file (where none is made).
-    let outbox = if db.to_string_lossy().starts_with("postgres") {
-        super::pg::run_dir().join("outbox.db")
-    } else {
-        db.with_extension("outbox.db")
-    };
     cmd.env("PACKWRIGHT_DB", db)
-        .env("PACKWRIGHT_OUTBOX", outbox)
+        .env("PACKWRIGHT_OUTBOX", super::pg::outbox_for(db))
         .env("PACKWRIGHT_STATION", "line-1")
         .env("PACKWRIGHT_OPERATOR", "ann")
         .env_remove("PACKWRIGHT_PROFILES")

@@ -259,3 +259,61 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// The database a test's station uses, chosen by the environment variable
+/// `PACKWRIGHT_IT_BACKEND` so that one test body runs on either backend (the modules listed in
+/// `tests/it/BOTH_BACKENDS`, which `.ci/run` runs a second time on PostgreSQL):
+/// - unset, empty or `sqlite`: the SQLite file `dir/name` (not created here);
+/// - `postgres`: a fresh, empty database on the test run's throw-away PostgreSQL cluster
+///   ([`fresh_db`]), its `postgres://…` URL as a path (what `--db` / `PACKWRIGHT_DB` take;
+///   `name` is then unused).
+///
+/// Any other value fails the test, naming the accepted values.
+pub fn station_db(dir: &Path, name: &str) -> PathBuf {
+    match std::env::var("PACKWRIGHT_IT_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => dir.join(name),
+        Ok("postgres") => PathBuf::from(fresh_db()),
+        Ok(other) => panic!(
+            "PACKWRIGHT_IT_BACKEND={other:?} is not a backend: unset it (or set `sqlite`) for \
+             SQLite files, or set `postgres` for the test run's PostgreSQL cluster"
+        ),
+    }
+}
+
+/// Where a test's station keeps its outbox (`PACKWRIGHT_OUTBOX`), in the test's folders, never
+/// in the user's: on a line database in the test run's PostgreSQL folder (removed with the
+/// cluster; records are keyed by the database, so tests do not meet), else beside the file
+/// (where none is made).
+pub fn outbox_for(db: &Path) -> PathBuf {
+    if db.to_string_lossy().starts_with("postgres") {
+        run_dir().join("outbox.db")
+    } else {
+        db.with_extension("outbox.db")
+    }
+}
+
+/// `tests/it/BOTH_BACKENDS` names real modules, each of which takes its databases from
+/// [`station_db`] (a module listed but not switched would run twice on SQLite unnoticed).
+#[test]
+fn both_backends_lists_the_switched_modules() {
+    let it = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let list = std::fs::read_to_string(it.join("BOTH_BACKENDS")).unwrap();
+    let modules: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!modules.is_empty());
+    let main = std::fs::read_to_string(it.join("main.rs")).unwrap();
+    for m in modules {
+        assert!(
+            main.contains(&format!("mod {m};")),
+            "BOTH_BACKENDS names {m}, which is no module of tests/it/main.rs"
+        );
+        let text = std::fs::read_to_string(it.join(format!("{m}.rs"))).unwrap();
+        assert!(
+            text.contains("station_db("),
+            "BOTH_BACKENDS names {m}, but tests/it/{m}.rs never calls station_db"
+        );
+    }
+}
