@@ -597,3 +597,24 @@ fn quitting_during_a_test_asks_first() {
     assert!(h.app.quit);
     assert!(h.device.contains(&DeviceRequest::AbortTest));
 }
+
+#[test]
+fn a_commit_is_said_within_the_80_column_message_row() {
+    let mut h = Harness::new();
+    h.reply(packwright::tui::msg::Reply::Committed(vec![1, 2, 3, 4]));
+    let four = message(&h);
+    assert!(four.contains("(#1, #2, #3, #4)"), "{four}");
+    h.reply(packwright::tui::msg::Reply::Committed(
+        (101..=162).collect(),
+    ));
+    let many = message(&h);
+    assert!(
+        many.contains("62 pack(s) committed (#101 … #162)"),
+        "{many}"
+    );
+    for text in [four, many] {
+        // The row also shows the level ("ok: ").
+        assert!(text.chars().count() + 4 <= 80, "{text}");
+        assert!(text.ends_with("Next: 4 Assemble"), "{text}");
+    }
+}

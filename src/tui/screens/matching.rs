@@ -175,15 +175,20 @@ pub(crate) fn proposed(app: &mut App, proposal: Proposal) -> Vec<Effect> {
 /// The marked packs are in the store, their cells reserved.
 pub(crate) fn committed(app: &mut App, ids: &[i64]) -> Vec<Effect> {
     app.matching = MatchView::default();
+    // Short enough for the 80-column message row with up to four ids; more are a range.
+    let named = match ids {
+        [first, .., last] if ids.len() > 4 => format!("#{first} … #{last}"),
+        _ => ids
+            .iter()
+            .map(|i| format!("#{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     app.say(
         Level::Good,
         format!(
-            "{} pack(s) committed ({}); their cells are reserved. Next: 4 Assemble",
-            ids.len(),
-            ids.iter()
-                .map(|i| format!("#{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{} pack(s) committed ({named}), cells reserved. Next: 4 Assemble",
+            ids.len()
         ),
     );
     Vec::new()
