@@ -210,7 +210,6 @@ fn a_database_without_operators_refuses_changes_unless_opted_in() {
     );
     assert_eq!(r.0, 0, "{}", r.2);
     assert_eq!(status(&db), "rejected");
-    use packwright::store::prelude::*;
     let store = packwright::store::open(&db).unwrap();
     let last = store.audit_entries(None).unwrap().pop().unwrap();
     assert_eq!(
