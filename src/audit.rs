@@ -7,7 +7,8 @@
 //! (or `name=-` when absent) on its own line. A changed field changes the hash; a deleted,
 //! inserted or moved entry breaks the `prev_hash` link or the sequence; so anyone who edits the
 //! file without recomputing every later hash is found by [`verify`]. Someone who recomputes the
-//! whole chain is found only by comparing its head with a copy kept elsewhere.
+//! whole chain is found only by comparing its head with a copy kept elsewhere: [`check_anchors`]
+//! compares a trail with the heads the line database anchored of it.
 //!
 //! No I/O, no clock: the store stamps the time and writes; this module only computes.
 
@@ -194,6 +195,139 @@ pub fn verify<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Result<usize,
     Ok(count)
 }
 
+/// A station file's chain head as the line database recorded it (`packwright audit anchor`):
+/// what the file's trail must still hold, whoever rewrote the file since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    /// The station whose file was anchored.
+    pub station: String,
+    /// Which trail: the hash of its first entry ([`trail_id`]).
+    pub trail: String,
+    /// The head anchored: its sequence number and hash.
+    pub seq: i64,
+    pub hash: String,
+    /// The station's clock when it anchored, and the line database's on receipt.
+    pub station_at: String,
+    pub received_at: String,
+}
+
+/// A trail's identity: the hash of its first entry (`None` for an empty trail).
+pub fn trail_id(entries: &[Entry]) -> Option<&str> {
+    entries.first().map(|e| e.hash.as_str())
+}
+
+/// How a station file's trail disagrees with what the line database anchored of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AnchorBreak {
+    /// The entry at an anchored sequence number has another hash: the trail was rewritten (its
+    /// hashes recomputed) at or before it.
+    Rewritten { anchor: Box<Anchor>, found: String },
+    /// The trail ends before an anchored entry: it was cut back.
+    CutBack { anchor: Box<Anchor>, last: i64 },
+    /// The file's trail is not one the line database anchored for its stations: rewritten
+    /// from its first entry, or another file.
+    OtherTrail {
+        anchor: Box<Anchor>,
+        trail: Option<String>,
+    },
+}
+
+impl std::fmt::Display for AnchorBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = |a: &Anchor| {
+            format!(
+                "entry #{} as anchored by station {} at {} (line database time {})",
+                a.seq, a.station, a.station_at, a.received_at
+            )
+        };
+        match self {
+            AnchorBreak::Rewritten { anchor, found } => write!(
+                f,
+                "{} had hash {}, the file's has {}: the trail was rewritten at or before \
+                 entry #{}",
+                at(anchor),
+                short(&anchor.hash),
+                short(found),
+                anchor.seq
+            ),
+            AnchorBreak::CutBack { anchor, last } => write!(
+                f,
+                "{} is missing: the file's trail ends at #{last}, it was cut back",
+                at(anchor)
+            ),
+            AnchorBreak::OtherTrail { anchor, trail } => write!(
+                f,
+                "the line database holds station {}'s trail starting {} (latest {}), this file's \
+                 trail {}: rewritten from its first entry, or not that station's file",
+                anchor.station,
+                short(&anchor.trail),
+                at(anchor),
+                trail
+                    .as_deref()
+                    .map_or("is empty".to_string(), |t| format!("starts {}", short(t)))
+            ),
+        }
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Check a trail (already [`verify`]d) against the anchors the line database holds for it and
+/// for the stations that wrote it: every anchor of this trail must be an entry of it, hash for
+/// hash, and a station with anchors (one named in the trail, or `station`, the one checking)
+/// must have one of this trail. `Ok` gives how many anchors of this trail held; other stations'
+/// anchors are not looked at.
+pub fn check_anchors(
+    entries: &[Entry],
+    anchors: &[Anchor],
+    station: &str,
+) -> Result<usize, AnchorBreak> {
+    let trail = trail_id(entries);
+    let mine: Vec<&Anchor> = anchors
+        .iter()
+        .filter(|a| Some(a.trail.as_str()) == trail)
+        .collect();
+    for a in &mine {
+        // Sequence numbers run 1, 2, 3 … in a verified trail.
+        match usize::try_from(a.seq - 1).ok().and_then(|i| entries.get(i)) {
+            Some(e) if e.hash == a.hash => {}
+            Some(e) => {
+                return Err(AnchorBreak::Rewritten {
+                    anchor: Box::new((*a).clone()),
+                    found: e.hash.clone(),
+                })
+            }
+            None => {
+                return Err(AnchorBreak::CutBack {
+                    anchor: Box::new((*a).clone()),
+                    last: entries.last().map_or(0, |e| e.seq),
+                })
+            }
+        }
+    }
+    if mine.is_empty() {
+        let stations: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .map(|e| e.station.as_str())
+            .chain([station])
+            .collect();
+        if let Some(other) = anchors
+            .iter()
+            .filter(|a| stations.contains(a.station.as_str()))
+            .max_by_key(|a| a.seq)
+        {
+            return Err(AnchorBreak::OtherTrail {
+                anchor: Box::new(other.clone()),
+                trail: trail.map(str::to_string),
+            });
+        }
+    }
+    Ok(mine.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +410,73 @@ mod tests {
         c.remove(1);
         c[1].seq = 2;
         assert_eq!(verify(&c).unwrap_err().kind, BreakKind::LinkBroken);
+    }
+
+    fn anchor_of(c: &[Entry], seq: usize) -> Anchor {
+        Anchor {
+            station: "s1".into(),
+            trail: c[0].hash.clone(),
+            seq: c[seq - 1].seq,
+            hash: c[seq - 1].hash.clone(),
+            station_at: "2027-01-01T00:00:00.000Z".into(),
+            received_at: "2027-01-01T00:00:01.000Z".into(),
+        }
+    }
+
+    /// The attacker of the module's doc: change an entry and recompute every hash after it.
+    fn rewritten(c: &[Entry], from: usize) -> Vec<Entry> {
+        let mut out: Vec<Entry> = c[..from - 1].to_vec();
+        for e in &c[from - 1..] {
+            let mut e = e.clone();
+            if e.seq == from as i64 {
+                e.reason = Some("routine check".into());
+            }
+            let prev = out.last().map(|p| (p.seq, p.hash.as_str()));
+            out.push(seal(e, prev));
+        }
+        out
+    }
+
+    #[test]
+    fn anchors_find_a_recomputed_chain_that_verify_alone_passes() {
+        let c = chain(6);
+        let anchors = [anchor_of(&c, 2), anchor_of(&c, 4)];
+        assert_eq!(check_anchors(&c, &anchors, "s1"), Ok(2));
+        // Grown since the anchors: still fine.
+        let mut longer = c.clone();
+        let prev = longer.last().map(|e| (e.seq, e.hash.clone())).unwrap();
+        longer.push(seal(entry("pack hold", "#9"), Some((prev.0, &prev.1))));
+        assert_eq!(check_anchors(&longer, &anchors, "s1"), Ok(2));
+
+        // Rewritten at 3, every later hash recomputed: the chain verifies, the anchor at 4 does not.
+        let r = rewritten(&c, 3);
+        assert_eq!(verify(&r), Ok(6));
+        match check_anchors(&r, &anchors, "s1") {
+            Err(AnchorBreak::Rewritten { anchor, .. }) => assert_eq!(anchor.seq, 4),
+            other => panic!("{other:?}"),
+        }
+        // Rewritten after the last anchor: not findable by anchors yet (the next anchor will).
+        assert_eq!(check_anchors(&rewritten(&c, 5), &anchors, "s1"), Ok(2));
+
+        // Cut back to 3 entries.
+        match check_anchors(&c[..3], &anchors, "s1") {
+            Err(AnchorBreak::CutBack { anchor, last }) => assert_eq!((anchor.seq, last), (4, 3)),
+            other => panic!("{other:?}"),
+        }
+
+        // Rewritten from the first entry: another trail for the same station.
+        let r = rewritten(&c, 1);
+        assert_eq!(verify(&r), Ok(6));
+        let b = check_anchors(&r, &anchors, "s1").unwrap_err();
+        assert!(matches!(b, AnchorBreak::OtherTrail { .. }), "{b:?}");
+        assert!(b.to_string().contains("station s1"), "{b}");
+        // Emptied: checked from the station that anchored it.
+        let b = check_anchors(&[], &anchors, "s1").unwrap_err();
+        assert!(b.to_string().contains("trail is empty"), "{b}");
+        // Another station's anchors say nothing of this file.
+        let mut elsewhere = anchor_of(&c, 2);
+        elsewhere.station = "s2".into();
+        elsewhere.trail = "x".repeat(64);
+        assert_eq!(check_anchors(&c, &[elsewhere], "s1"), Ok(0));
     }
 }

@@ -1,10 +1,14 @@
-//! `packwright audit verify [--json]`: walk the audit trail's hash chain and name the first
-//! broken entry (exit 1). `packwright audit export [--since …] [--pack …] [--csv|--json]`: the
-//! trail for auditors. Both only read.
+//! `packwright audit verify [--line URL] [--json]`: walk the audit trail's hash chain and name
+//! the first broken entry (exit 1); with `--line`, also check the station file against the heads
+//! the line database anchored of it. `packwright audit anchor --line URL`: record the file's
+//! head there (`services::trail`). `packwright audit export [--since …] [--pack …]
+//! [--csv|--json]`: the trail for auditors. Only `anchor` writes, and only to the line database.
 
 use super::{input_error, print_json, Context, EXIT_OK, EXIT_VERIFY_FAILED};
 use crate::audit::Entry;
+use crate::services::trail::{self, Checked};
 use crate::services::PackKey;
+use crate::store::PgStore;
 use crate::text::printable;
 use clap::Subcommand;
 
@@ -12,6 +16,19 @@ use clap::Subcommand;
 pub enum AuditCommand {
     /// Walk the hash chain: exit 0 when every entry holds, 1 naming the first broken entry
     Verify {
+        /// Also check this station file against the heads the line database (postgres://…)
+        /// anchored of it: finds a trail rewritten with every hash recomputed
+        #[arg(long, value_name = "URL")]
+        line: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record this station file's chain head on the line database, after checking the chain
+    /// and every earlier anchor (run it each shift, e.g. from cron; `db copy` does it too)
+    Anchor {
+        /// The line database's postgres:// URL
+        #[arg(long, value_name = "URL")]
+        line: String,
         #[arg(long)]
         json: bool,
     },
@@ -44,7 +61,7 @@ fn parse_since(s: &str) -> Result<String, String> {
 pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
     let store = ctx.open_existing_store()?;
     match cmd {
-        AuditCommand::Verify { json } => {
+        AuditCommand::Verify { line: None, json } => {
             let verdict = store.verify_audit()?;
             let head = store.audit_entries(None)?.last().map(|e| e.hash.clone());
             match verdict {
@@ -62,20 +79,112 @@ pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
                     }
                     Ok(EXIT_OK)
                 }
-                Err(broken) => {
+                Err(broken) => say_broken(json, &broken),
+            }
+        }
+        AuditCommand::Verify {
+            line: Some(url),
+            json,
+        } => {
+            let line = line_database(ctx, &url)?;
+            let (checked, entries) =
+                trail::check(&*store, &line, &ctx.actor.station).map_err(super::service_error)?;
+            match checked {
+                Checked::Broken { broken } => say_broken(json, &broken),
+                Checked::Unanchored { anchor_break } => {
                     if json {
                         print_json(
                             "audit.verify",
                             &serde_json::json!({
-                                "intact": false, "broken": broken,
-                                "message": broken.to_string(),
+                                "intact": false, "anchor_break": anchor_break,
+                                "message": anchor_break.to_string(),
                             }),
                         )?;
                     }
-                    eprintln!("AUDIT TRAIL BROKEN: {}", printable(&broken.to_string()));
+                    let said = Checked::Unanchored { anchor_break }.to_string();
+                    eprintln!("{}", printable(&said));
                     Ok(EXIT_VERIFY_FAILED)
                 }
+                Checked::Intact {
+                    entries: n,
+                    anchors_checked,
+                    latest,
+                } => {
+                    let head = entries.last().map(|e| e.hash.clone());
+                    if json {
+                        print_json(
+                            "audit.verify",
+                            &serde_json::json!({
+                                "intact": true, "entries": n, "head": head,
+                                "anchors_checked": anchors_checked, "latest_anchor": latest,
+                            }),
+                        )?;
+                    } else {
+                        println!(
+                            "audit trail intact: {n} entries, chain head {}",
+                            head.as_deref().unwrap_or("(empty)")
+                        );
+                        match latest {
+                            Some(a) => println!(
+                                "anchored on {}: {anchors_checked} heads held, the latest #{} \
+                                 at {}",
+                                line.url(),
+                                a.seq,
+                                a.station_at
+                            ),
+                            None => println!(
+                                "not anchored on {} yet (packwright audit anchor --line …)",
+                                line.url()
+                            ),
+                        }
+                    }
+                    Ok(EXIT_OK)
+                }
             }
+        }
+        AuditCommand::Anchor { line: url, json } => {
+            let line = line_database(ctx, &url)?;
+            let done = match trail::anchor(&*store, &line, &ctx.actor.station)
+                .map_err(super::service_error)?
+            {
+                trail::Anchoring::Done(done) => done,
+                trail::Anchoring::Refused(not_intact) => {
+                    if json {
+                        print_json(
+                            "audit.anchor",
+                            &serde_json::json!({
+                                "anchored": false, "check": not_intact,
+                                "message": not_intact.to_string(),
+                            }),
+                        )?;
+                    }
+                    eprintln!("{}; nothing anchored", printable(&not_intact.to_string()));
+                    return Ok(EXIT_VERIFY_FAILED);
+                }
+            };
+            if json {
+                print_json("audit.anchor", &done)?;
+                return Ok(EXIT_OK);
+            }
+            match &done.anchor {
+                Some(a) => println!(
+                    "anchored on {}: station {}, entry #{} ({}), {} earlier heads held",
+                    line.url(),
+                    a.station,
+                    a.seq,
+                    a.hash,
+                    done.anchors_checked
+                ),
+                None if done.entries == 0 => {
+                    println!("the audit trail is empty: nothing to anchor")
+                }
+                None => println!(
+                    "already anchored on {}: the head is entry #{}",
+                    line.url(),
+                    done.entries
+                ),
+            }
+            Ok(EXIT_OK)
         }
         AuditCommand::Export {
             since,
@@ -146,6 +255,39 @@ pub fn run(cmd: AuditCommand, ctx: &Context) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// A broken chain: said on stderr (and as JSON), exit 1.
+fn say_broken(json: bool, broken: &crate::audit::Break) -> anyhow::Result<u8> {
+    if json {
+        print_json(
+            "audit.verify",
+            &serde_json::json!({
+                "intact": false, "broken": broken,
+                "message": broken.to_string(),
+            }),
+        )?;
+    }
+    eprintln!("AUDIT TRAIL BROKEN: {}", printable(&broken.to_string()));
+    Ok(EXIT_VERIFY_FAILED)
+}
+
+/// The line database a station file is checked against: a `postgres://` URL, and not the
+/// database `--db` already names.
+fn line_database(ctx: &Context, url: &str) -> anyhow::Result<PgStore> {
+    if !crate::store::is_url(std::path::Path::new(url)) {
+        return Err(input_error(anyhow::anyhow!(
+            "--line must be the line database's postgres:// URL, not '{}'",
+            printable(url)
+        )));
+    }
+    if crate::store::is_url(&ctx.db) {
+        return Err(input_error(anyhow::anyhow!(
+            "--db is already a line database: anchors are for a station's SQLite file (give it \
+             with --db FILE)"
+        )));
+    }
+    Ok(PgStore::connect(url)?)
 }
 
 /// One entry on one line.

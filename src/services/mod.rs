@@ -11,6 +11,7 @@ pub mod cells;
 pub mod labels;
 pub mod operators;
 pub mod packs;
+pub mod trail;
 
 use crate::domain::Pack;
 use crate::profile::{Profile, ProfileError};

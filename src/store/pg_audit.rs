@@ -10,7 +10,7 @@ use super::operators::{
 };
 use super::pg::{col, PgStore};
 use super::{Actor, Result, StoreError};
-use crate::audit::{self, Break, Entry, SubjectKind};
+use crate::audit::{self, Anchor, Break, Entry, SubjectKind};
 use postgres::{GenericClient, Row};
 
 /// The advisory lock key an append holds until its transaction ends ("PWAU").
@@ -143,6 +143,49 @@ impl PgStore {
             .collect()
         })
     }
+}
+
+/// The anchors of station files' trails the line database keeps (`audit_anchors`).
+impl PgStore {
+    /// Record a station file's trail head: `trail` is the hash of its first entry, `seq` and
+    /// `hash` its last, `station_at` the station's clock.
+    pub fn record_anchor(&self, station: &str, trail: &str, head: (i64, &str)) -> Result<Anchor> {
+        let station_at = self.now();
+        self.with(|c| {
+            let r = c.query_one(
+                "INSERT INTO audit_anchors(station, trail, seq, hash, station_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 RETURNING station, trail, seq, hash, station_at, received_at",
+                &[&station, &trail, &head.0, &head.1, &station_at],
+            )?;
+            anchor_row(&r)
+        })
+    }
+
+    /// The anchors of `trail` and of `stations`' trails, oldest first.
+    pub fn anchors(&self, trail: Option<&str>, stations: &[String]) -> Result<Vec<Anchor>> {
+        self.with(|c| {
+            c.query(
+                "SELECT station, trail, seq, hash, station_at, received_at FROM audit_anchors
+                 WHERE trail = $1 OR station = ANY($2) ORDER BY id",
+                &[&trail, &stations],
+            )?
+            .iter()
+            .map(anchor_row)
+            .collect()
+        })
+    }
+}
+
+fn anchor_row(r: &Row) -> Result<Anchor> {
+    Ok(Anchor {
+        station: col(r, 0)?,
+        trail: col(r, 1)?,
+        seq: col(r, 2)?,
+        hash: col(r, 3)?,
+        station_at: col(r, 4)?,
+        received_at: col(r, 5)?,
+    })
 }
 
 impl AuditRecords for PgStore {

@@ -7,7 +7,7 @@ crate::on_both_backends!(cells_are_placed_in_order_wrong_scans_are_refused_and_t
 fn cells_are_placed_in_order_wrong_scans_are_refused_and_the_code_is_printed(
     backend: crate::support::pg::Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");

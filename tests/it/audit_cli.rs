@@ -4,6 +4,7 @@
 //! inserts or reorders an entry is found, the first broken entry named.
 
 use crate::support::eol::{import_cells, match_pack, pw, pw_json};
+use crate::support::TestDir;
 use std::path::{Path, PathBuf};
 
 fn run(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -40,9 +41,10 @@ fn entries(db: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
-/// A copy of `db` an attacker edits with `sql`.
-fn tampered(dir: &Path, db: &Path, name: &str, sql: &str) -> PathBuf {
-    let copy = dir.join(format!("{name}.db"));
+/// A copy of `db` an attacker edits with `sql` (left out of the folder's own check).
+fn tampered(dir: &TestDir, db: &Path, name: &str, sql: &str) -> PathBuf {
+    let copy = dir.path().join(format!("{name}.db"));
+    dir.unchecked(&copy);
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .unwrap();
@@ -74,7 +76,7 @@ fn assert_broken_at(db: &Path, seq: i64, why: &str) {
 
 #[test]
 fn the_line_s_changes_are_chained_entries_that_verify_and_export() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = line_with_history(dir.path());
     let all = entries(&db);
     let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
@@ -156,7 +158,7 @@ fn entries_since(db: &Path, since: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn the_triggers_refuse_to_change_or_delete_an_entry() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = line_with_history(dir.path());
     let conn = rusqlite::Connection::open(&db).unwrap();
     let e = conn
@@ -173,13 +175,13 @@ fn the_triggers_refuse_to_change_or_delete_an_entry() {
 
 #[test]
 fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = line_with_history(dir.path());
     assert_eq!(run(&db, &["audit", "verify"]).0, Some(0));
 
     // One row's content changed: the reject's reason rewritten.
     let changed = tampered(
-        dir.path(),
+        &dir,
         &db,
         "changed",
         "UPDATE audit_log SET reason = 'routine check' WHERE seq = 3;",
@@ -187,12 +189,7 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
     assert_broken_at(&changed, 3, "changed after it was written");
 
     // One row deleted: the entry after it no longer links.
-    let deleted = tampered(
-        dir.path(),
-        &db,
-        "deleted",
-        "DELETE FROM audit_log WHERE seq = 3;",
-    );
+    let deleted = tampered(&dir, &db, "deleted", "DELETE FROM audit_log WHERE seq = 3;");
     assert_broken_at(&deleted, 4, "deleted, inserted or moved");
 
     // One row inserted in the middle, its own hash computed correctly over the canonical
@@ -215,7 +212,7 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
     };
     forged.hash = packwright::audit::hash(&forged.prev_hash, &forged);
     let inserted = tampered(
-        dir.path(),
+        &dir,
         &db,
         "inserted",
         &format!(
@@ -232,7 +229,7 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
 
     // An entry appended at the end without the chain's rules (a made-up hash).
     let appended = tampered(
-        dir.path(),
+        &dir,
         &db,
         "appended",
         &format!(
@@ -248,7 +245,7 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
 
     // Two rows swapped.
     let reordered = tampered(
-        dir.path(),
+        &dir,
         &db,
         "reordered",
         "UPDATE audit_log SET seq = -2 WHERE seq = 2;
@@ -259,4 +256,141 @@ fn tampering_with_the_file_is_found_and_the_first_broken_entry_named() {
 
     // The original still verifies.
     assert_eq!(run(&db, &["audit", "verify"]).0, Some(0));
+}
+
+/// A copy of `db` whose entries from `from` on are rewritten (a reason changed) and every hash
+/// after recomputed with the chain's own rules: the attacker who knows the algorithm.
+fn recomputed(dir: &TestDir, db: &Path, name: &str, from: i64) -> PathBuf {
+    let copy = tampered(dir, db, name, "");
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let mut prev: Option<(i64, String)> = None;
+    for e in entries(db) {
+        let seq = e["seq"].as_i64().unwrap();
+        let text = |k: &str| e[k].as_str().map(str::to_string);
+        let mut entry = packwright::audit::Entry {
+            seq: 0,
+            at: text("at").unwrap(),
+            station: text("station").unwrap(),
+            operator: text("operator").unwrap(),
+            action: text("action").unwrap(),
+            subject_kind: text("subject_kind").unwrap(),
+            subject: text("subject").unwrap(),
+            old_value: text("old_value"),
+            new_value: text("new_value"),
+            reason: text("reason"),
+            signature: text("signature"),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        if seq == from {
+            entry.reason = Some("routine check".into());
+        }
+        let sealed = packwright::audit::seal(entry, prev.as_ref().map(|(s, h)| (*s, h.as_str())));
+        if seq >= from {
+            conn.execute(
+                "UPDATE audit_log SET reason = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+                rusqlite::params![sealed.reason, sealed.prev_hash, sealed.hash, seq],
+            )
+            .unwrap();
+        }
+        prev = Some((sealed.seq, sealed.hash));
+    }
+    copy
+}
+
+#[test]
+fn a_station_file_rewritten_with_every_hash_recomputed_is_found_by_the_line_database_s_anchors() {
+    let dir = crate::support::tempdir();
+    let db = line_with_history(dir.path());
+    let url = crate::support::pg::fresh_db();
+    let on_line = |db: &Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--line", &url]);
+        run(db, &all)
+    };
+    let (code, out, err) = on_line(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("not anchored"), "{out}");
+    let (code, out, err) = on_line(&db, &["audit", "anchor"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("entry #5"), "{out}");
+
+    // More work, anchored again: the earlier head still held.
+    let (code, _, err) = run(&db, &["cells", "reject", "LFP-017", "--reason", "dent"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = on_line(&db, &["audit", "anchor"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("entry #6") && out.contains("1 earlier heads held"),
+        "{out}"
+    );
+    let (code, out, _) = on_line(&db, &["audit", "anchor"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("already anchored"), "{out}");
+    let (code, out, err) = on_line(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("2 heads held, the latest #6"), "{out}");
+
+    // Entry 3 rewritten, every later hash recomputed: the chain alone holds, the anchors
+    // find it; and it is not anchored over.
+    let rewritten = recomputed(&dir, &db, "rewritten", 3);
+    let (code, _, err) = run(&rewritten, &["audit", "verify"]);
+    assert_eq!(code, Some(0), "the chain alone cannot tell: {err}");
+    for args in [["audit", "verify"], ["audit", "anchor"]] {
+        let (code, _, err) = on_line(&rewritten, &args);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("AUDIT TRAIL REWRITTEN") && err.contains("at or before entry #5"),
+            "{err}"
+        );
+    }
+    let out = pw(&rewritten)
+        .args(["audit", "verify", "--json", "--line", &url])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            doc["intact"].as_bool(),
+            doc["anchor_break"]["kind"].as_str()
+        ),
+        (Some(false), Some("rewritten"))
+    );
+
+    // Rewritten from its first entry: another trail for the same station.
+    let from_first = recomputed(&dir, &db, "from_first", 1);
+    let (code, _, err) = on_line(&from_first, &["audit", "verify"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("rewritten from its first entry"), "{err}");
+
+    // Cut back behind the last anchor.
+    let cut = tampered(&dir, &db, "cut", "DELETE FROM audit_log WHERE seq = 6;");
+    let (code, _, err) = on_line(&cut, &["audit", "verify"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cut back"), "{err}");
+
+    // `db copy` refuses the rewritten file before a row is copied, and copies the original,
+    // anchoring it.
+    let (code, _, err) = run(
+        &rewritten,
+        &[
+            "db",
+            "copy",
+            "--from",
+            rewritten.to_str().unwrap(),
+            "--to",
+            &url,
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nothing copied"), "{err}");
+    let (code, out, err) = run(
+        &db,
+        &["db", "copy", "--from", db.to_str().unwrap(), "--to", &url],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("anchored"), "{out}");
+    let (code, out, _) = on_line(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("the latest #6"), "{out}");
 }

@@ -33,7 +33,7 @@ fn cell_count(db: &Path) -> usize {
 
 #[test]
 fn shipped_profiles_list_show_and_check() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("t.db");
     let out = pw(&db).args(["profile", "list"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -74,7 +74,7 @@ fn shipped_profiles_list_show_and_check() {
 
 #[test]
 fn profile_check_rejects_overvoltage_beyond_the_chemistry_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-16s1p-280ah.toml"),
     )
@@ -105,7 +105,7 @@ fn profile_check_rejects_overvoltage_beyond_the_chemistry_naming_the_field() {
 
 #[test]
 fn imports_every_real_inventory_that_has_the_needed_columns() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("t.db");
     // Files whose source states no chemistry get it on the command line, as an operator would.
     let cases: &[(&str, &[&str], usize)] = &[
@@ -144,7 +144,7 @@ fn imports_every_real_inventory_that_has_the_needed_columns() {
 
 #[test]
 fn damaged_copy_is_rejected_with_line_and_column_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("t.db");
     pw(&db)
         .args(["cells", "import"])
@@ -192,7 +192,7 @@ fn damaged_copy_is_rejected_with_line_and_column_and_nothing_is_written() {
 
 #[test]
 fn bad_arguments_exit_2_and_help_works_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("t.db");
     pw(&db).arg("--help").assert().success();
     pw(&db)

@@ -52,7 +52,7 @@ fn lfp_inventory(dir: &Path, n: usize) -> PathBuf {
 
 #[test]
 fn real_inventory_matches_to_its_bound_without_touching_a_database() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     // A SQLite file on either backend: the test checks that no file is created.
     let db = dir.path().join("never.db");
     let v = json_of(pw(&db).args([
@@ -93,7 +93,7 @@ fn real_inventory_matches_to_its_bound_without_touching_a_database() {
 
 #[test]
 fn commit_reserves_cells_so_they_are_never_matched_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let inv = lfp_inventory(dir.path(), 40);
     pw(&db)
@@ -136,7 +136,7 @@ fn commit_reserves_cells_so_they_are_never_matched_again() {
 
 #[test]
 fn bad_input_gets_a_clear_message_and_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "t.db");
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();

@@ -56,7 +56,7 @@ fn one_error_naming(stderr: &[u8], db: &Path) -> String {
 
 #[test]
 fn cli_a_locked_database_waits_then_exits_4_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = db_with_cells(dir.path(), 3);
     let more = cells_csv(dir.path(), "M", 2);
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -110,7 +110,7 @@ fn cli_a_locked_database_waits_then_exits_4_naming_it() {
 
 #[test]
 fn cli_a_damaged_database_exits_4_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("garbage.db");
     let bytes: Vec<u8> = (0..8192u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -132,7 +132,7 @@ fn cli_a_damaged_database_exits_4_naming_it() {
 
 #[test]
 fn cli_a_read_only_database_exits_4_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = db_with_cells(dir.path(), 3);
     let more = cells_csv(dir.path(), "M", 2);
     // Checkpoint so the file alone holds everything, then make file and folder read-only.
@@ -190,7 +190,7 @@ fn cli_a_read_only_database_exits_4_naming_it() {
 
 #[test]
 fn cli_reading_commands_refuse_a_missing_database_and_writing_ones_say_they_create_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let typo = dir.path().join("tpyo/line.db");
     for args in [
         &["cells", "list"][..],
@@ -225,7 +225,7 @@ fn cli_reading_commands_refuse_a_missing_database_and_writing_ones_say_they_crea
 
 #[test]
 fn cli_a_closed_pipe_ends_a_listing_quietly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     // Far more than a pipe buffer holds, so the writer meets the closed pipe.
     let db = db_with_cells(dir.path(), 3000);
     let mut child = crate::support::bin()
@@ -257,7 +257,7 @@ fn cli_a_closed_pipe_ends_a_listing_quietly() {
 
 #[test]
 fn cli_json_documents_carry_schema_and_version_even_with_no_pack() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = db_with_cells(dir.path(), 3);
     let out = pw(&db).args(["cells", "list", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -282,7 +282,7 @@ fn cli_json_documents_carry_schema_and_version_even_with_no_pack() {
 
 #[test]
 fn cli_can_log_that_fails_leaves_no_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let file = dir.path().join("bus.log");
     let out = pw(&dir.path().join("line.db"))
         .args(["can", "log", "pwnosuch0"])

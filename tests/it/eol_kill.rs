@@ -70,7 +70,7 @@ fn assert_kept(doc: &serde_json::Value, shown: &[String]) {
 
 #[test]
 fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     // A SQLite file on either backend: this test opens the file and checks its integrity.
     let db = dir.path().join("line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
@@ -113,7 +113,7 @@ fn sigkill_mid_run_keeps_every_shown_measurement_and_the_run_reads_aborted() {
 
 #[test]
 fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["delay=60"]);
@@ -142,7 +142,7 @@ fn sigterm_mid_run_ends_it_as_aborted_with_the_reason_and_exit_3() {
 
 #[test]
 fn a_pulled_cable_aborts_the_run_keeping_what_was_measured() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // The adapter vanishes after the board's 12th reply and stays away for a minute.

@@ -64,7 +64,7 @@ crate::on_both_backends!(
 fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_lineage(
     backend: crate::support::pg::Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &[]);
@@ -190,7 +190,7 @@ fn a_good_pack_passes_with_manual_values_on_standard_input_and_shows_in_its_line
 
 #[test]
 fn a_weak_cell_fails_the_cell_voltage_step_naming_the_cell() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["offset=7:-400"]);
@@ -222,7 +222,7 @@ fn a_weak_cell_fails_the_cell_voltage_step_naming_the_cell() {
 
 #[test]
 fn a_swapped_cell_fails_the_spread_step_not_the_window() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // A cell from another batch, 120 mV higher: inside the window, far off its neighbours.
@@ -241,7 +241,7 @@ fn a_swapped_cell_fails_the_spread_step_not_the_window() {
 
 #[test]
 fn a_wrong_configuration_fails_the_read_back_step_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &[]);
@@ -277,7 +277,7 @@ fn a_wrong_configuration_fails_the_read_back_step_naming_the_field() {
 
 #[test]
 fn a_dead_temperature_sensor_fails_the_temperature_step_naming_the_sensor() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let sim = Sim::jbd15(dir.path(), &["deadntc=2"]);
@@ -298,7 +298,7 @@ fn a_dead_temperature_sensor_fails_the_temperature_step_naming_the_sensor() {
 
 #[test]
 fn a_cell_without_its_source_code_refuses_the_run_and_bad_answers_are_named() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     // The grading cabinet exported one cell without its origin; it still matches into the pack.
     import_cells(dir.path(), &db, 15, Some(5));

@@ -42,7 +42,7 @@ fn cells(db: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn exports_as_they_come_import_and_say_what_was_detected() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let cases: &[(&str, &[&str], usize, &str)] = &[
         (
             "semicolon_decimal_comma.csv",
@@ -104,7 +104,7 @@ fn exports_as_they_come_import_and_say_what_was_detected() {
 
 #[test]
 fn an_id_is_stored_in_nfc_and_found_however_it_is_typed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "t.db");
     pw(&db)
         .args(["cells", "import"])
@@ -240,7 +240,7 @@ const REFUSED: &[(&str, &[&str], &str, &str)] = &[
 
 #[test]
 fn refused_exports_name_file_line_column_and_cause_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     for (file, extra, at, cause) in REFUSED {
         let db = station_db(dir.path(), &format!("{file}.db"));
         let out = pw(&db)
@@ -274,7 +274,7 @@ fn refused_exports_name_file_line_column_and_cause_and_write_nothing() {
 
 #[test]
 fn a_reject_reason_or_id_never_reaches_the_terminal_unescaped() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "t.db");
     pw(&db)
         .args(["cells", "import"])
@@ -313,7 +313,7 @@ fn a_reject_reason_or_id_never_reaches_the_terminal_unescaped() {
 
 #[test]
 fn profiles_with_non_finite_or_absurd_values_fail_the_check() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-16s1p-280ah.toml"),
     )

@@ -117,7 +117,7 @@ fn wait_staged(db: &Path, child: &mut std::process::Child, rows: i64, seeded: i6
 
 #[test]
 fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     seed(dir.path(), &db);
     // Three chunks of 4,000 rows, the fault in the last one: line 10002.
@@ -145,7 +145,7 @@ fn intake_scale_a_fault_after_many_chunks_leaves_nothing_visible_or_staged() {
 
 #[test]
 fn intake_scale_a_duplicate_id_chunks_apart_is_named_by_both_lines() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     import_refused(
         dir.path(),
@@ -160,7 +160,7 @@ fn intake_scale_a_duplicate_id_chunks_apart_is_named_by_both_lines() {
 
 #[test]
 fn intake_scale_an_import_killed_midway_is_invisible_and_the_next_import_removes_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     seed(dir.path(), &db);
     let big = export(dir.path(), "big.csv", "K", 400_000, None);
@@ -196,7 +196,7 @@ fn intake_scale_an_import_killed_midway_is_invisible_and_the_next_import_removes
 
 #[test]
 fn intake_scale_other_writers_get_the_lock_while_a_large_import_runs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     seed(dir.path(), &db);
     let big = export(dir.path(), "big.csv", "W", 400_000, None);
@@ -231,7 +231,7 @@ fn intake_scale_other_writers_get_the_lock_while_a_large_import_runs() {
 
 #[test]
 fn intake_scale_progress_is_drawn_on_a_terminal_and_never_into_a_pipe() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let file = export(dir.path(), "p.csv", "P", 20_000, None);
     // Piped: stderr holds the messages and nothing else, stdout the result.
     let db = dir.path().join("piped.db");

@@ -52,7 +52,7 @@ fn last_write(db: &Path) -> serde_json::Value {
 
 #[test]
 fn another_profile_a_typo_or_a_board_of_another_size_is_refused_and_the_board_is_untouched() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     // Pack 1: 15S, matched for lfp-15s1p-100ah, assembled and coded.
     let (code, _) = assembled_pack(dir.path(), &db);

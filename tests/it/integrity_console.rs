@@ -417,7 +417,7 @@ mod pty {
 
     #[test]
     fn a_rejected_cell_is_refused_at_the_assemble_scan_and_the_verbs_work_by_keys() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         import_cells(dir.path(), &db, 17, None);
         let cells = match_pack(&db, "lfp-15s1p-100ah");
@@ -475,7 +475,7 @@ mod pty {
 
     #[test]
     fn a_console_write_uses_the_packs_profile_and_refuses_a_wrong_board_and_a_held_pack() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         let (code, cells) = assembled_pack(dir.path(), &db);
         let board16 = Sim::lfp16(dir.path(), "bms16", "jbd", "3", &[]);
@@ -536,7 +536,7 @@ mod pty {
 
     #[test]
     fn a_held_pack_is_reworked_by_scanning_the_cell_out_and_one_in() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         let (code, cells) = assembled_pack(dir.path(), &db);
         // A spare graded like the cell it replaces, from the same module.
@@ -620,7 +620,7 @@ mod pty {
     }
 
     fn stopped_mid_write(stop: Stop, why: &str) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         let (code, _) = assembled_pack(dir.path(), &db);
         // A slow board: each reply 150 ms late, so the write takes seconds.
@@ -699,7 +699,7 @@ mod pty {
 
     #[test]
     fn a_test_interrupted_by_quitting_the_console_restores_the_boards_trigger() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         let (sim, code, profile_trigger) = configured(dir.path(), &db);
         let mut pty = start(console(&db, &[&sim]));
@@ -719,7 +719,7 @@ mod pty {
 
     #[test]
     fn after_a_killed_console_the_next_connect_restores_from_the_journal_and_says_so() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::tempdir();
         let db = dir.path().join("line.db");
         let (sim, code, profile_trigger) = configured(dir.path(), &db);
         let mut pty = start(console(&db, &[&sim]));

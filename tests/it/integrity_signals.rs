@@ -89,7 +89,7 @@ pub(crate) fn wait_for_started_write(db: &Path, child: &mut Child) {
 }
 
 fn interrupted_config_write(sig: libc::c_int, name: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     // A slow board: each reply comes 150 ms late, so the write takes seconds.
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
@@ -138,7 +138,7 @@ fn sigterm_during_a_configuration_write_leaves_factory_mode_unsaved_and_exits_5(
 
 #[test]
 fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_saved_values() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
@@ -167,7 +167,7 @@ fn sigkill_during_a_configuration_write_reads_aborted_and_the_board_keeps_its_sa
 
 #[test]
 fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
     let before = board_registers(&db, &sim);
@@ -196,7 +196,7 @@ fn a_second_sigint_forces_the_exit_and_nothing_unsaved_survives() {
 type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
 fn signal_after_the_save(sig: libc::c_int, name: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     // A slow board: the persistence re-read after the save takes seconds.
     let sim = Sim::jbd15(dir.path(), &["delay=150"]);
@@ -311,7 +311,7 @@ pub(crate) fn wait_for_lowered_trigger(db: &Path, child: &mut Child) {
 
 #[test]
 fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (sim, code, profile_trigger) = configured(dir.path(), &db);
     let (mut child, _rest) = run_until_protection(&db, &sim, &good_answers(dir.path()));
@@ -343,7 +343,7 @@ fn sigint_during_the_protection_step_restores_the_trigger_by_read_back() {
 
 #[test]
 fn sigkill_during_the_protection_step_is_restored_by_the_next_command() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (sim, _code, profile_trigger) = configured(dir.path(), &db);
     let (mut child, _rest) = run_until_protection(&db, &sim, &good_answers(dir.path()));
@@ -370,7 +370,7 @@ fn sigkill_during_the_protection_step_is_restored_by_the_next_command() {
 
 #[test]
 fn a_cable_pulled_during_the_protection_step_is_restored_once_the_link_is_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     // The plan is deterministic on this board: its lowered over-voltage trigger is written,

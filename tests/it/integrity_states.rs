@@ -53,7 +53,7 @@ crate::on_both_backends!(
 fn a_rejected_cell_of_a_matched_pack_leaves_its_plan_and_is_refused_at_the_scan(
     backend: crate::support::pg::Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");
@@ -117,7 +117,7 @@ crate::on_both_backends!(a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_un
 fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked(
     backend: crate::support::pg::Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     let (code, cells) = assembled_pack(dir.path(), &db);
     let bad = cells[2].clone();
@@ -247,7 +247,7 @@ fn a_rejected_cell_of_an_assembled_pack_puts_it_on_hold_until_reworked(
 
 crate::on_both_backends!(release_scrap_unreject_and_source_are_verbs_with_a_record);
 fn release_scrap_unreject_and_source_are_verbs_with_a_record(backend: crate::support::pg::Backend) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, Some(1));
     let cells = match_pack(&db, "lfp-15s1p-100ah");
@@ -357,7 +357,7 @@ fn release_scrap_unreject_and_source_are_verbs_with_a_record(backend: crate::sup
 
 #[test]
 fn a_profile_given_by_path_travels_with_its_pack() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let file = dir.path().join("line7.toml");

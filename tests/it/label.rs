@@ -23,7 +23,7 @@ fn zpl(db: &Path, code: &str) -> String {
 
 #[test]
 fn a_label_goes_to_a_tcp_printer_byte_for_byte_and_every_print_is_logged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
 
@@ -96,7 +96,7 @@ fn a_label_goes_to_a_tcp_printer_byte_for_byte_and_every_print_is_logged() {
 
 #[test]
 fn a_printer_out_of_labels_gets_no_job_and_the_label_is_not_marked_printed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
 
@@ -155,7 +155,7 @@ fn a_printer_out_of_labels_gets_no_job_and_the_label_is_not_marked_printed() {
 
 #[test]
 fn file_and_command_printers_get_the_job_and_an_uncoded_pack_gets_no_label() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let job = zpl(&db, &code);
@@ -199,7 +199,7 @@ fn file_and_command_printers_get_the_job_and_an_uncoded_pack_gets_no_label() {
     assert_eq!(outcomes, ["printed", "printed", "failed"]);
 
     // A matched, not yet assembled pack has no code: refused (exit 2), nothing written.
-    let dir2 = tempfile::tempdir().unwrap();
+    let dir2 = crate::support::tempdir();
     let db2 = station_db(dir2.path(), "line.db");
     import_cells(dir2.path(), &db2, 17, None);
     match_pack(&db2, "lfp-15s1p-100ah");
@@ -220,7 +220,7 @@ fn file_and_command_printers_get_the_job_and_an_uncoded_pack_gets_no_label() {
 
 #[test]
 fn a_profile_label_table_sets_the_stock_the_qr_url_and_the_recorded_template_version() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-15s1p-100ah.toml"),
@@ -272,7 +272,7 @@ fn configure_pack(db: &Path, sim: &crate::support::eol::Sim, code: &str) -> (Opt
 #[test]
 fn scan_back_accepts_the_pack_code_through_aim_prefixes_refuses_and_records_a_wrong_label_and_gates_the_bms_step(
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lfp-15s1p-100ah.toml"),
@@ -372,7 +372,7 @@ fn scan_back_accepts_the_pack_code_through_aim_prefixes_refuses_and_records_a_wr
 
 #[test]
 fn without_the_plan_setting_the_bms_step_needs_no_scan_back_and_an_unknown_pack_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let (code, _) = assembled_pack(dir.path(), &db);
     let out = pw(&db)

@@ -25,7 +25,7 @@ fn cells_of(pack: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_pack_matched_assembled_configured_and_tested_at_three_stations_is_traced_from_any() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = PathBuf::from(fresh_db());
     // Intake at the first station (the helper's station, line-1).
     import_cells(dir.path(), &db, 17, None);
@@ -167,7 +167,7 @@ fn a_pack_matched_assembled_configured_and_tested_at_three_stations_is_traced_fr
 
 #[test]
 fn two_stations_racing_for_the_same_cells_and_the_same_pack_one_wins_the_other_is_told_why() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = PathBuf::from(fresh_db());
     // Cells for one pack only: both stations propose the same one.
     import_cells(dir.path(), &db, 17, None);
@@ -265,7 +265,7 @@ fn an_unreachable_line_database_is_exit_4_naming_it_without_its_password() {
 #[test]
 fn a_station_file_is_copied_into_the_line_database_once_verified_and_traced_the_same() {
     use crate::support::eol::{assembled_pack, configure, eol_run};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     // A station's own history: cells, a pack matched, assembled, configured and tested.
     let file = dir.path().join("station.db");
     let (code, _) = assembled_pack(dir.path(), &file);
@@ -336,17 +336,32 @@ fn a_station_file_is_copied_into_the_line_database_once_verified_and_traced_the_
         String::from_utf8_lossy(&verified.stderr)
     );
 
-    // Another station's file under the same ids: refused, nothing of it kept.
-    let other_dir = tempfile::tempdir().unwrap();
-    let other = other_dir.path().join("other.db");
+    // Another file of the same station: its trail is not the one anchored by the first copy,
+    // so it is refused before a row is copied.
+    let other_dir = crate::support::tempdir();
     let csv = other_dir.path().join("o.csv");
     std::fs::write(&csv, "id,capacity_mah\nOTHER-1,1000\n").unwrap();
-    pw(&other)
-        .args(["cells", "import"])
-        .arg(&csv)
-        .args(["--chemistry", "LFP"])
-        .assert()
-        .success();
+    let file_of = |name: &str, station: &str| {
+        let db = other_dir.path().join(name);
+        pw(&db)
+            .env("PACKWRIGHT_STATION", station)
+            .args(["cells", "import"])
+            .arg(&csv)
+            .args(["--chemistry", "LFP"])
+            .assert()
+            .success();
+        db
+    };
+    let out = copy(&file_of("again.db", "line-1"));
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("not that station's file") && said.contains("nothing copied"),
+        "{said}"
+    );
+
+    // Another station's file under the same ids: refused, nothing of it kept.
+    let other = file_of("other.db", "line-2");
     let out = copy(&other);
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stdout);

@@ -18,7 +18,7 @@ type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 /// A station on the line database through a proxy, with a graded, matched, assembled and
 /// configured pack (pack 1) and 17 more available cells.
 struct Line {
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
     direct: String,
     proxy: Proxy,
     via: PathBuf,
@@ -32,7 +32,7 @@ fn line() -> Line {
 
 /// [`line`]; its pack configured or only assembled, its board simulated with `sim_opts`.
 fn line_with(configured: bool, sim_opts: &[&str]) -> Line {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let direct = fresh_db();
     let proxy = Proxy::start(Proxy::port_of(&direct));
     let via = PathBuf::from(proxy.url(&direct));

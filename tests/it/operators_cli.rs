@@ -147,7 +147,7 @@ const NO_OPERATORS: &str = "this database has no registered operators yet: regis
 
 #[test]
 fn a_database_without_operators_refuses_changes_unless_opted_in() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     // Built under the opt-in: any name, no credential.
     let (_, cells) = assembled_pack(dir.path(), &db);
@@ -267,13 +267,13 @@ fn run_setup(db: &Path) -> (i32, String, String) {
 
 #[test]
 fn each_action_class_is_allowed_for_its_role_and_refused_below_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     each_action_class(dir.path(), dir.path().join("line.db"));
 }
 
 #[test]
 fn each_action_class_is_allowed_for_its_role_and_refused_below_it_on_the_line_database() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     each_action_class(
         dir.path(),
         std::path::PathBuf::from(crate::support::pg::fresh_db()),
@@ -532,7 +532,7 @@ fn each_action_class(dir: &Path, db: std::path::PathBuf) {
 
 #[test]
 fn tokens_identify_for_routine_work_but_do_not_sign() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let r = as_op(
@@ -574,7 +574,7 @@ fn tokens_identify_for_routine_work_but_do_not_sign() {
 
 #[test]
 fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let (db, _, cells) = enforced_line(dir.path(), station_db(dir.path(), "line.db"));
     let spare = spares(&cells);
     let reject = ["cells", "reject", &spare[0], "--reason", "dent"];
@@ -642,7 +642,7 @@ fn repeated_failed_logins_block_the_badge_until_an_admin_unblocks_it() {
 #[test]
 fn the_operator_role_keeps_the_whole_normal_flow_on_an_enforced_database() {
     use crate::support::eol::{eol_run, good_answers, Sim};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     let r = as_op(
         &db,

@@ -93,7 +93,7 @@ fn console(db: &Path, log: &Path, who: &str) -> Command {
 
 #[test]
 fn the_console_logs_in_by_badge_and_pin_and_a_scan_does_not_switch_without_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = enforced_demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(console(&db, &log, "B-OP"), 80, 24);
@@ -167,7 +167,7 @@ fn the_console_logs_in_by_badge_and_pin_and_a_scan_does_not_switch_without_one()
 
 #[test]
 fn a_wrong_pin_keeps_the_console_closed_and_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = enforced_demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(console(&db, &log, "B-OP"), 80, 24);
@@ -199,7 +199,7 @@ fn a_wrong_pin_keeps_the_console_closed_and_is_recorded() {
 
 #[test]
 fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = enforced_demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut cmd = console(&db, &log, "op");
@@ -235,7 +235,7 @@ fn an_idle_console_locks_keeping_its_screen_until_a_pin_opens_it() {
 
 #[test]
 fn a_console_on_a_database_without_operators_refuses_a_state_verb() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     packwright::demo::fill(&db, &crate::support::tui::actor(), 96, 7).unwrap();
     let log = dir.path().join("console.log");

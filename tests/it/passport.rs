@@ -106,7 +106,7 @@ fn round(v: f64, d: i32) -> f64 {
 #[test]
 fn a_passed_packs_passport_validates_against_the_battery_pass_schemas_and_every_number_traces_back()
 {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let profile = weighed_profile(dir.path());
@@ -409,7 +409,7 @@ fn one_console_session_from_assembly_to_pass_gives_a_schema_valid_passport_namin
     const LONG: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_secs(15);
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "line.db");
     import_cells(dir.path(), &db, 17, None);
     let profile = weighed_profile(dir.path());

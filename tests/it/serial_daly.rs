@@ -11,7 +11,7 @@ fn sim(dir: &Path, name: &str, extra: &[&str]) -> Sim {
 
 #[test]
 fn live_read_assembles_every_cell_and_sensor() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "daly", &["--sensors", "9"]);
     let snap = read_json(&db, &s, &[]);
@@ -39,7 +39,7 @@ fn live_read_assembles_every_cell_and_sensor() {
 
 #[test]
 fn several_boards_on_one_line_answer_by_address() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "bus", &["--boards", "2"]);
     let one = read_json(&db, &s, &["--address", "1"]);
@@ -71,7 +71,7 @@ fn several_boards_on_one_line_answer_by_address() {
 
 #[test]
 fn the_current_sign_follows_the_firmware() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // Same seed, same live values; only the firmware's sign convention differs.
     let normal = sim(
@@ -104,7 +104,7 @@ fn the_current_sign_follows_the_firmware() {
 
 #[test]
 fn mos_and_soc_writes_are_proven_by_read_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "daly", &FAST);
     let set = |extra: &[&str]| {
@@ -152,7 +152,7 @@ fn mos_and_soc_writes_are_proven_by_read_back() {
 
 #[test]
 fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "nostore=soc+charge_mos"]);
@@ -196,7 +196,7 @@ fn an_acknowledged_but_unstored_soc_is_not_reported_as_done() {
 /// self-consistent); none is invented from damaged bytes. And the faults did happen: the
 /// simulator's count of each one in `fault` (by name) is above 0.
 fn faulty_reads(fault: &str, client_args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", fault]);
@@ -237,7 +237,7 @@ fn delayed_replies_are_taken() {
 
 #[test]
 fn an_unplugged_adapter_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     // One full read is about 14 replies; the adapter drops out in the middle of the second.
@@ -254,7 +254,7 @@ fn an_unplugged_adapter_comes_back() {
 
 #[test]
 fn a_cell_over_the_limit_trips_the_failure_flags() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "overvoltage=5"]);
@@ -276,7 +276,7 @@ fn a_cell_over_the_limit_trips_the_failure_flags() {
 /// written instead (the FETs, the SOC) is named.
 #[test]
 fn profile_check_says_up_front_what_a_daly_board_cannot_take() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let text = std::fs::read_to_string("profiles/lfp-16s1p-280ah.toml").unwrap();
     let daly = dir.path().join("daly.toml");

@@ -38,7 +38,7 @@ fn sim(dir: &Path, name: &str, protocol: &str, extra: &[&str]) -> Sim {
 
 #[test]
 fn each_family_is_found_on_its_own_port() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let jk = sim(dir.path(), "jk", "jk-pb", &["--address", "3"]);
     let f = found(&db, jk.port(), &["--profile", "lfp-15s1p-jk-100ah"]);
@@ -86,7 +86,7 @@ fn each_family_is_found_on_its_own_port() {
 
 #[test]
 fn two_families_at_different_addresses_share_a_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let line = sim(
         dir.path(),
@@ -114,7 +114,7 @@ fn two_families_at_different_addresses_share_a_line() {
 
 #[test]
 fn a_board_that_is_not_the_profiles_pack_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let jk = sim(dir.path(), "jk", "jk-pb", &[]);
     // A 16-cell profile: the 15-cell board answers, and is refused for it.
@@ -131,7 +131,7 @@ fn a_board_that_is_not_the_profiles_pack_is_refused() {
 
 #[test]
 fn an_empty_pty_says_nothing_found() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let (mut master, mut slave) = (0, 0);
     // SAFETY: openpty writes two descriptors; no name buffer or termios is passed.

@@ -45,7 +45,7 @@ fn last_write(db: &Path) -> serde_json::Value {
 
 #[test]
 fn live_read_reports_the_board() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "bms", &[]);
     let snap = read_json(&db, &s, &[]);
@@ -72,7 +72,7 @@ fn live_read_reports_the_board() {
 
 #[test]
 fn config_write_is_verified_persisted_and_logged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "bms", &[]);
     // Before: the board's factory defaults differ from the profile.
@@ -125,7 +125,7 @@ fn config_write_is_verified_persisted_and_logged() {
 
 #[test]
 fn dry_run_sends_nothing_and_hard_limits_refuse_before_a_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // No board at all: a dry run still plans.
     let run = packwright(
@@ -190,7 +190,7 @@ fn dry_run_sends_nothing_and_hard_limits_refuse_before_a_byte() {
 
 #[test]
 fn an_absent_adapter_is_a_communication_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let run = packwright(
         &db,
@@ -214,7 +214,7 @@ fn an_absent_adapter_is_a_communication_error() {
 /// Transient wire faults: the write must still verify, and the board must hold the profile;
 /// the simulator must have injected the fault (its count, by the fault's name, is above 0).
 fn transient_fault_write(fault: &str, client: &[&str], causes_retries: bool) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", fault]);
@@ -277,7 +277,7 @@ fn delayed_replies_within_the_timeout_are_taken() {
 
 #[test]
 fn a_sleeping_board_is_woken_by_the_retry() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "sleep=300"]);
@@ -333,7 +333,7 @@ fn a_sleeping_board_is_woken_by_the_retry() {
 
 #[test]
 fn an_acknowledged_write_that_is_not_stored_fails_without_saving() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "nostore=cell_ov_trigger"]);
@@ -374,7 +374,7 @@ fn an_acknowledged_write_that_is_not_stored_fails_without_saving() {
 
 #[test]
 fn a_write_lost_on_save_is_caught_by_the_persistence_re_read() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "nopersist=cell_uv_release"]);
@@ -406,7 +406,7 @@ fn a_write_lost_on_save_is_caught_by_the_persistence_re_read() {
 
 #[test]
 fn an_unplugged_adapter_is_reported_and_reopened() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // The adapter vanishes after the 3rd reply (one full read) for 400 ms.
     let mut extra = FAST.to_vec();
@@ -481,7 +481,7 @@ fn an_unplugged_adapter_is_reported_and_reopened() {
 
 #[test]
 fn a_cell_over_the_written_threshold_trips_protection() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut extra = FAST.to_vec();
     extra.extend(["--fault", "overvoltage=3"]);
@@ -525,7 +525,7 @@ fn a_cell_over_the_written_threshold_trips_protection() {
 
 #[test]
 fn firmware_without_the_pin_command_and_boards_with_a_pin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // 0x21 answers the PIN command with 0x80; the write goes on.
     let mut extra = FAST.to_vec();
@@ -551,7 +551,7 @@ fn firmware_without_the_pin_command_and_boards_with_a_pin() {
 
 #[test]
 fn mos_control_switches_and_is_verified() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "bms", &FAST);
     let mut args = vec!["bms", "set"];
@@ -577,7 +577,7 @@ fn mos_control_switches_and_is_verified() {
 
 #[test]
 fn decode_prints_every_fixture_frame_and_names_damage() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let fixtures: Vec<serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string("tests/fixtures/frames/public.json").unwrap(),
@@ -644,7 +644,7 @@ fn decode_prints_every_fixture_frame_and_names_damage() {
 
 #[test]
 fn big_packs_switch_the_board_to_the_x10_unit() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = sim(dir.path(), "bms", &FAST);
     // 840 Ah does not fit 10 mAh steps: the plan sets 0x2D bit 12 and writes 100 mAh units.

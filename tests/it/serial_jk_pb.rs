@@ -33,7 +33,7 @@ family_tests!(JK_PB);
 
 #[test]
 fn every_board_on_the_line_reads_and_address_0_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = JK_PB.sim(dir.path(), "bms", "2", "3", &[]);
     for address in ["2", "3", "4"] {

@@ -36,7 +36,7 @@ family_tests!(PACE);
 
 #[test]
 fn every_pack_on_the_line_reads_with_its_identity() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = PACE.sim(dir.path(), "bms", "1", "3", &[]);
     for address in ["1", "2", "3"] {

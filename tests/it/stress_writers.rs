@@ -289,7 +289,7 @@ fn stress_writers_several_processes_write_one_database_without_failing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // Before the clock starts: an assembled, configured pack (pack 1) on a simulated board
     // for the EOL writer, cells for the rejecter, the console's cell, and one EOL run alone
@@ -559,7 +559,7 @@ fn stress_writers_several_processes_create_and_migrate_one_new_database_at_once(
     // Several rounds: setting up a new file (WAL switch, first migration) met SQLite lock
     // conflicts that skip the busy handler in about one round in three of ten processes.
     const PROCESSES: usize = 10;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     for i in 0..PROCESSES {
         nmc_csv(&dir.path().join(format!("n{i}.csv")), &format!("N{i}"), 200);
     }

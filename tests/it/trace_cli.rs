@@ -7,7 +7,7 @@ crate::on_both_backends!(lineage_from_the_pack_end_and_from_the_source_end_as_te
 fn lineage_from_the_pack_end_and_from_the_source_end_as_text_and_json(
     backend: crate::support::pg::Backend,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = backend.db(dir.path());
     import_cells(dir.path(), &db, 17, None);
     let cells = match_pack(&db, "lfp-15s1p-100ah");

@@ -38,7 +38,7 @@ fn demo_db(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn a_pack_from_match_to_label_by_keys_and_scans_then_resume() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
@@ -114,7 +114,7 @@ fn a_pack_from_match_to_label_by_keys_and_scans_then_resume() {
 
 #[test]
 fn an_idle_console_writes_nothing_to_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
@@ -137,7 +137,7 @@ fn an_idle_console_writes_nothing_to_the_terminal() {
 
 #[test]
 fn a_small_terminal_is_told_so_and_recovers_when_enlarged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(packwright(&db, &log), 60, 20);
@@ -157,7 +157,7 @@ fn a_small_terminal_is_told_so_and_recovers_when_enlarged() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let mut pty = Pty::spawn(packwright(&db, &log), 80, 24);
@@ -174,7 +174,7 @@ fn sigterm_restores_the_terminal() {
 
 #[test]
 fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = station_db(dir.path(), "x.db");
     let out = packwright(&db, &dir.path().join("l.log"))
         .stdin(std::process::Stdio::null())
@@ -192,7 +192,7 @@ fn without_a_terminal_the_console_refuses_and_points_to_the_headless_commands() 
 
 #[test]
 fn the_demo_starts_on_its_own_database_and_says_where_it_is() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
@@ -233,7 +233,7 @@ fn next_cell(screen: &str) -> Option<String> {
 
 #[test]
 fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")
@@ -334,7 +334,7 @@ fn the_demo_line_from_match_to_pass_with_an_unplugged_board_on_the_way() {
 
 #[test]
 fn the_bms_screen_writes_while_it_polls_a_16s_pack_and_nothing_once_left() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let sim = Sim::serial(
@@ -375,7 +375,7 @@ fn the_bms_screen_writes_while_it_polls_a_16s_pack_and_nothing_once_left() {
 
 #[test]
 fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_proves_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = demo_db(dir.path());
     let log = dir.path().join("console.log");
     let (printer, job) = crate::support::printer::printer(false);
@@ -460,7 +460,7 @@ fn assembly_completion_prints_the_label_on_a_network_printer_and_the_scan_back_p
 /// The demo line with another board family on the bench (`demo --bms`), from match to PASS:
 /// the same console, configuration service and test runner, no per-family code in the faces.
 fn demo_to_pass_with(bms: &str, label: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let mut cmd = crate::support::bin();
     cmd.env("TMPDIR", dir.path())
         .env("NO_COLOR", "1")

@@ -367,7 +367,7 @@ fn a_pack_put_on_hold_reads_so_in_history_with_its_reason() {
 
 #[test]
 fn the_console_resumes_where_it_was() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     {
         let mut store = Store::open(&db).unwrap();
@@ -495,7 +495,7 @@ fn a_lost_link_is_said_and_the_console_keeps_working() {
 
 #[test]
 fn import_names_the_file_line_and_column_of_a_bad_row() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "id,capacity_mah\nx1,1000\nx2,lots\n").unwrap();
     let mut h = Harness::new();

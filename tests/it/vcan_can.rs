@@ -312,7 +312,7 @@ async fn bus_off_is_reported_and_cleared_when_traffic_returns() {
 #[test]
 #[ignore = "needs a vcan interface: run tests/vcan/run"]
 fn can_log_records_what_cansend_sends_and_replay_decodes_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let file = dir.path().join("bus.log");
     // Bounded by --seconds so a lost frame fails the test instead of hanging it.
     let child = packwright()

@@ -166,7 +166,7 @@ fn pylontech(rt: &tokio::runtime::Runtime, missing: Vec<u32>) -> oneshot::Sender
 #[test]
 #[ignore = "needs a vcan interface: run tests/vcan/run"]
 fn the_inverter_step_reads_the_limits_and_a_missing_0x351_fails_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let dir = dir.path();
     let db = dir.join("line.db");
     profiles(dir);

@@ -10,8 +10,8 @@
 #![allow(dead_code)]
 
 use super::serial::{assert_plausible, packwright, read_json, Run, Sim};
+use crate::support::TestDir;
 use std::path::{Path, PathBuf};
-use tempfile::TempDir;
 
 /// What differs between the families; everything else is the same test.
 pub struct Family {
@@ -128,7 +128,7 @@ fn field<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 }
 
 pub fn config_write_is_verified_persisted_and_logged_for_one_board_of_the_line(f: &Family) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = f.sim(dir.path(), "bms", "1", "2", &[]);
     let before = f.config(&db, "read", &s, "2", &["--json"]).expect(1).json();
@@ -184,7 +184,7 @@ pub const PATIENT: [&str; 4] = ["--attempts", "8", "--timeout-ms", "100"];
 /// Transient wire faults: the write must still verify, the board hold the profile, and the
 /// simulator must have injected the fault.
 pub fn transient_fault_write(f: &Family, fault: &str, client: &[&str], causes_retries: bool) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let mut s = f.sim(dir.path(), "bms", "3", "1", &["--fault", fault]);
     let mut args = vec!["--json"];
@@ -207,8 +207,8 @@ pub fn transient_fault_write(f: &Family, fault: &str, client: &[&str], causes_re
 
 /// `config write --json` to the one board of a line with `fault`: it exits 1 reporting
 /// failure. The folder (kept alive), database, simulator and report.
-fn failed_write(f: &Family, fault: &str) -> (TempDir, PathBuf, Sim, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
+fn failed_write(f: &Family, fault: &str) -> (TestDir, PathBuf, Sim, serde_json::Value) {
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", fault]);
     let report = f
@@ -269,7 +269,7 @@ pub fn a_value_the_board_only_echoes_is_caught_by_the_re_read_after_all_writes(f
 }
 
 pub fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified(f: &Family) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     // The adapter vanishes after the live read's 2nd reply for 400 ms.
     let mut s = f.sim(
@@ -308,7 +308,7 @@ pub fn an_unplugged_adapter_is_reopened_and_a_cut_write_is_never_verified(f: &Fa
 }
 
 pub fn a_cell_over_the_written_threshold_trips_protection(f: &Family) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::tempdir();
     let db = dir.path().join("line.db");
     let s = f.sim(dir.path(), "bms", "1", "1", &["--fault", "overvoltage=3"]);
     f.config(&db, "write", &s, "1", &[]).expect(0);

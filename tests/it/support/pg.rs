@@ -22,6 +22,17 @@ struct Cluster {
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// The databases [`fresh_db`] made on this thread (a test's), for the test's folder to
+    /// check their audit trails when it is removed (`support::TestDir`).
+    static MADE_HERE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The URLs of the databases [`fresh_db`] made on this thread since the last call.
+pub fn take_made_here() -> Vec<String> {
+    MADE_HERE.with(|m| std::mem::take(&mut *m.borrow_mut()))
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -220,7 +231,9 @@ pub fn fresh_db() -> String {
     })
     .join()
     .unwrap();
-    format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port)
+    let url = format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port);
+    MADE_HERE.with(|m| m.borrow_mut().push(url.clone()));
+    url
 }
 
 /// Where a test's records are: a SQLite file, or a database on the line database server.
