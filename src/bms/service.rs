@@ -126,7 +126,7 @@ impl WriteLog {
                 match f.forward_now()?.unreachable {
                     Some(why) => {
                         report.log_queued = Some(format!(
-                            "{why}; this write's log waits in the station's outbox and is                              forwarded (the pack marked configured) when the line database                              is back"
+                            "{why}; this write's log waits in the station's outbox and is forwarded (the pack marked configured) when the line database is back"
                         ));
                         false
                     }

@@ -194,10 +194,10 @@ pub fn authorize(
     let role = Role::parse(&op.role).unwrap_or(Role::Operator);
     if role < rule.role {
         return Err(ServiceError::Refused(format!(
-            "operator '{}' is {role}: {} needs the {} role (or higher); nothing was changed",
-            op.id,
-            action_words(action),
-            rule.role
+            "{} needs the {} role (or higher); operator '{}' is {role}; nothing was changed",
+            first_upper(action_words(action)),
+            rule.role,
+            op.id
         )));
     }
     let signature = match rule.signature {
@@ -342,7 +342,7 @@ pub fn require(store: &dyn LineStore, actor: &Actor, action: Action) -> Result<(
         Some((op, _)) if op.id == actor.operator => op,
         _ => {
             return Err(ServiceError::Refused(format!(
-                "'{}' is not a logged-in operator of this database: {} needs an operator with                  the {} role, identified by badge or id and PIN; nothing was changed",
+                "'{}' is not a logged-in operator of this database: {} needs an operator with the {} role, identified by badge or id and PIN; nothing was changed",
                 actor.operator,
                 action_words(action),
                 rule.role
@@ -362,19 +362,27 @@ pub fn require(store: &dyn LineStore, actor: &Actor, action: Action) -> Result<(
     }
     if role < rule.role {
         return Err(ServiceError::Refused(format!(
-            "operator '{}' is {role}: {} needs the {} role (or higher); nothing was changed",
-            op.id,
-            action_words(action),
-            rule.role
+            "{} needs the {} role (or higher); operator '{}' is {role}; nothing was changed",
+            first_upper(action_words(action)),
+            rule.role,
+            op.id
         )));
     }
     if rule.signature.is_some() && store.signature()?.is_none() {
         return Err(ServiceError::Refused(format!(
-            "{} is a signed decision: it needs the operator's PIN given again and a reason              (from the command line: PACKWRIGHT_PIN or the PIN prompt); nothing was changed",
+            "{} is a signed decision: it needs the operator's PIN given again and a reason (from the command line: PACKWRIGHT_PIN or the PIN prompt); nothing was changed",
             action_words(action)
         )));
     }
     Ok(())
+}
+
+/// `s` with its first letter in capitals: a refusal that starts with the action.
+fn first_upper(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// An action in words, for refusals.

@@ -157,6 +157,8 @@ pub enum InputPurpose {
     Verb,
     /// Scan-back: the label on the pack on the bench.
     LabelScan,
+    /// The PIN given again to sign a state verb that is a decision ([`App::signing`]).
+    Signature,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -230,6 +232,8 @@ pub struct App {
     pub history: HistoryView,
     /// The state verb whose fields are being asked for.
     pub verb: Option<Draft>,
+    /// A confirmed state verb that is a signed decision, waiting for the operator's PIN.
+    pub signing: Option<StateVerb>,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     pub quit: bool,
@@ -265,6 +269,7 @@ impl App {
             test: TestView::default(),
             history: HistoryView::default(),
             verb: None,
+            signing: None,
             dirty: true,
             quit: false,
             login: Default::default(),
@@ -569,7 +574,7 @@ fn input_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             if crate::tui::login::is_login(purpose) {
                 crate::tui::login::cancelled(app, purpose);
             }
-            if app.verb.take().is_some() {
+            if app.verb.take().is_some() || app.signing.take().is_some() {
                 app.say(Level::Info, "cancelled; nothing was changed");
             }
             Vec::new()
@@ -623,6 +628,7 @@ fn submit_input(app: &mut App, input: Input) -> Vec<Effect> {
         InputPurpose::Measurement => test::answer(app, input.text),
         InputPurpose::Pin | InputPurpose::Unlock => crate::tui::login::submit(app, input.text),
         InputPurpose::Verb => verbs::answer(app, input.text),
+        InputPurpose::Signature => verbs::signed(app, input.text),
         // As the scanner sent it: the scan-back takes an AIM prefix and GS1 separators off.
         InputPurpose::LabelScan => assemble::verify_label(app, input.text),
     }

@@ -55,6 +55,8 @@ pub fn lock(app: &mut App) {
     }
     app.login.locked = true;
     app.help = false;
+    // A signature half given is abandoned with its field: nothing is changed.
+    app.signing = None;
     let current = app.session.operator.clone();
     start(app, &current);
     app.say(
@@ -125,9 +127,14 @@ pub fn refused(app: &mut App, why: String) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Whether a field is a login field (its text is never shown).
+/// Whether a field is a login field.
 pub fn is_login(purpose: InputPurpose) -> bool {
     matches!(purpose, InputPurpose::Pin | InputPurpose::Unlock)
+}
+
+/// Whether a field holds a PIN (its text is never shown).
+pub fn is_secret(purpose: InputPurpose) -> bool {
+    is_login(purpose) || purpose == InputPurpose::Signature
 }
 
 /// Esc on a PIN field: a locked console stays locked; otherwise the login is abandoned.

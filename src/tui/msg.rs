@@ -60,8 +60,9 @@ pub enum Request {
         badge: String,
         pin: crate::tui::login::Pin,
     },
-    /// A state verb the operator confirmed (reject, rework, ...), for `services`.
-    State(StateVerb),
+    /// A state verb the operator confirmed (reject, rework, ...), for `services`; with the
+    /// PIN given again when the verb is a signed decision on a database with operators.
+    State(StateVerb, Option<crate::tui::login::Pin>),
 }
 
 /// A cell or pack state change, as the console asks for it; the store thread hands it to
@@ -99,6 +100,20 @@ pub enum StateVerb {
         into: String,
         reason: String,
     },
+}
+
+impl StateVerb {
+    /// The class of action the line's rules (`services::authority::RULES`) know it as.
+    pub fn action(&self) -> crate::services::authority::Action {
+        use crate::services::authority::Action;
+        match self {
+            StateVerb::Reject { scrap: false, .. } => Action::RejectCell,
+            StateVerb::Reject { scrap: true, .. } | StateVerb::ScrapPack { .. } => Action::Scrap,
+            StateVerb::Unreject { .. } => Action::Unreject,
+            StateVerb::Source { .. } => Action::Intake,
+            StateVerb::Release { .. } | StateVerb::Rework { .. } => Action::ReworkRelease,
+        }
+    }
 }
 
 /// The store thread's answers.

@@ -115,7 +115,7 @@ impl Services {
                 Err(e) => failed("saving where the console is", e),
             },
             Request::Login { badge, pin } => self.login(badge, pin),
-            Request::State(verb) => self.state(verb),
+            Request::State(verb, pin) => self.state(verb, pin),
             Request::SetOperator(name) => {
                 let old = std::mem::replace(&mut self.actor.operator, name.clone());
                 match self.store.log_event(
@@ -395,11 +395,25 @@ impl Services {
     }
 
     /// A state verb, through the same line services as the CLI's `cells` and `packs` verbs.
-    fn state(&mut self, verb: StateVerb) -> Reply {
+    /// A state verb through `services::{cells, packs}`. With a PIN (a signed decision), the
+    /// operator is identified by it first (`authority::authorize`: a wrong PIN is a failed
+    /// login) and the verb's changes carry the signature; it is taken off the connection after.
+    fn state(&mut self, verb: StateVerb, pin: Option<crate::tui::login::Pin>) -> Reply {
+        use crate::services::authority::{authorize, Credential, Granted};
         use crate::services::{self, ServiceError};
+        let signed = pin.is_some();
         let result = (|| -> Result<(String, bool, Option<Pack>), ServiceError> {
             let store = &mut *self.store;
             let actor = &self.actor;
+            if let Some(pin) = pin {
+                if let Granted::Operator {
+                    signature: Some(meaning),
+                    ..
+                } = authorize(store, actor, verb.action(), &Credential::Pin(pin.0))?
+                {
+                    store.set_signature(Some(&meaning))?;
+                }
+            }
             let pack_named = |store: &dyn LineStore, key: &str| -> Result<Pack, ServiceError> {
                 store
                     .find_pack(key)?
@@ -519,12 +533,26 @@ impl Services {
                 }
             })
         })();
+        if signed {
+            if let Err(e) = self.store.set_signature(None) {
+                // The connection must not sign what comes next: a new one carries none.
+                tracing::warn!("cannot take the signature off the connection: {e}");
+                match self.station().open() {
+                    Ok(fresh) => self.store = fresh,
+                    Err(e) => tracing::error!("cannot reopen the records: {e}"),
+                }
+            }
+        }
         match result {
             Ok((text, warning, pack)) => Reply::StateChanged {
                 text,
                 warning,
                 pack,
             },
+            // A refusal says itself that nothing was changed; the 80-column row keeps its start.
+            Err(e) if e.to_string().ends_with("nothing was changed") => {
+                Reply::Failed(e.to_string())
+            }
             Err(e) => Reply::Failed(format!("nothing changed: {e}")),
         }
     }

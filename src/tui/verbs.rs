@@ -255,10 +255,30 @@ fn confirmation(draft: &Draft) -> (String, Vec<String>, StateVerb) {
     }
 }
 
-/// Yes: hand the verb to the store thread.
+/// Yes: hand the verb to the store thread; a signed decision on a database with operators
+/// (`services::authority::RULES`) first asks the operator's PIN again, as the CLI does.
 pub(crate) fn confirmed(app: &mut App, verb: StateVerb) -> Vec<Effect> {
+    let meaning = crate::services::authority::rule_of(verb.action()).signature;
+    if let (true, Some(meaning)) = (app.login.enforced, meaning) {
+        let prompt = format!("PIN of {} to sign: {meaning}", app.session.operator);
+        app.signing = Some(verb);
+        open_input(app, InputPurpose::Signature, &prompt, String::new());
+        return Vec::new();
+    }
     app.say(Level::Info, "working…");
-    vec![Effect::Request(Request::State(verb))]
+    vec![Effect::Request(Request::State(verb, None))]
+}
+
+/// The PIN that signs the verb waiting in [`App::signing`]: to the store thread with it.
+pub(crate) fn signed(app: &mut App, pin: String) -> Vec<Effect> {
+    let Some(verb) = app.signing.take() else {
+        return Vec::new();
+    };
+    app.say(Level::Info, "working…");
+    vec![Effect::Request(Request::State(
+        verb,
+        Some(crate::tui::login::Pin(pin.trim().to_string())),
+    ))]
 }
 
 /// The store thread did it: say what happened, and show every screen the change afresh.

@@ -126,7 +126,7 @@ fn draw_message(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             _ => input.prompt.as_str(),
         };
         // A PIN is never shown.
-        let text = if crate::tui::login::is_login(input.purpose) {
+        let text = if crate::tui::login::is_secret(input.purpose) {
             "*".repeat(input.text.chars().count())
         } else {
             input.text.clone()

@@ -254,8 +254,10 @@ fn a_console_on_a_database_without_operators_refuses_a_state_verb() {
     pty.send(b"swollen\r");
     pty.wait_text("y yes", SHORT);
     pty.key(b"y");
-    let screen = pty.wait_text("no registered operators yet", SHORT);
-    assert!(screen.contains("nothing changed"), "{screen}");
+    pty.wait_text(
+        "PROBLEM: this database has no registered operators yet",
+        SHORT,
+    );
     pty.key(b"q");
     assert!(pty.wait_exit(SHORT).success());
     // Nothing was changed: the 93 cells are still available, no cell reject is recorded.
@@ -275,4 +277,155 @@ fn a_console_on_a_database_without_operators_refuses_a_state_verb() {
         .unwrap()
         .iter()
         .all(|e| e.action != "cell reject"));
+}
+
+/// Register `id` with `role`, badge and PIN, as root.
+fn register(db: &Path, id: &str, role: &str, badge: &str, pin: &str) {
+    pw(db)
+        .env("PACKWRIGHT_OPERATOR", "root")
+        .env("PACKWRIGHT_PIN", "1111")
+        .env("PACKWRIGHT_NEW_PIN", pin)
+        .args(["operators", "add", "--id", id, "--name", id, "--role", role])
+        .args(["--badge", badge])
+        .assert()
+        .success();
+}
+
+/// The newest audit entry's action, operator and signature.
+fn last_entry(db: &Path) -> (String, String, String) {
+    let out = pw(db).args(["audit", "export", "--json"]).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = doc["entries"].as_array().unwrap().last().unwrap().clone();
+    let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+    (s("action"), s("operator"), s("signature"))
+}
+
+/// In the console, as through the CLI, each verb is allowed for its role and refused below it,
+/// the refusal naming the role; a signed decision asks the operator's PIN again (masked), a
+/// wrong one changes nothing and is a failed login, and the change carries the signature.
+#[test]
+fn the_console_s_verbs_are_allowed_by_role_and_a_decision_is_signed_with_the_pin() {
+    let dir = crate::support::tempdir();
+    let db = enforced_demo_db(dir.path());
+    register(&db, "eng", "engineer", "B-ENG", "3333");
+    register(&db, "qa", "quality", "B-QA", "4444");
+    let log = dir.path().join("console.log");
+    let mut pty = Pty::spawn(console(&db, &log, "B-OP"), 80, 24);
+    pty.wait_text("PIN for B-OP:", SHORT);
+    pty.send(b"2222\r");
+    pty.wait_text("Cells   available 93", SHORT);
+
+    let available: Vec<String> = {
+        let out = pw(&db)
+            .args(["cells", "list", "--status", "available", "--json"])
+            .output();
+        let doc: serde_json::Value = serde_json::from_slice(&out.unwrap().stdout).unwrap();
+        doc["items"].as_array().unwrap()[..3]
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Inventory: `verb` on `cell` (typed over the selected one) with `reason`, confirmed.
+    let verb = |pty: &mut Pty, key: &[u8], field: &str, cell: &str, reason: &str| {
+        pty.key(key);
+        pty.wait_text(field, SHORT);
+        pty.send(b"\x15");
+        pty.send(format!("{cell}\r").as_bytes());
+        pty.wait_text("Why", SHORT);
+        pty.send(format!("{reason}\r").as_bytes());
+        pty.wait_text("y yes", SHORT);
+        pty.key(b"y");
+    };
+    pty.key(b"2");
+    pty.wait_text("[2 Inventory]", SHORT);
+    // The operator role rejects (no signature asked).
+    let rejected = available[0].clone();
+    verb(&mut pty, b"r", "Cell to reject", &rejected, "dented");
+    let screen = pty.wait_text("rejected: dented", SHORT);
+    assert!(!screen.contains("to sign"), "{screen}");
+    assert_eq!(last_entry(&db).0, "cell reject");
+    let unreject = |pty: &mut Pty| {
+        verb(pty, b"u", "Cell back to stock", &rejected, "measured again");
+    };
+    // Un-reject is an engineer's signed decision: the operator's PIN, then the role refusal.
+    unreject(&mut pty);
+    pty.wait_text("PIN of op to sign: un-reject approved", SHORT);
+    pty.send(b"2222");
+    let screen = pty.wait_text("****", SHORT);
+    assert!(!screen.contains("2222"), "the PIN is not shown: {screen}");
+    pty.send(b"\r");
+    pty.wait_text(
+        "PROBLEM: Un-rejecting a cell needs the engineer role (or higher); operator 'op'",
+        SHORT,
+    );
+    assert_eq!(last_entry(&db).0, "cell reject", "nothing recorded");
+
+    // The engineer's badge: a wrong PIN to sign changes nothing and is a failed login; the
+    // right one un-rejects, signed.
+    pty.send(b"OP:B-ENG\r");
+    pty.wait_text("PIN for B-ENG", SHORT);
+    pty.send(b"3333\r");
+    pty.wait_text("operator is now eng", SHORT);
+    unreject(&mut pty);
+    pty.wait_text("PIN of eng to sign", SHORT);
+    pty.send(b"9999\r");
+    pty.wait_text("wrong PIN for operator 'eng'", SHORT);
+    wait_for_failures(&db, 1);
+    assert_eq!(last_entry(&db).0, "cell reject", "nothing recorded");
+    unreject(&mut pty);
+    pty.wait_text("PIN of eng to sign", SHORT);
+    pty.send(b"3333\r");
+    pty.wait_text("back to available", SHORT);
+    let (action, operator, signature) = last_entry(&db);
+    assert_eq!(
+        (action.as_str(), operator.as_str()),
+        ("cell unreject", "eng")
+    );
+    assert!(
+        signature.contains("un-reject approved by eng (engineer), PIN re-entered"),
+        "{signature}"
+    );
+
+    // Scrapping is quality's: refused for the engineer, done and signed by quality.
+    verb(
+        &mut pty,
+        b"x",
+        "Cell to scrap",
+        &available[1],
+        "cracked case",
+    );
+    pty.wait_text("PIN of eng to sign: scrap approved", SHORT);
+    pty.send(b"3333\r");
+    pty.wait_text("needs the quality role", SHORT);
+    pty.send(b"OP:B-QA\r");
+    pty.wait_text("PIN for B-QA", SHORT);
+    pty.send(b"4444\r");
+    pty.wait_text("operator is now qa", SHORT);
+    verb(
+        &mut pty,
+        b"x",
+        "Cell to scrap",
+        &available[1],
+        "cracked case",
+    );
+    pty.wait_text("PIN of qa to sign: scrap approved", SHORT);
+    pty.send(b"4444\r");
+    pty.wait_text("scrapped", SHORT);
+    let (action, operator, signature) = last_entry(&db);
+    assert_eq!(operator, "qa", "{action}");
+    assert!(
+        signature.contains("scrap approved by qa (quality)"),
+        "{signature}"
+    );
+
+    // After a signed decision the connection signs nothing more: a plain reject is unsigned.
+    verb(&mut pty, b"r", "Cell to reject", &available[2], "dented");
+    pty.wait_text("rejected: dented", SHORT);
+    let (action, operator, signature) = last_entry(&db);
+    assert_eq!(
+        (action.as_str(), operator.as_str(), signature.as_str()),
+        ("cell reject", "qa", "")
+    );
+    pty.key(b"q");
+    assert!(pty.wait_exit(SHORT).success());
 }
