@@ -417,10 +417,7 @@ impl DemoBoards {
     pub fn ports(&self) -> Vec<PortSpec> {
         self.slots
             .iter()
-            .map(|s| PortSpec {
-                port: s.link.display().to_string(),
-                protocol: self.protocol,
-            })
+            .map(|s| PortSpec::new(&s.link.display().to_string(), self.protocol))
             .collect()
     }
 }

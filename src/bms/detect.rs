@@ -198,20 +198,33 @@ fn describe(c: &Candidate, address: Option<u8>) -> String {
 /// Scan `port` (see the module documentation). `profile` orders the probes and gates the
 /// boards on its series count.
 pub async fn detect(port: &str, profile: Option<&Profile>) -> Detection {
+    detect_expecting(
+        port,
+        profile.map(|p| p.bms.protocol),
+        profile.map(|p| p.series),
+    )
+    .await
+}
+
+/// [`detect`] asking `expected` first (a profile's protocol, or what was found on this port
+/// before), and gating on `series` cells when given.
+pub async fn detect_expecting(
+    port: &str,
+    expected: Option<ProtocolKind>,
+    series: Option<u32>,
+) -> Detection {
     let mut d = Detection {
         port: port.to_string(),
         ..Default::default()
     };
-    let scan = scan(port, profile, &mut d);
+    let scan = scan(port, expected, series, &mut d);
     if tokio::time::timeout(SCAN_BOUND, scan).await.is_err() {
         d.cut_short = true;
     }
     d
 }
 
-async fn scan(port: &str, profile: Option<&Profile>, d: &mut Detection) {
-    let expected = profile.map(|p| p.bms.protocol);
-    let series = profile.map(|p| p.series);
+async fn scan(port: &str, expected: Option<ProtocolKind>, series: Option<u32>, d: &mut Detection) {
     let list = candidates(expected);
     let mut bauds: Vec<u32> = Vec::new();
     for c in &list {

@@ -34,7 +34,8 @@ pub struct ConsoleArgs {
     /// Profile to start with [default: the one used last, else the first listed]
     #[arg(long)]
     pub profile: Option<String>,
-    /// A serial port with a BMS, as DEVICE or DEVICE:PROTOCOL (jbd, daly); repeat for more
+    /// A serial port with a BMS, as DEVICE:PROTOCOL (jbd, daly, jk-pb, pace-485), or DEVICE
+    /// alone to detect the board when the console starts (remembered per port); repeat for more
     #[arg(long = "port", value_name = "DEVICE[:PROTOCOL]")]
     pub ports: Vec<String>,
     /// A CAN interface with a BMS, as IFACE or IFACE:PROTOCOL (pylontech, daly-can, jbd-can);
@@ -89,33 +90,136 @@ fn parse_bms(text: &str) -> Result<ProtocolKind, String> {
         .ok_or_else(|| format!("'{text}': the demo simulates jbd, jk-pb or pace-485 boards"))
 }
 
-/// `NAME` or `NAME:PROTOCOL`; `serial` says which kind of protocol the option takes.
-fn parse_port(text: &str, serial: bool) -> anyhow::Result<PortSpec> {
-    let (option, default) = if serial {
-        ("--port", ProtocolKind::Jbd)
-    } else {
-        ("--can", ProtocolKind::Pylontech)
-    };
+/// A `--port`/`--can` as given: its protocol named, or a serial port whose board the console
+/// detects when it starts.
+#[derive(Debug, Clone, PartialEq)]
+enum PortArg {
+    Given(PortSpec),
+    Detect(String),
+}
+
+/// `NAME` or `NAME:PROTOCOL`; `serial` says which kind of protocol the option takes. A serial
+/// `NAME` alone is detected; a CAN `NAME` alone is Pylontech.
+fn parse_port(text: &str, serial: bool) -> anyhow::Result<PortArg> {
+    let option = if serial { "--port" } else { "--can" };
     let (port, protocol) = match text.rsplit_once(':') {
         Some((p, proto)) if !p.is_empty() => (
             p,
             ProtocolKind::parse(proto)
                 .ok_or_else(|| anyhow::anyhow!("{option} {text}: unknown protocol '{proto}'"))?,
         ),
-        _ => (text, default),
+        _ if serial => return Ok(PortArg::Detect(text.to_string())),
+        _ => (text, ProtocolKind::Pylontech),
     };
     if protocol.is_serial() != serial {
         let kind = if serial {
-            "a serial protocol (jbd or daly)"
+            "a serial protocol (jbd, daly, jk-pb, pace-485)"
         } else {
             "a CAN protocol (pylontech, daly-can, jbd-can)"
         };
         anyhow::bail!("{option} {text}: {protocol} is not {kind}");
     }
-    Ok(PortSpec {
-        port: port.to_string(),
-        protocol,
-    })
+    Ok(PortArg::Given(PortSpec::new(port, protocol)))
+}
+
+/// The `console_state` key under which this station remembers the board found on `port`.
+fn detected_key(ctx: &Context, port: &str) -> String {
+    format!("detected-board:{}:{port}", ctx.actor.station)
+}
+
+/// The board on `port`, for a `--port` given without a protocol: detected now (`bms detect`'s
+/// read-only scan, what was found there before asked first) and remembered for this station;
+/// when nothing answers, what was found there before, said so; else refused, saying what to do.
+fn detect_port(ctx: &Context, port: &str) -> anyhow::Result<PortSpec> {
+    let store = ctx.open_store()?;
+    let key = detected_key(ctx, port);
+    let remembered: Option<PortSpec> = store
+        .get_state(&key)?
+        .and_then(|v| serde_json::from_str::<Remembered>(&v).ok())
+        .map(|r| r.spec(port));
+    eprintln!("packwright: detecting the board on {port} (read-only probes, a few seconds)…");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let found = runtime.block_on(crate::bms::detect::detect_expecting(
+        port,
+        remembered.as_ref().map(|r| r.protocol),
+        None,
+    ));
+    if let Some(board) = found.found.first() {
+        let spec = PortSpec {
+            port: port.to_string(),
+            protocol: board.protocol,
+            baud: Some(board.baud),
+            address: board.address,
+        };
+        let value = serde_json::to_string(&Remembered::of(&spec, &store.now_stamp()))?;
+        store.set_state(&key, &value)?;
+        let said = format!(
+            "board detected on {port}: {} at {} baud{}{} ({} cells)",
+            board.protocol,
+            board.baud,
+            board
+                .address
+                .map(|a| format!(", address {a}"))
+                .unwrap_or_default(),
+            board
+                .model
+                .as_deref()
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default(),
+            board.cells
+        );
+        eprintln!("packwright: {said}");
+        return Ok(spec);
+    }
+    if let Some(spec) = remembered {
+        let said = format!(
+            "no board answers on {port} now; using {} as detected there before",
+            spec.protocol
+        );
+        eprintln!("packwright: {said}");
+        return Ok(spec);
+    }
+    Err(input_error(anyhow::anyhow!(
+        "no board found on {port} ({} probes{}): connect the pack's BMS and start again, or \
+         name its protocol: --port {port}:jbd (or daly, jk-pb, pace-485)",
+        found.probed.len(),
+        found
+            .refused
+            .first()
+            .map(|r| format!("; {r}"))
+            .unwrap_or_default()
+    )))
+}
+
+/// What this station remembers of the board detected on a port.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    protocol: ProtocolKind,
+    baud: Option<u32>,
+    address: Option<u8>,
+    at: String,
+}
+
+impl Remembered {
+    fn of(spec: &PortSpec, at: &str) -> Remembered {
+        Remembered {
+            protocol: spec.protocol,
+            baud: spec.baud,
+            address: spec.address,
+            at: at.to_string(),
+        }
+    }
+
+    fn spec(&self, port: &str) -> PortSpec {
+        PortSpec {
+            port: port.to_string(),
+            protocol: self.protocol,
+            baud: self.baud,
+            address: self.address,
+        }
+    }
 }
 
 fn options(ctx: &Context, display: &Display, log: PathBuf) -> anyhow::Result<Options> {
@@ -153,13 +257,19 @@ pub fn run_console(args: ConsoleArgs, ctx: &Context) -> anyhow::Result<u8> {
     let log = args.log.clone().unwrap_or_else(default_log);
     let mut opts = options(ctx, &args.display, log)?;
     opts.profile = args.profile;
-    opts.ports = args
+    let given: Vec<PortArg> = args
         .ports
         .iter()
         .map(|p| parse_port(p, true))
         .chain(args.cans.iter().map(|c| parse_port(c, false)))
         .collect::<anyhow::Result<_>>()
         .map_err(input_error)?;
+    for arg in given {
+        opts.ports.push(match arg {
+            PortArg::Given(spec) => spec,
+            PortArg::Detect(port) => detect_port(ctx, &port)?,
+        });
+    }
     opts.inverter_can = args.inverter_can;
     opts.printer = args.printer;
     crate::tui::run(opts)?;
@@ -223,22 +333,19 @@ mod tests {
     fn ports_parse_with_and_without_protocol() {
         assert_eq!(
             parse_port("/dev/ttyUSB0", true).unwrap(),
-            PortSpec {
-                port: "/dev/ttyUSB0".into(),
-                protocol: ProtocolKind::Jbd
-            }
+            PortArg::Detect("/dev/ttyUSB0".into())
         );
         assert_eq!(
-            parse_port("/dev/ttyUSB1:daly", true).unwrap().protocol,
-            ProtocolKind::Daly
+            parse_port("/dev/ttyUSB1:daly", true).unwrap(),
+            PortArg::Given(PortSpec::new("/dev/ttyUSB1", ProtocolKind::Daly))
         );
         let err = parse_port("/dev/x:pylontech", true)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a serial protocol"), "{err}");
         assert_eq!(
-            parse_port("vcan0", false).unwrap().protocol,
-            ProtocolKind::Pylontech
+            parse_port("vcan0", false).unwrap(),
+            PortArg::Given(PortSpec::new("vcan0", ProtocolKind::Pylontech))
         );
         let err = parse_port("can0:jbd", false).unwrap_err().to_string();
         assert!(err.contains("not a CAN protocol"), "{err}");

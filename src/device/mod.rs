@@ -11,9 +11,24 @@ use packwright_protocol::ProtocolKind;
 pub struct PortSpec {
     pub port: String,
     pub protocol: ProtocolKind,
+    /// The line speed when not the protocol's default (as `bms detect` found the board).
+    pub baud: Option<u32>,
+    /// The board's address on the bus when not the protocol's default (JK PB Modbus address,
+    /// Pace ADR, Daly board number).
+    pub address: Option<u8>,
 }
 
 impl PortSpec {
+    /// `protocol` on `port`, at its default speed and address.
+    pub fn new(port: &str, protocol: ProtocolKind) -> PortSpec {
+        PortSpec {
+            port: port.to_string(),
+            protocol,
+            baud: None,
+            address: None,
+        }
+    }
+
     pub fn label(&self) -> String {
         format!("{} ({})", self.port, self.protocol)
     }
@@ -25,10 +40,7 @@ mod tests {
 
     #[test]
     fn ports_are_labelled_with_their_protocol() {
-        let p = PortSpec {
-            port: "/dev/ttyUSB0".into(),
-            protocol: ProtocolKind::Daly,
-        };
+        let p = PortSpec::new("/dev/ttyUSB0", ProtocolKind::Daly);
         assert_eq!(p.label(), "/dev/ttyUSB0 (daly)");
     }
 }

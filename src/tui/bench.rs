@@ -162,8 +162,16 @@ impl Devices {
             }),
         );
         let handle = if spec.protocol.is_serial() {
-            let config = crate::device::serial::SerialConfig::new(&spec.port, spec.protocol);
-            crate::device::serial::spawn(config).map_err(|e| e.to_string())
+            let mut config = crate::device::serial::SerialConfig::new(&spec.port, spec.protocol);
+            if let Some(baud) = spec.baud {
+                config.baud = baud;
+            }
+            crate::device::serial::spawn(config)
+                .map(|h| match spec.address {
+                    Some(board) => h.for_board(board),
+                    None => h,
+                })
+                .map_err(|e| e.to_string())
         } else {
             let config = crate::device::can::bms::CanBmsConfig::new(&spec.port, spec.protocol);
             crate::device::can::bms::spawn(config).map_err(|e| e.to_string())

@@ -160,3 +160,79 @@ fn an_empty_pty_says_nothing_found() {
         libc::close(slave);
     }
 }
+
+/// The console given a serial port without a protocol detects the board when it starts (a JK
+/// PB at address 3 here), talks to it at that address, and remembers it for the station: when
+/// the board does not answer at the next start it says it uses what it found before; a port
+/// where nothing answers and nothing was found is refused, saying what to do.
+#[test]
+fn the_console_detects_the_board_on_a_port_given_without_protocol_and_remembers_it() {
+    use crate::support::pty::Pty;
+    use std::time::Duration;
+    let dir = crate::support::tempdir();
+    let db = dir.path().join("line.db");
+    let console = |port: &str| {
+        let mut cmd = crate::support::bin();
+        cmd.env("PACKWRIGHT_DB", &db)
+            .env("PACKWRIGHT_STATION", "bench-1")
+            .env("PACKWRIGHT_OPERATOR", "ann")
+            .env("TERM", "xterm-256color")
+            .env("NO_COLOR", "1")
+            .env_remove("PACKWRIGHT_PROFILES")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["console", "--profile", "lfp-15s1p-jk-100ah", "--log"])
+            .arg(dir.path().join("console.log"))
+            .args(["--port", port]);
+        cmd
+    };
+    let jk = sim(dir.path(), "jk", "jk-pb", &["--address", "3"]);
+    let port = jk.port().to_string();
+    let mut pty = Pty::spawn(console(&port), 80, 24);
+    pty.wait_text("q quit", Duration::from_secs(30));
+    let said = String::from_utf8_lossy(&pty.bytes()).into_owned();
+    assert!(
+        said.contains("board detected on") && said.contains("jk-pb at 115200 baud, address 3"),
+        "{said}"
+    );
+    // The BMS screen reads the board at its address.
+    pty.key(b"5");
+    pty.key(b"c");
+    let screen = pty.wait_text("JKSIM00000003", Duration::from_secs(20));
+    assert!(screen.contains("jk-pb"), "{screen}");
+    pty.key(b"q");
+    assert!(pty.wait_exit(Duration::from_secs(20)).success());
+    let remembered: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM console_state WHERE key = ?1",
+            [format!("detected-board:bench-1:{port}")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(remembered.contains(r#""protocol":"jk-pb""#), "{remembered}");
+    assert!(remembered.contains(r#""address":3"#), "{remembered}");
+
+    // The board gone: the console starts with what it found before, and says so.
+    drop(jk);
+    let mut pty = Pty::spawn(console(&port), 80, 24);
+    pty.wait_text("q quit", Duration::from_secs(30));
+    let said = String::from_utf8_lossy(&pty.bytes()).into_owned();
+    assert!(
+        said.contains("no board answers on")
+            && said.contains("using jk-pb as detected there before"),
+        "{said}"
+    );
+    pty.key(b"q");
+    assert!(pty.wait_exit(Duration::from_secs(20)).success());
+
+    // Another port, nothing there and nothing remembered: refused, naming what to do.
+    let out = console(dir.path().join("no-such-port").to_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no board found on") && err.contains("name its protocol: --port"),
+        "{err}"
+    );
+}
