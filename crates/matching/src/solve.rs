@@ -83,6 +83,9 @@ const IR_PHASE_MAX_CELLS: usize = 200_000;
 /// quarter of it above, none above [`IR_PHASE_MAX_CELLS`]).
 const RESCUE_FULL_CELLS: usize = 20_000;
 
+/// Rounds of [`Search::ir_polish`] a pack gets in a small stock.
+const IR_POLISH_ROUNDS: usize = 1000;
+
 /// Search rounds one exact P = 2 cell selection is worth in the budget.
 const PAIR_SELECTION_COST: usize = 10;
 
@@ -884,6 +887,10 @@ fn improve(
             // about 2,000 spent half their time here.
             if p == 2 && stock <= FULL_EFFORT_CELLS && d.len() <= FULL_EFFORT_CELLS {
                 pk.ir_pairing(steps);
+            }
+            // Small stocks, where time is plentiful: the stronger IR search.
+            if stock <= FULL_EFFORT_CELLS && d.len() <= FULL_EFFORT_CELLS {
+                pk.ir_polish(rng, IR_POLISH_ROUNDS);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::{stat_of, Pool, Search, EPS};
 use crate::pairing;
+use crate::rng::Rng;
 
 impl Search<'_, '_> {
     /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
@@ -84,6 +85,9 @@ impl Search<'_, '_> {
         }
     }
 }
+
+/// [`Search::ir_polish`] stops after this many rounds in a row without a better pack.
+const IR_POLISH_PATIENCE: usize = 200;
 
 /// An integer that orders like [`f64::total_cmp`] (NaN of the usual sign last).
 pub(crate) fn total_order_key(x: f64) -> i64 {
@@ -182,6 +186,45 @@ impl Search<'_, '_> {
         self.ir_sweep();
         if !self.cost.better(&snap.cost, true) {
             self.restore(&snap);
+        }
+    }
+
+    /// IR phase, small stocks: the descent over every group (not only the widest), then
+    /// iterated rounds of one or two random swaps followed by that descent, keeping the best
+    /// by the IR-phase cost. Same cells: a proved bound still holds.
+    pub fn ir_polish(&mut self, rng: &mut Rng, rounds: usize) {
+        if self.allowed.is_none() || self.ir_n < 2 || self.p < 2 || self.s < 2 {
+            return;
+        }
+        let steps = self.full_descent_steps();
+        self.ir_descend(steps);
+        let mut best = self.snapshot();
+        let mut idle = 0;
+        for _ in 0..rounds {
+            if idle >= IR_POLISH_PATIENCE {
+                break;
+            }
+            for _ in 0..1 + rng.below(2) {
+                self.kick(&mut Pool::default(), rng);
+            }
+            self.ir_descend(steps);
+            if self.cost.better(&best.cost, true) {
+                best = self.snapshot();
+                idle = 0;
+            } else {
+                self.restore(&best);
+                idle += 1;
+            }
+        }
+    }
+
+    /// The IR-phase descent, then swaps out of any group while one improves.
+    fn ir_descend(&mut self, steps: usize) {
+        for _ in 0..steps {
+            self.descend_at_most(&mut Pool::default(), steps);
+            if !self.step_every_group() {
+                break;
+            }
         }
     }
 

@@ -1096,6 +1096,69 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The IR polish is a rule: the same cells, the IR-phase cost never worse, the range
+        /// never above the allowance it started within, the in-group limits kept.
+        #[test]
+        fn ir_polish_never_loses_and_keeps_cells_and_allowance(
+            s in 2usize..7,
+            p in 2usize..5,
+            caps in proptest::collection::vec(900i64..1100, 28),
+            irs in proptest::collection::vec(10u8..40, 28),
+            slack in 0i64..60,
+            seed in 0u64..1000,
+        ) {
+            let n = s * p;
+            let mut d = data(&caps[..n]);
+            d.ir = irs[..n].iter().map(|&x| f64::from(x)).collect();
+            d.ocv = vec![3600.0; n];
+            let lim = Limits { ir_mohm: Some(25.0), ..Limits::default() };
+            let c = Ctx { d: &d, lim };
+            let mut cells: Vec<u32> = (0..n as u32).collect();
+            cells.sort_by_key(|&i| caps[i as usize]);
+            let mut pk = Search::new(&c, bldm(&cells, &d.cap, s, p), s, p);
+            pk.descend(&mut Pool::default());
+            let reached = pk.cost().range;
+            pk.set_allowed(Some(reached + slack));
+            pk.descend(&mut Pool::default());
+            let before = pk.cost();
+            let mut set: Vec<u32> = pk.slots().to_vec();
+            set.sort_unstable();
+            pk.ir_polish(&mut Rng::new(seed), 50);
+            let after = pk.cost();
+            proptest::prop_assert!(!before.better(&after, true), "{:?} -> {:?}", before, after);
+            if before.excess == 0 {
+                proptest::prop_assert!(after.range <= reached + slack);
+            }
+            if before.viol <= EPS {
+                proptest::prop_assert!(after.viol <= EPS);
+            }
+            let mut now: Vec<u32> = pk.slots().to_vec();
+            now.sort_unstable();
+            proptest::prop_assert_eq!(now, set);
+        }
+    }
+
+    /// Equal capacities and an allowance of 0: the polish pairs the cells by IR without
+    /// moving the range.
+    #[test]
+    fn ir_polish_groups_similar_ir_within_the_allowance() {
+        let mut d = data(&[1000; 8]);
+        d.ir = vec![1.0, 9.0, 2.0, 8.0, 20.0, 40.0, 21.0, 41.0];
+        let c = ctx(&d);
+        let mut pk = Search::new(&c, (0..8).collect(), 4, 2);
+        pk.set_allowed(Some(0));
+        let before = pk.cost().ir_pct;
+        pk.ir_polish(&mut Rng::new(3), 20);
+        assert!(
+            pk.cost().ir_pct < before,
+            "{} -> {}",
+            before,
+            pk.cost().ir_pct
+        );
+        assert_eq!(pk.cost().range, 0);
+    }
+
     #[test]
     fn bldm_then_search_on_a_smooth_set_is_at_bound() {
         let mut r = Rng::new(11);
