@@ -1,7 +1,7 @@
 //! IR homogeneity: the free regrouping of equal-capacity cells, and the IR phase that trades
 //! range (within an allowance) for IR-homogeneous groups.
 
-use super::{stat_of, Pool, Search, EPS};
+use super::{stat_of, Agg, GStat, Pool, Search, EPS};
 use crate::pairing;
 use crate::rng::Rng;
 
@@ -64,7 +64,6 @@ impl Search<'_, '_> {
         order.sort_by(|a, b| a.0.total_cmp(&b.0));
         let first = |v: i64| by_cap.partition_point(|&(x, _)| x < v);
         let mut taken = vec![0usize; by_cap.len()];
-        let snap = self.snapshot();
         let mut slots = vec![0u32; self.slots.len()];
         for &(_, g) in &order {
             for i in 0..self.p {
@@ -75,13 +74,26 @@ impl Search<'_, '_> {
                 taken[f] += 1;
             }
         }
-        self.slots = slots;
-        for g in 0..self.s {
-            self.resort(g);
-        }
-        self.recost();
-        if !self.cost.better(&snap.cost, self.ir_phase()) {
-            self.restore(&snap);
+        // Cost the new groups before touching the pack (a group's figures do not depend on
+        // the order of its cells): a sweep that does not pay then costs no snapshot.
+        let lim = &self.ctx.lim;
+        let new_st: Vec<GStat> = slots
+            .chunks(self.p)
+            .map(|g| stat_of(d, lim, g.iter().copied()))
+            .collect();
+        let old_st = std::mem::replace(&mut self.st, new_st);
+        let old_agg = self.agg;
+        self.agg = Agg::of(&self.st);
+        let cost = self.cost_with(&[], self.total, self.ir_mean());
+        if cost.better(&self.cost, self.ir_phase()) {
+            self.slots = slots;
+            for g in 0..self.s {
+                self.resort(g);
+            }
+            self.recost();
+        } else {
+            self.st = old_st;
+            self.agg = old_agg;
         }
     }
 }
