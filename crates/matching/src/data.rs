@@ -30,6 +30,17 @@ impl Data {
         }
     }
 
+    /// No cells yet, room for `n`.
+    pub fn with_capacity(n: usize) -> Data {
+        Data {
+            cap: Vec::with_capacity(n),
+            ir: Vec::with_capacity(n),
+            ocv: Vec::with_capacity(n),
+            sd: Vec::with_capacity(n),
+            src: Vec::with_capacity(n),
+        }
+    }
+
     /// The cells in the order of `order` (indices into `self`).
     pub fn permuted(&self, order: &[u32]) -> Data {
         let pick_f = |v: &[f64]| order.iter().map(|&i| v[i as usize]).collect();

@@ -99,7 +99,9 @@ pub(crate) fn validate_spec(spec: &MatchSpec) -> Result<Limits, MatchError> {
 /// Applies the per-cell hard filters and splits the eligible cells into strata.
 pub(crate) fn intake(cells: &[CellInput], spec: &MatchSpec) -> Intake {
     let dup = duplicated_ids(cells);
-    let mut data = Data::default();
+    // Most inventories are mostly eligible: one allocation per column, not a doubling series
+    // of copies (a million cells paid about 15 % of the intake for the regrowth).
+    let mut data = Data::with_capacity(cells.len());
     let mut rejected = Vec::new();
     let mut strata: Vec<Stratum> = Vec::new();
     let mut index = ModelIndex::default();
@@ -176,9 +178,12 @@ impl ModelIndex {
 
     fn find(&self, model: &str) -> Option<usize> {
         if self.many.is_empty() {
+            // Exact spelling first (a plain compare): no two entries are equal ignoring case,
+            // so an exact hit is the one case-insensitive hit.
             self.few
                 .iter()
-                .find(|(m, _)| m.eq_ignore_ascii_case(model))
+                .find(|(m, _)| m == model)
+                .or_else(|| self.few.iter().find(|(m, _)| m.eq_ignore_ascii_case(model)))
                 .map(|&(_, k)| k)
         } else {
             self.many.get(&model.to_ascii_lowercase()).copied()
@@ -265,10 +270,11 @@ fn check(c: &CellInput, spec: &MatchSpec, duplicated: bool) -> Result<i64, (Reje
             format!("id '{}' occurs more than once in the inventory", c.id),
         ));
     }
-    if !c
-        .chemistry
-        .trim()
-        .eq_ignore_ascii_case(spec.chemistry.trim())
+    if c.chemistry != spec.chemistry
+        && !c
+            .chemistry
+            .trim()
+            .eq_ignore_ascii_case(spec.chemistry.trim())
     {
         return Err((
             WrongChemistry,

@@ -1,8 +1,9 @@
 //! IR homogeneity: the free regrouping of equal-capacity cells, and the IR phase that trades
 //! range (within an allowance) for IR-homogeneous groups.
 
-use super::{stat_of, Pool, Search, EPS};
+use super::{stat_of, Agg, GStat, Pool, Search, EPS};
 use crate::pairing;
+use crate::rng::Rng;
 
 impl Search<'_, '_> {
     /// Regroups cells of equal capacity by IR: the group sums stay exactly as they are, so
@@ -28,37 +29,82 @@ impl Search<'_, '_> {
                 s / f64::from(n)
             }
         };
-        let mut order: Vec<usize> = (0..self.s).collect();
-        order.sort_by(|&a, &b| mean_ir(self.group(a)).total_cmp(&mean_ir(self.group(b))));
-        // Cells of each capacity, lowest IR first (unmeasured last).
-        let mut by_cap: Vec<u32> = self.slots.clone();
-        by_cap.sort_by(|&a, &b| {
-            d.cap[a as usize]
-                .cmp(&d.cap[b as usize])
-                .then(d.ir[a as usize].total_cmp(&d.ir[b as usize]))
-        });
-        let first = |v: i64| by_cap.partition_point(|&c| d.cap[c as usize] < v);
+        // Cells of each capacity, lowest IR first (unmeasured last), ties in slot order: as
+        // a stable sort by (capacity, IR), with integer keys (a million cells sweep every
+        // pack; the float comparisons were half of the sweep).
+        let mut by_cap: Vec<(i64, i64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(at, &c)| {
+                (
+                    d.cap[c as usize],
+                    total_order_key(d.ir[c as usize]),
+                    at as u32,
+                )
+            })
+            .collect();
+        by_cap.sort_unstable();
+        // Nothing to regroup when no capacity occurs in two groups: every group would get
+        // its own cells back.
+        let p = self.p as u32;
+        if !by_cap
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].2 / p != w[1].2 / p)
+        {
+            return;
+        }
+        let by_cap: Vec<(i64, u32)> = by_cap
+            .iter()
+            .map(|&(v, _, at)| (v, self.slots[at as usize]))
+            .collect();
+        // Groups in order of their mean IR (a stable sort: ties keep the group order).
+        let mut order: Vec<(f64, usize)> =
+            (0..self.s).map(|g| (mean_ir(self.group(g)), g)).collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let first = |v: i64| by_cap.partition_point(|&(x, _)| x < v);
         let mut taken = vec![0usize; by_cap.len()];
-        let snap = self.snapshot();
         let mut slots = vec![0u32; self.slots.len()];
-        for &g in &order {
+        for &(_, g) in &order {
             for i in 0..self.p {
                 let at = g * self.p + i;
                 let v = d.cap[self.slots[at] as usize];
                 let f = first(v);
-                slots[at] = by_cap[f + taken[f]];
+                slots[at] = by_cap[f + taken[f]].1;
                 taken[f] += 1;
             }
         }
-        self.slots = slots;
-        for g in 0..self.s {
-            self.resort(g);
-        }
-        self.recost();
-        if !self.cost.better(&snap.cost, self.ir_phase()) {
-            self.restore(&snap);
+        // Cost the new groups before touching the pack (a group's figures do not depend on
+        // the order of its cells): a sweep that does not pay then costs no snapshot.
+        let lim = &self.ctx.lim;
+        let new_st: Vec<GStat> = slots
+            .chunks(self.p)
+            .map(|g| stat_of(d, lim, g.iter().copied()))
+            .collect();
+        let old_st = std::mem::replace(&mut self.st, new_st);
+        let old_agg = self.agg;
+        self.agg = Agg::of(&self.st);
+        let cost = self.cost_with(&[], self.total, self.ir_mean());
+        if cost.better(&self.cost, self.ir_phase()) {
+            self.slots = slots;
+            for g in 0..self.s {
+                self.resort(g);
+            }
+            self.recost();
+        } else {
+            self.st = old_st;
+            self.agg = old_agg;
         }
     }
+}
+
+/// [`Search::ir_polish`] stops after this many rounds in a row without a better pack.
+const IR_POLISH_PATIENCE: usize = 200;
+
+/// An integer that orders like [`f64::total_cmp`] (NaN of the usual sign last).
+pub(crate) fn total_order_key(x: f64) -> i64 {
+    let b = x.to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
 }
 
 impl Search<'_, '_> {
@@ -152,6 +198,45 @@ impl Search<'_, '_> {
         self.ir_sweep();
         if !self.cost.better(&snap.cost, true) {
             self.restore(&snap);
+        }
+    }
+
+    /// IR phase, small stocks: the descent over every group (not only the widest), then
+    /// iterated rounds of one or two random swaps followed by that descent, keeping the best
+    /// by the IR-phase cost. Same cells: a proved bound still holds.
+    pub fn ir_polish(&mut self, rng: &mut Rng, rounds: usize) {
+        if self.allowed.is_none() || self.ir_n < 2 || self.p < 2 || self.s < 2 {
+            return;
+        }
+        let steps = self.full_descent_steps();
+        self.ir_descend(steps);
+        let mut best = self.snapshot();
+        let mut idle = 0;
+        for _ in 0..rounds {
+            if idle >= IR_POLISH_PATIENCE {
+                break;
+            }
+            for _ in 0..1 + rng.below(2) {
+                self.kick(&mut Pool::default(), rng);
+            }
+            self.ir_descend(steps);
+            if self.cost.better(&best.cost, true) {
+                best = self.snapshot();
+                idle = 0;
+            } else {
+                self.restore(&best);
+                idle += 1;
+            }
+        }
+    }
+
+    /// The IR-phase descent, then swaps out of any group while one improves.
+    fn ir_descend(&mut self, steps: usize) {
+        for _ in 0..steps {
+            self.descend_at_most(&mut Pool::default(), steps);
+            if !self.step_every_group() {
+                break;
+            }
         }
     }
 

@@ -1017,6 +1017,148 @@ mod tests {
         assert!(s.cost().ir_pct < before.ir_pct / 5.0, "{:?}", s.cost());
     }
 
+    /// The sweep as first written (float sorts, no early exit), to check the faster one
+    /// against.
+    fn ir_sweep_reference(me: &mut Search) {
+        let d = me.ctx.d;
+        if me.ir_n < 2 || me.p < 2 {
+            return;
+        }
+        let mean_ir = |g: &[u32]| {
+            let v: Vec<f64> = g
+                .iter()
+                .map(|&c| d.ir[c as usize])
+                .filter(|x| !x.is_nan())
+                .collect();
+            if v.is_empty() {
+                f64::INFINITY
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let mut order: Vec<usize> = (0..me.s).collect();
+        order.sort_by(|&a, &b| mean_ir(me.group(a)).total_cmp(&mean_ir(me.group(b))));
+        let mut by_cap: Vec<u32> = me.slots.clone();
+        by_cap.sort_by(|&a, &b| {
+            d.cap[a as usize]
+                .cmp(&d.cap[b as usize])
+                .then(d.ir[a as usize].total_cmp(&d.ir[b as usize]))
+        });
+        let first = |v: i64| by_cap.partition_point(|&c| d.cap[c as usize] < v);
+        let mut taken = vec![0usize; by_cap.len()];
+        let snap = me.snapshot();
+        let mut slots = vec![0u32; me.slots.len()];
+        for &g in &order {
+            for i in 0..me.p {
+                let at = g * me.p + i;
+                let f = first(d.cap[me.slots[at] as usize]);
+                slots[at] = by_cap[f + taken[f]];
+                taken[f] += 1;
+            }
+        }
+        me.slots = slots;
+        for g in 0..me.s {
+            me.resort(g);
+        }
+        me.recost();
+        if !me.cost.better(&snap.cost, me.ir_phase()) {
+            me.restore(&snap);
+        }
+    }
+
+    proptest::proptest! {
+        /// The integer key orders floats exactly as `total_cmp` does.
+        #[test]
+        fn total_order_key_orders_like_total_cmp(a in proptest::num::f64::ANY, b in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(ir::total_order_key(a).cmp(&ir::total_order_key(b)), a.total_cmp(&b));
+        }
+
+        /// The sweep (integer keys, early exit when no capacity occurs in two groups) leaves
+        /// every pack exactly as the first version did; it never changes a group sum.
+        #[test]
+        fn ir_sweep_matches_the_reference(
+            s in 2usize..6,
+            p in 2usize..4,
+            caps in proptest::collection::vec(0i64..4, 20),
+            irs in proptest::collection::vec(proptest::option::weighted(0.9, 1u8..6), 20),
+        ) {
+            let n = s * p;
+            let mut d = data(&caps[..n].iter().map(|c| 1000 + c).collect::<Vec<_>>());
+            d.ir = irs[..n].iter().map(|x| x.map_or(f64::NAN, f64::from)).collect();
+            let c = ctx(&d);
+            let mut fast = Search::new(&c, (0..n as u32).collect(), s, p);
+            let mut slow = Search::new(&c, (0..n as u32).collect(), s, p);
+            let sums: Vec<i64> = fast.st.iter().map(|g| g.sum).collect();
+            fast.ir_sweep();
+            ir_sweep_reference(&mut slow);
+            proptest::prop_assert_eq!(fast.slots(), slow.slots());
+            proptest::prop_assert_eq!(fast.st.iter().map(|g| g.sum).collect::<Vec<_>>(), sums);
+        }
+    }
+
+    proptest::proptest! {
+        /// The IR polish is a rule: the same cells, the IR-phase cost never worse, the range
+        /// never above the allowance it started within, the in-group limits kept.
+        #[test]
+        fn ir_polish_never_loses_and_keeps_cells_and_allowance(
+            s in 2usize..7,
+            p in 2usize..5,
+            caps in proptest::collection::vec(900i64..1100, 28),
+            irs in proptest::collection::vec(10u8..40, 28),
+            slack in 0i64..60,
+            seed in 0u64..1000,
+        ) {
+            let n = s * p;
+            let mut d = data(&caps[..n]);
+            d.ir = irs[..n].iter().map(|&x| f64::from(x)).collect();
+            d.ocv = vec![3600.0; n];
+            let lim = Limits { ir_mohm: Some(25.0), ..Limits::default() };
+            let c = Ctx { d: &d, lim };
+            let mut cells: Vec<u32> = (0..n as u32).collect();
+            cells.sort_by_key(|&i| caps[i as usize]);
+            let mut pk = Search::new(&c, bldm(&cells, &d.cap, s, p), s, p);
+            pk.descend(&mut Pool::default());
+            let reached = pk.cost().range;
+            pk.set_allowed(Some(reached + slack));
+            pk.descend(&mut Pool::default());
+            let before = pk.cost();
+            let mut set: Vec<u32> = pk.slots().to_vec();
+            set.sort_unstable();
+            pk.ir_polish(&mut Rng::new(seed), 50);
+            let after = pk.cost();
+            proptest::prop_assert!(!before.better(&after, true), "{:?} -> {:?}", before, after);
+            if before.excess == 0 {
+                proptest::prop_assert!(after.range <= reached + slack);
+            }
+            if before.viol <= EPS {
+                proptest::prop_assert!(after.viol <= EPS);
+            }
+            let mut now: Vec<u32> = pk.slots().to_vec();
+            now.sort_unstable();
+            proptest::prop_assert_eq!(now, set);
+        }
+    }
+
+    /// Equal capacities and an allowance of 0: the polish pairs the cells by IR without
+    /// moving the range.
+    #[test]
+    fn ir_polish_groups_similar_ir_within_the_allowance() {
+        let mut d = data(&[1000; 8]);
+        d.ir = vec![1.0, 9.0, 2.0, 8.0, 20.0, 40.0, 21.0, 41.0];
+        let c = ctx(&d);
+        let mut pk = Search::new(&c, (0..8).collect(), 4, 2);
+        pk.set_allowed(Some(0));
+        let before = pk.cost().ir_pct;
+        pk.ir_polish(&mut Rng::new(3), 20);
+        assert!(
+            pk.cost().ir_pct < before,
+            "{} -> {}",
+            before,
+            pk.cost().ir_pct
+        );
+        assert_eq!(pk.cost().range, 0);
+    }
+
     #[test]
     fn bldm_then_search_on_a_smooth_set_is_at_bound() {
         let mut r = Rng::new(11);

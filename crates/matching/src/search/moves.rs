@@ -492,6 +492,42 @@ impl Search<'_, '_> {
         }
     }
 
+    /// IR phase, within the limits and the allowance: the best swap of any group's lowest-
+    /// or highest-IR cell with a cell of another group, groups tried widest IR first and
+    /// the first that improves taken. [`Self::step_worst_group`] looks at the widest group
+    /// only and stops when that one cannot narrow, with room left in the others.
+    pub(super) fn step_every_group(&mut self) -> bool {
+        if !self.ir_phase() || self.cost.viol > EPS || self.cost.excess > 0 {
+            return false;
+        }
+        let ir = &self.ctx.d.ir;
+        let mut groups: Vec<usize> = (0..self.s).filter(|&g| self.st[g].ir_width > EPS).collect();
+        groups.sort_by(|&a, &b| self.st[b].ir_width.total_cmp(&self.st[a].ir_width));
+        let p = self.p;
+        for g in groups {
+            let by_ir = |&a: &usize, &b: &usize| {
+                ir[self.slots[a] as usize].total_cmp(&ir[self.slots[b] as usize])
+            };
+            let measured: Vec<usize> = (g * p..(g + 1) * p)
+                .filter(|&a| !ir[self.slots[a] as usize].is_nan())
+                .collect();
+            let movers = [
+                measured.iter().copied().min_by(by_ir),
+                measured.iter().copied().max_by(by_ir),
+            ];
+            let n = self.slots.len();
+            let cands = movers
+                .into_iter()
+                .flatten()
+                .flat_map(|a| (0..n).filter(move |b| b / p != g).map(move |b| (a, b)));
+            if let Some((a, b)) = self.best_swap(cands) {
+                self.apply_swap(a, b);
+                return true;
+            }
+        }
+        false
+    }
+
     pub(super) fn capacity_moves(&mut self, pool: &mut Pool) -> bool {
         self.step_extreme(pool) || self.step_chain() || self.step_pairs() || self.step_any_pair()
     }
