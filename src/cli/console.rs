@@ -122,103 +122,49 @@ fn parse_port(text: &str, serial: bool) -> anyhow::Result<PortArg> {
     Ok(PortArg::Given(PortSpec::new(port, protocol)))
 }
 
-/// The `console_state` key under which this station remembers the board found on `port`.
-fn detected_key(ctx: &Context, port: &str) -> String {
-    format!("detected-board:{}:{port}", ctx.actor.station)
-}
-
-/// The board on `port`, for a `--port` given without a protocol: detected now (`bms detect`'s
-/// read-only scan, what was found there before asked first) and remembered for this station;
-/// when nothing answers, what was found there before, said so; else refused, saying what to do.
+/// The board on `port`, for a `--port` given without a protocol (`services::bench::
+/// board_on_port`): said on stderr before the console takes the terminal; refused when nothing
+/// answers and nothing was found there before, saying what to do.
 fn detect_port(ctx: &Context, port: &str) -> anyhow::Result<PortSpec> {
-    let store = ctx.open_store()?;
-    let key = detected_key(ctx, port);
-    let remembered: Option<PortSpec> = store
-        .get_state(&key)?
-        .and_then(|v| serde_json::from_str::<Remembered>(&v).ok())
-        .map(|r| r.spec(port));
+    use crate::services::bench::{board_on_port, BoardOnPort};
     eprintln!("packwright: detecting the board on {port} (read-only probes, a few seconds)…");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let found = runtime.block_on(crate::bms::detect::detect_expecting(
-        port,
-        remembered.as_ref().map(|r| r.protocol),
-        None,
-    ));
-    if let Some(board) = found.found.first() {
-        let spec = PortSpec {
-            port: port.to_string(),
-            protocol: board.protocol,
-            baud: Some(board.baud),
-            address: board.address,
-        };
-        let value = serde_json::to_string(&Remembered::of(&spec, &store.now_stamp()))?;
-        store.set_state(&key, &value)?;
-        let said = format!(
-            "board detected on {port}: {} at {} baud{}{} ({} cells)",
-            board.protocol,
-            board.baud,
-            board
-                .address
-                .map(|a| format!(", address {a}"))
-                .unwrap_or_default(),
-            board
-                .model
-                .as_deref()
-                .map(|m| format!(", {m}"))
-                .unwrap_or_default(),
-            board.cells
-        );
-        eprintln!("packwright: {said}");
-        return Ok(spec);
-    }
-    if let Some(spec) = remembered {
-        let said = format!(
-            "no board answers on {port} now; using {} as detected there before",
-            spec.protocol
-        );
-        eprintln!("packwright: {said}");
-        return Ok(spec);
-    }
-    Err(input_error(anyhow::anyhow!(
-        "no board found on {port} ({} probes{}): connect the pack's BMS and start again, or \
-         name its protocol: --port {port}:jbd (or daly, jk-pb, pace-485)",
-        found.probed.len(),
-        found
-            .refused
-            .first()
-            .map(|r| format!("; {r}"))
-            .unwrap_or_default()
-    )))
-}
-
-/// What this station remembers of the board detected on a port.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Remembered {
-    protocol: ProtocolKind,
-    baud: Option<u32>,
-    address: Option<u8>,
-    at: String,
-}
-
-impl Remembered {
-    fn of(spec: &PortSpec, at: &str) -> Remembered {
-        Remembered {
-            protocol: spec.protocol,
-            baud: spec.baud,
-            address: spec.address,
-            at: at.to_string(),
+    match runtime
+        .block_on(board_on_port(&ctx.station(), port))
+        .map_err(super::service_error)?
+    {
+        BoardOnPort::Detected { spec, board } => {
+            eprintln!(
+                "packwright: board detected on {port}: {} at {} baud{}{} ({} cells)",
+                board.protocol,
+                board.baud,
+                board
+                    .address
+                    .map(|a| format!(", address {a}"))
+                    .unwrap_or_default(),
+                board
+                    .model
+                    .as_deref()
+                    .map(|m| format!(", {m}"))
+                    .unwrap_or_default(),
+                board.cells
+            );
+            Ok(spec)
         }
-    }
-
-    fn spec(&self, port: &str) -> PortSpec {
-        PortSpec {
-            port: port.to_string(),
-            protocol: self.protocol,
-            baud: self.baud,
-            address: self.address,
+        BoardOnPort::Remembered(spec) => {
+            eprintln!(
+                "packwright: no board answers on {port} now; using {} as detected there before",
+                spec.protocol
+            );
+            Ok(spec)
         }
+        BoardOnPort::Nothing { probes, refused } => Err(input_error(anyhow::anyhow!(
+            "no board found on {port} ({probes} probes{}): connect the pack's BMS and start \
+             again, or name its protocol: --port {port}:jbd (or daly, jk-pb, pace-485)",
+            refused.map(|r| format!("; {r}")).unwrap_or_default()
+        ))),
     }
 }
 

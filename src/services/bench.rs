@@ -487,6 +487,81 @@ impl From<RunError> for TestError {
     }
 }
 
+/// The board on a serial port named without a protocol, as [`board_on_port`] settled it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardOnPort {
+    /// Found now (and remembered for this station and port).
+    Detected {
+        spec: crate::device::PortSpec,
+        board: crate::bms::detect::Found,
+    },
+    /// Nothing answers now: the board found on this port before.
+    Remembered(crate::device::PortSpec),
+    /// Nothing answers and nothing was found here before.
+    Nothing {
+        probes: usize,
+        /// The first reply that decoded but was refused, if any.
+        refused: Option<String>,
+    },
+}
+
+/// What a station remembers of the board found on a port (`console_state`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RememberedBoard {
+    protocol: ProtocolKind,
+    baud: Option<u32>,
+    address: Option<u8>,
+    at: String,
+}
+
+/// Which board is on `port`: `bms detect`'s read-only scan, asking first for what this station
+/// found there before; a board found is remembered (protocol, baud rate, address), so a port
+/// where nothing answers at the next start (no pack on the bench yet) still has its board.
+pub async fn board_on_port(station: &Station, port: &str) -> Result<BoardOnPort> {
+    let key = format!("detected-board:{}:{port}", station.actor.station);
+    let remembered = station
+        .open()?
+        .get_state(&key)?
+        .and_then(|v| serde_json::from_str::<RememberedBoard>(&v).ok())
+        .map(|r| crate::device::PortSpec {
+            port: port.to_string(),
+            protocol: r.protocol,
+            baud: r.baud,
+            address: r.address,
+        });
+    let found =
+        crate::bms::detect::detect_expecting(port, remembered.as_ref().map(|r| r.protocol), None)
+            .await;
+    if let Some(board) = found.found.first() {
+        let spec = crate::device::PortSpec {
+            port: port.to_string(),
+            protocol: board.protocol,
+            baud: Some(board.baud),
+            address: board.address,
+        };
+        let store = station.open()?;
+        let value = serde_json::to_string(&RememberedBoard {
+            protocol: spec.protocol,
+            baud: spec.baud,
+            address: spec.address,
+            at: store.now_stamp(),
+        })
+        .map_err(|e| ServiceError::Device(e.to_string()))?;
+        store.set_state(&key, &value)?;
+        return Ok(BoardOnPort::Detected {
+            spec,
+            board: board.clone(),
+        });
+    }
+    Ok(match remembered {
+        Some(spec) => BoardOnPort::Remembered(spec),
+        None => BoardOnPort::Nothing {
+            probes: found.probed.len(),
+            refused: found.refused.first().cloned(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
