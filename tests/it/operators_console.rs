@@ -387,29 +387,18 @@ fn the_console_s_verbs_are_allowed_by_role_and_a_decision_is_signed_with_the_pin
     );
 
     // Scrapping is quality's: refused for the engineer, done and signed by quality.
-    verb(
-        &mut pty,
-        b"x",
-        "Cell to scrap",
-        &available[1],
-        "cracked case",
-    );
-    pty.wait_text("PIN of eng to sign: scrap approved", SHORT);
-    pty.send(b"3333\r");
+    let scrap_signed_by = |pty: &mut Pty, who: &str, pin: &[u8]| {
+        verb(pty, b"x", "Cell to scrap", &available[1], "cracked case");
+        pty.wait_text(&format!("PIN of {who} to sign: scrap approved"), SHORT);
+        pty.send(pin);
+    };
+    scrap_signed_by(&mut pty, "eng", b"3333\r");
     pty.wait_text("needs the quality role", SHORT);
     pty.send(b"OP:B-QA\r");
     pty.wait_text("PIN for B-QA", SHORT);
     pty.send(b"4444\r");
     pty.wait_text("operator is now qa", SHORT);
-    verb(
-        &mut pty,
-        b"x",
-        "Cell to scrap",
-        &available[1],
-        "cracked case",
-    );
-    pty.wait_text("PIN of qa to sign: scrap approved", SHORT);
-    pty.send(b"4444\r");
+    scrap_signed_by(&mut pty, "qa", b"4444\r");
     pty.wait_text("scrapped", SHORT);
     let (action, operator, signature) = last_entry(&db);
     assert_eq!(operator, "qa", "{action}");
