@@ -233,7 +233,7 @@ pub enum Command {
     /// Operators and roles: first-run setup, add, list, block, unblock, set-role, tokens
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
-    /// The audit trail: verify its hash chain, export it (CSV, JSON)
+    /// The audit trail: verify its hash chain, anchor a station file's head on the line database, export it (CSV, JSON)
     #[command(subcommand)]
     Audit(audit::AuditCommand),
 }
