@@ -433,9 +433,28 @@ pub(super) fn build_cell(
     Ok(cell)
 }
 
-/// Ids seen so far in a file, with where each was first.
+/// Ids seen so far in a file, with where each was first. The ids are kept end to end in one
+/// string, not one allocation each: a million small strings, made and then freed one by one,
+/// cost more than the table itself and left the allocator fragmented for the matcher.
 #[derive(Debug, Default)]
-pub(super) struct SeenIds(HashMap<String, usize, BuildHasherDefault<IdHasher>>);
+pub(super) struct SeenIds {
+    /// Every id seen, one after the other.
+    text: String,
+    entries: Vec<SeenId>,
+    /// An id's hash (of [`IdHasher`]) to the last entry with that hash; entries with the same
+    /// hash are chained through [`SeenId::next`].
+    by_hash: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+}
+
+#[derive(Debug)]
+struct SeenId {
+    /// Where the id ends in [`SeenIds::text`] (it starts where the previous entry ends).
+    end: usize,
+    /// Where it was first: the line or record.
+    at: usize,
+    /// The previous entry with the same hash, or `usize::MAX`.
+    next: usize,
+}
 
 /// A fast hash for ids (a multiply-rotate hash over 8-byte words, as rustc's FxHash, with a
 /// final mix): the
@@ -485,13 +504,33 @@ impl Hasher for IdHasher {
 impl SeenIds {
     /// Refuses an id already seen, naming where (`unit` is "line" or "record").
     pub(super) fn add(&mut self, id: &str, at: usize, unit: &str) -> Result<(), String> {
-        if let Some(prev) = self.0.get(id) {
-            return Err(format!(
-                "duplicate id '{}' (first on {unit} {prev})",
-                printable(id)
-            ));
+        let mut hasher = IdHasher::default();
+        hasher.write(id.as_bytes());
+        let hash = hasher.finish();
+        let new = self.entries.len();
+        let head = self.by_hash.entry(hash).or_insert(usize::MAX);
+        let mut k = *head;
+        while let Some(e) = self.entries.get(k) {
+            let start = match k.checked_sub(1) {
+                Some(p) => self.entries[p].end,
+                None => 0,
+            };
+            if &self.text[start..e.end] == id {
+                return Err(format!(
+                    "duplicate id '{}' (first on {unit} {})",
+                    printable(id),
+                    e.at
+                ));
+            }
+            k = e.next;
         }
-        self.0.insert(id.to_string(), at);
+        self.text.push_str(id);
+        self.entries.push(SeenId {
+            end: self.text.len(),
+            at,
+            next: *head,
+        });
+        *head = new;
         Ok(())
     }
 }
