@@ -158,12 +158,31 @@ struct MatchDocument<'a> {
     summary: &'a packwright_matching::MatchSummary,
 }
 
-#[derive(serde::Serialize)]
+/// A pack as the matcher gives it (`index`, `models`, `groups`, `metrics`), then `pack_id`
+/// once committed.
 struct PackDocument<'a> {
-    #[serde(flatten)]
     pack: &'a matching::MatchedPack,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pack_id: Option<i64>,
+}
+
+/// Written out rather than `#[serde(flatten)]`ed: the same keys in the same order, without
+/// flatten's detour through a map serializer for each of 62,500 packs. A field added to
+/// `MatchedPack` must be added here (`pack_document_is_the_pack_then_its_id` checks).
+impl serde::Serialize for PackDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let p = self.pack;
+        let mut s =
+            serializer.serialize_struct("PackDocument", 4 + self.pack_id.is_some() as usize)?;
+        s.serialize_field("index", &p.index)?;
+        s.serialize_field("models", &p.models)?;
+        s.serialize_field("groups", &p.groups)?;
+        s.serialize_field("metrics", &p.metrics)?;
+        if let Some(id) = self.pack_id {
+            s.serialize_field("pack_id", &id)?;
+        }
+        s.end()
+    }
 }
 
 fn print_text(profile: &Profile, outcome: &matching::MatchOutcome, ids: Option<&[i64]>) {
@@ -227,5 +246,33 @@ fn print_text(profile: &Profile, outcome: &matching::MatchOutcome, ids: Option<&
             println!("(dry run: add --commit to reserve the cells)")
         }
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written document is the matcher's pack, key for key and in its order, then
+    /// `pack_id`.
+    #[test]
+    fn pack_document_is_the_pack_then_its_id() {
+        let cell = matching::CellInput {
+            id: "C1".into(),
+            capacity_mah: Some(3000.0),
+            ir_mohm: Some(20.0),
+            ocv_mv: Some(3300.0),
+            self_discharge_mv_per_day: None,
+            chemistry: "LFP".into(),
+            model: Some("M".into()),
+        };
+        let spec = packwright_matching::MatchSpec::new(1, 1, "LFP");
+        let outcome = packwright_matching::match_cells(&[cell], &spec).unwrap();
+        let pack = &outcome.packs[0];
+        let plain = serde_json::to_string(pack).unwrap();
+        let doc = |pack_id| serde_json::to_string(&PackDocument { pack, pack_id }).unwrap();
+        assert_eq!(doc(None), plain);
+        let with_id = format!("{},\"pack_id\":7}}", plain.strip_suffix('}').unwrap());
+        assert_eq!(doc(Some(7)), with_id);
     }
 }
