@@ -317,6 +317,10 @@ pub struct CsvCells<R> {
     seen: Option<SeenIds>,
     /// The record being read (its buffers are reused row after row).
     record: RawRecord,
+    /// The size of the whole input, when known (a hint for sizing the table of ids seen).
+    size_hint: Option<u64>,
+    /// Bytes read with the header (where the first row starts).
+    header_bytes: u64,
     bom: bool,
     count: usize,
     done: bool,
@@ -400,6 +404,7 @@ impl<R: BufRead> CsvCells<R> {
                 "no capacity column: expected 'capacity_mah' or 'capacity_ah'".into(),
             ));
         }
+        let header_bytes = records.consumed;
         Ok(CsvCells {
             file: file.to_string(),
             records,
@@ -412,6 +417,8 @@ impl<R: BufRead> CsvCells<R> {
             },
             seen: Some(SeenIds::default()),
             record: RawRecord::default(),
+            size_hint: None,
+            header_bytes,
             bom,
             count: 0,
             done: false,
@@ -422,6 +429,13 @@ impl<R: BufRead> CsvCells<R> {
     /// staged import does, by the cells' primary key): no set of every id is kept in memory.
     pub fn duplicates_checked_by_caller(mut self) -> Self {
         self.seen = None;
+        self
+    }
+
+    /// The input is about `bytes` long in all (the file's size): the table of ids seen is then
+    /// sized once, after the first row, for as many rows as the input seems to hold.
+    pub fn size_hint(mut self, bytes: u64) -> Self {
+        self.size_hint = Some(bytes);
         self
     }
 
@@ -542,6 +556,14 @@ impl<R: BufRead> CsvCells<R> {
         let cell = build_cell(&values, &self.defaults, &mut self.numbers)
             .map_err(|e| self.err(line, e.column, e.message))?;
         if let Some(seen) = &mut self.seen {
+            if let (0, Some(total)) = (self.count, self.size_hint) {
+                // The first row: as many more as the rest of the input holds rows like it (at
+                // least 16 bytes each, so that a short first row does not reserve too much).
+                let read = self.records.consumed;
+                let per_row = (read - self.header_bytes).max(16);
+                let rows = total.saturating_sub(read) / per_row;
+                seen.reserve(usize::try_from(rows).unwrap_or(0));
+            }
             if let Err(m) = seen.add(&cell.id, line, "line") {
                 let id_column = self
                     .columns

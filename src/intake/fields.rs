@@ -519,6 +519,13 @@ impl Hasher for IdHasher {
 }
 
 impl SeenIds {
+    /// Makes room for `n` more ids (a hint: the table then grows once, not a doubling series
+    /// of rehashes, each of which moved every id seen so far).
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.by_hash.reserve(n);
+        self.entries.reserve(n);
+    }
+
     /// Refuses an id already seen, naming where (`unit` is "line" or "record").
     pub(super) fn add(&mut self, id: &str, at: usize, unit: &str) -> Result<(), String> {
         let mut hasher = IdHasher::default();
