@@ -45,8 +45,7 @@ pub fn run(args: MatchArgs, ctx: &Context) -> anyhow::Result<u8> {
             } else {
                 intake::open_csv(file, &defaults)
                     .map_err(input_error)?
-                    .map(|item| item.map(|(_, cell)| matching::into_input(cell)))
-                    .collect::<Result<_, _>>()
+                    .collect_with(matching::into_input, |c| c.id.as_str())
                     .map_err(input_error)?
             }
         }

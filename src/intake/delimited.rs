@@ -6,7 +6,9 @@
 //! the delimiter can be sniffed from the header, and memory stays bounded: one record at a
 //! time, at most [`MAX_RECORD_BYTES`] each.
 
-use super::fields::{build_cell, field_for, Field, Numbers, SeenIds};
+use super::fields::{
+    build_cell, duplicate_message, field_for, first_duplicate, Field, Numbers, SeenIds,
+};
 use super::{Format, ImportError, IntakeDefaults, ParsedCells};
 use crate::domain::Cell;
 use crate::text::printable;
@@ -502,6 +504,55 @@ impl<R: BufRead> CsvCells<R> {
         }
     }
 
+    /// A duplicate id's fault, at its line, in the id column.
+    fn duplicate_error(&self, line: usize, message: String) -> ImportError {
+        let id_column = self
+            .columns
+            .iter()
+            .find(|(_, f)| *f == Some(Field::Id))
+            .map(|(n, _)| n.clone());
+        self.err(line, id_column, message)
+    }
+
+    /// Every cell as `f` makes it (`id_of` gives its id back), or the first fault: the same
+    /// fault, at the same line, as iterating gives. Duplicate ids are looked for once the
+    /// rows are read, all at once (see [`first_duplicate`]), rather than row by row: a
+    /// duplicate found before a later fault is the one reported, as when reading stops at
+    /// it. For a caller that keeps every cell anyway (a match of the file).
+    pub fn collect_with<T>(
+        mut self,
+        mut f: impl FnMut(Cell) -> T,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, ImportError> {
+        let check = self.seen.take().is_some();
+        let mut out = Vec::new();
+        let mut lines = Vec::new();
+        let mut fault = None;
+        for item in &mut self {
+            match item {
+                Ok((line, cell)) => {
+                    lines.push(line);
+                    out.push(f(cell));
+                }
+                Err(e) => {
+                    fault = Some(e);
+                    break;
+                }
+            }
+        }
+        if check {
+            let ids: Vec<&str> = out.iter().map(&id_of).collect();
+            if let Some((at, first)) = first_duplicate(&ids) {
+                let message = duplicate_message(ids[at], "line", lines[first]);
+                return Err(self.duplicate_error(lines[at], message));
+            }
+        }
+        match fault {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
     fn column_name(&self, i: usize) -> String {
         match self.columns.get(i) {
             Some((name, _)) if !name.is_empty() => printable(name).into_owned(),
@@ -565,12 +616,7 @@ impl<R: BufRead> CsvCells<R> {
                 seen.reserve(usize::try_from(rows).unwrap_or(0));
             }
             if let Err(m) = seen.add(&cell.id, line, "line") {
-                let id_column = self
-                    .columns
-                    .iter()
-                    .find(|(_, f)| *f == Some(Field::Id))
-                    .map(|(n, _)| n.clone());
-                return Err(self.err(line, id_column, m));
+                return Err(self.duplicate_error(line, m));
             }
         }
         Ok(Some((line, cell)))
