@@ -6,7 +6,9 @@
 //! the delimiter can be sniffed from the header, and memory stays bounded: one record at a
 //! time, at most [`MAX_RECORD_BYTES`] each.
 
-use super::fields::{build_cell, field_for, Field, Numbers, SeenIds};
+use super::fields::{
+    build_cell, duplicate_message, field_for, first_duplicate, Field, Numbers, SeenIds,
+};
 use super::{Format, ImportError, IntakeDefaults, ParsedCells};
 use crate::domain::Cell;
 use crate::text::printable;
@@ -44,10 +46,40 @@ enum State {
     QuoteInQuoted,
 }
 
-/// One record's fields as bytes, and the line it starts on.
+/// One record's fields as bytes, and the line it starts on. The fields are kept end to end
+/// in one buffer that the next record reuses: a million rows of eight fields were nine
+/// allocations and frees each, the largest single cost of reading a large export.
+#[derive(Default)]
 struct RawRecord {
     line: usize,
-    fields: Vec<Vec<u8>>,
+    /// The fields' bytes, one after the other.
+    bytes: Vec<u8>,
+    /// Where each field ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl RawRecord {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Ends the field being read.
+    fn end_field(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The fields, in order.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
+    }
 }
 
 enum ReadError {
@@ -124,11 +156,14 @@ impl<R: BufRead> Records<R> {
         }
     }
 
-    /// The next non-blank record, or `None` at the end. `raw` keeps quotes and delimiters
-    /// as they are, in one field (for sniffing the header's delimiter).
-    fn next_record(&mut self, raw: bool) -> Result<Option<RawRecord>, (usize, ReadError)> {
-        let mut fields: Vec<Vec<u8>> = Vec::new();
-        let mut field: Vec<u8> = Vec::new();
+    /// Reads the next non-blank record into `record`: false at the end. `raw` keeps quotes
+    /// and delimiters as they are, in one field (for sniffing the header's delimiter).
+    fn next_record(
+        &mut self,
+        raw: bool,
+        record: &mut RawRecord,
+    ) -> Result<bool, (usize, ReadError)> {
+        record.clear();
         let mut state = State::FieldStart;
         let mut start: Option<usize> = None;
         let mut size = 0usize;
@@ -141,12 +176,13 @@ impl<R: BufRead> Records<R> {
             };
             if buf.is_empty() {
                 self.lines.finish();
-                let Some(line) = start else { return Ok(None) };
+                let Some(line) = start else { return Ok(false) };
                 if state == State::Quoted {
                     return Err((line, ReadError::Unclosed));
                 }
-                fields.push(field);
-                return Ok(Some(RawRecord { line, fields }));
+                record.end_field();
+                record.line = line;
+                return Ok(true);
             }
             let mut used = 0;
             let mut done = false;
@@ -158,7 +194,7 @@ impl<R: BufRead> Records<R> {
                     if b == b'\r' || b == b'\n' {
                         if state == State::Quoted {
                             // A line break inside a quoted field belongs to the field.
-                            field.push(b);
+                            record.bytes.push(b);
                             continue;
                         }
                         if lf_of_crlf || start.is_none() {
@@ -183,23 +219,23 @@ impl<R: BufRead> Records<R> {
                             State::Quoted
                         };
                     }
-                    field.push(b);
+                    record.bytes.push(b);
                     continue;
                 }
                 match (state, b) {
                     (State::FieldStart, b'"') => state = State::Quoted,
                     (State::Quoted, b'"') => state = State::QuoteInQuoted,
                     (State::QuoteInQuoted, b'"') => {
-                        field.push(b'"');
+                        record.bytes.push(b'"');
                         state = State::Quoted;
                     }
-                    (State::Quoted, _) => field.push(b),
+                    (State::Quoted, _) => record.bytes.push(b),
                     (_, d) if d == delimiter => {
-                        fields.push(std::mem::take(&mut field));
+                        record.end_field();
                         state = State::FieldStart;
                     }
                     _ => {
-                        field.push(b);
+                        record.bytes.push(b);
                         state = State::Unquoted;
                     }
                 }
@@ -207,11 +243,9 @@ impl<R: BufRead> Records<R> {
             self.reader.consume(used);
             self.consumed += used as u64;
             if done {
-                fields.push(field);
-                return Ok(Some(RawRecord {
-                    line: start.unwrap_or(self.lines.line),
-                    fields,
-                }));
+                record.end_field();
+                record.line = start.unwrap_or(self.lines.line);
+                return Ok(true);
             }
         }
     }
@@ -283,6 +317,12 @@ pub struct CsvCells<R> {
     /// The ids seen so far; `None` when the caller checks for duplicates itself (a staged
     /// import, where the database does it and memory stays bounded).
     seen: Option<SeenIds>,
+    /// The record being read (its buffers are reused row after row).
+    record: RawRecord,
+    /// The size of the whole input, when known (a hint for sizing the table of ids seen).
+    size_hint: Option<u64>,
+    /// Bytes read with the header (where the first row starts).
+    header_bytes: u64,
     bom: bool,
     count: usize,
     done: bool,
@@ -302,24 +342,25 @@ impl<R: BufRead> CsvCells<R> {
         let (bom, reader) = byte_order_mark(reader).map_err(|m| err(None, None, m))?;
         let mut records = Records::new(reader, b',');
         let empty = "empty file: expected a header row such as 'id,capacity_mah,ir_mohm'";
-        let header = match records.next_record(true) {
-            Ok(Some(h)) => h,
-            Ok(None) => return Err(err(Some(1), None, empty.into())),
+        let mut header = RawRecord::default();
+        match records.next_record(true, &mut header) {
+            Ok(true) => {}
+            Ok(false) => return Err(err(Some(1), None, empty.into())),
             Err((line, e)) => return Err(err(Some(line), None, read_error(e))),
         };
         let at = Some(header.line);
-        let raw = header.fields.concat();
+        let raw = std::mem::take(&mut header.bytes);
         let delimiter = sniff_delimiter(&raw);
         records.delimiter = delimiter;
         let mut split = Records::new(&raw[..], delimiter);
-        let names = match split.next_record(false) {
-            Ok(Some(r)) => r.fields,
-            Ok(None) => Vec::new(),
+        match split.next_record(false, &mut header) {
+            Ok(true) => {}
+            Ok(false) => header.clear(),
             Err((_, e)) => return Err(err(at, None, read_error(e))),
         };
         let mut columns: Vec<(String, Option<Field>)> = Vec::new();
         let mut ignored_columns = Vec::new();
-        for (i, name) in names.iter().enumerate() {
+        for (i, name) in header.fields().enumerate() {
             let name = std::str::from_utf8(name)
                 .map_err(|_| {
                     err(
@@ -365,6 +406,7 @@ impl<R: BufRead> CsvCells<R> {
                 "no capacity column: expected 'capacity_mah' or 'capacity_ah'".into(),
             ));
         }
+        let header_bytes = records.consumed;
         Ok(CsvCells {
             file: file.to_string(),
             records,
@@ -376,6 +418,9 @@ impl<R: BufRead> CsvCells<R> {
                 mark: None,
             },
             seen: Some(SeenIds::default()),
+            record: RawRecord::default(),
+            size_hint: None,
+            header_bytes,
             bom,
             count: 0,
             done: false,
@@ -386,6 +431,13 @@ impl<R: BufRead> CsvCells<R> {
     /// staged import does, by the cells' primary key): no set of every id is kept in memory.
     pub fn duplicates_checked_by_caller(mut self) -> Self {
         self.seen = None;
+        self
+    }
+
+    /// The input is about `bytes` long in all (the file's size): the table of ids seen is then
+    /// sized once, after the first row, for as many rows as the input seems to hold.
+    pub fn size_hint(mut self, bytes: u64) -> Self {
+        self.size_hint = Some(bytes);
         self
     }
 
@@ -452,6 +504,55 @@ impl<R: BufRead> CsvCells<R> {
         }
     }
 
+    /// A duplicate id's fault, at its line, in the id column.
+    fn duplicate_error(&self, line: usize, message: String) -> ImportError {
+        let id_column = self
+            .columns
+            .iter()
+            .find(|(_, f)| *f == Some(Field::Id))
+            .map(|(n, _)| n.clone());
+        self.err(line, id_column, message)
+    }
+
+    /// Every cell as `f` makes it (`id_of` gives its id back), or the first fault: the same
+    /// fault, at the same line, as iterating gives. Duplicate ids are looked for once the
+    /// rows are read, all at once (see [`first_duplicate`]), rather than row by row: a
+    /// duplicate found before a later fault is the one reported, as when reading stops at
+    /// it. For a caller that keeps every cell anyway (a match of the file).
+    pub fn collect_with<T>(
+        mut self,
+        mut f: impl FnMut(Cell) -> T,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, ImportError> {
+        let check = self.seen.take().is_some();
+        let mut out = Vec::new();
+        let mut lines = Vec::new();
+        let mut fault = None;
+        for item in &mut self {
+            match item {
+                Ok((line, cell)) => {
+                    lines.push(line);
+                    out.push(f(cell));
+                }
+                Err(e) => {
+                    fault = Some(e);
+                    break;
+                }
+            }
+        }
+        if check {
+            let ids: Vec<&str> = out.iter().map(&id_of).collect();
+            if let Some((at, first)) = first_duplicate(&ids) {
+                let message = duplicate_message(ids[at], "line", lines[first]);
+                return Err(self.duplicate_error(lines[at], message));
+            }
+        }
+        match fault {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
     fn column_name(&self, i: usize) -> String {
         match self.columns.get(i) {
             Some((name, _)) if !name.is_empty() => printable(name).into_owned(),
@@ -460,22 +561,23 @@ impl<R: BufRead> CsvCells<R> {
     }
 
     /// The next row as a cell; `Ok(None)` for a blank row.
-    fn row(&mut self, record: RawRecord) -> Result<Option<(usize, Cell)>, ImportError> {
+    fn row(&mut self) -> Result<Option<(usize, Cell)>, ImportError> {
+        let record = &self.record;
         let line = record.line;
-        let mut texts: Vec<String> = Vec::with_capacity(record.fields.len());
-        for (i, bytes) in record.fields.into_iter().enumerate() {
-            match String::from_utf8(bytes) {
+        let mut texts: Vec<&str> = Vec::with_capacity(record.len());
+        for (i, bytes) in record.fields().enumerate() {
+            match std::str::from_utf8(bytes) {
                 Ok(s) => texts.push(s),
                 Err(e) => {
-                    let at = e.utf8_error().valid_up_to();
-                    let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                    let at = e.valid_up_to();
+                    let shown = String::from_utf8_lossy(bytes).into_owned();
                     return Err(self.err(
                         line,
                         Some(self.column_name(i)),
                         format!(
                             "'{}' is not UTF-8 text (byte 0x{:02X} at byte {} of the field); export the file as UTF-8 (\"CSV UTF-8\")",
                             printable(&shown),
-                            e.as_bytes()[at],
+                            bytes[at],
                             at + 1
                         ),
                     ));
@@ -500,18 +602,21 @@ impl<R: BufRead> CsvCells<R> {
             .columns
             .iter()
             .zip(&texts)
-            .filter_map(|((name, field), raw)| field.map(|f| (name.as_str(), f, raw.as_str())))
+            .filter_map(|((name, field), raw)| field.map(|f| (name.as_str(), f, *raw)))
             .collect();
         let cell = build_cell(&values, &self.defaults, &mut self.numbers)
             .map_err(|e| self.err(line, e.column, e.message))?;
         if let Some(seen) = &mut self.seen {
+            if let (0, Some(total)) = (self.count, self.size_hint) {
+                // The first row: as many more as the rest of the input holds rows like it (at
+                // least 16 bytes each, so that a short first row does not reserve too much).
+                let read = self.records.consumed;
+                let per_row = (read - self.header_bytes).max(16);
+                let rows = total.saturating_sub(read) / per_row;
+                seen.reserve(usize::try_from(rows).unwrap_or(0));
+            }
             if let Err(m) = seen.add(&cell.id, line, "line") {
-                let id_column = self
-                    .columns
-                    .iter()
-                    .find(|(_, f)| *f == Some(Field::Id))
-                    .map(|(n, _)| n.clone());
-                return Err(self.err(line, id_column, m));
+                return Err(self.duplicate_error(line, m));
             }
         }
         Ok(Some((line, cell)))
@@ -539,9 +644,9 @@ impl<R: BufRead> Iterator for CsvCells<R> {
             return None;
         }
         loop {
-            let record = match self.records.next_record(false) {
-                Ok(Some(r)) => r,
-                Ok(None) => {
+            match self.records.next_record(false, &mut self.record) {
+                Ok(true) => {}
+                Ok(false) => {
                     self.done = true;
                     if self.count == 0 {
                         return Some(Err(ImportError {
@@ -559,7 +664,7 @@ impl<R: BufRead> Iterator for CsvCells<R> {
                     return Some(Err(self.err(line, None, read_error(e))));
                 }
             };
-            match self.row(record) {
+            match self.row() {
                 Ok(None) => continue,
                 Ok(Some(item)) => {
                     self.count += 1;

@@ -139,7 +139,8 @@ impl Numbers {
         if raw.is_empty() {
             return Ok(None);
         }
-        let shown = printable(raw);
+        // Only for the messages: made when one is.
+        let shown = || printable(raw);
         let mut text = std::borrow::Cow::Borrowed(raw);
         let has_comma = raw.contains(',');
         let has_point = raw.contains('.');
@@ -147,7 +148,10 @@ impl Numbers {
             if has_comma && has_point {
                 return Err(row_err(
                     column,
-                    format!("'{shown}' has both '.' and ',': write numbers without thousands separators"),
+                    format!(
+                        "'{}' has both '.' and ',': write numbers without thousands separators",
+                        shown()
+                    ),
                 ));
             }
             let mark = if has_comma { ',' } else { '.' };
@@ -156,7 +160,8 @@ impl Numbers {
                     return Err(row_err(
                         column,
                         format!(
-                            "'{shown}' uses a decimal {} but earlier numbers in the file use a decimal {}: one file, one decimal mark",
+                            "'{}' uses a decimal {} but earlier numbers in the file use a decimal {}: one file, one decimal mark",
+                            shown(),
                             mark_name(mark),
                             mark_name(first)
                         ),
@@ -174,10 +179,13 @@ impl Numbers {
             } else {
                 ""
             };
-            row_err(column, format!("'{shown}' is not a number{hint}"))
+            row_err(column, format!("'{}' is not a number{hint}", shown()))
         })?;
         if !v.is_finite() {
-            return Err(row_err(column, format!("'{shown}' is not a finite number")));
+            return Err(row_err(
+                column,
+                format!("'{}' is not a finite number", shown()),
+            ));
         }
         if v < 0.0 {
             return Err(row_err(column, format!("{v} is negative")));
@@ -213,17 +221,26 @@ fn forbidden_in_code(c: char) -> Option<&'static str> {
 /// U+0020, and more than [`MAX_ID_CHARS`] characters. `what` names it in messages ("id").
 pub fn normalise_code(raw: &str, what: &str) -> Result<String, String> {
     let code = nfc(raw.trim());
-    for (i, c) in code.chars().enumerate() {
-        if let Some(kind) = forbidden_in_code(c) {
-            return Err(format!(
-                "{what} '{}' contains {kind} (U+{:04X}) at character {}; retype it from the label",
-                printable(&code),
-                c as u32,
-                i + 1
-            ));
+    // Printable ASCII (the common case, a million times in a large export) holds none of the
+    // refused characters: among ASCII, exactly the control characters are refused.
+    let plain = code.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !plain {
+        for (i, c) in code.chars().enumerate() {
+            if let Some(kind) = forbidden_in_code(c) {
+                return Err(format!(
+                    "{what} '{}' contains {kind} (U+{:04X}) at character {}; retype it from the label",
+                    printable(&code),
+                    c as u32,
+                    i + 1
+                ));
+            }
         }
     }
-    let n = code.chars().count();
+    let n = if plain {
+        code.len()
+    } else {
+        code.chars().count()
+    };
     if n > MAX_ID_CHARS {
         let start: String = code.chars().take(24).collect();
         return Err(format!(
@@ -433,9 +450,28 @@ pub(super) fn build_cell(
     Ok(cell)
 }
 
-/// Ids seen so far in a file, with where each was first.
+/// Ids seen so far in a file, with where each was first. The ids are kept end to end in one
+/// string, not one allocation each: a million small strings, made and then freed one by one,
+/// cost more than the table itself and left the allocator fragmented for the matcher.
 #[derive(Debug, Default)]
-pub(super) struct SeenIds(HashMap<String, usize, BuildHasherDefault<IdHasher>>);
+pub(super) struct SeenIds {
+    /// Every id seen, one after the other.
+    text: String,
+    entries: Vec<SeenId>,
+    /// An id's hash (of [`IdHasher`]) to the last entry with that hash; entries with the same
+    /// hash are chained through [`SeenId::next`].
+    by_hash: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+}
+
+#[derive(Debug)]
+struct SeenId {
+    /// Where the id ends in [`SeenIds::text`] (it starts where the previous entry ends).
+    end: usize,
+    /// Where it was first: the line or record.
+    at: usize,
+    /// The previous entry with the same hash, or `usize::MAX`.
+    next: usize,
+}
 
 /// A fast hash for ids (a multiply-rotate hash over 8-byte words, as rustc's FxHash, with a
 /// final mix): the
@@ -483,15 +519,79 @@ impl Hasher for IdHasher {
 }
 
 impl SeenIds {
+    /// Makes room for `n` more ids (a hint: the table then grows once, not a doubling series
+    /// of rehashes, each of which moved every id seen so far).
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.by_hash.reserve(n);
+        self.entries.reserve(n);
+    }
+
     /// Refuses an id already seen, naming where (`unit` is "line" or "record").
     pub(super) fn add(&mut self, id: &str, at: usize, unit: &str) -> Result<(), String> {
-        if let Some(prev) = self.0.get(id) {
-            return Err(format!(
-                "duplicate id '{}' (first on {unit} {prev})",
-                printable(id)
-            ));
+        let mut hasher = IdHasher::default();
+        hasher.write(id.as_bytes());
+        let hash = hasher.finish();
+        let new = self.entries.len();
+        let head = self.by_hash.entry(hash).or_insert(usize::MAX);
+        let mut k = *head;
+        while let Some(e) = self.entries.get(k) {
+            let start = match k.checked_sub(1) {
+                Some(p) => self.entries[p].end,
+                None => 0,
+            };
+            if &self.text[start..e.end] == id {
+                return Err(duplicate_message(id, unit, e.at));
+            }
+            k = e.next;
         }
-        self.0.insert(id.to_string(), at);
+        self.text.push_str(id);
+        self.entries.push(SeenId {
+            end: self.text.len(),
+            at,
+            next: *head,
+        });
+        *head = new;
         Ok(())
     }
+}
+
+/// The message for an id seen before, at `first` (`unit` is "line" or "record").
+pub(super) fn duplicate_message(id: &str, unit: &str, first: usize) -> String {
+    format!("duplicate id '{}' (first on {unit} {first})", printable(id))
+}
+
+/// The first id in `ids` that an earlier one repeats, as [`SeenIds`] would find it reading
+/// them in order: `(its index, the index of the id's first occurrence)`. Found by sorting
+/// the ids' hashes (sequential work) rather than a table looked up id by id (two cache
+/// misses each, the largest cost of reading a million-row export).
+pub(super) fn first_duplicate(ids: &[&str]) -> Option<(usize, usize)> {
+    let hash = |id: &str| {
+        let mut h = IdHasher::default();
+        h.write(id.as_bytes());
+        h.finish()
+    };
+    let mut keyed: Vec<(u64, usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (hash(id), i))
+        .collect();
+    // By hash, and within one hash in the order read.
+    keyed.sort_unstable();
+    let mut best: Option<(usize, usize)> = None;
+    for run in keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+    {
+        for (b, &(_, later)) in run.iter().enumerate().skip(1) {
+            if best.is_some_and(|(l, _)| l <= later) {
+                break;
+            }
+            // The earliest with the same id (equal hashes may still be different ids).
+            if let Some(&(_, first)) = run[..b].iter().find(|(_, a)| ids[*a] == ids[later]) {
+                best = Some((later, first));
+                break;
+            }
+        }
+    }
+    best
 }

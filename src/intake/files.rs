@@ -47,9 +47,14 @@ pub fn open_csv(
     defaults: &IntakeDefaults,
 ) -> Result<CsvCells<BufReader<File>>, ImportError> {
     let file = File::open(path).map_err(|e| whole_file(path, format!("cannot read: {e}")))?;
-    CsvCells::new(
+    let size = file.metadata().map(|m| m.len()).ok();
+    let cells = CsvCells::new(
         &path.display().to_string(),
         BufReader::with_capacity(64 * 1024, file),
         defaults,
-    )
+    )?;
+    Ok(match size {
+        Some(size) => cells.size_hint(size),
+        None => cells,
+    })
 }

@@ -121,6 +121,33 @@ mod tests {
         }
     }
 
+    /// `collect_with` (duplicates looked for after reading) gives the fault iterating gives:
+    /// the first duplicate, unless a fault comes before it; every cell when there is none.
+    #[test]
+    fn collect_with_faults_as_iterating_does() {
+        let head = "id,capacity_ah\n";
+        let cases = [
+            "A1,10\nA2,10\nA3,10\n",
+            "A1,10\nA2,10\nA1,10\nA2,10\nx,abc\n",
+            "A1,10\nA2,10\nA2,10\nA1,10\n",
+            "A1,10\nx,abc\nA1,10\n",
+            "A1,10\nB,10\nB,10\nA1,10\n\"open\n",
+            "A1,10\n\nA1,10\n",
+            "",
+        ];
+        for rows in cases {
+            let text = format!("{head}{rows}");
+            let open = || delimited::CsvCells::new("f.csv", text.as_bytes(), &lfp()).unwrap();
+            let iterated: Result<Vec<String>, String> = open()
+                .map(|item| item.map(|(_, c)| c.id).map_err(|e| e.to_string()))
+                .collect();
+            let collected = open()
+                .collect_with(|c| c.id, |id| id.as_str())
+                .map_err(|e| e.to_string());
+            assert_eq!(collected, iterated, "{rows:?}");
+        }
+    }
+
     #[test]
     fn reads_units_and_keeps_empty_as_unmeasured() {
         let csv = "id,capacity_ah,ir_mohm,ocv_v,extra\nA1,10.5,,3.301,x\nA2,10.4,0.7,,y\n";
