@@ -565,24 +565,7 @@ fn cut_groups(
                 .collect();
         }
     }
-    let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
-    groups.sort_by_key(sum);
-    let sums: Vec<i64> = groups.iter().map(sum).collect();
-    let starts = choose_windows(groups.len(), s, |st| sums[st + s - 1] - sums[st]);
-    let mut used = vec![false; groups.len()];
-    let packs = starts
-        .iter()
-        .map(|&st| {
-            used[st..st + s].iter_mut().for_each(|u| *u = true);
-            groups[st..st + s].concat()
-        })
-        .collect();
-    for (g, u) in groups.iter().zip(&used) {
-        if !u {
-            spare.extend_from_slice(g);
-        }
-    }
-    (packs, spare)
+    packs_of_groups(d, groups, s, spare)
 }
 
 /// [`Strategy::Balanced`]: see there. Cells left out of the blocks (a block too wide in the
@@ -701,6 +684,17 @@ fn cut_balanced(ctx: &Ctx, cells: &[u32], s: usize, p: usize) -> (Vec<Vec<u32>>,
         }
     }
     spare.extend_from_slice(&aside[j..]);
+    packs_of_groups(d, groups, s, spare)
+}
+
+/// Sort parallel groups by capacity and cut packs of `s` groups of similar sum, leaving the
+/// surplus groups (their cells joining `spare`) where that costs least.
+fn packs_of_groups(
+    d: &Data,
+    mut groups: Vec<Vec<u32>>,
+    s: usize,
+    mut spare: Vec<u32>,
+) -> (Vec<Vec<u32>>, Vec<u32>) {
     let sum = |g: &Vec<u32>| g.iter().map(|&c| d.cap[c as usize]).sum::<i64>();
     groups.sort_by_key(sum);
     let sums: Vec<i64> = groups.iter().map(sum).collect();
