@@ -223,6 +223,35 @@ fn built(out: Result<packwright_matching::MatchOutcome, MatchError>) -> (usize, 
     }
 }
 
+/// P = 1 with a capacity-spread limit of `pct` on `caps`: the packs built equal the brute-force
+/// maximum, which never exceeds the reported maximum and equals it when reported exact.
+fn one_p_count_holds(caps: &[i64], s: usize, pct: f64) -> Result<(), TestCaseError> {
+    let cells: Vec<CellInput> = caps
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| cell(&format!("c{i}"), c as f64))
+        .collect();
+    let spec = MatchSpec {
+        max_group_capacity_spread_pct: Some(pct),
+        ..MatchSpec::new(s, 1, "NMC")
+    };
+    let brute = brute_max_packs_1p(caps, s, pct);
+    let (got, max, exact) = built(match_cells(&cells, &spec));
+    prop_assert_eq!(got, brute, "caps {:?}", caps);
+    if got > 0 {
+        prop_assert!(
+            max >= brute,
+            "reported {} below the true maximum {}",
+            max,
+            brute
+        );
+        if exact {
+            prop_assert_eq!(max, brute);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
 
@@ -319,25 +348,7 @@ proptest! {
         caps in prop::collection::vec(1000i64..1100, 10),
         pct in prop::sample::select(vec![1.0, 2.0, 3.0, 5.0]),
     ) {
-        let caps = &caps[..n];
-        let cells: Vec<CellInput> = caps
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| cell(&format!("c{i}"), c as f64))
-            .collect();
-        let spec = MatchSpec {
-            max_group_capacity_spread_pct: Some(pct),
-            ..MatchSpec::new(s, 1, "NMC")
-        };
-        let brute = brute_max_packs_1p(caps, s, pct);
-        let (got, max, exact) = built(match_cells(&cells, &spec));
-        prop_assert_eq!(got, brute, "caps {:?}", caps);
-        if got > 0 {
-            prop_assert!(max >= brute);
-            if exact {
-                prop_assert_eq!(max, brute);
-            }
-        }
+        one_p_count_holds(&caps[..n], s, pct)?;
     }
 
     /// P = 1 with a spread limit on instances where the cells spread wider than the limit,
@@ -351,25 +362,7 @@ proptest! {
         caps in prop::collection::vec(1000i64..1160, 13),
         pct in prop::sample::select(vec![0.5, 1.0, 2.0, 3.0]),
     ) {
-        let caps = &caps[..n];
-        let cells: Vec<CellInput> = caps
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| cell(&format!("c{i}"), c as f64))
-            .collect();
-        let spec = MatchSpec {
-            max_group_capacity_spread_pct: Some(pct),
-            ..MatchSpec::new(s, 1, "NMC")
-        };
-        let brute = brute_max_packs_1p(caps, s, pct);
-        let (got, max, exact) = built(match_cells(&cells, &spec));
-        prop_assert_eq!(got, brute, "caps {:?}", caps);
-        if got > 0 {
-            prop_assert!(max >= brute, "reported {} below the true maximum {}", max, brute);
-            if exact {
-                prop_assert_eq!(max, brute);
-            }
-        }
+        one_p_count_holds(&caps[..n], s, pct)?;
     }
 
     /// P = 2 and 3 with OCV and IR limits and a group-capacity spread limit, all binding on
